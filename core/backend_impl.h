@@ -1,0 +1,44 @@
+/* Private vtable behind cosmos_backend_t; only backend implementations include this.
+ * Each implementation fills a cosmos_backend_ops table and a ctx pointer. Ops receive
+ * tensors already checked by the dispatchers in backend.c. */
+#ifndef COSMOS_BACKEND_IMPL_H
+#define COSMOS_BACKEND_IMPL_H
+
+#include "core/backend.h"
+
+struct cosmos_backend_ops {
+    void (*free_ctx)(void *ctx);
+    cosmos_status (*alloc)(void *ctx, size_t bytes, void **ptr);
+    void (*free_mem)(void *ctx, void *ptr);
+    cosmos_status (*upload)(void *ctx, void *dst, const void *src, size_t bytes);
+    cosmos_status (*download)(void *ctx, void *dst, const void *src, size_t bytes);
+    cosmos_status (*sync)(void *ctx);
+    cosmos_status (*matmul)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w);
+    cosmos_status (*rmsnorm)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                             float eps);
+    cosmos_status (*rope)(void *ctx, struct cosmos_tensor x, struct cosmos_tensor c, struct cosmos_tensor s,
+                          int pos0);
+    cosmos_status (*embedding)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
+                               struct cosmos_tensor ids);
+    cosmos_status (*add)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b);
+    cosmos_status (*silu_mul)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b);
+    cosmos_status (*attention)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q, struct cosmos_tensor k,
+                               struct cosmos_tensor v, int pos0, int causal);
+    cosmos_status (*copy)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src);
+};
+
+struct cosmos_backend {
+    char name[32];
+    const struct cosmos_backend_ops *ops;
+    void *ctx;
+    enum cosmos_dtype act_dtype;
+    int is_host;
+};
+
+/* Constructors of the compiled-in backends. */
+cosmos_status cosmos_backend_cpu_create(const struct cosmos_backend_params *params, cosmos_backend_t **out);
+/* Provided by kernels/cuda/backend_cuda.c in CUDA builds and by core/backend_nocuda.c otherwise. */
+cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend_params *params,
+                                         cosmos_backend_t **out);
+
+#endif

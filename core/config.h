@@ -1,0 +1,59 @@
+/* Cosmos AR model configuration (spec ar-model.md section 1). JSON keys are the official
+ * ModelConfig / TokenizerConfig field names (dim, n_layers, ..., training_type); extra keys of ours:
+ * name, context_len, default_top_p, input_vocab_size, bov_token_id. Values the official code derives
+ * (max_seq_len, input-embedding rows, BOV id) are derived by the same rules unless stated.
+ * Unknown keys are errors (jansson reports line and column). */
+#ifndef COSMOS_CONFIG_H
+#define COSMOS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+enum cosmos_training_type {
+    COSMOS_VIDEO_TO_VIDEO = 0, /* base 4B / 12B: no BOV */
+    COSMOS_TEXT_TO_VIDEO = 1,  /* Video2World 5B / 13B: BOV prepended, cross-attention to T5 */
+};
+
+struct cosmos_ar_config {
+    char name[128];
+    int dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_hidden_size;
+    double norm_eps, rope_theta;
+    int vocab_size; /* LM-head rows: the video codes */
+    bool use_qk_normalization;
+    bool apply_yarn;
+    double yarn_scale, yarn_beta_fast, yarn_beta_slow;
+    int original_latent_shape[3]; /* [T,H,W] the RoPE was trained on (YaRN) */
+    int video_latent_shape[3];    /* [T,H,W] of the token grid */
+    bool insert_cross_attn;
+    int insert_cross_attn_every_k_layers;
+    int context_dim, context_len; /* T5 embedding: [context_len, context_dim] */
+    bool apply_abs_pos_emb;
+    enum cosmos_training_type training_type;
+    int pad_to_multiple_of;
+    double default_top_p;
+    /* derived (or stated explicitly in the file) */
+    int max_seq_len;      /* KV-cache length: roundup(T*H*W + has_bov, pad_to_multiple_of) */
+    int input_vocab_size; /* embedding rows: vocab_size, or roundup(vocab_size+1, pad) for text_to_video */
+    int bov_token_id;     /* vocab_size for text_to_video, -1 otherwise */
+};
+
+/* Parse a config from a JSON file or string; derives the missing values and validates.
+ * `source` names the origin in error messages. */
+cosmos_status cosmos_ar_config_load(const char *path, struct cosmos_ar_config *cfg);
+cosmos_status cosmos_ar_config_parse(const char *json, const char *source, struct cosmos_ar_config *cfg);
+/* Serialise (all keys, including derived ones) as JSON; caller frees. NULL on OOM. */
+char *cosmos_ar_config_to_json(const struct cosmos_ar_config *cfg);
+
+/* Helpers derived from the config. */
+static inline int cosmos_ar_num_video_tokens(const struct cosmos_ar_config *c) {
+    return c->video_latent_shape[0] * c->video_latent_shape[1] * c->video_latent_shape[2];
+}
+static inline bool cosmos_ar_layer_has_cross(const struct cosmos_ar_config *c, int layer) {
+    return c->insert_cross_attn && layer % c->insert_cross_attn_every_k_layers == 0;
+}
+/* Parameter count of the weight file this config describes. */
+int64_t cosmos_ar_config_num_params(const struct cosmos_ar_config *c);
+
+#endif

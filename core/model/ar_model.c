@@ -1,0 +1,359 @@
+/* AR transformer forward pass (spec ar-model.md 1.3 block order, 11 pseudocode):
+ *   h = E[x]; per layer: [h += APE[p]]; h += SelfAttn(RMSNorm(h)); [h += CrossAttn(RMSNorm(h), ctx)];
+ *   h += FFN(RMSNorm(h)); logits = RMSNorm(h) W_out^T.
+ * Every op goes through the backend interface; this file never touches tensor memory itself. */
+#include "core/model/ar_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/h5file.h"
+#include "core/log.h"
+#include "core/model/ar_weights.h"
+#include "core/model/pos_tables.h"
+
+#define COSMOS_AR_FORMAT_VERSION 1
+
+struct cosmos_ar_model {
+    struct cosmos_ar_config cfg;
+    cosmos_backend_t *be;
+    cosmos_h5_t *h5; /* kept open: weights may live in its mapping */
+    struct cosmos_ar_weights w;
+    int max_chunk;
+    /* backend buffers */
+    void **bufs;
+    int n_bufs;
+    struct cosmos_tensor rope_cos, rope_sin, ape;
+    struct cosmos_tensor *k_cache, *v_cache; /* [S, Hkv, Dh] per layer */
+    struct cosmos_tensor *ctx_k, *ctx_v;     /* [n_ctx, Hkv, Dh] per cross layer */
+    struct cosmos_tensor ctx_in;             /* [n_ctx, context_dim] */
+    int has_context;
+    struct cosmos_tensor x, xn, q, att, tmp, h1, h3, logits, ids; /* scratch, max_chunk rows */
+    struct cosmos_ar_memory mem;
+};
+
+struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
+    struct cosmos_ar_load_params p = {256, 0};
+    return p;
+}
+
+const struct cosmos_ar_config *cosmos_ar_model_config(const cosmos_ar_model_t *m) { return &m->cfg; }
+struct cosmos_ar_memory cosmos_ar_model_memory(const cosmos_ar_model_t *m) { return m->mem; }
+
+static cosmos_status model_alloc(cosmos_ar_model_t *m, struct cosmos_tensor *t, enum cosmos_dtype dt, int ndim,
+                                 int64_t d0, int64_t d1, int64_t d2, size_t *counter) {
+    struct cosmos_tensor v = {NULL, dt, ndim, {d0, d1, d2, 1}};
+    size_t bytes = cosmos_tensor_bytes(&v);
+    void **nb = realloc(m->bufs, sizeof(void *) * (size_t)(m->n_bufs + 1));
+    if (!nb) return COSMOS_ERR_NOMEM;
+    m->bufs = nb;
+    cosmos_status st = cosmos_backend_alloc(m->be, bytes, &v.data);
+    if (st != COSMOS_OK) return st;
+    m->bufs[m->n_bufs++] = v.data;
+    *counter += bytes;
+    *t = v;
+    return COSMOS_OK;
+}
+
+/* Root attributes: format marker, version, kind, embedded config and its architecture numbers. */
+static cosmos_status read_header(cosmos_h5_t *h5, struct cosmos_ar_config *cfg) {
+    cosmos_status st = COSMOS_OK;
+    char *fmt = NULL, *kind = NULL, *json = NULL;
+    const char *path = cosmos_h5_path(h5);
+    CHECK_ARG(cosmos_h5_has_attr(h5, "cosmos_format"), COSMOS_ERR_FORMAT,
+              "%s: not a cosmos-ar weight file (no 'cosmos_format' attribute; hint: convert official checkpoints "
+              "with tools/convert_checkpoint.py, see docs/weights.md)",
+              path);
+    CHECK(cosmos_h5_attr_string(h5, "cosmos_format", &fmt));
+    CHECK_ARG(strcmp(fmt, "cosmos-ar-weights") == 0, COSMOS_ERR_FORMAT,
+              "%s: cosmos_format is '%s', expected 'cosmos-ar-weights'", path, fmt);
+    int64_t version = 0;
+    CHECK(cosmos_h5_attr_int(h5, "format_version", &version));
+    CHECK_ARG(version == COSMOS_AR_FORMAT_VERSION, COSMOS_ERR_FORMAT,
+              "%s: format_version %lld, this build reads version %d (hint: reconvert the checkpoint or update "
+              "cosmos-ar)",
+              path, (long long)version, COSMOS_AR_FORMAT_VERSION);
+    CHECK(cosmos_h5_attr_string(h5, "model_type", &kind));
+    CHECK_ARG(strcmp(kind, "ar") == 0, COSMOS_ERR_FORMAT,
+              "%s: model_type is '%s', expected 'ar' (this command needs an AR transformer)", path, kind);
+    CHECK(cosmos_h5_attr_string(h5, "config", &json));
+    char src[1100];
+    snprintf(src, sizeof src, "%s (attribute 'config')", path);
+    CHECK(cosmos_ar_config_parse(json, src, cfg));
+    static const char *keys[] = {"dim", "n_layers", "n_heads", "n_kv_heads", "head_dim", "ffn_hidden_size",
+                                 "vocab_size", "input_vocab_size"};
+    const int vals[] = {cfg->dim,        cfg->n_layers,        cfg->n_heads,    cfg->n_kv_heads,
+                        cfg->head_dim,   cfg->ffn_hidden_size, cfg->vocab_size, cfg->input_vocab_size};
+    for (int i = 0; i < 8; i++) {
+        if (!cosmos_h5_has_attr(h5, keys[i])) continue;
+        int64_t v;
+        CHECK(cosmos_h5_attr_int(h5, keys[i], &v));
+        CHECK_ARG(v == vals[i], COSMOS_ERR_FORMAT, "%s: attribute %s=%lld disagrees with the embedded config (%d)",
+                  path, keys[i], (long long)v, vals[i]);
+    }
+fail:
+    free(fmt);
+    free(kind);
+    free(json);
+    return st;
+}
+
+cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const struct cosmos_ar_load_params *p,
+                                   cosmos_ar_model_t **out) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_ar_load_params def = cosmos_ar_load_params_default();
+    if (!p) p = &def;
+    *out = NULL;
+    cosmos_ar_model_t *m = calloc(1, sizeof *m);
+    float *cos_h = NULL, *sin_h = NULL;
+    cosmos_bf16 *ape_h = NULL;
+    CHECK_ALLOC(m);
+    m->be = be;
+    m->max_chunk = p->max_chunk > 0 ? p->max_chunk : 256;
+    CHECK(cosmos_h5_open(path, &m->h5));
+    CHECK(read_header(m->h5, &m->cfg));
+    const struct cosmos_ar_config *c = &m->cfg;
+    m->w.n_layers = c->n_layers;
+    m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
+    CHECK_ALLOC(m->w.layers);
+    CHECK(cosmos_ar_weights_bind(m->h5, c, be, &m->w));
+    m->mem.weight_bytes = m->w.bytes;
+    m->mem.weight_mapped_bytes = m->w.mapped_bytes;
+    if (p->weights_only) {
+        *out = m;
+        return COSMOS_OK;
+    }
+
+    const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
+    const int64_t S = c->max_seq_len, D = c->dim, Dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads;
+    const int64_t Q = H * Dh, F = c->ffn_hidden_size, Tc = m->max_chunk;
+    /* position tables */
+    cos_h = malloc(sizeof(float) * (size_t)(S * Dh / 2));
+    sin_h = malloc(sizeof(float) * (size_t)(S * Dh / 2));
+    CHECK_ALLOC(cos_h);
+    CHECK_ALLOC(sin_h);
+    cosmos_rope_tables(c, cos_h, sin_h);
+    CHECK(model_alloc(m, &m->rope_cos, COSMOS_F32, 2, S, Dh / 2, 1, &m->mem.table_bytes));
+    CHECK(model_alloc(m, &m->rope_sin, COSMOS_F32, 2, S, Dh / 2, 1, &m->mem.table_bytes));
+    CHECK(cosmos_backend_upload(be, m->rope_cos.data, cos_h, cosmos_tensor_bytes(&m->rope_cos)));
+    CHECK(cosmos_backend_upload(be, m->rope_sin.data, sin_h, cosmos_tensor_bytes(&m->rope_sin)));
+    if (c->apply_abs_pos_emb) {
+        ape_h = malloc(sizeof(cosmos_bf16) * (size_t)(S * D));
+        CHECK_ALLOC(ape_h);
+        cosmos_ape_table(c, ape_h);
+        CHECK(model_alloc(m, &m->ape, COSMOS_BF16, 2, S, D, 1, &m->mem.table_bytes));
+        CHECK(cosmos_backend_upload(be, m->ape.data, ape_h, cosmos_tensor_bytes(&m->ape)));
+    }
+    /* KV cache */
+    m->k_cache = calloc((size_t)c->n_layers, sizeof *m->k_cache);
+    m->v_cache = calloc((size_t)c->n_layers, sizeof *m->v_cache);
+    m->ctx_k = calloc((size_t)c->n_layers, sizeof *m->ctx_k);
+    m->ctx_v = calloc((size_t)c->n_layers, sizeof *m->ctx_v);
+    CHECK_ALLOC(m->k_cache);
+    CHECK_ALLOC(m->v_cache);
+    CHECK_ALLOC(m->ctx_k);
+    CHECK_ALLOC(m->ctx_v);
+    for (int l = 0; l < c->n_layers; l++) {
+        CHECK(model_alloc(m, &m->k_cache[l], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
+        CHECK(model_alloc(m, &m->v_cache[l], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
+        if (cosmos_ar_layer_has_cross(c, l)) {
+            CHECK(model_alloc(m, &m->ctx_k[l], act, 3, c->context_len, Hkv, Dh, &m->mem.context_bytes));
+            CHECK(model_alloc(m, &m->ctx_v[l], act, 3, c->context_len, Hkv, Dh, &m->mem.context_bytes));
+        }
+    }
+    if (c->insert_cross_attn)
+        CHECK(model_alloc(m, &m->ctx_in, act, 2, c->context_len, c->context_dim, 1, &m->mem.context_bytes));
+    /* scratch */
+    size_t *sc = &m->mem.scratch_bytes;
+    const int64_t rows = Tc > c->context_len ? Tc : c->context_len;
+    CHECK(model_alloc(m, &m->x, act, 2, Tc, D, 1, sc));
+    CHECK(model_alloc(m, &m->xn, act, 2, Tc, D, 1, sc));
+    CHECK(model_alloc(m, &m->q, act, 2, Tc, Q, 1, sc));
+    CHECK(model_alloc(m, &m->att, act, 2, Tc, Q, 1, sc));
+    CHECK(model_alloc(m, &m->tmp, act, 2, rows, D > Q ? D : Q, 1, sc));
+    CHECK(model_alloc(m, &m->h1, act, 2, Tc, F, 1, sc));
+    CHECK(model_alloc(m, &m->h3, act, 2, Tc, F, 1, sc));
+    CHECK(model_alloc(m, &m->logits, act, 2, Tc, c->vocab_size, 1, sc));
+    CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
+    *out = m;
+    m = NULL;
+fail:
+    free(cos_h);
+    free(sin_h);
+    free(ape_h);
+    cosmos_ar_model_free(m);
+    return st;
+}
+
+void cosmos_ar_model_free(cosmos_ar_model_t *m) {
+    if (!m) return;
+    if (m->be) {
+        for (int i = 0; i < m->n_bufs; i++) cosmos_backend_free_mem(m->be, m->bufs[i]);
+        cosmos_ar_weights_release(&m->w, m->be);
+    }
+    free(m->bufs);
+    free(m->k_cache);
+    free(m->v_cache);
+    free(m->ctx_k);
+    free(m->ctx_v);
+    cosmos_h5_close(m->h5);
+    free(m);
+}
+
+/* View [T, n, Dh] of a [T, n*Dh] activation. */
+static struct cosmos_tensor heads(struct cosmos_tensor t, int64_t T, int64_t n, int64_t Dh) {
+    return cosmos_tensor_3d(t.data, t.dtype, T, n, Dh);
+}
+static struct cosmos_tensor rows2(struct cosmos_tensor t, int64_t T, int64_t cols) {
+    return cosmos_tensor_2d(t.data, t.dtype, T, cols);
+}
+
+cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int n_ctx, int ctx_dim) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = &m->cfg;
+    cosmos_backend_t *be = m->be;
+    CHECK_ARG(m->k_cache, COSMOS_ERR_INVALID_ARG, "set_context: model was loaded with weights_only");
+    CHECK_ARG(c->insert_cross_attn, COSMOS_ERR_INVALID_ARG,
+              "model '%s' has no cross-attention: it takes no text context", c->name);
+    CHECK_ARG(n_ctx == c->context_len && ctx_dim == c->context_dim, COSMOS_ERR_INVALID_ARG,
+              "context has shape [%d, %d], model '%s' expects [%d, %d] (context_len x context_dim)", n_ctx,
+              ctx_dim, c->name, c->context_len, c->context_dim);
+    const int64_t Hkv = c->n_kv_heads, Dh = c->head_dim, N = n_ctx;
+    if (m->ctx_in.dtype == COSMOS_F32) {
+        /* the model casts the f32 T5 output to bf16 (spec 3, 10.1): the oracle keeps that rounding */
+        float *rounded = malloc(sizeof(float) * (size_t)(N * ctx_dim));
+        CHECK_ALLOC(rounded);
+        for (int64_t i = 0; i < N * ctx_dim; i++) rounded[i] = cosmos_round_bf16(ctx[i]);
+        st = cosmos_backend_upload(be, m->ctx_in.data, rounded, sizeof(float) * (size_t)(N * ctx_dim));
+        free(rounded);
+        CHECK(st);
+    } else {
+        /* stage f32 through the scratch buffer, then cast on the device */
+        struct cosmos_tensor staged = cosmos_tensor_2d(m->h1.data, COSMOS_F32, N, ctx_dim);
+        CHECK_ARG(cosmos_tensor_bytes(&staged) <= cosmos_tensor_bytes(&m->h1), COSMOS_ERR_INTERNAL,
+                  "context staging buffer too small");
+        CHECK(cosmos_backend_upload(be, staged.data, ctx, cosmos_tensor_bytes(&staged)));
+        CHECK(cosmos_op_copy(be, m->ctx_in, staged));
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        if (!cosmos_ar_layer_has_cross(c, l)) continue;
+        const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
+        struct cosmos_tensor k2 = rows2(m->ctx_k[l], N, Hkv * Dh), v2 = rows2(m->ctx_v[l], N, Hkv * Dh);
+        CHECK(cosmos_op_matmul(be, k2, m->ctx_in, L->xwk));
+        CHECK(cosmos_op_matmul(be, v2, m->ctx_in, L->xwv));
+        if (c->use_qk_normalization) CHECK(cosmos_op_rmsnorm(be, m->ctx_k[l], m->ctx_k[l], L->xk_norm, (float)c->norm_eps));
+    }
+    CHECK(cosmos_backend_sync(be));
+    m->has_context = 1;
+fail:
+    return st;
+}
+
+cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int64_t index) {
+    const struct cosmos_ar_config *c = &m->cfg;
+    if (id >= 0 && id < c->vocab_size) return COSMOS_OK;
+    if (id == c->bov_token_id && c->bov_token_id >= 0) return COSMOS_OK;
+    if (c->bov_token_id >= 0)
+        LOG_ERROR("token %lld at index %lld is invalid for model '%s': ids are video codes in [0, %d) or the BOV "
+                  "token %d",
+                  (long long)id, (long long)index, c->name, c->vocab_size, c->bov_token_id);
+    else
+        LOG_ERROR("token %lld at index %lld is invalid for model '%s': ids are video codes in [0, %d)",
+                  (long long)id, (long long)index, c->name, c->vocab_size);
+    return COSMOS_ERR_INVALID_ARG;
+}
+
+/* One chunk of T <= max_chunk tokens at positions pos0.. through every layer; leaves the final
+ * hidden state in m->x. */
+static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, int64_t T, int64_t pos0) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = &m->cfg;
+    cosmos_backend_t *be = m->be;
+    const int64_t D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, Dh = c->head_dim, F = c->ffn_hidden_size;
+    const float eps = (float)c->norm_eps;
+    struct cosmos_tensor ids = cosmos_tensor_1d(m->ids.data, COSMOS_I32, T);
+    struct cosmos_tensor x = rows2(m->x, T, D), xn = rows2(m->xn, T, D), tmp = rows2(m->tmp, T, D);
+    struct cosmos_tensor q = rows2(m->q, T, H * Dh), att = rows2(m->att, T, H * Dh);
+    struct cosmos_tensor h1 = rows2(m->h1, T, F), h3 = rows2(m->h3, T, F);
+    CHECK(cosmos_backend_upload(be, ids.data, tokens, sizeof(int32_t) * (size_t)T));
+    CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
+    for (int l = 0; l < c->n_layers; l++) {
+        const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
+        if (c->apply_abs_pos_emb) CHECK(cosmos_op_add(be, x, x, cosmos_tensor_rows(m->ape, pos0, T)));
+        /* self-attention; K and V are written straight into the cache rows of these positions */
+        struct cosmos_tensor kc = cosmos_tensor_rows(m->k_cache[l], pos0, T);
+        struct cosmos_tensor vc = cosmos_tensor_rows(m->v_cache[l], pos0, T);
+        CHECK(cosmos_op_rmsnorm(be, xn, x, L->attention_norm, eps));
+        CHECK(cosmos_op_matmul(be, q, xn, L->wq));
+        CHECK(cosmos_op_matmul(be, rows2(kc, T, Hkv * Dh), xn, L->wk));
+        CHECK(cosmos_op_matmul(be, rows2(vc, T, Hkv * Dh), xn, L->wv));
+        if (c->use_qk_normalization) {
+            CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->q_norm, eps));
+            CHECK(cosmos_op_rmsnorm(be, kc, kc, L->k_norm, eps));
+        }
+        CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, (int)pos0));
+        CHECK(cosmos_op_rope(be, kc, m->rope_cos, m->rope_sin, (int)pos0));
+        CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->k_cache[l], m->v_cache[l],
+                                  (int)pos0, 1));
+        CHECK(cosmos_op_matmul(be, tmp, att, L->wo));
+        CHECK(cosmos_op_add(be, x, x, tmp));
+        if (cosmos_ar_layer_has_cross(c, l)) {
+            CHECK(cosmos_op_rmsnorm(be, xn, x, L->cross_attention_norm, eps));
+            CHECK(cosmos_op_matmul(be, q, xn, L->xwq));
+            if (c->use_qk_normalization)
+                CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->xq_norm, eps));
+            CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->ctx_k[l], m->ctx_v[l], 0, 0));
+            CHECK(cosmos_op_matmul(be, tmp, att, L->xwo));
+            CHECK(cosmos_op_add(be, x, x, tmp));
+        }
+        CHECK(cosmos_op_rmsnorm(be, xn, x, L->ffn_norm, eps));
+        CHECK(cosmos_op_matmul(be, h1, xn, L->w1));
+        CHECK(cosmos_op_matmul(be, h3, xn, L->w3));
+        CHECK(cosmos_op_silu_mul(be, h1, h1, h3));
+        CHECK(cosmos_op_matmul(be, tmp, h1, L->w2));
+        CHECK(cosmos_op_add(be, x, x, tmp));
+    }
+fail:
+    return st;
+}
+
+cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                enum cosmos_logits_mode mode, float *logits) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = &m->cfg;
+    cosmos_backend_t *be = m->be;
+    const int64_t D = c->dim, V = c->vocab_size;
+    CHECK_ARG(T > 0, COSMOS_ERR_INVALID_ARG, "forward: no tokens");
+    CHECK_ARG(m->k_cache, COSMOS_ERR_INVALID_ARG, "forward: model was loaded with weights_only");
+    CHECK_ARG(pos0 >= 0 && (int64_t)pos0 + T <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
+              "forward: positions [%d, %d) exceed the model's max_seq_len %d", pos0, pos0 + T, c->max_seq_len);
+    CHECK_ARG(!c->insert_cross_attn || m->has_context, COSMOS_ERR_INVALID_ARG,
+              "model '%s' cross-attends to a text context: set one first (--context)", c->name);
+    for (int t = 0; t < T; t++) CHECK(cosmos_ar_check_token(m, tokens[t], t));
+    for (int t0 = 0; t0 < T; t0 += m->max_chunk) {
+        const int64_t n = T - t0 < m->max_chunk ? T - t0 : m->max_chunk;
+        CHECK(forward_chunk(m, tokens + t0, n, pos0 + t0));
+        const int last_chunk = t0 + n == T;
+        if (mode == COSMOS_LOGITS_ALL || (mode == COSMOS_LOGITS_LAST && last_chunk)) {
+            const int64_t r0 = mode == COSMOS_LOGITS_ALL ? 0 : n - 1, nr = mode == COSMOS_LOGITS_ALL ? n : 1;
+            struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, n, D), r0, nr);
+            struct cosmos_tensor xn = rows2(m->xn, nr, D), lg = rows2(m->logits, nr, V);
+            CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
+            CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
+            float *dst = mode == COSMOS_LOGITS_ALL ? logits + (size_t)t0 * (size_t)V : logits;
+            if (lg.dtype == COSMOS_F32) {
+                CHECK(cosmos_backend_download(be, dst, lg.data, cosmos_tensor_bytes(&lg)));
+            } else {
+                struct cosmos_tensor lf = cosmos_tensor_2d(m->h1.data, COSMOS_F32, nr, V);
+                CHECK_ARG(cosmos_tensor_bytes(&lf) <= cosmos_tensor_bytes(&m->h1), COSMOS_ERR_INTERNAL,
+                          "logits staging buffer too small");
+                CHECK(cosmos_op_copy(be, lf, lg));
+                CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
+            }
+        }
+    }
+    CHECK(cosmos_backend_sync(be));
+fail:
+    return st;
+}

@@ -1,0 +1,62 @@
+/* The Cosmos-1.0 AR transformer (spec ar-model.md sections 1.3, 2, 3, 11): load from HDF5,
+ * prefill and single-token decode through a KV cache, on any backend.
+ *
+ * Data layout (all row-major, on the backend): activations [T, dim]; q [T, n_heads, head_dim];
+ * KV cache per layer [max_seq_len, n_kv_heads, head_dim] holding post-QK-norm, post-RoPE keys;
+ * cross-attention context K/V per layer [context_len, n_kv_heads, head_dim], computed once per
+ * context. Token t of a call sits at absolute position pos0 + t. Logits come back to the host as f32. */
+#ifndef COSMOS_AR_MODEL_H
+#define COSMOS_AR_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backend.h"
+#include "core/config.h"
+#include "core/status.h"
+
+typedef struct cosmos_ar_model cosmos_ar_model_t;
+
+struct cosmos_ar_load_params {
+    int max_chunk;    /* tokens per forward chunk (prefill is split into chunks); 0 = 256 */
+    int weights_only; /* bind and check weights only: no tables, caches or scratch (info) */
+};
+struct cosmos_ar_load_params cosmos_ar_load_params_default(void);
+
+struct cosmos_ar_memory {
+    size_t weight_bytes;        /* all weight tensors */
+    size_t weight_mapped_bytes; /* of which used in place from the file mapping */
+    size_t kv_bytes;            /* self-attention KV cache */
+    size_t context_bytes;       /* cross-attention context K/V */
+    size_t table_bytes;         /* RoPE / APE tables */
+    size_t scratch_bytes;       /* activations */
+};
+
+/* Load a weight file strictly (docs/weights.md) onto backend `be` (borrowed; must outlive the
+ * model). The caller owns *out. */
+cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const struct cosmos_ar_load_params *p,
+                                   cosmos_ar_model_t **out);
+void cosmos_ar_model_free(cosmos_ar_model_t *m); /* NULL is a no-op */
+const struct cosmos_ar_config *cosmos_ar_model_config(const cosmos_ar_model_t *m);
+struct cosmos_ar_memory cosmos_ar_model_memory(const cosmos_ar_model_t *m);
+
+/* Set the cross-attention context (host f32 [n_ctx, context_dim], n_ctx == context_len), rounded
+ * to bf16 as the official model casts it, and compute its K/V for every cross-attention layer.
+ * Required before forward on V2W models. */
+cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int n_ctx, int ctx_dim);
+
+enum cosmos_logits_mode {
+    COSMOS_LOGITS_NONE = 0,
+    COSMOS_LOGITS_LAST = 1, /* logits[vocab] of the last token */
+    COSMOS_LOGITS_ALL = 2,  /* logits[T, vocab] */
+};
+/* Run tokens[0..T) at positions pos0..pos0+T-1, writing their K/V into the cache (positions before
+ * pos0 must have been run already). Token ids are checked: each must be a video code (< vocab_size)
+ * or the BOV id. Synchronous: logits are on the host when it returns. */
+cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                enum cosmos_logits_mode mode, float *logits);
+
+/* Check a token id for this model; logs why it is invalid (index = its place in the input). */
+cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int64_t index);
+
+#endif

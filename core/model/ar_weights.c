@@ -1,0 +1,162 @@
+/* Strict weight binding for the AR transformer (see ar_weights.h; docs/weights.md). */
+#include "core/model/ar_weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static void add_spec(struct cosmos_ar_tensor_spec *s, int *n, struct cosmos_tensor *dst, int64_t d0, int64_t d1,
+                     const char *fmt, int layer) {
+    struct cosmos_ar_tensor_spec *e = &s[(*n)++];
+    snprintf(e->name, sizeof e->name, fmt, layer);
+    e->ndim = d1 > 0 ? 2 : 1;
+    e->shape[0] = d0;
+    e->shape[1] = d1 > 0 ? d1 : 0;
+    e->dst = dst;
+}
+
+cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, struct cosmos_ar_weights *w,
+                                     struct cosmos_ar_tensor_spec **specs, int *n) {
+    const int64_t D = c->dim, Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
+    const int64_t F = c->ffn_hidden_size, Dh = c->head_dim, C = c->context_dim;
+    struct cosmos_ar_tensor_spec *s = calloc((size_t)(3 + 18 * c->n_layers), sizeof *s);
+    if (!s) return COSMOS_ERR_NOMEM;
+    int k = 0;
+    add_spec(s, &k, &w->tok_embeddings, c->input_vocab_size, D, "tok_embeddings.weight", 0);
+    for (int l = 0; l < c->n_layers; l++) {
+        struct cosmos_ar_layer_weights *L = &w->layers[l];
+        add_spec(s, &k, &L->attention_norm, D, 0, "layers.%d.attention_norm.weight", l);
+        add_spec(s, &k, &L->wq, Q, D, "layers.%d.attention.wq.weight", l);
+        add_spec(s, &k, &L->wk, KV, D, "layers.%d.attention.wk.weight", l);
+        add_spec(s, &k, &L->wv, KV, D, "layers.%d.attention.wv.weight", l);
+        add_spec(s, &k, &L->wo, D, Q, "layers.%d.attention.wo.weight", l);
+        if (c->use_qk_normalization) {
+            add_spec(s, &k, &L->q_norm, Dh, 0, "layers.%d.attention.q_norm.weight", l);
+            add_spec(s, &k, &L->k_norm, Dh, 0, "layers.%d.attention.k_norm.weight", l);
+        }
+        if (cosmos_ar_layer_has_cross(c, l)) {
+            add_spec(s, &k, &L->cross_attention_norm, D, 0, "layers.%d.cross_attention_norm.weight", l);
+            add_spec(s, &k, &L->xwq, Q, D, "layers.%d.cross_attention.wq.weight", l);
+            add_spec(s, &k, &L->xwk, KV, C, "layers.%d.cross_attention.wk.weight", l);
+            add_spec(s, &k, &L->xwv, KV, C, "layers.%d.cross_attention.wv.weight", l);
+            add_spec(s, &k, &L->xwo, D, Q, "layers.%d.cross_attention.wo.weight", l);
+            if (c->use_qk_normalization) {
+                add_spec(s, &k, &L->xq_norm, Dh, 0, "layers.%d.cross_attention.q_norm.weight", l);
+                add_spec(s, &k, &L->xk_norm, Dh, 0, "layers.%d.cross_attention.k_norm.weight", l);
+            }
+        }
+        add_spec(s, &k, &L->ffn_norm, D, 0, "layers.%d.ffn_norm.weight", l);
+        add_spec(s, &k, &L->w1, F, D, "layers.%d.feed_forward.w1.weight", l);
+        add_spec(s, &k, &L->w3, F, D, "layers.%d.feed_forward.w3.weight", l);
+        add_spec(s, &k, &L->w2, D, F, "layers.%d.feed_forward.w2.weight", l);
+    }
+    add_spec(s, &k, &w->norm, D, 0, "norm.weight", 0);
+    add_spec(s, &k, &w->output, c->vocab_size, D, "output.weight", 0);
+    *specs = s;
+    *n = k;
+    return COSMOS_OK;
+}
+
+static void fmt_shape(char *buf, size_t n, int ndim, const int64_t *shape) {
+    if (ndim == 1)
+        snprintf(buf, n, "[%lld]", (long long)shape[0]);
+    else if (ndim == 2)
+        snprintf(buf, n, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
+    else {
+        size_t off = (size_t)snprintf(buf, n, "[");
+        for (int i = 0; i < ndim && off < n; i++)
+            off += (size_t)snprintf(buf + off, n - off, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        if (off < n) snprintf(buf + off, n - off, "]");
+    }
+}
+
+static cosmos_status push(void ***list, int *n, void *p) {
+    void **nl = realloc(*list, sizeof(void *) * (size_t)(*n + 1));
+    if (!nl) return COSMOS_ERR_NOMEM;
+    nl[(*n)++] = p;
+    *list = nl;
+    return COSMOS_OK;
+}
+
+cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, cosmos_backend_t *be,
+                                     struct cosmos_ar_weights *w) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_ar_tensor_spec *specs = NULL;
+    char **names = NULL;
+    int n_specs = 0, n_names = 0;
+    const char *path = cosmos_h5_path(h5);
+    CHECK(cosmos_ar_weight_specs(cfg, w, &specs, &n_specs));
+    CHECK(cosmos_h5_list(h5, &names, &n_names));
+    for (int i = 0; i < n_names; i++) {
+        int known = 0;
+        for (int j = 0; j < n_specs && !known; j++) known = strcmp(names[i], specs[j].name) == 0;
+        CHECK_ARG(known, COSMOS_ERR_FORMAT,
+                  "%s: unexpected tensor '%s' for config '%s' (hint: the file was made for another architecture, "
+                  "e.g. a Video2World checkpoint loaded with a base config, or n_layers differs)",
+                  path, names[i], cfg->name);
+    }
+    for (int j = 0; j < n_specs; j++) {
+        const struct cosmos_ar_tensor_spec *sp = &specs[j];
+        char want[64], got[64];
+        fmt_shape(want, sizeof want, sp->ndim, sp->shape);
+        CHECK_ARG(cosmos_h5_has_dataset(h5, sp->name), COSMOS_ERR_FORMAT,
+                  "%s: missing tensor '%s' (expected shape %s; hint: truncated conversion, or the config "
+                  "does not match this checkpoint)",
+                  path, sp->name, want);
+        struct cosmos_h5_info info;
+        CHECK(cosmos_h5_info(h5, sp->name, &info));
+        fmt_shape(got, sizeof got, info.ndim, info.shape);
+        int same = info.ndim == sp->ndim;
+        for (int d = 0; same && d < sp->ndim; d++) same = info.shape[d] == sp->shape[d];
+        CHECK_ARG(same, COSMOS_ERR_FORMAT,
+                  "%s: tensor '%s' has shape %s, expected %s (hint: the config's dim/n_heads/head_dim/"
+                  "ffn_hidden_size/vocab_size do not match this checkpoint)",
+                  path, sp->name, got, want);
+        CHECK_ARG(info.dtype == COSMOS_BF16, COSMOS_ERR_FORMAT,
+                  "%s: tensor '%s' is %s, expected bfloat16 (uint16 with attribute dtype=\"bfloat16\")", path,
+                  sp->name, cosmos_dtype_name(info.dtype));
+        const cosmos_bf16 *host = NULL;
+        void *owned = NULL;
+        CHECK(cosmos_h5_map_bf16(h5, sp->name, &host, &owned));
+        void *data = (void *)host;
+        if (!cosmos_backend_is_host(be)) {
+            void *dev = NULL;
+            st = cosmos_backend_alloc(be, info.bytes, &dev);
+            if (st == COSMOS_OK) st = cosmos_backend_upload(be, dev, host, info.bytes);
+            free(owned);
+            owned = NULL;
+            if (st == COSMOS_OK) st = push(&w->owned_dev, &w->n_owned_dev, dev);
+            if (st != COSMOS_OK) {
+                cosmos_backend_free_mem(be, dev);
+                goto fail;
+            }
+            data = dev;
+        } else if (owned) {
+            st = push(&w->owned_host, &w->n_owned_host, owned);
+            if (st != COSMOS_OK) {
+                free(owned);
+                goto fail;
+            }
+        } else {
+            w->mapped_bytes += info.bytes;
+        }
+        w->bytes += info.bytes;
+        *sp->dst = sp->ndim == 2 ? cosmos_tensor_2d(data, COSMOS_BF16, sp->shape[0], sp->shape[1])
+                                 : cosmos_tensor_1d(data, COSMOS_BF16, sp->shape[0]);
+    }
+fail:
+    cosmos_h5_free_names(names, n_names);
+    free(specs);
+    return st;
+}
+
+void cosmos_ar_weights_release(struct cosmos_ar_weights *w, cosmos_backend_t *be) {
+    for (int i = 0; i < w->n_owned_dev; i++) cosmos_backend_free_mem(be, w->owned_dev[i]);
+    for (int i = 0; i < w->n_owned_host; i++) free(w->owned_host[i]);
+    free(w->owned_dev);
+    free(w->owned_host);
+    free(w->layers);
+    memset(w, 0, sizeof *w);
+}

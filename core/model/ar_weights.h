@@ -1,0 +1,45 @@
+/* Weight tensors of the AR transformer, named as the official state dict (docs/weights.md), and
+ * the strict binder that finds, checks and places each of them. Private to core/model. */
+#ifndef COSMOS_AR_WEIGHTS_H
+#define COSMOS_AR_WEIGHTS_H
+
+#include "core/backend.h"
+#include "core/config.h"
+#include "core/h5file.h"
+#include "core/tensor.h"
+
+struct cosmos_ar_layer_weights {
+    struct cosmos_tensor attention_norm, wq, wk, wv, wo, q_norm, k_norm;
+    struct cosmos_tensor cross_attention_norm, xwq, xwk, xwv, xwo, xq_norm, xk_norm; /* V2W layers */
+    struct cosmos_tensor ffn_norm, w1, w2, w3;
+};
+
+struct cosmos_ar_weights {
+    struct cosmos_tensor tok_embeddings, norm, output;
+    struct cosmos_ar_layer_weights *layers;
+    int n_layers;
+    void **owned_dev;  /* backend buffers holding uploaded weights */
+    void **owned_host; /* host buffers read from the file (tensors that could not be mapped) */
+    int n_owned_dev, n_owned_host;
+    size_t bytes, mapped_bytes;
+};
+
+/* One expected tensor: name and shape derived from the config. */
+struct cosmos_ar_tensor_spec {
+    char name[96];
+    int ndim;
+    int64_t shape[2];
+    struct cosmos_tensor *dst;
+};
+
+/* Expected tensors of a config, in file order; *specs is malloc'd. dst pointers aim into w
+ * (w->layers must be allocated with cfg->n_layers entries). */
+cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *cfg, struct cosmos_ar_weights *w,
+                                     struct cosmos_ar_tensor_spec **specs, int *n);
+/* Check the file against the config (missing/extra/misshaped/mistyped) and bind every tensor:
+ * on a host backend in place from the mapping, else uploaded. */
+cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, cosmos_backend_t *be,
+                                     struct cosmos_ar_weights *w);
+void cosmos_ar_weights_release(struct cosmos_ar_weights *w, cosmos_backend_t *be);
+
+#endif

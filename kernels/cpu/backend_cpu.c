@@ -1,0 +1,144 @@
+/* The CPU backend: host memory, synchronous ops, f32 activations, bf16 weights used in place
+ * (they may point into a read-only mmap of the weight file). Wires cosmos_backend_ops to the
+ * reference kernels of cpu_ops.h. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "core/backend_impl.h"
+#include "core/log.h"
+#include "kernels/cpu/cpu_ops.h"
+
+struct cpu_ctx {
+    int n_threads;
+};
+
+static void cpu_free_ctx(void *ctx) { free(ctx); }
+
+static cosmos_status cpu_alloc(void *ctx, size_t bytes, void **ptr) {
+    (void)ctx;
+    size_t sz = (bytes + 63) & ~(size_t)63;
+    if (sz == 0) sz = 64;
+    void *p = aligned_alloc(64, sz);
+    if (!p) {
+        LOG_ERROR("cpu backend: cannot allocate %zu bytes", bytes);
+        return COSMOS_ERR_NOMEM;
+    }
+    memset(p, 0, sz);
+    *ptr = p;
+    return COSMOS_OK;
+}
+static void cpu_free_mem(void *ctx, void *ptr) {
+    (void)ctx;
+    free(ptr);
+}
+static cosmos_status cpu_memcpy(void *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx;
+    if (bytes) memmove(dst, src, bytes);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_sync(void *ctx) {
+    (void)ctx;
+    return COSMOS_OK;
+}
+
+static cosmos_status cpu_matmul(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w) {
+    (void)ctx;
+    return cosmos_cpu_matmul(y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1]);
+}
+static cosmos_status cpu_rmsnorm(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                 float eps) {
+    (void)ctx;
+    cosmos_cpu_rmsnorm(y.data, x.data, w.data, x.shape[0], x.shape[1], eps);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_rope(void *ctx, struct cosmos_tensor x, struct cosmos_tensor c, struct cosmos_tensor s,
+                              int pos0) {
+    (void)ctx;
+    if (c.dtype != COSMOS_F32) return COSMOS_ERR_UNSUPPORTED;
+    cosmos_cpu_rope(x.data, c.data, s.data, x.shape[0], x.shape[1], x.shape[2], pos0);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_embedding(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
+                                   struct cosmos_tensor ids) {
+    (void)ctx;
+    const int32_t *id = ids.data;
+    for (int64_t t = 0; t < ids.shape[0]; t++) {
+        if (id[t] < 0 || id[t] >= table.shape[0]) {
+            LOG_ERROR("embedding: token id %d at index %lld is outside [0, %lld)", id[t], (long long)t,
+                      (long long)table.shape[0]);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+    }
+    cosmos_cpu_embedding(y.data, table.data, id, ids.shape[0], table.shape[1]);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b) {
+    (void)ctx;
+    if (b.dtype == COSMOS_I32) return COSMOS_ERR_UNSUPPORTED;
+    cosmos_cpu_add(y.data, a.data, b.data, b.dtype, cosmos_tensor_numel(&y));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_silu_mul(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b) {
+    (void)ctx;
+    cosmos_cpu_silu_mul(y.data, a.data, b.data, cosmos_tensor_numel(&y));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_attention(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
+                                   struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal) {
+    (void)ctx;
+    if (k.dtype == COSMOS_I32) return COSMOS_ERR_UNSUPPORTED;
+    return cosmos_cpu_attention(out.data, q.data, k.data, v.data, k.dtype, q.shape[0], q.shape[1], k.shape[1],
+                                q.shape[2], k.shape[0], pos0, causal);
+}
+static cosmos_status cpu_copy(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src) {
+    (void)ctx;
+    size_t n = (size_t)cosmos_tensor_numel(&dst);
+    if (dst.dtype == src.dtype)
+        memmove(dst.data, src.data, n * cosmos_dtype_size(dst.dtype));
+    else if (dst.dtype == COSMOS_BF16)
+        cosmos_f32_to_bf16_n(dst.data, src.data, n);
+    else
+        cosmos_bf16_to_f32_n(dst.data, src.data, n);
+    return COSMOS_OK;
+}
+
+static const struct cosmos_backend_ops cpu_ops = {
+    .free_ctx = cpu_free_ctx,
+    .alloc = cpu_alloc,
+    .free_mem = cpu_free_mem,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .sync = cpu_sync,
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .embedding = cpu_embedding,
+    .add = cpu_add,
+    .silu_mul = cpu_silu_mul,
+    .attention = cpu_attention,
+    .copy = cpu_copy,
+};
+
+cosmos_status cosmos_backend_cpu_create(const struct cosmos_backend_params *params, cosmos_backend_t **out) {
+    struct cosmos_backend *be = calloc(1, sizeof *be);
+    struct cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!be || !ctx) {
+        free(be);
+        free(ctx);
+        return COSMOS_ERR_NOMEM;
+    }
+    ctx->n_threads = params->n_threads > 0 ? params->n_threads : omp_get_max_threads();
+    omp_set_num_threads(ctx->n_threads);
+    openblas_set_num_threads(ctx->n_threads);
+    snprintf(be->name, sizeof be->name, "cpu");
+    be->ops = &cpu_ops;
+    be->ctx = ctx;
+    be->act_dtype = COSMOS_F32;
+    be->is_host = 1;
+    *out = be;
+    return COSMOS_OK;
+}

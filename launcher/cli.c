@@ -1,0 +1,278 @@
+/* Command-line helpers (see cli.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "launcher/cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/h5file.h"
+#include "core/log.h"
+#include "core/model/ar_model.h"
+
+static cosmos_status set_value(const char *cmd, struct cli_opt *o, const char *val) {
+    char *end = NULL;
+    errno = 0;
+    switch (o->type) {
+    case CLI_STR:
+        *(const char **)o->ptr = val;
+        return COSMOS_OK;
+    case CLI_INT: {
+        long v = strtol(val, &end, 10);
+        if (errno || end == val || *end || v < -2147483647L || v > 2147483647L) break;
+        *(int *)o->ptr = (int)v;
+        return COSMOS_OK;
+    }
+    case CLI_U64: {
+        if (val[0] == '-') break;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (errno || end == val || *end) break;
+        *(uint64_t *)o->ptr = v;
+        return COSMOS_OK;
+    }
+    case CLI_FLOAT: {
+        float v = strtof(val, &end);
+        if (errno || end == val || *end || !isfinite(v)) break;
+        *(float *)o->ptr = v;
+        return COSMOS_OK;
+    }
+    case CLI_FLAG:
+        break;
+    }
+    LOG_ERROR("%s: bad value '%s' for --%s (%s)", cmd, val, o->name,
+              o->type == CLI_INT ? "an integer" : o->type == CLI_U64 ? "a non-negative integer" : "a number");
+    return COSMOS_ERR_INVALID_ARG;
+}
+
+cosmos_status cli_parse(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos, int max_pos,
+                        int *n_pos) {
+    *n_pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (*n_pos >= max_pos) {
+                LOG_ERROR("%s: unexpected argument '%s' (see `cosmos-ar %s --help`)", cmd, a, cmd);
+                return COSMOS_ERR_INVALID_ARG;
+            }
+            pos[(*n_pos)++] = a;
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        struct cli_opt *o = NULL;
+        for (struct cli_opt *p = opts; p->name; p++)
+            if (strlen(p->name) == len && strncmp(p->name, name, len) == 0) o = p;
+        if (!o) {
+            LOG_ERROR("%s: unknown option '%.*s' (see `cosmos-ar %s --help`)", cmd, (int)(len + 2), a, cmd);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        o->seen = 1;
+        if (o->type == CLI_FLAG) {
+            if (eq) {
+                LOG_ERROR("%s: --%s takes no value", cmd, o->name);
+                return COSMOS_ERR_INVALID_ARG;
+            }
+            *(int *)o->ptr = 1;
+            continue;
+        }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val) {
+            LOG_ERROR("%s: --%s needs a value", cmd, o->name);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        cosmos_status st = set_value(cmd, o, val);
+        if (st != COSMOS_OK) return st;
+    }
+    return COSMOS_OK;
+}
+
+void cli_print_opts(const struct cli_opt *opts) {
+    for (const struct cli_opt *p = opts; p->name; p++)
+        fprintf(stderr, "  --%-16s %s\n", p->name, p->help ? p->help : "");
+}
+
+void cli_common_default(struct cli_common *c) {
+    c->backend = "cpu";
+    c->threads = 0;
+    c->log_level = NULL;
+}
+
+cosmos_status cli_common_apply(const struct cli_common *c) {
+    if (c->log_level) {
+        enum cosmos_log_level lv;
+        if (cosmos_log_level_parse(c->log_level, &lv) != COSMOS_OK) {
+            LOG_ERROR("bad --log-level '%s' (error, warn, info or debug)", c->log_level);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        cosmos_log_set_level(lv);
+    }
+    if (c->threads < 0) {
+        LOG_ERROR("--threads must be >= 0 (got %d)", c->threads);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return COSMOS_OK;
+}
+
+cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        LOG_ERROR("cannot open token file '%s'", path);
+        return COSMOS_ERR_IO;
+    }
+    cosmos_status st = COSMOS_OK;
+    int cap = 1024, cnt = 0;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
+    char word[64];
+    CHECK_ALLOC(ids);
+    for (;;) {
+        int c;
+        while ((c = fgetc(f)) != EOF && isspace(c)) {
+        }
+        if (c == EOF) break;
+        size_t len = 0;
+        int too_long = 0;
+        do {
+            if (len + 1 < sizeof word)
+                word[len++] = (char)c;
+            else
+                too_long = 1;
+        } while ((c = fgetc(f)) != EOF && !isspace(c));
+        word[len] = '\0';
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(word, &end, 10);
+        CHECK_ARG(!too_long && !errno && end != word && *end == '\0' && v >= INT32_MIN && v <= INT32_MAX,
+                  COSMOS_ERR_FORMAT, "%s: token %d is '%s%s', not an integer id", path, cnt, word,
+                  too_long ? "..." : "");
+        CHECK_ARG(cnt < max_n, COSMOS_ERR_INVALID_ARG, "%s: more than %lld tokens (the model's max_seq_len)", path,
+                  (long long)max_n);
+        if (cnt == cap) {
+            cap *= 2;
+            int32_t *nn = realloc(ids, sizeof(int32_t) * (size_t)cap);
+            CHECK_ALLOC(nn);
+            ids = nn;
+        }
+        ids[cnt++] = (int32_t)v;
+    }
+    CHECK_ARG(cnt > 0, COSMOS_ERR_FORMAT, "%s: the token file is empty", path);
+    *out = ids;
+    *n = cnt;
+    ids = NULL;
+fail:
+    free(ids);
+    fclose(f);
+    return st;
+}
+
+cosmos_status cli_write_tokens(const char *path, const int32_t *ids, int n) {
+    char tmp[1100];
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        LOG_ERROR("cannot create '%s' (does the folder exist?)", path);
+        return COSMOS_ERR_IO;
+    }
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad |= fprintf(f, "%d\n", ids[i]) < 0;
+    bad |= fclose(f) != 0;
+    if (bad) {
+        remove(tmp);
+        LOG_ERROR("writing '%s' failed (disk full?)", path);
+        return COSMOS_ERR_IO;
+    }
+    return cosmos_commit_tmp(tmp, path);
+}
+
+cosmos_status cli_read_context(const char *path, float **out, int *rows, int *cols) {
+    *out = NULL;
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *h = NULL;
+    float *buf = NULL;
+    CHECK(cosmos_h5_open(path, &h));
+    CHECK_ARG(cosmos_h5_has_dataset(h, "context"), COSMOS_ERR_FORMAT,
+              "%s: no dataset '/context' (a context file holds float32 /context [n_ctx, context_dim])", path);
+    struct cosmos_h5_info info;
+    CHECK(cosmos_h5_info(h, "context", &info));
+    CHECK_ARG(info.ndim == 2 && info.dtype == COSMOS_F32, COSMOS_ERR_FORMAT,
+              "%s: /context must be a 2-D float32 dataset [n_ctx, context_dim]", path);
+    buf = malloc(sizeof(float) * (size_t)(info.shape[0] * info.shape[1]));
+    CHECK_ALLOC(buf);
+    CHECK(cosmos_h5_read(h, "context", COSMOS_F32, buf));
+    for (int64_t i = 0; i < info.shape[0] * info.shape[1]; i++)
+        CHECK_ARG(isfinite(buf[i]), COSMOS_ERR_FORMAT, "%s: /context holds a non-finite value at flat index %lld",
+                  path, (long long)i);
+    *out = buf;
+    *rows = (int)info.shape[0];
+    *cols = (int)info.shape[1];
+    buf = NULL;
+fail:
+    free(buf);
+    cosmos_h5_close(h);
+    return st;
+}
+
+cosmos_status cli_write_logits(const char *path, const float *logits, int64_t rows, int64_t cols) {
+    cosmos_status st = COSMOS_OK;
+    char tmp[1100];
+    cosmos_h5_t *h = NULL;
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    int64_t shape[2] = {rows, cols};
+    CHECK(cosmos_h5_create(tmp, &h));
+    CHECK(cosmos_h5_write(h, "logits", COSMOS_F32, 2, shape, logits));
+    cosmos_h5_close(h);
+    h = NULL;
+    CHECK(cosmos_commit_tmp(tmp, path));
+fail:
+    if (h) cosmos_h5_close(h);
+    if (st != COSMOS_OK) remove(tmp);
+    return st;
+}
+
+cosmos_status cli_load_model(const struct cli_common *common, const char *model_path, const char *ctx_path,
+                             int max_chunk, cosmos_backend_t **be_out, cosmos_ar_model_t **m_out) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = NULL;
+    cosmos_ar_model_t *m = NULL;
+    float *ctx = NULL;
+    *be_out = NULL;
+    *m_out = NULL;
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = common->threads;
+    CHECK(cosmos_backend_create(common->backend, &bp, &be));
+    struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+    if (max_chunk > 0) lp.max_chunk = max_chunk;
+    CHECK(cosmos_ar_model_load(model_path, be, &lp, &m));
+    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
+    struct cosmos_ar_memory mem = cosmos_ar_model_memory(m);
+    LOG_INFO0("model %s on %s: weights %.1f MB (%.1f MB mapped), kv cache %.1f MB, context %.1f MB, "
+              "tables %.1f MB, scratch %.1f MB",
+              c->name, cosmos_backend_name(be), mem.weight_bytes / 1e6, mem.weight_mapped_bytes / 1e6,
+              mem.kv_bytes / 1e6, mem.context_bytes / 1e6, mem.table_bytes / 1e6, mem.scratch_bytes / 1e6);
+    if (c->insert_cross_attn) {
+        CHECK_ARG(ctx_path, COSMOS_ERR_INVALID_ARG,
+                  "model '%s' is a Video2World model: it needs --context C.h5 (float32 /context [%d, %d], the T5 "
+                  "embedding of the prompt)",
+                  c->name, c->context_len, c->context_dim);
+        int rows = 0, cols = 0;
+        CHECK(cli_read_context(ctx_path, &ctx, &rows, &cols));
+        CHECK(cosmos_ar_set_context(m, ctx, rows, cols));
+    } else {
+        CHECK_ARG(!ctx_path, COSMOS_ERR_INVALID_ARG,
+                  "model '%s' has no cross-attention: it takes no --context (base models are video-only)", c->name);
+    }
+    *be_out = be;
+    *m_out = m;
+    be = NULL;
+    m = NULL;
+fail:
+    free(ctx);
+    cosmos_ar_model_free(m);
+    cosmos_backend_free(be);
+    return st;
+}

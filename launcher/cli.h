@@ -1,0 +1,57 @@
+/* Command-line helpers shared by the subcommands: a small table-driven flag parser (strict: unknown
+ * flags and malformed numbers are errors), token and context file readers, and writers that write
+ * to a temporary name and rename when complete. Everything logs what is wrong and returns a status;
+ * only main() turns a status into an exit code. */
+#ifndef COSMOS_CLI_H
+#define COSMOS_CLI_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+
+enum cli_type { CLI_STR, CLI_INT, CLI_U64, CLI_FLOAT, CLI_FLAG };
+
+struct cli_opt {
+    const char *name; /* without the leading "--" */
+    enum cli_type type;
+    void *ptr;         /* const char **, int *, uint64_t *, float *, int * (flag) */
+    const char *help;
+    int seen;          /* set by the parser */
+};
+
+/* Parse argv[0..argc) against opts (terminated by a {NULL} entry). Positional arguments are
+ * collected into pos (up to max_pos). */
+cosmos_status cli_parse(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos, int max_pos,
+                        int *n_pos);
+void cli_print_opts(const struct cli_opt *opts);
+/* The flags every command takes: --backend, --threads, --log-level. */
+struct cli_common {
+    const char *backend;
+    int threads;
+    const char *log_level;
+};
+#define CLI_COMMON_OPTS(c)                                                                     \
+    {"backend", CLI_STR, &(c).backend, "compute backend: cpu (default), cuda, cuda:N", 0},     \
+        {"threads", CLI_INT, &(c).threads, "CPU threads (default: all cores)", 0},             \
+        {"log-level", CLI_STR, &(c).log_level, "error, warn, info (default) or debug", 0}
+void cli_common_default(struct cli_common *c);
+cosmos_status cli_common_apply(const struct cli_common *c);
+
+/* Whitespace-separated decimal integers. Errors: missing file, empty file, a non-integer word
+ * (with its index), more than max_n values. *out is malloc'd. */
+cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n);
+/* Writes ids one per line via a temporary file. */
+cosmos_status cli_write_tokens(const char *path, const int32_t *ids, int n);
+/* Reads f32 /context [rows, cols] from an HDF5 file; *out malloc'd. */
+cosmos_status cli_read_context(const char *path, float **out, int *rows, int *cols);
+/* Writes f32 /logits [rows, cols] via a temporary file. */
+cosmos_status cli_write_logits(const char *path, const float *logits, int64_t rows, int64_t cols);
+
+/* Create the backend named in `common`, load the model, and set its context: a Video2World model
+ * requires ctx_path, a base model rejects one. Logs the memory report. Caller frees both. */
+struct cosmos_backend;
+struct cosmos_ar_model;
+cosmos_status cli_load_model(const struct cli_common *common, const char *model_path, const char *ctx_path,
+                             int max_chunk, struct cosmos_backend **be, struct cosmos_ar_model **m);
+
+#endif

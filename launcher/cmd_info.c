@@ -1,0 +1,71 @@
+/* `cosmos-ar info M.h5`: architecture, parameter count, bytes and format version of a weight file,
+ * printed to stdout after a full strict load (so it also validates the file). */
+#include <stdio.h>
+
+#include "core/backend.h"
+#include "core/log.h"
+#include "core/model/ar_model.h"
+#include "launcher/cli.h"
+#include "launcher/commands.h"
+
+cosmos_status cmd_info(int argc, char **argv) {
+    cosmos_status st = COSMOS_OK;
+    const char *model = NULL, *pos[1] = {NULL};
+    int help = 0, n_pos = 0;
+    cosmos_backend_t *be = NULL;
+    cosmos_ar_model_t *m = NULL;
+    struct cli_common common;
+    cli_common_default(&common);
+    struct cli_opt opts[] = {
+        {"model", CLI_STR, &model, "weight file (or give it as the only argument)", 0},
+        {"help", CLI_FLAG, &help, "show this help", 0},
+        CLI_COMMON_OPTS(common),
+        {NULL, 0, NULL, NULL, 0},
+    };
+    CHECK(cli_parse("info", argc, argv, opts, pos, 1, &n_pos));
+    if (help) {
+        cli_print_opts(opts);
+        return COSMOS_OK;
+    }
+    CHECK(cli_common_apply(&common));
+    if (!model && n_pos == 1) model = pos[0];
+    CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = common.threads;
+    CHECK(cosmos_backend_create("cpu", &bp, &be));
+    struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+    lp.weights_only = 1;
+    CHECK(cosmos_ar_model_load(model, be, &lp, &m));
+    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
+    struct cosmos_ar_memory mem = cosmos_ar_model_memory(m);
+    const int64_t n_params = cosmos_ar_config_num_params(c);
+    printf("file            %s\n", model);
+    printf("format          cosmos-ar-weights, format_version 1\n");
+    printf("name            %s\n", c->name);
+    printf("family          %s\n", c->training_type == COSMOS_TEXT_TO_VIDEO ? "video2world (text_to_video)"
+                                                                             : "base (video_to_video)");
+    printf("layers          %d\n", c->n_layers);
+    printf("dim             %d\n", c->dim);
+    printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
+    printf("ffn_hidden_size %d\n", c->ffn_hidden_size);
+    printf("vocab           %d output, %d input rows, BOV %d\n", c->vocab_size, c->input_vocab_size, c->bov_token_id);
+    printf("latent [T,H,W]  [%d, %d, %d], max_seq_len %d\n", c->video_latent_shape[0], c->video_latent_shape[1],
+           c->video_latent_shape[2], c->max_seq_len);
+    printf("qk-norm         %s\n", c->use_qk_normalization ? "yes" : "no");
+    printf("yarn            %s\n", c->apply_yarn ? "yes" : "no");
+    printf("abs pos emb     %s\n", c->apply_abs_pos_emb ? "yes" : "no");
+    if (c->insert_cross_attn)
+        printf("cross-attention every %d layer(s), context [%d, %d]\n", c->insert_cross_attn_every_k_layers,
+               c->context_len, c->context_dim);
+    else
+        printf("cross-attention none\n");
+    printf("parameters      %lld (%.3f B)\n", (long long)n_params, n_params * 1e-9);
+    printf("weight bytes    %zu (%.2f GB bf16; %zu memory-mapped)\n", mem.weight_bytes, mem.weight_bytes * 1e-9,
+           mem.weight_mapped_bytes);
+    printf("kv cache        %d positions x %d layers x 2 x %d\n", c->max_seq_len, c->n_layers,
+           c->n_kv_heads * c->head_dim);
+fail:
+    cosmos_ar_model_free(m);
+    cosmos_backend_free(be);
+    return st;
+}

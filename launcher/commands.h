@@ -1,0 +1,13 @@
+/* Subcommands of the cosmos-ar executable. Each takes the arguments after its name and returns a
+ * status; main() maps it to the exit code. */
+#ifndef COSMOS_COMMANDS_H
+#define COSMOS_COMMANDS_H
+
+#include "core/status.h"
+
+cosmos_status cmd_init(int argc, char **argv);
+cosmos_status cmd_logits(int argc, char **argv);
+cosmos_status cmd_sample(int argc, char **argv);
+cosmos_status cmd_info(int argc, char **argv);
+
+#endif

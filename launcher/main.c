@@ -1,0 +1,53 @@
+/* cosmos-ar: command-line entry point. Dispatches to the subcommands (init, logits, sample, info)
+ * and is the only place that turns a status into an exit code: 0 success, 2 bad usage or input
+ * arguments, 1 any other failure. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cosmos_build_config.h"
+#include "core/log.h"
+#include "launcher/commands.h"
+
+static void usage(void) {
+    fprintf(stderr,
+            "cosmos-ar %s (%s) - inference engine for the Cosmos-1.0 Autoregressive world models\n"
+            "\n"
+            "usage: cosmos-ar <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  init    --config C.json --seed N --out M.h5      write a random-weight model for a config\n"
+            "  logits  --model M.h5 --tokens T.txt [--context C.h5] --out L.h5 [--decode]\n"
+            "                                                   teacher-forced logits of every position\n"
+            "  sample  --model M.h5 --tokens P.txt --num-gen N [--context C.h5] [--temperature T]\n"
+            "          [--top-p P] [--top-k K] [--seed S] --out G.txt\n"
+            "                                                   prefill + decode loop, writes N new tokens\n"
+            "  info    M.h5                                     architecture, parameters, bytes, format\n"
+            "\n"
+            "`cosmos-ar <command> --help` lists a command's options.\n",
+            COSMOS_VERSION, COSMOS_GIT_SHA);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("cosmos-ar %s (%s)\n", COSMOS_VERSION, COSMOS_GIT_SHA);
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        cosmos_status (*fn)(int, char **);
+    } cmds[] = {{"init", cmd_init}, {"logits", cmd_logits}, {"sample", cmd_sample}, {"info", cmd_info}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0) continue;
+        cosmos_status st = cmds[i].fn(argc - 2, argv + 2);
+        if (st == COSMOS_OK) return 0;
+        LOG_ERROR("%s failed: %s", cmds[i].name, cosmos_status_str(st));
+        return st == COSMOS_ERR_INVALID_ARG ? 2 : 1;
+    }
+    LOG_ERROR("unknown command '%s'", argv[1]);
+    usage();
+    return 2;
+}

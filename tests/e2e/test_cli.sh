@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# CLI end-to-end: init/info/logits/sample on the tiny models, and the bad inputs of the
+# foundation issue (wrong token ids, empty token file, missing context, truncated or mislabelled
+# HDF5, bad flags): each must exit non-zero with a message that names the problem and leave no
+# output file. Usage: test_cli.sh COSMOS_AR_BINARY SOURCE_DIR WORK_DIR
+set -u
+BIN=$1
+SRC=$2
+WORK=$3
+rm -rf "$WORK"
+mkdir -p "$WORK"
+pass=0
+fail=0
+DATA=$SRC/tests/data
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect_fail NAME "needle in stderr" OUTFILE -- command...
+expect_fail() {
+  local name=$1 needle=$2 out=$3
+  shift 4
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  if [ $rc -eq 0 ]; then bad "$name: exit 0"; return; fi
+  if [ $rc -gt 2 ]; then bad "$name: exit $rc (crash?): $err"; return; fi
+  if ! grep -qF -- "$needle" <<<"$err"; then bad "$name: message lacks '$needle': $err"; return; fi
+  if [ -n "$out" ] && ls "$out"* >/dev/null 2>&1; then bad "$name: left an output file"; return; fi
+  ok
+}
+
+expect_ok() {
+  local name=$1
+  shift
+  local err
+  if ! err=$("$@" 2>&1 >/dev/null); then bad "$name: $err"; return 1; fi
+  ok
+}
+
+M4=$DATA/tiny-ar-4b.h5
+M5=$DATA/tiny-ar-5b-video2world.h5
+T4=$DATA/tiny-ar-4b.tokens.txt
+T5=$DATA/tiny-ar-5b-video2world.tokens.txt
+C5=$DATA/tiny-ar-5b-video2world.context.h5
+
+# --- happy paths
+sed 's/"context_len": 16/"context_len": 12/' "$SRC/configs/models/tiny-ar-13b-video2world.json" >"$WORK/ctx12.json"
+expect_ok "init" "$BIN" init --config "$WORK/ctx12.json" --seed 3 --out "$WORK/m13.h5"
+if "$BIN" info "$WORK/m13.h5" | grep -q "tiny-ar-13b-video2world"; then ok; else bad "info does not name the model"; fi
+expect_ok "logits prefill" "$BIN" logits --model "$M5" --tokens "$T5" --context "$C5" --out "$WORK/l.h5"
+expect_ok "logits decode" "$BIN" logits --model "$M5" --tokens "$T5" --context "$C5" --out "$WORK/ld.h5" --decode
+head -c 600 "$T4" | awk '{for(i=1;i<=NF&&i<=30;i++) printf "%s ", $i; print ""}' >"$WORK/prompt.txt"
+expect_ok "sample" "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 40 --seed 5 --out "$WORK/g1.txt"
+expect_ok "sample again" "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 40 --seed 5 --out "$WORK/g2.txt"
+expect_ok "sample other seed" "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 40 --seed 6 --out "$WORK/g3.txt"
+if cmp -s "$WORK/g1.txt" "$WORK/g2.txt"; then ok; else bad "same seed, different tokens"; fi
+if cmp -s "$WORK/g1.txt" "$WORK/g3.txt"; then bad "another seed gave the same 40 tokens"; else ok; fi
+if [ "$(wc -l <"$WORK/g1.txt")" -eq 40 ]; then ok; else bad "sample wrote $(wc -l <"$WORK/g1.txt") lines, not 40"; fi
+if awk '$1 < 0 || $1 >= 512 { exit 1 }' "$WORK/g1.txt"; then ok; else bad "sampled id out of range"; fi
+expect_ok "sample v2w greedy" "$BIN" sample --model "$M5" --tokens "$T5" --context "$C5" --num-gen 10 --temperature 0 \
+  --out "$WORK/g5.txt"
+
+# --- bad inputs
+printf '1 2 512 3\n' >"$WORK/bad_id.txt"
+expect_fail "id >= vocab" "token 512 at index 2 is invalid" "$WORK/o1.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/bad_id.txt" --out "$WORK/o1.h5"
+printf '512 1 600\n' >"$WORK/bad_v2w.txt"
+expect_fail "id past BOV" "token 600 at index 2 is invalid" "$WORK/o2.h5" -- "$BIN" logits --model "$M5" --tokens "$WORK/bad_v2w.txt" --context "$C5" --out "$WORK/o2.h5"
+printf -- '-1 4\n' >"$WORK/neg.txt"
+expect_fail "negative id" "token -1 at index 0 is invalid" "$WORK/o3.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/neg.txt" --out "$WORK/o3.h5"
+printf '1 2 x3\n' >"$WORK/word.txt"
+expect_fail "non-integer" "token 2 is 'x3', not an integer id" "$WORK/o4.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/word.txt" --out "$WORK/o4.h5"
+: >"$WORK/empty.txt"
+expect_fail "empty tokens" "the token file is empty" "$WORK/o5.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/empty.txt" --out "$WORK/o5.h5"
+expect_fail "missing token file" "cannot open token file" "$WORK/o6.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/nope.txt" --out "$WORK/o6.h5"
+expect_fail "too many tokens" "more than 128 tokens" "$WORK/o7.h5" -- "$BIN" logits --model "$M4" --tokens <(seq 0 200) --out "$WORK/o7.h5"
+expect_fail "missing context" "needs --context" "$WORK/o8.h5" -- "$BIN" logits --model "$M5" --tokens "$T5" --out "$WORK/o8.h5"
+expect_fail "context on base model" "takes no --context" "$WORK/o9.h5" -- "$BIN" logits --model "$M4" --tokens "$T4" --context "$C5" --out "$WORK/o9.h5"
+expect_fail "context wrong shape" "context has shape" "$WORK/o10.h5" -- "$BIN" logits --model "$WORK/m13.h5" --tokens "$T5" --context "$C5" --out "$WORK/o10.h5"
+expect_fail "context not h5" "is not an HDF5 file" "$WORK/o11.h5" -- "$BIN" logits --model "$M5" --tokens "$T5" --context "$T5" --out "$WORK/o11.h5"
+expect_fail "context without dataset" "no dataset '/context'" "$WORK/o12.h5" -- "$BIN" logits --model "$M5" --tokens "$T5" --context "$M4" --out "$WORK/o12.h5"
+head -c 300000 "$M4" >"$WORK/trunc.h5"
+expect_fail "truncated model" "truncated" "$WORK/o13.h5" -- "$BIN" logits --model "$WORK/trunc.h5" --tokens "$T4" --out "$WORK/o13.h5"
+expect_fail "mislabelled model" "not a cosmos-ar weight file" "$WORK/o14.h5" -- "$BIN" logits --model "$C5" --tokens "$T4" --out "$WORK/o14.h5"
+expect_fail "text as model" "is not an HDF5 file" "$WORK/o15.h5" -- "$BIN" logits --model "$T4" --tokens "$T4" --out "$WORK/o15.h5"
+expect_fail "missing model" "no such file" "$WORK/o16.h5" -- "$BIN" logits --model "$WORK/none.h5" --tokens "$T4" --out "$WORK/o16.h5"
+expect_fail "unknown flag" "unknown option '--temprature'" "$WORK/o17.txt" -- "$BIN" sample --model "$M4" --tokens "$T4" --num-gen 2 --temprature 1 --out "$WORK/o17.txt"
+expect_fail "bad top-p" "top-p must be in (0, 1]" "$WORK/o18.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 2 --top-p 1.5 --out "$WORK/o18.txt"
+expect_fail "bad number" "bad value 'abc' for --num-gen" "$WORK/o19.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen abc --out "$WORK/o19.txt"
+expect_fail "too long generation" "exceed max_seq_len 128" "$WORK/o20.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 200 --out "$WORK/o20.txt"
+expect_fail "unwritable output" "cannot create" "" -- "$BIN" logits --model "$M4" --tokens "$T4" --out "$WORK/no/such/dir/l.h5"
+expect_fail "bad config" "unknown key" "$WORK/o21.h5" -- "$BIN" init --config <(echo '{"dim": 8, "bogus": 1}') --out "$WORK/o21.h5"
+expect_fail "unknown backend" "unknown backend 'gpu'" "$WORK/o22.h5" -- "$BIN" logits --backend gpu --model "$M4" --tokens "$T4" --out "$WORK/o22.h5"
+expect_fail "cuda in a cpu build" "no CUDA support" "$WORK/o23.h5" -- "$BIN" logits --backend cuda:0 --model "$M4" --tokens "$T4" --out "$WORK/o23.h5"
+expect_fail "unknown command" "unknown command 'frobnicate'" "" -- "$BIN" frobnicate
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,162 @@
+/* CPU kernels against naive double-precision loops: matmul (both the GEMV decode path and the
+ * sgemm prefill path, awkward sizes), attention (causal with an offset, GQA, cross), RMSNorm, RoPE,
+ * and the backend dispatchers' shape checks. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/backend.h"
+#include "core/rng.h"
+#include "kernels/cpu/cpu_ops.h"
+
+static float rnd(uint64_t stream, uint64_t i) { return cosmos_rng_normal(77, stream, i); }
+
+static void fill(float *x, int64_t n, uint64_t stream) {
+    for (int64_t i = 0; i < n; i++) x[i] = rnd(stream, (uint64_t)i);
+}
+static void fill_bf16(cosmos_bf16 *x, int64_t n, uint64_t stream, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = cosmos_f32_to_bf16(scale * rnd(stream, (uint64_t)i));
+}
+
+static void check_matmul(int64_t M, int64_t N, int64_t K) {
+    float *x = malloc(sizeof(float) * (size_t)(M * K)), *y = malloc(sizeof(float) * (size_t)(M * N));
+    cosmos_bf16 *w = malloc(sizeof(cosmos_bf16) * (size_t)(N * K));
+    fill(x, M * K, 1);
+    fill_bf16(w, N * K, 2, 1.0f / sqrtf((float)K));
+    cr_assert_eq(cosmos_cpu_matmul(y, x, w, M, N, K), COSMOS_OK);
+    double max_err = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += (double)x[m * K + k] * cosmos_bf16_to_f32(w[n * K + k]);
+            double e = fabs(s - y[m * N + n]);
+            if (e > max_err) max_err = e;
+        }
+    cr_expect(max_err < 1e-5 * sqrt((double)K), "matmul M=%lld N=%lld K=%lld: max err %g", (long long)M,
+              (long long)N, (long long)K, max_err);
+    free(x);
+    free(y);
+    free(w);
+}
+
+Test(kernels, matmul_gemv_and_gemm_paths) {
+    check_matmul(1, 1, 1);
+    check_matmul(1, 257, 129);
+    check_matmul(3, 100, 513);
+    check_matmul(4, 64, 64);
+    check_matmul(5, 33, 77);      /* first sgemm size */
+    check_matmul(37, 1000, 300);  /* odd sizes, one f32 weight block */
+    check_matmul(64, 40000, 70);  /* 40000*70*4 > 8 MB: more than one f32 weight block */
+}
+
+static void naive_attention(double *out, const float *q, const float *k, const float *v, int64_t T, int64_t H,
+                            int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal) {
+    const int64_t rep = H / Hkv;
+    double *p = malloc(sizeof(double) * (size_t)S);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t h = 0; h < H; h++) {
+            int64_t nk = causal ? pos0 + t + 1 : S, g = h / rep;
+            double mx = -1e300, sum = 0;
+            for (int64_t j = 0; j < nk; j++) {
+                double s = 0;
+                for (int64_t d = 0; d < Dh; d++) s += (double)q[(t * H + h) * Dh + d] * k[(j * Hkv + g) * Dh + d];
+                p[j] = s / sqrt((double)Dh);
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int64_t j = 0; j < nk; j++) sum += p[j] = exp(p[j] - mx);
+            for (int64_t d = 0; d < Dh; d++) {
+                double o = 0;
+                for (int64_t j = 0; j < nk; j++) o += p[j] / sum * v[(j * Hkv + g) * Dh + d];
+                out[(t * H + h) * Dh + d] = o;
+            }
+        }
+    free(p);
+}
+
+static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal) {
+    float *q = malloc(sizeof(float) * (size_t)(T * H * Dh)), *o = malloc(sizeof(float) * (size_t)(T * H * Dh));
+    float *k = malloc(sizeof(float) * (size_t)(S * Hkv * Dh)), *v = malloc(sizeof(float) * (size_t)(S * Hkv * Dh));
+    double *ref = malloc(sizeof(double) * (size_t)(T * H * Dh));
+    fill(q, T * H * Dh, 3);
+    fill(k, S * Hkv * Dh, 4);
+    fill(v, S * Hkv * Dh, 5);
+    /* poison the cache beyond the last visible position: it must never be read */
+    if (causal)
+        for (int64_t i = (pos0 + T) * Hkv * Dh; i < S * Hkv * Dh; i++) k[i] = v[i] = NAN;
+    cr_assert_eq(cosmos_cpu_attention(o, q, k, v, COSMOS_F32, T, H, Hkv, Dh, S, pos0, causal), COSMOS_OK);
+    naive_attention(ref, q, k, v, T, H, Hkv, Dh, S, pos0, causal);
+    double max_err = 0;
+    for (int64_t i = 0; i < T * H * Dh; i++) max_err = fmax(max_err, fabs(ref[i] - o[i]));
+    cr_expect(max_err < 1e-5, "attention T=%lld H=%lld Hkv=%lld Dh=%lld S=%lld pos0=%lld causal=%d: err %g",
+              (long long)T, (long long)H, (long long)Hkv, (long long)Dh, (long long)S, (long long)pos0, causal,
+              max_err);
+    free(q);
+    free(o);
+    free(k);
+    free(v);
+    free(ref);
+}
+
+Test(kernels, attention_causal_decode_cross) {
+    check_attention(1, 4, 4, 8, 16, 0, 1);    /* first token */
+    check_attention(1, 8, 2, 32, 100, 98, 1); /* decode near the end of the cache */
+    check_attention(13, 4, 2, 32, 64, 20, 1); /* chunk at an offset, GQA 2 */
+    check_attention(7, 6, 3, 6, 7, 0, 1);     /* odd sizes */
+    check_attention(5, 4, 1, 16, 11, 0, 0);   /* cross-attention: all keys */
+}
+
+Test(kernels, rmsnorm_and_rope) {
+    enum { R = 5, D = 48 };
+    float x[R * D], y[R * D];
+    cosmos_bf16 w[D];
+    fill(x, R * D, 6);
+    fill_bf16(w, D, 7, 1.0f);
+    cosmos_cpu_rmsnorm(y, x, w, R, D, 1e-5f);
+    for (int r = 0; r < R; r++) {
+        double ss = 0;
+        for (int i = 0; i < D; i++) ss += (double)x[r * D + i] * x[r * D + i];
+        double inv = 1.0 / sqrt(ss / D + 1e-5);
+        for (int i = 0; i < D; i++)
+            cr_expect(fabs(y[r * D + i] - x[r * D + i] * inv * cosmos_bf16_to_f32(w[i])) < 1e-5);
+    }
+    /* RoPE with a table of angles a: pairs (i, i + Dh/2) rotate by a[i] */
+    enum { T = 3, H = 2, Dh = 8, S = 6 };
+    float v[T * H * Dh], v0[T * H * Dh], cs[S * Dh / 2], sn[S * Dh / 2];
+    fill(v, T * H * Dh, 8);
+    for (int i = 0; i < T * H * Dh; i++) v0[i] = v[i];
+    for (int i = 0; i < S * Dh / 2; i++) {
+        cs[i] = cosf(0.1f * (float)i);
+        sn[i] = sinf(0.1f * (float)i);
+    }
+    cosmos_cpu_rope(v, cs, sn, T, H, Dh, 2);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < Dh / 2; i++) {
+                const float *a = v0 + (t * H + h) * Dh;
+                float c = cs[(2 + t) * Dh / 2 + i], s = sn[(2 + t) * Dh / 2 + i];
+                cr_expect(fabs(v[(t * H + h) * Dh + i] - (a[i] * c - a[i + Dh / 2] * s)) < 1e-6);
+                cr_expect(fabs(v[(t * H + h) * Dh + i + Dh / 2] - (a[i + Dh / 2] * c + a[i] * s)) < 1e-6);
+            }
+}
+
+Test(kernels, dispatchers_reject_bad_shapes) {
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    float x[64], y[64];
+    cosmos_bf16 w[64];
+    cr_expect_eq(cosmos_op_matmul(be, cosmos_tensor_2d(y, COSMOS_F32, 2, 4), cosmos_tensor_2d(x, COSMOS_F32, 2, 8),
+                                  cosmos_tensor_2d(w, COSMOS_BF16, 4, 7)),
+                 COSMOS_ERR_INVALID_ARG, "in-features mismatch");
+    cr_expect_eq(cosmos_op_matmul(be, cosmos_tensor_2d(y, COSMOS_F32, 2, 4), cosmos_tensor_2d(x, COSMOS_F32, 2, 8),
+                                  cosmos_tensor_2d(w, COSMOS_BF16, 4, 8)),
+                 COSMOS_OK);
+    cr_expect_eq(cosmos_op_attention(be, cosmos_tensor_3d(y, COSMOS_F32, 2, 3, 4), cosmos_tensor_3d(x, COSMOS_F32, 2, 3, 4),
+                                     cosmos_tensor_3d(x, COSMOS_F32, 4, 2, 4), cosmos_tensor_3d(y, COSMOS_F32, 4, 2, 4),
+                                     0, 1),
+                 COSMOS_ERR_INVALID_ARG, "3 heads over 2 KV heads");
+    cosmos_backend_t *cuda = NULL;
+    cr_expect_eq(cosmos_backend_create("cuda:0", NULL, &cuda), COSMOS_ERR_UNSUPPORTED,
+                 "a CPU-only build says the CUDA backend is unsupported");
+    cr_expect_eq(cosmos_backend_create("tpu", NULL, &cuda), COSMOS_ERR_INVALID_ARG);
+    cosmos_backend_free(be);
+}

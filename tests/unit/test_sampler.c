@@ -1,0 +1,107 @@
+/* Sampler semantics (spec ar-model.md section 5): greedy, the top-p edge rule, top-k,
+ * determinism in (seed, position), and that draws follow the kept distribution. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/model/sampler.h"
+
+static cosmos_sampler_t *mk(float t, float p, int k, uint64_t seed, int V) {
+    struct cosmos_sampler_params sp = {t, p, k, seed};
+    cosmos_sampler_t *s = NULL;
+    cr_assert_eq(cosmos_sampler_init(&sp, V, &s), COSMOS_OK);
+    return s;
+}
+
+/* logits whose softmax is exactly probs (up to rounding) */
+static void logits_from_probs(float *lg, const double *probs, int V) {
+    for (int i = 0; i < V; i++) lg[i] = (float)log(probs[i]);
+}
+
+Test(sampler, greedy_is_argmax_with_lowest_index_on_ties) {
+    float lg[6] = {0.1f, 3.0f, -1.0f, 3.0f, 2.9f, 0.0f};
+    cosmos_sampler_t *s = mk(0.0f, 0.8f, 0, 0, 6);
+    for (int pos = 0; pos < 50; pos++) cr_expect_eq(cosmos_sampler_sample(s, lg, pos), 1);
+    cosmos_sampler_free(s);
+}
+
+Test(sampler, top_p_keeps_token_whose_preceding_mass_is_le_p) {
+    /* sorted probs 0.5, 0.25, 0.125, 0.125 (ids 1, 3, 0, 2). With top_p = 0.76 the mass before id 0
+     * is 0.75 <= top_p, so id 0 is kept although the cumulative mass including it (0.875) exceeds
+     * top_p; the mass before id 2 is 0.875 > 0.76: dropped. */
+    const double probs[4] = {0.125, 0.5, 0.125, 0.25}; /* ids: 1 > 3 > 0 == 2 (tie -> lower id first) */
+    float lg[4];
+    logits_from_probs(lg, probs, 4);
+    cosmos_sampler_t *s = mk(1.0f, 0.76f, 0, 7, 4);
+    int counts[4] = {0};
+    const int N = 40000;
+    for (int pos = 0; pos < N; pos++) counts[cosmos_sampler_sample(s, lg, pos)]++;
+    cr_expect_eq(counts[2], 0, "id 2 is after id 0 in the tie order, its preceding mass 0.875 > 0.76");
+    cr_expect(counts[0] > 0, "id 0: preceding mass 0.75 <= 0.76 is kept");
+    /* kept mass 0.875: expect 0.5/0.875, 0.25/0.875, 0.125/0.875 */
+    cr_expect(fabs(counts[1] / (double)N - 0.5 / 0.875) < 0.01, "p(1) = %g", counts[1] / (double)N);
+    cr_expect(fabs(counts[3] / (double)N - 0.25 / 0.875) < 0.01, "p(3) = %g", counts[3] / (double)N);
+    cr_expect(fabs(counts[0] / (double)N - 0.125 / 0.875) < 0.01, "p(0) = %g", counts[0] / (double)N);
+    cosmos_sampler_free(s);
+}
+
+Test(sampler, tiny_top_p_keeps_only_top1) {
+    float lg[5] = {1.0f, 1.5f, 0.2f, 1.4f, -3.0f};
+    cosmos_sampler_t *s = mk(1.0f, 1e-6f, 0, 3, 5);
+    for (int pos = 0; pos < 200; pos++) cr_expect_eq(cosmos_sampler_sample(s, lg, pos), 1);
+    cosmos_sampler_free(s);
+}
+
+Test(sampler, top_k_restricts_support) {
+    float lg[6] = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
+    cosmos_sampler_t *s = mk(1.0f, 1.0f, 2, 9, 6);
+    int seen[6] = {0};
+    for (int pos = 0; pos < 2000; pos++) seen[cosmos_sampler_sample(s, lg, pos)]++;
+    cr_expect(seen[5] > 0 && seen[4] > 0);
+    for (int i = 0; i < 4; i++) cr_expect_eq(seen[i], 0, "id %d outside the top-2", i);
+    cosmos_sampler_free(s);
+}
+
+Test(sampler, temperature_sharpens) {
+    float lg[2] = {0.0f, 1.0f};
+    cosmos_sampler_t *hot = mk(2.0f, 1.0f, 0, 1, 2), *cold = mk(0.25f, 1.0f, 0, 1, 2);
+    int nh = 0, nc = 0;
+    for (int pos = 0; pos < 20000; pos++) {
+        nh += cosmos_sampler_sample(hot, lg, pos);
+        nc += cosmos_sampler_sample(cold, lg, pos);
+    }
+    double ph = 1.0 / (1.0 + exp(-0.5)), pc = 1.0 / (1.0 + exp(-4.0));
+    cr_expect(fabs(nh / 20000.0 - ph) < 0.012, "T=2: %g vs %g", nh / 20000.0, ph);
+    cr_expect(fabs(nc / 20000.0 - pc) < 0.012, "T=0.25: %g vs %g", nc / 20000.0, pc);
+    cosmos_sampler_free(hot);
+    cosmos_sampler_free(cold);
+}
+
+Test(sampler, deterministic_in_seed_and_position) {
+    enum { V = 64 };
+    float lg[V];
+    for (int i = 0; i < V; i++) lg[i] = sinf((float)i);
+    cosmos_sampler_t *a = mk(1.0f, 0.9f, 0, 1234, V), *b = mk(1.0f, 0.9f, 0, 1234, V), *c = mk(1.0f, 0.9f, 0, 99, V);
+    int differ = 0;
+    /* b draws positions in reverse order: no hidden state, same answers */
+    int ra[300], rb[300];
+    for (int pos = 0; pos < 300; pos++) ra[pos] = cosmos_sampler_sample(a, lg, pos);
+    for (int pos = 299; pos >= 0; pos--) rb[pos] = cosmos_sampler_sample(b, lg, pos);
+    for (int pos = 0; pos < 300; pos++) {
+        cr_assert_eq(ra[pos], rb[pos], "position %d", pos);
+        differ += ra[pos] != cosmos_sampler_sample(c, lg, pos);
+    }
+    cr_expect(differ > 100, "another seed gives another stream (%d of 300 differ)", differ);
+    cosmos_sampler_free(a);
+    cosmos_sampler_free(b);
+    cosmos_sampler_free(c);
+}
+
+Test(sampler, rejects_bad_params) {
+    struct cosmos_sampler_params bad[] = {{-1.0f, 0.8f, 0, 0}, {1.0f, 0.0f, 0, 0}, {1.0f, 1.5f, 0, 0}, {1.0f, 0.8f, -2, 0}};
+    for (int i = 0; i < 4; i++) {
+        cosmos_sampler_t *s = NULL;
+        cr_expect_eq(cosmos_sampler_init(&bad[i], 10, &s), COSMOS_ERR_INVALID_ARG, "case %d", i);
+        cr_expect_null(s);
+    }
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Convert official Cosmos checkpoints into the cosmos-ar HDF5 formats.
+
+Subcommands (more, e.g. `tokenizer` and `t5`, can be added as further subparsers):
+
+  ar   convert_checkpoint.py ar --config CONFIG.json --checkpoint model.pt --out AR.h5
+       Official Cosmos-1.0 AR `model.pt` (spec ar-model.md section 8: a torch-pickled flat state
+       dict of bf16 tensors, keys prefixed "model.", possibly inside an outer {"model": ...} dict,
+       possibly with TransformerEngine "*_extra_state" entries, which are ignored) -> the HDF5
+       weight format of docs/weights.md, written by tools/cosmos_h5.py (shared with the fixture
+       generator).
+
+The expected key set and shapes come from the config (docs/weights.md "Expected keys"). Every
+missing, unexpected or misshaped key is reported (key, expected shape, found shape, hint) and the
+tool exits with status 2 without leaving an output file. The output is written to OUT.tmp-<pid>
+and renamed over OUT only when complete; the temporary file is deleted on any failure.
+
+Tensors are streamed one at a time (loaded with mmap=True where the torch version supports it),
+converted to bf16 bit patterns (bf16 input is copied bit-exactly; fp32/fp16/fp64 input is rounded
+to nearest even) and written, so no full copy of the model is ever built.
+"""
+
+import argparse
+import inspect
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cosmos_h5  # noqa: E402
+
+EXIT_BAD_INPUT = 2
+EXTRA_STATE_SUFFIX = "_extra_state"
+PREFIX = "model."
+
+
+class ConversionError(Exception):
+    """Bad input (config, checkpoint contents): reported to the user, exit status 2."""
+
+
+def torch_load(path):
+    """torch.load(path, map_location="cpu", mmap=True, weights_only=True) where supported."""
+    import torch
+
+    params = inspect.signature(torch.load).parameters
+    kwargs = {"map_location": "cpu"}
+    if "weights_only" in params:
+        kwargs["weights_only"] = True
+    if "mmap" in params:
+        try:
+            return torch.load(path, mmap=True, **kwargs)
+        except RuntimeError as exc:  # e.g. a legacy (non-zip) file cannot be memory-mapped
+            print(f"note: mmap load failed ({exc}); loading into memory", file=sys.stderr)
+    return torch.load(path, **kwargs)
+
+
+def normalize_state_dict(obj):
+    """Unwrap {"model": sd}, strip the "model." prefix, drop "*_extra_state" keys.
+
+    Entries are moved (popped) out of the loaded dict so that the returned dict holds the only
+    reference to each tensor and a written tensor can be freed.
+    """
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise ConversionError(f"checkpoint is a {type(obj).__name__}, expected a state dict")
+    out, origin = {}, {}
+    for key in list(obj.keys()):
+        value = obj.pop(key)
+        if not isinstance(key, str):
+            raise ConversionError(f"checkpoint has a non-string key {key!r}")
+        if key.endswith(EXTRA_STATE_SUFFIX):
+            continue
+        name = key[len(PREFIX):] if key.startswith(PREFIX) else key
+        if name in out:
+            raise ConversionError(f"key {name} appears twice (as {origin[name]!r} and {key!r})")
+        out[name], origin[name] = value, key
+    return out
+
+
+HINTS = {
+    "missing": "hint (missing): the checkpoint is truncated, or the config is not this model's: "
+               "cross_attention keys exist only with insert_cross_attn, q_norm/k_norm only with "
+               "use_qk_normalization",
+    "shape": "hint (shape): wrong config for this checkpoint? e.g. 4B vs 12B dims (dim, head_dim, "
+             "ffn_hidden_size), or training_type: text_to_video models have an input embedding of "
+             "roundup(vocab_size + 1, pad_to_multiple_of) rows",
+    "unexpected": "hint (unexpected): the config may be for a different model, e.g. a base config "
+                  "for a Video2World checkpoint (which has cross_attention keys)",
+    "dtype": "hint (dtype): weights must be floating point (bfloat16 in official checkpoints)",
+}
+MAX_LISTED = 40
+
+
+def check_keys(state, expected):
+    """All mismatches between the state dict and the expected (key, shape) list.
+
+    Returns a list of (kind, message) with kind in HINTS.
+    """
+    import torch
+
+    errors = []
+    exp = dict(expected)
+    for key, shape in expected:
+        if key not in state:
+            errors.append(("missing", f"missing key {key}: expected shape {list(shape)}, "
+                                      f"found nothing"))
+            continue
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            errors.append(("dtype", f"key {key}: expected a tensor of shape {list(shape)}, "
+                                    f"found a {type(value).__name__}"))
+        elif tuple(value.shape) != tuple(shape):
+            errors.append(("shape", f"wrong shape for key {key}: expected {list(shape)}, "
+                                    f"found {list(value.shape)}"))
+        elif value.dtype not in (torch.bfloat16, torch.float32, torch.float16, torch.float64):
+            errors.append(("dtype", f"key {key}: unsupported dtype {value.dtype}"))
+    for key in state:
+        if key not in exp:
+            value = state[key]
+            found = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            errors.append(("unexpected", f"unexpected key {key}: expected nothing, found {found}"))
+    return errors
+
+
+def format_errors(errors, ckpt, cfg_path):
+    lines = [msg for _, msg in errors[:MAX_LISTED]]
+    if len(errors) > MAX_LISTED:
+        lines.append(f"... and {len(errors) - MAX_LISTED} more")
+    kinds = []
+    for kind, _ in errors:
+        if kind not in kinds:
+            kinds.append(kind)
+    lines += [HINTS[k] for k in kinds]
+    return (f"checkpoint {ckpt} does not match config {cfg_path} ({len(errors)} problem(s)):\n  "
+            + "\n  ".join(lines))
+
+
+def tensor_to_bf16_bits(t):
+    """A CPU tensor -> uint16 numpy array of bf16 bit patterns (exact for bf16 input)."""
+    import torch
+
+    if t.dtype != torch.bfloat16:
+        t = t.to(torch.bfloat16)  # round to nearest even
+    return t.contiguous().view(torch.int16).numpy().view(np.uint16)
+
+
+def convert_ar(args):
+    try:
+        cfg = cosmos_h5.load_config(args.config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"config {args.config}: {exc}") from exc
+    expected = cosmos_h5.expected_tensors(cfg)
+    if not os.path.isfile(args.checkpoint):
+        raise ConversionError(f"checkpoint {args.checkpoint} not found")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise ConversionError(f"output folder {out_dir} does not exist")
+
+    try:
+        obj = torch_load(args.checkpoint)
+    except Exception as exc:  # unpickling errors of all kinds: report, exit 2
+        raise ConversionError(f"cannot load checkpoint {args.checkpoint}: {exc}") from exc
+    state = normalize_state_dict(obj)
+    del obj
+    errors = check_keys(state, expected)
+    if errors:
+        raise ConversionError(format_errors(errors, args.checkpoint, args.config))
+    converted = sorted({str(state[k].dtype) for k, _ in expected} - {"torch.bfloat16"})
+    if converted:
+        print(f"note: rounding {', '.join(converted)} tensors to bfloat16", file=sys.stderr)
+
+    tmp = f"{args.out}.tmp-{os.getpid()}"
+    try:
+        with cosmos_h5.ArWeightsWriter(tmp, cfg) as writer:
+            for key, _ in expected:
+                writer.add(key, tensor_to_bf16_bits(state[key]))
+                state[key] = None  # let a non-mmap tensor be freed once written
+        os.replace(tmp, args.out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    print(f"wrote {args.out}: {len(expected)} tensors")
+    return 0
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="convert_checkpoint.py",
+                                 description="Convert official Cosmos checkpoints to cosmos-ar HDF5.")
+    sub = ap.add_subparsers(dest="mode", metavar="MODE", required=True)
+    ar = sub.add_parser("ar", help="Cosmos-1.0 AR transformer model.pt -> HDF5 (docs/weights.md)")
+    ar.add_argument("--config", required=True, help="model config JSON (configs/models/*.json)")
+    ar.add_argument("--checkpoint", required=True, help="official model.pt")
+    ar.add_argument("--out", required=True, help="output .h5 file")
+    ar.set_defaults(func=convert_ar)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConversionError as exc:
+        print(f"convert_checkpoint.py {args.mode}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
