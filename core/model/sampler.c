@@ -8,11 +8,15 @@
 #include "core/log.h"
 #include "core/rng.h"
 
+struct prob_idx {
+    float p;
+    int id;
+};
+
 struct cosmos_sampler {
     struct cosmos_sampler_params p;
     int n_vocab;
-    float *probs;
-    int *idx;
+    struct prob_idx *sorted; /* [n_vocab] */
 };
 
 struct cosmos_sampler_params cosmos_sampler_params_default(void) {
@@ -45,9 +49,8 @@ cosmos_status cosmos_sampler_init(const struct cosmos_sampler_params *p, int n_v
     if (!s) return COSMOS_ERR_NOMEM;
     s->p = *p;
     s->n_vocab = n_vocab;
-    s->probs = malloc(sizeof(float) * (size_t)n_vocab);
-    s->idx = malloc(sizeof(int) * (size_t)n_vocab);
-    if (!s->probs || !s->idx) {
+    s->sorted = malloc(sizeof *s->sorted * (size_t)n_vocab);
+    if (!s->sorted) {
         cosmos_sampler_free(s);
         return COSMOS_ERR_NOMEM;
     }
@@ -57,19 +60,16 @@ cosmos_status cosmos_sampler_init(const struct cosmos_sampler_params *p, int n_v
 
 void cosmos_sampler_free(cosmos_sampler_t *s) {
     if (!s) return;
-    free(s->probs);
-    free(s->idx);
+    free(s->sorted);
     free(s);
 }
 
-static const float *g_sort_probs; /* qsort has no context argument; sampling is single-threaded */
-
+/* descending probability, then ascending id */
 static int cmp_desc(const void *a, const void *b) {
-    int i = *(const int *)a, j = *(const int *)b;
-    float pi = g_sort_probs[i], pj = g_sort_probs[j];
-    if (pi > pj) return -1;
-    if (pi < pj) return 1;
-    return (i > j) - (i < j);
+    const struct prob_idx *x = a, *y = b;
+    if (x->p > y->p) return -1;
+    if (x->p < y->p) return 1;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 double cosmos_sampler_draw(const cosmos_sampler_t *s, int64_t position) {
@@ -84,37 +84,35 @@ int cosmos_sampler_sample(cosmos_sampler_t *s, const float *logits, int64_t posi
     if (s->p.temperature == 0.0f) return best;
 
     const float inv_t = 1.0f / s->p.temperature, mx = logits[best];
+    struct prob_idx *q = s->sorted;
     double sum = 0.0;
     for (int i = 0; i < V; i++) {
-        s->probs[i] = expf((logits[i] - mx) * inv_t);
-        sum += s->probs[i];
+        q[i].p = expf((logits[i] - mx) * inv_t);
+        q[i].id = i;
+        sum += q[i].p;
     }
-    for (int i = 0; i < V; i++) {
-        s->probs[i] = (float)(s->probs[i] / sum);
-        s->idx[i] = i;
-    }
-    g_sort_probs = s->probs;
-    qsort(s->idx, (size_t)V, sizeof(int), cmp_desc);
+    for (int i = 0; i < V; i++) q[i].p = (float)(q[i].p / sum);
+    qsort(q, (size_t)V, sizeof *q, cmp_desc);
 
     int n_keep = V;
     if (s->p.top_k > 0 && s->p.top_k < n_keep) {
         n_keep = s->p.top_k;
         double kept = 0.0; /* renormalise over the top-k before top-p sees them */
-        for (int i = 0; i < n_keep; i++) kept += s->probs[s->idx[i]];
-        for (int i = 0; i < n_keep; i++) s->probs[s->idx[i]] = (float)(s->probs[s->idx[i]] / kept);
+        for (int i = 0; i < n_keep; i++) kept += q[i].p;
+        for (int i = 0; i < n_keep; i++) q[i].p = (float)(q[i].p / kept);
     }
     double before = 0.0;
     int kept_n = 0;
     for (int i = 0; i < n_keep; i++) {
         if (before > (double)s->p.top_p) break; /* mass before token i exceeds top_p: drop it and the rest */
-        before += s->probs[s->idx[i]];
+        before += q[i].p;
         kept_n = i + 1;
     }
     const double u = cosmos_sampler_draw(s, position) * before;
     double c = 0.0;
     for (int i = 0; i < kept_n; i++) {
-        c += s->probs[s->idx[i]];
-        if (u < c) return s->idx[i];
+        c += q[i].p;
+        if (u < c) return q[i].id;
     }
-    return s->idx[kept_n - 1];
+    return q[kept_n - 1].id;
 }
