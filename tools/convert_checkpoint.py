@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cosmos_h5  # noqa: E402
 
 EXIT_BAD_INPUT = 2
-EXTRA_STATE_SUFFIX = "_extra_state"
+EXTRA_STATE = "_extra_state"  # the official loader skips keys containing it
 PREFIX = "model."
 
 
@@ -70,7 +70,7 @@ def normalize_state_dict(obj):
         value = obj.pop(key)
         if not isinstance(key, str):
             raise ConversionError(f"checkpoint has a non-string key {key!r}")
-        if key.endswith(EXTRA_STATE_SUFFIX):
+        if EXTRA_STATE in key:
             continue
         name = key[len(PREFIX):] if key.startswith(PREFIX) else key
         if name in out:
