@@ -254,6 +254,11 @@ cosmos_status cli_load_model(const struct cli_common *common, const char *model_
               "tables %.1f MB, scratch %.1f MB",
               c->name, cosmos_backend_name(be), mem.weight_bytes / 1e6, mem.weight_mapped_bytes / 1e6,
               mem.kv_bytes / 1e6, mem.context_bytes / 1e6, mem.table_bytes / 1e6, mem.scratch_bytes / 1e6);
+    if (cosmos_log_is_rank0() && cosmos_log_get_level() >= COSMOS_LOG_DEBUG) {
+        char *json = cosmos_ar_config_to_json(c);
+        if (json) LOG_DEBUG("effective model config:\n%s", json);
+        free(json);
+    }
     if (c->insert_cross_attn) {
         CHECK_ARG(ctx_path, COSMOS_ERR_INVALID_ARG,
                   "model '%s' is a Video2World model: it needs --context C.h5 (float32 /context [%d, %d], the T5 "

@@ -87,6 +87,20 @@ static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64
     naive_attention(ref, q, k, v, T, H, Hkv, Dh, S, pos0, causal);
     double max_err = 0;
     for (int64_t i = 0; i < T * H * Dh; i++) max_err = fmax(max_err, fabs(ref[i] - o[i]));
+    /* the same with a bf16 cache: compare against the naive loop on the bf16-rounded values */
+    const int64_t nkv = causal ? (pos0 + T) * Hkv * Dh : S * Hkv * Dh;
+    cosmos_bf16 *kb = calloc((size_t)(S * Hkv * Dh), sizeof *kb), *vb = calloc((size_t)(S * Hkv * Dh), sizeof *vb);
+    for (int64_t i = 0; i < nkv; i++) {
+        kb[i] = cosmos_f32_to_bf16(k[i]);
+        vb[i] = cosmos_f32_to_bf16(v[i]);
+        k[i] = cosmos_bf16_to_f32(kb[i]);
+        v[i] = cosmos_bf16_to_f32(vb[i]);
+    }
+    cr_assert_eq(cosmos_cpu_attention(o, q, kb, vb, COSMOS_BF16, T, H, Hkv, Dh, S, pos0, causal), COSMOS_OK);
+    naive_attention(ref, q, k, v, T, H, Hkv, Dh, S, pos0, causal);
+    for (int64_t i = 0; i < T * H * Dh; i++) max_err = fmax(max_err, fabs(ref[i] - o[i]));
+    free(kb);
+    free(vb);
     cr_expect(max_err < 1e-5, "attention T=%lld H=%lld Hkv=%lld Dh=%lld S=%lld pos0=%lld causal=%d: err %g",
               (long long)T, (long long)H, (long long)Hkv, (long long)Dh, (long long)S, (long long)pos0, causal,
               max_err);
