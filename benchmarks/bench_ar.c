@@ -1,0 +1,209 @@
+/* cosmos-bench: AR transformer throughput on a backend, for any config or weight file.
+ * - prefill: tokens/s of a P-token prompt (chunked as the engine runs it);
+ * - decode: ms/token over D single-token steps after the prompt (min / p50 / p99), and the same
+ *   shown against the memory-bandwidth floor: bytes a step must read (every weight except the
+ *   input embedding table, of which one row, plus the KV cache over [0, p] and the context K/V)
+ *   divided by the read bandwidth measured in the same run with the same threads;
+ * - peak RSS. Output: a table headed by provenance, and --json FILE.
+ * Weights: --model M.h5, or --config C.json (random weights written to --weights-dir, reused if
+ * present). Validation of the numbers themselves is the job of tests/ (golden, kernels). */
+#define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "benchmarks/provenance.h"
+#include "core/backend.h"
+#include "core/log.h"
+#include "core/model/ar_init.h"
+#include "core/model/ar_model.h"
+#include "launcher/cli.h"
+
+/* Read bandwidth: a sum over a buffer far larger than the caches, best of `reps`. */
+static double read_bandwidth_gbs(size_t bytes, int reps) {
+    size_t n = bytes / sizeof(float);
+    float *buf = malloc(n * sizeof(float));
+    if (!buf) return 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    double best = 1e30, sink = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = bench_now_s(), s = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : s)
+        for (size_t i = 0; i < n; i++) s += buf[i];
+        double dt = bench_now_s() - t0;
+        sink += s;
+        if (dt < best) best = dt;
+    }
+    free(buf);
+    if (sink == -1) printf("%g", sink);
+    return (double)bytes / best / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    cosmos_status st = COSMOS_OK;
+    const char *model = NULL, *config = NULL, *json_out = NULL, *wdir = "build/bench-weights";
+    int prompt = 256, n_decode = 32, help = 0, n_pos = 0, start_pos = -1, bw_mb = 1024;
+    const char *pos[1];
+    cosmos_backend_t *be = NULL;
+    cosmos_ar_model_t *m = NULL;
+    int32_t *tokens = NULL;
+    float *logits = NULL;
+    double *step_ms = NULL;
+    json_t *prov = NULL, *out = NULL;
+    char path[1024];
+    struct cli_common common;
+    cli_common_default(&common);
+    struct cli_opt opts[] = {
+        {"model", CLI_STR, &model, "weight file to benchmark", 0},
+        {"config", CLI_STR, &config, "or: a config; random weights are created (and cached) for it", 0},
+        {"weights-dir", CLI_STR, &wdir, "where --config weights are cached (default build/bench-weights)", 0},
+        {"prompt", CLI_INT, &prompt, "prefill length in tokens (default 256)", 0},
+        {"decode", CLI_INT, &n_decode, "decode steps to time (default 32)", 0},
+        {"start", CLI_INT, &start_pos, "position of the first decode step (default: after the prompt)", 0},
+        {"bw-mb", CLI_INT, &bw_mb, "buffer size of the bandwidth probe in MB (default 1024)", 0},
+        {"json", CLI_STR, &json_out, "also write the results as JSON to this file", 0},
+        {"help", CLI_FLAG, &help, "show this help", 0},
+        CLI_COMMON_OPTS(common),
+        {NULL, 0, NULL, NULL, 0},
+    };
+    CHECK(cli_parse("bench", argc - 1, argv + 1, opts, pos, 0, &n_pos));
+    if (help) {
+        fprintf(stderr, "usage: cosmos-bench (--model M.h5 | --config C.json) [options]\n");
+        cli_print_opts(opts);
+        return 0;
+    }
+    CHECK(cli_common_apply(&common));
+    CHECK_ARG((model != NULL) != (config != NULL), COSMOS_ERR_INVALID_ARG, "give exactly one of --model, --config");
+    CHECK_ARG(prompt > 0 && n_decode > 0 && bw_mb > 0, COSMOS_ERR_INVALID_ARG,
+              "--prompt, --decode and --bw-mb must be positive");
+    if (config) {
+        struct cosmos_ar_config cfg;
+        CHECK(cosmos_ar_config_load(config, &cfg));
+        mkdir(wdir, 0755);
+        snprintf(path, sizeof path, "%s/%s.seed0.h5", wdir, cfg.name);
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            LOG_INFO("bench: creating random weights for %s in %s", cfg.name, path);
+            CHECK(cosmos_ar_init_random(&cfg, 0, path));
+        }
+        model = path;
+    }
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = common.threads;
+    CHECK(cosmos_backend_create(common.backend, &bp, &be));
+    const int n_threads = omp_get_max_threads();
+    struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+    double t_load = bench_now_s();
+    CHECK(cosmos_ar_model_load(model, be, &lp, &m));
+    t_load = bench_now_s() - t_load;
+    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
+    if (start_pos < 0) start_pos = prompt;
+    CHECK_ARG(prompt <= c->max_seq_len && start_pos + n_decode <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
+              "prompt %d / decode window [%d, %d) exceed max_seq_len %d", prompt, start_pos, start_pos + n_decode,
+              c->max_seq_len);
+    if (c->insert_cross_attn) {
+        size_t nctx = (size_t)c->context_len * (size_t)c->context_dim;
+        float *ctx = malloc(sizeof(float) * nctx);
+        CHECK_ALLOC(ctx);
+        for (size_t i = 0; i < nctx; i++) ctx[i] = (float)sin((double)i);
+        st = cosmos_ar_set_context(m, ctx, c->context_len, c->context_dim);
+        free(ctx);
+        CHECK(st);
+    }
+    const int n_tok = prompt > start_pos + n_decode ? prompt : start_pos + n_decode;
+    tokens = malloc(sizeof(int32_t) * (size_t)n_tok);
+    logits = malloc(sizeof(float) * (size_t)c->vocab_size);
+    step_ms = malloc(sizeof(double) * (size_t)n_decode);
+    CHECK_ALLOC(tokens);
+    CHECK_ALLOC(logits);
+    CHECK_ALLOC(step_ms);
+    for (int i = 0; i < n_tok; i++) tokens[i] = (int32_t)((i * 7919L + 13) % c->vocab_size);
+
+    /* prefill: one warm-up, then the best of 3 */
+    CHECK(cosmos_ar_forward(m, tokens, prompt, 0, COSMOS_LOGITS_LAST, logits));
+    double prefill_s = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = bench_now_s();
+        CHECK(cosmos_ar_forward(m, tokens, prompt, 0, COSMOS_LOGITS_LAST, logits));
+        double dt = bench_now_s() - t0;
+        if (dt < prefill_s) prefill_s = dt;
+    }
+    /* decode: fill the cache up to start_pos (positions past the prompt get teacher-forced tokens) */
+    if (start_pos > prompt)
+        CHECK(cosmos_ar_forward(m, tokens + prompt, start_pos - prompt, prompt, COSMOS_LOGITS_NONE, NULL));
+    CHECK(cosmos_ar_forward(m, tokens + start_pos, 1, start_pos, COSMOS_LOGITS_LAST, logits)); /* warm-up */
+    for (int i = 0; i < n_decode; i++) {
+        double t0 = bench_now_s();
+        CHECK(cosmos_ar_forward(m, tokens + start_pos + i, 1, start_pos + i, COSMOS_LOGITS_LAST, logits));
+        step_ms[i] = (bench_now_s() - t0) * 1e3;
+    }
+    qsort(step_ms, (size_t)n_decode, sizeof(double), cmp_double);
+    const long long peak_rss = bench_peak_rss_bytes(); /* before the bandwidth probe's buffer */
+    const double bw = read_bandwidth_gbs((size_t)bw_mb << 20, 5);
+    const double ms_min = step_ms[0], ms_p50 = step_ms[n_decode / 2];
+    const double ms_p99 = step_ms[(int)floor(0.99 * (n_decode - 1))];
+
+    /* bytes one decode step must read */
+    struct cosmos_ar_memory mem = cosmos_ar_model_memory(m);
+    const double act = (double)cosmos_dtype_size(cosmos_backend_act_dtype(be));
+    const double emb_bytes = 2.0 * c->input_vocab_size * c->dim;
+    const double kv_row = 2.0 * c->n_kv_heads * c->head_dim * act; /* K and V of one position, one layer */
+    const double mean_pos = start_pos + (n_decode - 1) / 2.0;
+    int n_cross = 0;
+    for (int l = 0; l < c->n_layers; l++) n_cross += cosmos_ar_layer_has_cross(c, l);
+    const double weight_read = (double)mem.weight_bytes - emb_bytes + 2.0 * c->dim;
+    const double kv_read = c->n_layers * (mean_pos + 1) * kv_row + (double)n_cross * c->context_len * kv_row;
+    const double floor_ms = (weight_read + kv_read) / (bw * 1e9) * 1e3;
+
+    prov = bench_provenance(cosmos_backend_name(be), n_threads);
+    bench_provenance_print(prov);
+    printf("# model        %s (%s), %.3f B params, max_seq_len %d\n", c->name, model,
+           cosmos_ar_config_num_params(c) * 1e-9, c->max_seq_len);
+    printf("# load         %.2f s (%.0f MB weights, %.0f MB mapped, kv cache %.0f MB)\n", t_load,
+           mem.weight_bytes / 1e6, mem.weight_mapped_bytes / 1e6, mem.kv_bytes / 1e6);
+    printf("# bandwidth    %.2f GB/s read (%d MB buffer, best of 5, %d threads)\n", bw, bw_mb, n_threads);
+    printf("%-10s %8s %10s %10s %10s %10s %12s %10s\n", "phase", "tokens", "min_ms", "p50_ms", "p99_ms", "tok/s",
+           "floor_ms", "of_floor");
+    printf("%-10s %8d %10.2f %10s %10s %10.1f %12s %10s\n", "prefill", prompt, prefill_s * 1e3, "-", "-",
+           prompt / prefill_s, "-", "-");
+    printf("%-10s %8d %10.2f %10.2f %10.2f %10.2f %12.2f %9.0f%%\n", "decode", n_decode, ms_min, ms_p50, ms_p99,
+           1e3 / ms_p50, floor_ms, 100.0 * floor_ms / ms_p50);
+    printf("# decode floor: %.1f MB weights + %.1f MB KV/context per step at mean position %.0f\n",
+           weight_read / 1e6, kv_read / 1e6, mean_pos);
+    printf("# peak RSS     %.1f MB (model run, before the bandwidth probe)\n", peak_rss / 1e6);
+    if (json_out) {
+        out = json_pack("{s:O, s:s, s:s, s:f, s:f, s:{s:i, s:f, s:f}, s:{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, "
+                        "s:f, s:f}, s:I}",
+                        "provenance", prov, "model", c->name, "weights", model, "load_s", t_load, "read_bw_gbs", bw,
+                        "prefill", "tokens", prompt, "seconds", prefill_s, "tokens_per_s", prompt / prefill_s,
+                        "decode", "steps", n_decode, "start_pos", start_pos, "ms_min", ms_min, "ms_p50", ms_p50,
+                        "ms_p99", ms_p99, "tokens_per_s", 1e3 / ms_p50, "weight_bytes_per_step", weight_read,
+                        "kv_bytes_per_step", kv_read, "floor_ms", floor_ms, "fraction_of_floor", floor_ms / ms_p50,
+                        "peak_rss_bytes", (json_int_t)peak_rss);
+        CHECK_ALLOC(out);
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.tmp", json_out);
+        CHECK_ARG(json_dump_file(out, tmp, JSON_INDENT(2)) == 0 && rename(tmp, json_out) == 0, COSMOS_ERR_IO,
+                  "cannot write %s", json_out);
+    }
+fail:
+    json_decref(out);
+    json_decref(prov);
+    free(tokens);
+    free(logits);
+    free(step_ms);
+    cosmos_ar_model_free(m);
+    cosmos_backend_free(be);
+    if (st != COSMOS_OK) LOG_ERROR("bench failed: %s", cosmos_status_str(st));
+    return st == COSMOS_OK ? 0 : st == COSMOS_ERR_INVALID_ARG ? 2 : 1;
+}

@@ -1,0 +1,69 @@
+/* Benchmark provenance (see provenance.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "benchmarks/provenance.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cosmos_build_config.h"
+
+static void cpu_model(char *buf, size_t n) {
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                while (*c == ' ') c++;
+                c[strcspn(c, "\n")] = '\0';
+                snprintf(buf, n, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+json_t *bench_provenance(const char *backend, int n_threads) {
+    char host[128] = "?", cpu[256], date[64];
+    gethostname(host, sizeof host - 1);
+    cpu_model(cpu, sizeof cpu);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s}", "git_sha", COSMOS_GIT_SHA, "version",
+                     COSMOS_VERSION, "date", date, "host", host, "cpu", cpu, "online_cpus",
+                     (int)sysconf(_SC_NPROCESSORS_ONLN), "threads", n_threads, "compiler", COSMOS_C_COMPILER,
+                     "build_type", COSMOS_BUILD_TYPE, "blas", openblas_get_config(), "backend", backend);
+}
+
+void bench_provenance_print(json_t *prov) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(prov, key, v) {
+        if (json_is_string(v))
+            printf("# %-12s %s\n", key, json_string_value(v));
+        else if (json_is_integer(v))
+            printf("# %-12s %lld\n", key, (long long)json_integer_value(v));
+    }
+}
+
+long long bench_peak_rss_bytes(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (long long)ru.ru_maxrss * 1024;
+}
+
+double bench_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

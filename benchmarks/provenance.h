@@ -1,0 +1,16 @@
+/* Provenance header shared by every benchmark (STYLE.md "Benchmarks"): git sha, date, host, CPU,
+ * threads, compiler, build type, BLAS, backend. Printed as a table header and added to the JSON. */
+#ifndef COSMOS_BENCH_PROVENANCE_H
+#define COSMOS_BENCH_PROVENANCE_H
+
+#include <jansson.h>
+
+/* A JSON object with the provenance fields (caller owns the reference). */
+json_t *bench_provenance(const char *backend, int n_threads);
+/* Print "# key: value" lines of a provenance object to stdout. */
+void bench_provenance_print(json_t *prov);
+/* Peak resident set size of this process in bytes. */
+long long bench_peak_rss_bytes(void);
+double bench_now_s(void);
+
+#endif
