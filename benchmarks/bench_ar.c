@@ -52,7 +52,7 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *config = NULL, *json_out = NULL, *wdir = "build/bench-weights";
-    int prompt = 256, n_decode = 32, help = 0, n_pos = 0, start_pos = -1, bw_mb = 1024;
+    int prompt = 256, n_decode = 32, n_pos = 0, start_pos = -1, bw_mb = 1024;
     const char *pos[1];
     cosmos_backend_t *be = NULL;
     cosmos_ar_model_t *m = NULL;
@@ -72,17 +72,11 @@ int main(int argc, char **argv) {
         {"start", CLI_INT, &start_pos, "position of the first decode step (default: after the prompt)", 0},
         {"bw-mb", CLI_INT, &bw_mb, "buffer size of the bandwidth probe in MB (default 1024)", 0},
         {"json", CLI_STR, &json_out, "also write the results as JSON to this file", 0},
-        {"help", CLI_FLAG, &help, "show this help", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
-    CHECK(cli_parse("bench", argc - 1, argv + 1, opts, pos, 0, &n_pos));
-    if (help) {
-        fprintf(stderr, "usage: cosmos-bench (--model M.h5 | --config C.json) [options]\n");
-        cli_print_opts(opts);
-        return 0;
-    }
-    CHECK(cli_common_apply(&common));
+    CHECK(cli_parse_command("bench", argc - 1, argv + 1, opts, pos, 0, &n_pos, &common));
+    if (common.help) return 0;
     CHECK_ARG((model != NULL) != (config != NULL), COSMOS_ERR_INVALID_ARG, "give exactly one of --model, --config");
     CHECK_ARG(prompt > 0 && n_decode > 0 && bw_mb > 0, COSMOS_ERR_INVALID_ARG,
               "--prompt, --decode and --bw-mb must be positive");

@@ -99,6 +99,7 @@ void cli_common_default(struct cli_common *c) {
     c->backend = "cpu";
     c->threads = 0;
     c->log_level = NULL;
+    c->help = 0;
 }
 
 cosmos_status cli_common_apply(const struct cli_common *c) {
@@ -115,6 +116,18 @@ cosmos_status cli_common_apply(const struct cli_common *c) {
         return COSMOS_ERR_INVALID_ARG;
     }
     return COSMOS_OK;
+}
+
+cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos,
+                                int max_pos, int *n_pos, struct cli_common *common) {
+    cosmos_status st = cli_parse(cmd, argc, argv, opts, pos, max_pos, n_pos);
+    if (st != COSMOS_OK) return st;
+    if (common->help) {
+        fprintf(stderr, "options of %s:\n", cmd);
+        cli_print_opts(opts);
+        return COSMOS_OK;
+    }
+    return cli_common_apply(common);
 }
 
 cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n) {

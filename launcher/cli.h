@@ -24,18 +24,24 @@ struct cli_opt {
 cosmos_status cli_parse(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos, int max_pos,
                         int *n_pos);
 void cli_print_opts(const struct cli_opt *opts);
-/* The flags every command takes: --backend, --threads, --log-level. */
+/* The flags every command takes: --backend, --threads, --log-level, --help. */
 struct cli_common {
     const char *backend;
     int threads;
     const char *log_level;
+    int help;
 };
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_STR, &(c).backend, "compute backend: cpu (default), cuda, cuda:N", 0},     \
         {"threads", CLI_INT, &(c).threads, "CPU threads (default: all cores)", 0},             \
-        {"log-level", CLI_STR, &(c).log_level, "error, warn, info (default) or debug", 0}
+        {"log-level", CLI_STR, &(c).log_level, "error, warn, info (default) or debug", 0},     \
+        {"help", CLI_FLAG, &(c).help, "show this help", 0}
 void cli_common_default(struct cli_common *c);
 cosmos_status cli_common_apply(const struct cli_common *c);
+/* cli_parse, then: with --help print the options (common->help stays set: the caller returns),
+ * otherwise apply the common flags. */
+cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos,
+                                int max_pos, int *n_pos, struct cli_common *common);
 
 /* Whitespace-separated decimal integers. Errors: missing file, empty file, a non-integer word
  * (with its index), more than max_n values. *out is malloc'd. */

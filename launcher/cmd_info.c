@@ -11,23 +11,18 @@
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *pos[1] = {NULL};
-    int help = 0, n_pos = 0;
+    int n_pos = 0;
     cosmos_backend_t *be = NULL;
     cosmos_ar_model_t *m = NULL;
     struct cli_common common;
     cli_common_default(&common);
     struct cli_opt opts[] = {
         {"model", CLI_STR, &model, "weight file (or give it as the only argument)", 0},
-        {"help", CLI_FLAG, &help, "show this help", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
-    CHECK(cli_parse("info", argc, argv, opts, pos, 1, &n_pos));
-    if (help) {
-        cli_print_opts(opts);
-        return COSMOS_OK;
-    }
-    CHECK(cli_common_apply(&common));
+    CHECK(cli_parse_command("info", argc, argv, opts, pos, 1, &n_pos, &common));
+    if (common.help) return COSMOS_OK;
     if (!model && n_pos == 1) model = pos[0];
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
     struct cosmos_backend_params bp = cosmos_backend_params_default();

@@ -11,23 +11,18 @@ cosmos_status cmd_init(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *config = NULL, *out = NULL, *pos[1];
     uint64_t seed = 0;
-    int help = 0, n_pos = 0;
+    int n_pos = 0;
     struct cli_common common;
     cli_common_default(&common);
     struct cli_opt opts[] = {
         {"config", CLI_STR, &config, "model config JSON (configs/models/*.json)", 0},
         {"seed", CLI_U64, &seed, "random seed (default 0)", 0},
         {"out", CLI_STR, &out, "output weight file (.h5)", 0},
-        {"help", CLI_FLAG, &help, "show this help", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
-    CHECK(cli_parse("init", argc, argv, opts, pos, 0, &n_pos));
-    if (help) {
-        cli_print_opts(opts);
-        return COSMOS_OK;
-    }
-    CHECK(cli_common_apply(&common));
+    CHECK(cli_parse_command("init", argc, argv, opts, pos, 0, &n_pos, &common));
+    if (common.help) return COSMOS_OK;
     CHECK_ARG(config && out, COSMOS_ERR_INVALID_ARG, "init: --config and --out are required");
     struct cosmos_ar_config cfg;
     CHECK(cosmos_ar_config_load(config, &cfg));

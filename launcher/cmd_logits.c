@@ -12,7 +12,7 @@
 cosmos_status cmd_logits(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *tokens_path = NULL, *ctx_path = NULL, *out = NULL, *pos[1];
-    int decode = 0, help = 0, chunk = 0, n_pos = 0, n = 0;
+    int decode = 0, chunk = 0, n_pos = 0, n = 0;
     int32_t *tokens = NULL;
     float *logits = NULL;
     cosmos_backend_t *be = NULL;
@@ -26,16 +26,11 @@ cosmos_status cmd_logits(int argc, char **argv) {
         {"out", CLI_STR, &out, "output HDF5 with float32 /logits [n_tokens, vocab]", 0},
         {"decode", CLI_FLAG, &decode, "one token at a time through the KV cache instead of one prefill", 0},
         {"chunk", CLI_INT, &chunk, "prefill chunk size in tokens (default 256)", 0},
-        {"help", CLI_FLAG, &help, "show this help", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
-    CHECK(cli_parse("logits", argc, argv, opts, pos, 0, &n_pos));
-    if (help) {
-        cli_print_opts(opts);
-        return COSMOS_OK;
-    }
-    CHECK(cli_common_apply(&common));
+    CHECK(cli_parse_command("logits", argc, argv, opts, pos, 0, &n_pos, &common));
+    if (common.help) return COSMOS_OK;
     CHECK_ARG(model && tokens_path && out, COSMOS_ERR_INVALID_ARG, "logits: --model, --tokens and --out are required");
     CHECK_ARG(chunk >= 0, COSMOS_ERR_INVALID_ARG, "logits: --chunk must be positive");
     CHECK(cli_load_model(&common, model, ctx_path, chunk, &be, &m));

@@ -20,7 +20,7 @@ static double now_s(void) {
 cosmos_status cmd_sample(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *tokens_path = NULL, *ctx_path = NULL, *out = NULL, *pos[1];
-    int help = 0, chunk = 0, n_pos = 0, n = 0, num_gen = -1;
+    int chunk = 0, n_pos = 0, n = 0, num_gen = -1;
     int32_t *prompt = NULL, *gen = NULL;
     float *logits = NULL;
     cosmos_backend_t *be = NULL;
@@ -40,16 +40,11 @@ cosmos_status cmd_sample(int argc, char **argv) {
         {"seed", CLI_U64, &sp.seed, "random seed (default 0)", 0},
         {"out", CLI_STR, &out, "output file: the generated ids, one per line", 0},
         {"chunk", CLI_INT, &chunk, "prefill chunk size in tokens (default 256)", 0},
-        {"help", CLI_FLAG, &help, "show this help", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
-    CHECK(cli_parse("sample", argc, argv, opts, pos, 0, &n_pos));
-    if (help) {
-        cli_print_opts(opts);
-        return COSMOS_OK;
-    }
-    CHECK(cli_common_apply(&common));
+    CHECK(cli_parse_command("sample", argc, argv, opts, pos, 0, &n_pos, &common));
+    if (common.help) return COSMOS_OK;
     CHECK_ARG(model && tokens_path && out && num_gen >= 0, COSMOS_ERR_INVALID_ARG,
               "sample: --model, --tokens, --num-gen and --out are required");
     CHECK_ARG(num_gen > 0, COSMOS_ERR_INVALID_ARG, "sample: --num-gen must be positive");
