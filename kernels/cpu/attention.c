@@ -43,7 +43,25 @@ cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, co
                 for (int64_t r = 0; r < rep; r++) mx[r] = -INFINITY;
                 for (int64_t j = 0; j < n_keys; j++) {
                     const float *kr = kv_row(k, kv_dtype, j, g, Hkv, Dh, row);
-                    for (int64_t r = 0; r < rep; r++) {
+                    int64_t r = 0;
+                    for (; r + 4 <= rep; r += 4) { /* four heads per pass: independent FMA chains */
+                        const float *q0 = qg + r * Dh, *q1 = q0 + Dh, *q2 = q1 + Dh, *q3 = q2 + Dh;
+                        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+                        for (int64_t d = 0; d < Dh; d++) {
+                            const float kd = kr[d];
+                            s0 += q0[d] * kd;
+                            s1 += q1[d] * kd;
+                            s2 += q2[d] * kd;
+                            s3 += q3[d] * kd;
+                        }
+                        const float sc[4] = {s0 * scale, s1 * scale, s2 * scale, s3 * scale};
+                        for (int i = 0; i < 4; i++) {
+                            p[(r + i) * S + j] = sc[i];
+                            if (sc[i] > mx[r + i]) mx[r + i] = sc[i];
+                        }
+                    }
+                    for (; r < rep; r++) {
                         const float *qv = qg + r * Dh;
                         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
