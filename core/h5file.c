@@ -413,7 +413,8 @@ done:
     return st;
 }
 
-cosmos_status cosmos_h5_map_bf16(cosmos_h5_t *h, const char *name, const cosmos_bf16 **ptr, void **owned) {
+cosmos_status cosmos_h5_map_bf16_rows(cosmos_h5_t *h, const char *name, int64_t r0, int64_t nr,
+                                      const cosmos_bf16 **ptr, void **owned) {
     *ptr = NULL;
     *owned = NULL;
     hid_t d = open_dset(h, name);
@@ -426,6 +427,12 @@ cosmos_status cosmos_h5_map_bf16(cosmos_h5_t *h, const char *name, const cosmos_
         st = COSMOS_ERR_FORMAT;
         goto done;
     }
+    if (info.ndim < 1 || r0 < 0 || nr < 0 || r0 + nr > info.shape[0]) {
+        LOG_ERROR("%s: rows [%lld, %lld) are outside dataset '%s'", h->path, (long long)r0, (long long)(r0 + nr), name);
+        st = COSMOS_ERR_INVALID_ARG;
+        goto done;
+    }
+    const size_t row_bytes = info.shape[0] ? info.bytes / (size_t)info.shape[0] : 0;
     hid_t dcpl = H5Dget_create_plist(d);
     int contiguous = H5Pget_layout(dcpl) == H5D_CONTIGUOUS && H5Pget_nfilters(dcpl) == 0;
     H5Pclose(dcpl);
@@ -450,29 +457,39 @@ cosmos_status cosmos_h5_map_bf16(cosmos_h5_t *h, const char *name, const cosmos_
                 }
             }
             if (h->map) {
-                *ptr = (const cosmos_bf16 *)(h->map + off);
+                *ptr = (const cosmos_bf16 *)(h->map + off + (size_t)r0 * row_bytes);
                 goto done;
             }
         }
     }
     {
-        void *buf = malloc(info.bytes ? info.bytes : 2);
+        void *buf = malloc(nr ? (size_t)nr * row_bytes : 2);
         if (!buf) {
             st = COSMOS_ERR_NOMEM;
             goto done;
         }
-        if (H5Dread(d, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-            LOG_ERROR("%s: reading dataset '%s' failed (truncated file?)", h->path, name);
-            free(buf);
-            st = COSMOS_ERR_FORMAT;
-            goto done;
+        if (nr > 0) {
+            H5Dclose(d);
+            d = -1;
+            st = cosmos_h5_read_slice(h, name, 0, r0, nr, COSMOS_BF16, buf);
+            if (st != COSMOS_OK) {
+                free(buf);
+                goto done;
+            }
         }
         *ptr = buf;
         *owned = buf;
     }
 done:
-    H5Dclose(d);
+    if (d >= 0) H5Dclose(d);
     return st;
+}
+
+cosmos_status cosmos_h5_map_bf16(cosmos_h5_t *h, const char *name, const cosmos_bf16 **ptr, void **owned) {
+    struct cosmos_h5_info info;
+    cosmos_status st = cosmos_h5_info(h, name, &info);
+    if (st != COSMOS_OK) return st;
+    return cosmos_h5_map_bf16_rows(h, name, 0, info.ndim >= 1 ? info.shape[0] : 1, ptr, owned);
 }
 
 cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,

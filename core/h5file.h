@@ -55,6 +55,10 @@ cosmos_status cosmos_h5_read_slice(cosmos_h5_t *h, const char *name, int dim, in
  * the file mapping and *owned is NULL. Otherwise the data is read into a new buffer returned in both
  * *ptr and *owned (caller frees *owned). */
 cosmos_status cosmos_h5_map_bf16(cosmos_h5_t *h, const char *name, const cosmos_bf16 **ptr, void **owned);
+/* The same for rows [r0, r0+nr) along dimension 0 only: mapped in place when possible, otherwise
+ * just those rows are read (a hyperslab), never the whole dataset. */
+cosmos_status cosmos_h5_map_bf16_rows(cosmos_h5_t *h, const char *name, int64_t r0, int64_t nr,
+                                      const cosmos_bf16 **ptr, void **owned);
 
 /* Write a dataset (contiguous). dtype BF16 writes uint16 + attribute dtype="bfloat16". */
 cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,

@@ -13,6 +13,7 @@
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
+#include "parallel/comm.h"
 
 static cosmos_status set_value(const char *cmd, struct cli_opt *o, const char *val) {
     char *end = NULL;
@@ -100,6 +101,8 @@ void cli_common_default(struct cli_common *c) {
     c->threads = 0;
     c->log_level = NULL;
     c->help = 0;
+    c->tp = 1;
+    c->pp = 1;
 }
 
 cosmos_status cli_common_apply(const struct cli_common *c) {
@@ -247,26 +250,52 @@ fail:
     return st;
 }
 
-cosmos_status cli_load_model(const struct cli_common *common, const char *model_path, const char *ctx_path,
-                             int max_chunk, cosmos_backend_t **be_out, cosmos_ar_model_t **m_out) {
+cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
+                               int max_chunk, struct cli_session *s) {
     cosmos_status st = COSMOS_OK;
-    cosmos_backend_t *be = NULL;
-    cosmos_ar_model_t *m = NULL;
     float *ctx = NULL;
-    *be_out = NULL;
-    *m_out = NULL;
+    memset(s, 0, sizeof *s);
+    s->is_writer = 1;
+    CHECK_ARG(common->tp >= 1 && common->pp >= 1, COSMOS_ERR_INVALID_ARG, "--tp and --pp must be >= 1");
+    CHECK_ARG(common->pp == 1, COSMOS_ERR_UNSUPPORTED,
+              "pipeline parallelism (--pp %d) is not implemented yet; use --tp", common->pp);
+    if (common->tp > 1) {
+        CHECK(cosmos_comm_mpi_world(&s->world));
+        s->is_writer = cosmos_comm_rank(s->world) == 0;
+        CHECK_ARG(cosmos_comm_size(s->world) == common->tp * common->pp, COSMOS_ERR_INVALID_ARG,
+                  "layout tp %d x pp %d needs %d ranks, but %d were started (mpirun -np %d)", common->tp, common->pp,
+                  common->tp * common->pp, cosmos_comm_size(s->world), common->tp * common->pp);
+    }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common->threads;
-    CHECK(cosmos_backend_create(common->backend, &bp, &be));
-    struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
-    if (max_chunk > 0) lp.max_chunk = max_chunk;
-    CHECK(cosmos_ar_model_load(model_path, be, &lp, &m));
-    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
-    struct cosmos_ar_memory mem = cosmos_ar_model_memory(m);
-    LOG_INFO0("model %s on %s: weights %.1f MB (%.1f MB mapped), kv cache %.1f MB, context %.1f MB, "
-              "tables %.1f MB, scratch %.1f MB",
-              c->name, cosmos_backend_name(be), mem.weight_bytes / 1e6, mem.weight_mapped_bytes / 1e6,
-              mem.kv_bytes / 1e6, mem.context_bytes / 1e6, mem.table_bytes / 1e6, mem.scratch_bytes / 1e6);
+    st = cosmos_backend_create(common->backend, &bp, &s->be);
+    if (st == COSMOS_OK) {
+        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+        if (max_chunk > 0) lp.max_chunk = max_chunk;
+        lp.tp_comm = s->world;
+        st = cosmos_ar_model_load(model_path, s->be, &lp, &s->m);
+    }
+    if (s->world) { /* every rank learns whether all loaded, so none waits in a collective forever */
+        int all_ok = 0;
+        cosmos_status cst = cosmos_comm_all_ok(s->world, st == COSMOS_OK, &all_ok);
+        if (st == COSMOS_OK && (cst != COSMOS_OK || !all_ok)) {
+            LOG_ERROR("another rank failed to load the model; stopping");
+            st = COSMOS_ERR_IO;
+        }
+    }
+    CHECK(st);
+    const struct cosmos_ar_config *c = cosmos_ar_model_config(s->m);
+    struct cosmos_ar_memory mem = cosmos_ar_model_memory(s->m);
+    if (s->world)
+        LOG_INFO("model %s, tp rank %d of %d: holds %.1f MB of weights (%.1f MB mapped from the file, %.1f MB copied), kv cache "
+                 "%.1f MB",
+                 c->name, cosmos_comm_rank(s->world), common->tp, mem.weight_bytes / 1e6,
+                 mem.weight_mapped_bytes / 1e6, (mem.weight_bytes - mem.weight_mapped_bytes) / 1e6, mem.kv_bytes / 1e6);
+    else
+        LOG_INFO("model %s on %s: weights %.1f MB (%.1f MB mapped), kv cache %.1f MB, context %.1f MB, "
+                 "tables %.1f MB, scratch %.1f MB",
+                 c->name, cosmos_backend_name(s->be), mem.weight_bytes / 1e6, mem.weight_mapped_bytes / 1e6,
+                 mem.kv_bytes / 1e6, mem.context_bytes / 1e6, mem.table_bytes / 1e6, mem.scratch_bytes / 1e6);
     if (cosmos_log_is_rank0() && cosmos_log_get_level() >= COSMOS_LOG_DEBUG) {
         char *json = cosmos_ar_config_to_json(c);
         if (json) LOG_DEBUG("effective model config:\n%s", json);
@@ -279,18 +308,19 @@ cosmos_status cli_load_model(const struct cli_common *common, const char *model_
                   c->name, c->context_len, c->context_dim);
         int rows = 0, cols = 0;
         CHECK(cli_read_context(ctx_path, &ctx, &rows, &cols));
-        CHECK(cosmos_ar_set_context(m, ctx, rows, cols));
+        CHECK(cosmos_ar_set_context(s->m, ctx, rows, cols));
     } else {
         CHECK_ARG(!ctx_path, COSMOS_ERR_INVALID_ARG,
                   "model '%s' has no cross-attention: it takes no --context (base models are video-only)", c->name);
     }
-    *be_out = be;
-    *m_out = m;
-    be = NULL;
-    m = NULL;
 fail:
     free(ctx);
-    cosmos_ar_model_free(m);
-    cosmos_backend_free(be);
     return st;
+}
+
+void cli_session_close(struct cli_session *s) {
+    cosmos_ar_model_free(s->m);
+    cosmos_backend_free(s->be);
+    cosmos_comm_free(s->world);
+    memset(s, 0, sizeof *s);
 }

@@ -30,7 +30,11 @@ struct cli_common {
     int threads;
     const char *log_level;
     int help;
+    int tp, pp; /* model parallelism (commands that run a model); tp * pp ranks under mpirun */
 };
+#define CLI_MODEL_OPTS(c)                                                                      \
+    {"tp", CLI_INT, &(c).tp, "tensor-parallel ranks (run under mpirun -np TP*PP)", 0},        \
+        {"pp", CLI_INT, &(c).pp, "pipeline-parallel stages (default 1)", 0}
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_STR, &(c).backend, "compute backend: cpu (default), cuda, cuda:N", 0},     \
         {"threads", CLI_INT, &(c).threads, "CPU threads (default: all cores)", 0},             \
@@ -53,11 +57,20 @@ cosmos_status cli_read_context(const char *path, float **out, int *rows, int *co
 /* Writes f32 /logits [rows, cols] via a temporary file. */
 cosmos_status cli_write_logits(const char *path, const float *logits, int64_t rows, int64_t cols);
 
-/* Create the backend named in `common`, load the model, and set its context: a Video2World model
- * requires ctx_path, a base model rejects one. Logs the memory report. Caller frees both. */
-struct cosmos_backend;
-struct cosmos_ar_model;
-cosmos_status cli_load_model(const struct cli_common *common, const char *model_path, const char *ctx_path,
-                             int max_chunk, struct cosmos_backend **be, struct cosmos_ar_model **m);
+/* A loaded model and what it runs on. Under --tp N the ranks of MPI_COMM_WORLD each hold a shard;
+ * every rank runs the same command, and only rank 0 writes outputs (is_writer). */
+struct cli_session {
+    struct cosmos_backend *be;
+    struct cosmos_ar_model *m;
+    struct cosmos_comm *world; /* NULL without model parallelism */
+    int is_writer;
+};
+/* Create the backend named in `common`, load the model (its shard under --tp), and set its context:
+ * a Video2World model requires ctx_path, a base model rejects one. Logs the memory report. Under
+ * MPI every rank learns whether all ranks loaded (a rank that fails makes every rank fail, no hang).
+ * cli_session_close frees everything (also after a failed open). */
+cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
+                               int max_chunk, struct cli_session *s);
+void cli_session_close(struct cli_session *s);
 
 #endif

@@ -15,8 +15,7 @@ cosmos_status cmd_logits(int argc, char **argv) {
     int decode = 0, chunk = 0, n_pos = 0, n = 0;
     int32_t *tokens = NULL;
     float *logits = NULL;
-    cosmos_backend_t *be = NULL;
-    cosmos_ar_model_t *m = NULL;
+    struct cli_session sess = {0};
     struct cli_common common;
     cli_common_default(&common);
     struct cli_opt opts[] = {
@@ -26,6 +25,7 @@ cosmos_status cmd_logits(int argc, char **argv) {
         {"out", CLI_STR, &out, "output HDF5 with float32 /logits [n_tokens, vocab]", 0},
         {"decode", CLI_FLAG, &decode, "one token at a time through the KV cache instead of one prefill", 0},
         {"chunk", CLI_INT, &chunk, "prefill chunk size in tokens (default 256)", 0},
+        CLI_MODEL_OPTS(common),
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -33,7 +33,8 @@ cosmos_status cmd_logits(int argc, char **argv) {
     if (common.help) return COSMOS_OK;
     CHECK_ARG(model && tokens_path && out, COSMOS_ERR_INVALID_ARG, "logits: --model, --tokens and --out are required");
     CHECK_ARG(chunk >= 0, COSMOS_ERR_INVALID_ARG, "logits: --chunk must be positive");
-    CHECK(cli_load_model(&common, model, ctx_path, chunk, &be, &m));
+    CHECK(cli_session_open(&common, model, ctx_path, chunk, &sess));
+    cosmos_ar_model_t *m = sess.m;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     CHECK(cli_read_tokens(tokens_path, c->max_seq_len, &tokens, &n));
     for (int i = 0; i < n; i++) CHECK(cosmos_ar_check_token(m, tokens[i], i));
@@ -46,12 +47,11 @@ cosmos_status cmd_logits(int argc, char **argv) {
     } else {
         CHECK(cosmos_ar_forward(m, tokens, n, 0, COSMOS_LOGITS_ALL, logits));
     }
-    CHECK(cli_write_logits(out, logits, n, (int64_t)V));
+    if (sess.is_writer) CHECK(cli_write_logits(out, logits, n, (int64_t)V));
     LOG_INFO0("logits: %d positions (%s) -> %s", n, decode ? "decode" : "prefill", out);
 fail:
     free(tokens);
     free(logits);
-    cosmos_ar_model_free(m);
-    cosmos_backend_free(be);
+    cli_session_close(&sess);
     return st;
 }

@@ -23,8 +23,7 @@ cosmos_status cmd_sample(int argc, char **argv) {
     int chunk = 0, n_pos = 0, n = 0, num_gen = -1;
     int32_t *prompt = NULL, *gen = NULL;
     float *logits = NULL;
-    cosmos_backend_t *be = NULL;
-    cosmos_ar_model_t *m = NULL;
+    struct cli_session sess = {0};
     cosmos_sampler_t *sampler = NULL;
     struct cosmos_sampler_params sp = cosmos_sampler_params_default();
     struct cli_common common;
@@ -40,6 +39,7 @@ cosmos_status cmd_sample(int argc, char **argv) {
         {"seed", CLI_U64, &sp.seed, "random seed (default 0)", 0},
         {"out", CLI_STR, &out, "output file: the generated ids, one per line", 0},
         {"chunk", CLI_INT, &chunk, "prefill chunk size in tokens (default 256)", 0},
+        CLI_MODEL_OPTS(common),
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -53,7 +53,8 @@ cosmos_status cmd_sample(int argc, char **argv) {
     for (struct cli_opt *o = opts; o->name; o++)
         if (o->ptr == &sp.top_p) top_p_seen = o->seen;
     CHECK(cosmos_sampler_params_check(&sp));
-    CHECK(cli_load_model(&common, model, ctx_path, chunk, &be, &m));
+    CHECK(cli_session_open(&common, model, ctx_path, chunk, &sess));
+    cosmos_ar_model_t *m = sess.m;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     if (!top_p_seen) sp.top_p = (float)c->default_top_p;
     CHECK(cli_read_tokens(tokens_path, c->max_seq_len, &prompt, &n));
@@ -80,13 +81,12 @@ cosmos_status cmd_sample(int argc, char **argv) {
     double t2 = now_s();
     LOG_INFO0("sample: prefill %d tokens in %.3f s (%.1f tok/s); decode %d tokens in %.3f s (%.2f tok/s)", n, t1 - t0,
               n / (t1 - t0), num_gen - 1, t2 - t1, num_gen > 1 ? (num_gen - 1) / (t2 - t1) : 0.0);
-    CHECK(cli_write_tokens(out, gen, num_gen));
+    if (sess.is_writer) CHECK(cli_write_tokens(out, gen, num_gen));
 fail:
     free(prompt);
     free(gen);
     free(logits);
     cosmos_sampler_free(sampler);
-    cosmos_ar_model_free(m);
-    cosmos_backend_free(be);
+    cli_session_close(&sess);
     return st;
 }

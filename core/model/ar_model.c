@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/model/ar_weights.h"
 #include "core/model/pos_tables.h"
+#include "parallel/shard.h"
 
 #define COSMOS_AR_FORMAT_VERSION 1
 
@@ -21,6 +22,12 @@ struct cosmos_ar_model {
     cosmos_h5_t *h5; /* kept open: weights may live in its mapping */
     struct cosmos_ar_weights w;
     int max_chunk;
+    /* tensor parallelism: this rank's share */
+    cosmos_comm_t *tp_comm; /* borrowed; NULL without TP */
+    int tp, tp_rank;
+    int64_t Hl, Hkvl, Vl, vin0; /* local query heads, KV heads, LM-head rows; first embedding row */
+    int32_t *ids_host;          /* [max_chunk] token ids shifted into the local embedding rows */
+    float *gather;              /* [tp, max_chunk, Vl] logits of every rank (tp > 1) */
     /* backend buffers */
     void **bufs;
     int n_bufs;
@@ -34,7 +41,7 @@ struct cosmos_ar_model {
 };
 
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
-    struct cosmos_ar_load_params p = {256, 0};
+    struct cosmos_ar_load_params p = {NULL, 256, 0};
     return p;
 }
 
@@ -117,7 +124,17 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     m->w.n_layers = c->n_layers;
     m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
     CHECK_ALLOC(m->w.layers);
-    CHECK(cosmos_ar_weights_bind(m->h5, c, be, &m->w));
+    m->tp_comm = p->tp_comm;
+    m->tp = p->tp_comm ? cosmos_comm_size(p->tp_comm) : 1;
+    m->tp_rank = p->tp_comm ? cosmos_comm_rank(p->tp_comm) : 0;
+    CHECK(cosmos_tp_check(c, m->tp));
+    CHECK_ARG(m->tp == 1 || cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
+              "tensor parallelism over MPI needs host memory (the cpu backend); GPUs need the NCCL communicator");
+    m->Hl = c->n_heads / m->tp;
+    m->Hkvl = c->n_kv_heads / m->tp;
+    m->Vl = c->vocab_size / m->tp;
+    m->vin0 = (int64_t)c->input_vocab_size / m->tp * m->tp_rank;
+    CHECK(cosmos_ar_weights_bind(m->h5, c, m->tp, m->tp_rank, be, &m->w));
     m->mem.weight_bytes = m->w.bytes;
     m->mem.weight_mapped_bytes = m->w.mapped_bytes;
     if (p->weights_only) {
@@ -126,8 +143,14 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     }
 
     const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
-    const int64_t S = c->max_seq_len, D = c->dim, Dh = c->head_dim, H = c->n_heads, Hkv = c->n_kv_heads;
-    const int64_t Q = H * Dh, F = c->ffn_hidden_size, Tc = m->max_chunk;
+    const int64_t S = c->max_seq_len, D = c->dim, Dh = c->head_dim, H = m->Hl, Hkv = m->Hkvl;
+    const int64_t Q = H * Dh, F = c->ffn_hidden_size / m->tp, Tc = m->max_chunk;
+    m->ids_host = malloc(sizeof(int32_t) * (size_t)Tc);
+    CHECK_ALLOC(m->ids_host);
+    if (m->tp > 1) {
+        m->gather = malloc(sizeof(float) * (size_t)(m->tp * Tc * m->Vl));
+        CHECK_ALLOC(m->gather);
+    }
     /* position tables */
     cos_h = malloc(sizeof(float) * (size_t)(S * Dh / 2));
     sin_h = malloc(sizeof(float) * (size_t)(S * Dh / 2));
@@ -174,7 +197,7 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK(model_alloc(m, &m->tmp, act, 2, rows, D > Q ? D : Q, 1, sc));
     CHECK(model_alloc(m, &m->h1, act, 2, Tc, F, 1, sc));
     CHECK(model_alloc(m, &m->h3, act, 2, Tc, F, 1, sc));
-    CHECK(model_alloc(m, &m->logits, act, 2, Tc, c->vocab_size, 1, sc));
+    CHECK(model_alloc(m, &m->logits, act, 2, Tc, m->Vl, 1, sc));
     CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
     *out = m;
     m = NULL;
@@ -193,6 +216,8 @@ void cosmos_ar_model_free(cosmos_ar_model_t *m) {
         cosmos_ar_weights_release(&m->w, m->be);
     }
     free(m->bufs);
+    free(m->ids_host);
+    free(m->gather);
     free(m->k_cache);
     free(m->v_cache);
     free(m->ctx_k);
@@ -219,7 +244,7 @@ cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int 
     CHECK_ARG(n_ctx == c->context_len && ctx_dim == c->context_dim, COSMOS_ERR_INVALID_ARG,
               "context has shape [%d, %d], model '%s' expects [%d, %d] (context_len x context_dim)", n_ctx,
               ctx_dim, c->name, c->context_len, c->context_dim);
-    const int64_t Hkv = c->n_kv_heads, Dh = c->head_dim, N = n_ctx;
+    const int64_t Hkv = m->Hkvl, Dh = c->head_dim, N = n_ctx;
     if (m->ctx_in.dtype == COSMOS_F32) {
         /* the model casts the f32 T5 output to bf16 (spec 3, 10.1): the oracle keeps that rounding */
         float *rounded = malloc(sizeof(float) * (size_t)(N * ctx_dim));
@@ -264,20 +289,41 @@ cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int6
     return COSMOS_ERR_INVALID_ARG;
 }
 
+/* Row-parallel outputs (wo, w2, the embedding) are partial sums: add them over the TP group.
+ * The CPU backend's tensors are host memory, which the MPI communicator reads directly. */
+static cosmos_status tp_allreduce(cosmos_ar_model_t *m, struct cosmos_tensor t) {
+    if (m->tp == 1) return COSMOS_OK;
+    return cosmos_comm_allreduce_sum(m->tp_comm, t.data, (size_t)cosmos_tensor_numel(&t));
+}
+
+/* Local logits [nr, Vl] (host) -> full logits dst [nr, V] on every rank (tp > 1). */
+static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, int64_t nr, float *dst) {
+    const int64_t Vl = m->Vl;
+    cosmos_status st = cosmos_comm_allgather(m->tp_comm, local, m->gather, sizeof(float) * (size_t)(nr * Vl));
+    if (st != COSMOS_OK) return st;
+    for (int r = 0; r < m->tp; r++)
+        for (int64_t t = 0; t < nr; t++)
+            memcpy(dst + t * Vl * m->tp + r * Vl, m->gather + ((int64_t)r * nr + t) * Vl, sizeof(float) * (size_t)Vl);
+    return COSMOS_OK;
+}
+
 /* One chunk of T <= max_chunk tokens at positions pos0.. through every layer; leaves the final
  * hidden state in m->x. */
 static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, int64_t T, int64_t pos0) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = &m->cfg;
     cosmos_backend_t *be = m->be;
-    const int64_t D = c->dim, H = c->n_heads, Hkv = c->n_kv_heads, Dh = c->head_dim, F = c->ffn_hidden_size;
+    const int64_t D = c->dim, H = m->Hl, Hkv = m->Hkvl, Dh = c->head_dim, F = c->ffn_hidden_size / m->tp;
     const float eps = (float)c->norm_eps;
     struct cosmos_tensor ids = cosmos_tensor_1d(m->ids.data, COSMOS_I32, T);
     struct cosmos_tensor x = rows2(m->x, T, D), xn = rows2(m->xn, T, D), tmp = rows2(m->tmp, T, D);
     struct cosmos_tensor q = rows2(m->q, T, H * Dh), att = rows2(m->att, T, H * Dh);
     struct cosmos_tensor h1 = rows2(m->h1, T, F), h3 = rows2(m->h3, T, F);
-    CHECK(cosmos_backend_upload(be, ids.data, tokens, sizeof(int32_t) * (size_t)T));
+    /* vocab-parallel lookup: ids outside this rank's rows give zero rows, the all-reduce sums them */
+    for (int64_t t = 0; t < T; t++) m->ids_host[t] = (int32_t)(tokens[t] - m->vin0);
+    CHECK(cosmos_backend_upload(be, ids.data, m->ids_host, sizeof(int32_t) * (size_t)T));
     CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
+    CHECK(tp_allreduce(m, x));
     for (int l = 0; l < c->n_layers; l++) {
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
         if (c->apply_abs_pos_emb) CHECK(cosmos_op_add(be, x, x, cosmos_tensor_rows(m->ape, pos0, T)));
@@ -297,6 +343,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->k_cache[l], m->v_cache[l],
                                   (int)pos0, 1));
         CHECK(cosmos_op_matmul(be, tmp, att, L->wo));
+        CHECK(tp_allreduce(m, tmp));
         CHECK(cosmos_op_add(be, x, x, tmp));
         if (cosmos_ar_layer_has_cross(c, l)) {
             CHECK(cosmos_op_rmsnorm(be, xn, x, L->cross_attention_norm, eps));
@@ -305,6 +352,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
                 CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->xq_norm, eps));
             CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->ctx_k[l], m->ctx_v[l], 0, 0));
             CHECK(cosmos_op_matmul(be, tmp, att, L->xwo));
+            CHECK(tp_allreduce(m, tmp));
             CHECK(cosmos_op_add(be, x, x, tmp));
         }
         CHECK(cosmos_op_rmsnorm(be, xn, x, L->ffn_norm, eps));
@@ -312,6 +360,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(cosmos_op_matmul(be, h3, xn, L->w3));
         CHECK(cosmos_op_silu_mul(be, h1, h1, h3));
         CHECK(cosmos_op_matmul(be, tmp, h1, L->w2));
+        CHECK(tp_allreduce(m, tmp));
         CHECK(cosmos_op_add(be, x, x, tmp));
     }
 fail:
@@ -338,19 +387,21 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
         if (mode == COSMOS_LOGITS_ALL || (mode == COSMOS_LOGITS_LAST && last_chunk)) {
             const int64_t r0 = mode == COSMOS_LOGITS_ALL ? 0 : n - 1, nr = mode == COSMOS_LOGITS_ALL ? n : 1;
             struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, n, D), r0, nr);
-            struct cosmos_tensor xn = rows2(m->xn, nr, D), lg = rows2(m->logits, nr, V);
+            struct cosmos_tensor xn = rows2(m->xn, nr, D), lg = rows2(m->logits, nr, m->Vl);
             CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
             CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
             float *dst = mode == COSMOS_LOGITS_ALL ? logits + (size_t)t0 * (size_t)V : logits;
+            /* stage this rank's [nr, Vl] f32 logits on the host (in the front of dst), then gather */
             if (lg.dtype == COSMOS_F32) {
                 CHECK(cosmos_backend_download(be, dst, lg.data, cosmos_tensor_bytes(&lg)));
             } else {
-                struct cosmos_tensor lf = cosmos_tensor_2d(m->h1.data, COSMOS_F32, nr, V);
+                struct cosmos_tensor lf = cosmos_tensor_2d(m->h1.data, COSMOS_F32, nr, m->Vl);
                 CHECK_ARG(cosmos_tensor_bytes(&lf) <= cosmos_tensor_bytes(&m->h1), COSMOS_ERR_INTERNAL,
                           "logits staging buffer too small");
                 CHECK(cosmos_op_copy(be, lf, lg));
                 CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
             }
+            if (m->tp > 1) CHECK(tp_gather_logits(m, dst, nr, dst));
         }
     }
     CHECK(cosmos_backend_sync(be));

@@ -4,7 +4,10 @@
  * Data layout (all row-major, on the backend): activations [T, dim]; q [T, n_heads, head_dim];
  * KV cache per layer [max_seq_len, n_kv_heads, head_dim] holding post-QK-norm, post-RoPE keys;
  * cross-attention context K/V per layer [context_len, n_kv_heads, head_dim], computed once per
- * context. Token t of a call sits at absolute position pos0 + t. Logits come back to the host as f32. */
+ * context. Token t of a call sits at absolute position pos0 + t. Logits come back to the host as f32.
+ * Under tensor parallelism (load params tp_comm of size tp) each rank holds n_heads/tp query heads,
+ * n_kv_heads/tp KV heads, ffn/tp hidden units and vocab/tp embedding and LM-head rows (parallel/
+ * shard.h); every rank calls forward with the same arguments and gets the same full logits. */
 #ifndef COSMOS_AR_MODEL_H
 #define COSMOS_AR_MODEL_H
 
@@ -14,17 +17,19 @@
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/status.h"
+#include "parallel/comm.h"
 
 typedef struct cosmos_ar_model cosmos_ar_model_t;
 
 struct cosmos_ar_load_params {
+    cosmos_comm_t *tp_comm; /* tensor-parallel group (borrowed); NULL = the whole model here */
     int max_chunk;    /* tokens per forward chunk (prefill is split into chunks); 0 = 256 */
     int weights_only; /* bind and check weights only: no tables, caches or scratch (info) */
 };
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void);
 
 struct cosmos_ar_memory {
-    size_t weight_bytes;        /* all weight tensors */
+    size_t weight_bytes;        /* all weight tensors this rank holds (its shards under TP) */
     size_t weight_mapped_bytes; /* of which used in place from the file mapping */
     size_t kv_bytes;            /* self-attention KV cache */
     size_t context_bytes;       /* cross-attention context K/V */

@@ -6,56 +6,70 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "parallel/shard.h"
 
-static void add_spec(struct cosmos_ar_tensor_spec *s, int *n, struct cosmos_tensor *dst, int64_t d0, int64_t d1,
+/* Shard kinds of add_spec: REP replicated, ROW rows split, COL columns split. */
+enum { REP = -1, ROW = 0, COL = 1 };
+
+struct spec_list {
+    struct cosmos_ar_tensor_spec *s;
+    int n, tp, tp_rank;
+};
+
+static void add_spec(struct spec_list *b, int shard, struct cosmos_tensor *dst, int64_t d0, int64_t d1,
                      const char *fmt, int layer) {
-    struct cosmos_ar_tensor_spec *e = &s[(*n)++];
+    struct cosmos_ar_tensor_spec *e = &b->s[b->n++];
     snprintf(e->name, sizeof e->name, fmt, layer);
     e->ndim = d1 > 0 ? 2 : 1;
     e->shape[0] = d0;
     e->shape[1] = d1 > 0 ? d1 : 0;
+    e->shard_dim = b->tp > 1 ? shard : REP;
+    if (e->shard_dim != REP) {
+        struct cosmos_range r = cosmos_shard_even(e->shape[e->shard_dim], b->tp, b->tp_rank);
+        e->shard_start = r.start;
+        e->shard_count = r.count;
+    }
     e->dst = dst;
 }
 
-cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, struct cosmos_ar_weights *w,
-                                     struct cosmos_ar_tensor_spec **specs, int *n) {
+cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, int tp, int tp_rank,
+                                     struct cosmos_ar_weights *w, struct cosmos_ar_tensor_spec **specs, int *n) {
     const int64_t D = c->dim, Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
     const int64_t F = c->ffn_hidden_size, Dh = c->head_dim, C = c->context_dim;
-    struct cosmos_ar_tensor_spec *s = calloc((size_t)(3 + 18 * c->n_layers), sizeof *s);
-    if (!s) return COSMOS_ERR_NOMEM;
-    int k = 0;
-    add_spec(s, &k, &w->tok_embeddings, c->input_vocab_size, D, "tok_embeddings.weight", 0);
+    struct spec_list b = {calloc((size_t)(3 + 18 * c->n_layers), sizeof *b.s), 0, tp, tp_rank};
+    if (!b.s) return COSMOS_ERR_NOMEM;
+    add_spec(&b, ROW, &w->tok_embeddings, c->input_vocab_size, D, "tok_embeddings.weight", 0);
     for (int l = 0; l < c->n_layers; l++) {
         struct cosmos_ar_layer_weights *L = &w->layers[l];
-        add_spec(s, &k, &L->attention_norm, D, 0, "layers.%d.attention_norm.weight", l);
-        add_spec(s, &k, &L->wq, Q, D, "layers.%d.attention.wq.weight", l);
-        add_spec(s, &k, &L->wk, KV, D, "layers.%d.attention.wk.weight", l);
-        add_spec(s, &k, &L->wv, KV, D, "layers.%d.attention.wv.weight", l);
-        add_spec(s, &k, &L->wo, D, Q, "layers.%d.attention.wo.weight", l);
+        add_spec(&b, REP, &L->attention_norm, D, 0, "layers.%d.attention_norm.weight", l);
+        add_spec(&b, ROW, &L->wq, Q, D, "layers.%d.attention.wq.weight", l);
+        add_spec(&b, ROW, &L->wk, KV, D, "layers.%d.attention.wk.weight", l);
+        add_spec(&b, ROW, &L->wv, KV, D, "layers.%d.attention.wv.weight", l);
+        add_spec(&b, COL, &L->wo, D, Q, "layers.%d.attention.wo.weight", l);
         if (c->use_qk_normalization) {
-            add_spec(s, &k, &L->q_norm, Dh, 0, "layers.%d.attention.q_norm.weight", l);
-            add_spec(s, &k, &L->k_norm, Dh, 0, "layers.%d.attention.k_norm.weight", l);
+            add_spec(&b, REP, &L->q_norm, Dh, 0, "layers.%d.attention.q_norm.weight", l);
+            add_spec(&b, REP, &L->k_norm, Dh, 0, "layers.%d.attention.k_norm.weight", l);
         }
         if (cosmos_ar_layer_has_cross(c, l)) {
-            add_spec(s, &k, &L->cross_attention_norm, D, 0, "layers.%d.cross_attention_norm.weight", l);
-            add_spec(s, &k, &L->xwq, Q, D, "layers.%d.cross_attention.wq.weight", l);
-            add_spec(s, &k, &L->xwk, KV, C, "layers.%d.cross_attention.wk.weight", l);
-            add_spec(s, &k, &L->xwv, KV, C, "layers.%d.cross_attention.wv.weight", l);
-            add_spec(s, &k, &L->xwo, D, Q, "layers.%d.cross_attention.wo.weight", l);
+            add_spec(&b, REP, &L->cross_attention_norm, D, 0, "layers.%d.cross_attention_norm.weight", l);
+            add_spec(&b, ROW, &L->xwq, Q, D, "layers.%d.cross_attention.wq.weight", l);
+            add_spec(&b, ROW, &L->xwk, KV, C, "layers.%d.cross_attention.wk.weight", l);
+            add_spec(&b, ROW, &L->xwv, KV, C, "layers.%d.cross_attention.wv.weight", l);
+            add_spec(&b, COL, &L->xwo, D, Q, "layers.%d.cross_attention.wo.weight", l);
             if (c->use_qk_normalization) {
-                add_spec(s, &k, &L->xq_norm, Dh, 0, "layers.%d.cross_attention.q_norm.weight", l);
-                add_spec(s, &k, &L->xk_norm, Dh, 0, "layers.%d.cross_attention.k_norm.weight", l);
+                add_spec(&b, REP, &L->xq_norm, Dh, 0, "layers.%d.cross_attention.q_norm.weight", l);
+                add_spec(&b, REP, &L->xk_norm, Dh, 0, "layers.%d.cross_attention.k_norm.weight", l);
             }
         }
-        add_spec(s, &k, &L->ffn_norm, D, 0, "layers.%d.ffn_norm.weight", l);
-        add_spec(s, &k, &L->w1, F, D, "layers.%d.feed_forward.w1.weight", l);
-        add_spec(s, &k, &L->w3, F, D, "layers.%d.feed_forward.w3.weight", l);
-        add_spec(s, &k, &L->w2, D, F, "layers.%d.feed_forward.w2.weight", l);
+        add_spec(&b, REP, &L->ffn_norm, D, 0, "layers.%d.ffn_norm.weight", l);
+        add_spec(&b, ROW, &L->w1, F, D, "layers.%d.feed_forward.w1.weight", l);
+        add_spec(&b, ROW, &L->w3, F, D, "layers.%d.feed_forward.w3.weight", l);
+        add_spec(&b, COL, &L->w2, D, F, "layers.%d.feed_forward.w2.weight", l);
     }
-    add_spec(s, &k, &w->norm, D, 0, "norm.weight", 0);
-    add_spec(s, &k, &w->output, c->vocab_size, D, "output.weight", 0);
-    *specs = s;
-    *n = k;
+    add_spec(&b, REP, &w->norm, D, 0, "norm.weight", 0);
+    add_spec(&b, ROW, &w->output, c->vocab_size, D, "output.weight", 0);
+    *specs = b.s;
+    *n = b.n;
     return COSMOS_OK;
 }
 
@@ -80,14 +94,14 @@ static cosmos_status push(void ***list, int *n, void *p) {
     return COSMOS_OK;
 }
 
-cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, cosmos_backend_t *be,
-                                     struct cosmos_ar_weights *w) {
+cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, int tp, int tp_rank,
+                                     cosmos_backend_t *be, struct cosmos_ar_weights *w) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_ar_tensor_spec *specs = NULL;
     char **names = NULL;
     int n_specs = 0, n_names = 0;
     const char *path = cosmos_h5_path(h5);
-    CHECK(cosmos_ar_weight_specs(cfg, w, &specs, &n_specs));
+    CHECK(cosmos_ar_weight_specs(cfg, tp, tp_rank, w, &specs, &n_specs));
     CHECK(cosmos_h5_list(h5, &names, &n_names));
     for (int i = 0; i < n_names; i++) {
         int known = 0;
@@ -117,14 +131,30 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
         CHECK_ARG(info.dtype == COSMOS_BF16, COSMOS_ERR_FORMAT,
                   "%s: tensor '%s' is %s, expected bfloat16 (uint16 with attribute dtype=\"bfloat16\")", path,
                   sp->name, cosmos_dtype_name(info.dtype));
+        /* the local part: rows or columns of this rank, or all of it */
+        int64_t local[2] = {sp->shape[0], sp->shape[1]};
+        if (sp->shard_dim >= 0) local[sp->shard_dim] = sp->shard_count;
+        const size_t bytes = sizeof(cosmos_bf16) * (size_t)local[0] * (size_t)(sp->ndim == 2 ? local[1] : 1);
         const cosmos_bf16 *host = NULL;
         void *owned = NULL;
-        CHECK(cosmos_h5_map_bf16(h5, sp->name, &host, &owned));
+        if (sp->shard_dim == 1) {
+            owned = malloc(bytes ? bytes : 2);
+            CHECK_ALLOC(owned);
+            st = cosmos_h5_read_slice(h5, sp->name, 1, sp->shard_start, sp->shard_count, COSMOS_BF16, owned);
+            if (st != COSMOS_OK) {
+                free(owned);
+                goto fail;
+            }
+            host = owned;
+        } else {
+            const int64_t r0 = sp->shard_dim == 0 ? sp->shard_start : 0;
+            CHECK(cosmos_h5_map_bf16_rows(h5, sp->name, r0, local[0], &host, &owned));
+        }
         void *data = (void *)host;
         if (!cosmos_backend_is_host(be)) {
             void *dev = NULL;
-            st = cosmos_backend_alloc(be, info.bytes, &dev);
-            if (st == COSMOS_OK) st = cosmos_backend_upload(be, dev, host, info.bytes);
+            st = cosmos_backend_alloc(be, bytes, &dev);
+            if (st == COSMOS_OK) st = cosmos_backend_upload(be, dev, host, bytes);
             free(owned);
             owned = NULL;
             if (st == COSMOS_OK) st = push(&w->owned_dev, &w->n_owned_dev, dev);
@@ -140,11 +170,11 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
                 goto fail;
             }
         } else {
-            w->mapped_bytes += info.bytes;
+            w->mapped_bytes += bytes;
         }
-        w->bytes += info.bytes;
-        *sp->dst = sp->ndim == 2 ? cosmos_tensor_2d(data, COSMOS_BF16, sp->shape[0], sp->shape[1])
-                                 : cosmos_tensor_1d(data, COSMOS_BF16, sp->shape[0]);
+        w->bytes += bytes;
+        *sp->dst = sp->ndim == 2 ? cosmos_tensor_2d(data, COSMOS_BF16, local[0], local[1])
+                                 : cosmos_tensor_1d(data, COSMOS_BF16, local[0]);
     }
 fail:
     cosmos_h5_free_names(names, n_names);

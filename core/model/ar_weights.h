@@ -24,22 +24,28 @@ struct cosmos_ar_weights {
     size_t bytes, mapped_bytes;
 };
 
-/* One expected tensor: name and shape derived from the config. */
+/* One expected tensor: name and full shape derived from the config, and the part a tensor-parallel
+ * rank holds (parallel/shard.h): shard_dim -1 = replicated, 0 = rows [start, start+count),
+ * 1 = columns [start, start+count). */
 struct cosmos_ar_tensor_spec {
     char name[96];
     int ndim;
     int64_t shape[2];
+    int shard_dim;
+    int64_t shard_start, shard_count;
     struct cosmos_tensor *dst;
 };
 
-/* Expected tensors of a config, in file order; *specs is malloc'd. dst pointers aim into w
- * (w->layers must be allocated with cfg->n_layers entries). */
-cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *cfg, struct cosmos_ar_weights *w,
-                                     struct cosmos_ar_tensor_spec **specs, int *n);
-/* Check the file against the config (missing/extra/misshaped/mistyped) and bind every tensor:
- * on a host backend in place from the mapping, else uploaded. */
-cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, cosmos_backend_t *be,
-                                     struct cosmos_ar_weights *w);
+/* Expected tensors of a config, in file order, with the shards of rank tp_rank of tp; *specs is
+ * malloc'd. dst pointers aim into w (w->layers must be allocated with cfg->n_layers entries). */
+cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *cfg, int tp, int tp_rank,
+                                     struct cosmos_ar_weights *w, struct cosmos_ar_tensor_spec **specs, int *n);
+/* Check the file against the config (missing/extra/misshaped/mistyped) and bind the shard of every
+ * tensor this rank holds: on a host backend row shards are used in place from the mapping and
+ * column shards read as hyperslabs; other backends get them uploaded. Only the rank's own slices
+ * are read. */
+cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, int tp, int tp_rank,
+                                     cosmos_backend_t *be, struct cosmos_ar_weights *w);
 void cosmos_ar_weights_release(struct cosmos_ar_weights *w, cosmos_backend_t *be);
 
 #endif

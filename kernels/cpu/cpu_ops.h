@@ -17,7 +17,8 @@ void cosmos_cpu_rmsnorm(float *y, const float *x, const cosmos_bf16 *w, int64_t 
 /* x[T,H,Dh] in place; cos/sin [S, Dh/2] f32; token t uses row pos0+t. */
 void cosmos_cpu_rope(float *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t H, int64_t Dh,
                      int64_t pos0);
-void cosmos_cpu_embedding(float *y, const cosmos_bf16 *table, const int32_t *ids, int64_t T, int64_t D);
+/* y[t] = table[ids[t]] for ids in [0, V); other ids give a zero row (vocab-parallel shards). */
+void cosmos_cpu_embedding(float *y, const cosmos_bf16 *table, int64_t V, const int32_t *ids, int64_t T, int64_t D);
 void cosmos_cpu_add(float *y, const float *a, const void *b, enum cosmos_dtype b_dtype, int64_t n);
 void cosmos_cpu_silu_mul(float *y, const float *a, const float *b, int64_t n);
 /* out,q [T,H,Dh]; k,v [S,Hkv,Dh] as f32 or bf16 (kv_dtype). See cosmos_op_attention. */

@@ -1,12 +1,17 @@
-/* CPU elementwise ops: embedding gather, add (f32 or bf16 right operand, e.g. the bf16-valued APE
+/* CPU elementwise ops: embedding gather (zero rows for ids outside the table: vocab shards), add (f32 or bf16 right operand, e.g. the bf16-valued APE
  * table), SwiGLU's silu(a)*b. */
 #include <math.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
 
-void cosmos_cpu_embedding(float *y, const cosmos_bf16 *table, const int32_t *ids, int64_t T, int64_t D) {
-    for (int64_t t = 0; t < T; t++) cosmos_bf16_to_f32_n(y + t * D, table + (int64_t)ids[t] * D, (size_t)D);
+void cosmos_cpu_embedding(float *y, const cosmos_bf16 *table, int64_t V, const int32_t *ids, int64_t T, int64_t D) {
+    for (int64_t t = 0; t < T; t++) {
+        if (ids[t] >= 0 && ids[t] < V)
+            cosmos_bf16_to_f32_n(y + t * D, table + (int64_t)ids[t] * D, (size_t)D);
+        else
+            memset(y + t * D, 0, sizeof(float) * (size_t)D);
+    }
 }
 
 void cosmos_cpu_add(float *y, const float *a, const void *b, enum cosmos_dtype b_dtype, int64_t n) {

@@ -1,0 +1,69 @@
+/* Communicator dispatch and argument checks (see comm.h). */
+#include "parallel/comm.h"
+
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "parallel/comm_impl.h"
+
+cosmos_status cosmos_comm_wrap(const struct cosmos_comm_ops *ops, void *ctx, int rank, int size,
+                               cosmos_comm_t **out) {
+    cosmos_comm_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        ops->free_ctx(ctx);
+        return COSMOS_ERR_NOMEM;
+    }
+    c->ops = ops;
+    c->ctx = ctx;
+    c->rank = rank;
+    c->size = size;
+    *out = c;
+    return COSMOS_OK;
+}
+
+void cosmos_comm_free(cosmos_comm_t *c) {
+    if (!c) return;
+    c->ops->free_ctx(c->ctx);
+    free(c);
+}
+
+int cosmos_comm_rank(const cosmos_comm_t *c) { return c->rank; }
+int cosmos_comm_size(const cosmos_comm_t *c) { return c->size; }
+const char *cosmos_comm_kind(const cosmos_comm_t *c) { return c->ops->kind; }
+
+static cosmos_status check_peer(const cosmos_comm_t *c, int peer, const char *what) {
+    if (peer < 0 || peer >= c->size || peer == c->rank) {
+        LOG_ERROR("comm %s: bad peer rank %d (this is rank %d of %d)", what, peer, c->rank, c->size);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return COSMOS_OK;
+}
+
+cosmos_status cosmos_comm_allreduce_sum(cosmos_comm_t *c, float *buf, size_t n) {
+    return c->ops->allreduce_sum(c->ctx, buf, n);
+}
+cosmos_status cosmos_comm_allgather(cosmos_comm_t *c, const void *send, void *recv, size_t bytes) {
+    return c->ops->allgather(c->ctx, send, recv, bytes);
+}
+cosmos_status cosmos_comm_broadcast(cosmos_comm_t *c, void *buf, size_t bytes, int root) {
+    if (root < 0 || root >= c->size) {
+        LOG_ERROR("comm broadcast: bad root %d (size %d)", root, c->size);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return c->ops->broadcast(c->ctx, buf, bytes, root);
+}
+cosmos_status cosmos_comm_send(cosmos_comm_t *c, const void *buf, size_t bytes, int dst, int tag) {
+    cosmos_status st = check_peer(c, dst, "send");
+    return st != COSMOS_OK ? st : c->ops->send(c->ctx, buf, bytes, dst, tag);
+}
+cosmos_status cosmos_comm_recv(cosmos_comm_t *c, void *buf, size_t bytes, int src, int tag) {
+    cosmos_status st = check_peer(c, src, "recv");
+    return st != COSMOS_OK ? st : c->ops->recv(c->ctx, buf, bytes, src, tag);
+}
+cosmos_status cosmos_comm_barrier(cosmos_comm_t *c) { return c->ops->barrier(c->ctx); }
+cosmos_status cosmos_comm_all_ok(cosmos_comm_t *c, int ok, int *all_ok) { return c->ops->all_ok(c->ctx, ok, all_ok); }
+cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out) {
+    *out = NULL;
+    return c->ops->split(c->ctx, color, key, out);
+}
+cosmos_status cosmos_comm_local_rank(cosmos_comm_t *c, int *local_rank) { return c->ops->local_rank(c->ctx, local_rank); }

@@ -1,0 +1,42 @@
+/* Communicator interface (STYLE.md "Backends and communication"; issue: tensor and pipeline
+ * parallelism). One API, several implementations behind a private vtable: self (size 1, no
+ * library), MPI (host buffers; also the bootstrap and control channel), and later NCCL (device
+ * buffers). All operations are blocking and collective over the communicator unless named
+ * send/recv. Buffers live in the memory the implementation serves (host memory for self and MPI). */
+#ifndef COSMOS_COMM_H
+#define COSMOS_COMM_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+typedef struct cosmos_comm cosmos_comm_t;
+
+/* A communicator of one process: every collective is a copy or a no-op. */
+cosmos_status cosmos_comm_self_create(cosmos_comm_t **out);
+/* MPI_COMM_WORLD (initialising MPI if needed, thread level FUNNELED). UNSUPPORTED, with a message,
+ * in a build without MPI. The caller owns *out; freeing the world communicator finalises MPI. */
+cosmos_status cosmos_comm_mpi_world(cosmos_comm_t **out);
+void cosmos_comm_free(cosmos_comm_t *c); /* NULL is a no-op */
+
+int cosmos_comm_rank(const cosmos_comm_t *c);
+int cosmos_comm_size(const cosmos_comm_t *c);
+const char *cosmos_comm_kind(const cosmos_comm_t *c); /* "self", "mpi", "nccl" */
+
+/* In-place sum over all ranks of n floats. */
+cosmos_status cosmos_comm_allreduce_sum(cosmos_comm_t *c, float *buf, size_t n);
+/* recv[r * bytes .. (r+1) * bytes) = send of rank r, on every rank. */
+cosmos_status cosmos_comm_allgather(cosmos_comm_t *c, const void *send, void *recv, size_t bytes);
+cosmos_status cosmos_comm_broadcast(cosmos_comm_t *c, void *buf, size_t bytes, int root);
+cosmos_status cosmos_comm_send(cosmos_comm_t *c, const void *buf, size_t bytes, int dst, int tag);
+cosmos_status cosmos_comm_recv(cosmos_comm_t *c, void *buf, size_t bytes, int src, int tag);
+cosmos_status cosmos_comm_barrier(cosmos_comm_t *c);
+/* Logical AND of `ok` over all ranks: how every rank learns that one of them failed (load errors)
+ * and exits cleanly instead of hanging in the next collective. */
+cosmos_status cosmos_comm_all_ok(cosmos_comm_t *c, int ok, int *all_ok);
+/* Ranks with the same color form a new communicator, ordered by key (MPI_Comm_split). */
+cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
+/* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */
+cosmos_status cosmos_comm_local_rank(cosmos_comm_t *c, int *local_rank);
+
+#endif
