@@ -4,6 +4,7 @@
 #include <mpi.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "parallel/comm_impl.h"
@@ -12,6 +13,8 @@ struct mpi_ctx {
     MPI_Comm comm;
     int is_world;
     int we_initialised;
+    float *scratch; /* all-reduce gather buffer, kept between calls */
+    size_t scratch_n;
 };
 
 #define MPI_CHECK(call)                                                                   \
@@ -32,6 +35,7 @@ struct mpi_ctx {
 static void mpi_free(void *p) {
     struct mpi_ctx *c = p;
     if (!c) return;
+    free(c->scratch);
     if (c->is_world) {
         if (c->we_initialised) {
             int fin = 0;
@@ -44,32 +48,39 @@ static void mpi_free(void *p) {
     free(c);
 }
 
-/* Sum = gather every rank's piece, then add in rank order on every rank: all ranks get bit-identical
- * results whatever algorithm MPI would pick (MPI_Allreduce may round differently on different ranks,
- * and tensor-parallel ranks must stay identical so that they sample the same token). */
-#define SUM_PIECE ((size_t)1 << 20) /* floats */
+/* Deterministic all-reduce: reduce-scatter by all-to-all (rank k receives chunk k of every rank and
+ * adds them in rank order), then all-gather of the reduced chunks. Every rank gets bit-identical
+ * results whatever algorithm MPI_Allreduce would pick (it may round differently on different
+ * ranks, and tensor-parallel ranks must stay identical so that they sample the same token); the
+ * traffic is that of a ring all-reduce. */
+#define SUM_PIECE ((size_t)1 << 22) /* floats per round */
 static cosmos_status mpi_allreduce(void *p, float *buf, size_t n) {
     struct mpi_ctx *c = p;
     int size = 1;
     MPI_Comm_size(c->comm, &size);
-    if (size == 1) return COSMOS_OK;
+    if (size == 1 || n == 0) return COSMOS_OK;
     const size_t piece = n < SUM_PIECE ? n : SUM_PIECE;
-    float *all = malloc(sizeof(float) * piece * (size_t)size);
-    if (!all) return COSMOS_ERR_NOMEM;
+    const size_t chunk = (piece + (size_t)size - 1) / (size_t)size, padded = chunk * (size_t)size;
+    if (c->scratch_n < 2 * padded + chunk) {
+        float *ns = realloc(c->scratch, sizeof(float) * (2 * padded + chunk));
+        if (!ns) return COSMOS_ERR_NOMEM;
+        c->scratch = ns;
+        c->scratch_n = 2 * padded + chunk;
+    }
+    float *send = c->scratch, *recv = send + padded, *mine = recv + padded;
     for (size_t off = 0; off < n; off += piece) {
         const size_t cnt = n - off < piece ? n - off : piece;
-        int rc = MPI_Allgather(buf + off, (int)cnt, MPI_FLOAT, all, (int)cnt, MPI_FLOAT, c->comm);
-        if (rc != MPI_SUCCESS) {
-            free(all);
-            MPI_CHECK(rc);
+        memcpy(send, buf + off, sizeof(float) * cnt);
+        memset(send + cnt, 0, sizeof(float) * (padded - cnt));
+        MPI_CHECK(MPI_Alltoall(send, (int)chunk, MPI_FLOAT, recv, (int)chunk, MPI_FLOAT, c->comm));
+        for (size_t i = 0; i < chunk; i++) {
+            float s = recv[i];
+            for (int r = 1; r < size; r++) s += recv[(size_t)r * chunk + i];
+            mine[i] = s;
         }
-        for (size_t i = 0; i < cnt; i++) {
-            float s = all[i];
-            for (int r = 1; r < size; r++) s += all[(size_t)r * cnt + i];
-            buf[off + i] = s;
-        }
+        MPI_CHECK(MPI_Allgather(mine, (int)chunk, MPI_FLOAT, send, (int)chunk, MPI_FLOAT, c->comm));
+        memcpy(buf + off, send, sizeof(float) * cnt);
     }
-    free(all);
     return COSMOS_OK;
 }
 

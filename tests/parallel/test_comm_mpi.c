@@ -1,0 +1,84 @@
+/* The MPI communicator under mpirun (-np 1, 2, 3, 4): every collective against what each rank can
+ * compute itself, on awkward sizes (0, 1, fewer elements than ranks, not a multiple of the rank
+ * count, more than one all-reduce round), bit-identical all-reduce results on every rank, p2p in a
+ * ring, split and all_ok. Prints "N passed, M failed" (rank 0); non-zero exit on failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parallel/comm.h"
+
+static int g_pass, g_fail;
+#define EXPECT(cond, ...)                                  \
+    do {                                                   \
+        if (cond)                                          \
+            g_pass++;                                      \
+        else {                                             \
+            g_fail++;                                      \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                  \
+            fprintf(stderr, "\n");                         \
+        }                                                  \
+    } while (0)
+
+static float val(int rank, size_t i) { return (float)sin((double)(i * 7 + (size_t)rank * 13)) * 3.0f; }
+
+int main(void) {
+    cosmos_comm_t *w = NULL;
+    if (cosmos_comm_mpi_world(&w) != COSMOS_OK) return 1;
+    const int rank = cosmos_comm_rank(w), n = cosmos_comm_size(w);
+    const size_t sizes[] = {0, 1, 3, 1000, 4194305, 9000001};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        const size_t cnt = sizes[si];
+        float *b = malloc(sizeof(float) * (cnt + 1)), *all = malloc(sizeof(float) * (cnt + 1) * (size_t)n);
+        for (size_t i = 0; i < cnt; i++) b[i] = val(rank, i);
+        EXPECT(cosmos_comm_allreduce_sum(w, b, cnt) == 0, "allreduce %zu", cnt);
+        int bad = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            float s = val(0, i); /* the sum in rank order, as the implementation promises */
+            for (int r = 1; r < n; r++) s += val(r, i);
+            bad += b[i] != s;
+        }
+        EXPECT(bad == 0, "allreduce of %zu floats: %d elements differ from the rank-order sum", cnt, bad);
+        if (cnt) {
+            cosmos_comm_allgather(w, b, all, sizeof(float) * cnt);
+            for (int r = 1; r < n; r++)
+                EXPECT(memcmp(all, all + (size_t)r * cnt, sizeof(float) * cnt) == 0, "rank %d result differs", r);
+        }
+        free(b);
+        free(all);
+    }
+    int x = rank == n - 1 ? 4242 : -1;
+    EXPECT(cosmos_comm_broadcast(w, &x, sizeof x, n - 1) == 0 && x == 4242, "broadcast from the last rank");
+    if (n > 1) {
+        int token = rank, got = -1;
+        const int next = (rank + 1) % n, prev = (rank + n - 1) % n;
+        if (rank % 2 == 0) {
+            cosmos_comm_send(w, &token, sizeof token, next, 7);
+            cosmos_comm_recv(w, &got, sizeof got, prev, 7);
+        } else {
+            cosmos_comm_recv(w, &got, sizeof got, prev, 7);
+            cosmos_comm_send(w, &token, sizeof token, next, 7);
+        }
+        EXPECT(got == prev, "ring: got %d from %d", got, prev);
+    }
+    EXPECT(cosmos_comm_send(w, &x, sizeof x, rank, 1) != 0, "sending to oneself is rejected");
+    cosmos_comm_t *half = NULL;
+    EXPECT(cosmos_comm_split(w, rank % 2, rank, &half) == 0, "split");
+    EXPECT(cosmos_comm_size(half) == (n + 1 - rank % 2) / 2 && cosmos_comm_rank(half) == rank / 2, "split shape");
+    float one = 1.0f;
+    cosmos_comm_allreduce_sum(half, &one, 1);
+    EXPECT(one == (float)cosmos_comm_size(half), "allreduce inside the split");
+    cosmos_comm_free(half);
+    int all_ok = -1, lr = -1;
+    EXPECT(cosmos_comm_all_ok(w, 1, &all_ok) == 0 && all_ok == 1, "all ok");
+    EXPECT(cosmos_comm_all_ok(w, rank != n - 1, &all_ok) == 0 && all_ok == 0, "one rank not ok");
+    EXPECT(cosmos_comm_local_rank(w, &lr) == 0 && lr == rank, "one node: local rank = rank");
+    EXPECT(cosmos_comm_barrier(w) == 0, "barrier");
+    float t[2] = {(float)g_pass, (float)g_fail};
+    cosmos_comm_allreduce_sum(w, t, 2);
+    if (rank == 0) printf("%d passed, %d failed\n", (int)t[0], (int)t[1]);
+    cosmos_comm_free(w);
+    return t[1] != 0.0f;
+}
