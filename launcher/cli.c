@@ -103,6 +103,7 @@ void cli_common_default(struct cli_common *c) {
     c->help = 0;
     c->tp = 1;
     c->pp = 1;
+    c->pp_layers = NULL;
 }
 
 cosmos_status cli_common_apply(const struct cli_common *c) {
@@ -256,15 +257,31 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     float *ctx = NULL;
     memset(s, 0, sizeof *s);
     s->is_writer = 1;
-    CHECK_ARG(common->tp >= 1 && common->pp >= 1, COSMOS_ERR_INVALID_ARG, "--tp and --pp must be >= 1");
-    CHECK_ARG(common->pp == 1, COSMOS_ERR_UNSUPPORTED,
-              "pipeline parallelism (--pp %d) is not implemented yet; use --tp", common->pp);
-    if (common->tp > 1) {
+    int stage_layers[256], n_stage_layers = 0;
+    CHECK_ARG(common->tp >= 1 && common->pp >= 1 && common->pp <= 256, COSMOS_ERR_INVALID_ARG,
+              "--tp must be >= 1 and --pp in [1, 256]");
+    if (common->pp_layers) {
+        const char *p = common->pp_layers;
+        while (*p && n_stage_layers < 256) {
+            char *end = NULL;
+            long v = strtol(p, &end, 10);
+            CHECK_ARG(end != p && v > 0 && v < 100000 && (*end == ',' || *end == '\0'), COSMOS_ERR_INVALID_ARG,
+                      "--pp-layers '%s': expected positive layer counts separated by commas", common->pp_layers);
+            stage_layers[n_stage_layers++] = (int)v;
+            p = *end ? end + 1 : end;
+        }
+        CHECK_ARG(n_stage_layers == common->pp, COSMOS_ERR_INVALID_ARG, "--pp-layers gives %d stages, --pp is %d",
+                  n_stage_layers, common->pp);
+    }
+    if (common->tp * common->pp > 1) {
         CHECK(cosmos_comm_mpi_world(&s->world));
-        s->is_writer = cosmos_comm_rank(s->world) == 0;
+        const int rank = cosmos_comm_rank(s->world);
+        s->is_writer = rank == 0;
         CHECK_ARG(cosmos_comm_size(s->world) == common->tp * common->pp, COSMOS_ERR_INVALID_ARG,
                   "layout tp %d x pp %d needs %d ranks, but %d were started (mpirun -np %d)", common->tp, common->pp,
                   common->tp * common->pp, cosmos_comm_size(s->world), common->tp * common->pp);
+        CHECK(cosmos_comm_split(s->world, rank / common->tp, rank, &s->tp_comm));
+        CHECK(cosmos_comm_split(s->world, rank % common->tp, rank, &s->pp_comm));
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common->threads;
@@ -272,7 +289,9 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     if (st == COSMOS_OK) {
         struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
         if (max_chunk > 0) lp.max_chunk = max_chunk;
-        lp.tp_comm = s->world;
+        lp.tp_comm = common->tp > 1 ? s->tp_comm : NULL;
+        lp.pp_comm = common->pp > 1 ? s->pp_comm : NULL;
+        lp.stage_layers = common->pp_layers ? stage_layers : NULL;
         st = cosmos_ar_model_load(model_path, s->be, &lp, &s->m);
     }
     if (s->world) { /* every rank learns whether all loaded, so none waits in a collective forever */
@@ -287,9 +306,10 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     const struct cosmos_ar_config *c = cosmos_ar_model_config(s->m);
     struct cosmos_ar_memory mem = cosmos_ar_model_memory(s->m);
     if (s->world)
-        LOG_INFO("model %s, tp rank %d of %d: holds %.1f MB of weights (%.1f MB mapped from the file, %.1f MB copied), kv cache "
+        LOG_INFO("model %s, pp stage %d of %d, tp rank %d of %d: holds %.1f MB of weights (%.1f MB mapped from the file, %.1f MB copied), kv cache "
                  "%.1f MB",
-                 c->name, cosmos_comm_rank(s->world), common->tp, mem.weight_bytes / 1e6,
+                 c->name, cosmos_comm_rank(s->world) / common->tp, common->pp, cosmos_comm_rank(s->world) % common->tp,
+                 common->tp, mem.weight_bytes / 1e6,
                  mem.weight_mapped_bytes / 1e6, (mem.weight_bytes - mem.weight_mapped_bytes) / 1e6, mem.kv_bytes / 1e6);
     else
         LOG_INFO("model %s on %s: weights %.1f MB (%.1f MB mapped), kv cache %.1f MB, context %.1f MB, "
@@ -321,6 +341,8 @@ fail:
 void cli_session_close(struct cli_session *s) {
     cosmos_ar_model_free(s->m);
     cosmos_backend_free(s->be);
+    cosmos_comm_free(s->tp_comm);
+    cosmos_comm_free(s->pp_comm);
     cosmos_comm_free(s->world);
     memset(s, 0, sizeof *s);
 }

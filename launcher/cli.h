@@ -31,10 +31,12 @@ struct cli_common {
     const char *log_level;
     int help;
     int tp, pp; /* model parallelism (commands that run a model); tp * pp ranks under mpirun */
+    const char *pp_layers; /* "8,8": layers per pipeline stage (default: even split) */
 };
 #define CLI_MODEL_OPTS(c)                                                                      \
     {"tp", CLI_INT, &(c).tp, "tensor-parallel ranks (run under mpirun -np TP*PP)", 0},        \
-        {"pp", CLI_INT, &(c).pp, "pipeline-parallel stages (default 1)", 0}
+        {"pp", CLI_INT, &(c).pp, "pipeline-parallel stages (default 1)", 0},                   \
+        {"pp-layers", CLI_STR, &(c).pp_layers, "layers per stage, e.g. 10,6 (default: even)", 0}
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_STR, &(c).backend, "compute backend: cpu (default), cuda, cuda:N", 0},     \
         {"threads", CLI_INT, &(c).threads, "CPU threads (default: all cores)", 0},             \
@@ -57,12 +59,14 @@ cosmos_status cli_read_context(const char *path, float **out, int *rows, int *co
 /* Writes f32 /logits [rows, cols] via a temporary file. */
 cosmos_status cli_write_logits(const char *path, const float *logits, int64_t rows, int64_t cols);
 
-/* A loaded model and what it runs on. Under --tp N the ranks of MPI_COMM_WORLD each hold a shard;
+/* A loaded model and what it runs on. Under --tp T --pp P, world rank r is stage r / T, tensor
+ * rank r % T; the ranks of MPI_COMM_WORLD each hold a shard;
  * every rank runs the same command, and only rank 0 writes outputs (is_writer). */
 struct cli_session {
     struct cosmos_backend *be;
     struct cosmos_ar_model *m;
     struct cosmos_comm *world; /* NULL without model parallelism */
+    struct cosmos_comm *tp_comm, *pp_comm; /* this rank's tensor group and pipeline */
     int is_writer;
 };
 /* Create the backend named in `common`, load the model (its shard under --tp), and set its context:

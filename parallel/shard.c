@@ -46,3 +46,30 @@ cosmos_status cosmos_layout_check(const struct cosmos_ar_config *c, int tp, int 
     }
     return COSMOS_OK;
 }
+
+cosmos_status cosmos_pp_stage_layers(const struct cosmos_ar_config *c, int pp, const int *stage_layers, int stage,
+                                     int *l0, int *l1) {
+    if (pp < 1 || pp > c->n_layers) {
+        LOG_ERROR("pipeline parallelism %d: model '%s' has %d layers (1 <= pp <= n_layers)", pp, c->name, c->n_layers);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    int start = 0, sum = 0;
+    for (int s = 0; s < pp; s++) {
+        int n = stage_layers ? stage_layers[s] : c->n_layers / pp + (s < c->n_layers % pp);
+        if (n < 1) {
+            LOG_ERROR("pipeline stage %d has %d layers: every stage needs at least one", s, n);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        if (s == stage) {
+            *l0 = start;
+            *l1 = start + n;
+        }
+        start += n;
+        sum += n;
+    }
+    if (sum != c->n_layers) {
+        LOG_ERROR("pipeline stage layers sum to %d, but model '%s' has %d layers", sum, c->name, c->n_layers);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return COSMOS_OK;
+}

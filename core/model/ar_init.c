@@ -48,7 +48,8 @@ cosmos_status cosmos_ar_init_random(const struct cosmos_ar_config *c, uint64_t s
     cosmos_tmp_path(out_path, tmp, sizeof tmp);
     w.layers = calloc((size_t)c->n_layers, sizeof *w.layers);
     CHECK_ALLOC(w.layers);
-    CHECK(cosmos_ar_weight_specs(c, 1, 0, &w, &specs, &n));
+    const struct cosmos_ar_part whole = cosmos_ar_part_whole(c);
+    CHECK(cosmos_ar_weight_specs(c, &whole, &w, &specs, &n));
     int64_t max_numel = 0;
     for (int j = 0; j < n; j++) {
         int64_t numel = specs[j].shape[0] * (specs[j].ndim == 2 ? specs[j].shape[1] : 1);

@@ -27,6 +27,10 @@ struct cosmos_ar_model {
     int tp, tp_rank;
     int64_t Hl, Hkvl, Vl, vin0; /* local query heads, KV heads, LM-head rows; first embedding row */
     int32_t *ids_host;          /* [max_chunk] token ids shifted into the local embedding rows */
+    /* pipeline parallelism: this rank's stage */
+    cosmos_comm_t *pp_comm; /* borrowed; NULL with one stage */
+    int pp, stage;
+    struct cosmos_ar_part part; /* layers [layer0, layer1), first / last stage, tp shard */
     float *gather;              /* [tp, max_chunk, Vl] logits of every rank (tp > 1) */
     /* backend buffers */
     void **bufs;
@@ -41,7 +45,7 @@ struct cosmos_ar_model {
 };
 
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
-    struct cosmos_ar_load_params p = {NULL, 256, 0};
+    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 0};
     return p;
 }
 
@@ -134,7 +138,17 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     m->Hkvl = c->n_kv_heads / m->tp;
     m->Vl = c->vocab_size / m->tp;
     m->vin0 = (int64_t)c->input_vocab_size / m->tp * m->tp_rank;
-    CHECK(cosmos_ar_weights_bind(m->h5, c, m->tp, m->tp_rank, be, &m->w));
+    m->pp_comm = p->pp_comm;
+    m->pp = p->pp_comm ? cosmos_comm_size(p->pp_comm) : 1;
+    m->stage = p->pp_comm ? cosmos_comm_rank(p->pp_comm) : 0;
+    CHECK(cosmos_pp_stage_layers(c, m->pp, p->stage_layers, m->stage, &m->part.layer0, &m->part.layer1));
+    CHECK_ARG(m->pp == 1 || cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
+              "pipeline parallelism over MPI needs host memory (the cpu backend)");
+    m->part.tp = m->tp;
+    m->part.tp_rank = m->tp_rank;
+    m->part.first_stage = m->stage == 0;
+    m->part.last_stage = m->stage == m->pp - 1;
+    CHECK(cosmos_ar_weights_bind(m->h5, c, &m->part, be, &m->w));
     m->mem.weight_bytes = m->w.bytes;
     m->mem.weight_mapped_bytes = m->w.mapped_bytes;
     if (p->weights_only) {
@@ -177,7 +191,7 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK_ALLOC(m->v_cache);
     CHECK_ALLOC(m->ctx_k);
     CHECK_ALLOC(m->ctx_v);
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = m->part.layer0; l < m->part.layer1; l++) {
         CHECK(model_alloc(m, &m->k_cache[l], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
         CHECK(model_alloc(m, &m->v_cache[l], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
         if (cosmos_ar_layer_has_cross(c, l)) {
@@ -261,7 +275,7 @@ cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int 
         CHECK(cosmos_backend_upload(be, staged.data, ctx, cosmos_tensor_bytes(&staged)));
         CHECK(cosmos_op_copy(be, m->ctx_in, staged));
     }
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = m->part.layer0; l < m->part.layer1; l++) {
         if (!cosmos_ar_layer_has_cross(c, l)) continue;
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
         struct cosmos_tensor k2 = rows2(m->ctx_k[l], N, Hkv * Dh), v2 = rows2(m->ctx_v[l], N, Hkv * Dh);
@@ -307,6 +321,8 @@ static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, 
     return COSMOS_OK;
 }
 
+#define PP_TAG_ACT 17
+
 /* One chunk of T <= max_chunk tokens at positions pos0.. through every layer; leaves the final
  * hidden state in m->x. */
 static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, int64_t T, int64_t pos0) {
@@ -319,12 +335,16 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
     struct cosmos_tensor x = rows2(m->x, T, D), xn = rows2(m->xn, T, D), tmp = rows2(m->tmp, T, D);
     struct cosmos_tensor q = rows2(m->q, T, H * Dh), att = rows2(m->att, T, H * Dh);
     struct cosmos_tensor h1 = rows2(m->h1, T, F), h3 = rows2(m->h3, T, F);
-    /* vocab-parallel lookup: ids outside this rank's rows give zero rows, the all-reduce sums them */
-    for (int64_t t = 0; t < T; t++) m->ids_host[t] = (int32_t)(tokens[t] - m->vin0);
-    CHECK(cosmos_backend_upload(be, ids.data, m->ids_host, sizeof(int32_t) * (size_t)T));
-    CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
-    CHECK(tp_allreduce(m, x));
-    for (int l = 0; l < c->n_layers; l++) {
+    if (m->part.first_stage) {
+        /* vocab-parallel lookup: ids outside this rank's rows give zero rows, the all-reduce sums them */
+        for (int64_t t = 0; t < T; t++) m->ids_host[t] = (int32_t)(tokens[t] - m->vin0);
+        CHECK(cosmos_backend_upload(be, ids.data, m->ids_host, sizeof(int32_t) * (size_t)T));
+        CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
+        CHECK(tp_allreduce(m, x));
+    } else {
+        CHECK(cosmos_comm_recv(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage - 1, PP_TAG_ACT));
+    }
+    for (int l = m->part.layer0; l < m->part.layer1; l++) {
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
         if (c->apply_abs_pos_emb) CHECK(cosmos_op_add(be, x, x, cosmos_tensor_rows(m->ape, pos0, T)));
         /* self-attention; K and V are written straight into the cache rows of these positions */
@@ -363,6 +383,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(tp_allreduce(m, tmp));
         CHECK(cosmos_op_add(be, x, x, tmp));
     }
+    if (!m->part.last_stage) CHECK(cosmos_comm_send(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage + 1, PP_TAG_ACT));
 fail:
     return st;
 }
@@ -386,11 +407,15 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
         const int last_chunk = t0 + n == T;
         if (mode == COSMOS_LOGITS_ALL || (mode == COSMOS_LOGITS_LAST && last_chunk)) {
             const int64_t r0 = mode == COSMOS_LOGITS_ALL ? 0 : n - 1, nr = mode == COSMOS_LOGITS_ALL ? n : 1;
+            float *dst = mode == COSMOS_LOGITS_ALL ? logits + (size_t)t0 * (size_t)V : logits;
+            if (!m->part.last_stage) { /* the last stage computes them and broadcasts */
+                CHECK(cosmos_comm_broadcast(m->pp_comm, dst, sizeof(float) * (size_t)(nr * V), m->pp - 1));
+                continue;
+            }
             struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, n, D), r0, nr);
             struct cosmos_tensor xn = rows2(m->xn, nr, D), lg = rows2(m->logits, nr, m->Vl);
             CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
             CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
-            float *dst = mode == COSMOS_LOGITS_ALL ? logits + (size_t)t0 * (size_t)V : logits;
             /* stage this rank's [nr, Vl] f32 logits on the host (in the front of dst), then gather */
             if (lg.dtype == COSMOS_F32) {
                 CHECK(cosmos_backend_download(be, dst, lg.data, cosmos_tensor_bytes(&lg)));
@@ -402,6 +427,7 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
                 CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
             }
             if (m->tp > 1) CHECK(tp_gather_logits(m, dst, nr, dst));
+            if (m->pp > 1) CHECK(cosmos_comm_broadcast(m->pp_comm, dst, sizeof(float) * (size_t)(nr * V), m->pp - 1));
         }
     }
     CHECK(cosmos_backend_sync(be));

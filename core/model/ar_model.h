@@ -7,7 +7,10 @@
  * context. Token t of a call sits at absolute position pos0 + t. Logits come back to the host as f32.
  * Under tensor parallelism (load params tp_comm of size tp) each rank holds n_heads/tp query heads,
  * n_kv_heads/tp KV heads, ffn/tp hidden units and vocab/tp embedding and LM-head rows (parallel/
- * shard.h); every rank calls forward with the same arguments and gets the same full logits. */
+ * shard.h); every rank calls forward with the same arguments and gets the same full logits.
+ * Under pipeline parallelism (pp_comm of size pp) stage s holds a contiguous range of layers, the
+ * first stage the embedding, the last the final norm and LM head; activations go stage to stage
+ * (send/recv) and the last stage broadcasts the logits back, so every rank again returns them. */
 #ifndef COSMOS_AR_MODEL_H
 #define COSMOS_AR_MODEL_H
 
@@ -23,6 +26,8 @@ typedef struct cosmos_ar_model cosmos_ar_model_t;
 
 struct cosmos_ar_load_params {
     cosmos_comm_t *tp_comm; /* tensor-parallel group (borrowed); NULL = the whole model here */
+    cosmos_comm_t *pp_comm; /* this TP rank's pipeline: rank = stage (borrowed); NULL = one stage */
+    const int *stage_layers; /* [pp] layers per stage (sum n_layers); NULL = even, extra to the first */
     int max_chunk;    /* tokens per forward chunk (prefill is split into chunks); 0 = 256 */
     int weights_only; /* bind and check weights only: no tables, caches or scratch (info) */
 };

@@ -13,8 +13,15 @@ enum { REP = -1, ROW = 0, COL = 1 };
 
 struct spec_list {
     struct cosmos_ar_tensor_spec *s;
-    int n, tp, tp_rank;
+    int n;
+    const struct cosmos_ar_part *part;
+    int used; /* applies to the specs added next */
 };
+
+struct cosmos_ar_part cosmos_ar_part_whole(const struct cosmos_ar_config *cfg) {
+    struct cosmos_ar_part p = {1, 0, 0, cfg->n_layers, 1, 1};
+    return p;
+}
 
 static void add_spec(struct spec_list *b, int shard, struct cosmos_tensor *dst, int64_t d0, int64_t d1,
                      const char *fmt, int layer) {
@@ -23,24 +30,26 @@ static void add_spec(struct spec_list *b, int shard, struct cosmos_tensor *dst, 
     e->ndim = d1 > 0 ? 2 : 1;
     e->shape[0] = d0;
     e->shape[1] = d1 > 0 ? d1 : 0;
-    e->shard_dim = b->tp > 1 ? shard : REP;
+    e->used = b->used;
+    e->shard_dim = b->part->tp > 1 ? shard : REP;
     if (e->shard_dim != REP) {
-        struct cosmos_range r = cosmos_shard_even(e->shape[e->shard_dim], b->tp, b->tp_rank);
+        struct cosmos_range r = cosmos_shard_even(e->shape[e->shard_dim], b->part->tp, b->part->tp_rank);
         e->shard_start = r.start;
         e->shard_count = r.count;
     }
     e->dst = dst;
 }
 
-cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, int tp, int tp_rank,
+cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, const struct cosmos_ar_part *part,
                                      struct cosmos_ar_weights *w, struct cosmos_ar_tensor_spec **specs, int *n) {
     const int64_t D = c->dim, Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim;
     const int64_t F = c->ffn_hidden_size, Dh = c->head_dim, C = c->context_dim;
-    struct spec_list b = {calloc((size_t)(3 + 18 * c->n_layers), sizeof *b.s), 0, tp, tp_rank};
+    struct spec_list b = {calloc((size_t)(3 + 18 * c->n_layers), sizeof *b.s), 0, part, part->first_stage};
     if (!b.s) return COSMOS_ERR_NOMEM;
     add_spec(&b, ROW, &w->tok_embeddings, c->input_vocab_size, D, "tok_embeddings.weight", 0);
     for (int l = 0; l < c->n_layers; l++) {
         struct cosmos_ar_layer_weights *L = &w->layers[l];
+        b.used = l >= part->layer0 && l < part->layer1;
         add_spec(&b, REP, &L->attention_norm, D, 0, "layers.%d.attention_norm.weight", l);
         add_spec(&b, ROW, &L->wq, Q, D, "layers.%d.attention.wq.weight", l);
         add_spec(&b, ROW, &L->wk, KV, D, "layers.%d.attention.wk.weight", l);
@@ -66,6 +75,7 @@ cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, int tp, i
         add_spec(&b, ROW, &L->w3, F, D, "layers.%d.feed_forward.w3.weight", l);
         add_spec(&b, COL, &L->w2, D, F, "layers.%d.feed_forward.w2.weight", l);
     }
+    b.used = part->last_stage;
     add_spec(&b, REP, &w->norm, D, 0, "norm.weight", 0);
     add_spec(&b, ROW, &w->output, c->vocab_size, D, "output.weight", 0);
     *specs = b.s;
@@ -94,14 +104,15 @@ static cosmos_status push(void ***list, int *n, void *p) {
     return COSMOS_OK;
 }
 
-cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, int tp, int tp_rank,
-                                     cosmos_backend_t *be, struct cosmos_ar_weights *w) {
+cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg,
+                                     const struct cosmos_ar_part *part, cosmos_backend_t *be,
+                                     struct cosmos_ar_weights *w) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_ar_tensor_spec *specs = NULL;
     char **names = NULL;
     int n_specs = 0, n_names = 0;
     const char *path = cosmos_h5_path(h5);
-    CHECK(cosmos_ar_weight_specs(cfg, tp, tp_rank, w, &specs, &n_specs));
+    CHECK(cosmos_ar_weight_specs(cfg, part, w, &specs, &n_specs));
     CHECK(cosmos_h5_list(h5, &names, &n_names));
     for (int i = 0; i < n_names; i++) {
         int known = 0;
@@ -131,6 +142,7 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
         CHECK_ARG(info.dtype == COSMOS_BF16, COSMOS_ERR_FORMAT,
                   "%s: tensor '%s' is %s, expected bfloat16 (uint16 with attribute dtype=\"bfloat16\")", path,
                   sp->name, cosmos_dtype_name(info.dtype));
+        if (!sp->used) continue; /* another pipeline stage's tensor: checked, not read */
         /* the local part: rows or columns of this rank, or all of it */
         int64_t local[2] = {sp->shape[0], sp->shape[1]};
         if (sp->shard_dim >= 0) local[sp->shard_dim] = sp->shard_count;

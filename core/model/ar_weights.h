@@ -31,21 +31,33 @@ struct cosmos_ar_tensor_spec {
     char name[96];
     int ndim;
     int64_t shape[2];
+    int used; /* held by this rank (its pipeline stage has the layer, or the embedding / head) */
     int shard_dim;
     int64_t shard_start, shard_count;
     struct cosmos_tensor *dst;
 };
 
-/* Expected tensors of a config, in file order, with the shards of rank tp_rank of tp; *specs is
- * malloc'd. dst pointers aim into w (w->layers must be allocated with cfg->n_layers entries). */
-cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *cfg, int tp, int tp_rank,
+/* The part of the model one rank holds: tensor-parallel shard tp_rank of tp, and the layers
+ * [layer0, layer1) of its pipeline stage, plus the embedding on the first stage and the final norm
+ * and LM head on the last. */
+struct cosmos_ar_part {
+    int tp, tp_rank;
+    int layer0, layer1;
+    int first_stage, last_stage;
+};
+/* The whole model, in one piece. */
+struct cosmos_ar_part cosmos_ar_part_whole(const struct cosmos_ar_config *cfg);
+
+/* Expected tensors of a config, in file order, with what `part` holds of each; *specs is malloc'd.
+ * dst pointers aim into w (w->layers must be allocated with cfg->n_layers entries). */
+cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *cfg, const struct cosmos_ar_part *part,
                                      struct cosmos_ar_weights *w, struct cosmos_ar_tensor_spec **specs, int *n);
-/* Check the file against the config (missing/extra/misshaped/mistyped) and bind the shard of every
- * tensor this rank holds: on a host backend row shards are used in place from the mapping and
- * column shards read as hyperslabs; other backends get them uploaded. Only the rank's own slices
- * are read. */
-cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg, int tp, int tp_rank,
-                                     cosmos_backend_t *be, struct cosmos_ar_weights *w);
+/* Check the whole file against the config (missing/extra/misshaped/mistyped) and bind what `part`
+ * holds: on a host backend row shards are used in place from the mapping and column shards read as
+ * hyperslabs; other backends get them uploaded. Only the rank's own slices are read. */
+cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg,
+                                     const struct cosmos_ar_part *part, cosmos_backend_t *be,
+                                     struct cosmos_ar_weights *w);
 void cosmos_ar_weights_release(struct cosmos_ar_weights *w, cosmos_backend_t *be);
 
 #endif

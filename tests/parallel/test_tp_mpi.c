@@ -1,5 +1,6 @@
-/* Tensor parallelism under mpirun (-np 1, 2, 4 --oversubscribe): for the tiny config of each of the
- * four architectures, every rank loads its shard (tp = world size) and must produce
+/* Tensor and pipeline parallelism under mpirun (-np 1, 2, 4 --oversubscribe): for the tiny config of
+ * each of the four architectures and every layout tp x pp = world size with pp <= 2 (the tiny models
+ * have two layers), every rank loads its part and must produce
  *   - teacher-forced prefill logits equal to a single-process run (computed by every rank itself
  *     with the whole model) within 1e-5,
  *   - the same logits through the decode path,
@@ -63,11 +64,13 @@ static int load_golden(const char *name, struct golden *g) {
     return 0;
 }
 
-static cosmos_ar_model_t *load(const char *name, cosmos_backend_t *be, cosmos_comm_t *tp, const struct golden *g) {
+static cosmos_ar_model_t *load_pp(const char *name, cosmos_backend_t *be, cosmos_comm_t *tp, cosmos_comm_t *pp,
+                                  const struct golden *g) {
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/data/%s.h5", COSMOS_SOURCE_DIR, name);
     struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
     lp.tp_comm = tp;
+    lp.pp_comm = pp;
     lp.max_chunk = 16; /* several chunks per prefill */
     cosmos_ar_model_t *m = NULL;
     if (cosmos_ar_model_load(path, be, &lp, &m) != COSMOS_OK) return NULL;
@@ -76,6 +79,10 @@ static cosmos_ar_model_t *load(const char *name, cosmos_backend_t *be, cosmos_co
         return NULL;
     }
     return m;
+}
+
+static cosmos_ar_model_t *load(const char *name, cosmos_backend_t *be, cosmos_comm_t *tp, const struct golden *g) {
+    return load_pp(name, be, tp, NULL, g);
 }
 
 static double max_diff(const float *a, const float *b, size_t n) {
@@ -102,23 +109,26 @@ static void generate(cosmos_ar_model_t *m, const struct golden *g, float tempera
     cosmos_sampler_free(s);
 }
 
-static void check_model(const char *name, cosmos_comm_t *world, cosmos_backend_t *be) {
+/* world = tp x pp ranks: world rank r is pipeline stage r / tp, tensor rank r % tp */
+static void check_model(const char *name, cosmos_comm_t *world, int tp, int pp, cosmos_backend_t *be) {
     struct golden g;
     EXPECT(load_golden(name, &g) == 0, "%s: golden file", name);
-    cosmos_comm_t *self = NULL;
-    cosmos_comm_self_create(&self);
-    cosmos_ar_model_t *full = load(name, be, NULL, &g), *part = load(name, be, world, &g);
-    EXPECT(full && part, "%s: load (tp %d)", name, cosmos_comm_size(world));
+    cosmos_comm_t *tpc = NULL, *ppc = NULL;
+    cosmos_comm_split(world, g_rank / tp, g_rank, &tpc);
+    cosmos_comm_split(world, g_rank % tp, g_rank, &ppc);
+    cosmos_ar_model_t *full = load(name, be, NULL, &g);
+    cosmos_ar_model_t *part = load_pp(name, be, tp > 1 ? tpc : NULL, pp > 1 ? ppc : NULL, &g);
+    EXPECT(full && part, "%s: load (tp %d, pp %d)", name, tp, pp);
     if (!full || !part) return;
     const int V = cosmos_ar_model_config(full)->vocab_size, n = g.n;
     float *a = malloc(sizeof(float) * (size_t)(n * V)), *b = malloc(sizeof(float) * (size_t)(n * V));
     EXPECT(cosmos_ar_forward(full, g.tokens, n, 0, COSMOS_LOGITS_ALL, a) == COSMOS_OK, "%s: full forward", name);
     EXPECT(cosmos_ar_forward(part, g.tokens, n, 0, COSMOS_LOGITS_ALL, b) == COSMOS_OK, "%s: tp forward", name);
     double d = max_diff(a, b, (size_t)(n * V));
-    EXPECT(d <= 1e-5, "%s: tp %d prefill logits differ from one process by %.3g", name, cosmos_comm_size(world), d);
+    EXPECT(d <= 1e-5, "%s: tp %d pp %d prefill logits differ from one process by %.3g", name, tp, pp, d);
     for (int t = 0; t < n; t++) cosmos_ar_forward(part, g.tokens + t, 1, t, COSMOS_LOGITS_LAST, b + (size_t)t * V);
     d = max_diff(a, b, (size_t)(n * V));
-    EXPECT(d <= 1e-5, "%s: tp %d decode logits differ from one process by %.3g", name, cosmos_comm_size(world), d);
+    EXPECT(d <= 1e-5, "%s: tp %d pp %d decode logits differ from one process by %.3g", name, tp, pp, d);
     /* every rank must hold bit-identical logits (they sample independently) */
     float *all = malloc(sizeof(float) * (size_t)(n * V) * (size_t)cosmos_comm_size(world));
     cosmos_comm_allgather(world, b, all, sizeof(float) * (size_t)(n * V));
@@ -130,22 +140,25 @@ static void check_model(const char *name, cosmos_comm_t *world, cosmos_backend_t
     int32_t ga[NG], gb[NG];
     generate(full, &g, 0.0f, 1.0f, NG, ga);
     generate(part, &g, 0.0f, 1.0f, NG, gb);
-    EXPECT(memcmp(ga, gb, sizeof ga) == 0, "%s: greedy tokens differ under tp", name);
+    EXPECT(memcmp(ga, gb, sizeof ga) == 0, "%s: greedy tokens differ under tp %d pp %d", name, tp, pp);
     generate(full, &g, 1.0f, 0.9f, NG, ga);
     generate(part, &g, 1.0f, 0.9f, NG, gb);
-    EXPECT(memcmp(ga, gb, sizeof ga) == 0, "%s: seeded top-p tokens differ under tp", name);
-    const int tp = cosmos_comm_size(world);
+    EXPECT(memcmp(ga, gb, sizeof ga) == 0, "%s: seeded top-p tokens differ under tp %d pp %d", name, tp, pp);
     size_t wf = cosmos_ar_model_memory(full).weight_bytes, wp = cosmos_ar_model_memory(part).weight_bytes;
-    EXPECT(tp == 1 ? wp == wf : wp < wf / tp + wf / 4, "%s: rank holds %zu of %zu weight bytes at tp %d", name, wp, wf,
-           tp);
-    if (g_rank == 0) printf("%s: tp %d, max |tp - single| %.3g, rank 0 holds %zu of %zu weight bytes\n", name, tp, d, wp, wf);
+    const int share = tp * pp;
+    EXPECT(share == 1 ? wp == wf : wp < wf / share + wf / 3, "%s: rank holds %zu of %zu weight bytes at tp %d pp %d",
+           name, wp, wf, tp, pp);
+    if (g_rank == 0)
+        printf("%s: tp %d pp %d, max |parallel - single| %.3g, rank 0 holds %zu of %zu weight bytes\n", name, tp, pp,
+               d, wp, wf);
     free(a);
     free(b);
     free(g.tokens);
     free(g.ctx);
     cosmos_ar_model_free(full);
     cosmos_ar_model_free(part);
-    cosmos_comm_free(self);
+    cosmos_comm_free(tpc);
+    cosmos_comm_free(ppc);
 }
 
 int main(void) {
@@ -158,7 +171,11 @@ int main(void) {
     cosmos_backend_t *be = NULL;
     cosmos_backend_create("cpu", &bp, &be);
     const char *names[] = {"tiny-ar-4b", "tiny-ar-5b-video2world", "tiny-ar-12b", "tiny-ar-13b-video2world"};
-    for (int i = 0; i < 4; i++) check_model(names[i], world, be);
+    const int n = cosmos_comm_size(world);
+    for (int pp = 1; pp <= 2 && pp <= n; pp++) { /* the tiny models have 2 layers */
+        if (n % pp) continue;
+        for (int i = 0; i < 4; i++) check_model(names[i], world, n / pp, pp, be);
+    }
 
     /* a layout that cannot work is rejected on every rank, with no hang: 3 ranks cannot split 8 heads */
     if (cosmos_comm_size(world) >= 3) {
