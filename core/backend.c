@@ -161,3 +161,62 @@ cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, str
     }
     return be->ops->copy(be->ctx, dst, src);
 }
+
+/* ---- T5 encoder ops ---- */
+
+static cosmos_status missing_op(const cosmos_backend_t *be, const char *op) {
+    LOG_ERROR("%s: backend '%s' does not implement this op yet", op, be->name);
+    return COSMOS_ERR_UNSUPPORTED;
+}
+
+cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                    struct cosmos_tensor w) {
+    if (w.ndim != 2 || w.dtype != COSMOS_F32) return shape_error("matmul_f32w", "weight must be 2-D f32", &w, NULL);
+    if (!is_act(be, &x) || !is_act(be, &y)) return shape_error("matmul_f32w", "x and y must be activations", &x, &y);
+    if (last_dim(&x) != w.shape[1]) return shape_error("matmul_f32w", "x inner dim != weight in-features", &x, &w);
+    if (last_dim(&y) != w.shape[0]) return shape_error("matmul_f32w", "y inner dim != weight out-features", &y, &w);
+    if (outer_rows(&x) != outer_rows(&y)) return shape_error("matmul_f32w", "x and y row counts differ", &x, &y);
+    if (!be->ops->matmul_f32w) return missing_op(be, "matmul_f32w");
+    struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
+    struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&y), last_dim(&y));
+    return be->ops->matmul_f32w(be->ctx, y2, x2, w);
+}
+
+cosmos_status cosmos_op_rmsnorm_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                     struct cosmos_tensor w, float eps) {
+    if (w.ndim != 1 || w.dtype != COSMOS_F32) return shape_error("rmsnorm_f32w", "weight must be 1-D f32", &w, NULL);
+    if (last_dim(&x) != w.shape[0]) return shape_error("rmsnorm_f32w", "x last dim != weight size", &x, &w);
+    if (cosmos_tensor_numel(&x) != cosmos_tensor_numel(&y) || !is_act(be, &x) || !is_act(be, &y))
+        return shape_error("rmsnorm_f32w", "x and y must be activations of one size", &x, &y);
+    if (!be->ops->rmsnorm_f32w) return missing_op(be, "rmsnorm_f32w");
+    struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
+    struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&x), last_dim(&x));
+    return be->ops->rmsnorm_f32w(be->ctx, y2, x2, w, eps);
+}
+
+cosmos_status cosmos_op_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
+    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || !is_act(be, &y) || !is_act(be, &x))
+        return shape_error("relu", "x and y must be activations of one size", &x, &y);
+    if (!be->ops->relu) return missing_op(be, "relu");
+    return be->ops->relu(be->ctx, y, x);
+}
+
+cosmos_status cosmos_op_attention_relbias(cosmos_backend_t *be, struct cosmos_tensor out, struct cosmos_tensor q,
+                                          struct cosmos_tensor k, struct cosmos_tensor v,
+                                          struct cosmos_tensor rel_bias, float scale) {
+    if (q.ndim != 3 || out.ndim != 3 || k.ndim != 3 || v.ndim != 3)
+        return shape_error("attention_relbias", "q, out, k, v must be 3-D", &q, &k);
+    if (memcmp(q.shape, out.shape, sizeof q.shape) != 0)
+        return shape_error("attention_relbias", "out != q shape", &out, &q);
+    if (memcmp(k.shape, v.shape, sizeof k.shape) != 0)
+        return shape_error("attention_relbias", "k and v shapes differ", &k, &v);
+    if (k.shape[1] != q.shape[1] || k.shape[2] != q.shape[2])
+        return shape_error("attention_relbias", "k must be [S,H,Dh] with q's H and Dh", &k, &q);
+    if (!is_act(be, &q) || !is_act(be, &out) || !is_act(be, &k) || !is_act(be, &v))
+        return shape_error("attention_relbias", "q, k, v, out must be activations", &q, &k);
+    if (rel_bias.ndim != 2 || rel_bias.dtype != COSMOS_F32 || rel_bias.shape[0] != q.shape[1] ||
+        rel_bias.shape[1] != q.shape[0] + k.shape[0] - 1)
+        return shape_error("attention_relbias", "rel_bias must be f32 [H, T+S-1]", &rel_bias, &q);
+    if (!be->ops->attention_relbias) return missing_op(be, "attention_relbias");
+    return be->ops->attention_relbias(be->ctx, out, q, k, v, rel_bias, scale);
+}

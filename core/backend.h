@@ -66,4 +66,20 @@ cosmos_status cosmos_op_attention(cosmos_backend_t *be, struct cosmos_tensor out
 /* dst = src (same numel; converts between f32 and bf16 where dtypes differ). */
 cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, struct cosmos_tensor src);
 
+/* Ops of the T5 encoder (spec components.md 3.4). */
+/* y[M,N] = x[M,K] . w[N,K]^T with f32 weights (fp32 weight storage; cosmos_op_matmul takes bf16). */
+cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                    struct cosmos_tensor w);
+/* Row-wise RMSNorm like cosmos_op_rmsnorm with an f32 weight [D]; y may be x. */
+cosmos_status cosmos_op_rmsnorm_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                     struct cosmos_tensor w, float eps);
+/* y = max(x, 0) elementwise; y may alias x. */
+cosmos_status cosmos_op_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
+/* Non-causal attention with an additive relative-position bias, all S keys attended:
+ * out, q [T,H,Dh]; k, v [S,H,Dh] f32; rel_bias f32 [H, T+S-1]:
+ * score(h,t,s) = scale * q[t,h].k[s,h] + rel_bias[h, s - t + T - 1]. (T5: scale 1, no 1/sqrt(Dh).) */
+cosmos_status cosmos_op_attention_relbias(cosmos_backend_t *be, struct cosmos_tensor out, struct cosmos_tensor q,
+                                          struct cosmos_tensor k, struct cosmos_tensor v,
+                                          struct cosmos_tensor rel_bias, float scale);
+
 #endif

@@ -25,6 +25,14 @@ struct cosmos_backend_ops {
     cosmos_status (*attention)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q, struct cosmos_tensor k,
                                struct cosmos_tensor v, int pos0, int causal);
     cosmos_status (*copy)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src);
+    /* T5 encoder ops (NULL: the backend does not have them yet -> UNSUPPORTED). */
+    cosmos_status (*matmul_f32w)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w);
+    cosmos_status (*rmsnorm_f32w)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                  float eps);
+    cosmos_status (*relu)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
+    cosmos_status (*attention_relbias)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
+                                       struct cosmos_tensor k, struct cosmos_tensor v, struct cosmos_tensor rel_bias,
+                                       float scale);
 };
 
 struct cosmos_backend {

@@ -1,15 +1,18 @@
 /* `cosmos-ar init --config C.json --seed N --out M.h5`: a random-weight model for any config
- * (core/model/ar_init.h), how tests, the demo and full-size benchmarks get weights. */
+ * (core/model/ar_init.h), how tests, the demo and full-size benchmarks get weights. A config with
+ * "model_type": "t5" makes a T5 encoder file instead (core/model/t5_model.h), embedding the
+ * SentencePiece model named by --spm or the config's "spiece_model". */
 #include <string.h>
 
 #include "core/log.h"
 #include "core/model/ar_init.h"
+#include "core/model/t5_model.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
 cosmos_status cmd_init(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
-    const char *config = NULL, *out = NULL, *pos[1];
+    const char *config = NULL, *out = NULL, *spm = NULL, *pos[1];
     uint64_t seed = 0;
     int n_pos = 0;
     struct cli_common common;
@@ -18,12 +21,22 @@ cosmos_status cmd_init(int argc, char **argv) {
         {"config", CLI_STR, &config, "model config JSON (configs/models/*.json)", 0},
         {"seed", CLI_U64, &seed, "random seed (default 0)", 0},
         {"out", CLI_STR, &out, "output weight file (.h5)", 0},
+        {"spm", CLI_STR, &spm, "T5 configs: SentencePiece model to embed (default: the config's spiece_model)", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
     CHECK(cli_parse_command("init", argc, argv, opts, pos, 0, &n_pos, &common));
     if (common.help) return COSMOS_OK;
     CHECK_ARG(config && out, COSMOS_ERR_INVALID_ARG, "init: --config and --out are required");
+    if (cosmos_config_file_is_t5(config)) {
+        struct cosmos_t5_config t5;
+        CHECK(cosmos_t5_config_load(config, &t5));
+        LOG_INFO0("init: %s (T5 encoder), %.3f B parameters, seed %llu -> %s", t5.name,
+                  cosmos_t5_config_num_params(&t5) * 1e-9, (unsigned long long)seed, out);
+        CHECK(cosmos_t5_init_random(&t5, seed, spm ? spm : t5.spiece_model, out));
+        return COSMOS_OK;
+    }
+    CHECK_ARG(!spm, COSMOS_ERR_INVALID_ARG, "init: --spm is for T5 configs only");
     struct cosmos_ar_config cfg;
     CHECK(cosmos_ar_config_load(config, &cfg));
     LOG_INFO0("init: %s, %.3f B parameters, seed %llu -> %s", cfg.name, cosmos_ar_config_num_params(&cfg) * 1e-9,

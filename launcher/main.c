@@ -22,6 +22,7 @@ static void usage(void) {
             "          [--top-p P] [--top-k K] [--seed S] --out G.txt\n"
             "                                                   prefill + decode loop, writes N new tokens\n"
             "  info    M.h5                                     architecture, parameters, bytes, format\n"
+            "  encode-text --t5 T5.h5 --prompt TEXT --out C.h5  T5 embedding of a prompt (/context)\n"
             "\n"
             "`cosmos-ar <command> --help` lists a command's options.\n",
             COSMOS_VERSION, COSMOS_GIT_SHA);
@@ -39,7 +40,8 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         cosmos_status (*fn)(int, char **);
-    } cmds[] = {{"init", cmd_init}, {"logits", cmd_logits}, {"sample", cmd_sample}, {"info", cmd_info}};
+    } cmds[] = {{"init", cmd_init}, {"logits", cmd_logits}, {"sample", cmd_sample}, {"info", cmd_info},
+                   {"encode-text", cmd_encode_text}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
         cosmos_status st = cmds[i].fn(argc - 2, argv + 2);

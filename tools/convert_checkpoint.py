@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert official Cosmos checkpoints into the cosmos-ar HDF5 formats.
 
-Subcommands (more, e.g. `tokenizer` and `t5`, can be added as further subparsers):
+Subcommands (more, e.g. `tokenizer`, can be added as further subparsers):
 
   ar   convert_checkpoint.py ar --config CONFIG.json --checkpoint model.pt --out AR.h5
        Official Cosmos-1.0 AR `model.pt` (spec ar-model.md section 8: a torch-pickled flat state
@@ -9,6 +9,12 @@ Subcommands (more, e.g. `tokenizer` and `t5`, can be added as further subparsers
        possibly with TransformerEngine "*_extra_state" entries, which are ignored) -> the HDF5
        weight format of docs/weights.md, written by tools/cosmos_h5.py (shared with the fixture
        generator).
+
+  t5   convert_checkpoint.py t5 --checkpoint T5_DIR --spiece spiece.model --out T5.h5 [--dtype f32|bf16]
+       Hugging Face google-t5/t5-11b (config.json + model.safetensors / pytorch_model*.bin shards,
+       full T5ForConditionalGeneration or encoder-only; decoder and lm_head keys are skipped) +
+       its spiece.model -> the T5 encoder file of docs/t5.md (tools/cosmos_t5_h5.py), the tokenizer
+       embedded. Default f32 (what the official pipeline computes with); bf16 halves the file.
 
 The expected key set and shapes come from the config (docs/weights.md "Expected keys"). Every
 missing, unexpected or misshaped key is reported (key, expected shape, found shape, hint) and the
@@ -186,6 +192,80 @@ def convert_ar(args):
     return 0
 
 
+def load_hf_shards(ckpt_dir):
+    """Iterator of (key, tensor) over every safetensors / pytorch_model*.bin shard in ckpt_dir."""
+    names = sorted(os.listdir(ckpt_dir))
+    st_files = [n for n in names if n.endswith(".safetensors")]
+    bin_files = [n for n in names if n.startswith("pytorch_model") and n.endswith(".bin")]
+    if st_files:
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:
+            raise ConversionError("reading .safetensors needs the `safetensors` Python package") from exc
+        for n in st_files:
+            yield from load_file(os.path.join(ckpt_dir, n)).items()
+    elif bin_files:
+        for n in bin_files:
+            obj = torch_load(os.path.join(ckpt_dir, n))
+            if not isinstance(obj, dict):
+                raise ConversionError(f"{n}: not a state dict")
+            yield from obj.items()
+    else:
+        raise ConversionError(f"{ckpt_dir}: no *.safetensors or pytorch_model*.bin files")
+
+
+def convert_t5(args):
+    import json
+
+    import cosmos_t5_h5
+
+    if not os.path.isdir(args.checkpoint):
+        raise ConversionError(f"checkpoint folder {args.checkpoint} not found")
+    cfg_path = os.path.join(args.checkpoint, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise ConversionError(f"{cfg_path} not found (the Hugging Face config of the model)")
+    spiece = args.spiece or os.path.join(args.checkpoint, "spiece.model")
+    if not os.path.isfile(spiece):
+        raise ConversionError(f"SentencePiece model {spiece} not found (pass --spiece)")
+    with open(spiece, "rb") as fh:
+        spm_bytes = fh.read()
+    try:
+        with open(cfg_path, "r", encoding="utf-8") as fh:
+            cfg = cosmos_t5_h5.config_from_hf(json.load(fh), args.name)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"{cfg_path}: {exc}") from exc
+    expected = dict(cosmos_t5_h5.expected_tensors(cfg))
+    state = {}
+    for key, t in load_hf_shards(args.checkpoint):
+        if key == "encoder.embed_tokens.weight":
+            key = "shared.weight" if "shared.weight" not in state else None
+        if key in expected:
+            state[key] = t
+    errors = []
+    for key, shape in expected.items():
+        if key not in state:
+            errors.append(f"missing tensor {key} {list(shape)}")
+        elif tuple(state[key].shape) != tuple(shape):
+            errors.append(f"{key}: expected shape {list(shape)}, found {list(state[key].shape)}")
+    if errors:
+        raise ConversionError("checkpoint does not match its config.json:\n  " + "\n  ".join(errors))
+    tmp = f"{args.out}.tmp-{os.getpid()}"
+    try:
+        w = cosmos_t5_h5.T5WeightsWriter(tmp, cfg, args.dtype)
+        for key in expected:
+            w.add(key, state[key].float().numpy())
+            state[key] = None
+        w.add_spiece(spm_bytes)
+        w.close()
+        os.replace(tmp, args.out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    print(f"wrote {args.out}: {len(expected)} tensors ({args.dtype}) + tokenizer")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="convert_checkpoint.py",
                                  description="Convert official Cosmos checkpoints to cosmos-ar HDF5.")
@@ -195,6 +275,13 @@ def build_parser():
     ar.add_argument("--checkpoint", required=True, help="official model.pt")
     ar.add_argument("--out", required=True, help="output .h5 file")
     ar.set_defaults(func=convert_ar)
+    t5 = sub.add_parser("t5", help="Hugging Face t5-11b encoder + spiece.model -> HDF5 (docs/t5.md)")
+    t5.add_argument("--checkpoint", required=True, help="folder with config.json and the weight shards")
+    t5.add_argument("--spiece", help="spiece.model (default: CHECKPOINT/spiece.model)")
+    t5.add_argument("--out", required=True, help="output .h5 file")
+    t5.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help="weight storage (default f32)")
+    t5.add_argument("--name", default="t5-11b", help="model name stored in the file (default t5-11b)")
+    t5.set_defaults(func=convert_t5)
     return ap
 
 

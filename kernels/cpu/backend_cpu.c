@@ -11,6 +11,7 @@
 #include "core/backend_impl.h"
 #include "core/log.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_ops_t5.h"
 
 struct cpu_ctx {
     int n_threads;
@@ -98,6 +99,30 @@ static cosmos_status cpu_copy(void *ctx, struct cosmos_tensor dst, struct cosmos
     return COSMOS_OK;
 }
 
+static cosmos_status cpu_matmul_f32w(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w) {
+    (void)ctx;
+    cosmos_cpu_matmul_f32w(y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1]);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_rmsnorm_f32w(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                      struct cosmos_tensor w, float eps) {
+    (void)ctx;
+    cosmos_cpu_rmsnorm_f32w(y.data, x.data, w.data, x.shape[0], x.shape[1], eps);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_relu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    (void)ctx;
+    cosmos_cpu_relu(y.data, x.data, cosmos_tensor_numel(&y));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_attention_relbias(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
+                                           struct cosmos_tensor k, struct cosmos_tensor v,
+                                           struct cosmos_tensor rel_bias, float scale) {
+    (void)ctx;
+    return cosmos_cpu_attention_relbias(out.data, q.data, k.data, v.data, rel_bias.data, q.shape[0], k.shape[0],
+                                        q.shape[1], q.shape[2], scale);
+}
+
 static const struct cosmos_backend_ops cpu_ops = {
     .free_ctx = cpu_free_ctx,
     .alloc = cpu_alloc,
@@ -113,6 +138,10 @@ static const struct cosmos_backend_ops cpu_ops = {
     .silu_mul = cpu_silu_mul,
     .attention = cpu_attention,
     .copy = cpu_copy,
+    .matmul_f32w = cpu_matmul_f32w,
+    .rmsnorm_f32w = cpu_rmsnorm_f32w,
+    .relu = cpu_relu,
+    .attention_relbias = cpu_attention_relbias,
 };
 
 cosmos_status cosmos_backend_cpu_create(const struct cosmos_backend_params *params, cosmos_backend_t **out) {

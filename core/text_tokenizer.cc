@@ -1,0 +1,90 @@
+// SentencePiece shim (see text_tokenizer.h): C linkage, no exceptions escape, errors logged with
+// the library's own message.
+#include "core/text_tokenizer.h"
+
+#include <sentencepiece_processor.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "core/log.h"
+}
+
+struct cosmos_spm {
+    sentencepiece::SentencePieceProcessor proc;
+    std::string source;
+};
+
+extern "C" cosmos_status cosmos_spm_load(const void *bytes, size_t n, const char *source, cosmos_spm_t **out) {
+    *out = nullptr;
+    cosmos_spm *s = new (std::nothrow) cosmos_spm;
+    if (!s) return COSMOS_ERR_NOMEM;
+    try {
+        s->source = source ? source : "(memory)";
+        auto status = s->proc.LoadFromSerializedProto(
+            absl::string_view(static_cast<const char *>(bytes), n));
+        if (!status.ok()) {
+            LOG_ERROR("%s: not a SentencePiece model: %s", s->source.c_str(), status.ToString().c_str());
+            delete s;
+            return COSMOS_ERR_FORMAT;
+        }
+    } catch (const std::exception &e) {
+        LOG_ERROR("%s: loading the SentencePiece model failed: %s", source ? source : "(memory)", e.what());
+        delete s;
+        return COSMOS_ERR_FORMAT;
+    }
+    *out = s;
+    return COSMOS_OK;
+}
+
+extern "C" void cosmos_spm_free(cosmos_spm_t *spm) { delete spm; }
+extern "C" int cosmos_spm_piece_size(const cosmos_spm_t *spm) { return spm->proc.GetPieceSize(); }
+extern "C" int cosmos_spm_eos_id(const cosmos_spm_t *spm) { return spm->proc.eos_id(); }
+extern "C" int cosmos_spm_pad_id(const cosmos_spm_t *spm) { return spm->proc.pad_id(); }
+
+extern "C" cosmos_status cosmos_spm_encode(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n) {
+    *ids = nullptr;
+    *n = 0;
+    try {
+        std::vector<int> v;
+        auto status = spm->proc.Encode(absl::string_view(text, std::strlen(text)), &v);
+        if (!status.ok()) {
+            LOG_ERROR("%s: SentencePiece encode failed: %s", spm->source.c_str(), status.ToString().c_str());
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        int32_t *buf = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * (v.size() ? v.size() : 1)));
+        if (!buf) return COSMOS_ERR_NOMEM;
+        for (size_t i = 0; i < v.size(); i++) buf[i] = v[i];
+        *ids = buf;
+        *n = static_cast<int>(v.size());
+    } catch (const std::exception &e) {
+        LOG_ERROR("%s: SentencePiece encode failed: %s", spm->source.c_str(), e.what());
+        return COSMOS_ERR_INTERNAL;
+    }
+    return COSMOS_OK;
+}
+
+extern "C" cosmos_status cosmos_spm_decode(const cosmos_spm_t *spm, const int32_t *ids, int n, char **text) {
+    *text = nullptr;
+    try {
+        std::vector<int> v(ids, ids + n);
+        std::string s;
+        auto status = spm->proc.Decode(v, &s);
+        if (!status.ok()) {
+            LOG_ERROR("%s: SentencePiece decode failed: %s", spm->source.c_str(), status.ToString().c_str());
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        char *buf = static_cast<char *>(std::malloc(s.size() + 1));
+        if (!buf) return COSMOS_ERR_NOMEM;
+        std::memcpy(buf, s.c_str(), s.size() + 1);
+        *text = buf;
+    } catch (const std::exception &e) {
+        LOG_ERROR("%s: SentencePiece decode failed: %s", spm->source.c_str(), e.what());
+        return COSMOS_ERR_INTERNAL;
+    }
+    return COSMOS_OK;
+}

@@ -1,0 +1,36 @@
+/* SentencePiece tokenizer behind a C interface (spec components.md 3.2): a thin shim over the
+ * SentencePiece C++ library (Debian libsentencepiece), implemented in text_tokenizer.cc, the one
+ * C++ file of the project. It only maps text <-> piece ids with the model's own normaliser; the
+ * T5 rules on top (EOS, truncation, padding, prompt checks) live in core/model/t5_tokenize.c.
+ * Loading copies nothing the caller must keep; the handle is immutable after load. */
+#ifndef COSMOS_TEXT_TOKENIZER_H
+#define COSMOS_TEXT_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cosmos_spm cosmos_spm_t;
+
+/* Load a serialized SentencePiece model (the bytes of a .model file). `source` names it in
+ * messages. FORMAT error when the bytes are not a model. Caller owns *out (cosmos_spm_free). */
+cosmos_status cosmos_spm_load(const void *bytes, size_t n, const char *source, cosmos_spm_t **out);
+void cosmos_spm_free(cosmos_spm_t *spm); /* NULL is a no-op */
+int cosmos_spm_piece_size(const cosmos_spm_t *spm);
+int cosmos_spm_eos_id(const cosmos_spm_t *spm);
+int cosmos_spm_pad_id(const cosmos_spm_t *spm);
+/* Ids of `text` (UTF-8, NUL-terminated); no EOS added. *ids is malloc'd (caller frees). */
+cosmos_status cosmos_spm_encode(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n);
+/* Text of ids[0..n); *text is malloc'd (caller frees). */
+cosmos_status cosmos_spm_decode(const cosmos_spm_t *spm, const int32_t *ids, int n, char **text);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

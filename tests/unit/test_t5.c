@@ -1,0 +1,265 @@
+/* T5 encoder tests (spec components.md section 3): relative-position buckets, tokenizer id parity
+ * with the Hugging Face T5TokenizerFast on a varied prompt set, the encoder against HF
+ * T5EncoderModel (tiny config, bf16-exact random weights; fixtures from tools/t5/make_t5_fixtures.py)
+ * for bf16 and f32 weight storage, exact-zero padding rows, and the prompt checks. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/h5bytes.h"
+#include "core/h5file.h"
+#include "core/model/t5_model.h"
+#include "core/model/t5_tokenize.h"
+#include "cosmos_build_config.h"
+
+#define TOL_REL 1e-5
+
+static const char *data_path(const char *name, char *buf, size_t n) {
+    snprintf(buf, n, "%s/tests/data/%s", COSMOS_SOURCE_DIR, name);
+    return buf;
+}
+
+static int32_t *read_i32(cosmos_h5_t *h, const char *name, int64_t *numel) {
+    struct cosmos_h5_info info;
+    cr_assert_eq(cosmos_h5_info(h, name, &info), COSMOS_OK, "%s", name);
+    int64_t n = 1;
+    for (int i = 0; i < info.ndim; i++) n *= info.shape[i];
+    int32_t *p = malloc(sizeof(int32_t) * (size_t)n);
+    cr_assert_eq(cosmos_h5_read(h, name, COSMOS_I32, p), COSMOS_OK);
+    *numel = n;
+    return p;
+}
+
+/* NUL-separated strings of a uint8 dataset -> array of pointers into *blob. */
+static int split_prompts(const char *golden, const char *name, uint8_t **blob, const char ***out) {
+    size_t n = 0;
+    cr_assert_eq(cosmos_h5_read_bytes(golden, name, blob, &n), COSMOS_OK);
+    int cnt = 0;
+    for (size_t i = 0; i < n; i++) cnt += (*blob)[i] == 0;
+    const char **p = malloc(sizeof(char *) * (size_t)cnt);
+    size_t start = 0;
+    for (int k = 0; k < cnt; k++) {
+        p[k] = (const char *)*blob + start;
+        start += strlen(p[k]) + 1;
+    }
+    *out = p;
+    return cnt;
+}
+
+Test(t5, bucket_spec_examples) {
+    const int rel[] = {0, -1, -7, -8, -12, -16, -32, -64, -127, -500, 1, 8, 16, 32, 64, 127, 500};
+    const int want[] = {0, 1, 7, 8, 9, 10, 12, 14, 15, 15, 17, 24, 26, 28, 30, 31, 31};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++)
+        cr_expect_eq(cosmos_t5_rel_bucket(rel[i], 32, 128), want[i], "rel %d: got %d want %d", rel[i],
+                     cosmos_t5_rel_bucket(rel[i], 32, 128), want[i]);
+}
+
+Test(t5, bucket_matches_hf) {
+    char g[1024];
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(data_path("t5-tiny.golden.h5", g, sizeof g), &h), COSMOS_OK);
+    int64_t n = 0, n2 = 0;
+    int32_t *rel = read_i32(h, "bucket_rel", &n), *val = read_i32(h, "bucket_val", &n2);
+    cr_assert_eq(n, n2);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect_eq(cosmos_t5_rel_bucket(rel[i], 32, 128), val[i], "rel %d: got %d, HF %d", rel[i],
+                     cosmos_t5_rel_bucket(rel[i], 32, 128), val[i]);
+    free(rel);
+    free(val);
+    cosmos_h5_close(h);
+}
+
+static cosmos_t5_t *load(const char *path, cosmos_backend_t **be) {
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, be), COSMOS_OK);
+    cosmos_t5_t *m = NULL;
+    cr_assert_eq(cosmos_t5_load(*be, path, &m), COSMOS_OK, "%s", path);
+    return m;
+}
+
+Test(t5, tokenizer_parity_with_hf) {
+    char w[1024], g[1024];
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(data_path("t5-tiny.h5", w, sizeof w), &be);
+    data_path("t5-tiny.golden.h5", g, sizeof g);
+    uint8_t *blob = NULL;
+    const char **prompts = NULL;
+    int np = split_prompts(g, "parity_prompts", &blob, &prompts);
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(g, &h), COSMOS_OK);
+    int64_t n = 0;
+    int32_t *want = read_i32(h, "parity_ids", &n);
+    cr_assert_eq(n, (int64_t)np * 512);
+    int32_t ids[512];
+    int bad = 0;
+    for (int p = 0; p < np; p++) {
+        int len = 0;
+        cr_assert_eq(cosmos_t5_tokenize(cosmos_t5_tokenizer(m), prompts[p], 512, ids, &len), COSMOS_OK);
+        for (int i = 0; i < 512; i++) {
+            if (ids[i] != want[p * 512 + i]) {
+                cr_log_error("prompt %d \"%.40s\": id %d is %d, HF %d", p, prompts[p], i, ids[i], want[p * 512 + i]);
+                bad++;
+                break;
+            }
+        }
+    }
+    cr_expect_eq(bad, 0, "%d of %d prompts differ from the HF tokenizer", bad, np);
+    free(want);
+    free(prompts);
+    free(blob);
+    cosmos_h5_close(h);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
+
+static void check_golden(const char *weights) {
+    char g[1024];
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(weights, &be);
+    const int D = cosmos_t5_get_config(m)->d_model;
+    data_path("t5-tiny.golden.h5", g, sizeof g);
+    uint8_t *blob = NULL;
+    const char **prompts = NULL;
+    int np = split_prompts(g, "golden_prompts", &blob, &prompts);
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(g, &h), COSMOS_OK);
+    int64_t n = 0;
+    int32_t *lens = read_i32(h, "golden_lens", &n);
+    int32_t *want_ids = read_i32(h, "golden_ids", &n);
+    struct cosmos_h5_info info;
+    cr_assert_eq(cosmos_h5_info(h, "golden_hidden", &info), COSMOS_OK);
+    float *ref = malloc(sizeof(float) * (size_t)(info.shape[0] * info.shape[1]));
+    cr_assert_eq(cosmos_h5_read(h, "golden_hidden", COSMOS_F32, ref), COSMOS_OK);
+    float *out = malloc(sizeof(float) * 512 * (size_t)D);
+    int32_t ids[512];
+    int64_t row0 = 0;
+    double worst = 0;
+    for (int p = 0; p < np; p++) {
+        int len = 0;
+        memset(out, 0x7f, sizeof(float) * 512 * (size_t)D); /* garbage: pad rows must be written */
+        cr_assert_eq(cosmos_t5_encode_prompt(m, prompts[p], out, ids, &len), COSMOS_OK);
+        cr_assert_eq(len, lens[p], "prompt %d: %d tokens, HF %d", p, len, lens[p]);
+        cr_assert_arr_eq(ids, want_ids + p * 512, sizeof ids, "prompt %d: ids differ from HF", p);
+        double maxd = 0, maxr = 0;
+        for (int64_t i = 0; i < (int64_t)len * D; i++) {
+            double d = fabs((double)out[i] - ref[row0 * D + i]);
+            maxd = d > maxd ? d : maxd;
+            maxr = fabs(ref[row0 * D + i]) > maxr ? fabs(ref[row0 * D + i]) : maxr;
+        }
+        double rel = maxd / maxr;
+        worst = rel > worst ? rel : worst;
+        cr_log_info("%s prompt %d (%d tokens): max|diff| %.3g, max|ref| %.3g, rel %.3g", weights, p, len, maxd, maxr,
+                    rel);
+        cr_expect(rel <= TOL_REL, "prompt %d: relative error %.3g > %g", p, rel, TOL_REL);
+        for (int64_t i = (int64_t)len * D; i < 512 * (int64_t)D; i++)
+            cr_assert(out[i] == 0.0f && !signbit(out[i]), "pad element %lld is %g, not +0", (long long)i, out[i]);
+        row0 += len;
+    }
+    fprintf(stderr, "t5 golden %s: worst relative error %.3g\n", weights, worst);
+    free(out);
+    free(ref);
+    free(lens);
+    free(want_ids);
+    free(prompts);
+    free(blob);
+    cosmos_h5_close(h);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
+
+Test(t5, golden_bf16_weights) {
+    char w[1024];
+    check_golden(data_path("t5-tiny.h5", w, sizeof w));
+}
+
+/* The same weights stored as float32 (the converter's default): rewrite the fixture. */
+Test(t5, golden_f32_weights) {
+    char w[1024], out[1024];
+    const char *tmpdir = getenv("COSMOS_TEST_TMP");
+    snprintf(out, sizeof out, "%s/t5-tiny-f32.h5", tmpdir ? tmpdir : "/tmp");
+    data_path("t5-tiny.h5", w, sizeof w);
+    cosmos_h5_t *in = NULL, *o = NULL;
+    cr_assert_eq(cosmos_h5_open(w, &in), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_create(out, &o), COSMOS_OK);
+    const char *attrs[] = {"cosmos_format", "model_type", "config"};
+    for (int i = 0; i < 3; i++) {
+        char *s = NULL;
+        cr_assert_eq(cosmos_h5_attr_string(in, attrs[i], &s), COSMOS_OK);
+        cr_assert_eq(cosmos_h5_write_attr_string(o, attrs[i], s), COSMOS_OK);
+        free(s);
+    }
+    char **names = NULL;
+    int nn = 0;
+    cr_assert_eq(cosmos_h5_list(in, &names, &nn), COSMOS_OK);
+    for (int i = 0; i < nn; i++) {
+        if (!strcmp(names[i], COSMOS_T5_SPIECE_DATASET)) continue;
+        struct cosmos_h5_info info;
+        cr_assert_eq(cosmos_h5_info(in, names[i], &info), COSMOS_OK);
+        int64_t numel = info.shape[0] * (info.ndim == 2 ? info.shape[1] : 1);
+        cosmos_bf16 *b = malloc(2 * (size_t)numel);
+        float *f = malloc(4 * (size_t)numel);
+        cr_assert_eq(cosmos_h5_read(in, names[i], COSMOS_BF16, b), COSMOS_OK);
+        cosmos_bf16_to_f32_n(f, b, (size_t)numel);
+        cr_assert_eq(cosmos_h5_write(o, names[i], COSMOS_F32, info.ndim, info.shape, f), COSMOS_OK);
+        free(b);
+        free(f);
+    }
+    cosmos_h5_free_names(names, nn);
+    cosmos_h5_close(o);
+    cosmos_h5_close(in);
+    uint8_t *blob = NULL;
+    size_t bn = 0;
+    cr_assert_eq(cosmos_h5_read_bytes(w, COSMOS_T5_SPIECE_DATASET, &blob, &bn), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_write_bytes(out, COSMOS_T5_SPIECE_DATASET, blob, bn), COSMOS_OK);
+    free(blob);
+    check_golden(out);
+}
+
+Test(t5, bad_prompts) {
+    char w[1024];
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(data_path("t5-tiny.h5", w, sizeof w), &be);
+    int32_t ids[512];
+    int len = 0;
+    const cosmos_spm_t *spm = cosmos_t5_tokenizer(m);
+    cr_expect_eq(cosmos_t5_tokenize(spm, "", 512, ids, &len), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_t5_tokenize(spm, " \t\n ", 512, ids, &len), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_t5_tokenize(spm, "bad \xff byte", 512, ids, &len), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_t5_tokenize(spm, "overlong \xc0\xaf", 512, ids, &len), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_t5_tokenize(spm, "surrogate \xed\xa0\x80", 512, ids, &len), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_t5_tokenize(spm, "cut \xe2\x82", 512, ids, &len), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_t5_tokenize(spm, "ok \xe2\x82\xac \xf0\x9f\x99\x82", 512, ids, &len), COSMOS_OK);
+    cr_expect_eq(ids[len - 1], 1, "EOS appended");
+    size_t off = 0;
+    cr_expect(!cosmos_utf8_valid("ab\xff", 3, &off));
+    cr_expect_eq(off, 2);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
+
+Test(t5, init_random_roundtrip) {
+    char cfgp[1024], out[1024];
+    const char *tmpdir = getenv("COSMOS_TEST_TMP");
+    snprintf(cfgp, sizeof cfgp, "%s/configs/models/t5-tiny.json", COSMOS_SOURCE_DIR);
+    snprintf(out, sizeof out, "%s/t5-tiny-random.h5", tmpdir ? tmpdir : "/tmp");
+    cr_assert(cosmos_config_file_is_t5(cfgp));
+    struct cosmos_t5_config c;
+    cr_assert_eq(cosmos_t5_config_load(cfgp, &c), COSMOS_OK);
+    cr_assert_eq(cosmos_t5_init_random(&c, 7, c.spiece_model, out), COSMOS_OK);
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(out, &be);
+    float *o = malloc(sizeof(float) * 512 * (size_t)c.d_model);
+    int len = 0;
+    cr_assert_eq(cosmos_t5_encode_prompt(m, "A robot arm picks up a red cube.", o, NULL, &len), COSMOS_OK);
+    for (int64_t i = 0; i < 512 * (int64_t)c.d_model; i++) {
+        if (i < (int64_t)len * c.d_model)
+            cr_assert(isfinite(o[i]));
+        else
+            cr_assert(o[i] == 0.0f);
+    }
+    free(o);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
