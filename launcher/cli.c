@@ -252,7 +252,7 @@ fail:
 }
 
 cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
-                               int max_chunk, struct cli_session *s) {
+                               int max_chunk, int n_seq, struct cli_session *s) {
     cosmos_status st = COSMOS_OK;
     float *ctx = NULL;
     memset(s, 0, sizeof *s);
@@ -289,6 +289,7 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     if (st == COSMOS_OK) {
         struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
         if (max_chunk > 0) lp.max_chunk = max_chunk;
+        lp.n_seq = n_seq;
         lp.tp_comm = common->tp > 1 ? s->tp_comm : NULL;
         lp.pp_comm = common->pp > 1 ? s->pp_comm : NULL;
         lp.stage_layers = common->pp_layers ? stage_layers : NULL;
@@ -328,7 +329,10 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
                   c->name, c->context_len, c->context_dim);
         int rows = 0, cols = 0;
         CHECK(cli_read_context(ctx_path, &ctx, &rows, &cols));
-        CHECK(cosmos_ar_set_context(s->m, ctx, rows, cols));
+        for (int i = n_seq - 1; i >= 0; i--) {
+            CHECK(cosmos_ar_use_seq(s->m, i));
+            CHECK(cosmos_ar_set_context(s->m, ctx, rows, cols));
+        }
     } else {
         CHECK_ARG(!ctx_path, COSMOS_ERR_INVALID_ARG,
                   "model '%s' has no cross-attention: it takes no --context (base models are video-only)", c->name);

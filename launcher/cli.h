@@ -69,12 +69,13 @@ struct cli_session {
     struct cosmos_comm *tp_comm, *pp_comm; /* this rank's tensor group and pipeline */
     int is_writer;
 };
-/* Create the backend named in `common`, load the model (its shard under --tp), and set its context:
+/* Create the backend named in `common`, load the model (its part under --tp/--pp) holding n_seq
+ * sequences, and set the context of every sequence:
  * a Video2World model requires ctx_path, a base model rejects one. Logs the memory report. Under
  * MPI every rank learns whether all ranks loaded (a rank that fails makes every rank fail, no hang).
  * cli_session_close frees everything (also after a failed open). */
 cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
-                               int max_chunk, struct cli_session *s);
+                               int max_chunk, int n_seq, struct cli_session *s);
 void cli_session_close(struct cli_session *s);
 
 #endif

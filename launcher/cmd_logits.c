@@ -33,7 +33,7 @@ cosmos_status cmd_logits(int argc, char **argv) {
     if (common.help) return COSMOS_OK;
     CHECK_ARG(model && tokens_path && out, COSMOS_ERR_INVALID_ARG, "logits: --model, --tokens and --out are required");
     CHECK_ARG(chunk >= 0, COSMOS_ERR_INVALID_ARG, "logits: --chunk must be positive");
-    CHECK(cli_session_open(&common, model, ctx_path, chunk, &sess));
+    CHECK(cli_session_open(&common, model, ctx_path, chunk, 1, &sess));
     cosmos_ar_model_t *m = sess.m;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     CHECK(cli_read_tokens(tokens_path, c->max_seq_len, &tokens, &n));

@@ -53,7 +53,7 @@ cosmos_status cmd_sample(int argc, char **argv) {
     for (struct cli_opt *o = opts; o->name; o++)
         if (o->ptr == &sp.top_p) top_p_seen = o->seen;
     CHECK(cosmos_sampler_params_check(&sp));
-    CHECK(cli_session_open(&common, model, ctx_path, chunk, &sess));
+    CHECK(cli_session_open(&common, model, ctx_path, chunk, 1, &sess));
     cosmos_ar_model_t *m = sess.m;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     if (!top_p_seen) sp.top_p = (float)c->default_top_p;

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* AR transformer forward pass (spec ar-model.md 1.3 block order, 11 pseudocode):
  *   h = E[x]; per layer: [h += APE[p]]; h += SelfAttn(RMSNorm(h)); [h += CrossAttn(RMSNorm(h), ctx)];
  *   h += FFN(RMSNorm(h)); logits = RMSNorm(h) W_out^T.
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/h5file.h"
 #include "core/log.h"
@@ -36,16 +38,18 @@ struct cosmos_ar_model {
     void **bufs;
     int n_bufs;
     struct cosmos_tensor rope_cos, rope_sin, ape;
-    struct cosmos_tensor *k_cache, *v_cache; /* [S, Hkv, Dh] per layer */
-    struct cosmos_tensor *ctx_k, *ctx_v;     /* [n_ctx, Hkv, Dh] per cross layer */
+    int n_seq, seq;                          /* sequences held (own KV cache and context), the one in use */
+    struct cosmos_tensor *k_cache, *v_cache; /* [S, Hkv, Dh] per (sequence, layer): [seq * n_layers + l] */
+    struct cosmos_tensor *ctx_k, *ctx_v;     /* [n_ctx, Hkv, Dh] per (sequence, cross layer) */
     struct cosmos_tensor ctx_in;             /* [n_ctx, context_dim] */
-    int has_context;
+    int *has_context;                        /* [n_seq] */
+    double comm_s;                           /* seconds spent in communication (and waiting for it) */
     struct cosmos_tensor x, xn, q, att, tmp, h1, h3, logits, ids; /* scratch, max_chunk rows */
     struct cosmos_ar_memory mem;
 };
 
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
-    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 0};
+    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 1, 0};
     return p;
 }
 
@@ -182,21 +186,30 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
         CHECK(model_alloc(m, &m->ape, COSMOS_BF16, 2, S, D, 1, &m->mem.table_bytes));
         CHECK(cosmos_backend_upload(be, m->ape.data, ape_h, cosmos_tensor_bytes(&m->ape)));
     }
-    /* KV cache */
-    m->k_cache = calloc((size_t)c->n_layers, sizeof *m->k_cache);
-    m->v_cache = calloc((size_t)c->n_layers, sizeof *m->v_cache);
-    m->ctx_k = calloc((size_t)c->n_layers, sizeof *m->ctx_k);
-    m->ctx_v = calloc((size_t)c->n_layers, sizeof *m->ctx_v);
+    /* KV cache and context K/V of every sequence, for this stage's layers */
+    CHECK_ARG(p->n_seq >= 1 && p->n_seq <= 4096, COSMOS_ERR_INVALID_ARG, "n_seq must be in [1, 4096] (got %d)",
+              p->n_seq);
+    m->n_seq = p->n_seq;
+    const size_t n_slots = (size_t)m->n_seq * (size_t)c->n_layers;
+    m->k_cache = calloc(n_slots, sizeof *m->k_cache);
+    m->v_cache = calloc(n_slots, sizeof *m->v_cache);
+    m->ctx_k = calloc(n_slots, sizeof *m->ctx_k);
+    m->ctx_v = calloc(n_slots, sizeof *m->ctx_v);
+    m->has_context = calloc((size_t)m->n_seq, sizeof *m->has_context);
     CHECK_ALLOC(m->k_cache);
     CHECK_ALLOC(m->v_cache);
     CHECK_ALLOC(m->ctx_k);
     CHECK_ALLOC(m->ctx_v);
-    for (int l = m->part.layer0; l < m->part.layer1; l++) {
-        CHECK(model_alloc(m, &m->k_cache[l], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
-        CHECK(model_alloc(m, &m->v_cache[l], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
-        if (cosmos_ar_layer_has_cross(c, l)) {
-            CHECK(model_alloc(m, &m->ctx_k[l], act, 3, c->context_len, Hkv, Dh, &m->mem.context_bytes));
-            CHECK(model_alloc(m, &m->ctx_v[l], act, 3, c->context_len, Hkv, Dh, &m->mem.context_bytes));
+    CHECK_ALLOC(m->has_context);
+    for (int sq = 0; sq < m->n_seq; sq++) {
+        for (int l = m->part.layer0; l < m->part.layer1; l++) {
+            const size_t i = (size_t)sq * (size_t)c->n_layers + (size_t)l;
+            CHECK(model_alloc(m, &m->k_cache[i], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
+            CHECK(model_alloc(m, &m->v_cache[i], act, 3, S, Hkv, Dh, &m->mem.kv_bytes));
+            if (cosmos_ar_layer_has_cross(c, l)) {
+                CHECK(model_alloc(m, &m->ctx_k[i], act, 3, c->context_len, Hkv, Dh, &m->mem.context_bytes));
+                CHECK(model_alloc(m, &m->ctx_v[i], act, 3, c->context_len, Hkv, Dh, &m->mem.context_bytes));
+            }
         }
     }
     if (c->insert_cross_attn)
@@ -236,8 +249,34 @@ void cosmos_ar_model_free(cosmos_ar_model_t *m) {
     free(m->v_cache);
     free(m->ctx_k);
     free(m->ctx_v);
+    free(m->has_context);
     cosmos_h5_close(m->h5);
     free(m);
+}
+
+/* Cache slot of layer l for the sequence in use. */
+static size_t slot(const cosmos_ar_model_t *m, int l) { return (size_t)m->seq * (size_t)m->cfg.n_layers + (size_t)l; }
+
+cosmos_status cosmos_ar_use_seq(cosmos_ar_model_t *m, int seq) {
+    if (seq < 0 || seq >= m->n_seq) {
+        LOG_ERROR("sequence %d does not exist: the model holds %d (load param n_seq)", seq, m->n_seq);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    m->seq = seq;
+    return COSMOS_OK;
+}
+int cosmos_ar_model_n_seq(const cosmos_ar_model_t *m) { return m->n_seq; }
+void cosmos_ar_model_stage(const cosmos_ar_model_t *m, int *stage, int *pp) {
+    *stage = m->stage;
+    *pp = m->pp;
+}
+cosmos_comm_t *cosmos_ar_model_pp_comm(const cosmos_ar_model_t *m) { return m->pp_comm; }
+double cosmos_ar_model_comm_seconds(const cosmos_ar_model_t *m) { return m->comm_s; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* View [T, n, Dh] of a [T, n*Dh] activation. */
@@ -278,13 +317,13 @@ cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int 
     for (int l = m->part.layer0; l < m->part.layer1; l++) {
         if (!cosmos_ar_layer_has_cross(c, l)) continue;
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
-        struct cosmos_tensor k2 = rows2(m->ctx_k[l], N, Hkv * Dh), v2 = rows2(m->ctx_v[l], N, Hkv * Dh);
-        CHECK(cosmos_op_matmul(be, k2, m->ctx_in, L->xwk));
-        CHECK(cosmos_op_matmul(be, v2, m->ctx_in, L->xwv));
-        if (c->use_qk_normalization) CHECK(cosmos_op_rmsnorm(be, m->ctx_k[l], m->ctx_k[l], L->xk_norm, (float)c->norm_eps));
+        struct cosmos_tensor ck = m->ctx_k[slot(m, l)], cv = m->ctx_v[slot(m, l)];
+        CHECK(cosmos_op_matmul(be, rows2(ck, N, Hkv * Dh), m->ctx_in, L->xwk));
+        CHECK(cosmos_op_matmul(be, rows2(cv, N, Hkv * Dh), m->ctx_in, L->xwv));
+        if (c->use_qk_normalization) CHECK(cosmos_op_rmsnorm(be, ck, ck, L->xk_norm, (float)c->norm_eps));
     }
     CHECK(cosmos_backend_sync(be));
-    m->has_context = 1;
+    m->has_context[m->seq] = 1;
 fail:
     return st;
 }
@@ -307,13 +346,18 @@ cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int6
  * The CPU backend's tensors are host memory, which the MPI communicator reads directly. */
 static cosmos_status tp_allreduce(cosmos_ar_model_t *m, struct cosmos_tensor t) {
     if (m->tp == 1) return COSMOS_OK;
-    return cosmos_comm_allreduce_sum(m->tp_comm, t.data, (size_t)cosmos_tensor_numel(&t));
+    const double t0 = now_s();
+    cosmos_status st = cosmos_comm_allreduce_sum(m->tp_comm, t.data, (size_t)cosmos_tensor_numel(&t));
+    m->comm_s += now_s() - t0;
+    return st;
 }
 
 /* Local logits [nr, Vl] (host) -> full logits dst [nr, V] on every rank (tp > 1). */
 static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, int64_t nr, float *dst) {
     const int64_t Vl = m->Vl;
+    const double t0 = now_s();
     cosmos_status st = cosmos_comm_allgather(m->tp_comm, local, m->gather, sizeof(float) * (size_t)(nr * Vl));
+    m->comm_s += now_s() - t0;
     if (st != COSMOS_OK) return st;
     for (int r = 0; r < m->tp; r++)
         for (int64_t t = 0; t < nr; t++)
@@ -342,14 +386,18 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
         CHECK(tp_allreduce(m, x));
     } else {
-        CHECK(cosmos_comm_recv(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage - 1, PP_TAG_ACT));
+        const double t0 = now_s();
+        st = cosmos_comm_recv(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage - 1, PP_TAG_ACT);
+        m->comm_s += now_s() - t0;
+        CHECK(st);
     }
     for (int l = m->part.layer0; l < m->part.layer1; l++) {
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
         if (c->apply_abs_pos_emb) CHECK(cosmos_op_add(be, x, x, cosmos_tensor_rows(m->ape, pos0, T)));
         /* self-attention; K and V are written straight into the cache rows of these positions */
-        struct cosmos_tensor kc = cosmos_tensor_rows(m->k_cache[l], pos0, T);
-        struct cosmos_tensor vc = cosmos_tensor_rows(m->v_cache[l], pos0, T);
+        const struct cosmos_tensor kcache = m->k_cache[slot(m, l)], vcache = m->v_cache[slot(m, l)];
+        struct cosmos_tensor kc = cosmos_tensor_rows(kcache, pos0, T);
+        struct cosmos_tensor vc = cosmos_tensor_rows(vcache, pos0, T);
         CHECK(cosmos_op_rmsnorm(be, xn, x, L->attention_norm, eps));
         CHECK(cosmos_op_matmul(be, q, xn, L->wq));
         CHECK(cosmos_op_matmul(be, rows2(kc, T, Hkv * Dh), xn, L->wk));
@@ -360,7 +408,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         }
         CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, (int)pos0));
         CHECK(cosmos_op_rope(be, kc, m->rope_cos, m->rope_sin, (int)pos0));
-        CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->k_cache[l], m->v_cache[l],
+        CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), kcache, vcache,
                                   (int)pos0, 1));
         CHECK(cosmos_op_matmul(be, tmp, att, L->wo));
         CHECK(tp_allreduce(m, tmp));
@@ -370,7 +418,8 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
             CHECK(cosmos_op_matmul(be, q, xn, L->xwq));
             if (c->use_qk_normalization)
                 CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->xq_norm, eps));
-            CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->ctx_k[l], m->ctx_v[l], 0, 0));
+            CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->ctx_k[slot(m, l)],
+                                      m->ctx_v[slot(m, l)], 0, 0));
             CHECK(cosmos_op_matmul(be, tmp, att, L->xwo));
             CHECK(tp_allreduce(m, tmp));
             CHECK(cosmos_op_add(be, x, x, tmp));
@@ -383,13 +432,25 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(tp_allreduce(m, tmp));
         CHECK(cosmos_op_add(be, x, x, tmp));
     }
-    if (!m->part.last_stage) CHECK(cosmos_comm_send(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage + 1, PP_TAG_ACT));
+    if (!m->part.last_stage) {
+        const double t0 = now_s();
+        st = cosmos_comm_send(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage + 1, PP_TAG_ACT);
+        m->comm_s += now_s() - t0;
+        CHECK(st);
+    }
 fail:
     return st;
 }
 
-cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
-                                enum cosmos_logits_mode mode, float *logits) {
+static cosmos_status pp_broadcast(cosmos_ar_model_t *m, float *buf, int64_t n) {
+    const double t0 = now_s();
+    cosmos_status st = cosmos_comm_broadcast(m->pp_comm, buf, sizeof(float) * (size_t)n, m->pp - 1);
+    m->comm_s += now_s() - t0;
+    return st;
+}
+
+static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                             enum cosmos_logits_mode mode, float *logits, int broadcast) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = &m->cfg;
     cosmos_backend_t *be = m->be;
@@ -398,9 +459,10 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
     CHECK_ARG(m->k_cache, COSMOS_ERR_INVALID_ARG, "forward: model was loaded with weights_only");
     CHECK_ARG(pos0 >= 0 && (int64_t)pos0 + T <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
               "forward: positions [%d, %d) exceed the model's max_seq_len %d", pos0, pos0 + T, c->max_seq_len);
-    CHECK_ARG(!c->insert_cross_attn || m->has_context, COSMOS_ERR_INVALID_ARG,
+    CHECK_ARG(!c->insert_cross_attn || m->has_context[m->seq], COSMOS_ERR_INVALID_ARG,
               "model '%s' cross-attends to a text context: set one first (--context)", c->name);
-    for (int t = 0; t < T; t++) CHECK(cosmos_ar_check_token(m, tokens[t], t));
+    if (broadcast || m->part.first_stage)
+        for (int t = 0; t < T; t++) CHECK(cosmos_ar_check_token(m, tokens[t], t));
     for (int t0 = 0; t0 < T; t0 += m->max_chunk) {
         const int64_t n = T - t0 < m->max_chunk ? T - t0 : m->max_chunk;
         CHECK(forward_chunk(m, tokens + t0, n, pos0 + t0));
@@ -408,8 +470,8 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
         if (mode == COSMOS_LOGITS_ALL || (mode == COSMOS_LOGITS_LAST && last_chunk)) {
             const int64_t r0 = mode == COSMOS_LOGITS_ALL ? 0 : n - 1, nr = mode == COSMOS_LOGITS_ALL ? n : 1;
             float *dst = mode == COSMOS_LOGITS_ALL ? logits + (size_t)t0 * (size_t)V : logits;
-            if (!m->part.last_stage) { /* the last stage computes them and broadcasts */
-                CHECK(cosmos_comm_broadcast(m->pp_comm, dst, sizeof(float) * (size_t)(nr * V), m->pp - 1));
+            if (!m->part.last_stage) { /* the last stage computes them (and broadcasts them) */
+                if (broadcast) CHECK(pp_broadcast(m, dst, nr * V));
                 continue;
             }
             struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, n, D), r0, nr);
@@ -427,10 +489,20 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
                 CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
             }
             if (m->tp > 1) CHECK(tp_gather_logits(m, dst, nr, dst));
-            if (m->pp > 1) CHECK(cosmos_comm_broadcast(m->pp_comm, dst, sizeof(float) * (size_t)(nr * V), m->pp - 1));
+            if (m->pp > 1 && broadcast) CHECK(pp_broadcast(m, dst, nr * V));
         }
     }
     CHECK(cosmos_backend_sync(be));
 fail:
     return st;
+}
+
+cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                enum cosmos_logits_mode mode, float *logits) {
+    return forward(m, tokens, T, pos0, mode, logits, 1);
+}
+
+cosmos_status cosmos_ar_forward_stage(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                      enum cosmos_logits_mode mode, float *logits) {
+    return forward(m, tokens, T, pos0, mode, logits, 0);
 }

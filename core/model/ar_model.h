@@ -29,6 +29,7 @@ struct cosmos_ar_load_params {
     cosmos_comm_t *pp_comm; /* this TP rank's pipeline: rank = stage (borrowed); NULL = one stage */
     const int *stage_layers; /* [pp] layers per stage (sum n_layers); NULL = even, extra to the first */
     int max_chunk;    /* tokens per forward chunk (prefill is split into chunks); 0 = 256 */
+    int n_seq;        /* sequences held at once, each with its own KV cache and context (default 1) */
     int weights_only; /* bind and check weights only: no tables, caches or scratch (info) */
 };
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void);
@@ -65,6 +66,23 @@ enum cosmos_logits_mode {
  * or the BOV id. Synchronous: logits are on the host when it returns. */
 cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
                                 enum cosmos_logits_mode mode, float *logits);
+
+/* The pipeline-stage part of forward: on the first stage tokens are embedded, other stages receive
+ * the activations; every stage runs its layers and sends them on; logits (if asked) are computed on
+ * the last stage only and NOT broadcast (other stages leave `logits` untouched). Non-first stages
+ * ignore `tokens`. This is what a pipelined scheduler (core/model/ar_generate.h) drives; with one
+ * stage it equals cosmos_ar_forward. */
+cosmos_status cosmos_ar_forward_stage(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                      enum cosmos_logits_mode mode, float *logits);
+/* Select which held sequence (KV cache + context) the next set_context / forward calls use. */
+cosmos_status cosmos_ar_use_seq(cosmos_ar_model_t *m, int seq);
+int cosmos_ar_model_n_seq(const cosmos_ar_model_t *m);
+/* This rank's pipeline stage and the number of stages; the pipeline communicator (NULL if pp = 1). */
+void cosmos_ar_model_stage(const cosmos_ar_model_t *m, int *stage, int *pp);
+struct cosmos_comm;
+struct cosmos_comm *cosmos_ar_model_pp_comm(const cosmos_ar_model_t *m);
+/* Seconds this rank spent in TP/PP communication so far, including waiting for peers. */
+double cosmos_ar_model_comm_seconds(const cosmos_ar_model_t *m);
 
 /* Check a token id for this model; logs why it is invalid (index = its place in the input). */
 cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int64_t index);

@@ -15,12 +15,14 @@
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/log.h"
+#include "core/model/ar_generate.h"
 #include "core/model/ar_model.h"
 #include "core/model/sampler.h"
 #include "cosmos_build_config.h"
 #include "parallel/comm.h"
 
 static int g_pass, g_fail, g_rank;
+enum { N_SEQ = 3 }; /* sequences each model holds (cosmos_ar_generate) */
 
 #define EXPECT(cond, ...)                                          \
     do {                                                           \
@@ -72,11 +74,14 @@ static cosmos_ar_model_t *load_pp(const char *name, cosmos_backend_t *be, cosmos
     lp.tp_comm = tp;
     lp.pp_comm = pp;
     lp.max_chunk = 16; /* several chunks per prefill */
+    lp.n_seq = N_SEQ;
     cosmos_ar_model_t *m = NULL;
     if (cosmos_ar_model_load(path, be, &lp, &m) != COSMOS_OK) return NULL;
-    if (g->ctx && cosmos_ar_set_context(m, g->ctx, g->ctx_rows, g->ctx_cols) != COSMOS_OK) {
-        cosmos_ar_model_free(m);
-        return NULL;
+    for (int sq = N_SEQ - 1; g->ctx && sq >= 0; sq--) {
+        if (cosmos_ar_use_seq(m, sq) != COSMOS_OK || cosmos_ar_set_context(m, g->ctx, g->ctx_rows, g->ctx_cols) != COSMOS_OK) {
+            cosmos_ar_model_free(m);
+            return NULL;
+        }
     }
     return m;
 }
@@ -144,6 +149,33 @@ static void check_model(const char *name, cosmos_comm_t *world, int tp, int pp, 
     generate(full, &g, 1.0f, 0.9f, NG, ga);
     generate(part, &g, 1.0f, 0.9f, NG, gb);
     EXPECT(memcmp(ga, gb, sizeof ga) == 0, "%s: seeded top-p tokens differ under tp %d pp %d", name, tp, pp);
+    /* several sequences in flight (pipelined when pp > 1): each must equal its own single run */
+    {
+        enum { NB = 12 };
+        int32_t o_full[N_SEQ][NB], o_part[N_SEQ][NB];
+        int32_t *pf[N_SEQ], *pq[N_SEQ];
+        const int32_t *pr[N_SEQ];
+        int plen[N_SEQ];
+        uint64_t seeds[N_SEQ];
+        for (int i = 0; i < N_SEQ; i++) {
+            pf[i] = o_full[i];
+            pq[i] = o_part[i];
+            pr[i] = g.tokens;
+            plen[i] = g.n / 2 - 5 * i; /* different prompts (prefixes) and seeds */
+            seeds[i] = 1234 + (uint64_t)i;
+        }
+        struct cosmos_sampler_params sp = {1.0f, 0.9f, 0, 0};
+        EXPECT(cosmos_ar_generate(full, N_SEQ, pr, plen, NB, &sp, seeds, pf, NULL) == COSMOS_OK, "%s: generate", name);
+        EXPECT(cosmos_ar_generate(part, N_SEQ, pr, plen, NB, &sp, seeds, pq, NULL) == COSMOS_OK,
+               "%s: generate tp %d pp %d", name, tp, pp);
+        EXPECT(memcmp(o_full, o_part, sizeof o_full) == 0, "%s: %d sequences in flight differ under tp %d pp %d", name,
+               N_SEQ, tp, pp);
+        /* sequence 0 of the batch == the plain one-sequence loop (same prompt g.n/2 and seed 1234) */
+        cosmos_ar_use_seq(full, 0);
+        int32_t one[NB];
+        generate(full, &g, 1.0f, 0.9f, NB, one);
+        EXPECT(memcmp(one, o_full[0], sizeof one) == 0, "%s: batched sequence 0 differs from a single run", name);
+    }
     size_t wf = cosmos_ar_model_memory(full).weight_bytes, wp = cosmos_ar_model_memory(part).weight_bytes;
     const int share = tp * pp;
     EXPECT(share == 1 ? wp == wf : wp < wf / share + wf / 3, "%s: rank holds %zu of %zu weight bytes at tp %d pp %d",

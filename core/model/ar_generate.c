@@ -1,0 +1,104 @@
+/* Multi-sequence, pipelined generation (see ar_generate.h).
+ * Decode schedule with pp stages, step k = 1..n_gen-1, sequences i = 0..n-1 in the same order on
+ * every stage:
+ *   stage 0:    tok = out[i][k-1] (from the last stage for k >= 2); forward_stage(tok) -> sends x
+ *   stage s:    forward_stage: receive x from s-1, run the layers, send x to s+1
+ *   last stage: forward_stage: receive x, logits; sample out[i][k]; send it to stage 0
+ * Stage 0 needs out[i][k-1] only after it has sent the whole of step k-1, i.e. n forward passes
+ * later, so with n >= pp it never waits. Token messages are 4 bytes (eager), so no cycle blocks. */
+#define _POSIX_C_SOURCE 200809L
+#include "core/model/ar_generate.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "parallel/comm.h"
+
+#define TAG_TOKEN 23
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
+                                 int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
+                                 int32_t **out, struct cosmos_ar_gen_stats *stats) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
+    cosmos_sampler_t **samplers = NULL;
+    float *logits = NULL;
+    int stage = 0, pp = 1;
+    cosmos_ar_model_stage(m, &stage, &pp);
+    cosmos_comm_t *ppc = cosmos_ar_model_pp_comm(m);
+    const double comm0 = cosmos_ar_model_comm_seconds(m);
+    double tok_comm = 0;
+    CHECK_ARG(n >= 1 && n <= cosmos_ar_model_n_seq(m), COSMOS_ERR_INVALID_ARG,
+              "generate: %d sequences, but the model holds %d (load param n_seq)", n, cosmos_ar_model_n_seq(m));
+    CHECK_ARG(n_gen >= 1, COSMOS_ERR_INVALID_ARG, "generate: n_gen must be >= 1");
+    for (int i = 0; i < n; i++)
+        CHECK_ARG(prompt_len[i] >= 1 && (int64_t)prompt_len[i] + n_gen - 1 <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
+                  "generate: sequence %d: %d prompt + %d generated tokens exceed max_seq_len %d", i, prompt_len[i],
+                  n_gen, c->max_seq_len);
+    samplers = calloc((size_t)n, sizeof *samplers);
+    logits = malloc(sizeof(float) * (size_t)c->vocab_size);
+    CHECK_ALLOC(samplers);
+    CHECK_ALLOC(logits);
+    for (int i = 0; i < n; i++) {
+        struct cosmos_sampler_params sp = *params;
+        sp.seed = seeds[i];
+        CHECK(cosmos_sampler_init(&sp, c->vocab_size, &samplers[i]));
+    }
+    /* prefill: every rank gets the logits (broadcast) and samples the first token */
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        CHECK(cosmos_ar_use_seq(m, i));
+        CHECK(cosmos_ar_forward(m, prompts[i], prompt_len[i], 0, COSMOS_LOGITS_LAST, logits));
+        out[i][0] = cosmos_sampler_sample(samplers[i], logits, prompt_len[i]);
+    }
+    double t1 = now_s();
+    const int last = pp - 1;
+    for (int k = 1; k < n_gen; k++) {
+        for (int i = 0; i < n; i++) {
+            const int pos = prompt_len[i] + k - 1;
+            CHECK(cosmos_ar_use_seq(m, i));
+            if (pp > 1 && stage == 0 && k >= 2) {
+                const double tw = now_s();
+                CHECK(cosmos_comm_recv(ppc, &out[i][k - 1], sizeof(int32_t), last, TAG_TOKEN));
+                tok_comm += now_s() - tw;
+            }
+            CHECK(cosmos_ar_forward_stage(m, &out[i][k - 1], 1, pos, stage == last ? COSMOS_LOGITS_LAST
+                                                                                    : COSMOS_LOGITS_NONE,
+                                          logits));
+            if (stage == last) {
+                out[i][k] = cosmos_sampler_sample(samplers[i], logits, pos + 1);
+                if (pp > 1) {
+                    const double tw = now_s();
+                    CHECK(cosmos_comm_send(ppc, &out[i][k], sizeof(int32_t), 0, TAG_TOKEN));
+                    tok_comm += now_s() - tw;
+                }
+            }
+        }
+    }
+    if (pp > 1) {
+        /* stage 0 collects the last step's tokens; then it shares everything with the other stages */
+        if (stage == 0 && n_gen >= 2)
+            for (int i = 0; i < n; i++)
+                CHECK(cosmos_comm_recv(ppc, &out[i][n_gen - 1], sizeof(int32_t), last, TAG_TOKEN));
+        for (int i = 0; i < n; i++) CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gen, 0));
+    }
+    double t2 = now_s();
+    if (stats) {
+        stats->prefill_s = t1 - t0;
+        stats->decode_s = t2 - t1;
+        stats->comm_s = cosmos_ar_model_comm_seconds(m) - comm0 + tok_comm;
+    }
+fail:
+    if (samplers)
+        for (int i = 0; i < n; i++) cosmos_sampler_free(samplers[i]);
+    free(samplers);
+    free(logits);
+    return st;
+}
