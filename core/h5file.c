@@ -515,6 +515,42 @@ cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtyp
     return st;
 }
 
+cosmos_status cosmos_h5_write_model_header(cosmos_h5_t *h, const char *model_type, const char *config_json) {
+    cosmos_status st = cosmos_h5_write_attr_string(h, "cosmos_format", COSMOS_WEIGHTS_FORMAT);
+    if (st == COSMOS_OK) st = cosmos_h5_write_attr_int(h, "format_version", COSMOS_WEIGHTS_FORMAT_VERSION);
+    if (st == COSMOS_OK) st = cosmos_h5_write_attr_string(h, "model_type", model_type);
+    if (st == COSMOS_OK) st = cosmos_h5_write_attr_string(h, "config", config_json);
+    return st;
+}
+
+cosmos_status cosmos_h5_check_model_header(cosmos_h5_t *h, const char *model_type, const char *hint,
+                                           char **config_json) {
+    cosmos_status st = COSMOS_OK;
+    char *fmt = NULL, *kind = NULL;
+    *config_json = NULL;
+    CHECK_ARG(cosmos_h5_has_attr(h, "cosmos_format"), COSMOS_ERR_FORMAT,
+              "%s: not a cosmos-ar weight file (no 'cosmos_format' attribute; hint: convert official checkpoints "
+              "with tools/convert_checkpoint.py, see docs/weights.md)",
+              h->path);
+    CHECK(cosmos_h5_attr_string(h, "cosmos_format", &fmt));
+    CHECK_ARG(strcmp(fmt, COSMOS_WEIGHTS_FORMAT) == 0, COSMOS_ERR_FORMAT, "%s: cosmos_format is '%s', expected '%s'",
+              h->path, fmt, COSMOS_WEIGHTS_FORMAT);
+    int64_t version = 0;
+    CHECK(cosmos_h5_attr_int(h, "format_version", &version));
+    CHECK_ARG(version == COSMOS_WEIGHTS_FORMAT_VERSION, COSMOS_ERR_FORMAT,
+              "%s: format_version %lld, this build reads version %d (hint: reconvert the checkpoint or update "
+              "cosmos-ar)",
+              h->path, (long long)version, COSMOS_WEIGHTS_FORMAT_VERSION);
+    CHECK(cosmos_h5_attr_string(h, "model_type", &kind));
+    CHECK_ARG(strcmp(kind, model_type) == 0, COSMOS_ERR_FORMAT, "%s: model_type is '%s', expected '%s' (hint: %s)",
+              h->path, kind, model_type, hint);
+    CHECK(cosmos_h5_attr_string(h, "config", config_json));
+fail:
+    free(fmt);
+    free(kind);
+    return st;
+}
+
 void cosmos_tmp_path(const char *path, char *tmp, size_t n) { snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid()); }
 
 cosmos_status cosmos_commit_tmp(const char *tmp, const char *path) {

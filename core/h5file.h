@@ -64,6 +64,16 @@ cosmos_status cosmos_h5_map_bf16_rows(cosmos_h5_t *h, const char *name, int64_t 
 cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,
                               const int64_t *shape, const void *data);
 
+/* Model files (docs/weights.md): root attributes cosmos_format = "cosmos-ar-weights",
+ * format_version, model_type ("ar", "t5", ...) and the config JSON. */
+#define COSMOS_WEIGHTS_FORMAT "cosmos-ar-weights"
+#define COSMOS_WEIGHTS_FORMAT_VERSION 1
+cosmos_status cosmos_h5_write_model_header(cosmos_h5_t *h, const char *model_type, const char *config_json);
+/* Check the marker, the version and that model_type matches (the message names both and `hint`);
+ * *config_json (malloc'd, caller frees) receives the config attribute. */
+cosmos_status cosmos_h5_check_model_header(cosmos_h5_t *h, const char *model_type, const char *hint,
+                                           char **config_json);
+
 /* Output files are written to a temporary name and renamed when complete. */
 /* Fills tmp (size n) with "<path>.tmp.<pid>". */
 void cosmos_tmp_path(const char *path, char *tmp, size_t n);

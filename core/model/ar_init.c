@@ -16,10 +16,7 @@ cosmos_status cosmos_ar_write_header(cosmos_h5_t *h5, const struct cosmos_ar_con
     cosmos_status st = COSMOS_OK;
     char *json = cosmos_ar_config_to_json(c);
     CHECK_ALLOC(json);
-    CHECK(cosmos_h5_write_attr_string(h5, "cosmos_format", "cosmos-ar-weights"));
-    CHECK(cosmos_h5_write_attr_int(h5, "format_version", 1));
-    CHECK(cosmos_h5_write_attr_string(h5, "model_type", "ar"));
-    CHECK(cosmos_h5_write_attr_string(h5, "config", json));
+    CHECK(cosmos_h5_write_model_header(h5, "ar", json));
     CHECK(cosmos_h5_write_attr_int(h5, "dim", c->dim));
     CHECK(cosmos_h5_write_attr_int(h5, "n_layers", c->n_layers));
     CHECK(cosmos_h5_write_attr_int(h5, "n_heads", c->n_heads));

@@ -16,8 +16,6 @@
 #include "core/model/pos_tables.h"
 #include "parallel/shard.h"
 
-#define COSMOS_AR_FORMAT_VERSION 1
-
 struct cosmos_ar_model {
     struct cosmos_ar_config cfg;
     cosmos_backend_t *be;
@@ -74,25 +72,9 @@ static cosmos_status model_alloc(cosmos_ar_model_t *m, struct cosmos_tensor *t, 
 /* Root attributes: format marker, version, kind, embedded config and its architecture numbers. */
 static cosmos_status read_header(cosmos_h5_t *h5, struct cosmos_ar_config *cfg) {
     cosmos_status st = COSMOS_OK;
-    char *fmt = NULL, *kind = NULL, *json = NULL;
+    char *json = NULL;
     const char *path = cosmos_h5_path(h5);
-    CHECK_ARG(cosmos_h5_has_attr(h5, "cosmos_format"), COSMOS_ERR_FORMAT,
-              "%s: not a cosmos-ar weight file (no 'cosmos_format' attribute; hint: convert official checkpoints "
-              "with tools/convert_checkpoint.py, see docs/weights.md)",
-              path);
-    CHECK(cosmos_h5_attr_string(h5, "cosmos_format", &fmt));
-    CHECK_ARG(strcmp(fmt, "cosmos-ar-weights") == 0, COSMOS_ERR_FORMAT,
-              "%s: cosmos_format is '%s', expected 'cosmos-ar-weights'", path, fmt);
-    int64_t version = 0;
-    CHECK(cosmos_h5_attr_int(h5, "format_version", &version));
-    CHECK_ARG(version == COSMOS_AR_FORMAT_VERSION, COSMOS_ERR_FORMAT,
-              "%s: format_version %lld, this build reads version %d (hint: reconvert the checkpoint or update "
-              "cosmos-ar)",
-              path, (long long)version, COSMOS_AR_FORMAT_VERSION);
-    CHECK(cosmos_h5_attr_string(h5, "model_type", &kind));
-    CHECK_ARG(strcmp(kind, "ar") == 0, COSMOS_ERR_FORMAT,
-              "%s: model_type is '%s', expected 'ar' (this command needs an AR transformer)", path, kind);
-    CHECK(cosmos_h5_attr_string(h5, "config", &json));
+    CHECK(cosmos_h5_check_model_header(h5, "ar", "this command needs an AR transformer", &json));
     char src[1100];
     snprintf(src, sizeof src, "%s (attribute 'config')", path);
     CHECK(cosmos_ar_config_parse(json, src, cfg));
@@ -108,8 +90,6 @@ static cosmos_status read_header(cosmos_h5_t *h5, struct cosmos_ar_config *cfg) 
                   path, keys[i], (long long)v, vals[i]);
     }
 fail:
-    free(fmt);
-    free(kind);
     free(json);
     return st;
 }

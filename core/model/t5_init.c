@@ -17,10 +17,7 @@ cosmos_status cosmos_t5_write_header(struct cosmos_h5 *h5, const struct cosmos_t
     cosmos_status st = COSMOS_OK;
     char *json = cosmos_t5_config_to_json(c);
     CHECK_ALLOC(json);
-    CHECK(cosmos_h5_write_attr_string(h5, "cosmos_format", "cosmos-ar-weights"));
-    CHECK(cosmos_h5_write_attr_int(h5, "format_version", 1));
-    CHECK(cosmos_h5_write_attr_string(h5, "model_type", "t5"));
-    CHECK(cosmos_h5_write_attr_string(h5, "config", json));
+    CHECK(cosmos_h5_write_model_header(h5, "t5", json));
     CHECK(cosmos_h5_write_attr_int(h5, "d_model", c->d_model));
     CHECK(cosmos_h5_write_attr_int(h5, "num_layers", c->num_layers));
     CHECK(cosmos_h5_write_attr_int(h5, "num_heads", c->num_heads));

@@ -133,7 +133,7 @@ fail:
 cosmos_status cosmos_t5_load(cosmos_backend_t *be, const char *path, cosmos_t5_t **out) {
     cosmos_status st = COSMOS_OK;
     cosmos_t5_t *m = NULL;
-    char *type = NULL, *json = NULL, **names = NULL;
+    char *json = NULL, **names = NULL;
     uint8_t *blob = NULL;
     size_t blob_n = 0;
     struct cosmos_t5_tensor_spec *specs = NULL;
@@ -143,15 +143,10 @@ cosmos_status cosmos_t5_load(cosmos_backend_t *be, const char *path, cosmos_t5_t
     CHECK_ALLOC(m);
     m->be = be;
     CHECK(cosmos_h5_open(path, &m->h5));
-    CHECK_ARG(cosmos_h5_has_attr(m->h5, "model_type"), COSMOS_ERR_FORMAT,
-              "%s: no 'model_type' attribute: not a cosmos-ar weight file", path);
-    CHECK(cosmos_h5_attr_string(m->h5, "model_type", &type));
-    CHECK_ARG(!strcmp(type, "t5"), COSMOS_ERR_FORMAT,
-              "%s: model_type is '%s', not 't5' (hint: encode-text needs a T5 encoder file from "
-              "`tools/convert_checkpoint.py t5` or `cosmos-ar init` with a T5 config)",
-              path, type);
-    CHECK_ARG(cosmos_h5_has_attr(m->h5, "config"), COSMOS_ERR_FORMAT, "%s: no 'config' attribute", path);
-    CHECK(cosmos_h5_attr_string(m->h5, "config", &json));
+    CHECK(cosmos_h5_check_model_header(m->h5, "t5",
+                                       "encode-text needs a T5 encoder file from `tools/convert_checkpoint.py t5` "
+                                       "or `cosmos-ar init` with a T5 config",
+                                       &json));
     CHECK(cosmos_t5_config_parse(json, path, NULL, &m->cfg));
     const struct cosmos_t5_config *c = &m->cfg;
     CHECK(cosmos_t5_weight_specs(c, &specs, &n_specs));
@@ -225,7 +220,6 @@ fail:
     cosmos_t5_free(m);
     cosmos_h5_free_names(names, n_names);
     free(specs);
-    free(type);
     free(json);
     free(blob);
     return st;

@@ -43,7 +43,7 @@ expect_fail blank "prompt is empty" "$WORK/e.h5" -- "$BIN" encode-text --t5 "$T5
 expect_fail utf8 "not valid UTF-8" "$WORK/e.h5" -- "$BIN" encode-text --t5 "$T5" --prompt $'bad \xff byte' --out "$WORK/e.h5"
 expect_fail no_t5 "--t5 and --out are required" "$WORK/e.h5" -- "$BIN" encode-text --prompt "x" --out "$WORK/e.h5"
 expect_fail missing_file "missing.h5" "$WORK/e.h5" -- "$BIN" encode-text --t5 "$WORK/missing.h5" --prompt "x" --out "$WORK/e.h5"
-expect_fail ar_file "not 't5'" "$WORK/e.h5" -- "$BIN" encode-text --t5 "$SRC/tests/data/tiny-ar-4b.h5" --prompt "x" --out "$WORK/e.h5"
+expect_fail ar_file "expected 't5'" "$WORK/e.h5" -- "$BIN" encode-text --t5 "$SRC/tests/data/tiny-ar-4b.h5" --prompt "x" --out "$WORK/e.h5"
 expect_fail both "exactly one of --prompt" "$WORK/e.h5" -- "$BIN" encode-text --t5 "$T5" --prompt "x" --prompt-file "$WORK/p.txt" --out "$WORK/e.h5"
 
 long=$(for i in $(seq 1 400); do printf 'robot arm %d, ' "$i"; done)

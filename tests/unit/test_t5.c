@@ -183,13 +183,10 @@ Test(t5, golden_f32_weights) {
     cosmos_h5_t *in = NULL, *o = NULL;
     cr_assert_eq(cosmos_h5_open(w, &in), COSMOS_OK);
     cr_assert_eq(cosmos_h5_create(out, &o), COSMOS_OK);
-    const char *attrs[] = {"cosmos_format", "model_type", "config"};
-    for (int i = 0; i < 3; i++) {
-        char *s = NULL;
-        cr_assert_eq(cosmos_h5_attr_string(in, attrs[i], &s), COSMOS_OK);
-        cr_assert_eq(cosmos_h5_write_attr_string(o, attrs[i], s), COSMOS_OK);
-        free(s);
-    }
+    char *cfg_json = NULL;
+    cr_assert_eq(cosmos_h5_attr_string(in, "config", &cfg_json), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_write_model_header(o, "t5", cfg_json), COSMOS_OK);
+    free(cfg_json);
     char **names = NULL;
     int nn = 0;
     cr_assert_eq(cosmos_h5_list(in, &names, &nn), COSMOS_OK);
