@@ -1,8 +1,10 @@
-#define _POSIX_C_SOURCE 200809L
 /* AR transformer forward pass (spec ar-model.md 1.3 block order, 11 pseudocode):
  *   h = E[x]; per layer: [h += APE[p]]; h += SelfAttn(RMSNorm(h)); [h += CrossAttn(RMSNorm(h), ctx)];
  *   h += FFN(RMSNorm(h)); logits = RMSNorm(h) W_out^T.
- * Every op goes through the backend interface; this file never touches tensor memory itself. */
+ * Every op goes through the backend interface. The only direct use of tensor memory is handing
+ * activations to the communicator for tensor / pipeline parallelism, which therefore needs a host
+ * backend until the NCCL communicator exists (checked at load). */
+#define _POSIX_C_SOURCE 200809L
 #include "core/model/ar_model.h"
 
 #include <stdio.h>
