@@ -515,6 +515,50 @@ cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtyp
     return st;
 }
 
+cosmos_status cosmos_h5_create_f32_2d(cosmos_h5_t *h, const char *name, int64_t rows, int64_t cols) {
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(dcpl, H5D_CONTIGUOUS);
+    hid_t d = H5Dcreate2(h->file, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    if (d < 0) {
+        LOG_ERROR("%s: cannot create dataset '%s' [%lld, %lld]", h->path, name, (long long)rows, (long long)cols);
+        return COSMOS_ERR_IO;
+    }
+    H5Dclose(d);
+    return COSMOS_OK;
+}
+
+cosmos_status cosmos_h5_write_f32_rows(cosmos_h5_t *h, const char *name, int64_t r0, int64_t nr, const float *data) {
+    hid_t d = H5Dopen2(h->file, name, H5P_DEFAULT);
+    if (d < 0) {
+        LOG_ERROR("%s: no dataset '%s' to write rows into", h->path, name);
+        return COSMOS_ERR_IO;
+    }
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    H5Sget_simple_extent_dims(fs, dims, NULL);
+    cosmos_status st = COSMOS_OK;
+    if (r0 < 0 || nr <= 0 || (hsize_t)(r0 + nr) > dims[0]) {
+        LOG_ERROR("%s: rows [%lld, %lld) are outside dataset '%s'", h->path, (long long)r0, (long long)(r0 + nr), name);
+        st = COSMOS_ERR_INVALID_ARG;
+    } else {
+        hsize_t off[2] = {(hsize_t)r0, 0}, cnt[2] = {(hsize_t)nr, dims[1]};
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
+        hid_t ms = H5Screate_simple(2, cnt, NULL);
+        if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, data) < 0) {
+            LOG_ERROR("%s: writing rows of dataset '%s' failed (disk full?)", h->path, name);
+            st = COSMOS_ERR_IO;
+        }
+        H5Sclose(ms);
+    }
+    H5Sclose(fs);
+    H5Dclose(d);
+    return st;
+}
+
 cosmos_status cosmos_h5_write_model_header(cosmos_h5_t *h, const char *model_type, const char *config_json) {
     cosmos_status st = cosmos_h5_write_attr_string(h, "cosmos_format", COSMOS_WEIGHTS_FORMAT);
     if (st == COSMOS_OK) st = cosmos_h5_write_attr_int(h, "format_version", COSMOS_WEIGHTS_FORMAT_VERSION);

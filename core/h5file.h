@@ -64,6 +64,11 @@ cosmos_status cosmos_h5_map_bf16_rows(cosmos_h5_t *h, const char *name, int64_t 
 cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,
                               const int64_t *shape, const void *data);
 
+/* Create a contiguous f32 dataset [rows, cols] to be filled row block by row block. */
+cosmos_status cosmos_h5_create_f32_2d(cosmos_h5_t *h, const char *name, int64_t rows, int64_t cols);
+/* Write rows [r0, r0+nr) of a 2-D f32 dataset from data [nr, cols]. */
+cosmos_status cosmos_h5_write_f32_rows(cosmos_h5_t *h, const char *name, int64_t r0, int64_t nr, const float *data);
+
 /* Model files (docs/weights.md): root attributes cosmos_format = "cosmos-ar-weights",
  * format_version, model_type ("ar", "t5", ...) and the config JSON. */
 #define COSMOS_WEIGHTS_FORMAT "cosmos-ar-weights"

@@ -234,23 +234,6 @@ fail:
     return st;
 }
 
-cosmos_status cli_write_logits(const char *path, const float *logits, int64_t rows, int64_t cols) {
-    cosmos_status st = COSMOS_OK;
-    char tmp[1100];
-    cosmos_h5_t *h = NULL;
-    cosmos_tmp_path(path, tmp, sizeof tmp);
-    int64_t shape[2] = {rows, cols};
-    CHECK(cosmos_h5_create(tmp, &h));
-    CHECK(cosmos_h5_write(h, "logits", COSMOS_F32, 2, shape, logits));
-    cosmos_h5_close(h);
-    h = NULL;
-    CHECK(cosmos_commit_tmp(tmp, path));
-fail:
-    if (h) cosmos_h5_close(h);
-    if (st != COSMOS_OK) remove(tmp);
-    return st;
-}
-
 cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
                                int max_chunk, int n_seq, struct cli_session *s) {
     cosmos_status st = COSMOS_OK;

@@ -1,9 +1,12 @@
 /* `cosmos-ar logits`: teacher-forced logits for every position of a token sequence, written as
- * float32 /logits [n_tokens, vocab_size]. Default: one prefill (chunked); --decode runs the same
- * sequence one token at a time through the KV cache. Both must agree (tests check it). */
+ * float32 /logits [n_tokens, vocab_size]. Default: prefill in blocks of --chunk (256) positions (each block's
+ * logits written before the next, so memory stays bounded for 12800 x 64000 logits); --decode runs
+ * the same sequence one token at a time through the KV cache. Both must agree (tests check it). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/backend.h"
+#include "core/h5file.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
 #include "launcher/cli.h"
@@ -15,6 +18,9 @@ cosmos_status cmd_logits(int argc, char **argv) {
     int decode = 0, chunk = 0, n_pos = 0, n = 0;
     int32_t *tokens = NULL;
     float *logits = NULL;
+    cosmos_h5_t *h5 = NULL;
+    char tmp[1100] = "";
+    int committed = 0;
     struct cli_session sess = {0};
     struct cli_common common;
     cli_common_default(&common);
@@ -38,18 +44,32 @@ cosmos_status cmd_logits(int argc, char **argv) {
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     CHECK(cli_read_tokens(tokens_path, c->max_seq_len, &tokens, &n));
     for (int i = 0; i < n; i++) CHECK(cosmos_ar_check_token(m, tokens[i], i));
+    /* bounded memory at any length: positions go through the model in blocks, and each block's
+     * logits are written to the output (a temporary file until complete) before the next */
     const size_t V = (size_t)c->vocab_size;
-    logits = malloc(sizeof(float) * V * (size_t)n);
-    CHECK_ARG(logits, COSMOS_ERR_NOMEM, "logits: cannot allocate %zu bytes for [%d, %zu] logits",
-              sizeof(float) * V * (size_t)n, n, V);
-    if (decode) {
-        for (int t = 0; t < n; t++) CHECK(cosmos_ar_forward(m, tokens + t, 1, t, COSMOS_LOGITS_LAST, logits + V * t));
-    } else {
-        CHECK(cosmos_ar_forward(m, tokens, n, 0, COSMOS_LOGITS_ALL, logits));
+    const int block = decode ? 1 : chunk > 0 ? chunk : 256; /* = the model's prefill chunk */
+    logits = malloc(sizeof(float) * V * (size_t)block);
+    CHECK_ALLOC(logits);
+    cosmos_tmp_path(out, tmp, sizeof tmp);
+    if (sess.is_writer) {
+        CHECK(cosmos_h5_create(tmp, &h5));
+        CHECK(cosmos_h5_create_f32_2d(h5, "logits", n, (int64_t)V));
     }
-    if (sess.is_writer) CHECK(cli_write_logits(out, logits, n, (int64_t)V));
+    for (int t0 = 0; t0 < n; t0 += block) {
+        const int cnt = n - t0 < block ? n - t0 : block;
+        CHECK(cosmos_ar_forward(m, tokens + t0, cnt, t0, decode ? COSMOS_LOGITS_LAST : COSMOS_LOGITS_ALL, logits));
+        if (sess.is_writer) CHECK(cosmos_h5_write_f32_rows(h5, "logits", t0, cnt, logits));
+    }
+    if (sess.is_writer) {
+        cosmos_h5_close(h5);
+        h5 = NULL;
+        CHECK(cosmos_commit_tmp(tmp, out));
+        committed = 1;
+    }
     LOG_INFO0("logits: %d positions (%s) -> %s", n, decode ? "decode" : "prefill", out);
 fail:
+    if (h5) cosmos_h5_close(h5);
+    if (sess.is_writer && !committed && tmp[0]) remove(tmp);
     free(tokens);
     free(logits);
     cli_session_close(&sess);

@@ -49,8 +49,11 @@ sed 's/"context_len": 16/"context_len": 12/' "$SRC/configs/models/tiny-ar-13b-vi
 expect_ok "init" "$BIN" init --config "$WORK/ctx12.json" --seed 3 --out "$WORK/m13.h5"
 if "$BIN" info "$WORK/m13.h5" | grep -q "tiny-ar-13b-video2world"; then ok; else bad "info does not name the model"; fi
 expect_ok "logits prefill" "$BIN" logits --model "$M5" --tokens "$T5" --context "$C5" --out "$WORK/l.h5"
+expect_ok "logits in blocks of 16" "$BIN" logits --model "$M5" --tokens "$T5" --context "$C5" --out "$WORK/lc.h5" --chunk 16
+if h5diff -d 1e-5 "$WORK/l.h5" "$WORK/lc.h5" >/dev/null; then ok; else bad "logits written in blocks of 16 differ from one block"; fi
 expect_ok "logits decode" "$BIN" logits --model "$M5" --tokens "$T5" --context "$C5" --out "$WORK/ld.h5" --decode
 head -c 600 "$T4" | awk '{for(i=1;i<=NF&&i<=30;i++) printf "%s ", $i; print ""}' >"$WORK/prompt.txt"
+if h5diff -d 1e-5 "$WORK/l.h5" "$WORK/ld.h5" >/dev/null; then ok; else bad "CLI decode logits differ from prefill"; fi
 expect_ok "sample" "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 40 --seed 5 --out "$WORK/g1.txt"
 expect_ok "sample again" "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 40 --seed 5 --out "$WORK/g2.txt"
 expect_ok "sample other seed" "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 40 --seed 6 --out "$WORK/g3.txt"
