@@ -6,6 +6,7 @@ mode=${1:-build}
 pkgs=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev libjansson-dev libcriterion-dev)
 pkgs+=(libsentencepiece-dev)  # T5 tokenizer (core/text_tokenizer.cc)
 pkgs+=(openmpi-bin libopenmpi-dev hdf5-tools)
+pkgs+=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)  # video in and out (core/media*.c)
 if [ "$mode" = test ]; then
   pkgs+=(python3 python3-numpy python3-h5py python3-torch)
 fi

@@ -1,0 +1,71 @@
+/* Video and image in and out (FFmpeg: libavformat, libavcodec, libswscale, libavutil) and the
+ * input preparation of the Video2World pipeline (spec components.md section 1, ar-model.md 6.4).
+ * Decoding gives RGB uint8 frames [T,H,W,3] whatever the pixel format, with the display-matrix
+ * rotation applied; encoding writes H.264 yuv420p mp4. Preparation keeps the last frames, pads to
+ * the clip length, resizes (antialiased bilinear, as torchvision) and centre-crops to float32
+ * [3,T,H,W] in [-1,1]. Not the tokenizer (core/model/dv_tokenizer). Every error is logged with the
+ * file and the problem. Synchronous, CPU only, no global state beyond FFmpeg's log level. */
+#ifndef COSMOS_MEDIA_H
+#define COSMOS_MEDIA_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+
+/* Limits on a decoded frame: each side at most this many pixels. */
+#define COSMOS_MEDIA_MAX_SIDE 16384
+
+/* Frames owned by the struct: rgb is malloc'd [T,H,W,3] uint8 (cosmos_frames_free). */
+struct cosmos_frames {
+    int T, H, W;
+    int64_t n_decoded; /* frames decoded from the file (>= T when only the last T were kept) */
+    int is_image;      /* the file is a still image (png, jpg, webp, ...), not a video */
+    uint8_t *rgb;
+};
+void cosmos_frames_free(struct cosmos_frames *f); /* frees rgb and zeroes the struct; NULL-safe */
+
+/* Decode every frame of a video or image file (mp4, mov, mkv, webm, png, jpg, webp, ...) to RGB.
+ * keep_last > 0 keeps only the last keep_last frames in memory (the file is still decoded to the
+ * end); 0 keeps all. Fails (logged with the path) for a missing, foreign or truncated file, no
+ * video stream, zero frames, or a frame side of 0 or over COSMOS_MEDIA_MAX_SIDE. On success *out
+ * owns its frames; on failure *out is zeroed. */
+cosmos_status cosmos_media_decode(const char *path, int keep_last, struct cosmos_frames *out);
+
+struct cosmos_media_encode_params {
+    int fps;          /* frames per second (default 25, the official pipeline's) */
+    int crf;          /* libx264 constant rate factor (default 18; lower is better) */
+    int rotation_deg; /* display-matrix rotation written as metadata (0, 90, 180, 270; default 0) */
+};
+struct cosmos_media_encode_params cosmos_media_encode_params_default(void);
+
+/* Encode frames (rgb [T,H,W,3], T >= 1, H and W even) to an H.264 yuv420p mp4 at `path`, written to a
+ * temporary name and renamed when complete. Uses libx264 when libavcodec has it, otherwise the
+ * best H.264 (or, failing that, MPEG-4 part 2) encoder available, with a warning naming it. */
+cosmos_status cosmos_media_encode(const char *path, const struct cosmos_frames *frames,
+                                  const struct cosmos_media_encode_params *params);
+
+struct cosmos_media_prep_params {
+    int num_input_frames; /* frames kept from the end of the input: 1 or 9 (default 9) */
+    int num_frames;       /* clip length after padding with the last frame (default 33) */
+    int height, width;    /* output resolution, multiples of 16 (default 640 x 1024) */
+};
+struct cosmos_media_prep_params cosmos_media_prep_params_default(void);
+
+/* Prepare decoded frames as the official pipeline: keep the last num_input_frames, repeat the last
+ * to num_frames, map uint8 to x/255*2-1, resize so both sides cover height x width with
+ * s = max(width/W, height/H) to (ceil(s*H), ceil(s*W)), centre-crop. *out is malloc'd float32
+ * [3, num_frames, height, width] (caller frees). Fails when in has fewer than num_input_frames. */
+cosmos_status cosmos_media_prepare(const struct cosmos_frames *in, const struct cosmos_media_prep_params *p,
+                                   const char *name, float **out);
+
+/* cosmos_media_decode (keeping the last num_input_frames) followed by cosmos_media_prepare. A still
+ * image is one frame repeated, whatever num_input_frames (as the official image path). */
+cosmos_status cosmos_media_load_input(const char *path, const struct cosmos_media_prep_params *p, float **out);
+
+/* Antialiased bilinear resize of C planes src [C,H,W] to dst [C,oh,ow], as PyTorch's
+ * interpolate(mode="bilinear", align_corners=False, antialias=True) (what torchvision's resize
+ * runs on tensors): separable triangle filter whose support grows with the downscale factor,
+ * width pass first, a pass skipped when that side keeps its size. */
+cosmos_status cosmos_resize_bilinear_aa(const float *src, int C, int H, int W, float *dst, int oh, int ow);
+
+#endif
