@@ -78,6 +78,12 @@ static int is_act(const cosmos_backend_t *be, const struct cosmos_tensor *t) { r
 static int64_t last_dim(const struct cosmos_tensor *t) { return t->shape[t->ndim - 1]; }
 static int64_t outer_rows(const struct cosmos_tensor *t) { return cosmos_tensor_numel(t) / last_dim(t); }
 
+/* A NULL slot in a backend's op table: the backend lacks the op (UNSUPPORTED, never a stub). */
+static cosmos_status missing_op(const cosmos_backend_t *be, const char *op) {
+    LOG_ERROR("%s: backend '%s' does not implement this op yet", op, be->name);
+    return COSMOS_ERR_UNSUPPORTED;
+}
+
 cosmos_status cosmos_op_matmul(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                struct cosmos_tensor w) {
     if (w.ndim != 2 || w.dtype != COSMOS_BF16) return shape_error("matmul", "weight must be 2-D bf16", &w, NULL);
@@ -87,6 +93,7 @@ cosmos_status cosmos_op_matmul(cosmos_backend_t *be, struct cosmos_tensor y, str
     if (outer_rows(&x) != outer_rows(&y)) return shape_error("matmul", "x and y row counts differ", &x, &y);
     struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
     struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&y), last_dim(&y));
+    if (!be->ops->matmul) return missing_op(be, "matmul");
     return be->ops->matmul(be->ctx, y2, x2, w);
 }
 
@@ -98,6 +105,7 @@ cosmos_status cosmos_op_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor y, st
         return shape_error("rmsnorm", "x and y must be activations of one size", &x, &y);
     struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
     struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&x), last_dim(&x));
+    if (!be->ops->rmsnorm) return missing_op(be, "rmsnorm");
     return be->ops->rmsnorm(be->ctx, y2, x2, w, eps);
 }
 
@@ -110,6 +118,7 @@ cosmos_status cosmos_op_rope(cosmos_backend_t *be, struct cosmos_tensor x, struc
         return shape_error("rope", "tables must be [S, Dh/2]", &c, &x);
     if (pos0 < 0 || pos0 + x.shape[0] > c.shape[0])
         return shape_error("rope", "positions beyond the table", &x, &c);
+    if (!be->ops->rope) return missing_op(be, "rope");
     return be->ops->rope(be->ctx, x, c, s, pos0);
 }
 
@@ -120,6 +129,7 @@ cosmos_status cosmos_op_embedding(cosmos_backend_t *be, struct cosmos_tensor y, 
     if (ids.dtype != COSMOS_I32 || ids.ndim != 1) return shape_error("embedding", "ids must be 1-D int32", &ids, NULL);
     if (y.ndim != 2 || !is_act(be, &y) || y.shape[0] != ids.shape[0] || y.shape[1] != table.shape[1])
         return shape_error("embedding", "y must be [T, D] activations", &y, &table);
+    if (!be->ops->embedding) return missing_op(be, "embedding");
     return be->ops->embedding(be->ctx, y, table, ids);
 }
 
@@ -128,6 +138,7 @@ cosmos_status cosmos_op_add(cosmos_backend_t *be, struct cosmos_tensor y, struct
     if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&a) || cosmos_tensor_numel(&a) != cosmos_tensor_numel(&b))
         return shape_error("add", "operands differ in size", &a, &b);
     if (!is_act(be, &y) || !is_act(be, &a)) return shape_error("add", "y and a must be activations", &y, &a);
+    if (!be->ops->add) return missing_op(be, "add");
     return be->ops->add(be->ctx, y, a, b);
 }
 
@@ -136,6 +147,7 @@ cosmos_status cosmos_op_silu_mul(cosmos_backend_t *be, struct cosmos_tensor y, s
     if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&a) || cosmos_tensor_numel(&a) != cosmos_tensor_numel(&b) ||
         !is_act(be, &y) || !is_act(be, &a) || !is_act(be, &b))
         return shape_error("silu_mul", "operands must be activations of one size", &a, &b);
+    if (!be->ops->silu_mul) return missing_op(be, "silu_mul");
     return be->ops->silu_mul(be->ctx, y, a, b);
 }
 
@@ -151,6 +163,7 @@ cosmos_status cosmos_op_attention(cosmos_backend_t *be, struct cosmos_tensor out
     if (!is_act(be, &q) || !is_act(be, &out)) return shape_error("attention", "q/out must be activations", &q, &out);
     if (causal && (pos0 < 0 || pos0 + q.shape[0] > k.shape[0]))
         return shape_error("attention", "query positions beyond the cache", &q, &k);
+    if (!be->ops->attention) return missing_op(be, "attention");
     return be->ops->attention(be->ctx, out, q, k, v, pos0, causal);
 }
 
@@ -159,15 +172,11 @@ cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, str
     if (dst.dtype == COSMOS_I32 || src.dtype == COSMOS_I32) {
         if (dst.dtype != src.dtype) return shape_error("copy", "int32 copies need equal dtypes", &dst, &src);
     }
+    if (!be->ops->copy) return missing_op(be, "copy");
     return be->ops->copy(be->ctx, dst, src);
 }
 
 /* ---- T5 encoder ops ---- */
-
-static cosmos_status missing_op(const cosmos_backend_t *be, const char *op) {
-    LOG_ERROR("%s: backend '%s' does not implement this op yet", op, be->name);
-    return COSMOS_ERR_UNSUPPORTED;
-}
 
 cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                     struct cosmos_tensor w) {

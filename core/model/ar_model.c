@@ -45,6 +45,7 @@ struct cosmos_ar_model {
     int *has_context;                        /* [n_seq] */
     double comm_s;                           /* seconds spent in communication (and waiting for it) */
     struct cosmos_tensor x, xn, q, att, tmp, h1, h3, logits, ids; /* scratch, max_chunk rows */
+    struct cosmos_tensor logits_f32, ctx_f32; /* f32 staging when activations are not f32 (GPU) */
     struct cosmos_ar_memory mem;
 };
 
@@ -207,6 +208,11 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK(model_alloc(m, &m->h1, act, 2, Tc, F, 1, sc));
     CHECK(model_alloc(m, &m->h3, act, 2, Tc, F, 1, sc));
     CHECK(model_alloc(m, &m->logits, act, 2, Tc, m->Vl, 1, sc));
+    if (act != COSMOS_F32) {
+        CHECK(model_alloc(m, &m->logits_f32, COSMOS_F32, 2, Tc, m->Vl, 1, sc));
+        if (c->insert_cross_attn)
+            CHECK(model_alloc(m, &m->ctx_f32, COSMOS_F32, 2, c->context_len, c->context_dim, 1, sc));
+    }
     CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
     *out = m;
     m = NULL;
@@ -289,12 +295,9 @@ cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int 
         free(rounded);
         CHECK(st);
     } else {
-        /* stage f32 through the scratch buffer, then cast on the device */
-        struct cosmos_tensor staged = cosmos_tensor_2d(m->h1.data, COSMOS_F32, N, ctx_dim);
-        CHECK_ARG(cosmos_tensor_bytes(&staged) <= cosmos_tensor_bytes(&m->h1), COSMOS_ERR_INTERNAL,
-                  "context staging buffer too small");
-        CHECK(cosmos_backend_upload(be, staged.data, ctx, cosmos_tensor_bytes(&staged)));
-        CHECK(cosmos_op_copy(be, m->ctx_in, staged));
+        /* upload f32, then cast on the device (the cast is the model's bf16 rounding) */
+        CHECK(cosmos_backend_upload(be, m->ctx_f32.data, ctx, cosmos_tensor_bytes(&m->ctx_f32)));
+        CHECK(cosmos_op_copy(be, m->ctx_in, m->ctx_f32));
     }
     for (int l = m->part.layer0; l < m->part.layer1; l++) {
         if (!cosmos_ar_layer_has_cross(c, l)) continue;
@@ -464,9 +467,7 @@ static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T,
             if (lg.dtype == COSMOS_F32) {
                 CHECK(cosmos_backend_download(be, dst, lg.data, cosmos_tensor_bytes(&lg)));
             } else {
-                struct cosmos_tensor lf = cosmos_tensor_2d(m->h1.data, COSMOS_F32, nr, m->Vl);
-                CHECK_ARG(cosmos_tensor_bytes(&lf) <= cosmos_tensor_bytes(&m->h1), COSMOS_ERR_INTERNAL,
-                          "logits staging buffer too small");
+                struct cosmos_tensor lf = rows2(m->logits_f32, nr, m->Vl);
                 CHECK(cosmos_op_copy(be, lf, lg));
                 CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
             }

@@ -94,7 +94,7 @@ expect_fail "too long generation" "exceed max_seq_len 128" "$WORK/o20.txt" -- "$
 expect_fail "unwritable output" "cannot create" "" -- "$BIN" logits --model "$M4" --tokens "$T4" --out "$WORK/no/such/dir/l.h5"
 expect_fail "bad config" "unknown key" "$WORK/o21.h5" -- "$BIN" init --config <(echo '{"dim": 8, "bogus": 1}') --out "$WORK/o21.h5"
 expect_fail "unknown backend" "unknown backend 'gpu'" "$WORK/o22.h5" -- "$BIN" logits --backend gpu --model "$M4" --tokens "$T4" --out "$WORK/o22.h5"
-expect_fail "cuda in a cpu build" "no CUDA support" "$WORK/o23.h5" -- "$BIN" logits --backend cuda:0 --model "$M4" --tokens "$T4" --out "$WORK/o23.h5"
+expect_fail "cuda without a CUDA build or device" "no CUDA support" "$WORK/o23.h5" -- "$BIN" logits --backend cuda:0 --model "$M4" --tokens "$T4" --out "$WORK/o23.h5"
 expect_fail "unknown command" "unknown command 'frobnicate'" "" -- "$BIN" frobnicate
 
 echo "$pass passed, $fail failed"

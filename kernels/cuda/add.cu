@@ -1,0 +1,24 @@
+/* CUDA elementwise add, the counterpart of cosmos_cpu_add: y = a + b with y, a bf16 activations and
+ * b bf16 (residuals, the bf16-valued APE table) or f32; f32 math, one rounding. y may alias a. */
+#include "kernels/cuda/common.cuh"
+
+#define ADD_THREADS 256
+
+template <typename TB>
+static __global__ void add_bf16_kernel(cosmos_bf16 *y, const cosmos_bf16 *a, const TB *b, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        st_bf16(y + i, ld_f32(a + i) + ld_f32(b + i));
+}
+
+extern "C" cosmos_status cosmos_cuda_add(cosmos_bf16 *y, const cosmos_bf16 *a, const void *b,
+                                         enum cosmos_dtype b_dtype, int64_t n, cudaStream_t stream) {
+    if (n <= 0) return COSMOS_OK;
+    const unsigned grid = cosmos_grid_1d(n, ADD_THREADS);
+    if (b_dtype == COSMOS_BF16)
+        add_bf16_kernel<cosmos_bf16><<<grid, ADD_THREADS, 0, stream>>>(y, a, (const cosmos_bf16 *)b, n);
+    else if (b_dtype == COSMOS_F32)
+        add_bf16_kernel<float><<<grid, ADD_THREADS, 0, stream>>>(y, a, (const float *)b, n);
+    else
+        return COSMOS_ERR_UNSUPPORTED;
+    return CUDA_LAUNCH_STATUS("add_bf16_kernel");
+}

@@ -1,0 +1,51 @@
+/* Device helpers shared by the kernels of kernels/cuda: bf16 <-> f32 (round to nearest even, the
+ * rounding of core/dtype.h and torch), warp/block reductions, launch-size arithmetic. bf16 buffers
+ * arrive as cosmos_bf16 (uint16_t) from the C launch API and are read through __nv_bfloat16. */
+#ifndef COSMOS_CUDA_COMMON_CUH
+#define COSMOS_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "kernels/cuda/cuda_ops.h"
+
+#define COSMOS_WARP 32
+
+static __device__ __forceinline__ float ld_f32(const cosmos_bf16 *p) {
+    return __bfloat162float(*reinterpret_cast<const __nv_bfloat16 *>(p));
+}
+static __device__ __forceinline__ float ld_f32(const float *p) { return *p; }
+static __device__ __forceinline__ void st_bf16(cosmos_bf16 *p, float v) {
+    *reinterpret_cast<__nv_bfloat16 *>(p) = __float2bfloat16_rn(v);
+}
+
+static __device__ __forceinline__ float warp_sum(float v) {
+    for (int o = COSMOS_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+    for (int o = COSMOS_WARP / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+/* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result.
+ * `red` is __shared__ float[32]; the block must reach this call together. */
+static __device__ __forceinline__ float block_sum(float v, float *red) {
+    const int lane = threadIdx.x % COSMOS_WARP, wid = threadIdx.x / COSMOS_WARP;
+    const int nw = blockDim.x / COSMOS_WARP;
+    v = warp_sum(v);
+    __syncthreads(); /* red may still be read by a previous call */
+    if (lane == 0) red[wid] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+/* Blocks for a grid-stride loop over n elements: enough to fill the GPU, capped. */
+static inline unsigned cosmos_grid_1d(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b > 65536) b = 65536;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
+#endif

@@ -1,0 +1,80 @@
+/* Launchers of the CUDA kernels (one .cu per op, STYLE.md "Naming") and the CUDA/cuBLAS check
+ * macros. A private header of kernels/cuda: plain C (the launchers are extern "C"), included by
+ * backend_cuda.c and the .cu files; model code never sees it. Pointers are device pointers, bf16 is
+ * held as its raw 16-bit pattern (cosmos_bf16), shapes are row-major as in core/backend.h. Every
+ * launcher only enqueues work on `stream` (stream-ordered, returns before the kernel runs) and
+ * reports a failed launch as COSMOS_ERR_CUDA; zero-sized work enqueues nothing. */
+#ifndef COSMOS_CUDA_OPS_H
+#define COSMOS_CUDA_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include "core/dtype.h"
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Log a failed CUDA runtime / cuBLAS call with the call text, file:line and the current device
+ * (the log prefix adds rank and host); return COSMOS_ERR_CUDA / COSMOS_ERR_CUBLAS, or COSMOS_OK
+ * when the call succeeded. */
+cosmos_status cosmos_cuda_check(cudaError_t err, const char *call, const char *file, int line);
+cosmos_status cosmos_cublas_check(cublasStatus_t err, const char *call, const char *file, int line);
+
+/* Check macros in the style of core/log.h CHECK: need `cosmos_status st` and a `fail:` label. */
+#define CUDA_CHECK(call)                                                         \
+    do {                                                                         \
+        st = cosmos_cuda_check((call), #call, __FILE__, __LINE__);               \
+        if (st != COSMOS_OK) goto fail;                                          \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                       \
+    do {                                                                         \
+        st = cosmos_cublas_check((call), #call, __FILE__, __LINE__);             \
+        if (st != COSMOS_OK) goto fail;                                          \
+    } while (0)
+/* After a kernel launch: the launch error (bad configuration, no kernel image for this GPU), if any. */
+#define CUDA_LAUNCH_STATUS(kernel_name) cosmos_cuda_check(cudaGetLastError(), kernel_name, __FILE__, __LINE__)
+
+/* ---- matmul (matmul_cublaslt.c): cuBLASLt, bf16 in, fp32 accumulate, bf16 out ---- */
+typedef struct cosmos_cublaslt cosmos_cublaslt_t;
+/* Handle, workspace (ws_bytes of device memory) and a per-shape heuristic cache; owned by caller. */
+cosmos_status cosmos_cublaslt_create(size_t ws_bytes, cosmos_cublaslt_t **out);
+void cosmos_cublaslt_free(cosmos_cublaslt_t *lt); /* NULL is a no-op; synchronous */
+/* y[M,N] = x[M,K] . w[N,K]^T, all bf16. */
+cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w,
+                                 int64_t M, int64_t N, int64_t K, cudaStream_t stream);
+
+/* ---- kernels (one .cu each) ---- */
+/* rows x D: y = bf16((x * rsqrt(mean(x^2) + eps)) * w), f32 math; y may equal x. */
+cosmos_status cosmos_cuda_rmsnorm(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t rows, int64_t D,
+                                  float eps, cudaStream_t stream);
+/* x[T,H,Dh] bf16 in place; cos/sin f32 [S, Dh/2]; token t uses table row pos0+t. */
+cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t H,
+                               int64_t Dh, int64_t pos0, cudaStream_t stream);
+/* y[t] = table[ids[t]] for ids in [0, V), else a zero row; y [T,D] bf16, ids int32 on the device. */
+cosmos_status cosmos_cuda_embedding(cosmos_bf16 *y, const cosmos_bf16 *table, int64_t V, const int32_t *ids,
+                                    int64_t T, int64_t D, cudaStream_t stream);
+/* y = a + b over n elements; y, a bf16; b bf16 or f32 (b_dtype); y may alias a. */
+cosmos_status cosmos_cuda_add(cosmos_bf16 *y, const cosmos_bf16 *a, const void *b, enum cosmos_dtype b_dtype,
+                              int64_t n, cudaStream_t stream);
+/* y = silu(a) * b over n bf16 elements, f32 math; y may alias a. */
+cosmos_status cosmos_cuda_silu_mul(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *b, int64_t n,
+                                   cudaStream_t stream);
+/* dst = src over n elements: f32 <-> bf16 conversion (round to nearest even) or a same-dtype copy. */
+cosmos_status cosmos_cuda_copy(void *dst, enum cosmos_dtype dst_dtype, const void *src, enum cosmos_dtype src_dtype,
+                               int64_t n, cudaStream_t stream);
+/* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. */
+cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,
+                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
+                                    int64_t S, int64_t pos0, int causal, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

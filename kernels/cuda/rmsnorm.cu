@@ -1,0 +1,31 @@
+/* CUDA RMSNorm (spec ar-model.md 1.3), the counterpart of kernels/cpu/rmsnorm.c:
+ * y = (x * rsqrt(mean(x^2) + eps)) * w, in that order, f32 math, bf16 in/out, bf16 weight.
+ * One block per row (also QK-norm, viewed as [T*H, Dh]); y may equal x (each thread rewrites only
+ * the elements it read). */
+#include "kernels/cuda/common.cuh"
+
+#define RMSNORM_THREADS 256
+
+static __global__ void rmsnorm_bf16_kernel(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t D,
+                                           float eps) {
+    __shared__ float red[COSMOS_WARP];
+    const int64_t r = blockIdx.x;
+    const cosmos_bf16 *xr = x + r * D;
+    cosmos_bf16 *yr = y + r * D;
+    float ss = 0.0f;
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        const float v = ld_f32(xr + i);
+        ss += v * v;
+    }
+    ss = block_sum(ss, red);
+    const float inv = 1.0f / sqrtf(ss / (float)D + eps);
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) st_bf16(yr + i, (ld_f32(xr + i) * inv) * ld_f32(w + i));
+}
+
+extern "C" cosmos_status cosmos_cuda_rmsnorm(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t rows,
+                                             int64_t D, float eps, cudaStream_t stream) {
+    if (rows <= 0 || D <= 0) return COSMOS_OK;
+    if (rows > 0x7fffffff) return COSMOS_ERR_UNSUPPORTED;
+    rmsnorm_bf16_kernel<<<(unsigned)rows, RMSNORM_THREADS, 0, stream>>>(y, x, w, D, eps);
+    return CUDA_LAUNCH_STATUS("rmsnorm_bf16_kernel");
+}

@@ -1,0 +1,460 @@
+/* CUDA backend parity (issue 4; ggml test-backend-ops style): every CUDA op against the CPU oracle
+ * through the same dispatchers (cosmos_op_*), on seeded random inputs with model-like and awkward
+ * shapes (odd lengths, T=1, positions at the end of the cache, unaligned views), and tiny-model
+ * teacher-forced logits CUDA vs CPU. Inputs are rounded to bf16 first, so both backends see the
+ * same numbers; the tolerances below are those of a bf16 output (8 mantissa bits) after an f32
+ * computation. Without a CUDA device every test reports SKIPPED (cr_skip_test), never passed. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "core/backend.h"
+#include "core/h5file.h"
+#include "core/model/ar_model.h"
+#include "core/rng.h"
+#include "cosmos_build_config.h"
+
+/* per-dtype tolerances: |got - want| <= atol + rtol * |want| */
+#define BF16_RTOL 1.6e-2 /* two bf16 ulps: output rounding + accumulation order */
+#define BF16_ATOL 1e-2
+#define LOGITS_REL 3e-2  /* tiny model, bf16 through every layer: relative to max |logit| */
+
+static cosmos_backend_t *cpu, *gpu;
+
+/* Skips the calling test (visibly) when this machine has no CUDA device; else opens both backends. */
+static void open_backends(void) {
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) cr_skip_test("no CUDA device: cudaGetDeviceCount: %s", cudaGetErrorString(err));
+    if (n == 0) cr_skip_test("no CUDA device: cudaGetDeviceCount returned 0");
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &cpu), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_create("cuda:0", NULL, &gpu), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_act_dtype(gpu), COSMOS_BF16);
+}
+static void close_backends(void) {
+    cosmos_backend_free(gpu);
+    cosmos_backend_free(cpu);
+    gpu = cpu = NULL;
+}
+
+/* bf16-representable normal(0, scale) values */
+static float *rand_f32(int64_t n, uint64_t stream, float scale) {
+    float *x = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) x[i] = cosmos_round_bf16(scale * cosmos_rng_normal(4242, stream, (uint64_t)i));
+    return x;
+}
+static cosmos_bf16 *to_bf16(const float *x, int64_t n) {
+    cosmos_bf16 *b = malloc(sizeof(cosmos_bf16) * (size_t)(n ? n : 1));
+    cosmos_f32_to_bf16_n(b, x, (size_t)n);
+    return b;
+}
+
+/* Device copy of host f32 values stored as dtype (bf16, f32 or int32 reinterpreted). */
+static void *dev_upload(const void *host_f32_or_i32, int64_t n, enum cosmos_dtype dt) {
+    void *d = NULL;
+    size_t bytes = (size_t)n * cosmos_dtype_size(dt);
+    cr_assert_eq(cosmos_backend_alloc(gpu, bytes, &d), COSMOS_OK);
+    if (dt == COSMOS_BF16) {
+        cosmos_bf16 *b = to_bf16(host_f32_or_i32, n);
+        cr_assert_eq(cosmos_backend_upload(gpu, d, b, bytes), COSMOS_OK);
+        free(b);
+    } else {
+        cr_assert_eq(cosmos_backend_upload(gpu, d, host_f32_or_i32, bytes), COSMOS_OK);
+    }
+    return d;
+}
+/* Host f32 copy of a device tensor of dtype bf16 or f32 (synchronous). */
+static float *dev_download(const void *d, int64_t n, enum cosmos_dtype dt) {
+    float *h = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (dt == COSMOS_BF16) {
+        cosmos_bf16 *b = malloc(sizeof(cosmos_bf16) * (size_t)(n ? n : 1));
+        cr_assert_eq(cosmos_backend_download(gpu, b, d, sizeof(cosmos_bf16) * (size_t)n), COSMOS_OK);
+        cosmos_bf16_to_f32_n(h, b, (size_t)n);
+        free(b);
+    } else {
+        cr_assert_eq(cosmos_backend_download(gpu, h, d, sizeof(float) * (size_t)n), COSMOS_OK);
+    }
+    return h;
+}
+
+/* Max-abs / max-rel comparison; prints the first mismatches with their indices. */
+static void compare(const char *what, const float *got, const float *want, int64_t n, double atol, double rtol) {
+    double max_abs = 0, max_rel = 0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - want[i]), r = d / (fabs(want[i]) + 1e-30);
+        if (d > max_abs) max_abs = d;
+        if (r > max_rel && fabs(want[i]) > atol) max_rel = r;
+        if (!(d <= atol + rtol * fabs(want[i])) && bad++ < 5)
+            cr_log_error("%s: index %lld: cuda %.7g cpu %.7g", what, (long long)i, got[i], want[i]);
+    }
+    cr_log_info("%s: max abs %.3g, max rel %.3g over %lld values", what, max_abs, max_rel, (long long)n);
+    cr_expect_eq(bad, 0, "%s: %lld of %lld values beyond atol %g + rtol %g (max abs %.3g)", what, (long long)bad,
+                 (long long)n, atol, rtol, max_abs);
+}
+
+/* ---- matmul ---- */
+
+/* x_off: x starts x_off elements into its buffer (unaligned views: KV-cache rows, chunk offsets). */
+static void check_matmul(int64_t M, int64_t N, int64_t K, int64_t x_off) {
+    char what[96];
+    snprintf(what, sizeof what, "matmul M=%lld N=%lld K=%lld off=%lld", (long long)M, (long long)N, (long long)K,
+             (long long)x_off);
+    float *x = rand_f32(M * K + x_off, 1, 1.0f), *w = rand_f32(N * K, 2, 1.0f / sqrtf((float)K));
+    cosmos_bf16 *wb = to_bf16(w, N * K);
+    float *y = malloc(sizeof(float) * (size_t)(M * N));
+    cr_assert_eq(cosmos_op_matmul(cpu, cosmos_tensor_2d(y, COSMOS_F32, M, N),
+                                  cosmos_tensor_2d(x + x_off, COSMOS_F32, M, K), cosmos_tensor_2d(wb, COSMOS_BF16, N, K)),
+                 COSMOS_OK, "%s (cpu)", what);
+    char *dx = dev_upload(x, M * K + x_off, COSMOS_BF16);
+    void *dw = dev_upload(w, N * K, COSMOS_BF16), *dy = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(M * N), &dy), COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, M, N),
+                                  cosmos_tensor_2d(dx + x_off * 2, COSMOS_BF16, M, K),
+                                  cosmos_tensor_2d(dw, COSMOS_BF16, N, K)),
+                 COSMOS_OK, "%s (cuda)", what);
+    float *g = dev_download(dy, M * N, COSMOS_BF16);
+    compare(what, g, y, M * N, BF16_ATOL, BF16_RTOL);
+    cosmos_backend_free_mem(gpu, dx);
+    cosmos_backend_free_mem(gpu, dw);
+    cosmos_backend_free_mem(gpu, dy);
+    free(x), free(w), free(wb), free(y), free(g);
+}
+
+Test(cuda, matmul, .init = open_backends, .fini = close_backends) {
+    check_matmul(1, 1, 1, 0);
+    check_matmul(1, 257, 129, 0);    /* decode GEMV, odd sizes */
+    check_matmul(3, 100, 513, 0);
+    check_matmul(5, 33, 77, 1);      /* 2-byte aligned x */
+    check_matmul(37, 1000, 300, 0);
+    check_matmul(16, 4096, 1024, 8); /* model-like: 4B's dim 4096 output rows, 16-byte aligned x */
+    check_matmul(1, 4096, 4096, 0);  /* 4B decode q projection */
+}
+
+/* ---- rmsnorm ---- */
+
+static void check_rmsnorm(int64_t rows, int64_t D, int in_place) {
+    char what[96];
+    snprintf(what, sizeof what, "rmsnorm rows=%lld D=%lld%s", (long long)rows, (long long)D, in_place ? " in place" : "");
+    const int64_t n = rows * D;
+    float *x = rand_f32(n, 3, 2.0f), *w = rand_f32(D, 4, 1.0f), *y = malloc(sizeof(float) * (size_t)n);
+    cosmos_bf16 *wb = to_bf16(w, D);
+    cr_assert_eq(cosmos_op_rmsnorm(cpu, cosmos_tensor_2d(y, COSMOS_F32, rows, D), cosmos_tensor_2d(x, COSMOS_F32, rows, D),
+                                   cosmos_tensor_1d(wb, COSMOS_BF16, D), 1e-5f),
+                 COSMOS_OK);
+    void *dx = dev_upload(x, n, COSMOS_BF16), *dw = dev_upload(w, D, COSMOS_BF16), *dy = dx;
+    if (!in_place) cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)n, &dy), COSMOS_OK);
+    cr_assert_eq(cosmos_op_rmsnorm(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, rows, D),
+                                   cosmos_tensor_2d(dx, COSMOS_BF16, rows, D), cosmos_tensor_1d(dw, COSMOS_BF16, D), 1e-5f),
+                 COSMOS_OK);
+    float *g = dev_download(dy, n, COSMOS_BF16);
+    compare(what, g, y, n, BF16_ATOL, BF16_RTOL);
+    if (!in_place) cosmos_backend_free_mem(gpu, dy);
+    cosmos_backend_free_mem(gpu, dx);
+    cosmos_backend_free_mem(gpu, dw);
+    free(x), free(w), free(y), free(wb), free(g);
+}
+
+Test(cuda, rmsnorm, .init = open_backends, .fini = close_backends) {
+    check_rmsnorm(1, 1, 0);
+    check_rmsnorm(1, 16, 1);     /* QK-norm row of a tiny model */
+    check_rmsnorm(7, 129, 0);    /* odd D */
+    check_rmsnorm(40, 128, 1);   /* QK-norm over [T*H, Dh] */
+    check_rmsnorm(9, 4096, 0);   /* model dim */
+    check_rmsnorm(2, 5120, 1);   /* 12B dim, in place */
+}
+
+/* ---- rope ---- */
+
+static void check_rope(int64_t T, int64_t H, int64_t Dh, int64_t S, int64_t pos0) {
+    char what[96];
+    snprintf(what, sizeof what, "rope T=%lld H=%lld Dh=%lld S=%lld pos0=%lld", (long long)T, (long long)H,
+             (long long)Dh, (long long)S, (long long)pos0);
+    const int64_t n = T * H * Dh, half = Dh / 2;
+    float *x = rand_f32(n, 5, 1.0f), *cs = malloc(sizeof(float) * (size_t)(S * half)),
+          *sn = malloc(sizeof(float) * (size_t)(S * half));
+    for (int64_t i = 0; i < S * half; i++) {
+        const double th = 6.283185307 * cosmos_rng_uniform(4242, 6, (uint64_t)i);
+        cs[i] = (float)cos(th);
+        sn[i] = (float)sin(th);
+    }
+    void *dx = dev_upload(x, n, COSMOS_BF16), *dc = dev_upload(cs, S * half, COSMOS_F32),
+         *ds = dev_upload(sn, S * half, COSMOS_F32);
+    cr_assert_eq(cosmos_op_rope(cpu, cosmos_tensor_3d(x, COSMOS_F32, T, H, Dh), cosmos_tensor_2d(cs, COSMOS_F32, S, half),
+                                cosmos_tensor_2d(sn, COSMOS_F32, S, half), (int)pos0),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_rope(gpu, cosmos_tensor_3d(dx, COSMOS_BF16, T, H, Dh),
+                                cosmos_tensor_2d(dc, COSMOS_F32, S, half), cosmos_tensor_2d(ds, COSMOS_F32, S, half),
+                                (int)pos0),
+                 COSMOS_OK);
+    float *g = dev_download(dx, n, COSMOS_BF16);
+    compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
+    cosmos_backend_free_mem(gpu, dx);
+    cosmos_backend_free_mem(gpu, dc);
+    cosmos_backend_free_mem(gpu, ds);
+    free(x), free(cs), free(sn), free(g);
+}
+
+Test(cuda, rope, .init = open_backends, .fini = close_backends) {
+    check_rope(1, 8, 16, 64, 63);     /* decode at the last position of the table */
+    check_rope(5, 3, 128, 100, 95);   /* ends exactly at S */
+    check_rope(17, 4, 64, 17, 0);     /* odd T, whole table */
+    check_rope(1, 1, 2, 1, 0);        /* smallest */
+    check_rope(64, 32, 128, 256, 7);  /* model-like */
+}
+
+/* ---- embedding ---- */
+
+Test(cuda, embedding, .init = open_backends, .fini = close_backends) {
+    const int64_t V = 100, D = 65, T = 9;
+    const int32_t ids[9] = {0, 99, -1, 100, 42, 42, 7, 2147483647, 1};
+    float *table = rand_f32(V * D, 7, 1.0f), *y = malloc(sizeof(float) * (size_t)(T * D));
+    cosmos_bf16 *tb = to_bf16(table, V * D);
+    cr_assert_eq(cosmos_op_embedding(cpu, cosmos_tensor_2d(y, COSMOS_F32, T, D), cosmos_tensor_2d(tb, COSMOS_BF16, V, D),
+                                     cosmos_tensor_1d((void *)ids, COSMOS_I32, T)),
+                 COSMOS_OK);
+    void *dt = dev_upload(table, V * D, COSMOS_BF16), *di = dev_upload(ids, T, COSMOS_I32), *dy = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(T * D), &dy), COSMOS_OK);
+    cr_assert_eq(cosmos_op_embedding(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, T, D), cosmos_tensor_2d(dt, COSMOS_BF16, V, D),
+                                     cosmos_tensor_1d(di, COSMOS_I32, T)),
+                 COSMOS_OK);
+    float *g = dev_download(dy, T * D, COSMOS_BF16);
+    compare("embedding (ids outside [0,V) give zero rows)", g, y, T * D, 0.0, 0.0); /* a gather: exact */
+    cosmos_backend_free_mem(gpu, dt);
+    cosmos_backend_free_mem(gpu, di);
+    cosmos_backend_free_mem(gpu, dy);
+    free(table), free(y), free(tb), free(g);
+}
+
+/* ---- add, silu_mul ---- */
+
+static void check_add(int64_t n, enum cosmos_dtype b_dt, int in_place) {
+    char what[96];
+    snprintf(what, sizeof what, "add n=%lld b %s%s", (long long)n, cosmos_dtype_name(b_dt), in_place ? " in place" : "");
+    float *a = rand_f32(n, 8, 1.0f), *b = rand_f32(n, 9, 1.0f), *y = malloc(sizeof(float) * (size_t)n);
+    if (b_dt == COSMOS_F32) /* an f32 operand is not bf16-valued: give it full f32 bits */
+        for (int64_t i = 0; i < n; i++) b[i] = cosmos_rng_normal(4242, 10, (uint64_t)i);
+    cosmos_bf16 *bb = to_bf16(b, n);
+    cr_assert_eq(cosmos_op_add(cpu, cosmos_tensor_1d(y, COSMOS_F32, n), cosmos_tensor_1d(a, COSMOS_F32, n),
+                               b_dt == COSMOS_BF16 ? cosmos_tensor_1d(bb, COSMOS_BF16, n) : cosmos_tensor_1d(b, COSMOS_F32, n)),
+                 COSMOS_OK);
+    void *da = dev_upload(a, n, COSMOS_BF16), *db = dev_upload(b, n, b_dt), *dy = da;
+    if (!in_place) cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)n, &dy), COSMOS_OK);
+    cr_assert_eq(cosmos_op_add(gpu, cosmos_tensor_1d(dy, COSMOS_BF16, n), cosmos_tensor_1d(da, COSMOS_BF16, n),
+                               cosmos_tensor_1d(db, b_dt, n)),
+                 COSMOS_OK);
+    float *g = dev_download(dy, n, COSMOS_BF16);
+    compare(what, g, y, n, 1e-6, 8e-3); /* one bf16 rounding of the sum */
+    if (!in_place) cosmos_backend_free_mem(gpu, dy);
+    cosmos_backend_free_mem(gpu, da);
+    cosmos_backend_free_mem(gpu, db);
+    free(a), free(b), free(y), free(bb), free(g);
+}
+
+Test(cuda, add, .init = open_backends, .fini = close_backends) {
+    check_add(1, COSMOS_BF16, 0);
+    check_add(1001, COSMOS_BF16, 1);
+    check_add(1001, COSMOS_F32, 0);
+    check_add(3 * 4096 + 5, COSMOS_F32, 1);
+    check_add(1 << 20, COSMOS_BF16, 1); /* more elements than the grid-stride loop's first sweep */
+}
+
+static void check_silu_mul(int64_t n, int in_place) {
+    char what[64];
+    snprintf(what, sizeof what, "silu_mul n=%lld%s", (long long)n, in_place ? " in place" : "");
+    float *a = rand_f32(n, 11, 3.0f), *b = rand_f32(n, 12, 1.0f), *y = malloc(sizeof(float) * (size_t)n);
+    cr_assert_eq(cosmos_op_silu_mul(cpu, cosmos_tensor_1d(y, COSMOS_F32, n), cosmos_tensor_1d(a, COSMOS_F32, n),
+                                    cosmos_tensor_1d(b, COSMOS_F32, n)),
+                 COSMOS_OK);
+    void *da = dev_upload(a, n, COSMOS_BF16), *db = dev_upload(b, n, COSMOS_BF16), *dy = da;
+    if (!in_place) cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)n, &dy), COSMOS_OK);
+    cr_assert_eq(cosmos_op_silu_mul(gpu, cosmos_tensor_1d(dy, COSMOS_BF16, n), cosmos_tensor_1d(da, COSMOS_BF16, n),
+                                    cosmos_tensor_1d(db, COSMOS_BF16, n)),
+                 COSMOS_OK);
+    float *g = dev_download(dy, n, COSMOS_BF16);
+    compare(what, g, y, n, 1e-6, 8e-3);
+    if (!in_place) cosmos_backend_free_mem(gpu, dy);
+    cosmos_backend_free_mem(gpu, da);
+    cosmos_backend_free_mem(gpu, db);
+    free(a), free(b), free(y), free(g);
+}
+
+Test(cuda, silu_mul, .init = open_backends, .fini = close_backends) {
+    check_silu_mul(1, 0);
+    check_silu_mul(4097, 1);
+    check_silu_mul(7 * 14336, 0); /* 4B FFN width, 7 tokens */
+}
+
+/* ---- copy ---- */
+
+Test(cuda, copy_conversions, .init = open_backends, .fini = close_backends) {
+    const int64_t n = 1027;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) x[i] = 10.0f * cosmos_rng_normal(4242, 13, (uint64_t)i); /* full f32 bits */
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = INFINITY, x[3] = -INFINITY, x[4] = 1.00390625f; /* a tie: rounds to even */
+    cosmos_bf16 *want = to_bf16(x, n);
+    void *dx = dev_upload(x, n, COSMOS_F32), *db = NULL, *df = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)n, &db), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)n, &df), COSMOS_OK);
+    /* f32 -> bf16: bit-exact against cosmos_f32_to_bf16 (round to nearest even) */
+    cr_assert_eq(cosmos_op_copy(gpu, cosmos_tensor_1d(db, COSMOS_BF16, n), cosmos_tensor_1d(dx, COSMOS_F32, n)), COSMOS_OK);
+    cosmos_bf16 *got = malloc(sizeof(cosmos_bf16) * (size_t)n);
+    cr_assert_eq(cosmos_backend_download(gpu, got, db, sizeof(cosmos_bf16) * (size_t)n), COSMOS_OK);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (got[i] != want[i] && bad++ < 5)
+            cr_log_error("copy f32->bf16: index %lld: cuda 0x%04x cpu 0x%04x", (long long)i, got[i], want[i]);
+    cr_expect_eq(bad, 0, "copy f32->bf16: %lld values differ", (long long)bad);
+    /* bf16 -> f32: exact widening */
+    cr_assert_eq(cosmos_op_copy(gpu, cosmos_tensor_1d(df, COSMOS_F32, n), cosmos_tensor_1d(db, COSMOS_BF16, n)), COSMOS_OK);
+    float *wide = dev_download(df, n, COSMOS_F32), *want_wide = malloc(sizeof(float) * (size_t)n);
+    cosmos_bf16_to_f32_n(want_wide, want, (size_t)n);
+    compare("copy bf16->f32", wide, want_wide, n, 0.0, 0.0);
+    /* same dtype: f32 (a view of odd length at an odd offset) and int32 */
+    cr_assert_eq(cosmos_op_copy(gpu, cosmos_tensor_1d((float *)df + 1, COSMOS_F32, n - 2),
+                                cosmos_tensor_1d((float *)dx + 1, COSMOS_F32, n - 2)),
+                 COSMOS_OK);
+    float *same = dev_download(df, n, COSMOS_F32);
+    compare("copy f32->f32 (view)", same + 1, x + 1, n - 2, 0.0, 0.0);
+    int32_t ids[5] = {1, -2, 3, 64000, 2147483647}, back[5] = {0};
+    void *di = dev_upload(ids, 5, COSMOS_I32), *dj = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof ids, &dj), COSMOS_OK);
+    cr_assert_eq(cosmos_op_copy(gpu, cosmos_tensor_1d(dj, COSMOS_I32, 5), cosmos_tensor_1d(di, COSMOS_I32, 5)), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_download(gpu, back, dj, sizeof back), COSMOS_OK);
+    cr_expect_arr_eq(back, ids, sizeof ids, "copy int32");
+    cosmos_backend_free_mem(gpu, dx);
+    cosmos_backend_free_mem(gpu, db);
+    cosmos_backend_free_mem(gpu, df);
+    cosmos_backend_free_mem(gpu, di);
+    cosmos_backend_free_mem(gpu, dj);
+    free(x), free(want), free(got), free(wide), free(want_wide), free(same);
+}
+
+/* ---- attention ---- */
+
+static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
+                            enum cosmos_dtype kv_dt) {
+    char what[128];
+    snprintf(what, sizeof what, "attention T=%lld H=%lld Hkv=%lld Dh=%lld S=%lld pos0=%lld %s kv %s", (long long)T,
+             (long long)H, (long long)Hkv, (long long)Dh, (long long)S, (long long)pos0, causal ? "causal" : "full",
+             cosmos_dtype_name(kv_dt));
+    const int64_t nq = T * H * Dh, nk = S * Hkv * Dh;
+    float *q = rand_f32(nq, 14, 1.0f), *k = rand_f32(nk, 15, 1.0f), *v = rand_f32(nk, 16, 1.0f),
+          *o = malloc(sizeof(float) * (size_t)nq);
+    cr_assert_eq(cosmos_op_attention(cpu, cosmos_tensor_3d(o, COSMOS_F32, T, H, Dh), cosmos_tensor_3d(q, COSMOS_F32, T, H, Dh),
+                                     cosmos_tensor_3d(k, COSMOS_F32, S, Hkv, Dh), cosmos_tensor_3d(v, COSMOS_F32, S, Hkv, Dh),
+                                     (int)pos0, causal),
+                 COSMOS_OK);
+    void *dq = dev_upload(q, nq, COSMOS_BF16), *dk = dev_upload(k, nk, kv_dt), *dv = dev_upload(v, nk, kv_dt), *dout = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)nq, &dout), COSMOS_OK);
+    cr_assert_eq(cosmos_op_attention(gpu, cosmos_tensor_3d(dout, COSMOS_BF16, T, H, Dh),
+                                     cosmos_tensor_3d(dq, COSMOS_BF16, T, H, Dh), cosmos_tensor_3d(dk, kv_dt, S, Hkv, Dh),
+                                     cosmos_tensor_3d(dv, kv_dt, S, Hkv, Dh), (int)pos0, causal),
+                 COSMOS_OK);
+    float *g = dev_download(dout, nq, COSMOS_BF16);
+    compare(what, g, o, nq, BF16_ATOL, BF16_RTOL);
+    cosmos_backend_free_mem(gpu, dq);
+    cosmos_backend_free_mem(gpu, dk);
+    cosmos_backend_free_mem(gpu, dv);
+    cosmos_backend_free_mem(gpu, dout);
+    free(q), free(k), free(v), free(o), free(g);
+}
+
+Test(cuda, attention, .init = open_backends, .fini = close_backends) {
+    check_attention(7, 8, 2, 16, 7, 0, 1, COSMOS_BF16);       /* prefill from 0, GQA 4 */
+    check_attention(1, 8, 4, 64, 300, 299, 1, COSMOS_BF16);   /* decode at the end of the cache */
+    check_attention(1, 4, 4, 16, 50, 0, 1, COSMOS_BF16);      /* T=1 at position 0: one key */
+    check_attention(5, 8, 2, 16, 65, 60, 1, COSMOS_BF16);     /* crosses a 64-key chunk, ends at S */
+    check_attention(3, 6, 3, 128, 257, 200, 1, COSMOS_F32);   /* f32 K/V, Dh = 128 */
+    check_attention(5, 8, 4, 16, 16, 0, 0, COSMOS_BF16);      /* cross-attention: all keys */
+    check_attention(33, 32, 8, 128, 512, 0, 0, COSMOS_BF16);  /* model-like cross-attention */
+    check_attention(64, 32, 8, 128, 1024, 900, 1, COSMOS_BF16); /* model-like prefill chunk */
+    check_attention(3, 5, 1, 10, 11, 2, 1, COSMOS_BF16);      /* odd head count and Dh, MQA */
+}
+
+/* ---- tiny models: teacher-forced logits CUDA vs CPU ---- */
+
+static void check_tiny_model(const char *name) {
+    char path[1024], what[160];
+    snprintf(path, sizeof path, "%s/tests/data/%s.golden.h5", COSMOS_SOURCE_DIR, name);
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK, "%s", path);
+    struct cosmos_h5_info ti;
+    cr_assert_eq(cosmos_h5_info(h, "tokens", &ti), COSMOS_OK);
+    const int n = (int)ti.shape[0];
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)n);
+    cr_assert_eq(cosmos_h5_read(h, "tokens", COSMOS_I32, tokens), COSMOS_OK);
+    float *ctx = NULL;
+    int ctx_rows = 0, ctx_cols = 0;
+    if (cosmos_h5_has_dataset(h, "context")) {
+        struct cosmos_h5_info ci;
+        cr_assert_eq(cosmos_h5_info(h, "context", &ci), COSMOS_OK);
+        ctx_rows = (int)ci.shape[0], ctx_cols = (int)ci.shape[1];
+        ctx = malloc(sizeof(float) * (size_t)ctx_rows * (size_t)ctx_cols);
+        cr_assert_eq(cosmos_h5_read(h, "context", COSMOS_F32, ctx), COSMOS_OK);
+    }
+    cosmos_h5_close(h);
+
+    snprintf(path, sizeof path, "%s/tests/data/%s.h5", COSMOS_SOURCE_DIR, name);
+    cosmos_ar_model_t *mc = NULL, *mg = NULL;
+    cr_assert_eq(cosmos_ar_model_load(path, cpu, NULL, &mc), COSMOS_OK, "%s on cpu", path);
+    cr_assert_eq(cosmos_ar_model_load(path, gpu, NULL, &mg), COSMOS_OK, "%s on cuda", path);
+    if (ctx) {
+        cr_assert_eq(cosmos_ar_set_context(mc, ctx, ctx_rows, ctx_cols), COSMOS_OK);
+        cr_assert_eq(cosmos_ar_set_context(mg, ctx, ctx_rows, ctx_cols), COSMOS_OK);
+    }
+    const int V = cosmos_ar_model_config(mc)->vocab_size;
+    float *lc = malloc(sizeof(float) * (size_t)n * (size_t)V), *lg = malloc(sizeof(float) * (size_t)n * (size_t)V);
+    /* teacher forcing one token at a time (decode through the KV cache; LOGITS_LAST keeps the
+     * model's f32 logits staging within its scratch, see docs/cuda.md) */
+    for (int t = 0; t < n; t++) {
+        cr_assert_eq(cosmos_ar_forward(mc, tokens + t, 1, t, COSMOS_LOGITS_LAST, lc + (size_t)t * V), COSMOS_OK);
+        cr_assert_eq(cosmos_ar_forward(mg, tokens + t, 1, t, COSMOS_LOGITS_LAST, lg + (size_t)t * V), COSMOS_OK,
+                     "%s: cuda decode at position %d", name, t);
+    }
+    double ref_max = 1.0;
+    for (size_t i = 0; i < (size_t)n * (size_t)V; i++)
+        if (fabs(lc[i]) > ref_max) ref_max = fabs(lc[i]);
+    int agree = 0;
+    for (int t = 0; t < n; t++) {
+        int ac = 0, ag = 0;
+        for (int v = 1; v < V; v++) {
+            if (lc[(size_t)t * V + v] > lc[(size_t)t * V + ac]) ac = v;
+            if (lg[(size_t)t * V + v] > lg[(size_t)t * V + ag]) ag = v;
+        }
+        agree += ac == ag;
+    }
+    cr_log_info("%s: argmax agrees at %d of %d positions", name, agree, n);
+    snprintf(what, sizeof what, "%s teacher-forced decode logits cuda vs cpu", name);
+    compare(what, lg, lc, (int64_t)n * V, LOGITS_REL * ref_max, 0.0);
+    /* prefill of the whole sequence (one chunk) gives the same last logits as the decode */
+    float *last = malloc(sizeof(float) * (size_t)V);
+    cr_assert_eq(cosmos_ar_forward(mg, tokens, n, 0, COSMOS_LOGITS_LAST, last), COSMOS_OK, "%s: cuda prefill", name);
+    snprintf(what, sizeof what, "%s cuda prefill vs cpu decode, last position", name);
+    compare(what, last, lc + (size_t)(n - 1) * V, V, LOGITS_REL * ref_max, 0.0);
+    cosmos_ar_model_free(mg);
+    cosmos_ar_model_free(mc);
+    free(tokens), free(ctx), free(lc), free(lg), free(last);
+}
+
+Test(cuda, tiny_ar_4b_logits, .init = open_backends, .fini = close_backends) { check_tiny_model("tiny-ar-4b"); }
+Test(cuda, tiny_ar_12b_logits, .init = open_backends, .fini = close_backends) { check_tiny_model("tiny-ar-12b"); }
+Test(cuda, tiny_ar_5b_video2world_logits, .init = open_backends, .fini = close_backends) {
+    check_tiny_model("tiny-ar-5b-video2world");
+}
+Test(cuda, tiny_ar_13b_video2world_logits, .init = open_backends, .fini = close_backends) {
+    check_tiny_model("tiny-ar-13b-video2world");
+}
+
+/* The backend's own contract: an op slot the CUDA backend lacks answers UNSUPPORTED, never junk. */
+Test(cuda, missing_t5_op_is_unsupported, .init = open_backends, .fini = close_backends) {
+    void *d = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, 64, &d), COSMOS_OK);
+    cr_expect_eq(cosmos_op_relu(gpu, cosmos_tensor_1d(d, COSMOS_BF16, 8), cosmos_tensor_1d(d, COSMOS_BF16, 8)),
+                 COSMOS_ERR_UNSUPPORTED);
+    cosmos_backend_free_mem(gpu, d);
+}
