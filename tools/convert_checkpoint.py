@@ -177,17 +177,11 @@ def convert_ar(args):
     if converted:
         print(f"note: rounding {', '.join(converted)} tensors to bfloat16", file=sys.stderr)
 
-    tmp = f"{args.out}.tmp-{os.getpid()}"
-    try:
+    with cosmos_h5.atomic_output(args.out) as tmp:
         with cosmos_h5.ArWeightsWriter(tmp, cfg) as writer:
             for key, _ in expected:
                 writer.add(key, tensor_to_bf16_bits(state[key]))
                 state[key] = None  # let a non-mmap tensor be freed once written
-        os.replace(tmp, args.out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     print(f"wrote {args.out}: {len(expected)} tensors")
     return 0
 
@@ -249,19 +243,13 @@ def convert_t5(args):
             errors.append(f"{key}: expected shape {list(shape)}, found {list(state[key].shape)}")
     if errors:
         raise ConversionError("checkpoint does not match its config.json:\n  " + "\n  ".join(errors))
-    tmp = f"{args.out}.tmp-{os.getpid()}"
-    try:
+    with cosmos_h5.atomic_output(args.out) as tmp:
         w = cosmos_t5_h5.T5WeightsWriter(tmp, cfg, args.dtype)
         for key in expected:
             w.add(key, state[key].float().numpy())
             state[key] = None
         w.add_spiece(spm_bytes)
         w.close()
-        os.replace(tmp, args.out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     print(f"wrote {args.out}: {len(expected)} tensors ({args.dtype}) + tokenizer")
     return 0
 

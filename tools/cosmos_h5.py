@@ -15,7 +15,9 @@ What lives here:
 - read_ar_weights(): strict reader used by the reference.
 """
 
+import contextlib
 import json
+import os
 
 import h5py
 import numpy as np
@@ -304,3 +306,17 @@ def read_ar_weights(path):
                                   f"{tag!r}, expected uint16 with dtype='bfloat16'")
             out[key] = ds[()]
         return cfg, out
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary name next to `path`; on success rename it to `path`, on any failure
+    (exception or interrupt) delete it, so a half-written output never appears under `path`."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
