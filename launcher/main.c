@@ -23,6 +23,8 @@ static void usage(void) {
             "                                                   prefill + decode loop, writes N new tokens\n"
             "  info    M.h5                                     architecture, parameters, bytes, format\n"
             "  encode-text --t5 T5.h5 --prompt TEXT --out C.h5  T5 embedding of a prompt (/context)\n"
+            "  prep-video --input FILE [--num-input-frames 1|9] --out V.h5\n"
+            "                                                   prepared clip float32 /video [3,33,640,1024]\n"
             "\n"
             "`cosmos-ar <command> --help` lists a command's options.\n",
             COSMOS_VERSION, COSMOS_GIT_SHA);
@@ -41,7 +43,7 @@ int main(int argc, char **argv) {
         const char *name;
         cosmos_status (*fn)(int, char **);
     } cmds[] = {{"init", cmd_init}, {"logits", cmd_logits}, {"sample", cmd_sample}, {"info", cmd_info},
-                   {"encode-text", cmd_encode_text}};
+                   {"encode-text", cmd_encode_text}, {"prep-video", cmd_prep_video}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
         cosmos_status st = cmds[i].fn(argc - 2, argv + 2);

@@ -64,6 +64,15 @@ if awk '$1 < 0 || $1 >= 512 { exit 1 }' "$WORK/g1.txt"; then ok; else bad "sampl
 expect_ok "sample v2w greedy" "$BIN" sample --model "$M5" --tokens "$T5" --context "$C5" --num-gen 10 --temperature 0 \
   --out "$WORK/g5.txt"
 
+# --- prep-video (the input stage): an image becomes a 33-frame clip of the asked size
+PNG=$SRC/tests/data/media-tiny.png
+expect_ok "prep-video" "$BIN" prep-video --input "$PNG" --num-input-frames 1 --height 32 --width 48 --out "$WORK/v.h5"
+if h5dump -H "$WORK/v.h5" 2>/dev/null | grep -q "SIMPLE { ( 3, 33, 32, 48 )"; then ok; else bad "prep-video: /video is not [3, 33, 32, 48]"; fi
+expect_fail "prep-video missing input" "cannot open media file" "$WORK/v2.h5" -- "$BIN" prep-video --input "$WORK/none.mp4" --out "$WORK/v2.h5"
+expect_fail "prep-video not media" "$T4" "$WORK/v3.h5" -- "$BIN" prep-video --input "$T4" --out "$WORK/v3.h5"
+expect_fail "prep-video frames" "--num-input-frames must be 1 or 9" "$WORK/v4.h5" -- "$BIN" prep-video --input "$PNG" --num-input-frames 4 --out "$WORK/v4.h5"
+expect_fail "prep-video size" "multiples of 16" "$WORK/v5.h5" -- "$BIN" prep-video --input "$PNG" --height 30 --out "$WORK/v5.h5"
+
 # --- bad inputs
 printf '1 2 512 3\n' >"$WORK/bad_id.txt"
 expect_fail "id >= vocab" "token 512 at index 2 is invalid" "$WORK/o1.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/bad_id.txt" --out "$WORK/o1.h5"
