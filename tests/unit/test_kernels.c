@@ -117,6 +117,12 @@ Test(kernels, attention_causal_decode_cross) {
     check_attention(13, 4, 2, 32, 64, 20, 1); /* chunk at an offset, GQA 2 */
     check_attention(7, 6, 3, 6, 7, 0, 1);     /* odd sizes */
     check_attention(5, 4, 1, 16, 11, 0, 0);   /* cross-attention: all keys */
+    /* decode with few (token, group) items: the keys are split into blocks merged at the end
+     * (with OMP_NUM_THREADS=2 as CTest sets it) */
+    check_attention(1, 4, 1, 32, 1500, 1400, 1);
+    check_attention(1, 8, 1, 16, 3000, 2999, 1);
+    check_attention(1, 4, 1, 16, 1100, 0, 0);   /* non-causal over a long context */
+    check_attention(2, 4, 1, 16, 1200, 1100, 1); /* two tokens */
 }
 
 Test(kernels, rmsnorm_and_rope) {
