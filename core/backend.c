@@ -2,6 +2,7 @@
  * each implementation can trust its arguments (see backend.h for the op contracts). */
 #include "core/backend.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,4 +229,146 @@ cosmos_status cosmos_op_attention_relbias(cosmos_backend_t *be, struct cosmos_te
         return shape_error("attention_relbias", "rel_bias must be f32 [H, T+S-1]", &rel_bias, &q);
     if (!be->ops->attention_relbias) return missing_op(be, "attention_relbias");
     return be->ops->attention_relbias(be->ctx, out, q, k, v, rel_bias, scale);
+}
+
+/* ---- DV tokenizer ops (spec components.md 2.4-2.7) ---- */
+
+static int is_pow2(int p) { return p >= 1 && (p & (p - 1)) == 0; }
+static int is_weight_dtype(enum cosmos_dtype d) { return d == COSMOS_F32 || d == COSMOS_BF16; }
+
+cosmos_status cosmos_op_haar_patch(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                   int patch_size, float tap) {
+    if (!is_pow2(patch_size)) {
+        LOG_ERROR("haar_patch: patch_size %d is not a power of two", patch_size);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (x.ndim != 4 || !is_act(be, &x) || !is_act(be, &y) || y.ndim != 4)
+        return shape_error("haar_patch", "x and y must be [C,T,H,W] activations", &x, &y);
+    if (x.shape[1] < 1 || x.shape[2] % patch_size || x.shape[3] % patch_size || x.shape[2] == 0 || x.shape[3] == 0)
+        return shape_error("haar_patch", "T must be >= 1 and H, W positive multiples of patch_size", &x, NULL);
+    int64_t C = x.shape[0], T = x.shape[1] + patch_size - 1;
+    for (int p = patch_size; p > 1; p /= 2) C *= 8, T = (T + 1) / 2;
+    if (y.shape[0] != C || y.shape[1] != T || y.shape[2] != x.shape[2] / patch_size ||
+        y.shape[3] != x.shape[3] / patch_size)
+        return shape_error("haar_patch", "y must be [C*p^3, T', H/p, W/p]", &y, &x);
+    if (!be->ops->haar_patch) return missing_op(be, "haar_patch");
+    return be->ops->haar_patch(be->ctx, y, x, patch_size, tap);
+}
+
+cosmos_status cosmos_op_haar_unpatch(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                     int patch_size, float tap) {
+    if (!is_pow2(patch_size)) {
+        LOG_ERROR("haar_unpatch: patch_size %d is not a power of two", patch_size);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (x.ndim != 4 || !is_act(be, &x) || !is_act(be, &y) || y.ndim != 4)
+        return shape_error("haar_unpatch", "x and y must be [C,T,H,W] activations", &x, &y);
+    const int64_t p3 = (int64_t)patch_size * patch_size * patch_size;
+    if (x.shape[0] % p3 || x.shape[1] < 1)
+        return shape_error("haar_unpatch", "C must be a multiple of patch_size^3 and T >= 1", &x, NULL);
+    if (y.shape[0] != x.shape[0] / p3 || y.shape[1] != x.shape[1] * patch_size - (patch_size - 1) ||
+        y.shape[2] != x.shape[2] * patch_size || y.shape[3] != x.shape[3] * patch_size)
+        return shape_error("haar_unpatch", "y must be [C/p^3, T*p-(p-1), H*p, W*p]", &y, &x);
+    if (!be->ops->haar_unpatch) return missing_op(be, "haar_unpatch");
+    return be->ops->haar_unpatch(be->ctx, y, x, patch_size, tap);
+}
+
+struct cosmos_conv3d_params cosmos_conv3d_params_causal(int kt, int kh, int kw, int stride_t, int stride_s, int pad) {
+    struct cosmos_conv3d_params p = {kt, kh, kw, (kt - 1) + (1 - stride_t), stride_t, stride_s, pad, pad};
+    return p;
+}
+
+cosmos_status cosmos_op_causal_conv3d(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                      struct cosmos_tensor w, struct cosmos_tensor bias,
+                                      const struct cosmos_conv3d_params *p) {
+    if (p->kt < 1 || p->kh < 1 || p->kw < 1 || p->stride_t < 1 || p->stride_s < 1 || p->time_pad < 0 ||
+        p->pad_lo < 0 || p->pad_hi < 0) {
+        LOG_ERROR("causal_conv3d: bad params (kernel %dx%dx%d, time_pad %d, strides %d/%d, pad %d/%d)", p->kt, p->kh,
+                  p->kw, p->time_pad, p->stride_t, p->stride_s, p->pad_lo, p->pad_hi);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (x.ndim != 4 || y.ndim != 4 || !is_act(be, &x) || !is_act(be, &y))
+        return shape_error("causal_conv3d", "x and y must be [C,T,H,W] activations", &x, &y);
+    if (x.data == y.data) return shape_error("causal_conv3d", "y must not alias x", &y, &x);
+    const int64_t Cin = x.shape[0], T = x.shape[1], H = x.shape[2], W = x.shape[3];
+    if (w.ndim != 2 || !is_weight_dtype(w.dtype) || w.shape[1] != Cin * p->kt * p->kh * p->kw)
+        return shape_error("causal_conv3d", "weight must be [Cout, Cin*kt*kh*kw] f32/bf16", &w, &x);
+    if (bias.ndim != 1 || bias.shape[0] != w.shape[0] || bias.dtype != w.dtype)
+        return shape_error("causal_conv3d", "bias must be [Cout] in the weight dtype", &bias, &w);
+    if (T + p->time_pad < p->kt || H + p->pad_lo + p->pad_hi < p->kh || W + p->pad_lo + p->pad_hi < p->kw)
+        return shape_error("causal_conv3d", "input (with padding) smaller than the kernel", &x, NULL);
+    const int64_t To = (T + p->time_pad - p->kt) / p->stride_t + 1;
+    const int64_t Ho = (H + p->pad_lo + p->pad_hi - p->kh) / p->stride_s + 1;
+    const int64_t Wo = (W + p->pad_lo + p->pad_hi - p->kw) / p->stride_s + 1;
+    if (y.shape[0] != w.shape[0] || y.shape[1] != To || y.shape[2] != Ho || y.shape[3] != Wo)
+        return shape_error("causal_conv3d", "y must be [Cout, To, Ho, Wo] for these params", &y, &x);
+    if (!be->ops->causal_conv3d) return missing_op(be, "causal_conv3d");
+    return be->ops->causal_conv3d(be->ctx, y, x, w, bias, p);
+}
+
+cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                         struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps) {
+    if (x.ndim != 4 || y.ndim != 4 || memcmp(x.shape, y.shape, sizeof x.shape) != 0 || !is_act(be, &x) ||
+        !is_act(be, &y))
+        return shape_error("groupnorm_frames", "x and y must be [C,T,H,W] activations of one shape", &x, &y);
+    if (gamma.ndim != 1 || gamma.shape[0] != x.shape[0] || !is_weight_dtype(gamma.dtype))
+        return shape_error("groupnorm_frames", "gamma must be [C] f32/bf16", &gamma, &x);
+    if (beta.ndim != 1 || beta.shape[0] != x.shape[0] || beta.dtype != gamma.dtype)
+        return shape_error("groupnorm_frames", "beta must be [C] in gamma's dtype", &beta, &gamma);
+    if (!be->ops->groupnorm_frames) return missing_op(be, "groupnorm_frames");
+    return be->ops->groupnorm_frames(be->ctx, y, x, gamma, beta, eps);
+}
+
+cosmos_status cosmos_op_swish(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
+    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || !is_act(be, &y) || !is_act(be, &x))
+        return shape_error("swish", "x and y must be activations of one size", &x, &y);
+    if (!be->ops->swish) return missing_op(be, "swish");
+    return be->ops->swish(be->ctx, y, x);
+}
+
+static cosmos_status check_levels(const char *op, const int *levels, int n_levels) {
+    int64_t vocab = 1;
+    if (!levels || n_levels < 1 || n_levels > 16) {
+        LOG_ERROR("%s: need 1..16 levels (got %d)", op, n_levels);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    for (int d = 0; d < n_levels; d++) {
+        if (levels[d] < 2) {
+            LOG_ERROR("%s: level %d is %d; every level must be >= 2", op, d, levels[d]);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        vocab *= levels[d];
+        if (vocab > INT32_MAX) {
+            LOG_ERROR("%s: the product of the levels exceeds int32 indices", op);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+    }
+    return COSMOS_OK;
+}
+
+cosmos_status cosmos_op_fsq_quantize(cosmos_backend_t *be, struct cosmos_tensor indices, struct cosmos_tensor codes,
+                                     struct cosmos_tensor z, const int *levels, int n_levels) {
+    cosmos_status st = check_levels("fsq_quantize", levels, n_levels);
+    if (st != COSMOS_OK) return st;
+    if (z.ndim < 1 || z.shape[0] != n_levels || !is_act(be, &z))
+        return shape_error("fsq_quantize", "z must be [n_levels, ...] activations", &z, NULL);
+    if (!is_act(be, &codes) || codes.ndim != z.ndim || memcmp(codes.shape, z.shape, sizeof z.shape) != 0)
+        return shape_error("fsq_quantize", "codes must be activations shaped like z", &codes, &z);
+    if (indices.dtype != COSMOS_I32 || cosmos_tensor_numel(&indices) * n_levels != cosmos_tensor_numel(&z))
+        return shape_error("fsq_quantize", "indices must be int32 with numel(z)/n_levels elements", &indices, &z);
+    if (!be->ops->fsq_quantize) return missing_op(be, "fsq_quantize");
+    return be->ops->fsq_quantize(be->ctx, indices, codes, z, levels, n_levels);
+}
+
+cosmos_status cosmos_op_fsq_dequantize(cosmos_backend_t *be, struct cosmos_tensor codes, struct cosmos_tensor indices,
+                                       const int *levels, int n_levels) {
+    cosmos_status st = check_levels("fsq_dequantize", levels, n_levels);
+    if (st != COSMOS_OK) return st;
+    if (indices.dtype != COSMOS_I32) return shape_error("fsq_dequantize", "indices must be int32", &indices, NULL);
+    if (codes.ndim < 1 || codes.shape[0] != n_levels || !is_act(be, &codes) ||
+        cosmos_tensor_numel(&codes) != cosmos_tensor_numel(&indices) * n_levels)
+        return shape_error("fsq_dequantize", "codes must be [n_levels, numel(indices)...] activations", &codes,
+                           &indices);
+    if (!be->ops->fsq_dequantize) return missing_op(be, "fsq_dequantize");
+    return be->ops->fsq_dequantize(be->ctx, codes, indices, levels, n_levels);
 }

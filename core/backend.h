@@ -82,4 +82,49 @@ cosmos_status cosmos_op_attention_relbias(cosmos_backend_t *be, struct cosmos_te
                                           struct cosmos_tensor k, struct cosmos_tensor v,
                                           struct cosmos_tensor rel_bias, float scale);
 
+/* Ops of the DV8x16x16 video tokenizer (spec components.md 2.4-2.7). Videos are [C,T,H,W]
+ * activations (batch 1, PyTorch's NCDHW without N). Weights f32 or bf16. */
+/* Haar wavelet patcher (2.4): x [C,T,H,W] -> y [C*p^3, T', H', W'], frame 0 repeated p times in
+ * front, then log2(p) levels, each halving T, H, W (rounding up; odd axes reflect-padded).
+ * p = patch_size in {1,2,4,8,...}; H and W must be multiples of p. tap: the wavelet filter tap,
+ * 1/sqrt(2) exactly (COSMOS_HAAR_TAP) or the checkpoint's stored value (bf16 0.70703125). */
+#define COSMOS_HAAR_TAP 0.70710678118654752f
+cosmos_status cosmos_op_haar_patch(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                   int patch_size, float tap);
+/* Inverse (UnPatcher3D): x [g*p^3, T, H, W] -> y [g, T*p-(p-1), H*p, W*p]. */
+cosmos_status cosmos_op_haar_unpatch(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                     int patch_size, float tap);
+/* Causal 3D convolution (2.5 CausalConv3d): time_pad copies of frame 0 read in front of x, H and W
+ * zero-padded by pad_lo before and pad_hi after, strides (stride_t, stride_s, stride_s). */
+struct cosmos_conv3d_params {
+    int kt, kh, kw;
+    int time_pad;
+    int stride_t, stride_s;
+    int pad_lo, pad_hi;
+};
+/* The official CausalConv3d(kernel (kt,kh,kw), stride s, time_stride ts, padding p):
+ * time_pad = (kt-1) + (1-ts), pad_lo = pad_hi = p. */
+struct cosmos_conv3d_params cosmos_conv3d_params_causal(int kt, int kh, int kw, int stride_t, int stride_s, int pad);
+/* y [Cout,To,Ho,Wo] = conv(x [Cin,T,H,W]); w [Cout, Cin*kt*kh*kw] (the PyTorch 5-D weight
+ * flattened), bias [Cout], same dtype (f32 or bf16). To = (T+time_pad-kt)/stride_t + 1,
+ * Ho = (H+pad_lo+pad_hi-kh)/stride_s + 1 (same for W). y must not alias x. */
+cosmos_status cosmos_op_causal_conv3d(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                      struct cosmos_tensor w, struct cosmos_tensor bias,
+                                      const struct cosmos_conv3d_params *p);
+/* GroupNorm with one group per frame (2.5 CausalNormalize, num_groups=1): for each t, statistics
+ * over all C*H*W values of x[:, t]; gamma, beta [C] (f32 or bf16, one dtype). y may alias x. */
+cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                         struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
+/* y = x * sigmoid(x) elementwise; y may alias x. */
+cosmos_status cosmos_op_swish(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
+/* FSQ (2.7): z [D, T, H, W] (or any [D, ...]) activations, D = n_levels -> indices int32 [N] (or
+ * [T,H,W]) with N = numel(z)/D, and codes [D, ...] in the activation dtype. levels is a host array.
+ * Half-to-even rounding; index = sum_d (q_d + L_d/2) * prod_{e<d} L_e. */
+cosmos_status cosmos_op_fsq_quantize(cosmos_backend_t *be, struct cosmos_tensor indices, struct cosmos_tensor codes,
+                                     struct cosmos_tensor z, const int *levels, int n_levels);
+/* indices int32 [N] -> codes [D, N...]: digit_d = (index / basis_d) mod L_d, code = (digit - L_d/2)/(L_d/2).
+ * An index outside [0, prod(levels)) is INVALID_ARG. */
+cosmos_status cosmos_op_fsq_dequantize(cosmos_backend_t *be, struct cosmos_tensor codes, struct cosmos_tensor indices,
+                                       const int *levels, int n_levels);
+
 #endif

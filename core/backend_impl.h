@@ -33,6 +33,19 @@ struct cosmos_backend_ops {
     cosmos_status (*attention_relbias)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                        struct cosmos_tensor k, struct cosmos_tensor v, struct cosmos_tensor rel_bias,
                                        float scale);
+    /* DV tokenizer ops (NULL: the backend does not have them yet -> UNSUPPORTED). */
+    cosmos_status (*haar_patch)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int patch_size, float tap);
+    cosmos_status (*haar_unpatch)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int patch_size,
+                                  float tap);
+    cosmos_status (*causal_conv3d)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                   struct cosmos_tensor bias, const struct cosmos_conv3d_params *p);
+    cosmos_status (*groupnorm_frames)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                      struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
+    cosmos_status (*swish)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
+    cosmos_status (*fsq_quantize)(void *ctx, struct cosmos_tensor indices, struct cosmos_tensor codes,
+                                  struct cosmos_tensor z, const int *levels, int n_levels);
+    cosmos_status (*fsq_dequantize)(void *ctx, struct cosmos_tensor codes, struct cosmos_tensor indices,
+                                    const int *levels, int n_levels);
 };
 
 struct cosmos_backend {

@@ -123,6 +123,50 @@ static cosmos_status cpu_attention_relbias(void *ctx, struct cosmos_tensor out, 
                                         q.shape[1], q.shape[2], scale);
 }
 
+/* DV tokenizer ops (spec components.md 2.4-2.7): [C,T,H,W] f32 videos. */
+static cosmos_status cpu_haar_patch(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int patch_size,
+                                    float tap) {
+    (void)ctx;
+    return cosmos_cpu_haar_patch(y.data, x.data, x.shape[0], x.shape[1], x.shape[2], x.shape[3], patch_size, tap);
+}
+static cosmos_status cpu_haar_unpatch(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int patch_size,
+                                      float tap) {
+    (void)ctx;
+    return cosmos_cpu_haar_unpatch(y.data, x.data, x.shape[0], x.shape[1], x.shape[2], x.shape[3], patch_size, tap);
+}
+static cosmos_status cpu_causal_conv3d(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                       struct cosmos_tensor w, struct cosmos_tensor bias,
+                                       const struct cosmos_conv3d_params *p) {
+    (void)ctx;
+    struct cosmos_cpu_conv3d_shape s = {x.shape[0], w.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                        p->kt, p->kh, p->kw, p->time_pad, p->stride_t, p->stride_s,
+                                        p->pad_lo, p->pad_hi};
+    return cosmos_cpu_causal_conv3d(y.data, x.data, w.data, bias.data, w.dtype, &s);
+}
+static cosmos_status cpu_groupnorm_frames(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                          struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps) {
+    (void)ctx;
+    cosmos_cpu_groupnorm_frames(y.data, x.data, gamma.data, beta.data, gamma.dtype, x.shape[0], x.shape[1],
+                                x.shape[2] * x.shape[3], eps);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_swish(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    (void)ctx;
+    cosmos_cpu_swish(y.data, x.data, cosmos_tensor_numel(&x));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_fsq_quantize(void *ctx, struct cosmos_tensor indices, struct cosmos_tensor codes,
+                                      struct cosmos_tensor z, const int *levels, int n_levels) {
+    (void)ctx;
+    cosmos_cpu_fsq_quantize(indices.data, codes.data, z.data, levels, n_levels, cosmos_tensor_numel(&indices));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_fsq_dequantize(void *ctx, struct cosmos_tensor codes, struct cosmos_tensor indices,
+                                        const int *levels, int n_levels) {
+    (void)ctx;
+    return cosmos_cpu_fsq_dequantize(codes.data, indices.data, levels, n_levels, cosmos_tensor_numel(&indices));
+}
+
 static const struct cosmos_backend_ops cpu_ops = {
     .free_ctx = cpu_free_ctx,
     .alloc = cpu_alloc,
@@ -142,6 +186,13 @@ static const struct cosmos_backend_ops cpu_ops = {
     .rmsnorm_f32w = cpu_rmsnorm_f32w,
     .relu = cpu_relu,
     .attention_relbias = cpu_attention_relbias,
+    .haar_patch = cpu_haar_patch,
+    .haar_unpatch = cpu_haar_unpatch,
+    .causal_conv3d = cpu_causal_conv3d,
+    .groupnorm_frames = cpu_groupnorm_frames,
+    .swish = cpu_swish,
+    .fsq_quantize = cpu_fsq_quantize,
+    .fsq_dequantize = cpu_fsq_dequantize,
 };
 
 cosmos_status cosmos_backend_cpu_create(const struct cosmos_backend_params *params, cosmos_backend_t **out) {

@@ -26,4 +26,35 @@ cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, co
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
                                    int64_t S, int64_t pos0, int causal);
 
+/* ---- DV8x16x16 tokenizer ops (spec components.md 2.4-2.7). Videos are [C,T,H,W] f32, batch 1. ---- */
+#define COSMOS_FSQ_MAX_LEVELS 16
+/* Haar patcher: x [C,T,H,W] -> y [C*p^3, T', H', W'] (frame 0 repeated p times in front, then
+ * log2(p) levels; each level halves T, H, W rounding up, reflect-padding odd axes). tap: the
+ * wavelet tap (1/sqrt(2) exact; 0.70703125 for a bf16-stored buffer). haar3d.c. */
+cosmos_status cosmos_cpu_haar_patch(float *y, const float *x, int64_t C, int64_t T, int64_t H, int64_t W,
+                                    int patch_size, float tap);
+/* Haar unpatcher: x [C,T,H,W] (C = g*p^3) -> y [g, T*p-(p-1), H*p, W*p]. haar3d.c. */
+cosmos_status cosmos_cpu_haar_unpatch(float *y, const float *x, int64_t C, int64_t T, int64_t H, int64_t W,
+                                      int patch_size, float tap);
+struct cosmos_cpu_conv3d_shape {
+    int64_t c_in, c_out, t, h, w; /* input [c_in, t, h, w] */
+    int kt, kh, kw;               /* kernel */
+    int time_pad;                 /* copies of frame 0 read in front of the input */
+    int stride_t, stride_s;       /* temporal stride; spatial stride (H and W) */
+    int pad_lo, pad_hi;           /* zero padding of H and W before / after */
+};
+/* Causal 3D convolution, see causal_conv3d.c; w [c_out, c_in*kt*kh*kw] and bias [c_out] in w_dtype
+ * (f32 or bf16). */
+cosmos_status cosmos_cpu_causal_conv3d(float *y, const float *x, const void *w, const void *bias,
+                                       enum cosmos_dtype w_dtype, const struct cosmos_cpu_conv3d_shape *s);
+/* GroupNorm(1 group) per frame over x [C, T, HW]; gamma, beta [C] in param_dtype. y may equal x. */
+void cosmos_cpu_groupnorm_frames(float *y, const float *x, const void *gamma, const void *beta,
+                                 enum cosmos_dtype param_dtype, int64_t C, int64_t T, int64_t HW, float eps);
+/* y = x * sigmoid(x); y may equal x. */
+void cosmos_cpu_swish(float *y, const float *x, int64_t n);
+/* FSQ (fsq.c): z [D, N] -> indices [N] int32 and codes [D, N]; D <= COSMOS_FSQ_MAX_LEVELS. */
+void cosmos_cpu_fsq_quantize(int32_t *indices, float *codes, const float *z, const int *levels, int D, int64_t N);
+/* indices [N] -> codes [D, N]; an index outside [0, prod(levels)) is INVALID_ARG. */
+cosmos_status cosmos_cpu_fsq_dequantize(float *codes, const int32_t *indices, const int *levels, int D, int64_t N);
+
 #endif
