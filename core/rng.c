@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "core/dtype.h"
+
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
 #define PHILOX_W0 0x9E3779B9u
@@ -44,4 +46,9 @@ float cosmos_rng_normal(uint64_t seed, uint64_t stream, uint64_t index) {
     double u1 = ((double)o[0] + 1.0) * (1.0 / 4294967296.0); /* (0, 1] */
     double u2 = (double)o[1] * (1.0 / 4294967296.0);
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void cosmos_rng_fill_normal_bf16(uint16_t *dst, int64_t n, uint64_t seed, uint64_t stream, float mean, float std) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dst[i] = cosmos_f32_to_bf16(mean + std * cosmos_rng_normal(seed, stream, (uint64_t)i));
 }

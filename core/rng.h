@@ -13,6 +13,10 @@ double cosmos_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 /* Standard normal (Box-Muller over one Philox block), for stream `stream` at index `index`. */
 float cosmos_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
 
+/* dst[i] = bf16(mean + std * normal(seed, stream, i)) for i < n (OpenMP-parallel): random weights
+ * of `cosmos-ar init`, a pure function of (seed, stream) whatever the thread count. */
+void cosmos_rng_fill_normal_bf16(uint16_t *dst, int64_t n, uint64_t seed, uint64_t stream, float mean, float std);
+
 /* Streams: the sampler draws at stream COSMOS_RNG_STREAM_SAMPLE, index = sequence position. */
 #define COSMOS_RNG_STREAM_SAMPLE 0x53414d50u /* "SAMP" */
 

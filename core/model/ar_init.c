@@ -62,9 +62,7 @@ cosmos_status cosmos_ar_init_random(const struct cosmos_ar_config *c, uint64_t s
         const int norm = is_norm(sp->name), emb = strcmp(sp->name, "tok_embeddings.weight") == 0;
         const float std = norm ? 0.1f : emb ? 1.0f : 1.0f / sqrtf((float)sp->shape[1]);
         const float mean = norm ? 1.0f : 0.0f;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < numel; i++)
-            buf[i] = cosmos_f32_to_bf16(mean + std * cosmos_rng_normal(seed, (uint64_t)j, (uint64_t)i));
+        cosmos_rng_fill_normal_bf16(buf, numel, seed, (uint64_t)j, mean, std);
         CHECK(cosmos_h5_write(h5, sp->name, COSMOS_BF16, sp->ndim, sp->shape, buf));
     }
     cosmos_h5_close(h5);

@@ -95,9 +95,7 @@ cosmos_status cosmos_t5_init_random(const struct cosmos_t5_config *c, uint64_t s
         } else {
             std = 1.0f / sqrtf((float)sp->shape[1]);
         }
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < numel; i++)
-            buf[i] = cosmos_f32_to_bf16(mean + std * cosmos_rng_normal(seed, (uint64_t)j, (uint64_t)i));
+        cosmos_rng_fill_normal_bf16(buf, numel, seed, (uint64_t)j, mean, std);
         CHECK(cosmos_h5_write(h5, sp->name, COSMOS_BF16, sp->ndim, sp->shape, buf));
     }
     cosmos_h5_close(h5);
