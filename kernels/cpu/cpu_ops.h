@@ -4,6 +4,7 @@
 #ifndef COSMOS_CPU_OPS_H
 #define COSMOS_CPU_OPS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "core/dtype.h"
@@ -12,6 +13,13 @@
 /* y[M,N] = x[M,K] . w[N,K]^T. Small M uses a bf16 GEMV that streams w once (the decode path);
  * larger M converts blocks of w to f32 and calls OpenBLAS sgemm. */
 cosmos_status cosmos_cpu_matmul(float *y, const float *x, const cosmos_bf16 *w, int64_t M, int64_t N, int64_t K);
+/* 1 / sqrt(mean(x[0..D)^2) + eps), the mean of squares in f32: the RMS factor of both RMSNorms. */
+static inline float cosmos_cpu_rms_inv(const float *x, int64_t D, float eps) {
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t i = 0; i < D; i++) ss += x[i] * x[i];
+    return 1.0f / sqrtf(ss / (float)D + eps);
+}
 /* rows x D: y = x * rsqrt(mean(x^2) + eps) * w. y may equal x. */
 void cosmos_cpu_rmsnorm(float *y, const float *x, const cosmos_bf16 *w, int64_t rows, int64_t D, float eps);
 /* x[T,H,Dh] in place; cos/sin [S, Dh/2] f32; token t uses row pos0+t. */

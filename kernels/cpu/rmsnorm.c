@@ -9,10 +9,7 @@ void cosmos_cpu_rmsnorm(float *y, const float *x, const cosmos_bf16 *w, int64_t 
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * D;
         float *yr = y + r * D;
-        float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t i = 0; i < D; i++) ss += xr[i] * xr[i];
-        float inv = 1.0f / sqrtf(ss / (float)D + eps);
+        const float inv = cosmos_cpu_rms_inv(xr, D, eps);
         for (int64_t i = 0; i < D; i++) yr[i] = (xr[i] * inv) * cosmos_bf16_to_f32(w[i]);
     }
 }

@@ -2,6 +2,7 @@
  * + eps)); no mean subtraction, no bias, the mean of squares in f32. */
 #include <math.h>
 
+#include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_ops_t5.h"
 
 void cosmos_cpu_rmsnorm_f32w(float *y, const float *x, const float *w, int64_t rows, int64_t D, float eps) {
@@ -9,10 +10,7 @@ void cosmos_cpu_rmsnorm_f32w(float *y, const float *x, const float *w, int64_t r
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * D;
         float *yr = y + r * D;
-        float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t i = 0; i < D; i++) ss += xr[i] * xr[i];
-        float inv = 1.0f / sqrtf(ss / (float)D + eps);
+        const float inv = cosmos_cpu_rms_inv(xr, D, eps);
         for (int64_t i = 0; i < D; i++) yr[i] = w[i] * (xr[i] * inv);
     }
 }
