@@ -3,8 +3,10 @@
  * Decoding gives RGB uint8 frames [T,H,W,3] whatever the pixel format, with the display-matrix
  * rotation applied; encoding writes H.264 yuv420p mp4. Preparation keeps the last frames, pads to
  * the clip length, resizes (antialiased bilinear, as torchvision) and centre-crops to float32
- * [3,T,H,W] in [-1,1]. Not the tokenizer (core/model/dv_tokenizer). Every error is logged with the
- * file and the problem. Synchronous, CPU only, no global state beyond FFmpeg's log level. */
+ * [3,T,H,W] in [-1,1]. Encoding is incremental (cosmos_media_writer_t: frames appended as they are
+ * ready, optional playable preview); cosmos_media_encode is the one-shot form. Not the tokenizer
+ * (core/model/dv_tokenizer). Every error is logged with the file and the problem. Synchronous, CPU
+ * only, no global state beyond FFmpeg's log level. */
 #ifndef COSMOS_MEDIA_H
 #define COSMOS_MEDIA_H
 
@@ -35,12 +37,49 @@ struct cosmos_media_encode_params {
     int fps;          /* frames per second (default 25, the official pipeline's) */
     int crf;          /* libx264 constant rate factor (default 18; lower is better) */
     int rotation_deg; /* display-matrix rotation written as metadata (0, 90, 180, 270; default 0) */
+    /* Writer only (default NULL: none): after each append, a complete mp4 of every frame so far is
+     * written here (temporary name + rename, so it is always whole and playable). Borrowed: the
+     * writer copies the string. Must differ from the output path. Left in place by close and
+     * abort (the caller removes it). cosmos_media_encode ignores it. */
+    const char *preview_path;
 };
 struct cosmos_media_encode_params cosmos_media_encode_params_default(void);
 
-/* Encode frames (rgb [T,H,W,3], T >= 1, H and W even) to an H.264 yuv420p mp4 at `path`, written to a
- * temporary name and renamed when complete. Uses libx264 when libavcodec has it, otherwise the
- * best H.264 (or, failing that, MPEG-4 part 2) encoder available, with a warning naming it. */
+/* Incremental H.264 yuv420p mp4 writer: frames are encoded and muxed as they are appended, into
+ * cosmos_tmp_path(path); close renames it to `path`, so `path` never holds a partial file. Uses
+ * libx264 when libavcodec has it, otherwise the best H.264 (or, failing that, MPEG-4 part 2)
+ * encoder available, with a warning naming it. Synchronous; one thread at a time per writer. */
+typedef struct cosmos_media_writer cosmos_media_writer_t;
+
+/* Validate (path non-empty; W and H even, in 2..COSMOS_MEDIA_MAX_SIDE; fps 1..1000; crf 0..51;
+ * rotation 0/90/180/270; preview_path, when set, non-empty and not `path`), then create the
+ * temporary file, open the encoder and write the mp4 header. params NULL means the defaults.
+ * On success *out owns the writer (end it with close or abort); on failure *out is NULL and no
+ * file is left. */
+cosmos_status cosmos_media_writer_open(const char *path, int W, int H, const struct cosmos_media_encode_params *params,
+                                       cosmos_media_writer_t **out);
+
+/* Encode and mux n_frames >= 1 frames now: rgb is [n_frames, H, W, 3] uint8 (the layout of
+ * struct cosmos_frames.rgb) at the writer's H and W; borrowed, not kept after the call unless a
+ * preview is set (then the writer keeps a copy of every frame to re-encode the preview). Errors:
+ * a NULL rgb or n_frames <= 0 changes nothing; a failed preview leaves the frames in the output
+ * and the writer usable; any other failure spoils the writer (later appends fail, close removes
+ * the temporary file and fails): abort it. */
+cosmos_status cosmos_media_writer_append(cosmos_media_writer_t *w, const uint8_t *rgb, int n_frames);
+
+/* Flush the encoder, write the trailer (moov first: faststart), rename the temporary file to the
+ * path. Always frees w. On any failure (no frame appended, a spoiled writer, I/O) the temporary
+ * file is removed, `path` is not created, and the error is returned. */
+cosmos_status cosmos_media_writer_close(cosmos_media_writer_t *w);
+
+/* Remove the temporary file and free w; `path` is not created. NULL is a no-op. */
+void cosmos_media_writer_abort(cosmos_media_writer_t *w);
+
+/* Frames appended so far (0 for NULL). */
+int64_t cosmos_media_writer_frames(const cosmos_media_writer_t *w);
+
+/* Encode frames (rgb [T,H,W,3], T >= 1, H and W even) to `path` in one go: open, one append,
+ * close (so the same rules and temporary-file handling). Borrows frames. */
 cosmos_status cosmos_media_encode(const char *path, const struct cosmos_frames *frames,
                                   const struct cosmos_media_encode_params *params);
 

@@ -2,13 +2,16 @@
  * pixel formats made here with FFmpeg's own encoders (rgb24/gray/rgba png, yuvj420p jpeg, 10-bit
  * ffv1, webp when libwebp is there), rotation metadata, the input preparation against torchvision
  * (tests/data/media-resize.h5 from tools/media/make_resize_fixtures.py; max abs error <= 1e-6 on
- * [-1,1] values; measured 4.5e-8), and every error case: missing, empty, foreign, truncated, zero frames, too few
- * frames, frame sides of 0 or absurdly large. */
+ * [-1,1] values; measured 4.5e-8), every error case: missing, empty, foreign, truncated, zero frames, too few
+ * frames, frame sides of 0 or absurdly large; and the incremental writer: appends of 1, 8, 8 frames
+ * (the pipeline's pattern), nothing under the final name before close, the preview after each
+ * append, abort, and its errors. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -425,6 +428,7 @@ Test(media, decode_errors) {
     tmp_file(path, sizeof path, "empty.mp4");
     write_bytes(path, "", 0);
     expect_decode_error(path, "empty");
+    unlink(path);
 
     tmp_file(path, sizeof path, "text.mp4");
     const char *txt = "this is not a video, just some text that no demuxer should accept\n";
@@ -489,4 +493,149 @@ Test(media, encode_errors) {
     cr_expect(strstr(log_captured(), "/nonexistent-dir/x.mp4"), "message:\n%s", log_captured());
     cosmos_frames_free(&odd);
     cosmos_frames_free(&ok);
+}
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* Decode path and expect T frames of H x W close to ref [T,H,W,3] (PSNR as the round trip). */
+static void expect_clip(const char *path, const uint8_t *ref, int T, int H, int W, const char *what) {
+    struct cosmos_frames out = {0};
+    cr_assert_eq(cosmos_media_decode(path, 0, &out), COSMOS_OK, "%s: %s does not decode", what, path);
+    cr_expect_eq(out.T, T, "%s: %d frames, want %d", what, out.T, T);
+    cr_expect_eq(out.H, H, "%s", what);
+    cr_expect_eq(out.W, W, "%s", what);
+    if (out.T == T && out.H == H && out.W == W) {
+        double p = psnr(ref, out.rgb, (size_t)T * H * W * 3);
+        cr_expect_gt(p, 35.0, "%s: PSNR %.2f dB vs the input", what, p);
+    }
+    cosmos_frames_free(&out);
+}
+
+Test(media, writer_appends_like_the_pipeline) {
+    /* 1 frame, then 8, then 8: the video pipeline's pattern (first latent frame, then 8 each). */
+    char path[1024], tmp[1100], prev[1024], prev_tmp[1100];
+    tmp_file(path, sizeof path, "w.mp4");
+    tmp_file(prev, sizeof prev, "w-preview.mp4");
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    cosmos_tmp_path(prev, prev_tmp, sizeof prev_tmp);
+    const int H = 48, W = 64, counts[3] = {1, 8, 8};
+    struct cosmos_frames in = smooth_clip(17, H, W);
+    const size_t fb = (size_t)H * W * 3;
+    struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+    cr_expect_null(ep.preview_path);
+    ep.preview_path = prev;
+    cosmos_media_writer_t *w = NULL;
+    cr_assert_eq(cosmos_media_writer_open(path, W, H, &ep, &w), COSMOS_OK);
+    cr_assert_not_null(w);
+    cr_expect_eq(cosmos_media_writer_frames(w), 0);
+    cr_expect(exists(tmp), "temporary file %s not made by open", tmp);
+    int done = 0;
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(cosmos_media_writer_append(w, in.rgb + (size_t)done * fb, counts[k]), COSMOS_OK, "append %d", k);
+        done += counts[k];
+        cr_expect_eq(cosmos_media_writer_frames(w), done);
+        cr_expect(!exists(path), "%s exists after append %d, before close", path, k);
+        cr_expect(!exists(prev_tmp), "preview temporary %s left behind", prev_tmp);
+        char what[64];
+        snprintf(what, sizeof what, "preview after append %d", k);
+        expect_clip(prev, in.rgb, done, H, W, what);
+    }
+    cr_assert_eq(cosmos_media_writer_close(w), COSMOS_OK);
+    cr_expect(!exists(tmp), "temporary file %s left behind", tmp);
+    expect_clip(path, in.rgb, 17, H, W, "final file");
+    /* The one-shot encoder is the same writer: same frames, same file size. */
+    struct stat s_inc, s_one;
+    cr_assert_eq(stat(path, &s_inc), 0);
+    char one[1024];
+    tmp_file(one, sizeof one, "w-one.mp4");
+    ep.preview_path = NULL;
+    cr_assert_eq(cosmos_media_encode(one, &in, &ep), COSMOS_OK);
+    cr_assert_eq(stat(one, &s_one), 0);
+    cr_expect_eq(s_inc.st_size, s_one.st_size, "incremental %lld bytes, one-shot %lld", (long long)s_inc.st_size,
+                 (long long)s_one.st_size);
+    cosmos_frames_free(&in);
+    unlink(path);
+    unlink(prev);
+    unlink(one);
+}
+
+Test(media, writer_abort_and_errors) {
+    char path[1024], tmp[1100];
+    tmp_file(path, sizeof path, "wa.mp4");
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    struct cosmos_frames in = smooth_clip(2, 16, 16);
+    cosmos_media_writer_t *w = NULL;
+    /* Abort after frames: nothing left; abort(NULL) is a no-op. */
+    cr_assert_eq(cosmos_media_writer_open(path, 16, 16, NULL, &w), COSMOS_OK);
+    cr_assert_eq(cosmos_media_writer_append(w, in.rgb, 2), COSMOS_OK);
+    cr_expect(exists(tmp));
+    cosmos_media_writer_abort(w);
+    cosmos_media_writer_abort(NULL);
+    cr_expect(!exists(tmp), "abort left %s", tmp);
+    cr_expect(!exists(path), "abort made %s", path);
+
+    /* Appends without frames are refused and change nothing; closing without frames fails and
+     * leaves no file. */
+    cr_assert_eq(cosmos_media_writer_open(path, 16, 16, NULL, &w), COSMOS_OK);
+    log_capture_start();
+    cr_expect_eq(cosmos_media_writer_append(w, in.rgb, 0), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_media_writer_append(w, in.rgb, -3), COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_media_writer_append(w, NULL, 1), COSMOS_ERR_INVALID_ARG);
+    log_capture_stop();
+    cr_expect(strstr(log_captured(), path) && strstr(log_captured(), "-3"), "message:\n%s", log_captured());
+    cr_expect_eq(cosmos_media_writer_frames(w), 0);
+    log_capture_start();
+    cr_expect_neq(cosmos_media_writer_close(w), COSMOS_OK);
+    log_capture_stop();
+    cr_expect(strstr(log_captured(), "no frames"), "message:\n%s", log_captured());
+    cr_expect(!exists(tmp) && !exists(path), "a failed close left a file");
+
+    /* Odd, zero and absurd sizes; bad parameters; the preview on the output itself. */
+    const int sizes[4][2] = {{15, 16}, {16, 9}, {0, 16}, {16, COSMOS_MEDIA_MAX_SIDE + 2}};
+    for (int k = 0; k < 4; k++) {
+        w = (cosmos_media_writer_t *)&in; /* must be reset to NULL */
+        log_capture_start();
+        cr_expect_eq(cosmos_media_writer_open(path, sizes[k][0], sizes[k][1], NULL, &w), COSMOS_ERR_INVALID_ARG);
+        log_capture_stop();
+        cr_expect_null(w);
+        cr_expect(strstr(log_captured(), path), "message:\n%s", log_captured());
+        if (k < 2) cr_expect(strstr(log_captured(), "even"), "message:\n%s", log_captured());
+    }
+    struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+    ep.preview_path = path;
+    log_capture_start();
+    cr_expect_eq(cosmos_media_writer_open(path, 16, 16, &ep, &w), COSMOS_ERR_INVALID_ARG);
+    ep = cosmos_media_encode_params_default();
+    ep.crf = 60;
+    cr_expect_eq(cosmos_media_writer_open(path, 16, 16, &ep, &w), COSMOS_ERR_INVALID_ARG);
+    log_capture_stop();
+    cr_expect(strstr(log_captured(), "preview") && strstr(log_captured(), "crf"), "message:\n%s", log_captured());
+    cr_expect(!exists(tmp) && !exists(path), "a refused open left a file");
+
+    /* Unwritable directory: a clear error naming the path, no writer. */
+    log_capture_start();
+    cr_expect_eq(cosmos_media_writer_open("/nonexistent-dir/w.mp4", 16, 16, NULL, &w), COSMOS_ERR_IO);
+    log_capture_stop();
+    cr_expect_null(w);
+    cr_expect(strstr(log_captured(), "/nonexistent-dir/w.mp4") && strstr(log_captured(), "No such file"),
+              "message:\n%s", log_captured());
+
+    /* A preview that cannot be written fails the append, but the frames are in the output and the
+     * writer goes on. */
+    ep = cosmos_media_encode_params_default();
+    ep.preview_path = "/nonexistent-dir/preview.mp4";
+    cr_assert_eq(cosmos_media_writer_open(path, 16, 16, &ep, &w), COSMOS_OK);
+    log_capture_start();
+    cr_expect_eq(cosmos_media_writer_append(w, in.rgb, 1), COSMOS_ERR_IO);
+    log_capture_stop();
+    cr_expect(strstr(log_captured(), "preview") && strstr(log_captured(), "/nonexistent-dir/preview.mp4"),
+              "message:\n%s", log_captured());
+    cr_expect_eq(cosmos_media_writer_frames(w), 1);
+    log_capture_start();
+    cr_expect_eq(cosmos_media_writer_append(w, in.rgb + 16 * 16 * 3, 1), COSMOS_ERR_IO);
+    log_capture_stop();
+    cr_assert_eq(cosmos_media_writer_close(w), COSMOS_OK);
+    expect_clip(path, in.rgb, 2, 16, 16, "output of a writer whose preview failed");
+    unlink(path);
+    cosmos_frames_free(&in);
 }
