@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/log.h"
 
@@ -323,4 +324,14 @@ int64_t cosmos_ar_config_num_params(const struct cosmos_ar_config *c) {
         }
     }
     return n;
+}
+
+int cosmos_config_file_has_model_type(const char *path, const char *model_type) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0; /* never consume a pipe */
+    json_t *root = json_load_file(path, 0, NULL);
+    json_t *mt = root ? json_object_get(root, "model_type") : NULL;
+    const int is = json_is_string(mt) && !strcmp(json_string_value(mt), model_type);
+    json_decref(root);
+    return is;
 }

@@ -42,6 +42,9 @@ struct cosmos_ar_config {
 /* Parse a config from a JSON file or string; derives the missing values and validates.
  * `source` names the origin in error messages. */
 cosmos_status cosmos_ar_config_load(const char *path, struct cosmos_ar_config *cfg);
+/* Is `path` a regular file holding a JSON object whose "model_type" is `model_type` ("t5",
+ * "dv_tokenizer", "pipeline")? Never reads a pipe (so the caller's loader still can). */
+int cosmos_config_file_has_model_type(const char *path, const char *model_type);
 cosmos_status cosmos_ar_config_parse(const char *json, const char *source, struct cosmos_ar_config *cfg);
 /* Serialise (all keys, including derived ones) as JSON; caller frees. NULL on OOM. */
 char *cosmos_ar_config_to_json(const struct cosmos_ar_config *cfg);

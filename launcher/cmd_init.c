@@ -1,11 +1,13 @@
 /* `cosmos-ar init --config C.json --seed N --out M.h5`: a random-weight model for any config
  * (core/model/ar_init.h), how tests, the demo and full-size benchmarks get weights. A config with
  * "model_type": "t5" makes a T5 encoder file instead (core/model/t5_model.h), embedding the
- * SentencePiece model named by --spm or the config's "spiece_model". */
+ * SentencePiece model named by --spm or the config's "spiece_model"; one with "model_type":
+ * "dv_tokenizer" makes a DV tokenizer file (encoder and decoder parts, core/model/dv_init.h). */
 #include <string.h>
 
 #include "core/log.h"
 #include "core/model/ar_init.h"
+#include "core/model/dv_init.h"
 #include "core/model/t5_model.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
@@ -20,7 +22,7 @@ cosmos_status cmd_init(int argc, char **argv) {
     struct cli_opt opts[] = {
         {"config", CLI_STR, &config, "model config JSON (configs/models/*.json)", 0},
         {"seed", CLI_U64, &seed, "random seed (default 0)", 0},
-        {"out", CLI_STR, &out, "output weight file (.h5)", 0},
+        {"out", CLI_STR, &out, "output weight file (.h5), or a folder for a pipeline config", 0},
         {"spm", CLI_STR, &spm, "T5 configs: SentencePiece model to embed (default: the config's spiece_model)", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
@@ -37,6 +39,15 @@ cosmos_status cmd_init(int argc, char **argv) {
         return COSMOS_OK;
     }
     CHECK_ARG(!spm, COSMOS_ERR_INVALID_ARG, "init: --spm is for T5 configs only");
+    if (cosmos_config_file_is_dv(config)) {
+        struct cosmos_dv_config dv;
+        CHECK(cosmos_dv_config_load(config, &dv));
+        LOG_INFO0("init: %s (DV tokenizer), %.3f M encoder + %.3f M decoder parameters, seed %llu -> %s", dv.name,
+                  cosmos_dv_config_num_params(&dv, COSMOS_DV_ENCODER) * 1e-6,
+                  cosmos_dv_config_num_params(&dv, COSMOS_DV_DECODER) * 1e-6, (unsigned long long)seed, out);
+        CHECK(cosmos_dv_init_random(&dv, seed, COSMOS_DV_BOTH, out));
+        return COSMOS_OK;
+    }
     struct cosmos_ar_config cfg;
     CHECK(cosmos_ar_config_load(config, &cfg));
     LOG_INFO0("init: %s, %.3f B parameters, seed %llu -> %s", cfg.name, cosmos_ar_config_num_params(&cfg) * 1e-9,

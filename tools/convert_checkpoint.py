@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert official Cosmos checkpoints into the cosmos-ar HDF5 formats.
 
-Subcommands (more, e.g. `tokenizer`, can be added as further subparsers):
+Subcommands:
 
   ar   convert_checkpoint.py ar --config CONFIG.json --checkpoint model.pt --out AR.h5
        Official Cosmos-1.0 AR `model.pt` (spec ar-model.md section 8: a torch-pickled flat state
@@ -15,6 +15,16 @@ Subcommands (more, e.g. `tokenizer`, can be added as further subparsers):
        full T5ForConditionalGeneration or encoder-only; decoder and lm_head keys are skipped) +
        its spiece.model -> the T5 encoder file of docs/t5.md (tools/cosmos_t5_h5.py), the tokenizer
        embedded. Default f32 (what the official pipeline computes with); bf16 halves the file.
+
+  tokenizer  convert_checkpoint.py tokenizer --config DV.json [--encoder encoder.jit] [--decoder decoder.jit]
+             --out DV.h5 [--dtype keep|bf16|f32]
+       Official Cosmos-1.0-Tokenizer-DV8x16x16 TorchScript archives (spec components.md 2.1:
+       torch.jit.load(f, map_location="cpu").state_dict(); either or both) -> one DV tokenizer file
+       (docs/weights.md "DV tokenizer files", tools/cosmos_dv_h5.py): conv weights flattened to
+       [Cout, Cin*kt*kh*kw], dtype kept as stored unless --dtype says otherwise. The JIT-only buffers
+       (encoder.patcher3d.*, quantizer.*, inv_quant.quantizer.*, decoder.unpatcher3d.* but the
+       wavelets) and the never-called convs of CT-built down/up-samplers are dropped with a note;
+       decoder.unpatcher3d.wavelets is kept exactly as stored (spec 2.4), whatever --dtype says.
 
 The expected key set and shapes come from the config (docs/weights.md "Expected keys"). Every
 missing, unexpected or misshaped key is reported (key, expected shape, found shape, hint) and the
@@ -254,6 +264,169 @@ def convert_t5(args):
     return 0
 
 
+def load_jit_state(path, what):
+    """(state dict, module) of a TorchScript archive, loaded on the CPU."""
+    import torch
+
+    if not os.path.isfile(path):
+        raise ConversionError(f"{what} {path} not found")
+    try:
+        module = torch.jit.load(path, map_location="cpu")
+    except Exception as exc:  # not a TorchScript zip, truncated, ...: report, exit 2
+        raise ConversionError(f"cannot load {what} {path} as TorchScript: {exc}") from exc
+    return dict(module.state_dict()), module
+
+
+def jit_attribute(module, key):
+    """module.a.b.c for key "a.b.c", or None (a buffer registered persistent=False is not in the
+    state dict of every torch version, but still an attribute of the scripted module)."""
+    obj = module
+    for name in key.split("."):
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def classify_tokenizer_keys(cfg, state, part, expected, path):
+    """Split one JIT state dict into the expected tensors, notes and errors (kind, message)."""
+    import torch
+
+    import cosmos_dv_h5 as dv
+
+    errors, notes = [], []
+    other = dv.DECODER if part == dv.ENCODER else dv.ENCODER
+    other_keys = {k for k, _ in (dv.decoder_tensors(cfg) if other == dv.DECODER else dv.encoder_tensors(cfg))}
+    if not any(k in state for k, _ in expected) and any(k in other_keys for k in state):
+        sample = sorted(k for k in state if k in other_keys)[:2]
+        return [("swapped", f"{path} holds {other} keys ({', '.join(sample)}, ...) and no {part} key: "
+                            f"pass it as --{other}")], notes
+    for key, shape in expected:
+        if key not in state:
+            errors.append(("missing", f"{path}: missing key {key}: expected shape {list(shape)}, found nothing"))
+            continue
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            errors.append(("dtype", f"{path}: key {key}: expected a tensor, found a {type(value).__name__}"))
+        elif tuple(value.shape) != tuple(shape):
+            errors.append(("shape", f"{path}: wrong shape for key {key}: expected {list(shape)}, "
+                                    f"found {list(value.shape)}"))
+        elif value.dtype not in (torch.bfloat16, torch.float32, torch.float16, torch.float64):
+            errors.append(("dtype", f"{path}: key {key}: unsupported dtype {value.dtype}"))
+    exp = dict(expected)
+    dropped, unused = [], []
+    for key, value in state.items():
+        if key in exp:
+            continue
+        if dv.is_dropped_buffer(key):
+            dropped.append(key)
+        elif dv.is_unused_ct_conv(cfg, key):
+            unused.append(key)
+        else:
+            found = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            hint = f" (a {other} key: pass this file as --{other}?)" if key in other_keys else ""
+            errors.append(("unexpected", f"{path}: unexpected key {key}{hint}: expected nothing, found {found}"))
+    if dropped:
+        notes.append(f"{path}: dropped {len(dropped)} JIT-only buffer(s): {', '.join(sorted(dropped))}")
+    if unused:
+        notes.append(f"{path}: dropped {len(unused)} never-called down/up-sampler weight(s) of CT-built modules "
+                     f"(spec 2.9): {', '.join(sorted(unused))}")
+    return errors, notes
+
+
+TOKENIZER_HINTS = {
+    "missing": "hint (missing): a truncated file, the wrong config (channels, channels_mult, num_res_blocks, "
+               "attn_resolutions), or --encoder / --decoder swapped",
+    "shape": "hint (shape): the config is not this checkpoint's (channels, channels_mult, z_channels, "
+             "embedding_dim, patch_size)",
+    "unexpected": "hint (unexpected): the config may describe another tokenizer (e.g. more levels or attention "
+                  "resolutions), or the file is not a DV tokenizer archive",
+    "dtype": "hint (dtype): weights must be floating point tensors",
+    "swapped": "hint (swapped): --encoder takes encoder.jit, --decoder takes decoder.jit",
+}
+
+
+def tokenizer_array(t, dtype):
+    """(numpy array, is_bf16) of a tensor stored as `dtype` ("bf16" or "f32")."""
+    import torch
+
+    if dtype == "bf16":
+        return tensor_to_bf16_bits(t), True
+    return t.to(torch.float32).contiguous().numpy(), False
+
+
+def convert_tokenizer(args):
+    import torch
+
+    import cosmos_dv_h5 as dv
+
+    try:
+        cfg = dv.load_config(args.config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"config {args.config}: {exc}") from exc
+    if not args.encoder and not args.decoder:
+        raise ConversionError("give --encoder encoder.jit, --decoder decoder.jit, or both")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise ConversionError(f"output folder {out_dir} does not exist")
+
+    parts, tensors, errors, notes = [], [], [], []
+    for part, path, expected in ((dv.ENCODER, args.encoder, dv.encoder_tensors(cfg)),
+                                 (dv.DECODER, args.decoder, dv.decoder_tensors(cfg))):
+        if not path:
+            continue
+        parts.append(part)
+        state, module = load_jit_state(path, f"{part} archive")
+        if part == dv.DECODER and dv.WAVELETS_KEY not in state:
+            taps = jit_attribute(module, dv.WAVELETS_KEY)
+            if isinstance(taps, torch.Tensor):
+                state[dv.WAVELETS_KEY] = taps
+                notes.append(f"{path}: {dv.WAVELETS_KEY} is not in the state dict (a non-persistent buffer); "
+                             "taken from the scripted module")
+        del module
+        e, n = classify_tokenizer_keys(cfg, state, part, expected, path)
+        errors += e
+        notes += n
+        if not e:
+            tensors += [(key, shape, state[key]) for key, shape in expected]
+    if errors:
+        lines = [msg for _, msg in errors[:MAX_LISTED]]
+        if len(errors) > MAX_LISTED:
+            lines.append(f"... and {len(errors) - MAX_LISTED} more")
+        kinds = []
+        for kind, _ in errors:
+            if kind not in kinds:
+                kinds.append(kind)
+        lines += [TOKENIZER_HINTS[k] for k in kinds]
+        raise ConversionError(f"checkpoint does not match config {args.config} ({len(errors)} problem(s)):\n  "
+                              + "\n  ".join(lines))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    def storage(key, t):
+        if key == dv.WAVELETS_KEY:  # spec 2.4: the decoder uses the stored taps, never re-rounded
+            return "bf16" if t.dtype == torch.bfloat16 else "f32"
+        if args.dtype != "keep":
+            return args.dtype
+        return "bf16" if t.dtype == torch.bfloat16 else "f32"
+
+    widened = sorted({str(t.dtype) for key, _, t in tensors
+                      if args.dtype == "keep" and t.dtype in (torch.float16, torch.float64)})
+    if widened:
+        print(f"note: storing {', '.join(widened)} tensors as float32", file=sys.stderr)
+    counts = {}
+    with cosmos_h5.atomic_output(args.out) as tmp:
+        with dv.DVWeightsWriter(tmp, cfg, parts) as writer:
+            for key, _, t in tensors:
+                kind = storage(key, t)
+                arr, is_bf16 = tokenizer_array(t, kind)
+                writer.add(key, arr, is_bf16)
+                counts[kind] = counts.get(kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    print(f"wrote {args.out}: {' + '.join(parts)}, {len(tensors)} tensors ({summary})")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="convert_checkpoint.py",
                                  description="Convert official Cosmos checkpoints to cosmos-ar HDF5.")
@@ -270,6 +443,15 @@ def build_parser():
     t5.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help="weight storage (default f32)")
     t5.add_argument("--name", default="t5-11b", help="model name stored in the file (default t5-11b)")
     t5.set_defaults(func=convert_t5)
+    tok = sub.add_parser("tokenizer", help="DV8x16x16 encoder.jit / decoder.jit -> HDF5 (docs/weights.md)")
+    tok.add_argument("--config", required=True, help="tokenizer config JSON (configs/models/*tokenizer*.json)")
+    tok.add_argument("--encoder", help="official encoder.jit (TorchScript)")
+    tok.add_argument("--decoder", help="official decoder.jit (TorchScript)")
+    tok.add_argument("--out", required=True, help="output .h5 file")
+    tok.add_argument("--dtype", choices=("keep", "bf16", "f32"), default="keep",
+                     help="weight storage: keep the stored dtype (default; f16/f64 become f32), or convert "
+                          "every weight (never the wavelets buffer) to bf16 or f32")
+    tok.set_defaults(func=convert_tokenizer)
     return ap
 
 

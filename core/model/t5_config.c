@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/config.h"
 #include "core/log.h"
 
 static void config_defaults(struct cosmos_t5_config *c) {
@@ -161,17 +162,7 @@ char *cosmos_t5_config_to_json(const struct cosmos_t5_config *c) {
     return s;
 }
 
-int cosmos_config_file_is_t5(const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0; /* never consume a pipe */
-    json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
-    if (!root) return 0;
-    json_t *mt = json_object_get(root, "model_type");
-    int is = json_is_string(mt) && !strcmp(json_string_value(mt), "t5");
-    json_decref(root);
-    return is;
-}
+int cosmos_config_file_is_t5(const char *path) { return cosmos_config_file_has_model_type(path, "t5"); }
 
 int64_t cosmos_t5_config_num_params(const struct cosmos_t5_config *c) {
     const int64_t D = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate the DV tokenizer fixtures tests/data/dv-ops.h5 and dv-tiny-encoder.h5 (each < 1 MB) from the PyTorch
-reference tools/reference/dv_tokenizer_ref.py (spec components.md section 2). Read by
-tests/unit/test_dv_ops.c.
+"""Generate the DV tokenizer fixtures tests/data/dv-ops.h5, dv-tiny-encoder.h5 and dv-tiny-decoder.h5 (each
+< 1 MB) from the PyTorch reference tools/reference/dv_tokenizer_ref.py (spec components.md section 2).
+Read by tests/unit/test_dv_ops.c and tests/unit/test_dv_decoder.c.
 
 Layout of dv-ops.h5 (root-level datasets named group.name; written below as group/name; all
 float32 unless noted; videos [C,T,H,W], batch dim dropped):
@@ -19,11 +19,15 @@ float32 unless noted; videos [C,T,H,W], batch dim dropped):
   fsq/edge_z [6,N], fsq/edge_indices int32 [N], fsq/edge_codes [6,N]   z within 4 ulp of every
       rounding boundary of every channel (the other channels random)
 
-Inputs: torch.Generator seeded per case; single-threaded torch. --check regenerates in memory
-build and compares every dataset with the committed file (integers exactly, floats within 1e-6
-relative to the dataset's largest magnitude: torch versions differ in the last bits).
+Layout of dv-tiny-decoder.h5: see build_decoder() (bf16 weights as uint16 with attribute
+dtype="bfloat16", the convention of tools/cosmos_h5.py and core/h5file).
 
-Usage: python3 tools/reference/make_dv_fixtures.py [--out-dir tests/data] [--check]
+Inputs: torch.Generator seeded per case; single-threaded torch. --check regenerates in memory
+build and compares every dataset with the committed file (integers and bf16 bit patterns exactly,
+floats within 1e-6 relative to the dataset's largest magnitude: torch versions differ in the last
+bits).
+
+Usage: python3 tools/reference/make_dv_fixtures.py [--out-dir tests/data] [--check] [--only FILE ...]
 """
 
 import argparse
@@ -37,7 +41,9 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
+import cosmos_h5  # noqa: E402
 import dv_tokenizer_ref as ref  # noqa: E402
 
 SIZE_LIMIT = 1_000_000
@@ -154,14 +160,57 @@ def build_encoder():
     return {k: v.numpy() for k, v in d.items()}
 
 
-FILES = {"dv-ops.h5": build, "dv-tiny-encoder.h5": build_encoder}
+class BF16:
+    """A dataset stored as bf16: uint16 bit patterns + attribute dtype="bfloat16"."""
+
+    def __init__(self, t):
+        self.bits = cosmos_h5.f32_to_bf16_bits(np.asarray(t, dtype=np.float32))
+
+
+DEC_LATENT = (3, 2, 3)  # Tl, Hl, Wl: 17 frames of 32x48; two latent frames after the first
+
+
+def build_decoder():
+    """dv-tiny-decoder.h5: the decoder of configs/models/dv-tokenizer-tiny.json with random weights
+    rounded to bf16 and stored as bf16 under their official names (post_quant_conv.*, decoder.*;
+    conv weights flattened to [Cout, Cin*kt*kh*kw]), plus what a converted official decoder.jit
+    carries besides: the unpatcher's taps /decoder.unpatcher3d.wavelets bf16 [2] = [a, a] with
+    a = bf16(1/sqrt(2)) = 0.70703125 (spec 2.4), and an unused CT-style
+    decoder.up.2.upsample.conv1 (up.2 has no temporal upsample; spec 2.9).
+    Data: /indices int32 [3,2,3] uniform in [0, 64000) with 0 and 63999 at the first two positions,
+    /video f32 [3,17,32,48]: the reference decode (before clamping) with the bf16 tap."""
+    torch.set_num_threads(1)
+    cfg = ref.load_config(os.path.join(REPO, "configs", "models", "dv-tokenizer-tiny.json"))
+    dec = ref.init_random(ref.DVDecoder(cfg), 12).eval()
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.copy_(bf16_round(p))
+    g = gen(600)
+    idx = torch.randint(0, 64000, (1,) + DEC_LATENT, generator=g)
+    idx[0, 0, 0, 0], idx[0, 0, 0, 1] = 0, 63999
+    with torch.no_grad():
+        video = dec(idx, tap=BF16_TAP)
+    d = {k: BF16(v.detach().reshape(v.shape[0], -1) if v.ndim == 5 else v.detach()) for k, v in dec.state_dict().items()}
+    c = cfg["channels"] * cfg["channels_mult"][-1]
+    d["decoder.up.2.upsample.conv1.conv3d.weight"] = BF16(torch.randn(c, c * 3, generator=g))
+    d["decoder.up.2.upsample.conv1.conv3d.bias"] = BF16(torch.randn(c, generator=g))
+    d["decoder.unpatcher3d.wavelets"] = BF16(np.array([BF16_TAP, BF16_TAP], dtype=np.float32))
+    d["indices"] = idx[0].to(torch.int32).numpy()
+    d["video"] = video[0].numpy()
+    return d
+
+
+FILES = {"dv-ops.h5": build, "dv-tiny-encoder.h5": build_encoder, "dv-tiny-decoder.h5": build_decoder}
 
 
 def write(path, d):
     with h5py.File(path, "w") as f:
         f.attrs["generator"] = "tools/reference/make_dv_fixtures.py"
         for k, v in d.items():
-            f.create_dataset(k, data=v)
+            if isinstance(v, BF16):
+                f.create_dataset(k, data=v.bits).attrs["dtype"] = "bfloat16"
+            else:
+                f.create_dataset(k, data=v)
     size = os.path.getsize(path)
     if size > SIZE_LIMIT:
         raise SystemExit(f"{path}: {size} bytes > {SIZE_LIMIT}")
@@ -171,9 +220,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-dir", default=os.path.join(REPO, "tests", "data"))
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--only", choices=sorted(FILES), action="append",
+                    help="write (or check) just this file; repeatable")
     args = ap.parse_args()
     bad = 0
     for fname, fn in FILES.items():
+        if args.only and fname not in args.only:
+            continue
         d = fn()
         if not args.check:
             path = os.path.join(args.out_dir, fname)
@@ -195,6 +248,12 @@ def check(committed, d):
             print(f"{committed}: dataset sets differ:", sorted(set(names) ^ set(d)))
             return 1
         for k, v in d.items():
+            if isinstance(v, BF16):
+                if f[k].attrs.get("dtype") != "bfloat16":
+                    print(f"{committed} {k}: not tagged dtype=bfloat16")
+                    bad += 1
+                    continue
+                v = v.bits
             old = f[k][()]
             if old.shape != v.shape or old.dtype != v.dtype:
                 print(f"{k}: shape/dtype {old.shape} {old.dtype} vs {v.shape} {v.dtype}")

@@ -1,0 +1,455 @@
+/* Building blocks of the DV tokenizer (spec components.md 2.5): weight loading by official key
+ * name (2.9), CausalConv3d, the factorized (1,3,3)+(3,1,1) conv, per-frame GroupNorm, ResBlock and
+ * spatial / causal temporal attention, for the encoder (whole clip) and the decoder (whole clip or
+ * streaming; see dv_blocks.h). Activations [C,T,H,W] f32 on a host backend. Convs, norms, swish,
+ * adds and attention go through backend ops; the [C,T,H*W] <-> [tokens, C] transposes around the
+ * attention op and the frame concatenations of the streaming caches are host loops (memcpy): they
+ * become backend ops with the CUDA port.
+ * Streaming state: a temporal conv (time_pad = kt-1 = 2) reads [cached 2 frames ; new frames] with
+ * no replication (the first call fills the cache with copies of its frame 0, which is exactly the
+ * whole-clip replication), so a frame's output is computed from the same values by the same op in
+ * either mode; temporal attention appends the new frames' K and V to its cache and lets query t
+ * (at position cached + t) attend keys [0, cached + t]. */
+#include "core/model/dv_blocks.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dtype.h"
+#include "core/log.h"
+
+struct cosmos_tensor dv_tensor(const struct dv_act *a) {
+    struct cosmos_tensor t = {a->d, COSMOS_F32, 4, {a->C, a->T, a->H, a->W}};
+    return t;
+}
+
+cosmos_status dv_act_new(struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
+    a->C = C, a->T = T, a->H = H, a->W = W;
+    a->d = calloc((size_t)(C * T * H * W), sizeof(float));
+    if (!a->d) {
+        LOG_ERROR("dv tokenizer: cannot allocate a [%lld,%lld,%lld,%lld] activation", (long long)C, (long long)T,
+                  (long long)H, (long long)W);
+        return COSMOS_ERR_NOMEM;
+    }
+    return COSMOS_OK;
+}
+
+void dv_act_free(struct dv_act *a) {
+    free(a->d);
+    a->d = NULL;
+}
+
+void dv_act_move(struct dv_act *dst, struct dv_act *src) {
+    free(dst->d);
+    *dst = *src;
+    src->d = NULL;
+}
+
+cosmos_status dv_act_cat_time(struct dv_act *y, const struct dv_act *a, const struct dv_act *b) {
+    const int64_t Ta = a->d ? a->T : 0, HW = b->H * b->W;
+    if (a->d && (a->C != b->C || a->H != b->H || a->W != b->W)) {
+        LOG_ERROR("dv tokenizer: cannot join [%lld,%lld,%lld,%lld] and [%lld,%lld,%lld,%lld] along time",
+                  (long long)a->C, (long long)a->T, (long long)a->H, (long long)a->W, (long long)b->C,
+                  (long long)b->T, (long long)b->H, (long long)b->W);
+        return COSMOS_ERR_INTERNAL;
+    }
+    cosmos_status st = dv_act_new(y, b->C, Ta + b->T, b->H, b->W);
+    if (st != COSMOS_OK) return st;
+    for (int64_t c = 0; c < b->C; c++) {
+        if (Ta) memcpy(y->d + c * y->T * HW, a->d + c * Ta * HW, sizeof(float) * (size_t)(Ta * HW));
+        memcpy(y->d + (c * y->T + Ta) * HW, b->d + c * b->T * HW, sizeof(float) * (size_t)(b->T * HW));
+    }
+    return COSMOS_OK;
+}
+
+cosmos_status dv_act_frames(struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n) {
+    const int64_t HW = a->H * a->W;
+    cosmos_status st = dv_act_new(y, a->C, n, a->H, a->W);
+    if (st != COSMOS_OK) return st;
+    for (int64_t c = 0; c < a->C; c++)
+        memcpy(y->d + c * n * HW, a->d + (c * a->T + t0) * HW, sizeof(float) * (size_t)(n * HW));
+    return COSMOS_OK;
+}
+
+cosmos_status dv_load_weight(const struct dv_ctx *c, const char *name, int64_t numel, int64_t shape0, float **out) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_h5_info info;
+    cosmos_bf16 *raw = NULL;
+    float *p = NULL;
+    *out = NULL;
+    CHECK_ARG(cosmos_h5_has_dataset(c->h5, name), COSMOS_ERR_FORMAT,
+              "%s: weight '%s' is missing from %s (hint: convert the official checkpoint with its state-dict key "
+              "names, spec components.md 2.9)",
+              c->who, name, cosmos_h5_path(c->h5));
+    CHECK(cosmos_h5_info(c->h5, name, &info));
+    int64_t n = 1;
+    for (int i = 0; i < info.ndim; i++) n *= info.shape[i];
+    CHECK_ARG(n == numel && (shape0 <= 0 || info.shape[0] == shape0), COSMOS_ERR_FORMAT,
+              "%s: weight '%s' has %lld elements (first dim %lld); expected %lld (first dim %lld)", c->who, name,
+              (long long)n, (long long)info.shape[0], (long long)numel, (long long)shape0);
+    CHECK_ARG(info.dtype == COSMOS_F32 || info.dtype == COSMOS_BF16, COSMOS_ERR_FORMAT,
+              "%s: weight '%s' is neither f32 nor bf16", c->who, name);
+    p = malloc(sizeof(float) * (size_t)n);
+    CHECK_ALLOC(p);
+    if (info.dtype == COSMOS_BF16) {
+        raw = malloc(sizeof(cosmos_bf16) * (size_t)n);
+        CHECK_ALLOC(raw);
+        CHECK(cosmos_h5_read(c->h5, name, COSMOS_BF16, raw));
+        cosmos_bf16_to_f32_n(p, raw, (size_t)n);
+    } else {
+        CHECK(cosmos_h5_read(c->h5, name, COSMOS_F32, p));
+    }
+    *out = p;
+    p = NULL;
+fail:
+    free(raw);
+    free(p);
+    return st;
+}
+
+/* name = prefix followed by the formatted suffix; a key longer than the buffer is an error. */
+#define KEY_MAX 320
+static cosmos_status key(char name[KEY_MAX], const char *prefix, const char *suffix_fmt, ...) {
+    va_list ap;
+    int n = snprintf(name, KEY_MAX, "%s", prefix);
+    if (n >= 0 && n < KEY_MAX) {
+        va_start(ap, suffix_fmt);
+        n += vsnprintf(name + n, (size_t)(KEY_MAX - n), suffix_fmt, ap);
+        va_end(ap);
+    }
+    if (n < 0 || n >= KEY_MAX) {
+        LOG_ERROR("dv tokenizer: weight key '%s...' is longer than %d characters", prefix, KEY_MAX - 1);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return COSMOS_OK;
+}
+
+/* ---- CausalConv3d ---- */
+
+cosmos_status dv_conv_load(const struct dv_ctx *c, struct dv_conv *cv, const char *prefix, int64_t cin, int64_t cout,
+                           struct cosmos_conv3d_params p) {
+    cosmos_status st = COSMOS_OK;
+    char name[KEY_MAX];
+    cv->cin = cin, cv->cout = cout, cv->p = p;
+    CHECK(key(name, prefix, ".conv3d.weight"));
+    CHECK(dv_load_weight(c, name, cout * cin * p.kt * p.kh * p.kw, cout, &cv->w));
+    CHECK(key(name, prefix, ".conv3d.bias"));
+    CHECK(dv_load_weight(c, name, cout, 0, &cv->b));
+fail:
+    return st;
+}
+
+void dv_conv_free(struct dv_conv *cv) {
+    free(cv->w);
+    free(cv->b);
+    cv->w = cv->b = NULL;
+    dv_act_free(&cv->cache);
+}
+
+cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_act *y, const struct dv_act *x) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_conv3d_params p = cv->p;
+    struct dv_act cat = {0}, keep = {0};
+    const struct dv_act *in = x;
+    CHECK_ARG(x->C == cv->cin, COSMOS_ERR_INTERNAL, "%s: conv expects %lld input channels, got %lld", c->who,
+              (long long)cv->cin, (long long)x->C);
+    if (c->stream && p.time_pad > 0) {
+        CHECK_ARG(p.stride_t == 1, COSMOS_ERR_INTERNAL, "%s: a streamed conv needs time stride 1", c->who);
+        if (!cv->cache.d) { /* first frames of the stream: frame 0 replicated time_pad times */
+            CHECK(dv_act_new(&cv->cache, x->C, p.time_pad, x->H, x->W));
+            const int64_t HW = x->H * x->W;
+            for (int64_t ch = 0; ch < x->C; ch++)
+                for (int64_t t = 0; t < p.time_pad; t++)
+                    memcpy(cv->cache.d + (ch * p.time_pad + t) * HW, x->d + ch * x->T * HW, sizeof(float) * (size_t)HW);
+        }
+        CHECK(dv_act_cat_time(&cat, &cv->cache, x));
+        in = &cat;
+        p.time_pad = 0;
+    }
+    const int64_t To = (in->T + p.time_pad - p.kt) / p.stride_t + 1;
+    const int64_t Ho = (in->H + p.pad_lo + p.pad_hi - p.kh) / p.stride_s + 1;
+    const int64_t Wo = (in->W + p.pad_lo + p.pad_hi - p.kw) / p.stride_s + 1;
+    const int64_t K = cv->cin * p.kt * p.kh * p.kw;
+    CHECK(dv_act_new(y, cv->cout, To, Ho, Wo));
+    CHECK(cosmos_op_causal_conv3d(c->be, dv_tensor(y), dv_tensor(in), cosmos_tensor_2d(cv->w, COSMOS_F32, cv->cout, K),
+                                  cosmos_tensor_1d(cv->b, COSMOS_F32, cv->cout), &p));
+    if (cat.d) {
+        CHECK(dv_act_frames(&keep, &cat, cat.T - cv->p.time_pad, cv->p.time_pad));
+        dv_act_move(&cv->cache, &keep);
+    }
+fail:
+    if (st != COSMOS_OK) dv_act_free(y);
+    dv_act_free(&cat);
+    dv_act_free(&keep);
+    return st;
+}
+
+cosmos_status dv_conv_apply(const struct dv_ctx *c, struct dv_conv *cv, struct dv_act *x) {
+    struct dv_act y = {0};
+    cosmos_status st = dv_conv_run(c, cv, &y, x);
+    if (st == COSMOS_OK) dv_act_move(x, &y);
+    return st;
+}
+
+cosmos_status dv_convfact_load(const struct dv_ctx *c, struct dv_conv cv[2], const char *prefix, int64_t cin,
+                               int64_t cout) {
+    cosmos_status st = COSMOS_OK;
+    char name[KEY_MAX];
+    CHECK(key(name, prefix, ".0"));
+    CHECK(dv_conv_load(c, &cv[0], name, cin, cout, cosmos_conv3d_params_causal(1, 3, 3, 1, 1, 1)));
+    CHECK(key(name, prefix, ".1"));
+    CHECK(dv_conv_load(c, &cv[1], name, cout, cout, cosmos_conv3d_params_causal(3, 1, 1, 1, 1, 0)));
+fail:
+    return st;
+}
+
+cosmos_status dv_convfact_apply(const struct dv_ctx *c, struct dv_conv cv[2], struct dv_act *x) {
+    cosmos_status st = dv_conv_apply(c, &cv[0], x);
+    return st == COSMOS_OK ? dv_conv_apply(c, &cv[1], x) : st;
+}
+
+/* ---- CausalNormalize ---- */
+
+cosmos_status dv_norm_load(const struct dv_ctx *c, struct dv_norm *n, const char *prefix, int64_t C) {
+    cosmos_status st = COSMOS_OK;
+    char name[KEY_MAX];
+    n->C = C;
+    CHECK(key(name, prefix, ".norm.weight"));
+    CHECK(dv_load_weight(c, name, C, 0, &n->g));
+    CHECK(key(name, prefix, ".norm.bias"));
+    CHECK(dv_load_weight(c, name, C, 0, &n->b));
+fail:
+    return st;
+}
+
+void dv_norm_free(struct dv_norm *n) {
+    free(n->g);
+    free(n->b);
+    n->g = n->b = NULL;
+}
+
+cosmos_status dv_norm_run(const struct dv_ctx *c, const struct dv_norm *n, struct dv_act *y, const struct dv_act *x) {
+    return cosmos_op_groupnorm_frames(c->be, dv_tensor(y), dv_tensor(x), cosmos_tensor_1d(n->g, COSMOS_F32, n->C),
+                                      cosmos_tensor_1d(n->b, COSMOS_F32, n->C), 1e-6f);
+}
+
+/* ---- ResBlock ---- */
+
+cosmos_status dv_resblock_load(const struct dv_ctx *c, struct dv_resblock *r, const char *prefix, int64_t cin,
+                               int64_t cout) {
+    cosmos_status st = COSMOS_OK;
+    char name[KEY_MAX];
+    CHECK(key(name, prefix, ".norm1"));
+    CHECK(dv_norm_load(c, &r->norm1, name, cin));
+    CHECK(key(name, prefix, ".conv1"));
+    CHECK(dv_convfact_load(c, r->conv1, name, cin, cout));
+    CHECK(key(name, prefix, ".norm2"));
+    CHECK(dv_norm_load(c, &r->norm2, name, cout));
+    CHECK(key(name, prefix, ".conv2"));
+    CHECK(dv_convfact_load(c, r->conv2, name, cout, cout));
+    r->has_shortcut = cin != cout;
+    if (r->has_shortcut) {
+        CHECK(key(name, prefix, ".nin_shortcut"));
+        CHECK(dv_conv_load(c, &r->nin_shortcut, name, cin, cout, cosmos_conv3d_params_causal(1, 1, 1, 1, 1, 0)));
+    }
+fail:
+    return st;
+}
+
+void dv_resblock_free(struct dv_resblock *r) {
+    dv_norm_free(&r->norm1);
+    dv_norm_free(&r->norm2);
+    for (int i = 0; i < 2; i++) dv_conv_free(&r->conv1[i]), dv_conv_free(&r->conv2[i]);
+    dv_conv_free(&r->nin_shortcut);
+}
+
+/* h = conv2(swish(norm2(conv1(swish(norm1(x)))))); x = shortcut(x) + h */
+cosmos_status dv_resblock_run(const struct dv_ctx *c, struct dv_resblock *r, struct dv_act *x) {
+    cosmos_status st = COSMOS_OK;
+    struct dv_act h = {0}, sc = {0};
+    CHECK(dv_act_new(&h, x->C, x->T, x->H, x->W));
+    CHECK(dv_norm_run(c, &r->norm1, &h, x));
+    CHECK(cosmos_op_swish(c->be, dv_tensor(&h), dv_tensor(&h)));
+    CHECK(dv_convfact_apply(c, r->conv1, &h));
+    CHECK(dv_norm_run(c, &r->norm2, &h, &h));
+    CHECK(cosmos_op_swish(c->be, dv_tensor(&h), dv_tensor(&h)));
+    CHECK(dv_convfact_apply(c, r->conv2, &h));
+    if (r->has_shortcut) {
+        CHECK(dv_conv_run(c, &r->nin_shortcut, &sc, x));
+        CHECK(cosmos_op_add(c->be, dv_tensor(&h), dv_tensor(&h), dv_tensor(&sc)));
+    } else {
+        CHECK(cosmos_op_add(c->be, dv_tensor(&h), dv_tensor(&h), dv_tensor(x)));
+    }
+    dv_act_move(x, &h);
+fail:
+    dv_act_free(&h);
+    dv_act_free(&sc);
+    return st;
+}
+
+/* ---- attention ---- */
+
+static cosmos_status attn_load(const struct dv_ctx *c, struct dv_attn *a, const char *prefix, int64_t C,
+                               int temporal) {
+    cosmos_status st = COSMOS_OK;
+    char name[KEY_MAX];
+    static const char *const proj[4] = {"q", "k", "v", "proj_out"};
+    struct dv_conv *conv[4] = {&a->q, &a->k, &a->v, &a->proj_out};
+    a->temporal = temporal;
+    CHECK(key(name, prefix, ".norm"));
+    CHECK(dv_norm_load(c, &a->norm, name, C));
+    for (int i = 0; i < 4; i++) {
+        CHECK(key(name, prefix, ".%s", proj[i]));
+        CHECK(dv_conv_load(c, conv[i], name, C, C, cosmos_conv3d_params_causal(1, 1, 1, 1, 1, 0)));
+    }
+fail:
+    return st;
+}
+
+static void attn_free(struct dv_attn *a) {
+    dv_norm_free(&a->norm);
+    dv_conv_free(&a->q), dv_conv_free(&a->k), dv_conv_free(&a->v), dv_conv_free(&a->proj_out);
+    dv_act_free(&a->kc), dv_act_free(&a->vc);
+}
+
+/* o [C,Tq,H,W] = attention of q [C,Tq,H,W] over k, v [C,S,H,W]. Spatial (S == Tq): one sequence
+ * per frame, its H*W tokens attend each other. Temporal: one sequence per position; the Tq
+ * queries are the last Tq of the S frames (query t attends keys [0, S-Tq+t]). */
+static cosmos_status attend(const struct dv_ctx *c, struct dv_act *o, const struct dv_act *q, const struct dv_act *k,
+                            const struct dv_act *v, int temporal) {
+    cosmos_status st = COSMOS_OK;
+    const int64_t C = q->C, Tq = q->T, S = k->T, HW = q->H * q->W;
+    const int64_t n_seq = temporal ? HW : Tq, Lq = temporal ? Tq : HW, Lk = temporal ? S : HW;
+    float *tq = malloc(sizeof(float) * (size_t)(Lq * C)), *to = malloc(sizeof(float) * (size_t)(Lq * C));
+    float *tk = malloc(sizeof(float) * (size_t)(Lk * C)), *tvv = malloc(sizeof(float) * (size_t)(Lk * C));
+    CHECK_ALLOC(tq);
+    CHECK_ALLOC(to);
+    CHECK_ALLOC(tk);
+    CHECK_ALLOC(tvv);
+    for (int64_t s = 0; s < n_seq; s++) {
+        for (int64_t l = 0; l < Lq; l++) {
+            const int64_t t = temporal ? l : s, p = temporal ? s : l;
+            for (int64_t ch = 0; ch < C; ch++) tq[l * C + ch] = q->d[(ch * Tq + t) * HW + p];
+        }
+        for (int64_t l = 0; l < Lk; l++) {
+            const int64_t t = temporal ? l : s, p = temporal ? s : l;
+            for (int64_t ch = 0; ch < C; ch++) {
+                const int64_t src = (ch * S + t) * HW + p;
+                tk[l * C + ch] = k->d[src], tvv[l * C + ch] = v->d[src];
+            }
+        }
+        CHECK(cosmos_op_attention(c->be, cosmos_tensor_3d(to, COSMOS_F32, Lq, 1, C),
+                                  cosmos_tensor_3d(tq, COSMOS_F32, Lq, 1, C), cosmos_tensor_3d(tk, COSMOS_F32, Lk, 1, C),
+                                  cosmos_tensor_3d(tvv, COSMOS_F32, Lk, 1, C), temporal ? (int)(Lk - Lq) : 0,
+                                  temporal));
+        for (int64_t l = 0; l < Lq; l++) {
+            const int64_t t = temporal ? l : s, p = temporal ? s : l;
+            for (int64_t ch = 0; ch < C; ch++) o->d[(ch * Tq + t) * HW + p] = to[l * C + ch];
+        }
+    }
+fail:
+    free(tq), free(to), free(tk), free(tvv);
+    return st;
+}
+
+static cosmos_status attn_run(const struct dv_ctx *c, struct dv_attn *a, struct dv_act *x) {
+    cosmos_status st = COSMOS_OK;
+    struct dv_act h = {0}, q = {0}, k = {0}, v = {0}, o = {0}, kall = {0}, vall = {0};
+    const struct dv_act *keys = &k, *values = &v;
+    CHECK(dv_act_new(&h, x->C, x->T, x->H, x->W));
+    CHECK(dv_norm_run(c, &a->norm, &h, x));
+    CHECK(dv_conv_run(c, &a->q, &q, &h));
+    CHECK(dv_conv_run(c, &a->k, &k, &h));
+    CHECK(dv_conv_run(c, &a->v, &v, &h));
+    dv_act_free(&h);
+    if (a->temporal && c->stream) { /* keys and values of all frames so far */
+        CHECK(dv_act_cat_time(&kall, &a->kc, &k));
+        CHECK(dv_act_cat_time(&vall, &a->vc, &v));
+        dv_act_move(&a->kc, &kall);
+        dv_act_move(&a->vc, &vall);
+        keys = &a->kc, values = &a->vc;
+    }
+    CHECK(dv_act_new(&o, x->C, x->T, x->H, x->W));
+    CHECK(attend(c, &o, &q, keys, values, a->temporal));
+    CHECK(dv_conv_run(c, &a->proj_out, &h, &o));
+    CHECK(cosmos_op_add(c->be, dv_tensor(x), dv_tensor(x), dv_tensor(&h)));
+fail:
+    dv_act_free(&h), dv_act_free(&q), dv_act_free(&k), dv_act_free(&v), dv_act_free(&o);
+    dv_act_free(&kall), dv_act_free(&vall);
+    return st;
+}
+
+cosmos_status dv_attn_pair_load(const struct dv_ctx *c, struct dv_attn_pair *ap, const char *prefix, int64_t C) {
+    cosmos_status st = COSMOS_OK;
+    char name[KEY_MAX];
+    for (int i = 0; i < 2; i++) {
+        CHECK(key(name, prefix, ".%d", i));
+        CHECK(attn_load(c, &ap->a[i], name, C, i));
+    }
+fail:
+    return st;
+}
+
+void dv_attn_pair_free(struct dv_attn_pair *ap) {
+    attn_free(&ap->a[0]);
+    attn_free(&ap->a[1]);
+}
+
+cosmos_status dv_attn_pair_run(const struct dv_ctx *c, struct dv_attn_pair *ap, struct dv_act *x) {
+    cosmos_status st = attn_run(c, &ap->a[0], x);
+    return st == COSMOS_OK ? attn_run(c, &ap->a[1], x) : st;
+}
+
+/* ---- load-run-free ---- */
+
+cosmos_status dv_conv_named(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *x, const char *prefix,
+                            int64_t cout, struct cosmos_conv3d_params p) {
+    struct dv_conv cv = {0};
+    cosmos_status st = dv_conv_load(c, &cv, prefix, x->C, cout, p);
+    if (st == COSMOS_OK) st = dv_conv_run(c, &cv, y, x);
+    dv_conv_free(&cv);
+    return st;
+}
+
+cosmos_status dv_conv_named_apply(const struct dv_ctx *c, struct dv_act *x, const char *prefix, int64_t cout,
+                                  struct cosmos_conv3d_params p) {
+    struct dv_act y = {0};
+    cosmos_status st = dv_conv_named(c, &y, x, prefix, cout, p);
+    if (st == COSMOS_OK) dv_act_move(x, &y);
+    return st;
+}
+
+cosmos_status dv_convfact_named(const struct dv_ctx *c, struct dv_act *x, const char *prefix, int64_t cout) {
+    struct dv_conv cv[2] = {{0}};
+    cosmos_status st = dv_convfact_load(c, cv, prefix, x->C, cout);
+    if (st == COSMOS_OK) st = dv_convfact_apply(c, cv, x);
+    dv_conv_free(&cv[0]);
+    dv_conv_free(&cv[1]);
+    return st;
+}
+
+cosmos_status dv_norm_named(const struct dv_ctx *c, struct dv_act *x, const char *prefix) {
+    struct dv_norm n = {0};
+    cosmos_status st = dv_norm_load(c, &n, prefix, x->C);
+    if (st == COSMOS_OK) st = dv_norm_run(c, &n, x, x);
+    dv_norm_free(&n);
+    return st;
+}
+
+cosmos_status dv_resblock_named(const struct dv_ctx *c, struct dv_act *x, const char *prefix, int64_t cout) {
+    struct dv_resblock r = {0};
+    cosmos_status st = dv_resblock_load(c, &r, prefix, x->C, cout);
+    if (st == COSMOS_OK) st = dv_resblock_run(c, &r, x);
+    dv_resblock_free(&r);
+    return st;
+}
+
+cosmos_status dv_attn_pair_named(const struct dv_ctx *c, struct dv_act *x, const char *prefix) {
+    struct dv_attn_pair ap = {0};
+    cosmos_status st = dv_attn_pair_load(c, &ap, prefix, x->C);
+    if (st == COSMOS_OK) st = dv_attn_pair_run(c, &ap, x);
+    dv_attn_pair_free(&ap);
+    return st;
+}
