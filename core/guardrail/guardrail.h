@@ -1,0 +1,67 @@
+/* Content-safety guardrails (spec components.md 5.1): one runner over an ordered list of checks.
+ * A check looks at the prompt (pre-guard, before T5), at the generated frames (post-guard), or
+ * rewrites the frames (post-processing, e.g. face blur). Checks run in list order and the first
+ * "unsafe" stops the run, as the official GuardrailRunner does. Implemented today: "blocklist"
+ * (spec 5.2, text only). The model-based checks ("aegis" 5.3, "video_content_filter" 5.4,
+ * "face_blur" 5.5) are known names that return UNSUPPORTED until they exist (docs/guardrail.md).
+ * Frames are uint8 RGB [T,H,W,3], row-major, as the pipeline's final output. */
+#ifndef COSMOS_GUARDRAIL_H
+#define COSMOS_GUARDRAIL_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+
+typedef struct cosmos_guardrail cosmos_guardrail_t;
+
+#define COSMOS_GUARDRAIL_MAX_CHECKS 8
+
+struct cosmos_guardrail_params {
+    /* Names of the checks, in run order ("blocklist"). Borrowed: read during load only. */
+    const char *checks[COSMOS_GUARDRAIL_MAX_CHECKS];
+    int n_checks;
+    /* Word-list directory of the blocklist check: either the flat layout the engine ships
+     * (configs/guardrail/{blocklist,whitelist,exact_match}.txt) or the official checkpoint's
+     * blocklist/ folder ({custom,whitelist,exact_match}/ sub-folders). Required by "blocklist". */
+    const char *blocklist_dir;
+};
+
+/* checks = {"blocklist"}, blocklist_dir = NULL (the caller must set it). */
+struct cosmos_guardrail_params cosmos_guardrail_params_default(void);
+
+/* Outcome of one check run. POD, owned by the caller; strings are always NUL-terminated. */
+struct cosmos_guardrail_verdict {
+    int safe;          /* 1: every applicable check passed; 0: blocked */
+    int n_checks_run;  /* checks that actually examined the input (0: nothing looked at it) */
+    char check[32];    /* name of the check that blocked ("blocklist"); "" when safe */
+    char reason[512];  /* what tripped it, for the log (the word or entry); "" when safe */
+};
+
+/* Build the guardrail: create every check of p->checks in order (the blocklist reads its word
+ * lists here). Errors: INVALID_ARG (no checks, unknown name, missing blocklist_dir), UNSUPPORTED
+ * (a known check not implemented yet), IO / FORMAT (word lists; the message names file and line).
+ * The caller owns *out (cosmos_guardrail_free). */
+cosmos_status cosmos_guardrail_load(const struct cosmos_guardrail_params *p, cosmos_guardrail_t **out);
+void cosmos_guardrail_free(cosmos_guardrail_t *g); /* NULL is a no-op */
+
+int cosmos_guardrail_n_checks(const cosmos_guardrail_t *g);
+const char *cosmos_guardrail_check_name(const cosmos_guardrail_t *g, int i); /* owned by g */
+
+/* Pre-guard: run the text checks on a NUL-terminated prompt (any bytes; UTF-8 expected). Writes
+ * the verdict; the return status is an error only when a check could not run (NOMEM, ...), never
+ * for an unsafe prompt. Synchronous; g is not modified, so concurrent calls on one g are fine. */
+cosmos_status cosmos_guardrail_check_text(const cosmos_guardrail_t *g, const char *prompt,
+                                          struct cosmos_guardrail_verdict *v);
+
+/* Post-guard: run the video safety checks on frames [T,H,W,3] uint8 RGB (borrowed). Checks with
+ * no video hook (the blocklist) are skipped; with none at all the verdict is safe with
+ * n_checks_run = 0, and the caller decides whether to warn. */
+cosmos_status cosmos_guardrail_check_video(const cosmos_guardrail_t *g, const uint8_t *frames, int64_t T,
+                                           int64_t H, int64_t W, struct cosmos_guardrail_verdict *v);
+
+/* Post-processing: let each check with a frame filter (face blur) rewrite frames in place, in
+ * order. Checks without one are skipped; with none this is a no-op. */
+cosmos_status cosmos_guardrail_filter_video(const cosmos_guardrail_t *g, uint8_t *frames, int64_t T, int64_t H,
+                                            int64_t W);
+
+#endif
