@@ -1,12 +1,26 @@
 /* `cosmos-ar info M.h5`: architecture, parameter count, bytes and format version of a weight file,
- * printed to stdout after a full strict load (so it also validates the file). */
+ * printed to stdout after a full strict load (so it also validates the file). Given a video or
+ * image file instead (anything that is not HDF5), it decodes every frame and prints the frame
+ * count and size (how tests and scripts check generated mp4s without ffprobe). */
 #include <stdio.h>
+#include <string.h>
+
+#include "core/media.h"
 
 #include "core/backend.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
+
+static int is_hdf5(const char *path) {
+    unsigned char sig[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1; /* let the HDF5 loader report the missing file */
+    size_t n = fread(sig, 1, sizeof sig, f);
+    fclose(f);
+    return n == sizeof sig && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
+}
 
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
@@ -25,6 +39,14 @@ cosmos_status cmd_info(int argc, char **argv) {
     if (common.help) return COSMOS_OK;
     if (!model && n_pos == 1) model = pos[0];
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
+    if (!is_hdf5(model)) {
+        struct cosmos_frames f;
+        CHECK(cosmos_media_decode(model, 0, &f));
+        printf("file            %s\n", model);
+        printf("media           %s, %d frame(s) of %dx%d (WxH)\n", f.is_image ? "image" : "video", f.T, f.W, f.H);
+        cosmos_frames_free(&f);
+        goto fail;
+    }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common.threads;
     CHECK(cosmos_backend_create("cpu", &bp, &be));

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/model/ar_init.h"
 #include "core/model/dv_init.h"
+#include "core/pipeline/model_dir.h"
 #include "core/model/t5_model.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
@@ -39,6 +40,11 @@ cosmos_status cmd_init(int argc, char **argv) {
         return COSMOS_OK;
     }
     CHECK_ARG(!spm, COSMOS_ERR_INVALID_ARG, "init: --spm is for T5 configs only");
+    if (cosmos_config_file_is_pipeline(config)) { /* a whole model directory (core/pipeline/model_dir.h) */
+        CHECK(cosmos_model_dir_init_random(config, seed, out));
+        LOG_INFO0("init: model directory %s ready (cosmos-ar generate --model-dir %s ...)", out, out);
+        return COSMOS_OK;
+    }
     if (cosmos_config_file_is_dv(config)) {
         struct cosmos_dv_config dv;
         CHECK(cosmos_dv_config_load(config, &dv));

@@ -26,6 +26,13 @@ static double now_s(void) {
 cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
                                  int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
                                  int32_t **out, struct cosmos_ar_gen_stats *stats) {
+    return cosmos_ar_generate_cb(m, n, prompts, prompt_len, n_gen, params, seeds, out, stats, NULL, NULL);
+}
+
+cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
+                                    int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
+                                    int32_t **out, struct cosmos_ar_gen_stats *stats, cosmos_ar_token_fn on_token,
+                                    void *ud) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     cosmos_sampler_t **samplers = NULL;
@@ -57,6 +64,7 @@ cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *con
         CHECK(cosmos_ar_use_seq(m, i));
         CHECK(cosmos_ar_forward(m, prompts[i], prompt_len[i], 0, COSMOS_LOGITS_LAST, logits));
         out[i][0] = cosmos_sampler_sample(samplers[i], logits, prompt_len[i]);
+        if (on_token && stage == 0) CHECK(on_token(ud, i, 0, out[i][0]));
     }
     double t1 = now_s();
     const int last = pp - 1;
@@ -68,12 +76,14 @@ cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *con
                 const double tw = now_s();
                 CHECK(cosmos_comm_recv(ppc, &out[i][k - 1], sizeof(int32_t), last, TAG_TOKEN));
                 tok_comm += now_s() - tw;
+                if (on_token) CHECK(on_token(ud, i, k - 1, out[i][k - 1]));
             }
             CHECK(cosmos_ar_forward_stage(m, &out[i][k - 1], 1, pos, stage == last ? COSMOS_LOGITS_LAST
                                                                                     : COSMOS_LOGITS_NONE,
                                           logits));
             if (stage == last) {
                 out[i][k] = cosmos_sampler_sample(samplers[i], logits, pos + 1);
+                if (on_token && pp == 1) CHECK(on_token(ud, i, k, out[i][k]));
                 if (pp > 1) {
                     const double tw = now_s();
                     CHECK(cosmos_comm_send(ppc, &out[i][k], sizeof(int32_t), 0, TAG_TOKEN));
@@ -85,8 +95,10 @@ cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *con
     if (pp > 1) {
         /* stage 0 collects the last step's tokens; then it shares everything with the other stages */
         if (stage == 0 && n_gen >= 2)
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < n; i++) {
                 CHECK(cosmos_comm_recv(ppc, &out[i][n_gen - 1], sizeof(int32_t), last, TAG_TOKEN));
+                if (on_token) CHECK(on_token(ud, i, n_gen - 1, out[i][n_gen - 1]));
+            }
         for (int i = 0; i < n; i++) CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gen, 0));
     }
     double t2 = now_s();

@@ -1,0 +1,52 @@
+/* Rank layout of the Video2World pipeline (issue 7, "Roles and layout"): which MPI ranks play which
+ * role. Roles: ar (the transformer, over its own tp x pp ranks), t5 (text encoder), tokenizer (DV
+ * encode of the input clip), decoder (DV decode of the generated tokens; later the diffusion
+ * decoder) and guardrail (text checks now, video checks later). Roles may share ranks; a rank with
+ * no role is allowed (it idles) and shown as idle in the layout table.
+ *
+ * Sources of a layout, in order: a JSON file (a file in configs/layouts/, --layout), otherwise the
+ * default for the world size, adjusted by --tp / --pp:
+ *   ar = ranks [0, tp*pp); the remaining r ranks take, in order, {t5+guardrail, tokenizer, decoder}:
+ *   r = 0 -> every other role on rank 0; r = 1 -> all on rank tp*pp; r = 2 -> t5+guardrail, then
+ *   tokenizer+decoder; r >= 3 -> one each (ranks beyond tp*pp+3 idle).
+ *   Default tp*pp (pp 1) by world size: 1 -> 1, 2 -> 1, 3 -> 1, 4 -> 2, 8 -> 4, otherwise 1 with a
+ *   warning.
+ * JSON layout file:
+ *   {"name": "...", "ranks": 4, "ar": {"ranks": [0, 1], "tp": 2, "pp": 1},
+ *    "t5": 2, "tokenizer": 3, "decoder": 3, "guardrail": 2}
+ * AR ranks are listed in (stage, tp rank) order: ar.ranks[s * tp + t]. */
+#ifndef COSMOS_PIPELINE_LAYOUT_H
+#define COSMOS_PIPELINE_LAYOUT_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+#define COSMOS_LAYOUT_MAX_AR 1024
+
+enum cosmos_role { COSMOS_ROLE_AR, COSMOS_ROLE_T5, COSMOS_ROLE_TOKENIZER, COSMOS_ROLE_DECODER, COSMOS_ROLE_GUARDRAIL };
+
+struct cosmos_layout {
+    char name[64];
+    int n_ranks;                          /* world size the layout is for */
+    int tp, pp;                           /* AR parallelism */
+    int ar_ranks[COSMOS_LAYOUT_MAX_AR];   /* [tp*pp] world ranks, stage-major */
+    int t5, tokenizer, decoder, guardrail; /* world rank of each single-rank role */
+};
+
+/* Default layout for n_ranks; tp/pp <= 0 means "choose". Invalid requests (tp*pp > n_ranks) are
+ * INVALID_ARG with a message. */
+cosmos_status cosmos_layout_default(int n_ranks, int tp, int pp, struct cosmos_layout *out);
+/* Reads a layout file; its "ranks" must equal n_ranks (the world size). */
+cosmos_status cosmos_layout_load(const char *path, int n_ranks, struct cosmos_layout *out);
+/* Structural checks: every rank in [0, n_ranks), AR ranks distinct, tp*pp entries. */
+cosmos_status cosmos_layout_validate(const struct cosmos_layout *l);
+
+/* Does world rank `rank` play `role`? */
+int cosmos_layout_has_role(const struct cosmos_layout *l, int rank, enum cosmos_role role);
+int cosmos_layout_ar_index(const struct cosmos_layout *l, int rank); /* index in ar_ranks or -1 */
+const char *cosmos_role_name(enum cosmos_role r);
+/* Human-readable table (one line per rank: its roles), for rank 0's log; writes into buf. */
+void cosmos_layout_describe(const struct cosmos_layout *l, char *buf, size_t size);
+
+#endif

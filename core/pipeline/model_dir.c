@@ -1,0 +1,169 @@
+/* Model directory manifest (see model_dir.h): read with jansson, strict about keys and files. */
+#include "core/pipeline/model_dir.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "core/config.h"
+#include "core/h5file.h"
+#include "core/log.h"
+#include "core/model/ar_init.h"
+#include "core/model/dv_config.h"
+#include "core/model/dv_init.h"
+#include "core/model/t5_config.h"
+#include "core/model/t5_model.h"
+
+static cosmos_status resolve(const char *dir, const char *manifest, json_t *root, const char *key, int required,
+                             char *out) {
+    cosmos_status st = COSMOS_OK;
+    json_t *v = json_object_get(root, key);
+    out[0] = '\0';
+    if (!v) {
+        CHECK_ARG(!required, COSMOS_ERR_FORMAT, "%s: key '%s' (the %s weight file) is missing", manifest, key, key);
+        return COSMOS_OK;
+    }
+    CHECK_ARG(json_is_string(v) && json_string_length(v) > 0, COSMOS_ERR_FORMAT, "%s: key '%s' must be a file name",
+              manifest, key);
+    const char *f = json_string_value(v);
+    int n = f[0] == '/' ? snprintf(out, COSMOS_MODEL_DIR_PATH, "%s", f)
+                        : snprintf(out, COSMOS_MODEL_DIR_PATH, "%s/%s", dir, f);
+    CHECK_ARG(n > 0 && n < COSMOS_MODEL_DIR_PATH, COSMOS_ERR_INVALID_ARG, "%s: path of '%s' is too long", manifest,
+              key);
+    CHECK_ARG(access(out, R_OK) == 0, COSMOS_ERR_IO, "%s: the %s file '%s' does not exist or is not readable", manifest,
+              key, out);
+fail:
+    return st;
+}
+
+cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *out) {
+    cosmos_status st = COSMOS_OK;
+    char manifest[COSMOS_MODEL_DIR_PATH];
+    json_t *root = NULL;
+    json_error_t err;
+    memset(out, 0, sizeof *out);
+    CHECK_ARG(dir && dir[0], COSMOS_ERR_INVALID_ARG, "no model directory given");
+    CHECK_ARG(snprintf(manifest, sizeof manifest, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST) < (int)sizeof manifest,
+              COSMOS_ERR_INVALID_ARG, "model directory path too long");
+    CHECK_ARG(access(manifest, R_OK) == 0, COSMOS_ERR_IO,
+              "model directory '%s' has no %s (make one with `cosmos-ar init --config configs/pipelines/....json "
+              "--out DIR` or tools/convert_checkpoint.py model-dir)",
+              dir, COSMOS_MODEL_DIR_MANIFEST);
+    root = json_load_file(manifest, 0, &err);
+    CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s, line %d)", manifest,
+              root ? "wrong type" : err.text, root ? 0 : err.line);
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        static const char *known[] = {"format", "format_version", "name", "ar", "tokenizer", "t5", "comment"};
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
+        CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", manifest, key);
+    }
+    v = json_object_get(root, "format");
+    CHECK_ARG(json_is_string(v) && !strcmp(json_string_value(v), "cosmos-ar-model-dir"), COSMOS_ERR_FORMAT,
+              "%s: 'format' must be \"cosmos-ar-model-dir\"", manifest);
+    v = json_object_get(root, "format_version");
+    CHECK_ARG(json_is_integer(v) && json_integer_value(v) == 1, COSMOS_ERR_FORMAT,
+              "%s: 'format_version' must be 1 (this build reads version 1)", manifest);
+    v = json_object_get(root, "name");
+    snprintf(out->name, sizeof out->name, "%s", json_is_string(v) ? json_string_value(v) : dir);
+    CHECK(resolve(dir, manifest, root, "ar", 1, out->ar));
+    CHECK(resolve(dir, manifest, root, "tokenizer", 1, out->tokenizer));
+    CHECK(resolve(dir, manifest, root, "t5", 0, out->t5));
+fail:
+    json_decref(root);
+    return st;
+}
+
+cosmos_status cosmos_model_dir_write(const char *dir, const char *name, const char *ar, const char *tokenizer,
+                                     const char *t5) {
+    cosmos_status st = COSMOS_OK;
+    char path[COSMOS_MODEL_DIR_PATH], tmp[COSMOS_MODEL_DIR_PATH + 64];
+    json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s}", "format", "cosmos-ar-model-dir", "format_version", 1,
+                             "name", name, "ar", ar, "tokenizer", tokenizer);
+    CHECK_ALLOC(root);
+    if (t5) json_object_set_new(root, "t5", json_string(t5));
+    CHECK_ARG(snprintf(path, sizeof path, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST) < (int)sizeof path,
+              COSMOS_ERR_INVALID_ARG, "model directory path too long");
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    CHECK_ARG(json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) == 0, COSMOS_ERR_IO, "cannot write '%s'",
+              tmp);
+    CHECK(cosmos_commit_tmp(tmp, path));
+fail:
+    json_decref(root);
+    return st;
+}
+
+int cosmos_config_file_is_pipeline(const char *path) { return cosmos_config_file_has_model_type(path, "pipeline"); }
+
+cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t seed, const char *dir) {
+    cosmos_status st = COSMOS_OK;
+    json_error_t err;
+    json_t *root = json_load_file(pipeline_config, 0, &err);
+    char base[COSMOS_MODEL_DIR_PATH], cfg_path[3][COSMOS_MODEL_DIR_PATH], out[COSMOS_MODEL_DIR_PATH];
+    static const char *keys[3] = {"ar", "tokenizer", "t5"};
+    CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s)", pipeline_config,
+              root ? "wrong type" : err.text);
+    {
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v) {
+            static const char *known[] = {"model_type", "name", "comment", "ar", "tokenizer", "t5"};
+            int ok = 0;
+            for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
+            CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", pipeline_config, key);
+        }
+    }
+    snprintf(base, sizeof base, "%s", pipeline_config);
+    const char *bdir = dirname(base);
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_object_get(root, keys[i]);
+        cfg_path[i][0] = '\0';
+        if (!v && i == 2) continue;
+        CHECK_ARG(json_is_string(v), COSMOS_ERR_FORMAT, "%s: '%s' must name a component config", pipeline_config,
+                  keys[i]);
+        const char *f = json_string_value(v);
+        snprintf(cfg_path[i], sizeof cfg_path[i], f[0] == '/' ? "%s%s" : "%s/%s", f[0] == '/' ? "" : bdir, f);
+    }
+    const json_t *name = json_object_get(root, "name");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        LOG_ERROR("init: cannot create the model directory '%s' (%s)", dir, strerror(errno));
+        st = COSMOS_ERR_IO;
+        goto fail;
+    }
+    {
+        struct cosmos_ar_config ar;
+        CHECK(cosmos_ar_config_load(cfg_path[0], &ar));
+        snprintf(out, sizeof out, "%s/ar.h5", dir);
+        LOG_INFO0("init: %s -> %s", ar.name, out);
+        CHECK(cosmos_ar_init_random(&ar, seed, out));
+        CHECK_ARG(!ar.insert_cross_attn || cfg_path[2][0], COSMOS_ERR_FORMAT,
+                  "%s: '%s' is a Video2World model: the pipeline needs a \"t5\" config", pipeline_config, ar.name);
+    }
+    {
+        struct cosmos_dv_config dv;
+        CHECK(cosmos_dv_config_load(cfg_path[1], &dv));
+        snprintf(out, sizeof out, "%s/tokenizer.h5", dir);
+        LOG_INFO0("init: %s -> %s", dv.name, out);
+        CHECK(cosmos_dv_init_random(&dv, seed + 1, COSMOS_DV_BOTH, out));
+    }
+    if (cfg_path[2][0]) {
+        struct cosmos_t5_config t5;
+        CHECK(cosmos_t5_config_load(cfg_path[2], &t5));
+        snprintf(out, sizeof out, "%s/t5.h5", dir);
+        LOG_INFO0("init: %s -> %s", t5.name, out);
+        CHECK(cosmos_t5_init_random(&t5, seed + 2, t5.spiece_model, out));
+    }
+    CHECK(cosmos_model_dir_write(dir, json_is_string(name) ? json_string_value(name) : "pipeline", "ar.h5",
+                                 "tokenizer.h5", cfg_path[2][0] ? "t5.h5" : NULL));
+fail:
+    json_decref(root);
+    return st;
+}

@@ -1,0 +1,836 @@
+/* Video2World / base pipeline over ranks with roles (see v2w.h for the flow and its ordering).
+ * Messages between roles: a fixed header (clip index, status, payload bytes, reason) then the
+ * payload, over the world communicator; when both ends are the same rank the message goes through
+ * a local FIFO instead (the producing role always runs first on that rank). Tags:
+ *   VERDICT guardrail -> t5, tokenizer      no payload (status says blocked / stop)
+ *   CTX     t5 -> first AR rank             f32 [context_len, context_dim]
+ *   IDS     tokenizer -> first AR rank      int32 [Tl*Hl*Wl] (all latent frames of the input clip)
+ *   FRAME   first AR rank -> decoder        int32 [Hl*Wl] one latent frame, in order; a header with
+ *                                           bytes 0 ends the clip (status: why, if it failed)
+ * Within the AR group the first rank broadcasts the header, ids and context. */
+#define _POSIX_C_SOURCE 200809L
+#include "core/pipeline/v2w.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/backend.h"
+#include "core/config.h"
+#include "core/guardrail/guardrail.h"
+#include "core/h5file.h"
+#include "core/log.h"
+#include "core/media.h"
+#include "core/model/ar_generate.h"
+#include "core/model/ar_model.h"
+#include "core/model/dv_config.h"
+#include "core/model/dv_decoder.h"
+#include "core/model/dv_encoder.h"
+#include "core/model/t5_model.h"
+
+enum { TAG_VERDICT = 301, TAG_CTX = 302, TAG_IDS = 303, TAG_FRAME = 304 };
+enum { MSG_OK = 0, MSG_STOP = 1 }; /* header status: >= 0 flow control, < 0 a cosmos_status failure */
+
+struct msg_hdr {
+    int32_t clip;
+    int32_t status;
+    int64_t bytes;
+    char reason[240];
+};
+
+struct local_msg {
+    int tag;
+    struct msg_hdr h;
+    void *payload;
+    struct local_msg *next;
+};
+
+struct cosmos_v2w {
+    struct cosmos_v2w_params p;
+    int rank, size;
+    struct cosmos_ar_config ar_cfg;
+    struct cosmos_dv_config dv_cfg;
+    int T, H, W, Tl, Hl, Wl; /* clip and latent geometry */
+    int v2w;
+    cosmos_backend_t *be;
+    cosmos_guardrail_t *guard;
+    cosmos_t5_t *t5;
+    cosmos_h5_t *tok_h5, *dec_h5;
+    cosmos_comm_t *ar_comm, *tp_comm, *pp_comm;
+    cosmos_ar_model_t *ar;
+    struct local_msg *queue_head, *queue_tail;
+};
+
+static double now_real(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *cosmos_v2w_stage_name(enum cosmos_v2w_stage s) {
+    static const char *names[] = {"guardrail", "t5", "input", "tokenize", "ar_prefill", "ar_decode", "decode"};
+    return s < COSMOS_V2W_N_STAGES ? names[s] : "?";
+}
+
+struct cosmos_v2w_params cosmos_v2w_params_default(void) {
+    struct cosmos_v2w_params p = {0};
+    p.backend = "cpu";
+    p.guardrail_dir = "configs/guardrail";
+    return p;
+}
+
+/* ---- messages ---- */
+
+static cosmos_status msg_send(cosmos_v2w_t *v, int dst, int tag, int clip, int status, const char *reason,
+                              const void *payload, int64_t bytes) {
+    cosmos_status st = COSMOS_OK;
+    struct msg_hdr h;
+    memset(&h, 0, sizeof h);
+    h.clip = clip, h.status = status, h.bytes = payload ? bytes : 0;
+    if (reason) snprintf(h.reason, sizeof h.reason, "%s", reason);
+    if (dst == v->rank) {
+        struct local_msg *m = calloc(1, sizeof *m);
+        CHECK_ALLOC(m);
+        m->tag = tag, m->h = h;
+        if (h.bytes > 0 && payload) {
+            m->payload = malloc((size_t)h.bytes);
+            if (!m->payload) {
+                free(m);
+                LOG_ERROR("pipeline: out of memory queueing a %lld-byte message", (long long)h.bytes);
+                return COSMOS_ERR_NOMEM;
+            }
+            memcpy(m->payload, payload, (size_t)h.bytes);
+        }
+        if (v->queue_tail)
+            v->queue_tail->next = m;
+        else
+            v->queue_head = m;
+        v->queue_tail = m;
+        return COSMOS_OK;
+    }
+    CHECK(cosmos_comm_send(v->p.world, &h, sizeof h, dst, tag));
+    if (h.bytes > 0) CHECK(cosmos_comm_send(v->p.world, payload, (size_t)h.bytes, dst, tag));
+fail:
+    return st;
+}
+
+/* Receives the next message with `tag` from src; *payload malloc'd (NULL when bytes == 0). */
+static cosmos_status msg_recv(cosmos_v2w_t *v, int src, int tag, struct msg_hdr *h, void **payload) {
+    cosmos_status st = COSMOS_OK;
+    *payload = NULL;
+    if (src == v->rank) {
+        struct local_msg *prev = NULL, *m = v->queue_head;
+        while (m && m->tag != tag) prev = m, m = m->next;
+        CHECK_ARG(m, COSMOS_ERR_INTERNAL, "pipeline: no local message with tag %d (role order broken)", tag);
+        if (prev)
+            prev->next = m->next;
+        else
+            v->queue_head = m->next;
+        if (v->queue_tail == m) v->queue_tail = prev;
+        *h = m->h;
+        *payload = m->payload;
+        free(m);
+        return COSMOS_OK;
+    }
+    CHECK(cosmos_comm_recv(v->p.world, h, sizeof *h, src, tag));
+    h->reason[sizeof h->reason - 1] = '\0';
+    CHECK_ARG(h->bytes >= 0 && h->bytes < ((int64_t)1 << 40), COSMOS_ERR_INTERNAL, "pipeline: corrupt message header");
+    if (h->bytes > 0) {
+        *payload = malloc((size_t)h->bytes);
+        CHECK_ALLOC(*payload);
+        CHECK(cosmos_comm_recv(v->p.world, *payload, (size_t)h->bytes, src, tag));
+    }
+fail:
+    return st;
+}
+
+/* ---- open ---- */
+
+static cosmos_status read_header_config(const char *path, const char *model_type, char **json) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *h = NULL;
+    CHECK(cosmos_h5_open(path, &h));
+    CHECK(cosmos_h5_check_model_header(h, model_type, "is the model directory's manifest pointing at the right file?",
+                                       json));
+fail:
+    cosmos_h5_close(h);
+    return st;
+}
+
+static cosmos_status open_rank(cosmos_v2w_t *v) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_v2w_params *p = &v->p;
+    const struct cosmos_layout *l = p->layout;
+    char *json = NULL;
+    /* every rank knows the geometry: the AR and tokenizer configs from the file headers */
+    CHECK(read_header_config(p->model_dir->ar, "ar", &json));
+    CHECK(cosmos_ar_config_parse(json, p->model_dir->ar, &v->ar_cfg));
+    free(json), json = NULL;
+    CHECK(read_header_config(p->model_dir->tokenizer, "dv_tokenizer", &json));
+    CHECK(cosmos_dv_config_parse(json, p->model_dir->tokenizer, &v->dv_cfg));
+    v->v2w = v->ar_cfg.insert_cross_attn;
+    v->Tl = v->ar_cfg.video_latent_shape[0], v->Hl = v->ar_cfg.video_latent_shape[1];
+    v->Wl = v->ar_cfg.video_latent_shape[2];
+    v->T = 1 + v->dv_cfg.temporal_compression * (v->Tl - 1);
+    v->H = v->Hl * v->dv_cfg.spatial_compression, v->W = v->Wl * v->dv_cfg.spatial_compression;
+    {
+        int64_t vocab = 1, t, h, w;
+        for (int i = 0; i < v->dv_cfg.embedding_dim; i++) vocab *= v->dv_cfg.fsq_levels[i];
+        CHECK_ARG(vocab == v->ar_cfg.vocab_size, COSMOS_ERR_FORMAT,
+                  "model directory: the tokenizer's codebook has %lld codes, the AR model's vocabulary %d",
+                  (long long)vocab, v->ar_cfg.vocab_size);
+        cosmos_dv_latent_shape(&v->dv_cfg, v->T, v->H, v->W, &t, &h, &w);
+        CHECK_ARG(t == v->Tl && h == v->Hl && w == v->Wl, COSMOS_ERR_FORMAT,
+                  "model directory: a %dx%dx%d clip gives a [%lld,%lld,%lld] latent with this tokenizer, the AR model "
+                  "expects [%d,%d,%d]",
+                  v->T, v->H, v->W, (long long)t, (long long)h, (long long)w, v->Tl, v->Hl, v->Wl);
+    }
+    CHECK_ARG(!v->v2w || p->model_dir->t5[0], COSMOS_ERR_FORMAT,
+              "model '%s' is a Video2World model: its model directory needs a \"t5\" file", v->ar_cfg.name);
+
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = p->threads;
+    CHECK(cosmos_backend_create(p->backend ? p->backend : "cpu", &bp, &v->be));
+
+    if (v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL))
+    {
+        struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
+        gp.blocklist_dir = p->guardrail_dir ? p->guardrail_dir : "configs/guardrail";
+        CHECK(cosmos_guardrail_load(&gp, &v->guard));
+    }
+    if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) {
+        CHECK(cosmos_t5_load(v->be, p->model_dir->t5, &v->t5));
+        const struct cosmos_t5_config *tc = cosmos_t5_get_config(v->t5);
+        CHECK_ARG(tc->max_length == v->ar_cfg.context_len && tc->d_model == v->ar_cfg.context_dim, COSMOS_ERR_FORMAT,
+                  "model directory: T5 gives [%d, %d] embeddings, the AR model takes [%d, %d] (context_len x "
+                  "context_dim)",
+                  tc->max_length, tc->d_model, v->ar_cfg.context_len, v->ar_cfg.context_dim);
+    }
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER))
+        CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER))
+        CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) {
+        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+        lp.tp_comm = l->tp > 1 ? v->tp_comm : NULL;
+        lp.pp_comm = l->pp > 1 ? v->pp_comm : NULL;
+        CHECK(cosmos_ar_model_load(p->model_dir->ar, v->be, &lp, &v->ar));
+    }
+fail:
+    free(json);
+    return st;
+}
+
+cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **out) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_v2w_t *v = calloc(1, sizeof *v);
+    *out = NULL;
+    CHECK_ALLOC(v);
+    v->p = *p;
+    v->rank = p->world ? cosmos_comm_rank(p->world) : 0;
+    v->size = p->world ? cosmos_comm_size(p->world) : 1;
+    CHECK_ARG(p->layout && p->layout->n_ranks == v->size, COSMOS_ERR_INVALID_ARG,
+              "pipeline: the layout is for %d ranks, the job has %d", p->layout ? p->layout->n_ranks : 0, v->size);
+    if (p->world) {
+        /* AR group, then its tensor groups (same stage) and pipelines (same tp rank) */
+        const int a = cosmos_layout_ar_index(p->layout, v->rank), tp = p->layout->tp;
+        CHECK(cosmos_comm_split(p->world, a >= 0 ? 1 : 0, a >= 0 ? a : v->rank, &v->ar_comm));
+        if (a >= 0) {
+            CHECK(cosmos_comm_split(v->ar_comm, a / tp, a, &v->tp_comm));
+            CHECK(cosmos_comm_split(v->ar_comm, a % tp, a, &v->pp_comm));
+        }
+    }
+    st = open_rank(v);
+    if (p->world) { /* all ranks learn whether every rank loaded */
+        int all_ok = 0;
+        cosmos_status cst = cosmos_comm_all_ok(p->world, st == COSMOS_OK, &all_ok);
+        if (st == COSMOS_OK && (cst != COSMOS_OK || !all_ok)) {
+            LOG_ERROR("pipeline: another rank failed to load its models; stopping");
+            st = COSMOS_ERR_IO;
+        }
+    }
+    CHECK(st);
+    *out = v;
+    return COSMOS_OK;
+fail:
+    cosmos_v2w_free(v);
+    return st;
+}
+
+void cosmos_v2w_free(cosmos_v2w_t *v) {
+    if (!v) return;
+    while (v->queue_head) {
+        struct local_msg *m = v->queue_head;
+        v->queue_head = m->next;
+        free(m->payload);
+        free(m);
+    }
+    cosmos_ar_model_free(v->ar);
+    cosmos_comm_free(v->tp_comm);
+    cosmos_comm_free(v->pp_comm);
+    cosmos_comm_free(v->ar_comm);
+    cosmos_h5_close(v->tok_h5);
+    cosmos_h5_close(v->dec_h5);
+    cosmos_t5_free(v->t5);
+    cosmos_guardrail_free(v->guard);
+    cosmos_backend_free(v->be);
+    free(v);
+}
+
+void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int latent[3]) {
+    if (T) *T = v->T;
+    if (H) *H = v->H;
+    if (W) *W = v->W;
+    if (latent) latent[0] = v->Tl, latent[1] = v->Hl, latent[2] = v->Wl;
+}
+int cosmos_v2w_is_video2world(const cosmos_v2w_t *v) { return v->v2w; }
+double cosmos_v2w_default_top_p(const cosmos_v2w_t *v) { return v->ar_cfg.default_top_p; }
+
+/* ---- roles, one clip each ---- */
+
+struct clip {
+    int index;
+    const struct cosmos_v2w_request *req;
+    struct cosmos_v2w_result *res; /* this rank's record of the clip */
+    int stop;                      /* a stop message was seen */
+};
+
+static void stage_begin(cosmos_v2w_t *v, struct clip *c, enum cosmos_v2w_stage s) {
+    c->res->start[s] = now_real();
+    c->res->stage_rank[s] = v->rank;
+}
+static void stage_end(struct clip *c, enum cosmos_v2w_stage s) { c->res->end[s] = now_real(); }
+
+static void fail_clip(struct clip *c, cosmos_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail_clip(struct clip *c, cosmos_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    c->res->status = st;
+    vsnprintf(c->res->reason, sizeof c->res->reason, fmt, ap);
+    va_end(ap);
+    LOG_ERROR("clip %d (%s): %s", c->index, c->req->input, c->res->reason);
+}
+
+static cosmos_status role_guardrail(cosmos_v2w_t *v, struct clip *c) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    int status = MSG_OK;
+    char reason[240] = "";
+    if (v->p.stop && *v->p.stop) {
+        status = MSG_STOP;
+        c->stop = 1;
+    } else if (v->v2w) {
+        stage_begin(v, c, COSMOS_V2W_GUARDRAIL);
+        if (!c->req->prompt || !c->req->prompt[0]) {
+            status = COSMOS_ERR_INVALID_ARG;
+            snprintf(reason, sizeof reason, "a Video2World model needs a prompt");
+        } else if (v->guard) {
+            struct cosmos_guardrail_verdict verdict;
+            CHECK(cosmos_guardrail_check_text(v->guard, c->req->prompt, &verdict));
+            if (!verdict.safe) {
+                status = COSMOS_ERR_INVALID_ARG;
+                snprintf(reason, sizeof reason, "prompt blocked by the text guardrail (%.20s: %.160s)", verdict.check,
+                         verdict.reason);
+            }
+        }
+        stage_end(c, COSMOS_V2W_GUARDRAIL);
+    }
+    if (v->v2w) CHECK(msg_send(v, l->t5, TAG_VERDICT, c->index, status, reason, NULL, 0));
+    CHECK(msg_send(v, l->tokenizer, TAG_VERDICT, c->index, status, reason, NULL, 0));
+fail:
+    return st;
+}
+
+/* Receives the guardrail verdict; *go = 0 when the clip is not to be processed (stop or blocked:
+ * the reason is passed on in *status / reason). */
+static cosmos_status recv_verdict(cosmos_v2w_t *v, struct clip *c, int32_t *status, char *reason) {
+    cosmos_status st = COSMOS_OK;
+    struct msg_hdr h;
+    void *payload = NULL;
+    CHECK(msg_recv(v, v->p.layout->guardrail, TAG_VERDICT, &h, &payload));
+    CHECK_ARG(h.clip == c->index, COSMOS_ERR_INTERNAL, "pipeline: verdict for clip %d while on clip %d", h.clip,
+              c->index);
+    *status = h.status;
+    if (h.status == MSG_STOP) c->stop = 1;
+    memcpy(reason, h.reason, sizeof h.reason);
+fail:
+    free(payload);
+    return st;
+}
+
+static cosmos_status role_t5(cosmos_v2w_t *v, struct clip *c) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    int32_t status = 0;
+    char reason[240];
+    float *ctx = NULL;
+    CHECK(recv_verdict(v, c, &status, reason));
+    if (status == MSG_OK) {
+        const int64_t n = (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim;
+        ctx = malloc(sizeof(float) * (size_t)n);
+        CHECK_ALLOC(ctx);
+        stage_begin(v, c, COSMOS_V2W_T5);
+        cosmos_status est = cosmos_t5_encode_prompt(v->t5, c->req->prompt, ctx, NULL, NULL);
+        stage_end(c, COSMOS_V2W_T5);
+        if (est != COSMOS_OK) {
+            status = est;
+            snprintf(reason, sizeof reason, "T5 could not encode the prompt (%s)", cosmos_status_str(est));
+        }
+        CHECK(msg_send(v, l->ar_ranks[0], TAG_CTX, c->index, status, reason, status == MSG_OK ? ctx : NULL,
+                       sizeof(float) * n));
+    } else {
+        CHECK(msg_send(v, l->ar_ranks[0], TAG_CTX, c->index, status, reason, NULL, 0));
+    }
+fail:
+    free(ctx);
+    return st;
+}
+
+static cosmos_status role_tokenizer(cosmos_v2w_t *v, struct clip *c) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    int32_t status = 0;
+    char reason[240];
+    float *video = NULL;
+    int32_t *ids = NULL;
+    struct cosmos_frames frames = {0};
+    int32_t header[2] = {0, 0}; /* ids payload is prefixed by [n_ctx_latent_frames, is_image] */
+    CHECK(recv_verdict(v, c, &status, reason));
+    if (status == MSG_OK) {
+        cosmos_status est;
+        stage_begin(v, c, COSMOS_V2W_INPUT);
+        struct cosmos_media_prep_params pp = cosmos_media_prep_params_default();
+        pp.num_input_frames = c->req->num_input_frames;
+        pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
+        est = cosmos_media_decode(c->req->input, pp.num_input_frames, &frames);
+        if (est == COSMOS_OK) {
+            if (frames.is_image) pp.num_input_frames = 1;
+            est = cosmos_media_prepare(&frames, &pp, c->req->input, &video);
+        }
+        stage_end(c, COSMOS_V2W_INPUT);
+        if (est != COSMOS_OK) {
+            status = est;
+            snprintf(reason, sizeof reason, "cannot use the input '%s' (%s; see the log above)", c->req->input,
+                     cosmos_status_str(est));
+        } else {
+            const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl;
+            ids = malloc(sizeof(int32_t) * (size_t)(2 + n_ids));
+            CHECK_ALLOC(ids);
+            stage_begin(v, c, COSMOS_V2W_TOKENIZE);
+            est = cosmos_dv_encode(v->be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
+            stage_end(c, COSMOS_V2W_TOKENIZE);
+            if (est != COSMOS_OK) {
+                status = est;
+                snprintf(reason, sizeof reason, "the tokenizer failed on '%s' (%s)", c->req->input,
+                         cosmos_status_str(est));
+            } else {
+                header[0] = pp.num_input_frames == 9 ? 2 : 1;
+                header[1] = frames.is_image;
+                memcpy(ids, header, sizeof header);
+                CHECK(msg_send(v, l->ar_ranks[0], TAG_IDS, c->index, MSG_OK, NULL, ids,
+                               sizeof(int32_t) * (2 + n_ids)));
+                goto fail; /* done */
+            }
+        }
+    }
+    CHECK(msg_send(v, l->ar_ranks[0], TAG_IDS, c->index, status, reason, NULL, 0));
+fail:
+    cosmos_frames_free(&frames);
+    free(video);
+    free(ids);
+    return st;
+}
+
+/* ---- AR role ---- */
+
+static cosmos_status write_tokens(const char *path, const int32_t *ids, int64_t n) {
+    cosmos_status st = COSMOS_OK;
+    char tmp[4200];
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    FILE *f = fopen(tmp, "w");
+    CHECK_ARG(f, COSMOS_ERR_IO, "cannot create '%s'", tmp);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= fprintf(f, "%d\n", ids[i]) < 0;
+    bad |= fclose(f) != 0;
+    if (bad) remove(tmp);
+    CHECK_ARG(!bad, COSMOS_ERR_IO, "writing '%s' failed", path);
+    CHECK(cosmos_commit_tmp(tmp, path));
+fail:
+    return st;
+}
+
+struct ar_stream {
+    cosmos_v2w_t *v;
+    struct clip *c;
+    int32_t *all;       /* [Tl*Hl*Wl] ids of the clip: context frames, then generated */
+    int64_t n_known;    /* ids known so far */
+    int64_t n_sent;     /* ids sent to the decoder (whole latent frames) */
+};
+
+
+static cosmos_status stream_frames(struct ar_stream *s) {
+    cosmos_status st = COSMOS_OK;
+    const int64_t F = (int64_t)s->v->Hl * s->v->Wl;
+    while (s->n_known - s->n_sent >= F) {
+        CHECK(msg_send(s->v, s->v->p.layout->decoder, TAG_FRAME, s->c->index, MSG_OK, NULL, s->all + s->n_sent,
+                       sizeof(int32_t) * F));
+        s->n_sent += F;
+    }
+fail:
+    return st;
+}
+
+static cosmos_status on_token(void *ud, int seq, int k, int32_t token) {
+    struct ar_stream *s = ud;
+    (void)seq, (void)k;
+    s->all[s->n_known++] = token;
+    return stream_frames(s);
+}
+
+static cosmos_status role_ar(cosmos_v2w_t *v, struct clip *c) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    const int first = l->ar_ranks[0] == v->rank;
+    const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl, F = (int64_t)v->Hl * v->Wl;
+    const int64_t n_ctx_vals = (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim;
+    struct msg_hdr h = {0};
+    void *ctx_payload = NULL, *ids_payload = NULL;
+    int32_t *prompt = NULL, *gen = NULL;
+    float *ctx = NULL;
+    int32_t *ids = NULL;
+    struct ar_stream s = {v, c, NULL, 0, 0};
+    int32_t status = MSG_OK;
+    char reason[240] = "";
+    int32_t n_ctx_frames = 1;
+    /* the first AR rank gathers the inputs (t5 first, then the tokenizer: the role order) */
+    if (first) {
+        if (v->v2w) {
+            CHECK(msg_recv(v, l->t5, TAG_CTX, &h, &ctx_payload));
+            if (h.status != MSG_OK) status = h.status, memcpy(reason, h.reason, sizeof reason);
+        }
+        CHECK(msg_recv(v, l->tokenizer, TAG_IDS, &h, &ids_payload));
+        if (status == MSG_OK && h.status != MSG_OK) status = h.status, memcpy(reason, h.reason, sizeof reason);
+        if (status == MSG_OK) {
+            CHECK_ARG(h.bytes == (int64_t)sizeof(int32_t) * (2 + n_ids), COSMOS_ERR_INTERNAL,
+                      "pipeline: token message of %lld bytes", (long long)h.bytes);
+            n_ctx_frames = ((int32_t *)ids_payload)[0];
+        }
+    }
+    ids = malloc(sizeof(int32_t) * (size_t)n_ids);
+    CHECK_ALLOC(ids);
+    if (v->v2w) {
+        ctx = malloc(sizeof(float) * (size_t)n_ctx_vals);
+        CHECK_ALLOC(ctx);
+    }
+    if (first && status == MSG_OK) {
+        memcpy(ids, (int32_t *)ids_payload + 2, sizeof(int32_t) * (size_t)n_ids);
+        if (v->v2w) memcpy(ctx, ctx_payload, sizeof(float) * (size_t)n_ctx_vals);
+    }
+    if (v->ar_comm && cosmos_comm_size(v->ar_comm) > 1) {
+        int32_t small[2] = {status, n_ctx_frames};
+        CHECK(cosmos_comm_broadcast(v->ar_comm, small, sizeof small, 0));
+        status = small[0], n_ctx_frames = small[1];
+        if (status == MSG_OK) {
+            CHECK(cosmos_comm_broadcast(v->ar_comm, ids, sizeof(int32_t) * (size_t)n_ids, 0));
+            if (v->v2w) CHECK(cosmos_comm_broadcast(v->ar_comm, ctx, sizeof(float) * (size_t)n_ctx_vals, 0));
+        }
+    }
+    if (status != MSG_OK) {
+        if (status == MSG_STOP) c->stop = 1;
+        if (first) CHECK(msg_send(v, l->decoder, TAG_FRAME, c->index, status, reason, NULL, 0));
+        goto fail;
+    }
+    {
+        const int bov = v->v2w ? 1 : 0;
+        const int n_prompt = bov + (int)(n_ctx_frames * F);
+        const int n_gen = (int)(n_ids - n_ctx_frames * F);
+        prompt = malloc(sizeof(int32_t) * (size_t)n_prompt);
+        gen = malloc(sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1));
+        CHECK_ALLOC(prompt);
+        CHECK_ALLOC(gen);
+        if (bov) prompt[0] = v->ar_cfg.bov_token_id;
+        memcpy(prompt + bov, ids, sizeof(int32_t) * (size_t)(n_ctx_frames * F));
+        if (v->v2w) CHECK(cosmos_ar_set_context(v->ar, ctx, v->ar_cfg.context_len, v->ar_cfg.context_dim));
+        /* stream the context frames at once: the decoder starts on them while we generate */
+        s.all = ids; /* overwritten from n_ctx_frames*F on by the generated tokens */
+        s.n_known = n_ctx_frames * F;
+        if (first) CHECK(stream_frames(&s));
+        struct cosmos_sampler_params sp = cosmos_sampler_params_default();
+        sp.temperature = c->req->temperature;
+        sp.top_p = c->req->top_p >= 0 ? c->req->top_p : (float)v->ar_cfg.default_top_p;
+        sp.top_k = c->req->top_k;
+        sp.seed = c->req->seed;
+        CHECK(cosmos_sampler_params_check(&sp));
+        const int32_t *prompts[1] = {prompt};
+        int32_t *outs[1] = {gen};
+        int plen[1] = {n_prompt};
+        uint64_t seeds[1] = {sp.seed};
+        struct cosmos_ar_gen_stats gs = {0};
+        if (n_gen > 0) {
+            stage_begin(v, c, COSMOS_V2W_AR_PREFILL);
+            const double t0 = now_real();
+            CHECK(cosmos_ar_generate_cb(v->ar, 1, prompts, plen, n_gen, &sp, seeds, outs, &gs,
+                                        first ? on_token : NULL, &s));
+            c->res->end[COSMOS_V2W_AR_PREFILL] = t0 + gs.prefill_s;
+            c->res->start[COSMOS_V2W_AR_DECODE] = t0 + gs.prefill_s;
+            c->res->end[COSMOS_V2W_AR_DECODE] = now_real();
+            c->res->stage_rank[COSMOS_V2W_AR_DECODE] = v->rank;
+            c->res->n_tokens_generated = n_gen;
+        }
+        if (first) {
+            CHECK_ARG(s.n_sent == n_ids, COSMOS_ERR_INTERNAL, "pipeline: %lld of %lld tokens reached the decoder",
+                      (long long)s.n_sent, (long long)n_ids);
+            CHECK(msg_send(v, l->decoder, TAG_FRAME, c->index, MSG_OK, NULL, NULL, 0)); /* end of clip */
+            if (c->req->tokens_out && c->req->tokens_out[0]) {
+                if (write_tokens(c->req->tokens_out, ids, n_ids) != COSMOS_OK)
+                    LOG_WARN("clip %d: could not write %s", c->index, c->req->tokens_out);
+            }
+        }
+    }
+fail:
+    free(ctx_payload);
+    free(ids_payload);
+    free(prompt);
+    free(gen);
+    free(ctx);
+    free(ids);
+    return st;
+}
+
+/* ---- decoder role ---- */
+
+struct dec_state {
+    cosmos_dv_stream_t *stream;
+    cosmos_media_writer_t *writer;
+    float *frames_f32;  /* [3, max new frames, H, W] */
+    uint8_t *frames_u8; /* [max new frames, H, W, 3] */
+    int n_pushed;
+};
+
+static cosmos_status decoder_push(cosmos_v2w_t *v, struct dec_state *d, const int32_t *frame_ids) {
+    cosmos_status st = COSMOS_OK;
+    int n_new = 0;
+    CHECK(cosmos_dv_stream_push(d->stream, frame_ids, d->frames_f32, &n_new));
+    cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
+    CHECK(cosmos_media_writer_append(d->writer, d->frames_u8, n_new));
+    d->n_pushed++;
+fail:
+    return st;
+}
+
+static cosmos_status role_decoder(cosmos_v2w_t *v, struct clip *c) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    struct dec_state d = {0};
+    struct msg_hdr h;
+    void *payload = NULL;
+    int clip_failed = 0;
+    const int max_new = v->dv_cfg.temporal_compression;
+    for (;;) {
+        CHECK(msg_recv(v, l->ar_ranks[0], TAG_FRAME, &h, &payload));
+        CHECK_ARG(h.clip == c->index, COSMOS_ERR_INTERNAL, "pipeline: frame of clip %d while on clip %d", h.clip,
+                  c->index);
+        if (h.status == MSG_STOP) {
+            c->stop = 1;
+            break;
+        }
+        if (h.status != MSG_OK) {
+            fail_clip(c, h.status, "%s", h.reason);
+            break;
+        }
+        if (h.bytes == 0) break; /* end of clip */
+        if (clip_failed) {
+            free(payload), payload = NULL;
+            continue; /* drain: the AR rank still sends the rest of the clip */
+        }
+        if (!d.stream) {
+            stage_begin(v, c, COSMOS_V2W_DECODE);
+            struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+            ep.preview_path = c->req->preview;
+            cosmos_status est = cosmos_dv_stream_open(v->be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d.stream);
+            if (est == COSMOS_OK) est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d.writer);
+            if (est == COSMOS_OK) {
+                d.frames_f32 = malloc(sizeof(float) * 3 * (size_t)max_new * (size_t)v->H * (size_t)v->W);
+                d.frames_u8 = malloc(3 * (size_t)max_new * (size_t)v->H * (size_t)v->W);
+                if (!d.frames_f32 || !d.frames_u8) est = COSMOS_ERR_NOMEM;
+            }
+            if (est != COSMOS_OK) {
+                fail_clip(c, est, "cannot start decoding into '%s' (%s)", c->req->output, cosmos_status_str(est));
+                clip_failed = 1;
+                free(payload), payload = NULL;
+                continue;
+            }
+        }
+        cosmos_status est = decoder_push(v, &d, payload);
+        free(payload), payload = NULL;
+        if (est != COSMOS_OK) {
+            fail_clip(c, est, "decoding latent frame %d failed (%s)", d.n_pushed, cosmos_status_str(est));
+            clip_failed = 1;
+        }
+    }
+    if (d.writer) {
+        if (c->res->status == COSMOS_OK && !c->stop && d.n_pushed == v->Tl) {
+            /* video guardrail hook: no video check exists yet (docs/guardrail.md) */
+            c->res->n_frames = (int)cosmos_media_writer_frames(d.writer);
+            cosmos_status cst = cosmos_media_writer_close(d.writer);
+            d.writer = NULL;
+            if (cst != COSMOS_OK) fail_clip(c, cst, "cannot finish '%s'", c->req->output);
+        } else {
+            if (c->res->status == COSMOS_OK && !c->stop)
+                fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d.n_pushed, v->Tl);
+            cosmos_media_writer_abort(d.writer);
+            d.writer = NULL;
+        }
+        stage_end(c, COSMOS_V2W_DECODE);
+    }
+fail:
+    free(payload);
+    cosmos_media_writer_abort(d.writer);
+    cosmos_dv_stream_free(d.stream);
+    free(d.frames_f32);
+    free(d.frames_u8);
+    return st;
+}
+
+/* ---- the run ---- */
+
+cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *reqs, int n,
+                             struct cosmos_v2w_result *results, int *n_done, cosmos_v2w_done_fn on_done, void *ud) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    struct cosmos_v2w_result *mine = calloc((size_t)(n > 0 ? n : 1), sizeof *mine), *all = NULL;
+    int32_t *counts = NULL;
+    int count = 0;
+    CHECK_ALLOC(mine);
+    const int has_role = cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) ||
+                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5) ||
+                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
+                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) ||
+                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL);
+    for (int i = 0; i < n; i++) {
+        struct clip c = {i, &reqs[i], &mine[i], 0};
+        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL)) CHECK(role_guardrail(v, &c));
+        if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) CHECK(role_t5(v, &c));
+        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER)) CHECK(role_tokenizer(v, &c));
+        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) CHECK(role_ar(v, &c));
+        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
+            CHECK(role_decoder(v, &c));
+            if (!c.stop && on_done) on_done(ud, i, &mine[i]);
+        }
+        if (c.stop) break;
+        count++;
+    }
+    /* rank 0 merges every rank's record of every clip */
+    if (!has_role) count = n;
+    counts = calloc((size_t)v->size, sizeof *counts);
+    CHECK_ALLOC(counts);
+    if (v->p.world) {
+        all = calloc((size_t)v->size * (size_t)(n > 0 ? n : 1), sizeof *all);
+        CHECK_ALLOC(all);
+        CHECK(cosmos_comm_allgather(v->p.world, &count, counts, sizeof count));
+        CHECK(cosmos_comm_allgather(v->p.world, mine, all, sizeof *mine * (size_t)(n > 0 ? n : 1)));
+    } else {
+        counts[0] = count;
+        all = mine, mine = NULL;
+    }
+    int done = n;
+    for (int r = 0; r < v->size; r++) done = counts[r] < done ? counts[r] : done;
+    if (n_done) *n_done = done;
+    if (results) {
+        for (int i = 0; i < n; i++) {
+            struct cosmos_v2w_result *o = &results[i];
+            memset(o, 0, sizeof *o);
+            for (int r = 0; r < v->size; r++) {
+                const struct cosmos_v2w_result *x = &all[(size_t)r * (size_t)n + (size_t)i];
+                if (x->status != COSMOS_OK && o->status == COSMOS_OK) {
+                    o->status = x->status;
+                    memcpy(o->reason, x->reason, sizeof o->reason);
+                }
+                for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
+                    if (x->start[s] > 0) o->start[s] = x->start[s], o->end[s] = x->end[s], o->stage_rank[s] = x->stage_rank[s];
+                if (x->n_frames > o->n_frames) o->n_frames = x->n_frames;
+                if (x->n_tokens_generated > o->n_tokens_generated) o->n_tokens_generated = x->n_tokens_generated;
+            }
+        }
+    }
+fail:
+    free(mine);
+    free(all);
+    free(counts);
+    return st;
+}
+
+static double clip_span(const struct cosmos_v2w_result *r, double *t0) {
+    double a = 0, b = 0;
+    for (int s = 0; s < COSMOS_V2W_N_STAGES; s++) {
+        if (r->start[s] <= 0) continue;
+        if (a == 0 || r->start[s] < a) a = r->start[s];
+        if (r->end[s] > b) b = r->end[s];
+    }
+    if (t0) *t0 = a;
+    return b > a ? b - a : 0;
+}
+
+void cosmos_v2w_log_timing(const struct cosmos_v2w_result *results, int n) {
+    if (!cosmos_log_is_rank0()) return;
+    char line[1024];
+    int k = snprintf(line, sizeof line, "%-5s", "clip");
+    for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
+        k += snprintf(line + k, sizeof line - (size_t)k, " %14s", cosmos_v2w_stage_name((enum cosmos_v2w_stage)s));
+    snprintf(line + k, sizeof line - (size_t)k, " %9s  status", "total");
+    LOG_INFO("stage times in seconds (@rank; stages of one clip overlap when they run on different ranks):\n%s",
+             line);
+    for (int i = 0; i < n; i++) {
+        const struct cosmos_v2w_result *r = &results[i];
+        k = snprintf(line, sizeof line, "%-5d", i);
+        for (int s = 0; s < COSMOS_V2W_N_STAGES && k < (int)sizeof line - 32; s++) {
+            if (r->start[s] > 0)
+                k += snprintf(line + k, sizeof line - (size_t)k, " %9.3f @%-3d", r->end[s] - r->start[s],
+                              r->stage_rank[s]);
+            else
+                k += snprintf(line + k, sizeof line - (size_t)k, " %14s", "-");
+        }
+        snprintf(line + k, sizeof line - (size_t)k, " %9.3f  %s", clip_span(r, NULL),
+                 r->status == COSMOS_OK ? "ok" : r->reason);
+        LOG_INFO("%s", line);
+    }
+}
+
+cosmos_status cosmos_v2w_write_timing_json(const char *path, const struct cosmos_v2w_request *reqs,
+                                           const struct cosmos_v2w_result *results, int n) {
+    cosmos_status st = COSMOS_OK;
+    char tmp[4200];
+    json_t *root = json_array();
+    CHECK_ALLOC(root);
+    for (int i = 0; i < n; i++) {
+        const struct cosmos_v2w_result *r = &results[i];
+        double t0 = 0;
+        const double span = clip_span(r, &t0);
+        json_t *stages = json_object(), *o = json_pack("{s:i, s:s, s:s, s:s, s:f, s:I, s:i}", "index", i, "input",
+                                                      reqs[i].input ? reqs[i].input : "", "output",
+                                                      reqs[i].output ? reqs[i].output : "", "status",
+                                                      r->status == COSMOS_OK ? "ok" : "failed", "critical_path_s",
+                                                      span, "tokens_generated", (json_int_t)r->n_tokens_generated,
+                                                      "frames", r->n_frames);
+        CHECK_ALLOC(stages);
+        CHECK_ALLOC(o);
+        if (r->status != COSMOS_OK) json_object_set_new(o, "reason", json_string(r->reason));
+        for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
+            if (r->start[s] > 0)
+                json_object_set_new(stages, cosmos_v2w_stage_name((enum cosmos_v2w_stage)s),
+                                    json_pack("{s:f, s:f, s:i}", "start_s", r->start[s] - t0, "seconds",
+                                              r->end[s] - r->start[s], "rank", r->stage_rank[s]));
+        json_object_set_new(o, "stages", stages);
+        json_array_append_new(root, o);
+    }
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    CHECK_ARG(json_dump_file(root, tmp, JSON_INDENT(2)) == 0, COSMOS_ERR_IO, "cannot write '%s'", tmp);
+    CHECK(cosmos_commit_tmp(tmp, path));
+fail:
+    json_decref(root);
+    return st;
+}

@@ -1,0 +1,103 @@
+/* The Video2World / base world-generation pipeline over MPI ranks with roles (issue 7; spec
+ * ar-model.md 6.3 stages, 6.4 input, 4 token layout; components.md 1).
+ *
+ * Per clip, the stages run on the ranks of their role (core/pipeline/layout.h), in this fixed role
+ * order, which every rank also follows for the roles it holds (so blocking sends never deadlock:
+ * a message only goes from an earlier role to a later one of the same clip, and every rank
+ * finishes clip i before clip i+1):
+ *   guardrail: text blocklist on the prompt (V2W only; skipped with disable_guardrail) -> verdict
+ *              to the t5 and tokenizer ranks. It is also where clips start: a stop request (signal)
+ *              is turned into a "stop" message here and flows down the chain, so every role stops
+ *              after the same clip.
+ *   t5:        T5 embedding [context_len, context_dim] of the prompt -> the first AR rank.
+ *   tokenizer: decode the input file, keep the last num_input_frames (an image gives 1), pad, resize
+ *              and crop to the AR model's clip size, DV-encode -> all token ids -> the first AR rank.
+ *   ar:        the first AR rank broadcasts ids and context in the AR group; prompt = [BOV] +
+ *              ids of the first n_ctx latent frames (n_ctx = 2 for 9 input frames, 1 otherwise);
+ *              n_gen = the remaining latent frames' tokens; sampling with the counter-based RNG at
+ *              (seed, position). The first AR rank streams latent frames to the decoder rank: the
+ *              context frames at once, each generated frame as soon as its last token is known.
+ *   decoder:   causal streaming DV decode of each latent frame as it arrives -> uint8 frames
+ *              (x*0.5+0.5, clamp, *255 truncated) appended to the mp4 (temp name, renamed when
+ *              complete); optional preview mp4; video guardrail hook (no-op until a video check
+ *              exists).
+ * A failure of one clip (unreadable input, blocked prompt) travels down the chain as a status in
+ * the message header: that clip fails with its reason, the others go on. Communication failures
+ * are fatal for the run.
+ * Every rank calls cosmos_v2w_run with the same request list. */
+#ifndef COSMOS_PIPELINE_V2W_H
+#define COSMOS_PIPELINE_V2W_H
+
+#include <stdint.h>
+
+#include "core/pipeline/layout.h"
+#include "core/pipeline/model_dir.h"
+#include "core/status.h"
+#include "parallel/comm.h"
+
+struct cosmos_v2w_params {
+    const struct cosmos_model_dir *model_dir;
+    const struct cosmos_layout *layout;
+    cosmos_comm_t *world;       /* borrowed; NULL = one process (layout must be of 1 rank) */
+    const char *backend;        /* "cpu" (default) */
+    int threads;                /* 0 = all cores */
+    const char *guardrail_dir;  /* word lists (default configs/guardrail) */
+    int disable_guardrail;
+    volatile const int *stop;   /* set asynchronously (signal handler): stop after the current clip */
+};
+struct cosmos_v2w_params cosmos_v2w_params_default(void);
+
+struct cosmos_v2w_request {
+    const char *input;   /* image or video file */
+    const char *prompt;  /* V2W models; NULL/"" for base models */
+    int num_input_frames; /* 1 or 9 (an image is always 1) */
+    float temperature;   /* 1.0 */
+    float top_p;         /* < 0: the model's default */
+    int top_k;           /* 0 = off */
+    uint64_t seed;
+    const char *output;  /* .mp4 */
+    const char *preview; /* optional partial mp4 updated while generating */
+    const char *tokens_out; /* optional: all 12800-style token ids of the clip, one per line */
+};
+
+enum cosmos_v2w_stage {
+    COSMOS_V2W_GUARDRAIL, COSMOS_V2W_T5, COSMOS_V2W_INPUT, COSMOS_V2W_TOKENIZE, COSMOS_V2W_AR_PREFILL,
+    COSMOS_V2W_AR_DECODE, COSMOS_V2W_DECODE, COSMOS_V2W_N_STAGES
+};
+const char *cosmos_v2w_stage_name(enum cosmos_v2w_stage s);
+
+struct cosmos_v2w_result {
+    cosmos_status status;      /* OK, or why the clip failed */
+    char reason[256];          /* for a failed clip */
+    double start[COSMOS_V2W_N_STAGES], end[COSMOS_V2W_N_STAGES]; /* wall clock (s, CLOCK_REALTIME); 0 = not run */
+    int stage_rank[COSMOS_V2W_N_STAGES];
+    int64_t n_tokens_generated;
+    int n_frames;
+};
+
+typedef struct cosmos_v2w cosmos_v2w_t;
+
+/* Every rank: create its backend, load the models of its roles, split the AR group communicators.
+ * Collective over world: if any rank fails, all return an error. */
+cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **out);
+void cosmos_v2w_free(cosmos_v2w_t *v);
+/* Clip geometry the loaded AR model implies: frames, height, width; latent [T,H,W]. */
+void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int latent[3]);
+int cosmos_v2w_is_video2world(const cosmos_v2w_t *v);
+double cosmos_v2w_default_top_p(const cosmos_v2w_t *v);
+
+/* Runs the requests. results[n] is filled on rank 0 (gathered from all ranks); *n_done gets the
+ * number of clips started before a stop request (== n without one). on_done (may be NULL) is
+ * called on the decoder rank after each clip, e.g. for status files and progress. Returns OK
+ * unless the run itself failed (per-clip failures are in results). */
+typedef void (*cosmos_v2w_done_fn)(void *ud, int index, const struct cosmos_v2w_result *r);
+cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *reqs, int n,
+                             struct cosmos_v2w_result *results, int *n_done, cosmos_v2w_done_fn on_done, void *ud);
+
+/* Per-stage timing table of the results (rank 0's log) and the same as JSON (to a file, temp +
+ * rename). */
+void cosmos_v2w_log_timing(const struct cosmos_v2w_result *results, int n);
+cosmos_status cosmos_v2w_write_timing_json(const char *path, const struct cosmos_v2w_request *reqs,
+                                           const struct cosmos_v2w_result *results, int n);
+
+#endif

@@ -1,0 +1,430 @@
+/* `cosmos-ar generate` (one clip) and `cosmos-ar batch` (a JSONL manifest, resumable): the whole
+ * world-generation pipeline over the MPI ranks of the job, each rank playing the roles the layout
+ * gives it (core/pipeline/v2w.h, layout.h). Both run the same code: generate is a batch of one.
+ *
+ * Batch bookkeeping (issue 7, "Batch generation"): every item has an output name (manifest.h);
+ * DIR/NAME.mp4 is the video and DIR/NAME.status.json its status ({"status": "done"|"failed",
+ * "reason", "line", ...}), both written to a temporary name and renamed. A rerun skips items whose
+ * status is done and whose mp4 exists, and retries the others. Rank 0 reads the manifest, decides
+ * what to run and broadcasts the list; the decoder rank (the one that writes videos) writes the
+ * status files as clips finish and prints progress. SIGTERM, SIGINT and SIGUSR1 (Slurm's pre-timeout
+ * signal) make the run stop after the clip in flight: outputs stay consistent and a rerun resumes. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/h5file.h"
+#include "cosmos_build_config.h"
+#include "core/log.h"
+#include "core/pipeline/layout.h"
+#include "core/pipeline/manifest.h"
+#include "core/pipeline/model_dir.h"
+#include "core/pipeline/v2w.h"
+#include "launcher/cli.h"
+#include "launcher/commands.h"
+#include "parallel/comm.h"
+
+static volatile sig_atomic_t g_stop;
+static volatile int g_stop_int;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+    g_stop_int = 1;
+}
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Options shared by generate and batch. */
+struct gen_opts {
+    const char *model_dir, *layout, *guardrail_dir, *timing_json;
+    int num_input_frames, disable_guardrail, disable_dd, top_k;
+    float temperature, top_p;
+    uint64_t seed;
+    struct cli_common common;
+};
+
+#define GEN_OPTS(o)                                                                                              \
+    {"model-dir", CLI_STR, &(o).model_dir, "model directory (cosmos-model.json + HDF5 files)", 0},               \
+        {"num-input-frames", CLI_INT, &(o).num_input_frames, "input frames used as context: 1 or 9 (default 9)", 0}, \
+        {"temperature", CLI_FLOAT, &(o).temperature, "sampling temperature (default 1.0; 0 = greedy)", 0},        \
+        {"top-p", CLI_FLOAT, &(o).top_p, "nucleus mass (default: the model's: 4B 0.8, 5B 0.7, 12B 0.9, 13B 0.8)", 0}, \
+        {"top-k", CLI_INT, &(o).top_k, "keep the k most likely tokens (default 0 = off)", 0},                    \
+        {"seed", CLI_U64, &(o).seed, "random seed (default 0)", 0},                                              \
+        {"disable-guardrail", CLI_FLAG, &(o).disable_guardrail, "do not run the text guardrail (logged)", 0},   \
+        {"guardrail-dir", CLI_STR, &(o).guardrail_dir, "guardrail word lists (default: configs/guardrail of the source tree)", 0}, \
+        {"disable-diffusion-decoder", CLI_FLAG, &(o).disable_dd,                                                \
+         "accepted for the official flag; the DV decoder is what runs", 0},                                     \
+        {"layout", CLI_STR, &(o).layout, "rank layout JSON (configs/layouts/); default by rank count", 0},      \
+        {"timing-json", CLI_STR, &(o).timing_json, "write per-clip stage timings as JSON", 0},                   \
+        CLI_MODEL_OPTS((o).common), CLI_COMMON_OPTS((o).common)
+
+static void gen_opts_default(struct gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->num_input_frames = 9;
+    o->temperature = 1.0f;
+    o->top_p = -1.0f;
+    o->guardrail_dir = NULL; /* configs/guardrail of this source tree (gen_open) */
+    cli_common_default(&o->common);
+    o->common.tp = 0; /* 0 = the layout's default */
+    o->common.pp = 0;
+}
+
+static int launched_by_mpi(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+/* The run: world, layout, model directory, pipeline. */
+struct gen_run {
+    cosmos_comm_t *world;
+    struct cosmos_layout layout;
+    struct cosmos_model_dir md;
+    cosmos_v2w_t *v2w;
+    int rank;
+};
+
+static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_run *r) {
+    cosmos_status st = COSMOS_OK;
+    memset(r, 0, sizeof *r);
+    CHECK_ARG(o->model_dir, COSMOS_ERR_INVALID_ARG, "%s: --model-dir is required", cmd);
+    CHECK_ARG(o->num_input_frames == 1 || o->num_input_frames == 9, COSMOS_ERR_INVALID_ARG,
+              "%s: --num-input-frames must be 1 or 9", cmd);
+    CHECK_ARG(o->common.tp >= 0 && o->common.pp >= 0, COSMOS_ERR_INVALID_ARG, "%s: --tp and --pp must be positive",
+              cmd);
+    CHECK_ARG(!o->common.pp_layers, COSMOS_ERR_UNSUPPORTED, "%s: --pp-layers is not supported here yet (even split)",
+              cmd);
+    int size = 1;
+    /* MPI only when started by a launcher (mpirun, srun): a plain run is one process */
+    st = launched_by_mpi() ? cosmos_comm_mpi_world(&r->world) : COSMOS_ERR_UNSUPPORTED;
+    if (st == COSMOS_OK) {
+        size = cosmos_comm_size(r->world);
+        r->rank = cosmos_comm_rank(r->world);
+    } else {
+        r->world = NULL; /* a build without MPI: one process */
+        st = COSMOS_OK;
+    }
+    if (o->layout)
+        CHECK(cosmos_layout_load(o->layout, size, &r->layout));
+    else
+        CHECK(cosmos_layout_default(size, o->common.tp, o->common.pp, &r->layout));
+    CHECK_ARG(!o->layout || (!o->common.tp && !o->common.pp), COSMOS_ERR_INVALID_ARG,
+              "%s: give either --layout or --tp/--pp, not both", cmd);
+    if (cosmos_log_is_rank0()) {
+        char buf[8192];
+        cosmos_layout_describe(&r->layout, buf, sizeof buf);
+        LOG_INFO("%s", buf);
+    }
+    CHECK(cosmos_model_dir_load(o->model_dir, &r->md));
+    static char default_guard[4096];
+    if (!o->guardrail_dir) {
+        snprintf(default_guard, sizeof default_guard, "%s/configs/guardrail", COSMOS_SOURCE_DIR);
+        o->guardrail_dir = default_guard;
+    }
+    if (o->disable_guardrail) LOG_INFO0("%s: the text guardrail is DISABLED (--disable-guardrail)", cmd);
+    if (o->disable_dd) LOG_INFO0("%s: --disable-diffusion-decoder: the DV decoder makes the video (as always here)", cmd);
+    struct cosmos_v2w_params p = cosmos_v2w_params_default();
+    p.model_dir = &r->md;
+    p.layout = &r->layout;
+    p.world = size > 1 ? r->world : NULL;
+    p.backend = o->common.backend;
+    p.threads = o->common.threads;
+    p.guardrail_dir = o->guardrail_dir;
+    p.disable_guardrail = o->disable_guardrail;
+    p.stop = &g_stop_int;
+    CHECK(cosmos_v2w_open(&p, &r->v2w));
+fail:
+    return st;
+}
+
+static void gen_close(struct gen_run *r) {
+    cosmos_v2w_free(r->v2w);
+    cosmos_comm_free(r->world);
+    memset(r, 0, sizeof *r);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+cosmos_status cmd_generate(int argc, char **argv) {
+    cosmos_status st = COSMOS_OK;
+    struct gen_opts o;
+    const char *input = NULL, *prompt = NULL, *output = NULL, *preview = NULL, *tokens_out = NULL, *pos[1];
+    int n_pos = 0, n_done = 0;
+    struct gen_run r = {0};
+    struct cosmos_v2w_result res;
+    gen_opts_default(&o);
+    struct cli_opt opts[] = {
+        {"input", CLI_STR, &input, "input image (png, jpg, jpeg, webp) or video (mp4, ...)", 0},
+        {"prompt", CLI_STR, &prompt, "text prompt (Video2World models)", 0},
+        {"output", CLI_STR, &output, "output video (.mp4)", 0},
+        {"preview", CLI_STR, &preview, "also keep a playable partial mp4 here while generating", 0},
+        {"save-tokens", CLI_STR, &tokens_out, "write the clip's token ids (one per line)", 0},
+        GEN_OPTS(o),
+        {NULL, 0, NULL, NULL, 0},
+    };
+    CHECK(cli_parse_command("generate", argc, argv, opts, pos, 0, &n_pos, &o.common));
+    if (o.common.help) return COSMOS_OK;
+    CHECK_ARG(input && output, COSMOS_ERR_INVALID_ARG, "generate: --input and --output are required");
+    CHECK_ARG(ends_with(output, ".mp4"), COSMOS_ERR_INVALID_ARG, "generate: --output must end in .mp4 ('%s')", output);
+    install_signals();
+    CHECK(gen_open(&o, "generate", &r));
+    CHECK_ARG(!cosmos_v2w_is_video2world(r.v2w) || (prompt && prompt[0]), COSMOS_ERR_INVALID_ARG,
+              "generate: this is a Video2World model: --prompt is required");
+    if (!cosmos_v2w_is_video2world(r.v2w) && prompt && prompt[0] && cosmos_log_is_rank0())
+        LOG_WARN("generate: base models take no prompt; --prompt is ignored");
+    struct cosmos_v2w_request req = {input, prompt, o.num_input_frames, o.temperature, o.top_p, o.top_k, o.seed,
+                                     output, preview, tokens_out};
+    CHECK(cosmos_v2w_run(r.v2w, &req, 1, &res, &n_done, NULL, NULL));
+    if (r.rank == 0) {
+        cosmos_v2w_log_timing(&res, 1);
+        if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, &req, &res, 1));
+    }
+    CHECK_ARG(n_done == 1, COSMOS_ERR_IO, "generate: interrupted before the clip was finished; no output written");
+    CHECK_ARG(res.status == COSMOS_OK, res.status, "generate: %s", res.reason);
+    LOG_INFO0("generate: wrote %s (%d frames)", output, res.n_frames);
+fail:
+    gen_close(&r);
+    return st;
+}
+
+/* ---- batch ---- */
+
+struct batch_ctx {
+    const char *out_dir;
+    const struct cosmos_manifest_item *items; /* [n_run], in run order */
+    int n_run, n_ok, n_failed;
+    int64_t tokens;
+    double t0;
+};
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static cosmos_status write_status(const char *dir, const struct cosmos_manifest_item *it, int ok,
+                                  const char *reason, const struct cosmos_v2w_result *r) {
+    cosmos_status st = COSMOS_OK;
+    char path[4096], tmp[4200];
+    json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "name", it->name[0] ? it->name : "", "line", it->line, "status",
+                          ok ? "done" : "failed", "input", it->input ? it->input : "");
+    CHECK_ALLOC(o);
+    if (!ok) json_object_set_new(o, "reason", json_string(reason ? reason : "unknown"));
+    if (r) json_object_set_new(o, "tokens_generated", json_integer(r->n_tokens_generated));
+    if (it->name[0])
+        snprintf(path, sizeof path, "%s/%s.status.json", dir, it->name);
+    else
+        snprintf(path, sizeof path, "%s/line-%d.status.json", dir, it->line);
+    cosmos_tmp_path(path, tmp, sizeof tmp);
+    CHECK_ARG(json_dump_file(o, tmp, JSON_INDENT(2)) == 0, COSMOS_ERR_IO, "cannot write '%s'", tmp);
+    CHECK(cosmos_commit_tmp(tmp, path));
+fail:
+    json_decref(o);
+    return st;
+}
+
+static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r) {
+    struct batch_ctx *b = ud;
+    const struct cosmos_manifest_item *it = &b->items[index];
+    const int ok = r->status == COSMOS_OK;
+    if (write_status(b->out_dir, it, ok, r->reason, r) != COSMOS_OK)
+        LOG_ERROR("batch: could not write the status of '%s'", it->name);
+    ok ? b->n_ok++ : b->n_failed++;
+    b->tokens += r->n_tokens_generated;
+    const int done = b->n_ok + b->n_failed;
+    const double dt = mono_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
+    LOG_INFO("batch: %d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", done, b->n_run,
+             b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name, ok ? "done" : "FAILED");
+}
+
+static int item_done(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.mp4", dir, name);
+    if (access(path, R_OK) != 0) return 0;
+    snprintf(path, sizeof path, "%s/%s.status.json", dir, name);
+    json_t *o = json_load_file(path, 0, NULL);
+    json_t *s = o ? json_object_get(o, "status") : NULL;
+    const int done = json_is_string(s) && !strcmp(json_string_value(s), "done");
+    json_decref(o);
+    return done;
+}
+
+/* Removes NAME.mp4.tmp.* and NAME.status.json.tmp.* left by a killed run of this item (only this
+ * manifest's items: array tasks share an output directory with other items). */
+static void remove_stale_temps(const char *dir, const char *name) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char a[200], b[200], path[4096];
+    snprintf(a, sizeof a, "%s.mp4.tmp.", name);
+    snprintf(b, sizeof b, "%s.status.json.tmp.", name);
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, a, strlen(a)) != 0 && strncmp(e->d_name, b, strlen(b)) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0) LOG_INFO("batch: removed %s, left by an interrupted run", path);
+    }
+    closedir(d);
+}
+
+/* Rank 0: read the manifest, write statuses of bad lines, keep the items to run; as JSON. */
+static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
+                                char **plan_json, int *n_bad_out) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_manifest_item *items = NULL;
+    int n = 0, n_skip = 0, n_bad = 0;
+    json_t *arr = json_array();
+    CHECK_ALLOC(arr);
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        LOG_ERROR("batch: cannot create the output directory '%s' (%s)", out_dir, strerror(errno));
+        st = COSMOS_ERR_IO;
+        goto fail;
+    }
+    CHECK_ARG(access(out_dir, W_OK) == 0, COSMOS_ERR_IO, "batch: the output directory '%s' is not writable", out_dir);
+    CHECK(cosmos_manifest_load(manifest, d, &items, &n));
+    for (int i = 0; i < n; i++) {
+        const struct cosmos_manifest_item *it = &items[i];
+        if (it->status != COSMOS_OK) {
+            LOG_ERROR("batch: %s line %d: %s", manifest, it->line, it->reason);
+            CHECK(write_status(out_dir, it, 0, it->reason, NULL));
+            n_bad++;
+            continue;
+        }
+        remove_stale_temps(out_dir, it->name);
+        if (item_done(out_dir, it->name)) {
+            n_skip++;
+            continue;
+        }
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:s?, s:I, s:i, s:s}", "line", it->line, "input", it->input,
+                                             "prompt", it->prompt, "seed", (json_int_t)it->seed, "nif",
+                                             it->num_input_frames, "name", it->name));
+    }
+    *n_bad_out = n_bad;
+    LOG_INFO("batch: %d items in %s: %d to run, %d already done, %d bad lines", n, manifest,
+             (int)json_array_size(arr), n_skip, n_bad);
+    *plan_json = json_dumps(arr, JSON_COMPACT);
+    CHECK_ALLOC(*plan_json);
+fail:
+    json_decref(arr);
+    cosmos_manifest_free(items, n);
+    return st;
+}
+
+cosmos_status cmd_batch(int argc, char **argv) {
+    cosmos_status st = COSMOS_OK;
+    struct gen_opts o;
+    const char *manifest = NULL, *out_dir = NULL, *pos[1];
+    int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0;
+    char *plan = NULL, settings[256];
+    json_t *arr = NULL;
+    struct cosmos_manifest_item *items = NULL;
+    struct cosmos_v2w_request *reqs = NULL;
+    struct cosmos_v2w_result *res = NULL;
+    char **paths = NULL;
+    struct gen_run r = {0};
+    gen_opts_default(&o);
+    struct cli_opt opts[] = {
+        {"manifest", CLI_STR, &manifest, "JSONL: one {\"input\", \"prompt\", \"seed\", \"name\"} per line", 0},
+        {"output-dir", CLI_STR, &out_dir, "where NAME.mp4 and NAME.status.json go", 0},
+        GEN_OPTS(o),
+        {NULL, 0, NULL, NULL, 0},
+    };
+    CHECK(cli_parse_command("batch", argc, argv, opts, pos, 0, &n_pos, &o.common));
+    if (o.common.help) return COSMOS_OK;
+    CHECK_ARG(manifest && out_dir, COSMOS_ERR_INVALID_ARG, "batch: --manifest and --output-dir are required");
+    install_signals();
+    CHECK(gen_open(&o, "batch", &r));
+    snprintf(settings, sizeof settings, "T=%g p=%g k=%d model=%s", o.temperature, o.top_p, o.top_k, r.md.name);
+    struct cosmos_manifest_defaults d = {o.seed, o.num_input_frames, settings};
+    /* rank 0 plans; everyone gets the plan (or learns that planning failed) */
+    int64_t len = 0;
+    if (r.rank == 0) {
+        cosmos_status pst = plan_batch(manifest, out_dir, &d, &plan, &n_bad);
+        len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : -(int64_t)pst;
+    }
+    if (r.world) CHECK(cosmos_comm_broadcast(r.world, &len, sizeof len, 0));
+    CHECK_ARG(len > 0, len < 0 ? (cosmos_status)(-len) : COSMOS_ERR_INTERNAL, "batch: planning failed (see rank 0)");
+    if (r.rank != 0) {
+        plan = malloc((size_t)len);
+        CHECK_ALLOC(plan);
+    }
+    if (r.world) CHECK(cosmos_comm_broadcast(r.world, plan, (size_t)len, 0));
+    arr = json_loads(plan, 0, NULL);
+    CHECK_ARG(json_is_array(arr), COSMOS_ERR_INTERNAL, "batch: bad plan");
+    n_run = (int)json_array_size(arr);
+    if (n_run == 0) {
+        LOG_INFO0("batch: nothing to do");
+        CHECK_ARG(n_bad == 0, COSMOS_ERR_INVALID_ARG, "batch: %d bad manifest line(s) (see their .status.json)", n_bad);
+        goto fail;
+    }
+    items = calloc((size_t)n_run, sizeof *items);
+    reqs = calloc((size_t)n_run, sizeof *reqs);
+    res = calloc((size_t)n_run, sizeof *res);
+    paths = calloc((size_t)n_run, sizeof *paths);
+    CHECK_ALLOC(items);
+    CHECK_ALLOC(reqs);
+    CHECK_ALLOC(res);
+    CHECK_ALLOC(paths);
+    for (int i = 0; i < n_run; i++) {
+        json_t *e = json_array_get(arr, (size_t)i);
+        struct cosmos_manifest_item *it = &items[i];
+        it->line = (int)json_integer_value(json_object_get(e, "line"));
+        it->input = (char *)json_string_value(json_object_get(e, "input"));
+        it->prompt = (char *)json_string_value(json_object_get(e, "prompt"));
+        it->seed = (uint64_t)json_integer_value(json_object_get(e, "seed"));
+        it->num_input_frames = (int)json_integer_value(json_object_get(e, "nif"));
+        snprintf(it->name, sizeof it->name, "%s", json_string_value(json_object_get(e, "name")));
+        size_t pl = strlen(out_dir) + strlen(it->name) + 8;
+        paths[i] = malloc(pl);
+        CHECK_ALLOC(paths[i]);
+        snprintf(paths[i], pl, "%s/%s.mp4", out_dir, it->name);
+        reqs[i] = (struct cosmos_v2w_request){it->input, it->prompt, it->num_input_frames, o.temperature, o.top_p,
+                                              o.top_k, it->seed, paths[i], NULL, NULL};
+    }
+    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s()};
+    CHECK(cosmos_v2w_run(r.v2w, reqs, n_run, res, &n_done, on_clip_done, &b));
+    int n_failed = 0;
+    for (int i = 0; i < n_done; i++) n_failed += res[i].status != COSMOS_OK;
+    if (r.rank == 0) {
+        cosmos_v2w_log_timing(res, n_done);
+        if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, reqs, res, n_done));
+        LOG_INFO("batch: %d of %d clips run, %d failed%s", n_done, n_run, n_failed,
+                 n_done < n_run ? " (stopped by a signal: run the same command again to resume)" : "");
+    }
+    CHECK_ARG(n_done == n_run, COSMOS_ERR_IO, "batch: interrupted after %d of %d clips; rerun to resume", n_done,
+              n_run);
+    CHECK_ARG(n_failed == 0 && n_bad == 0, COSMOS_ERR_IO,
+              "batch: %d clip(s) failed and %d manifest line(s) were bad (see their .status.json)", n_failed, n_bad);
+fail:
+    if (paths)
+        for (int i = 0; i < n_run; i++) free(paths[i]);
+    free(paths);
+    free(items); /* strings belong to arr */
+    free(reqs);
+    free(res);
+    json_decref(arr);
+    free(plan);
+    gen_close(&r);
+    return st;
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The whole world-generation pipeline on tiny random-weight models (issue 7 tests):
+#  - cosmos-ar init of pipeline configs writes model directories;
+#  - generate, one process: image and video input, Video2World and base models; the mp4 has the
+#    clip's frame count and size; the text guardrail blocks a blocked prompt (no output, exit 1);
+#  - the same tokens for the same seed with mpirun -np 1, 2, 4 (default layouts: roles on separate
+#    ranks, AR tp 2 at 4 ranks) and a tp 2 / pp 2 layout file;
+#  - batch: bad lines and duplicate names fail only their items; a rerun skips finished items
+#    (outputs untouched); a run killed midway (SIGKILL of one rank) then rerun leaves every item
+#    done with a valid mp4, nothing duplicated, no temporary files; an unwritable output directory
+#    is a clear error.
+# Every mpirun is bounded by `timeout`. Usage: test_generate.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
+set -u
+BIN=$1
+MPIRUN=$2
+SRC=$3
+WORK=$4
+rm -rf "$WORK" && mkdir -p "$WORK"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+run() { timeout 300 "$MPIRUN" --oversubscribe "$@"; }
+frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
+
+# --- model directories ---
+for p in tiny-5b-video2world tiny-4b; do
+  "$BIN" init --config "$SRC/configs/pipelines/$p.json" --seed 1 --out "$WORK/$p" 2>"$WORK/err.txt" \
+    && [ -f "$WORK/$p/cosmos-model.json" ] && ok || bad "init $p: $(tail -2 "$WORK/err.txt")"
+done
+V2W=$WORK/tiny-5b-video2world
+BASE=$WORK/tiny-4b
+IMG=$SRC/tests/data/media-tiny.png
+
+# --- one process ---
+if "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+  --output "$WORK/img.mp4" --save-tokens "$WORK/img.tokens.txt" --timing-json "$WORK/img.timing.json" \
+  2>"$WORK/err.txt"; then
+  [ "$(frames_of "$WORK/img.mp4")" = "17 96x64" ] && ok || bad "image -> mp4: got '$(frames_of "$WORK/img.mp4")'"
+  [ "$(wc -l <"$WORK/img.tokens.txt")" = 72 ] && ok || bad "image: token file has $(wc -l <"$WORK/img.tokens.txt") ids"
+  grep -q '"critical_path_s"' "$WORK/img.timing.json" && grep -q '"ar_decode"' "$WORK/img.timing.json" && ok \
+    || bad "timing JSON lacks stages"
+  grep -q "stage times" "$WORK/err.txt" && ok || bad "no stage-time table in the log"
+else
+  bad "generate (image, 1 process): $(tail -3 "$WORK/err.txt")"
+fi
+# a video input with 9 context frames: the image run's own output
+if "$BIN" generate --model-dir "$V2W" --input "$WORK/img.mp4" --num-input-frames 9 --prompt "the cube falls" \
+  --seed 5 --output "$WORK/vid.mp4" --save-tokens "$WORK/vid.tokens.txt" 2>"$WORK/err.txt"; then
+  [ "$(frames_of "$WORK/vid.mp4")" = "17 96x64" ] && ok || bad "video -> mp4: '$(frames_of "$WORK/vid.mp4")'"
+else
+  bad "generate (video, 9 frames): $(tail -3 "$WORK/err.txt")"
+fi
+# base model: no prompt, no T5
+if "$BIN" generate --model-dir "$BASE" --input "$WORK/img.mp4" --seed 2 --output "$WORK/base.mp4" 2>"$WORK/err.txt"; then
+  [ "$(frames_of "$WORK/base.mp4")" = "17 96x64" ] && ok || bad "base model mp4: '$(frames_of "$WORK/base.mp4")'"
+else
+  bad "generate (base model): $(tail -3 "$WORK/err.txt")"
+fi
+# the text guardrail: blocked prompt -> exit 1, reason logged, no output
+if "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --output "$WORK/blocked.mp4" \
+  2>"$WORK/err.txt"; then
+  bad "a blocked prompt was generated"
+else
+  grep -q "guardrail" "$WORK/err.txt" && [ ! -e "$WORK/blocked.mp4" ] && ok || bad "blocked prompt: $(tail -2 "$WORK/err.txt")"
+fi
+"$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --disable-guardrail \
+  --output "$WORK/unguarded.mp4" 2>"$WORK/err.txt" && grep -q "DISABLED" "$WORK/err.txt" && ok \
+  || bad "--disable-guardrail: $(tail -2 "$WORK/err.txt")"
+# bad inputs: clear errors, no output
+"$BIN" generate --model-dir "$V2W" --input "$WORK/missing.png" --prompt "x" --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
+  && bad "missing input accepted" || { grep -q "missing.png" "$WORK/err.txt" && [ ! -e "$WORK/m.mp4" ] && ok || bad "missing input message"; }
+"$BIN" generate --model-dir "$V2W" --input "$IMG" --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
+  && bad "V2W without a prompt accepted" || { grep -q "prompt" "$WORK/err.txt" && ok || bad "no-prompt message"; }
+"$BIN" generate --model-dir "$WORK/nowhere" --input "$IMG" --prompt x --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
+  && bad "missing model dir accepted" || { grep -q "cosmos-model.json" "$WORK/err.txt" && ok || bad "model dir message"; }
+
+# --- the same tokens on several ranks ---
+for np in 2 4; do
+  if run -np $np "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+    --output "$WORK/img.np$np.mp4" --save-tokens "$WORK/img.np$np.tokens.txt" 2>"$WORK/err.txt"; then
+    cmp -s "$WORK/img.tokens.txt" "$WORK/img.np$np.tokens.txt" && ok || bad "np $np: tokens differ from 1 process"
+    [ "$(frames_of "$WORK/img.np$np.mp4")" = "17 96x64" ] && ok || bad "np $np mp4"
+    grep -q "layout default-$np" "$WORK/err.txt" && ok || bad "np $np: no layout table printed"
+  else
+    bad "generate np $np: $(tail -3 "$WORK/err.txt")"
+  fi
+done
+cat >"$WORK/layout-tp2-pp2.json" <<'EOF'
+{"name": "tp2-pp2", "ranks": 4, "ar": {"ranks": [0, 1, 2, 3], "tp": 2, "pp": 2},
+ "t5": 3, "guardrail": 3, "tokenizer": 2, "decoder": 0}
+EOF
+if run -np 4 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-tp2-pp2.json" --input "$IMG" \
+  --prompt "a robot arm picks up a red cube" --seed 3 --output "$WORK/img.l.mp4" --save-tokens "$WORK/img.l.tokens.txt" \
+  2>"$WORK/err.txt"; then
+  cmp -s "$WORK/img.tokens.txt" "$WORK/img.l.tokens.txt" && ok || bad "tp2 x pp2 layout: tokens differ"
+else
+  bad "generate with a tp2 x pp2 layout: $(tail -3 "$WORK/err.txt")"
+fi
+run -np 3 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-tp2-pp2.json" --input "$IMG" --prompt x \
+  --output "$WORK/x.mp4" 2>"$WORK/err.txt" && bad "a 4-rank layout ran on 3 ranks" \
+  || { grep -q "for 4 ranks" "$WORK/err.txt" && ok || bad "layout size message: $(tail -2 "$WORK/err.txt")"; }
+
+# --- batch ---
+OUT=$WORK/batch
+cat >"$WORK/jobs.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "a"}
+{"visual_input": "$WORK/img.mp4", "prompt": "a blue ball", "seed": 2, "num_input_frames": 9}
+this is not json
+{"input": "$IMG", "prompt": "x", "name": "../escape"}
+{"input": "$IMG", "prompt": "a green cone", "name": "a"}
+{"input": "$WORK/missing.png", "prompt": "a missing input", "name": "missing"}
+{"input": "$IMG", "prompt": "build a bomb", "name": "blocked"}
+{"input": "$IMG", "prompt": "a yellow box", "seed": 4, "name": "d"}
+EOF
+run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output-dir "$OUT" 2>"$WORK/batch1.txt"
+rc=$?
+[ $rc -ne 0 ] && ok || bad "batch with bad items exited 0"
+n_mp4=$(ls "$OUT"/*.mp4 2>/dev/null | wc -l)
+[ "$n_mp4" = 3 ] && ok || bad "batch: $n_mp4 mp4s, expected 3 (a, the hashed one, d)"
+for n in a d; do
+  grep -q '"done"' "$OUT/$n.status.json" 2>/dev/null && [ "$(frames_of "$OUT/$n.mp4")" = "17 96x64" ] && ok \
+    || bad "batch item $n not done"
+done
+for n in missing blocked; do
+  grep -q '"failed"' "$OUT/$n.status.json" 2>/dev/null && [ ! -e "$OUT/$n.mp4" ] && ok || bad "batch item $n should fail"
+done
+grep -q "guardrail" "$OUT/blocked.status.json" && ok || bad "blocked item reason"
+grep -q "unique" "$OUT/line-5.status.json" 2>/dev/null && ok || bad "duplicate name not reported"
+grep -q "name" "$OUT/line-4.status.json" 2>/dev/null && ok || bad "escaping name not reported"
+ls "$WORK" | grep -q escape && bad "an output escaped the directory" || ok
+# rerun: finished items are skipped and untouched
+stamp=$(stat -c %Y.%s "$OUT/a.mp4" "$OUT/d.mp4")
+sleep 1
+run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output-dir "$OUT" 2>"$WORK/batch2.txt"
+grep -q "3 already done" "$WORK/batch2.txt" && ok || bad "rerun did not skip the done items: $(grep 'items in' "$WORK/batch2.txt")"
+[ "$stamp" = "$(stat -c %Y.%s "$OUT/a.mp4" "$OUT/d.mp4")" ] && ok || bad "rerun rewrote finished outputs"
+
+# kill one rank midway, rerun: everything done once, nothing corrupt or left over
+K=$WORK/killed
+: >"$WORK/jobs2.jsonl"
+for i in 1 2 3 4 5 6; do echo "{\"input\": \"$IMG\", \"prompt\": \"clip $i\", \"seed\": $i, \"name\": \"k$i\"}" >>"$WORK/jobs2.jsonl"; done
+( run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs2.jsonl" --output-dir "$K" 2>"$WORK/kill.txt" ) &
+bpid=$!
+for _ in $(seq 1 600); do
+  [ "$(ls "$K"/*.status.json 2>/dev/null | wc -l)" -ge 2 ] && break
+  sleep 0.1
+done
+pkill -KILL -f "cosmos-ar batch --model-dir $V2W --manifest $WORK/jobs2.jsonl" 2>/dev/null
+wait $bpid 2>/dev/null
+n_before=$(ls "$K"/*.mp4 2>/dev/null | wc -l)
+run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs2.jsonl" --output-dir "$K" 2>"$WORK/kill2.txt" \
+  && ok || bad "rerun after a kill failed: $(tail -3 "$WORK/kill2.txt")"
+for i in 1 2 3 4 5 6; do
+  [ "$(frames_of "$K/k$i.mp4")" = "17 96x64" ] && grep -q '"done"' "$K/k$i.status.json" && ok || bad "k$i not done after the rerun"
+done
+[ "$(ls "$K" | grep -c '\.mp4$')" = 6 ] && ok || bad "duplicated outputs: $(ls "$K")"
+ls "$K" | grep -q tmp && bad "temporary files left: $(ls "$K" | grep tmp)" || ok
+echo "kill test: $n_before mp4(s) finished before the kill"
+
+# unwritable output directory
+touch "$WORK/file-not-dir"
+"$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/file-not-dir/out" 2>"$WORK/err.txt" \
+  && bad "unwritable output dir accepted" || { grep -q "output directory" "$WORK/err.txt" && ok || bad "output dir message"; }
+
+echo "test_generate: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
