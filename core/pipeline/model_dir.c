@@ -133,6 +133,14 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
         snprintf(cfg_path[i], sizeof cfg_path[i], f[0] == '/' ? "%s%s" : "%s/%s", f[0] == '/' ? "" : bdir, f);
     }
     const json_t *name = json_object_get(root, "name");
+    char parent[COSMOS_MODEL_DIR_PATH];
+    snprintf(parent, sizeof parent, "%s", dir);
+    for (char *q = parent + 1; *q; q++) { /* mkdir -p */
+        if (*q != '/') continue;
+        *q = '\0';
+        mkdir(parent, 0777);
+        *q = '/';
+    }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         LOG_ERROR("init: cannot create the model directory '%s' (%s)", dir, strerror(errno));
         st = COSMOS_ERR_IO;

@@ -49,6 +49,26 @@ struct local_msg {
     struct local_msg *next;
 };
 
+/* Per-clip decoder state (in the pipeline object, so the first AR rank can feed it inline when it
+ * is also the decoder: frames are then decoded and appended as soon as they are generated). */
+struct dec_state {
+    cosmos_dv_stream_t *stream;
+    cosmos_media_writer_t *writer;
+    float *frames_f32;  /* [3, max new frames, H, W] */
+    uint8_t *frames_u8; /* [max new frames, H, W, 3] */
+    int n_pushed;
+    int failed;         /* this clip failed here: later frames are drained and dropped */
+    int ended;          /* the end-of-clip (or failure / stop) message was handled */
+};
+
+static void dec_reset(struct dec_state *d) {
+    cosmos_media_writer_abort(d->writer);
+    cosmos_dv_stream_free(d->stream);
+    free(d->frames_f32);
+    free(d->frames_u8);
+    memset(d, 0, sizeof *d);
+}
+
 struct cosmos_v2w {
     struct cosmos_v2w_params p;
     int rank, size;
@@ -63,6 +83,7 @@ struct cosmos_v2w {
     cosmos_comm_t *ar_comm, *tp_comm, *pp_comm;
     cosmos_ar_model_t *ar;
     struct local_msg *queue_head, *queue_tail;
+    struct dec_state *dec; /* decoder role state of the clip in flight */
 };
 
 static double now_real(void) {
@@ -212,8 +233,11 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER))
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER))
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
+        v->dec = calloc(1, sizeof *v->dec);
+        CHECK_ALLOC(v->dec);
+    }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) {
         struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
         lp.tp_comm = l->tp > 1 ? v->tp_comm : NULL;
@@ -275,6 +299,8 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_comm_free(v->ar_comm);
     cosmos_h5_close(v->tok_h5);
     cosmos_h5_close(v->dec_h5);
+    if (v->dec) dec_reset(v->dec);
+    free(v->dec);
     cosmos_t5_free(v->t5);
     cosmos_guardrail_free(v->guard);
     cosmos_backend_free(v->be);
@@ -447,6 +473,8 @@ fail:
 
 /* ---- AR role ---- */
 
+static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct clip *c);
+
 static cosmos_status write_tokens(const char *path, const int32_t *ids, int64_t n) {
     cosmos_status st = COSMOS_OK;
     char tmp[4200];
@@ -480,6 +508,7 @@ static cosmos_status stream_frames(struct ar_stream *s) {
                        sizeof(int32_t) * F));
         s->n_sent += F;
     }
+    if (s->v->p.layout->decoder == s->v->rank) CHECK(dec_drain_local(s->v, s->c)); /* decode it now */
 fail:
     return st;
 }
@@ -603,21 +632,71 @@ fail:
 
 /* ---- decoder role ---- */
 
-struct dec_state {
-    cosmos_dv_stream_t *stream;
-    cosmos_media_writer_t *writer;
-    float *frames_f32;  /* [3, max new frames, H, W] */
-    uint8_t *frames_u8; /* [max new frames, H, W, 3] */
-    int n_pushed;
-};
+static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state *d) {
+    const size_t max_new = (size_t)v->dv_cfg.temporal_compression, px = (size_t)v->H * (size_t)v->W;
+    struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+    ep.preview_path = c->req->preview;
+    stage_begin(v, c, COSMOS_V2W_DECODE);
+    cosmos_status est = cosmos_dv_stream_open(v->be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d->stream);
+    if (est == COSMOS_OK) est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
+    if (est == COSMOS_OK) {
+        d->frames_f32 = malloc(sizeof(float) * 3 * max_new * px);
+        d->frames_u8 = malloc(3 * max_new * px);
+        if (!d->frames_f32 || !d->frames_u8) est = COSMOS_ERR_NOMEM;
+    }
+    return est;
+}
 
-static cosmos_status decoder_push(cosmos_v2w_t *v, struct dec_state *d, const int32_t *frame_ids) {
+/* Handles one FRAME message of clip c (payload owned by the caller). Per-clip failures are
+ * recorded in c; the return status is for failures of the run itself. */
+static cosmos_status dec_handle(cosmos_v2w_t *v, struct clip *c, const struct msg_hdr *h, const int32_t *payload) {
+    struct dec_state *d = v->dec;
     cosmos_status st = COSMOS_OK;
+    CHECK_ARG(h->clip == c->index, COSMOS_ERR_INTERNAL, "pipeline: frame of clip %d while on clip %d", h->clip,
+              c->index);
+    if (h->status != MSG_OK || h->bytes == 0) {
+        d->ended = 1;
+        if (h->status == MSG_STOP)
+            c->stop = 1;
+        else if (h->status != MSG_OK)
+            fail_clip(c, h->status, "%s", h->reason);
+        return COSMOS_OK;
+    }
+    if (d->failed) return COSMOS_OK; /* drain: the AR rank still sends the rest of the clip */
+    cosmos_status est = d->stream ? COSMOS_OK : dec_start(v, c, d);
+    if (est != COSMOS_OK) {
+        fail_clip(c, est, "cannot start decoding into '%s' (%s)", c->req->output, cosmos_status_str(est));
+        d->failed = 1;
+        return COSMOS_OK;
+    }
     int n_new = 0;
-    CHECK(cosmos_dv_stream_push(d->stream, frame_ids, d->frames_f32, &n_new));
-    cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
-    CHECK(cosmos_media_writer_append(d->writer, d->frames_u8, n_new));
+    est = cosmos_dv_stream_push(d->stream, payload, d->frames_f32, &n_new);
+    if (est == COSMOS_OK) {
+        cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
+        est = cosmos_media_writer_append(d->writer, d->frames_u8, n_new);
+    }
+    if (est != COSMOS_OK) {
+        fail_clip(c, est, "decoding latent frame %d into '%s' failed (%s)", d->n_pushed, c->req->output,
+                  cosmos_status_str(est));
+        d->failed = 1;
+    }
     d->n_pushed++;
+fail:
+    return st;
+}
+
+/* The first AR rank, when it is also the decoder: decode the frames queued so far now. */
+static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct clip *c) {
+    cosmos_status st = COSMOS_OK;
+    for (struct local_msg *m = v->queue_head; m && !v->dec->ended; m = v->queue_head) {
+        if (m->tag != TAG_FRAME) break; /* only frames are queued while the AR role runs */
+        struct msg_hdr h;
+        void *payload = NULL;
+        CHECK(msg_recv(v, v->rank, TAG_FRAME, &h, &payload));
+        st = dec_handle(v, c, &h, payload);
+        free(payload);
+        CHECK(st);
+    }
 fail:
     return st;
 }
@@ -625,74 +704,29 @@ fail:
 static cosmos_status role_decoder(cosmos_v2w_t *v, struct clip *c) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
-    struct dec_state d = {0};
+    struct dec_state *d = v->dec;
     struct msg_hdr h;
     void *payload = NULL;
-    int clip_failed = 0;
-    const int max_new = v->dv_cfg.temporal_compression;
-    for (;;) {
+    while (!d->ended) {
         CHECK(msg_recv(v, l->ar_ranks[0], TAG_FRAME, &h, &payload));
-        CHECK_ARG(h.clip == c->index, COSMOS_ERR_INTERNAL, "pipeline: frame of clip %d while on clip %d", h.clip,
-                  c->index);
-        if (h.status == MSG_STOP) {
-            c->stop = 1;
-            break;
-        }
-        if (h.status != MSG_OK) {
-            fail_clip(c, h.status, "%s", h.reason);
-            break;
-        }
-        if (h.bytes == 0) break; /* end of clip */
-        if (clip_failed) {
-            free(payload), payload = NULL;
-            continue; /* drain: the AR rank still sends the rest of the clip */
-        }
-        if (!d.stream) {
-            stage_begin(v, c, COSMOS_V2W_DECODE);
-            struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
-            ep.preview_path = c->req->preview;
-            cosmos_status est = cosmos_dv_stream_open(v->be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d.stream);
-            if (est == COSMOS_OK) est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d.writer);
-            if (est == COSMOS_OK) {
-                d.frames_f32 = malloc(sizeof(float) * 3 * (size_t)max_new * (size_t)v->H * (size_t)v->W);
-                d.frames_u8 = malloc(3 * (size_t)max_new * (size_t)v->H * (size_t)v->W);
-                if (!d.frames_f32 || !d.frames_u8) est = COSMOS_ERR_NOMEM;
-            }
-            if (est != COSMOS_OK) {
-                fail_clip(c, est, "cannot start decoding into '%s' (%s)", c->req->output, cosmos_status_str(est));
-                clip_failed = 1;
-                free(payload), payload = NULL;
-                continue;
-            }
-        }
-        cosmos_status est = decoder_push(v, &d, payload);
+        CHECK(dec_handle(v, c, &h, payload));
         free(payload), payload = NULL;
-        if (est != COSMOS_OK) {
-            fail_clip(c, est, "decoding latent frame %d failed (%s)", d.n_pushed, cosmos_status_str(est));
-            clip_failed = 1;
-        }
     }
-    if (d.writer) {
-        if (c->res->status == COSMOS_OK && !c->stop && d.n_pushed == v->Tl) {
+    if (d->writer) {
+        if (c->res->status == COSMOS_OK && !c->stop && d->n_pushed == v->Tl) {
             /* video guardrail hook: no video check exists yet (docs/guardrail.md) */
-            c->res->n_frames = (int)cosmos_media_writer_frames(d.writer);
-            cosmos_status cst = cosmos_media_writer_close(d.writer);
-            d.writer = NULL;
+            c->res->n_frames = (int)cosmos_media_writer_frames(d->writer);
+            cosmos_status cst = cosmos_media_writer_close(d->writer);
+            d->writer = NULL;
             if (cst != COSMOS_OK) fail_clip(c, cst, "cannot finish '%s'", c->req->output);
-        } else {
-            if (c->res->status == COSMOS_OK && !c->stop)
-                fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d.n_pushed, v->Tl);
-            cosmos_media_writer_abort(d.writer);
-            d.writer = NULL;
+        } else if (c->res->status == COSMOS_OK && !c->stop) {
+            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl);
         }
         stage_end(c, COSMOS_V2W_DECODE);
     }
 fail:
     free(payload);
-    cosmos_media_writer_abort(d.writer);
-    cosmos_dv_stream_free(d.stream);
-    free(d.frames_f32);
-    free(d.frames_u8);
+    dec_reset(d); /* aborts an unfinished writer: no partial output under the final name */
     return st;
 }
 

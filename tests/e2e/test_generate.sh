@@ -58,6 +58,11 @@ if "$BIN" generate --model-dir "$BASE" --input "$WORK/img.mp4" --seed 2 --output
 else
   bad "generate (base model): $(tail -3 "$WORK/err.txt")"
 fi
+# --preview: a playable partial mp4 kept up to date while generating (here: complete at the end)
+"$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+  --output "$WORK/prev.mp4" --preview "$WORK/prev.preview.mp4" 2>"$WORK/err.txt" \
+  && [ "$(frames_of "$WORK/prev.preview.mp4")" = "17 96x64" ] && cmp -s "$WORK/prev.mp4" "$WORK/img.mp4" && ok \
+  || bad "--preview: $(tail -2 "$WORK/err.txt")"
 # the text guardrail: blocked prompt -> exit 1, reason logged, no output
 if "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --output "$WORK/blocked.mp4" \
   2>"$WORK/err.txt"; then
