@@ -54,7 +54,7 @@ static void install_signals(void) {
 /* Options shared by generate and batch. */
 struct gen_opts {
     const char *model_dir, *layout, *guardrail_dir, *timing_json;
-    int num_input_frames, disable_guardrail, disable_dd, top_k;
+    int num_input_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
     float temperature, top_p;
     uint64_t seed;
     struct cli_common common;
@@ -73,6 +73,8 @@ struct gen_opts {
          "accepted for the official flag; the DV decoder is what runs", 0},                                     \
         {"layout", CLI_STR, &(o).layout, "rank layout JSON (configs/layouts/); default by rank count", 0},      \
         {"timing-json", CLI_STR, &(o).timing_json, "write per-clip stage timings as JSON", 0},                   \
+        {"clips-in-flight", CLI_INT, &(o).clips_in_flight,                                                      \
+         "batch: clips the transformer generates at once (default: its pipeline stages)", 0},                  \
         CLI_MODEL_OPTS((o).common), CLI_COMMON_OPTS((o).common)
 
 static void gen_opts_default(struct gen_opts *o) {
@@ -150,6 +152,10 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     p.guardrail_dir = o->guardrail_dir;
     p.disable_guardrail = o->disable_guardrail;
     p.stop = &g_stop_int;
+    CHECK_ARG(o->clips_in_flight >= 0 && o->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
+              "%s: --clips-in-flight must be in 1..%d", cmd, COSMOS_V2W_MAX_IN_FLIGHT);
+    p.clips_in_flight = o->clips_in_flight > 0 ? o->clips_in_flight : r->layout.pp;
+    if (p.clips_in_flight > 1) LOG_INFO0("%s: %d clips in flight in the transformer", cmd, p.clips_in_flight);
     CHECK(cosmos_v2w_open(&p, &r->v2w));
 fail:
     return st;

@@ -26,29 +26,38 @@ static double now_s(void) {
 cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
                                  int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
                                  int32_t **out, struct cosmos_ar_gen_stats *stats) {
-    return cosmos_ar_generate_cb(m, n, prompts, prompt_len, n_gen, params, seeds, out, stats, NULL, NULL);
+    cosmos_status st = COSMOS_OK;
+    int *n_gens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    CHECK_ALLOC(n_gens);
+    for (int i = 0; i < n; i++) n_gens[i] = n_gen;
+    st = cosmos_ar_generate_cb(m, n, prompts, prompt_len, n_gens, params, seeds, out, stats, NULL, NULL);
+fail:
+    free(n_gens);
+    return st;
 }
 
 cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
-                                    int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
-                                    int32_t **out, struct cosmos_ar_gen_stats *stats, cosmos_ar_token_fn on_token,
-                                    void *ud) {
+                                    const int *n_gens, const struct cosmos_sampler_params *params,
+                                    const uint64_t *seeds, int32_t **out, struct cosmos_ar_gen_stats *stats,
+                                    cosmos_ar_token_fn on_token, void *ud) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     cosmos_sampler_t **samplers = NULL;
     float *logits = NULL;
-    int stage = 0, pp = 1;
+    int stage = 0, pp = 1, max_gen = 0;
     cosmos_ar_model_stage(m, &stage, &pp);
     cosmos_comm_t *ppc = cosmos_ar_model_pp_comm(m);
     const double comm0 = cosmos_ar_model_comm_seconds(m);
     double tok_comm = 0;
     CHECK_ARG(n >= 1 && n <= cosmos_ar_model_n_seq(m), COSMOS_ERR_INVALID_ARG,
               "generate: %d sequences, but the model holds %d (load param n_seq)", n, cosmos_ar_model_n_seq(m));
-    CHECK_ARG(n_gen >= 1, COSMOS_ERR_INVALID_ARG, "generate: n_gen must be >= 1");
-    for (int i = 0; i < n; i++)
-        CHECK_ARG(prompt_len[i] >= 1 && (int64_t)prompt_len[i] + n_gen - 1 <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
-                  "generate: sequence %d: %d prompt + %d generated tokens exceed max_seq_len %d", i, prompt_len[i],
-                  n_gen, c->max_seq_len);
+    for (int i = 0; i < n; i++) {
+        CHECK_ARG(n_gens[i] >= 1, COSMOS_ERR_INVALID_ARG, "generate: sequence %d: n_gen must be >= 1", i);
+        CHECK_ARG(prompt_len[i] >= 1 && (int64_t)prompt_len[i] + n_gens[i] - 1 <= c->max_seq_len,
+                  COSMOS_ERR_INVALID_ARG, "generate: sequence %d: %d prompt + %d generated tokens exceed max_seq_len %d",
+                  i, prompt_len[i], n_gens[i], c->max_seq_len);
+        if (n_gens[i] > max_gen) max_gen = n_gens[i];
+    }
     samplers = calloc((size_t)n, sizeof *samplers);
     logits = malloc(sizeof(float) * (size_t)c->vocab_size);
     CHECK_ALLOC(samplers);
@@ -68,16 +77,21 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     }
     double t1 = now_s();
     const int last = pp - 1;
-    for (int k = 1; k < n_gen; k++) {
+    /* Step k of sequence i feeds out[i][k-1] and samples out[i][k] (k < n_gens[i]). With pp > 1,
+     * stage 0 receives out[i][k-1] at step k, also at k == n_gens[i] where nothing more is run:
+     * so it receives tokens in the order the last stage sent them, whatever the lengths. */
+    for (int k = 1; k <= max_gen; k++) {
         for (int i = 0; i < n; i++) {
+            if (k > n_gens[i]) continue;
             const int pos = prompt_len[i] + k - 1;
-            CHECK(cosmos_ar_use_seq(m, i));
             if (pp > 1 && stage == 0 && k >= 2) {
                 const double tw = now_s();
                 CHECK(cosmos_comm_recv(ppc, &out[i][k - 1], sizeof(int32_t), last, TAG_TOKEN));
                 tok_comm += now_s() - tw;
                 if (on_token) CHECK(on_token(ud, i, k - 1, out[i][k - 1]));
             }
+            if (k == n_gens[i]) continue;
+            CHECK(cosmos_ar_use_seq(m, i));
             CHECK(cosmos_ar_forward_stage(m, &out[i][k - 1], 1, pos, stage == last ? COSMOS_LOGITS_LAST
                                                                                     : COSMOS_LOGITS_NONE,
                                           logits));
@@ -92,15 +106,9 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
             }
         }
     }
-    if (pp > 1) {
-        /* stage 0 collects the last step's tokens; then it shares everything with the other stages */
-        if (stage == 0 && n_gen >= 2)
-            for (int i = 0; i < n; i++) {
-                CHECK(cosmos_comm_recv(ppc, &out[i][n_gen - 1], sizeof(int32_t), last, TAG_TOKEN));
-                if (on_token) CHECK(on_token(ud, i, n_gen - 1, out[i][n_gen - 1]));
-            }
-        for (int i = 0; i < n; i++) CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gen, 0));
-    }
+    if (pp > 1) /* stage 0 has every token now; it shares them with the other stages */
+        for (int i = 0; i < n; i++)
+            CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gens[i], 0));
     double t2 = now_s();
     if (stats) {
         stats->prefill_s = t1 - t0;

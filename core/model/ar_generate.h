@@ -30,11 +30,12 @@ cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *con
 /* Streaming: on_token(ud, i, k, token) is called on the ranks of the first pipeline stage (all
  * ranks when pp = 1) for every generated token, in order of k for each sequence, as soon as that
  * stage knows it (with pp > 1 stage 0 learns token k when it needs it as the next input, one step
- * later). A status other than OK stops generation and is returned. */
+ * later). A status other than OK stops generation and is returned. Here every sequence has its own
+ * number of generated tokens n_gens[i] (a batch of clips with 1 or 9 input frames). */
 typedef cosmos_status (*cosmos_ar_token_fn)(void *ud, int seq, int k, int32_t token);
 cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
-                                    int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
-                                    int32_t **out, struct cosmos_ar_gen_stats *stats, cosmos_ar_token_fn on_token,
-                                    void *ud);
+                                    const int *n_gens, const struct cosmos_sampler_params *params,
+                                    const uint64_t *seeds, int32_t **out, struct cosmos_ar_gen_stats *stats,
+                                    cosmos_ar_token_fn on_token, void *ud);
 
 #endif

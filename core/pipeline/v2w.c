@@ -32,8 +32,9 @@
 #include "core/model/dv_encoder.h"
 #include "core/model/t5_model.h"
 
-enum { TAG_VERDICT = 301, TAG_CTX = 302, TAG_IDS = 303, TAG_FRAME = 304 };
-enum { MSG_OK = 0, MSG_STOP = 1 }; /* header status: >= 0 flow control, < 0 a cosmos_status failure */
+enum { TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305 };
+/* header status: >= 0 flow control, < 0 a cosmos_status failure of that clip */
+enum { MSG_OK = 0, MSG_STOP = 1, MSG_GROUP_END = 2, MSG_GROUP_STOP = 3 };
 
 struct msg_hdr {
     int32_t clip;
@@ -83,7 +84,9 @@ struct cosmos_v2w {
     cosmos_comm_t *ar_comm, *tp_comm, *pp_comm;
     cosmos_ar_model_t *ar;
     struct local_msg *queue_head, *queue_tail;
-    struct dec_state *dec; /* decoder role state of the clip in flight */
+    int in_flight;         /* clips per group (the transformer's sequences) */
+    struct dec_state *dec; /* [in_flight] decoder role state of the clips in flight */
+    int group_ended;       /* the decoder saw the group's end message */
 };
 
 static double now_real(void) {
@@ -235,13 +238,14 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
-        v->dec = calloc(1, sizeof *v->dec);
+        v->dec = calloc((size_t)v->in_flight, sizeof *v->dec);
         CHECK_ALLOC(v->dec);
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) {
         struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
         lp.tp_comm = l->tp > 1 ? v->tp_comm : NULL;
         lp.pp_comm = l->pp > 1 ? v->pp_comm : NULL;
+        lp.n_seq = v->in_flight;
         CHECK(cosmos_ar_model_load(p->model_dir->ar, v->be, &lp, &v->ar));
     }
 fail:
@@ -255,6 +259,9 @@ cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **
     *out = NULL;
     CHECK_ALLOC(v);
     v->p = *p;
+    v->in_flight = p->clips_in_flight > 0 ? p->clips_in_flight : 1;
+    CHECK_ARG(v->in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
+              "pipeline: at most %d clips in flight (asked for %d)", COSMOS_V2W_MAX_IN_FLIGHT, v->in_flight);
     v->rank = p->world ? cosmos_comm_rank(p->world) : 0;
     v->size = p->world ? cosmos_comm_size(p->world) : 1;
     CHECK_ARG(p->layout && p->layout->n_ranks == v->size, COSMOS_ERR_INVALID_ARG,
@@ -299,7 +306,7 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_comm_free(v->ar_comm);
     cosmos_h5_close(v->tok_h5);
     cosmos_h5_close(v->dec_h5);
-    if (v->dec) dec_reset(v->dec);
+    for (int j = 0; v->dec && j < v->in_flight; j++) dec_reset(&v->dec[j]);
     free(v->dec);
     cosmos_t5_free(v->t5);
     cosmos_guardrail_free(v->guard);
@@ -316,13 +323,20 @@ void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int la
 int cosmos_v2w_is_video2world(const cosmos_v2w_t *v) { return v->v2w; }
 double cosmos_v2w_default_top_p(const cosmos_v2w_t *v) { return v->ar_cfg.default_top_p; }
 
-/* ---- roles, one clip each ---- */
+/* ---- roles: a group of clips at a time ---- */
 
 struct clip {
     int index;
     const struct cosmos_v2w_request *req;
     struct cosmos_v2w_result *res; /* this rank's record of the clip */
-    int stop;                      /* a stop message was seen */
+};
+
+/* Clips [c[0].index, c[0].index + n) go through the roles together (the transformer generates them
+ * as n sequences at once: pipeline micro-batches). n_live < n when a stop request arrived before
+ * clip n_live: that clip and the rest of the group are not run. */
+struct group {
+    struct clip c[COSMOS_V2W_MAX_IN_FLIGHT];
+    int n, n_live, stop;
 };
 
 static void stage_begin(cosmos_v2w_t *v, struct clip *c, enum cosmos_v2w_stage s) {
@@ -341,139 +355,149 @@ static void fail_clip(struct clip *c, cosmos_status st, const char *fmt, ...) {
     LOG_ERROR("clip %d (%s): %s", c->index, c->req->input, c->res->reason);
 }
 
-static cosmos_status role_guardrail(cosmos_v2w_t *v, struct clip *c) {
+static void group_stop_at(struct group *g, int j) {
+    g->stop = 1;
+    if (j < g->n_live) g->n_live = j;
+}
+
+static cosmos_status role_guardrail(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
-    int status = MSG_OK;
-    char reason[240] = "";
-    if (v->p.stop && *v->p.stop) {
-        status = MSG_STOP;
-        c->stop = 1;
-    } else if (v->v2w) {
-        stage_begin(v, c, COSMOS_V2W_GUARDRAIL);
-        if (!c->req->prompt || !c->req->prompt[0]) {
-            status = COSMOS_ERR_INVALID_ARG;
-            snprintf(reason, sizeof reason, "a Video2World model needs a prompt");
-        } else if (v->guard) {
-            struct cosmos_guardrail_verdict verdict;
-            CHECK(cosmos_guardrail_check_text(v->guard, c->req->prompt, &verdict));
-            if (!verdict.safe) {
+    for (int j = 0; j < g->n; j++) {
+        struct clip *c = &g->c[j];
+        int status = MSG_OK;
+        char reason[240] = "";
+        if (v->p.stop && *v->p.stop) {
+            status = MSG_STOP;
+        } else if (v->v2w) {
+            stage_begin(v, c, COSMOS_V2W_GUARDRAIL);
+            if (!c->req->prompt || !c->req->prompt[0]) {
                 status = COSMOS_ERR_INVALID_ARG;
-                snprintf(reason, sizeof reason, "prompt blocked by the text guardrail (%.20s: %.160s)", verdict.check,
-                         verdict.reason);
+                snprintf(reason, sizeof reason, "a Video2World model needs a prompt");
+            } else if (v->guard) {
+                struct cosmos_guardrail_verdict verdict;
+                CHECK(cosmos_guardrail_check_text(v->guard, c->req->prompt, &verdict));
+                if (!verdict.safe) {
+                    status = COSMOS_ERR_INVALID_ARG;
+                    snprintf(reason, sizeof reason, "prompt blocked by the text guardrail (%.20s: %.160s)",
+                             verdict.check, verdict.reason);
+                }
             }
+            stage_end(c, COSMOS_V2W_GUARDRAIL);
         }
-        stage_end(c, COSMOS_V2W_GUARDRAIL);
+        if (v->v2w) CHECK(msg_send(v, l->t5, TAG_VERDICT_T5, c->index, status, reason, NULL, 0));
+        CHECK(msg_send(v, l->tokenizer, TAG_VERDICT_TOK, c->index, status, reason, NULL, 0));
+        if (status == MSG_STOP) {
+            group_stop_at(g, j);
+            break;
+        }
     }
-    if (v->v2w) CHECK(msg_send(v, l->t5, TAG_VERDICT, c->index, status, reason, NULL, 0));
-    CHECK(msg_send(v, l->tokenizer, TAG_VERDICT, c->index, status, reason, NULL, 0));
 fail:
     return st;
 }
 
-/* Receives the guardrail verdict; *go = 0 when the clip is not to be processed (stop or blocked:
- * the reason is passed on in *status / reason). */
-static cosmos_status recv_verdict(cosmos_v2w_t *v, struct clip *c, int32_t *status, char *reason) {
+/* Receives the guardrail's verdict on clip j (tag: the receiving role's). */
+static cosmos_status recv_verdict(cosmos_v2w_t *v, struct group *g, int j, int tag, int32_t *status, char *reason) {
     cosmos_status st = COSMOS_OK;
     struct msg_hdr h;
     void *payload = NULL;
-    CHECK(msg_recv(v, v->p.layout->guardrail, TAG_VERDICT, &h, &payload));
-    CHECK_ARG(h.clip == c->index, COSMOS_ERR_INTERNAL, "pipeline: verdict for clip %d while on clip %d", h.clip,
-              c->index);
+    CHECK(msg_recv(v, v->p.layout->guardrail, tag, &h, &payload));
+    CHECK_ARG(h.clip == g->c[j].index, COSMOS_ERR_INTERNAL, "pipeline: verdict for clip %d while on clip %d", h.clip,
+              g->c[j].index);
     *status = h.status;
-    if (h.status == MSG_STOP) c->stop = 1;
+    if (h.status == MSG_STOP) group_stop_at(g, j);
     memcpy(reason, h.reason, sizeof h.reason);
 fail:
     free(payload);
     return st;
 }
 
-static cosmos_status role_t5(cosmos_v2w_t *v, struct clip *c) {
+static cosmos_status role_t5(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
-    int32_t status = 0;
-    char reason[240];
-    float *ctx = NULL;
-    CHECK(recv_verdict(v, c, &status, reason));
-    if (status == MSG_OK) {
-        const int64_t n = (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim;
-        ctx = malloc(sizeof(float) * (size_t)n);
-        CHECK_ALLOC(ctx);
-        stage_begin(v, c, COSMOS_V2W_T5);
-        cosmos_status est = cosmos_t5_encode_prompt(v->t5, c->req->prompt, ctx, NULL, NULL);
-        stage_end(c, COSMOS_V2W_T5);
-        if (est != COSMOS_OK) {
-            status = est;
-            snprintf(reason, sizeof reason, "T5 could not encode the prompt (%s)", cosmos_status_str(est));
+    const int64_t n = (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim;
+    float *ctx = malloc(sizeof(float) * (size_t)n);
+    CHECK_ALLOC(ctx);
+    for (int j = 0; j < g->n; j++) {
+        struct clip *c = &g->c[j];
+        int32_t status = 0;
+        char reason[240];
+        CHECK(recv_verdict(v, g, j, TAG_VERDICT_T5, &status, reason));
+        if (status == MSG_OK) {
+            stage_begin(v, c, COSMOS_V2W_T5);
+            cosmos_status est = cosmos_t5_encode_prompt(v->t5, c->req->prompt, ctx, NULL, NULL);
+            stage_end(c, COSMOS_V2W_T5);
+            if (est != COSMOS_OK) {
+                status = est;
+                snprintf(reason, sizeof reason, "T5 could not encode the prompt (%s)", cosmos_status_str(est));
+            }
         }
         CHECK(msg_send(v, l->ar_ranks[0], TAG_CTX, c->index, status, reason, status == MSG_OK ? ctx : NULL,
                        sizeof(float) * n));
-    } else {
-        CHECK(msg_send(v, l->ar_ranks[0], TAG_CTX, c->index, status, reason, NULL, 0));
+        if (status == MSG_STOP) break;
     }
 fail:
     free(ctx);
     return st;
 }
 
-static cosmos_status role_tokenizer(cosmos_v2w_t *v, struct clip *c) {
-    cosmos_status st = COSMOS_OK;
-    const struct cosmos_layout *l = v->p.layout;
-    int32_t status = 0;
-    char reason[240];
-    float *video = NULL;
-    int32_t *ids = NULL;
+static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids, char *reason, size_t reason_size) {
     struct cosmos_frames frames = {0};
-    int32_t header[2] = {0, 0}; /* ids payload is prefixed by [n_ctx_latent_frames, is_image] */
-    CHECK(recv_verdict(v, c, &status, reason));
-    if (status == MSG_OK) {
-        cosmos_status est;
-        stage_begin(v, c, COSMOS_V2W_INPUT);
-        struct cosmos_media_prep_params pp = cosmos_media_prep_params_default();
-        pp.num_input_frames = c->req->num_input_frames;
-        pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
-        est = cosmos_media_decode(c->req->input, pp.num_input_frames, &frames);
-        if (est == COSMOS_OK) {
-            if (frames.is_image) pp.num_input_frames = 1;
-            est = cosmos_media_prepare(&frames, &pp, c->req->input, &video);
-        }
-        stage_end(c, COSMOS_V2W_INPUT);
-        if (est != COSMOS_OK) {
-            status = est;
-            snprintf(reason, sizeof reason, "cannot use the input '%s' (%s; see the log above)", c->req->input,
-                     cosmos_status_str(est));
-        } else {
-            const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl;
-            ids = malloc(sizeof(int32_t) * (size_t)(2 + n_ids));
-            CHECK_ALLOC(ids);
-            stage_begin(v, c, COSMOS_V2W_TOKENIZE);
-            est = cosmos_dv_encode(v->be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
-            stage_end(c, COSMOS_V2W_TOKENIZE);
-            if (est != COSMOS_OK) {
-                status = est;
-                snprintf(reason, sizeof reason, "the tokenizer failed on '%s' (%s)", c->req->input,
-                         cosmos_status_str(est));
-            } else {
-                header[0] = pp.num_input_frames == 9 ? 2 : 1;
-                header[1] = frames.is_image;
-                memcpy(ids, header, sizeof header);
-                CHECK(msg_send(v, l->ar_ranks[0], TAG_IDS, c->index, MSG_OK, NULL, ids,
-                               sizeof(int32_t) * (2 + n_ids)));
-                goto fail; /* done */
-            }
-        }
+    float *video = NULL;
+    struct cosmos_media_prep_params pp = cosmos_media_prep_params_default();
+    pp.num_input_frames = c->req->num_input_frames;
+    pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
+    stage_begin(v, c, COSMOS_V2W_INPUT);
+    cosmos_status est = cosmos_media_decode(c->req->input, pp.num_input_frames, &frames);
+    if (est == COSMOS_OK) {
+        if (frames.is_image) pp.num_input_frames = 1;
+        est = cosmos_media_prepare(&frames, &pp, c->req->input, &video);
     }
-    CHECK(msg_send(v, l->ar_ranks[0], TAG_IDS, c->index, status, reason, NULL, 0));
-fail:
+    stage_end(c, COSMOS_V2W_INPUT);
+    if (est != COSMOS_OK) {
+        snprintf(reason, reason_size, "cannot use the input '%s' (%s; see the log above)", c->req->input,
+                 cosmos_status_str(est));
+    } else {
+        stage_begin(v, c, COSMOS_V2W_TOKENIZE);
+        est = cosmos_dv_encode(v->be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
+        stage_end(c, COSMOS_V2W_TOKENIZE);
+        if (est != COSMOS_OK)
+            snprintf(reason, reason_size, "the tokenizer failed on '%s' (%s)", c->req->input, cosmos_status_str(est));
+        ids[0] = pp.num_input_frames == 9 ? 2 : 1; /* latent frames given as context */
+        ids[1] = frames.is_image;
+    }
     cosmos_frames_free(&frames);
     free(video);
+    return est;
+}
+
+static cosmos_status role_tokenizer(cosmos_v2w_t *v, struct group *g) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(2 + n_ids)); /* [n_ctx_latent_frames, is_image, ids...] */
+    CHECK_ALLOC(ids);
+    for (int j = 0; j < g->n; j++) {
+        struct clip *c = &g->c[j];
+        int32_t status = 0;
+        char reason[240];
+        CHECK(recv_verdict(v, g, j, TAG_VERDICT_TOK, &status, reason));
+        if (status == MSG_OK) {
+            cosmos_status est = tokenize_clip(v, c, ids, reason, sizeof reason);
+            if (est != COSMOS_OK) status = est;
+        }
+        CHECK(msg_send(v, l->ar_ranks[0], TAG_IDS, c->index, status, reason, status == MSG_OK ? ids : NULL,
+                       sizeof(int32_t) * (2 + n_ids)));
+        if (status == MSG_STOP) break;
+    }
+fail:
     free(ids);
     return st;
 }
 
 /* ---- AR role ---- */
 
-static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct clip *c);
+static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct group *g);
 
 static cosmos_status write_tokens(const char *path, const int32_t *ids, int64_t n) {
     cosmos_status st = COSMOS_OK;
@@ -491,142 +515,189 @@ fail:
     return st;
 }
 
+/* One clip's tokens on the first AR rank, streamed to the decoder a latent frame at a time. */
 struct ar_stream {
     cosmos_v2w_t *v;
-    struct clip *c;
-    int32_t *all;       /* [Tl*Hl*Wl] ids of the clip: context frames, then generated */
-    int64_t n_known;    /* ids known so far */
-    int64_t n_sent;     /* ids sent to the decoder (whole latent frames) */
+    struct group *g;
+    int clip;        /* clip index */
+    int32_t *all;    /* [Tl*Hl*Wl] ids of the clip: context frames, then generated */
+    int64_t n_known; /* ids known so far */
+    int64_t n_sent;  /* ids sent to the decoder (whole latent frames) */
 };
-
 
 static cosmos_status stream_frames(struct ar_stream *s) {
     cosmos_status st = COSMOS_OK;
     const int64_t F = (int64_t)s->v->Hl * s->v->Wl;
     while (s->n_known - s->n_sent >= F) {
-        CHECK(msg_send(s->v, s->v->p.layout->decoder, TAG_FRAME, s->c->index, MSG_OK, NULL, s->all + s->n_sent,
+        CHECK(msg_send(s->v, s->v->p.layout->decoder, TAG_FRAME, s->clip, MSG_OK, NULL, s->all + s->n_sent,
                        sizeof(int32_t) * F));
         s->n_sent += F;
     }
-    if (s->v->p.layout->decoder == s->v->rank) CHECK(dec_drain_local(s->v, s->c)); /* decode it now */
+    if (s->v->p.layout->decoder == s->v->rank) CHECK(dec_drain_local(s->v, s->g)); /* decode it now */
 fail:
     return st;
 }
 
 static cosmos_status on_token(void *ud, int seq, int k, int32_t token) {
-    struct ar_stream *s = ud;
-    (void)seq, (void)k;
+    struct ar_stream *s = (struct ar_stream *)ud + seq;
+    (void)k;
     s->all[s->n_known++] = token;
     return stream_frames(s);
 }
 
-static cosmos_status role_ar(cosmos_v2w_t *v, struct clip *c) {
+static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
-    const int first = l->ar_ranks[0] == v->rank;
+    const int first = l->ar_ranks[0] == v->rank, G = g->n;
     const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl, F = (int64_t)v->Hl * v->Wl;
-    const int64_t n_ctx_vals = (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim;
+    const int64_t n_ctx_vals = v->v2w ? (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim : 0;
     struct msg_hdr h = {0};
-    void *ctx_payload = NULL, *ids_payload = NULL;
-    int32_t *prompt = NULL, *gen = NULL;
+    void *payload = NULL;
+    int32_t *ids = NULL, **prompts = NULL, **outs = NULL;
     float *ctx = NULL;
-    int32_t *ids = NULL;
-    struct ar_stream s = {v, c, NULL, 0, 0};
-    int32_t status = MSG_OK;
-    char reason[240] = "";
-    int32_t n_ctx_frames = 1;
-    /* the first AR rank gathers the inputs (t5 first, then the tokenizer: the role order) */
-    if (first) {
-        if (v->v2w) {
-            CHECK(msg_recv(v, l->t5, TAG_CTX, &h, &ctx_payload));
-            if (h.status != MSG_OK) status = h.status, memcpy(reason, h.reason, sizeof reason);
-        }
-        CHECK(msg_recv(v, l->tokenizer, TAG_IDS, &h, &ids_payload));
-        if (status == MSG_OK && h.status != MSG_OK) status = h.status, memcpy(reason, h.reason, sizeof reason);
-        if (status == MSG_OK) {
-            CHECK_ARG(h.bytes == (int64_t)sizeof(int32_t) * (2 + n_ids), COSMOS_ERR_INTERNAL,
-                      "pipeline: token message of %lld bytes", (long long)h.bytes);
-            n_ctx_frames = ((int32_t *)ids_payload)[0];
-        }
-    }
-    ids = malloc(sizeof(int32_t) * (size_t)n_ids);
+    struct ar_stream *streams = NULL;
+    /* per clip: status, latent context frames; then n_live and stop */
+    int32_t info[2 * COSMOS_V2W_MAX_IN_FLIGHT + 2] = {0};
+    int32_t *status = info, *n_ctx = info + G;
+    char reasons[COSMOS_V2W_MAX_IN_FLIGHT][240];
+    int js[COSMOS_V2W_MAX_IN_FLIGHT], plen[COSMOS_V2W_MAX_IN_FLIGHT], n_gens[COSMOS_V2W_MAX_IN_FLIGHT];
+    uint64_t seeds[COSMOS_V2W_MAX_IN_FLIGHT];
+    ids = malloc(sizeof(int32_t) * (size_t)(G * n_ids));
+    ctx = malloc(sizeof(float) * (size_t)(G * n_ctx_vals + 1));
     CHECK_ALLOC(ids);
-    if (v->v2w) {
-        ctx = malloc(sizeof(float) * (size_t)n_ctx_vals);
-        CHECK_ALLOC(ctx);
-    }
-    if (first && status == MSG_OK) {
-        memcpy(ids, (int32_t *)ids_payload + 2, sizeof(int32_t) * (size_t)n_ids);
-        if (v->v2w) memcpy(ctx, ctx_payload, sizeof(float) * (size_t)n_ctx_vals);
-    }
-    if (v->ar_comm && cosmos_comm_size(v->ar_comm) > 1) {
-        int32_t small[2] = {status, n_ctx_frames};
-        CHECK(cosmos_comm_broadcast(v->ar_comm, small, sizeof small, 0));
-        status = small[0], n_ctx_frames = small[1];
-        if (status == MSG_OK) {
-            CHECK(cosmos_comm_broadcast(v->ar_comm, ids, sizeof(int32_t) * (size_t)n_ids, 0));
-            if (v->v2w) CHECK(cosmos_comm_broadcast(v->ar_comm, ctx, sizeof(float) * (size_t)n_ctx_vals, 0));
-        }
-    }
-    if (status != MSG_OK) {
-        if (status == MSG_STOP) c->stop = 1;
-        if (first) CHECK(msg_send(v, l->decoder, TAG_FRAME, c->index, status, reason, NULL, 0));
-        goto fail;
-    }
-    {
-        const int bov = v->v2w ? 1 : 0;
-        const int n_prompt = bov + (int)(n_ctx_frames * F);
-        const int n_gen = (int)(n_ids - n_ctx_frames * F);
-        prompt = malloc(sizeof(int32_t) * (size_t)n_prompt);
-        gen = malloc(sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1));
-        CHECK_ALLOC(prompt);
-        CHECK_ALLOC(gen);
-        if (bov) prompt[0] = v->ar_cfg.bov_token_id;
-        memcpy(prompt + bov, ids, sizeof(int32_t) * (size_t)(n_ctx_frames * F));
-        if (v->v2w) CHECK(cosmos_ar_set_context(v->ar, ctx, v->ar_cfg.context_len, v->ar_cfg.context_dim));
-        /* stream the context frames at once: the decoder starts on them while we generate */
-        s.all = ids; /* overwritten from n_ctx_frames*F on by the generated tokens */
-        s.n_known = n_ctx_frames * F;
-        if (first) CHECK(stream_frames(&s));
-        struct cosmos_sampler_params sp = cosmos_sampler_params_default();
-        sp.temperature = c->req->temperature;
-        sp.top_p = c->req->top_p >= 0 ? c->req->top_p : (float)v->ar_cfg.default_top_p;
-        sp.top_k = c->req->top_k;
-        sp.seed = c->req->seed;
-        CHECK(cosmos_sampler_params_check(&sp));
-        const int32_t *prompts[1] = {prompt};
-        int32_t *outs[1] = {gen};
-        int plen[1] = {n_prompt};
-        uint64_t seeds[1] = {sp.seed};
-        struct cosmos_ar_gen_stats gs = {0};
-        if (n_gen > 0) {
-            stage_begin(v, c, COSMOS_V2W_AR_PREFILL);
-            const double t0 = now_real();
-            CHECK(cosmos_ar_generate_cb(v->ar, 1, prompts, plen, n_gen, &sp, seeds, outs, &gs,
-                                        first ? on_token : NULL, &s));
-            c->res->end[COSMOS_V2W_AR_PREFILL] = t0 + gs.prefill_s;
-            c->res->start[COSMOS_V2W_AR_DECODE] = t0 + gs.prefill_s;
-            c->res->end[COSMOS_V2W_AR_DECODE] = now_real();
-            c->res->stage_rank[COSMOS_V2W_AR_DECODE] = v->rank;
-            c->res->n_tokens_generated = n_gen;
-        }
-        if (first) {
-            CHECK_ARG(s.n_sent == n_ids, COSMOS_ERR_INTERNAL, "pipeline: %lld of %lld tokens reached the decoder",
-                      (long long)s.n_sent, (long long)n_ids);
-            CHECK(msg_send(v, l->decoder, TAG_FRAME, c->index, MSG_OK, NULL, NULL, 0)); /* end of clip */
-            if (c->req->tokens_out && c->req->tokens_out[0]) {
-                if (write_tokens(c->req->tokens_out, ids, n_ids) != COSMOS_OK)
-                    LOG_WARN("clip %d: could not write %s", c->index, c->req->tokens_out);
+    CHECK_ALLOC(ctx);
+    memset(reasons, 0, sizeof reasons);
+    /* the first AR rank gathers the inputs: every clip's context, then every clip's ids (the role
+     * order: t5 sends all its clips before the tokenizer role of a shared rank starts) */
+    if (first) {
+        int n_recv = g->n_live; /* up to and including a stop message */
+        for (int j = 0; v->v2w && j < n_recv; j++) {
+            CHECK(msg_recv(v, l->t5, TAG_CTX, &h, &payload));
+            CHECK_ARG(h.clip == g->c[j].index, COSMOS_ERR_INTERNAL, "pipeline: context of clip %d while on clip %d",
+                      h.clip, g->c[j].index);
+            status[j] = h.status;
+            memcpy(reasons[j], h.reason, sizeof reasons[j]);
+            if (h.status == MSG_OK) memcpy(ctx + j * n_ctx_vals, payload, sizeof(float) * (size_t)n_ctx_vals);
+            free(payload), payload = NULL;
+            if (h.status == MSG_STOP) {
+                group_stop_at(g, j);
+                n_recv = j + 1;
             }
         }
+        for (int j = 0; j < n_recv; j++) {
+            CHECK(msg_recv(v, l->tokenizer, TAG_IDS, &h, &payload));
+            CHECK_ARG(h.clip == g->c[j].index, COSMOS_ERR_INTERNAL, "pipeline: tokens of clip %d while on clip %d",
+                      h.clip, g->c[j].index);
+            if (status[j] == MSG_OK && h.status != MSG_OK) {
+                status[j] = h.status;
+                memcpy(reasons[j], h.reason, sizeof reasons[j]);
+            }
+            if (h.status == MSG_OK) {
+                CHECK_ARG(h.bytes == (int64_t)sizeof(int32_t) * (2 + n_ids), COSMOS_ERR_INTERNAL,
+                          "pipeline: token message of %lld bytes", (long long)h.bytes);
+                n_ctx[j] = ((int32_t *)payload)[0];
+                memcpy(ids + j * n_ids, (int32_t *)payload + 2, sizeof(int32_t) * (size_t)n_ids);
+            }
+            free(payload), payload = NULL;
+            if (h.status == MSG_STOP) {
+                group_stop_at(g, j);
+                break;
+            }
+        }
+        info[2 * G] = g->n_live, info[2 * G + 1] = g->stop;
     }
+    if (v->ar_comm && cosmos_comm_size(v->ar_comm) > 1) {
+        CHECK(cosmos_comm_broadcast(v->ar_comm, info, sizeof info, 0));
+        g->n_live = info[2 * G], g->stop = info[2 * G + 1];
+        for (int j = 0; j < g->n_live; j++) {
+            if (status[j] != MSG_OK) continue;
+            CHECK(cosmos_comm_broadcast(v->ar_comm, ids + j * n_ids, sizeof(int32_t) * (size_t)n_ids, 0));
+            if (v->v2w)
+                CHECK(cosmos_comm_broadcast(v->ar_comm, ctx + j * n_ctx_vals, sizeof(float) * (size_t)n_ctx_vals, 0));
+        }
+    }
+    /* the clips that can run become sequences 0..m-1 of the model */
+    int m = 0;
+    for (int j = 0; j < g->n_live; j++) {
+        if (status[j] != MSG_OK) {
+            if (first)
+                CHECK(msg_send(v, l->decoder, TAG_FRAME, g->c[j].index, status[j], reasons[j], NULL, 0));
+            continue;
+        }
+        js[m++] = j;
+    }
+    if (m > 0) {
+        const int bov = v->v2w ? 1 : 0;
+        prompts = calloc((size_t)m, sizeof *prompts);
+        outs = calloc((size_t)m, sizeof *outs);
+        streams = calloc((size_t)m, sizeof *streams);
+        CHECK_ALLOC(prompts);
+        CHECK_ALLOC(outs);
+        CHECK_ALLOC(streams);
+        struct cosmos_sampler_params sp = cosmos_sampler_params_default();
+        for (int s = 0; s < m; s++) {
+            const int j = js[s];
+            const struct cosmos_v2w_request *req = g->c[j].req;
+            plen[s] = bov + (int)(n_ctx[j] * F);
+            n_gens[s] = (int)(n_ids - n_ctx[j] * F);
+            CHECK_ARG(n_gens[s] >= 1, COSMOS_ERR_INVALID_ARG,
+                      "pipeline: %d latent frames of context leave nothing to generate in a %d-frame latent clip",
+                      n_ctx[j], v->Tl);
+            prompts[s] = malloc(sizeof(int32_t) * (size_t)plen[s]);
+            outs[s] = malloc(sizeof(int32_t) * (size_t)n_gens[s]);
+            CHECK_ALLOC(prompts[s]);
+            CHECK_ALLOC(outs[s]);
+            if (bov) prompts[s][0] = v->ar_cfg.bov_token_id;
+            memcpy(prompts[s] + bov, ids + j * n_ids, sizeof(int32_t) * (size_t)(n_ctx[j] * F));
+            CHECK(cosmos_ar_use_seq(v->ar, s));
+            if (v->v2w)
+                CHECK(cosmos_ar_set_context(v->ar, ctx + j * n_ctx_vals, v->ar_cfg.context_len,
+                                            v->ar_cfg.context_dim));
+            /* sampling settings are per run (the manifest varies the seed only) */
+            sp.temperature = req->temperature;
+            sp.top_p = req->top_p >= 0 ? req->top_p : (float)v->ar_cfg.default_top_p;
+            sp.top_k = req->top_k;
+            seeds[s] = req->seed;
+            /* the decoder starts on the context frames while we generate */
+            streams[s] = (struct ar_stream){v, g, g->c[j].index, ids + j * n_ids, n_ctx[j] * F, 0};
+            if (first) CHECK(stream_frames(&streams[s]));
+        }
+        CHECK(cosmos_sampler_params_check(&sp));
+        struct cosmos_ar_gen_stats gs = {0};
+        const double t0 = now_real();
+        CHECK(cosmos_ar_generate_cb(v->ar, m, (const int32_t *const *)prompts, plen, n_gens, &sp, seeds, outs, &gs,
+                                    first ? on_token : NULL, streams));
+        const double t1 = now_real();
+        for (int s = 0; s < m; s++) {
+            struct cosmos_v2w_result *r = g->c[js[s]].res;
+            r->start[COSMOS_V2W_AR_PREFILL] = t0, r->end[COSMOS_V2W_AR_PREFILL] = t0 + gs.prefill_s;
+            r->start[COSMOS_V2W_AR_DECODE] = t0 + gs.prefill_s, r->end[COSMOS_V2W_AR_DECODE] = t1;
+            r->stage_rank[COSMOS_V2W_AR_PREFILL] = r->stage_rank[COSMOS_V2W_AR_DECODE] = v->rank;
+            r->n_tokens_generated = n_gens[s];
+        }
+        for (int s = 0; first && s < m; s++) {
+            const int j = js[s];
+            CHECK_ARG(streams[s].n_sent == n_ids, COSMOS_ERR_INTERNAL,
+                      "pipeline: %lld of %lld tokens of clip %d reached the decoder", (long long)streams[s].n_sent,
+                      (long long)n_ids, g->c[j].index);
+            CHECK(msg_send(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, NULL, 0)); /* end of clip */
+            const char *tok_out = g->c[j].req->tokens_out;
+            if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_ids, n_ids) != COSMOS_OK)
+                LOG_WARN("clip %d: could not write %s", g->c[j].index, tok_out);
+        }
+    }
+    if (first) /* the group is done; the clip field says how many of its clips ran */
+        CHECK(msg_send(v, l->decoder, TAG_FRAME, g->c[0].index + g->n_live, g->stop ? MSG_GROUP_STOP : MSG_GROUP_END,
+                       NULL, NULL, 0));
 fail:
-    free(ctx_payload);
-    free(ids_payload);
-    free(prompt);
-    free(gen);
-    free(ctx);
+    free(payload);
+    for (int s = 0; s < m && prompts; s++) free(prompts[s]);
+    for (int s = 0; s < m && outs; s++) free(outs[s]);
+    free(prompts);
+    free(outs);
+    free(streams);
     free(ids);
+    free(ctx);
     return st;
 }
 
@@ -647,19 +718,23 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
     return est;
 }
 
-/* Handles one FRAME message of clip c (payload owned by the caller). Per-clip failures are
- * recorded in c; the return status is for failures of the run itself. */
-static cosmos_status dec_handle(cosmos_v2w_t *v, struct clip *c, const struct msg_hdr *h, const int32_t *payload) {
-    struct dec_state *d = v->dec;
+/* Handles one FRAME message of the group (payload owned by the caller). Per-clip failures are
+ * recorded in the clip; the return status is for failures of the run itself. */
+static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct msg_hdr *h, const int32_t *payload) {
     cosmos_status st = COSMOS_OK;
-    CHECK_ARG(h->clip == c->index, COSMOS_ERR_INTERNAL, "pipeline: frame of clip %d while on clip %d", h->clip,
-              c->index);
+    if (h->status == MSG_GROUP_END || h->status == MSG_GROUP_STOP) {
+        v->group_ended = 1;
+        if (h->status == MSG_GROUP_STOP) group_stop_at(g, h->clip - g->c[0].index);
+        return COSMOS_OK;
+    }
+    const int j = h->clip - g->c[0].index;
+    CHECK_ARG(j >= 0 && j < g->n, COSMOS_ERR_INTERNAL, "pipeline: frame of clip %d outside the group [%d, %d)",
+              h->clip, g->c[0].index, g->c[0].index + g->n);
+    struct clip *c = &g->c[j];
+    struct dec_state *d = &v->dec[j];
     if (h->status != MSG_OK || h->bytes == 0) {
         d->ended = 1;
-        if (h->status == MSG_STOP)
-            c->stop = 1;
-        else if (h->status != MSG_OK)
-            fail_clip(c, h->status, "%s", h->reason);
+        if (h->status != MSG_OK) fail_clip(c, h->status, "%s", h->reason);
         return COSMOS_OK;
     }
     if (d->failed) return COSMOS_OK; /* drain: the AR rank still sends the rest of the clip */
@@ -686,14 +761,14 @@ fail:
 }
 
 /* The first AR rank, when it is also the decoder: decode the frames queued so far now. */
-static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct clip *c) {
+static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
-    for (struct local_msg *m = v->queue_head; m && !v->dec->ended; m = v->queue_head) {
+    for (struct local_msg *m = v->queue_head; m && !v->group_ended; m = v->queue_head) {
         if (m->tag != TAG_FRAME) break; /* only frames are queued while the AR role runs */
         struct msg_hdr h;
         void *payload = NULL;
         CHECK(msg_recv(v, v->rank, TAG_FRAME, &h, &payload));
-        st = dec_handle(v, c, &h, payload);
+        st = dec_handle(v, g, &h, payload);
         free(payload);
         CHECK(st);
     }
@@ -701,32 +776,37 @@ fail:
     return st;
 }
 
-static cosmos_status role_decoder(cosmos_v2w_t *v, struct clip *c) {
+static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
-    struct dec_state *d = v->dec;
     struct msg_hdr h;
     void *payload = NULL;
-    while (!d->ended) {
+    while (!v->group_ended) {
         CHECK(msg_recv(v, l->ar_ranks[0], TAG_FRAME, &h, &payload));
-        CHECK(dec_handle(v, c, &h, payload));
+        CHECK(dec_handle(v, g, &h, payload));
         free(payload), payload = NULL;
     }
-    if (d->writer) {
-        if (c->res->status == COSMOS_OK && !c->stop && d->n_pushed == v->Tl) {
+    for (int j = 0; j < g->n_live; j++) {
+        struct clip *c = &g->c[j];
+        struct dec_state *d = &v->dec[j];
+        if (c->res->status == COSMOS_OK && !d->writer)
+            fail_clip(c, COSMOS_ERR_INTERNAL, "no frame of the clip reached the decoder");
+        if (!d->writer) continue;
+        if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl) {
             /* video guardrail hook: no video check exists yet (docs/guardrail.md) */
             c->res->n_frames = (int)cosmos_media_writer_frames(d->writer);
             cosmos_status cst = cosmos_media_writer_close(d->writer);
             d->writer = NULL;
             if (cst != COSMOS_OK) fail_clip(c, cst, "cannot finish '%s'", c->req->output);
-        } else if (c->res->status == COSMOS_OK && !c->stop) {
+        } else if (c->res->status == COSMOS_OK) {
             fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl);
         }
         stage_end(c, COSMOS_V2W_DECODE);
     }
 fail:
     free(payload);
-    dec_reset(d); /* aborts an unfinished writer: no partial output under the final name */
+    for (int j = 0; j < g->n; j++) dec_reset(&v->dec[j]); /* aborts unfinished writers: no partial outputs */
+    v->group_ended = 0;
     return st;
 }
 
@@ -740,23 +820,27 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     int32_t *counts = NULL;
     int count = 0;
     CHECK_ALLOC(mine);
-    const int has_role = cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) ||
-                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5) ||
-                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
-                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) ||
-                         cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL);
-    for (int i = 0; i < n; i++) {
-        struct clip c = {i, &reqs[i], &mine[i], 0};
-        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL)) CHECK(role_guardrail(v, &c));
-        if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) CHECK(role_t5(v, &c));
-        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER)) CHECK(role_tokenizer(v, &c));
-        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) CHECK(role_ar(v, &c));
-        if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
-            CHECK(role_decoder(v, &c));
-            if (!c.stop && on_done) on_done(ud, i, &mine[i]);
+    const int r = v->rank;
+    const int has_role = cosmos_layout_has_role(l, r, COSMOS_ROLE_AR) || cosmos_layout_has_role(l, r, COSMOS_ROLE_T5) ||
+                         cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) ||
+                         cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER) ||
+                         cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL);
+    for (int i = 0; i < n; i += v->in_flight) {
+        struct group g;
+        memset(&g, 0, sizeof g);
+        g.n = n - i < v->in_flight ? n - i : v->in_flight;
+        g.n_live = g.n;
+        for (int j = 0; j < g.n; j++) g.c[j] = (struct clip){i + j, &reqs[i + j], &mine[i + j]};
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL)) CHECK(role_guardrail(v, &g));
+        if (v->v2w && cosmos_layout_has_role(l, r, COSMOS_ROLE_T5)) CHECK(role_t5(v, &g));
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER)) CHECK(role_tokenizer(v, &g));
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_AR)) CHECK(role_ar(v, &g));
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER)) {
+            CHECK(role_decoder(v, &g));
+            for (int j = 0; on_done && j < g.n_live; j++) on_done(ud, i + j, &mine[i + j]);
         }
-        if (c.stop) break;
-        count++;
+        count += g.n_live;
+        if (g.stop) break;
     }
     /* rank 0 merges every rank's record of every clip */
     if (!has_role) count = n;
@@ -772,20 +856,21 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
         all = mine, mine = NULL;
     }
     int done = n;
-    for (int r = 0; r < v->size; r++) done = counts[r] < done ? counts[r] : done;
+    for (int k = 0; k < v->size; k++) done = counts[k] < done ? counts[k] : done;
     if (n_done) *n_done = done;
     if (results) {
         for (int i = 0; i < n; i++) {
             struct cosmos_v2w_result *o = &results[i];
             memset(o, 0, sizeof *o);
-            for (int r = 0; r < v->size; r++) {
-                const struct cosmos_v2w_result *x = &all[(size_t)r * (size_t)n + (size_t)i];
+            for (int k = 0; k < v->size; k++) {
+                const struct cosmos_v2w_result *x = &all[(size_t)k * (size_t)n + (size_t)i];
                 if (x->status != COSMOS_OK && o->status == COSMOS_OK) {
                     o->status = x->status;
                     memcpy(o->reason, x->reason, sizeof o->reason);
                 }
                 for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
-                    if (x->start[s] > 0) o->start[s] = x->start[s], o->end[s] = x->end[s], o->stage_rank[s] = x->stage_rank[s];
+                    if (x->start[s] > 0 && o->start[s] == 0)
+                        o->start[s] = x->start[s], o->end[s] = x->end[s], o->stage_rank[s] = x->stage_rank[s];
                 if (x->n_frames > o->n_frames) o->n_frames = x->n_frames;
                 if (x->n_tokens_generated > o->n_tokens_generated) o->n_tokens_generated = x->n_tokens_generated;
             }

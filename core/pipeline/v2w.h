@@ -35,6 +35,8 @@
 #include "core/status.h"
 #include "parallel/comm.h"
 
+#define COSMOS_V2W_MAX_IN_FLIGHT 64
+
 struct cosmos_v2w_params {
     const struct cosmos_model_dir *model_dir;
     const struct cosmos_layout *layout;
@@ -44,6 +46,8 @@ struct cosmos_v2w_params {
     const char *guardrail_dir;  /* word lists (default configs/guardrail) */
     int disable_guardrail;
     volatile const int *stop;   /* set asynchronously (signal handler): stop after the current clip */
+    int clips_in_flight;        /* clips the transformer generates at once (its sequences; with pp
+                                   stages, pp keeps every stage busy); default 1 */
 };
 struct cosmos_v2w_params cosmos_v2w_params_default(void);
 

@@ -142,6 +142,32 @@ run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output
 grep -q "3 already done" "$WORK/batch2.txt" && ok || bad "rerun did not skip the done items: $(grep 'items in' "$WORK/batch2.txt")"
 [ "$stamp" = "$(stat -c %Y.%s "$OUT/a.mp4" "$OUT/d.mp4")" ] && ok || bad "rerun rewrote finished outputs"
 
+# several clips in flight in the transformer (pipeline micro-batches): the same videos as one at a
+# time, also with clips of different lengths in one group (an image: 1 context latent frame, a
+# 9-frame video: 2) and on a tp 1 x pp 2 layout
+cat >"$WORK/jobs3.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "m1"}
+{"input": "$WORK/img.mp4", "prompt": "a blue ball", "seed": 2, "name": "m2", "num_input_frames": 9}
+{"input": "$IMG", "prompt": "a green cone", "seed": 3, "name": "m3"}
+{"input": "$WORK/img.mp4", "prompt": "a yellow box", "seed": 4, "name": "m4", "num_input_frames": 9}
+{"input": "$IMG", "prompt": "a white wall", "seed": 5, "name": "m5"}
+EOF
+"$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs3.jsonl" --output-dir "$WORK/serial" 2>"$WORK/err.txt" \
+  || bad "batch, one clip at a time: $(tail -2 "$WORK/err.txt")"
+"$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs3.jsonl" --output-dir "$WORK/inflight" --clips-in-flight 3 \
+  2>"$WORK/err.txt" || bad "batch, 3 clips in flight: $(tail -2 "$WORK/err.txt")"
+cat >"$WORK/layout-pp2.json" <<'EOF'
+{"name": "pp2", "ranks": 3, "ar": {"ranks": [0, 1], "tp": 1, "pp": 2},
+ "t5": 2, "guardrail": 2, "tokenizer": 2, "decoder": 2}
+EOF
+run -np 3 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs3.jsonl" --output-dir "$WORK/inflight-pp" \
+  --layout "$WORK/layout-pp2.json" 2>"$WORK/err.txt" || bad "batch on pp 2, 2 clips in flight: $(tail -2 "$WORK/err.txt")"
+grep -q "2 clips in flight" "$WORK/err.txt" && ok || bad "pp 2 should default to 2 clips in flight"
+for i in 1 2 3 4 5; do
+  cmp -s "$WORK/serial/m$i.mp4" "$WORK/inflight/m$i.mp4" && cmp -s "$WORK/serial/m$i.mp4" "$WORK/inflight-pp/m$i.mp4" \
+    && ok || bad "m$i: clips in flight changed the video"
+done
+
 # kill one rank midway, rerun: everything done once, nothing corrupt or left over
 K=$WORK/killed
 : >"$WORK/jobs2.jsonl"
