@@ -492,13 +492,12 @@ cosmos_status cosmos_h5_map_bf16(cosmos_h5_t *h, const char *name, const cosmos_
     return cosmos_h5_map_bf16_rows(h, name, 0, info.ndim >= 1 ? info.shape[0] : 1, ptr, owned);
 }
 
-cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,
-                              const int64_t *shape, const void *data) {
+/* One contiguous dataset of file type ft from memory type mt; bf16 adds the dtype attribute. */
+static cosmos_status write_dataset(cosmos_h5_t *h, const char *name, hid_t ft, hid_t mt, int bf16, int ndim,
+                                   const int64_t *shape, const void *data) {
     hsize_t dims[4];
     for (int i = 0; i < ndim; i++) dims[i] = (hsize_t)shape[i];
     hid_t sp = H5Screate_simple(ndim, dims, NULL);
-    hid_t ft = dtype == COSMOS_BF16 ? H5T_STD_U16LE : dtype == COSMOS_F32 ? H5T_IEEE_F32LE : H5T_STD_I32LE;
-    hid_t mt = dtype == COSMOS_BF16 ? H5T_NATIVE_UINT16 : dtype == COSMOS_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32;
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_layout(dcpl, H5D_CONTIGUOUS);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
@@ -508,11 +507,23 @@ cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtyp
         LOG_ERROR("%s: cannot write dataset '%s' (disk full?)", h->path, name);
         st = COSMOS_ERR_IO;
     }
-    if (st == COSMOS_OK && dtype == COSMOS_BF16) st = write_str_attr(d, h->path, "dtype", "bfloat16");
+    if (st == COSMOS_OK && bf16) st = write_str_attr(d, h->path, "dtype", "bfloat16");
     if (d >= 0) H5Dclose(d);
     H5Pclose(dcpl);
     H5Sclose(sp);
     return st;
+}
+
+cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,
+                              const int64_t *shape, const void *data) {
+    hid_t ft = dtype == COSMOS_BF16 ? H5T_STD_U16LE : dtype == COSMOS_F32 ? H5T_IEEE_F32LE : H5T_STD_I32LE;
+    hid_t mt = dtype == COSMOS_BF16 ? H5T_NATIVE_UINT16 : dtype == COSMOS_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32;
+    return write_dataset(h, name, ft, mt, dtype == COSMOS_BF16, ndim, shape, data);
+}
+
+cosmos_status cosmos_h5_write_u8(cosmos_h5_t *h, const char *name, int ndim, const int64_t *shape,
+                                 const uint8_t *data) {
+    return write_dataset(h, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, 0, ndim, shape, data);
 }
 
 cosmos_status cosmos_h5_create_f32_2d(cosmos_h5_t *h, const char *name, int64_t rows, int64_t cols) {

@@ -63,6 +63,9 @@ cosmos_status cosmos_h5_map_bf16_rows(cosmos_h5_t *h, const char *name, int64_t 
 /* Write a dataset (contiguous). dtype BF16 writes uint16 + attribute dtype="bfloat16". */
 cosmos_status cosmos_h5_write(cosmos_h5_t *h, const char *name, enum cosmos_dtype dtype, int ndim,
                               const int64_t *shape, const void *data);
+/* Write a uint8 dataset (contiguous), e.g. RGB frames [T,H,W,3]; read back as I32 by cosmos_h5_read. */
+cosmos_status cosmos_h5_write_u8(cosmos_h5_t *h, const char *name, int ndim, const int64_t *shape,
+                                 const uint8_t *data);
 
 /* Create a contiguous f32 dataset [rows, cols] to be filled row block by row block. */
 cosmos_status cosmos_h5_create_f32_2d(cosmos_h5_t *h, const char *name, int64_t rows, int64_t cols);

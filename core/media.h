@@ -100,6 +100,10 @@ cosmos_status cosmos_media_prepare(const struct cosmos_frames *in, const struct 
 /* cosmos_media_decode (keeping the last num_input_frames) followed by cosmos_media_prepare. A still
  * image is one frame repeated, whatever num_input_frames (as the official image path). */
 cosmos_status cosmos_media_load_input(const char *path, const struct cosmos_media_prep_params *p, float **out);
+/* The same, also telling whether the file was a still image (*is_image 1: one input frame was
+ * used); is_image may be NULL. */
+cosmos_status cosmos_media_load_clip(const char *path, const struct cosmos_media_prep_params *p, float **out,
+                                     int *is_image);
 
 /* Antialiased bilinear resize of C planes src [C,H,W] to dst [C,oh,ow], as PyTorch's
  * interpolate(mode="bilinear", align_corners=False, antialias=True) (what torchvision's resize

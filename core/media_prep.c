@@ -177,15 +177,22 @@ fail:
     return st;
 }
 
-cosmos_status cosmos_media_load_input(const char *path, const struct cosmos_media_prep_params *p, float **out) {
+cosmos_status cosmos_media_load_clip(const char *path, const struct cosmos_media_prep_params *p, float **out,
+                                     int *is_image) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_frames f = {0};
     *out = NULL;
+    if (is_image) *is_image = 0;
     CHECK(cosmos_media_decode(path, p->num_input_frames, &f));
     struct cosmos_media_prep_params q = *p;
     if (f.is_image) q.num_input_frames = 1;
     CHECK(cosmos_media_prepare(&f, &q, path, out));
+    if (is_image) *is_image = f.is_image;
 fail:
     cosmos_frames_free(&f);
     return st;
+}
+
+cosmos_status cosmos_media_load_input(const char *path, const struct cosmos_media_prep_params *p, float **out) {
+    return cosmos_media_load_clip(path, p, out, NULL);
 }

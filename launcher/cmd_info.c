@@ -1,8 +1,10 @@
 /* `cosmos-ar info M.h5`: architecture, parameter count, bytes and format version of a weight file,
  * printed to stdout after a full strict load (so it also validates the file). Given a video or
  * image file instead (anything that is not HDF5), it decodes every frame and prints the frame
- * count and size (how tests and scripts check generated mp4s without ffprobe). */
+ * count and size (how tests and scripts check generated mp4s without ffprobe). A DV tokenizer file
+ * ("model_type": "dv_tokenizer") gets its config, parts, parameter counts and default clip. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/media.h"
@@ -10,6 +12,7 @@
 #include "core/backend.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
+#include "core/model/dv_weights.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
@@ -20,6 +23,82 @@ static int is_hdf5(const char *path) {
     size_t n = fread(sig, 1, sizeof sig, f);
     fclose(f);
     return n == sizeof sig && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
+}
+
+/* 1 when the HDF5 file's root attribute model_type is `type` (0 when absent or unreadable). */
+static int h5_model_type_is(const char *path, const char *type) {
+    cosmos_h5_t *h5 = NULL;
+    char *kind = NULL;
+    int yes = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* the AR loader reports the missing file */
+    fclose(f);
+    if (cosmos_h5_open(path, &h5) == COSMOS_OK && cosmos_h5_has_attr(h5, "model_type") &&
+        cosmos_h5_attr_string(h5, "model_type", &kind) == COSMOS_OK)
+        yes = strcmp(kind, type) == 0;
+    free(kind);
+    cosmos_h5_close(h5);
+    return yes;
+}
+
+static void print_ints(const char *label, const int *v, int n) {
+    printf("%-16s[", label);
+    for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", v[i]);
+    printf("]\n");
+}
+
+/* Tokenizer file: header, strict check of every tensor, then the config and sizes. */
+static cosmos_status info_dv(const char *path) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *h5 = NULL;
+    struct cosmos_dv_config c;
+    enum cosmos_dv_part parts;
+    struct cosmos_dv_tensor_spec *specs = NULL;
+    int n_specs = 0;
+    CHECK(cosmos_h5_open(path, &h5));
+    CHECK(cosmos_dv_read_header(h5, &c, &parts));
+    CHECK(cosmos_dv_check_weights(h5, &c, parts));
+    CHECK(cosmos_dv_weight_specs(&c, parts, &specs, &n_specs));
+    size_t bytes = 0;
+    for (int i = 0; i < n_specs; i++) {
+        struct cosmos_h5_info hi;
+        CHECK(cosmos_h5_info(h5, specs[i].name, &hi));
+        bytes += hi.bytes;
+    }
+    int64_t vocab = 1, Tl, Hl, Wl;
+    for (int i = 0; i < c.embedding_dim; i++) vocab *= c.fsq_levels[i];
+    const int T = c.pixel_chunk_duration > 0 ? c.pixel_chunk_duration : 33, H = c.height > 0 ? c.height : 640,
+              W = c.width > 0 ? c.width : 1024;
+    cosmos_dv_latent_shape(&c, T, H, W, &Tl, &Hl, &Wl);
+    const int64_t pe = cosmos_dv_config_num_params(&c, COSMOS_DV_ENCODER);
+    const int64_t pd = cosmos_dv_config_num_params(&c, COSMOS_DV_DECODER);
+    printf("file            %s\n", path);
+    printf("format          cosmos-ar-weights, format_version %d\n", COSMOS_WEIGHTS_FORMAT_VERSION);
+    printf("model_type      %s\n", COSMOS_DV_MODEL_TYPE);
+    printf("name            %s\n", c.name);
+    printf("parts           %s\n", parts == COSMOS_DV_BOTH       ? "encoder + decoder"
+                                     : parts == COSMOS_DV_ENCODER ? "encoder only"
+                                                                  : "decoder only");
+    printf("compression     %d x %d x %d (T x H x W), patch_size %d (haar)\n", c.temporal_compression,
+           c.spatial_compression, c.spatial_compression, c.patch_size);
+    print_ints("fsq levels", c.fsq_levels, c.embedding_dim);
+    printf("codebook        %lld codes (embedding_dim %d)\n", (long long)vocab, c.embedding_dim);
+    printf("channels        %d, in %d, out %d, z %d\n", c.channels, c.in_channels,
+           c.out_channels ? c.out_channels : c.in_channels, c.z_channels);
+    print_ints("channels_mult", c.channels_mult, c.n_levels);
+    printf("num_res_blocks  %d\n", c.num_res_blocks);
+    print_ints("attention res", c.attn_resolutions, c.n_attn_resolutions);
+    printf("resolution      %d\n", c.resolution);
+    printf("clip            %d frames of %dx%d (WxH)%s -> latent [T,H,W] [%lld, %lld, %lld] = %lld tokens\n", T, W,
+           H, c.pixel_chunk_duration > 0 && c.height > 0 && c.width > 0 ? "" : " (official default)", (long long)Tl,
+           (long long)Hl, (long long)Wl, (long long)(Tl * Hl * Wl));
+    printf("parameters      encoder %lld%s, decoder %lld%s\n", (long long)pe,
+           parts & COSMOS_DV_ENCODER ? "" : " (absent)", (long long)pd, parts & COSMOS_DV_DECODER ? "" : " (absent)");
+    printf("weight bytes    %zu (%.2f MB)\n", bytes, bytes * 1e-6);
+fail:
+    free(specs);
+    cosmos_h5_close(h5);
+    return st;
 }
 
 cosmos_status cmd_info(int argc, char **argv) {
@@ -45,6 +124,10 @@ cosmos_status cmd_info(int argc, char **argv) {
         printf("file            %s\n", model);
         printf("media           %s, %d frame(s) of %dx%d (WxH)\n", f.is_image ? "image" : "video", f.T, f.W, f.H);
         cosmos_frames_free(&f);
+        goto fail;
+    }
+    if (h5_model_type_is(model, COSMOS_DV_MODEL_TYPE)) {
+        CHECK(info_dv(model));
         goto fail;
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();

@@ -13,5 +13,7 @@ cosmos_status cmd_prep_video(int argc, char **argv);
 cosmos_status cmd_encode_text(int argc, char **argv);
 cosmos_status cmd_generate(int argc, char **argv);
 cosmos_status cmd_batch(int argc, char **argv);
+cosmos_status cmd_tokenize(int argc, char **argv);
+cosmos_status cmd_detokenize(int argc, char **argv);
 
 #endif

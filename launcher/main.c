@@ -21,11 +21,15 @@ static void usage(void) {
             "  sample  --model M.h5 --tokens P.txt --num-gen N [--context C.h5] [--temperature T]\n"
             "          [--top-p P] [--top-k K] [--seed S] --out G.txt\n"
             "                                                   prefill + decode loop, writes N new tokens\n"
-            "  info    M.h5 | FILE.mp4                          architecture, parameters, bytes, format;\n"
+            "  info    M.h5 | DV.h5 | FILE.mp4                  architecture, parameters, bytes, format;\n"
             "                                                   or frame count and size of a video/image\n"
             "  encode-text --t5 T5.h5 --prompt TEXT --out C.h5  T5 embedding of a prompt (/context)\n"
             "  prep-video --input FILE [--num-input-frames 1|9] --out V.h5\n"
             "                                                   prepared clip float32 /video [3,33,640,1024]\n"
+            "  tokenize --tokenizer DV.h5 --input FILE [--num-input-frames 1|9] --out TOKENS.txt [--out-h5 T.h5]\n"
+            "                                                   DV tokenizer indices of a prepared clip\n"
+            "  detokenize --tokenizer DV.h5 --tokens TOKENS.txt --out OUT.mp4|OUT.h5 [--latent T,H,W]\n"
+            "                                                   decoded clip; .h5: f32 /decoded + uint8 /frames\n"
             "  generate --model-dir DIR --input IMG|VIDEO [--prompt TEXT] --output OUT.mp4\n"
             "                                                   the whole pipeline (run under mpirun for roles)\n"
             "  batch   --model-dir DIR --manifest JOBS.jsonl --output-dir OUT/\n"
@@ -49,7 +53,8 @@ int main(int argc, char **argv) {
         cosmos_status (*fn)(int, char **);
     } cmds[] = {{"init", cmd_init}, {"logits", cmd_logits}, {"sample", cmd_sample}, {"info", cmd_info},
                    {"encode-text", cmd_encode_text}, {"prep-video", cmd_prep_video},
-                   {"generate", cmd_generate}, {"batch", cmd_batch}};
+                   {"generate", cmd_generate}, {"batch", cmd_batch}, {"tokenize", cmd_tokenize},
+                   {"detokenize", cmd_detokenize}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
         cosmos_status st = cmds[i].fn(argc - 2, argv + 2);

@@ -442,17 +442,13 @@ fail:
 }
 
 static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids, char *reason, size_t reason_size) {
-    struct cosmos_frames frames = {0};
     float *video = NULL;
+    int is_image = 0;
     struct cosmos_media_prep_params pp = cosmos_media_prep_params_default();
     pp.num_input_frames = c->req->num_input_frames;
     pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
     stage_begin(v, c, COSMOS_V2W_INPUT);
-    cosmos_status est = cosmos_media_decode(c->req->input, pp.num_input_frames, &frames);
-    if (est == COSMOS_OK) {
-        if (frames.is_image) pp.num_input_frames = 1;
-        est = cosmos_media_prepare(&frames, &pp, c->req->input, &video);
-    }
+    cosmos_status est = cosmos_media_load_clip(c->req->input, &pp, &video, &is_image);
     stage_end(c, COSMOS_V2W_INPUT);
     if (est != COSMOS_OK) {
         snprintf(reason, reason_size, "cannot use the input '%s' (%s; see the log above)", c->req->input,
@@ -463,10 +459,9 @@ static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids
         stage_end(c, COSMOS_V2W_TOKENIZE);
         if (est != COSMOS_OK)
             snprintf(reason, reason_size, "the tokenizer failed on '%s' (%s)", c->req->input, cosmos_status_str(est));
-        ids[0] = pp.num_input_frames == 9 ? 2 : 1; /* latent frames given as context */
-        ids[1] = frames.is_image;
+        ids[0] = pp.num_input_frames == 9 && !is_image ? 2 : 1; /* latent frames given as context */
+        ids[1] = is_image;
     }
-    cosmos_frames_free(&frames);
     free(video);
     return est;
 }

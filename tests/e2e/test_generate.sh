@@ -178,8 +178,11 @@ for _ in $(seq 1 600); do
   [ "$(ls "$K"/*.status.json 2>/dev/null | wc -l)" -ge 2 ] && break
   sleep 0.1
 done
-pkill -KILL -f "cosmos-ar batch --model-dir $V2W --manifest $WORK/jobs2.jsonl" 2>/dev/null
+# SIGKILL one rank (the last started); mpirun then ends the others
+victim=$(pgrep -n -f "cosmos-ar batch --model-dir $V2W --manifest $WORK/jobs2.jsonl")
+[ -n "$victim" ] && kill -KILL "$victim"
 wait $bpid 2>/dev/null
+pkill -KILL -f "cosmos-ar batch --model-dir $V2W --manifest $WORK/jobs2.jsonl" 2>/dev/null # stragglers, if any
 n_before=$(ls "$K"/*.mp4 2>/dev/null | wc -l)
 run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs2.jsonl" --output-dir "$K" 2>"$WORK/kill2.txt" \
   && ok || bad "rerun after a kill failed: $(tail -3 "$WORK/kill2.txt")"
