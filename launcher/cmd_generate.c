@@ -261,8 +261,19 @@ static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r)
     b->tokens += r->n_tokens_generated;
     const int done = b->n_ok + b->n_failed;
     const double dt = mono_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
-    LOG_INFO("batch: %d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", done, b->n_run,
-             b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name, ok ? "done" : "FAILED");
+    if (isatty(STDERR_FILENO)) { /* a bar redrawn in place; plain log lines otherwise */
+        char bar[41];
+        const int w = (int)(40.0 * done / (b->n_run > 0 ? b->n_run : 1));
+        for (int i = 0; i < 40; i++) bar[i] = i < w ? '#' : '.';
+        bar[40] = '\0';
+        fprintf(stderr, "\r[%s] %d/%d clips, %d failed, %.1f tokens/s, ETA %.0f s%s", bar, done, b->n_run,
+                b->n_failed, dt > 0 ? b->tokens / dt : 0.0, eta, done == b->n_run ? "\n" : "");
+        if (!ok) fprintf(stderr, "\n");
+        if (!ok) LOG_ERROR("batch: %s FAILED: %s", it->name, r->reason);
+    } else {
+        LOG_INFO("batch: %d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", done,
+                 b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name, ok ? "done" : "FAILED");
+    }
 }
 
 static int item_done(const char *dir, const char *name) {
