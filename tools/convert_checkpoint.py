@@ -15,6 +15,7 @@ Subcommands:
        full T5ForConditionalGeneration or encoder-only; decoder and lm_head keys are skipped) +
        its spiece.model -> the T5 encoder file of docs/t5.md (tools/cosmos_t5_h5.py), the tokenizer
        embedded. Default f32 (what the official pipeline computes with); bf16 halves the file.
+       --max-length N: the prompt length the file is made for (default 512; = the AR context_len).
 
   tokenizer  convert_checkpoint.py tokenizer --config DV.json [--encoder encoder.jit] [--decoder decoder.jit]
              --out DV.h5 [--dtype keep|bf16|f32]
@@ -25,6 +26,19 @@ Subcommands:
        (encoder.patcher3d.*, quantizer.*, inv_quant.quantizer.*, decoder.unpatcher3d.* but the
        wavelets) and the never-called convs of CT-built down/up-samplers are dropped with a note;
        decoder.unpatcher3d.wavelets is kept exactly as stored (spec 2.4), whatever --dtype says.
+
+  model-dir  convert_checkpoint.py model-dir --checkpoint-dir CKPT --model NAME --out DIR
+             [--dtype keep|bf16|f32] [--t5-dir T5] [--t5-max-length N] [--resume | --force]
+       The official checkpoints folder (spec ar-model.md 6.2: CKPT/NAME/model.pt,
+       CKPT/Cosmos-1.0-Tokenizer-DV8x16x16/{encoder,decoder}.jit and, for Video2World models,
+       google-t5/t5-11b: by default where the official pipeline caches it,
+       CKPT/models--google-t5--t5-11b/snapshots/<rev>/) -> a model directory for `cosmos-ar
+       generate --model-dir DIR` (core/pipeline/model_dir.h): DIR/ar.h5, tokenizer.h5, t5.h5 made by
+       the three modes above, then DIR/cosmos-model.json, written last (temporary name + rename),
+       so a DIR with a manifest is complete. The AR config is the configs/models/ file of NAME
+       (--ar-config overrides it). Every missing piece is reported with its expected path before
+       anything is written. A non-empty DIR needs --resume (keep the files already there that match,
+       by attributes, config, dataset names and shapes) or --force (convert everything again).
 
 The expected key set and shapes come from the config (docs/weights.md "Expected keys"). Every
 missing, unexpected or misshaped key is reported (key, expected shape, found shape, hint) and the
@@ -238,6 +252,7 @@ def convert_t5(args):
             cfg = cosmos_t5_h5.config_from_hf(json.load(fh), args.name)
     except (OSError, ValueError, cosmos_h5.FormatError) as exc:
         raise ConversionError(f"{cfg_path}: {exc}") from exc
+    cfg["max_length"] = t5_max_length(getattr(args, "max_length", None) or 512)
     expected = dict(cosmos_t5_h5.expected_tensors(cfg))
     state = {}
     for key, t in load_hf_shards(args.checkpoint):
@@ -262,6 +277,13 @@ def convert_t5(args):
         w.close()
     print(f"wrote {args.out}: {len(expected)} tensors ({args.dtype}) + tokenizer")
     return 0
+
+
+def t5_max_length(n):
+    """The prompt length the T5 file is made for (the official pipeline: 512 = the AR context_len)."""
+    if not 2 <= int(n) <= 65536:
+        raise ConversionError(f"T5 max_length {n} must be in [2, 65536] (official: 512)")
+    return int(n)
 
 
 def load_jit_state(path, what):
@@ -427,6 +449,252 @@ def convert_tokenizer(args):
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# model-dir: the official checkpoints folder -> a model directory (core/pipeline/model_dir.h)
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "models")
+AR_MODELS = {  # official model (= folder under checkpoints/) -> its configs/models/ file
+    "Cosmos-1.0-Autoregressive-4B": "cosmos-1.0-ar-4b.json",
+    "Cosmos-1.0-Autoregressive-5B-Video2World": "cosmos-1.0-ar-5b-video2world.json",
+    "Cosmos-1.0-Autoregressive-12B": "cosmos-1.0-ar-12b.json",
+    "Cosmos-1.0-Autoregressive-13B-Video2World": "cosmos-1.0-ar-13b-video2world.json",
+}
+AR_ALIASES = {"4B": "Cosmos-1.0-Autoregressive-4B", "5B": "Cosmos-1.0-Autoregressive-5B-Video2World",
+              "12B": "Cosmos-1.0-Autoregressive-12B", "13B": "Cosmos-1.0-Autoregressive-13B-Video2World"}
+TOKENIZER_DIR = "Cosmos-1.0-Tokenizer-DV8x16x16"
+TOKENIZER_CONFIG = "cosmos-1.0-tokenizer-dv8x16x16.json"
+T5_REPO = "google-t5/t5-11b"
+T5_CACHE_ENTRY = "models--" + T5_REPO.replace("/", "--")  # Hugging Face hub cache folder name
+MODEL_DIR_MANIFEST = "cosmos-model.json"
+MODEL_DIR_FILES = {"ar": "ar.h5", "tokenizer": "tokenizer.h5", "t5": "t5.h5"}
+
+
+def pick_ar_config(args):
+    """(model name, AR config path): --model names the checkpoints/ folder; the config comes from
+    the table above unless --ar-config overrides it (a renamed or post-trained model)."""
+    name = AR_ALIASES.get(args.model.upper(), args.model)
+    if args.ar_config:
+        return name, args.ar_config
+    if name not in AR_MODELS:
+        raise ConversionError(f"unknown model {args.model!r}: known models are {', '.join(AR_MODELS)} "
+                              f"(or 4B, 5B, 12B, 13B); for another folder name pass its config with --ar-config")
+    return name, os.path.join(CONFIG_DIR, AR_MODELS[name])
+
+
+def hf_cache_snapshot(entry):
+    """The snapshot folder of a Hugging Face hub cache entry (models--ORG--NAME/): the revision in
+    refs/main, else the only snapshot; None when there is none."""
+    snaps = os.path.join(entry, "snapshots")
+    ref = os.path.join(entry, "refs", "main")
+    if os.path.isfile(ref):
+        with open(ref, "r", encoding="utf-8") as fh:
+            path = os.path.join(snaps, fh.read().strip())
+        if os.path.isfile(os.path.join(path, "config.json")):
+            return path
+    found = sorted(n for n in os.listdir(snaps) if os.path.isfile(os.path.join(snaps, n, "config.json"))) \
+        if os.path.isdir(snaps) else []
+    if len(found) > 1:
+        raise ConversionError(f"{snaps} holds several snapshots ({', '.join(found)}) and no usable refs/main: "
+                              f"pass one with --t5-dir")
+    return os.path.join(snaps, found[0]) if found else None
+
+
+def t5_search_paths(ckpt_dir):
+    """Where the official pipeline finds google-t5/t5-11b, in its order:
+    T5EncoderModel.from_pretrained("google-t5/t5-11b", cache_dir=checkpoint_dir) (cosmos1/models/common/
+    base_world_generation_pipeline.py, t5_text_encoder.py) = a hub cache entry in the checkpoints
+    folder; a plain download (huggingface-cli download --local-dir checkpoints/google-t5/t5-11b); the
+    default hub cache, the official code's fallback."""
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    return [os.path.join(ckpt_dir, T5_CACHE_ENTRY), os.path.join(ckpt_dir, *T5_REPO.split("/")),
+            os.path.join(hub, T5_CACHE_ENTRY)]
+
+
+def t5_folder(path):
+    """A Hugging Face model folder (config.json) for path: itself, or the snapshot of a hub cache entry."""
+    if os.path.isfile(os.path.join(path, "config.json")):
+        return path
+    if os.path.isdir(os.path.join(path, "snapshots")):
+        return hf_cache_snapshot(path)
+    return None
+
+
+def locate_t5(args):
+    """(folder, problems): the T5 model folder and what is missing in it, each with its path."""
+    tried = [args.t5_dir] if args.t5_dir else t5_search_paths(args.checkpoint_dir)
+    folder = next((f for f in (t5_folder(p) for p in tried) if f), None)
+    if folder is None:
+        where = " or ".join(tried)
+        return None, [f"T5 text encoder ({T5_REPO}, Video2World models): no config.json in {where} (a Hugging "
+                      f"Face model folder, or a hub cache entry with snapshots/; pass --t5-dir)"]
+    problems = []
+    for what, name in (("T5 config", "config.json"), ("T5 tokenizer", "spiece.model")):
+        if not os.path.isfile(os.path.join(folder, name)):
+            problems.append(f"{what}: {os.path.join(folder, name)} not found")
+    names = os.listdir(folder)
+    shards = [n for n in names if n.endswith(".safetensors") or (n.startswith("pytorch_model") and n.endswith(".bin"))]
+    if not shards:
+        problems.append(f"T5 weights: {os.path.join(folder, 'model.safetensors')} (or pytorch_model*.bin) not found")
+    elif any(n.endswith(".safetensors") for n in shards):
+        try:
+            import safetensors.torch  # noqa: F401  (load_hf_shards prefers .safetensors)
+        except ImportError:
+            problems.append(f"T5 weights: {folder} holds .safetensors files: install the `safetensors` package")
+    return folder, problems
+
+
+def h5_file_problem(path, model_type, cfg, expected, int_attrs=None):
+    """None when path is a finished cosmos-ar HDF5 file of this model (root attributes, config,
+    dataset names and shapes; no tensor data is read), else the reason it is not."""
+    import json
+
+    import h5py
+
+    def s(v):
+        return v.decode() if isinstance(v, bytes) else v
+
+    try:
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            if s(a.get("cosmos_format")) != cosmos_h5.FORMAT_NAME or int(a.get("format_version", -1)) != 1:
+                return "not a cosmos-ar-weights version 1 file"
+            if s(a.get("model_type")) != model_type:
+                return f"model_type is {s(a.get('model_type'))!r}, not {model_type!r}"
+            if json.loads(s(a.get("config", "null"))) != cfg:
+                return "written for another config"
+            for k, v in (int_attrs or {}).items():
+                if int(a.get(k, -1)) != v:
+                    return f"attribute {k} is {a.get(k)}, not {v}"
+            want = dict(expected)
+            diff = sorted(set(f.keys()) ^ set(want))
+            if diff:
+                return f"datasets differ from the expected set ({diff[0]}, ...)"
+            for key, shape in want.items():
+                if shape is not None and tuple(f[key].shape) != tuple(shape):
+                    return f"dataset {key} has shape {list(f[key].shape)}, not {list(shape)}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"cannot read it ({exc})"
+    return None
+
+
+def convert_model_dir(args):
+    import json
+
+    import cosmos_dv_h5 as dv
+    import cosmos_t5_h5
+
+    # 1. everything is checked before anything is written
+    name, ar_config = pick_ar_config(args)
+    tok_config = args.tokenizer_config or os.path.join(CONFIG_DIR, TOKENIZER_CONFIG)
+    try:
+        ar_cfg = cosmos_h5.load_config(ar_config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"AR config {ar_config}: {exc}") from exc
+    try:
+        tok_cfg = dv.load_config(tok_config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"tokenizer config {tok_config}: {exc}") from exc
+    derived = cosmos_h5.derive(ar_cfg)
+    v2w = derived["cross_attn"]
+    ckpt = args.checkpoint_dir
+    if not os.path.isdir(ckpt):
+        raise ConversionError(f"checkpoints folder {ckpt} not found")
+    ar_ckpt = os.path.join(ckpt, name, "model.pt")
+    encoder = os.path.join(ckpt, TOKENIZER_DIR, "encoder.jit")
+    decoder = os.path.join(ckpt, TOKENIZER_DIR, "decoder.jit")
+    problems = [f"{what}: {path} not found" for what, path in
+                ((f"AR model {name}", ar_ckpt), ("tokenizer encoder", encoder), ("tokenizer decoder", decoder))
+                if not os.path.isfile(path)]
+    t5_dir, t5_cfg = None, None
+    if v2w:
+        t5_dir, t5_problems = locate_t5(args)
+        problems += t5_problems
+    elif args.t5_dir:
+        print(f"note: {name} is a base model (no cross-attention): --t5-dir is not used", file=sys.stderr)
+    if problems:
+        raise ConversionError(f"missing pieces of the checkpoints folder {ckpt}:\n  " + "\n  ".join(problems))
+    if v2w:
+        max_length = t5_max_length(args.t5_max_length or derived["context_len"])
+        cfg_path = os.path.join(t5_dir, "config.json")
+        try:
+            with open(cfg_path, "r", encoding="utf-8") as fh:
+                t5_cfg = cosmos_t5_h5.config_from_hf(json.load(fh), T5_REPO.split("/")[1])
+        except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+            raise ConversionError(f"{cfg_path}: {exc}") from exc
+        t5_cfg["max_length"] = max_length
+        if (max_length, t5_cfg["d_model"]) != (derived["context_len"], derived["context_dim"]):
+            raise ConversionError(
+                f"the T5 gives [{max_length}, {t5_cfg['d_model']}] embeddings (--t5-max-length, d_model of "
+                f"{cfg_path}) but {name} takes [{derived['context_len']}, {derived['context_dim']}] "
+                f"(context_len x context_dim of {ar_config})")
+        print(f"note: T5 from {t5_dir}", file=sys.stderr)
+
+    out = args.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConversionError(f"output {out} exists and is not a folder")
+    existing = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    if existing and not (args.force or args.resume):
+        raise ConversionError(f"output folder {out} is not empty ({', '.join(existing[:3])}"
+                              f"{', ...' if len(existing) > 3 else ''}): pass --resume to keep its finished "
+                              f"files or --force to convert everything again")
+
+    # 2. the manifest goes first (the folder is incomplete until it is written again, last)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise ConversionError(f"cannot create the output folder {out}: {exc}") from exc
+    manifest = os.path.join(out, MODEL_DIR_MANIFEST)
+    if os.path.lexists(manifest):
+        os.remove(manifest)
+    ours = tuple(MODEL_DIR_FILES.values()) + (MODEL_DIR_MANIFEST,)
+    for n in existing:  # temporary files of an interrupted (killed) run
+        if n.startswith(tuple(f"{o}.tmp-" for o in ours)):
+            print(f"note: removing {os.path.join(out, n)} (left by an interrupted run)", file=sys.stderr)
+            os.remove(os.path.join(out, n))
+
+    def ns(**kw):
+        return argparse.Namespace(**kw)
+
+    keep = args.dtype == "keep"
+    jobs = [("ar", lambda p: convert_ar(ns(config=ar_config, checkpoint=ar_ckpt, out=p)),
+             lambda p: h5_file_problem(p, "ar", ar_cfg, cosmos_h5.expected_tensors(ar_cfg))),
+            ("tokenizer", lambda p: convert_tokenizer(ns(config=tok_config, encoder=encoder, decoder=decoder, out=p,
+                                                         dtype=args.dtype)),
+             lambda p: h5_file_problem(p, dv.MODEL_TYPE, tok_cfg,
+                                       [(k, dv.stored_shape(s)) for k, s in
+                                        dv.expected_tensors(tok_cfg, (dv.ENCODER, dv.DECODER))],
+                                       {"has_encoder": 1, "has_decoder": 1}))]
+    if v2w:
+        jobs.append(("t5", lambda p: convert_t5(ns(checkpoint=t5_dir, spiece=os.path.join(t5_dir, "spiece.model"),
+                                                   out=p, dtype="f32" if keep else args.dtype,
+                                                   name=t5_cfg["name"], max_length=t5_cfg["max_length"])),
+                     lambda p: h5_file_problem(p, "t5", t5_cfg, cosmos_t5_h5.expected_tensors(t5_cfg)
+                                               + [(cosmos_t5_h5.SPIECE_DATASET, None)])))
+    for part, convert, problem in jobs:
+        path = os.path.join(out, MODEL_DIR_FILES[part])
+        if args.resume and os.path.exists(path):
+            why = problem(path)
+            if why is None:
+                print(f"resume: keeping {path}")
+                continue
+            print(f"note: {path} is not a finished {part} file of this model ({why}): converting it again",
+                  file=sys.stderr)
+        print(f"{part}: converting into {path}", flush=True)
+        convert(path)
+
+    # 3. the manifest, last and atomically: a folder with a manifest is complete
+    entry = {"format": "cosmos-ar-model-dir", "format_version": 1, "name": name,
+             "comment": f"tools/convert_checkpoint.py model-dir from {os.path.abspath(ckpt)}"}
+    entry.update({part: MODEL_DIR_FILES[part] for part, _, _ in jobs})
+    with cosmos_h5.atomic_output(manifest) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(entry, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+    print(f"wrote {manifest}: {name} ({', '.join(MODEL_DIR_FILES[p] for p, _, _ in jobs)})")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="convert_checkpoint.py",
                                  description="Convert official Cosmos checkpoints to cosmos-ar HDF5.")
@@ -442,6 +710,9 @@ def build_parser():
     t5.add_argument("--out", required=True, help="output .h5 file")
     t5.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help="weight storage (default f32)")
     t5.add_argument("--name", default="t5-11b", help="model name stored in the file (default t5-11b)")
+    t5.add_argument("--max-length", type=int, default=512,
+                    help="prompt length in tokens the file is made for: pad/truncate to it (default 512, the "
+                         "official value; it must equal the AR model's context_len)")
     t5.set_defaults(func=convert_t5)
     tok = sub.add_parser("tokenizer", help="DV8x16x16 encoder.jit / decoder.jit -> HDF5 (docs/weights.md)")
     tok.add_argument("--config", required=True, help="tokenizer config JSON (configs/models/*tokenizer*.json)")
@@ -452,6 +723,31 @@ def build_parser():
                      help="weight storage: keep the stored dtype (default; f16/f64 become f32), or convert "
                           "every weight (never the wavelets buffer) to bf16 or f32")
     tok.set_defaults(func=convert_tokenizer)
+    md = sub.add_parser("model-dir", help="the official checkpoints folder -> a model directory for "
+                                          "`cosmos-ar generate --model-dir` (AR + tokenizer [+ T5] + manifest)")
+    md.add_argument("--checkpoint-dir", required=True,
+                    help="the official checkpoints folder: <MODEL>/model.pt, Cosmos-1.0-Tokenizer-DV8x16x16/"
+                         "{encoder,decoder}.jit and, for Video2World, google-t5/t5-11b (see --t5-dir)")
+    md.add_argument("--model", required=True,
+                    help=f"official model name = its folder: {', '.join(AR_MODELS)} (or 4B, 5B, 12B, 13B)")
+    md.add_argument("--out", required=True, help="model directory to write (created if needed)")
+    md.add_argument("--dtype", choices=("keep", "bf16", "f32"), default="keep",
+                    help="storage of the tokenizer and T5 weights: keep (default: tokenizer as stored, T5 f32 as "
+                         "the official pipeline computes), or bf16 / f32 for both; the AR model is always bf16")
+    md.add_argument("--t5-dir", help="the google-t5/t5-11b Hugging Face folder (config.json, spiece.model, "
+                                     "weights) or its hub cache entry (models--google-t5--t5-11b); default: "
+                                     "CHECKPOINT_DIR/models--google-t5--t5-11b (where the official pipeline "
+                                     "caches it), CHECKPOINT_DIR/google-t5/t5-11b, then the default HF cache")
+    md.add_argument("--t5-max-length", type=int,
+                    help="T5 prompt length (default: the AR model's context_len, 512 for the official models)")
+    md.add_argument("--resume", action="store_true",
+                    help="keep component files already in OUT that match this model (attributes, config, "
+                         "dataset names and shapes); convert the others")
+    md.add_argument("--force", action="store_true", help="convert into a non-empty OUT, replacing its files")
+    md.add_argument("--ar-config", help="AR config to use instead of the one --model names (tests, renamed or "
+                                        "post-trained models)")
+    md.add_argument("--tokenizer-config", help=f"tokenizer config (default configs/models/{TOKENIZER_CONFIG})")
+    md.set_defaults(func=convert_model_dir)
     return ap
 
 
