@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cosmos-ar needs, only those missing (README set-up commands call it).
-# Usage: tools/install_deps.sh [build|test]   (test adds the Python packages of tools/ and its tests)
+# Usage: tools/install_deps.sh [build|test]   (test adds the Python packages of tools/ and its tests, and Slurm for tests/slurm)
 set -euo pipefail
 mode=${1:-build}
 pkgs=(build-essential cmake pkg-config libhdf5-dev libopenblas-dev libjansson-dev libcriterion-dev)
@@ -9,6 +9,7 @@ pkgs+=(openmpi-bin libopenmpi-dev hdf5-tools)
 pkgs+=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)  # video in and out (core/media*.c)
 if [ "$mode" = test ]; then
   pkgs+=(python3 python3-numpy python3-h5py python3-torch)
+  pkgs+=(slurm-wlm munge jq)  # tests/slurm: a one-node Slurm cluster on localhost runs slurm/
 fi
 missing=()
 for p in "${pkgs[@]}"; do
