@@ -77,7 +77,9 @@ struct cosmos_v2w {
     struct cosmos_dv_config dv_cfg;
     int T, H, W, Tl, Hl, Wl; /* clip and latent geometry */
     int v2w;
-    cosmos_backend_t *be;
+    cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
+    cosmos_backend_t *host_be;  /* T5 and DV tokenizer: be if it is a host backend, else host_own */
+    cosmos_backend_t *host_own;
     cosmos_guardrail_t *guard;
     cosmos_t5_t *t5;
     cosmos_h5_t *tok_h5, *dec_h5;
@@ -216,9 +218,26 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     CHECK_ARG(!v->v2w || p->model_dir->t5[0], COSMOS_ERR_FORMAT,
               "model '%s' is a Video2World model: its model directory needs a \"t5\" file", v->ar_cfg.name);
 
+    /* the transformer runs on the requested backend; T5 and the DV tokenizer on a host backend
+     * (the CPU one: their CUDA kernels do not exist yet, docs/cuda.md) */
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = p->threads;
-    CHECK(cosmos_backend_create(p->backend ? p->backend : "cpu", &bp, &v->be));
+    const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) ||
+                           cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
+                           cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR))
+        CHECK(cosmos_backend_create(p->backend ? p->backend : "cpu", &bp, &v->be));
+    if (needs_host) {
+        if (v->be && cosmos_backend_is_host(v->be)) {
+            v->host_be = v->be;
+        } else {
+            CHECK(cosmos_backend_create("cpu", &bp, &v->host_own));
+            v->host_be = v->host_own;
+            if (p->backend && strcmp(p->backend, "cpu") != 0)
+                LOG_INFO("rank %d: T5 and the DV tokenizer run on the CPU backend (no %s kernels for them yet)",
+                         v->rank, p->backend);
+        }
+    }
 
     if (v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL))
     {
@@ -227,7 +246,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         CHECK(cosmos_guardrail_load(&gp, &v->guard));
     }
     if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) {
-        CHECK(cosmos_t5_load(v->be, p->model_dir->t5, &v->t5));
+        CHECK(cosmos_t5_load(v->host_be, p->model_dir->t5, &v->t5));
         const struct cosmos_t5_config *tc = cosmos_t5_get_config(v->t5);
         CHECK_ARG(tc->max_length == v->ar_cfg.context_len && tc->d_model == v->ar_cfg.context_dim, COSMOS_ERR_FORMAT,
                   "model directory: T5 gives [%d, %d] embeddings, the AR model takes [%d, %d] (context_len x "
@@ -311,6 +330,7 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_t5_free(v->t5);
     cosmos_guardrail_free(v->guard);
     cosmos_backend_free(v->be);
+    cosmos_backend_free(v->host_own);
     free(v);
 }
 
@@ -455,7 +475,7 @@ static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids
                  cosmos_status_str(est));
     } else {
         stage_begin(v, c, COSMOS_V2W_TOKENIZE);
-        est = cosmos_dv_encode(v->be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
+        est = cosmos_dv_encode(v->host_be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
         stage_end(c, COSMOS_V2W_TOKENIZE);
         if (est != COSMOS_OK)
             snprintf(reason, reason_size, "the tokenizer failed on '%s' (%s)", c->req->input, cosmos_status_str(est));
@@ -703,7 +723,7 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
     struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
     ep.preview_path = c->req->preview;
     stage_begin(v, c, COSMOS_V2W_DECODE);
-    cosmos_status est = cosmos_dv_stream_open(v->be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d->stream);
+    cosmos_status est = cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d->stream);
     if (est == COSMOS_OK) est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
     if (est == COSMOS_OK) {
         d->frames_f32 = malloc(sizeof(float) * 3 * max_new * px);
