@@ -6,8 +6,8 @@
  * DIR/NAME.mp4 is the video and DIR/NAME.status.json its status ({"status": "done"|"failed",
  * "reason", "line", ...}), both written to a temporary name and renamed. A rerun skips items whose
  * status is done and whose mp4 exists, and retries the others. Rank 0 reads the manifest, decides
- * what to run and broadcasts the list; the decoder rank (the one that writes videos) writes the
- * status files as clips finish and prints progress. SIGTERM, SIGINT and SIGUSR1 (Slurm's pre-timeout
+ * what to run and broadcasts the list; it writes the status files and prints progress as the
+ * decoder rank (the one that writes videos) reports finished clips. SIGTERM, SIGINT and SIGUSR1 (Slurm's pre-timeout
  * signal) make the run stop after the clip in flight: outputs stay consistent and a rerun resumes. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>

@@ -60,6 +60,16 @@ cosmos_status cosmos_comm_recv(cosmos_comm_t *c, void *buf, size_t bytes, int sr
     cosmos_status st = check_peer(c, src, "recv");
     return st != COSMOS_OK ? st : c->ops->recv(c->ctx, buf, bytes, src, tag);
 }
+cosmos_status cosmos_comm_probe(cosmos_comm_t *c, int src, int tag, int *flag) {
+    *flag = 0;
+    cosmos_status st = check_peer(c, src, "probe");
+    if (st != COSMOS_OK) return st;
+    if (!c->ops->probe) {
+        LOG_ERROR("comm: probe is not supported by the %s communicator", c->ops->kind);
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    return c->ops->probe(c->ctx, src, tag, flag);
+}
 cosmos_status cosmos_comm_barrier(cosmos_comm_t *c) { return c->ops->barrier(c->ctx); }
 cosmos_status cosmos_comm_all_ok(cosmos_comm_t *c, int ok, int *all_ok) { return c->ops->all_ok(c->ctx, ok, all_ok); }
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out) {

@@ -34,6 +34,10 @@ cosmos_status cosmos_comm_barrier(cosmos_comm_t *c);
 /* Logical AND of `ok` over all ranks: how every rank learns that one of them failed (load errors)
  * and exits cleanly instead of hanging in the next collective. */
 cosmos_status cosmos_comm_all_ok(cosmos_comm_t *c, int ok, int *all_ok);
+/* Non-blocking: *flag = 1 when a message from src with tag is waiting (recv would not block on
+ * its start), else 0 (MPI_Iprobe). UNSUPPORTED for communicators without point-to-point queues
+ * (self, NCCL). */
+cosmos_status cosmos_comm_probe(cosmos_comm_t *c, int src, int tag, int *flag);
 /* Ranks with the same color form a new communicator, ordered by key (MPI_Comm_split). */
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
 /* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */

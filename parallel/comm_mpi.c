@@ -156,9 +156,15 @@ static cosmos_status mpi_local_rank(void *p, int *local_rank) {
     return COSMOS_OK;
 }
 
+static cosmos_status mpi_probe(void *p, int src, int tag, int *flag) {
+    struct mpi_ctx *c = p;
+    MPI_CHECK(MPI_Iprobe(src, tag, c->comm, flag, MPI_STATUS_IGNORE));
+    return COSMOS_OK;
+}
+
 static const struct cosmos_comm_ops mpi_ops = {
     "mpi", mpi_free, mpi_allreduce, mpi_allgather, mpi_bcast, mpi_send, mpi_recv, mpi_barrier, mpi_all_ok,
-    mpi_split, mpi_local_rank,
+    mpi_split, mpi_local_rank, mpi_probe,
 };
 
 static cosmos_status wrap_comm(MPI_Comm comm, int is_world, int we_init, cosmos_comm_t **out) {

@@ -107,7 +107,7 @@ static cosmos_status nccl_local_rank(void *p, int *local_rank) {
 
 static const struct cosmos_comm_ops nccl_ops = {
     "nccl", nccl_free, nccl_allreduce, nccl_allgather, nccl_bcast, nccl_send, nccl_recv, nccl_barrier, nccl_all_ok,
-    nccl_split, nccl_local_rank,
+    nccl_split, nccl_local_rank, NULL,
 };
 
 static cosmos_status init_comm(struct nccl_ctx *c, int size) {

@@ -32,7 +32,7 @@
 #include "core/model/dv_encoder.h"
 #include "core/model/t5_model.h"
 
-enum { TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305 };
+enum { TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305, TAG_PROGRESS = 306 };
 /* header status: >= 0 flow control, < 0 a cosmos_status failure of that clip */
 enum { MSG_OK = 0, MSG_STOP = 1, MSG_GROUP_END = 2, MSG_GROUP_STOP = 3 };
 
@@ -40,6 +40,7 @@ struct msg_hdr {
     int32_t clip;
     int32_t status;
     int64_t bytes;
+    int64_t aux; /* end-of-clip FRAME: tokens generated */
     char reason[240];
 };
 
@@ -89,6 +90,10 @@ struct cosmos_v2w {
     int in_flight;         /* clips per group (the transformer's sequences) */
     struct dec_state *dec; /* [in_flight] decoder role state of the clips in flight */
     int group_ended;       /* the decoder saw the group's end message */
+    /* progress: the decoder rank reports each finished clip to rank 0, which calls on_done */
+    cosmos_v2w_done_fn on_done;
+    void *on_done_ud;
+    int n_progress; /* reports rank 0 has handled */
 };
 
 static double now_real(void) {
@@ -111,12 +116,12 @@ struct cosmos_v2w_params cosmos_v2w_params_default(void) {
 
 /* ---- messages ---- */
 
-static cosmos_status msg_send(cosmos_v2w_t *v, int dst, int tag, int clip, int status, const char *reason,
-                              const void *payload, int64_t bytes) {
+static cosmos_status msg_send_aux(cosmos_v2w_t *v, int dst, int tag, int clip, int status, const char *reason,
+                                  const void *payload, int64_t bytes, int64_t aux) {
     cosmos_status st = COSMOS_OK;
     struct msg_hdr h;
     memset(&h, 0, sizeof h);
-    h.clip = clip, h.status = status, h.bytes = payload ? bytes : 0;
+    h.clip = clip, h.status = status, h.bytes = payload ? bytes : 0, h.aux = aux;
     if (reason) snprintf(h.reason, sizeof h.reason, "%s", reason);
     if (dst == v->rank) {
         struct local_msg *m = calloc(1, sizeof *m);
@@ -142,6 +147,11 @@ static cosmos_status msg_send(cosmos_v2w_t *v, int dst, int tag, int clip, int s
     if (h.bytes > 0) CHECK(cosmos_comm_send(v->p.world, payload, (size_t)h.bytes, dst, tag));
 fail:
     return st;
+}
+
+static cosmos_status msg_send(cosmos_v2w_t *v, int dst, int tag, int clip, int status, const char *reason,
+                              const void *payload, int64_t bytes) {
+    return msg_send_aux(v, dst, tag, clip, status, reason, payload, bytes, 0);
 }
 
 /* Receives the next message with `tag` from src; *payload malloc'd (NULL when bytes == 0). */
@@ -510,6 +520,43 @@ fail:
     return st;
 }
 
+/* ---- progress to rank 0 ---- */
+
+/* Rank 0 (when it is not the decoder): handle the decoder rank's reports waiting now, or until
+ * `until` reports have been handled in all. Called between groups, between tokens on the first AR
+ * rank and at the end of the run, so rank 0 prints progress without ever blocking the clip flow. */
+static cosmos_status progress_poll(cosmos_v2w_t *v, int until) {
+    cosmos_status st = COSMOS_OK;
+    const int dec = v->p.layout->decoder;
+    if (!v->on_done || v->rank != 0 || dec == 0 || !v->p.world) return COSMOS_OK;
+    for (;;) {
+        int flag = 0;
+        if (until < 0 || v->n_progress >= until) {
+            CHECK(cosmos_comm_probe(v->p.world, dec, TAG_PROGRESS, &flag));
+            if (!flag) break;
+        }
+        struct msg_hdr h;
+        void *payload = NULL;
+        CHECK(msg_recv(v, dec, TAG_PROGRESS, &h, &payload));
+        if (payload && h.bytes == (int64_t)sizeof(struct cosmos_v2w_result))
+            v->on_done(v->on_done_ud, h.clip, (const struct cosmos_v2w_result *)payload);
+        free(payload);
+        v->n_progress++;
+    }
+fail:
+    return st;
+}
+
+/* The decoder rank, after clip i: report it (to rank 0, or call on_done here if this is rank 0). */
+static cosmos_status progress_report(cosmos_v2w_t *v, int i, const struct cosmos_v2w_result *r) {
+    if (!v->on_done) return COSMOS_OK;
+    if (v->rank == 0 || !v->p.world) {
+        v->on_done(v->on_done_ud, i, r);
+        return COSMOS_OK;
+    }
+    return msg_send(v, 0, TAG_PROGRESS, i, r->status == COSMOS_OK ? MSG_OK : r->status, NULL, r, sizeof *r);
+}
+
 /* ---- AR role ---- */
 
 static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct group *g);
@@ -557,7 +604,9 @@ static cosmos_status on_token(void *ud, int seq, int k, int32_t token) {
     struct ar_stream *s = (struct ar_stream *)ud + seq;
     (void)k;
     s->all[s->n_known++] = token;
-    return stream_frames(s);
+    cosmos_status st = stream_frames(s);
+    if (st == COSMOS_OK && s->v->rank == 0) st = progress_poll(s->v, -1);
+    return st;
 }
 
 static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
@@ -695,7 +744,8 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
             CHECK_ARG(streams[s].n_sent == n_ids, COSMOS_ERR_INTERNAL,
                       "pipeline: %lld of %lld tokens of clip %d reached the decoder", (long long)streams[s].n_sent,
                       (long long)n_ids, g->c[j].index);
-            CHECK(msg_send(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, NULL, 0)); /* end of clip */
+            CHECK(msg_send_aux(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, NULL, 0,
+                               n_gens[s])); /* end of clip */
             const char *tok_out = g->c[j].req->tokens_out;
             if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_ids, n_ids) != COSMOS_OK)
                 LOG_WARN("clip %d: could not write %s", g->c[j].index, tok_out);
@@ -750,6 +800,7 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
     if (h->status != MSG_OK || h->bytes == 0) {
         d->ended = 1;
         if (h->status != MSG_OK) fail_clip(c, h->status, "%s", h->reason);
+        if (h->aux > 0) c->res->n_tokens_generated = h->aux;
         return COSMOS_OK;
     }
     if (d->failed) return COSMOS_OK; /* drain: the AR rank still sends the rest of the clip */
@@ -835,6 +886,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     int32_t *counts = NULL;
     int count = 0;
     CHECK_ALLOC(mine);
+    v->on_done = on_done, v->on_done_ud = ud, v->n_progress = 0;
     const int r = v->rank;
     const int has_role = cosmos_layout_has_role(l, r, COSMOS_ROLE_AR) || cosmos_layout_has_role(l, r, COSMOS_ROLE_T5) ||
                          cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) ||
@@ -852,8 +904,9 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_AR)) CHECK(role_ar(v, &g));
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER)) {
             CHECK(role_decoder(v, &g));
-            for (int j = 0; on_done && j < g.n_live; j++) on_done(ud, i + j, &mine[i + j]);
+            for (int j = 0; j < g.n_live; j++) CHECK(progress_report(v, i + j, &mine[i + j]));
         }
+        CHECK(progress_poll(v, -1));
         count += g.n_live;
         if (g.stop) break;
     }
@@ -870,6 +923,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
         counts[0] = count;
         all = mine, mine = NULL;
     }
+    CHECK(progress_poll(v, counts[l->decoder])); /* every report the decoder rank sent */
     int done = n;
     for (int k = 0; k < v->size; k++) done = counts[k] < done ? counts[k] : done;
     if (n_done) *n_done = done;

@@ -91,9 +91,11 @@ int cosmos_v2w_is_video2world(const cosmos_v2w_t *v);
 double cosmos_v2w_default_top_p(const cosmos_v2w_t *v);
 
 /* Runs the requests. results[n] is filled on rank 0 (gathered from all ranks); *n_done gets the
- * number of clips started before a stop request (== n without one). on_done (may be NULL) is
- * called on the decoder rank after each clip, e.g. for status files and progress. Returns OK
- * unless the run itself failed (per-clip failures are in results). */
+ * number of clips started before a stop request (== n without one). on_done (may be NULL; the
+ * same on every rank) is called on rank 0 for each finished clip, e.g. for status files and
+ * progress: the decoder rank reports each clip to rank 0, which handles the reports between
+ * its own work (between tokens when it is the first AR rank), never holding up the clip flow.
+ * Returns OK unless the run itself failed (per-clip failures are in results). */
 typedef void (*cosmos_v2w_done_fn)(void *ud, int index, const struct cosmos_v2w_result *r);
 cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *reqs, int n,
                              struct cosmos_v2w_result *results, int *n_done, cosmos_v2w_done_fn on_done, void *ud);

@@ -122,6 +122,7 @@ EOF
 run -np 2 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output-dir "$OUT" 2>"$WORK/batch1.txt"
 rc=$?
 [ $rc -ne 0 ] && ok || bad "batch with bad items exited 0"
+grep -q "r00/02.*batch: 5/5 clips (2 failed)" "$WORK/batch1.txt" && ok || bad "rank 0 did not print the progress"
 n_mp4=$(ls "$OUT"/*.mp4 2>/dev/null | wc -l)
 [ "$n_mp4" = 3 ] && ok || bad "batch: $n_mp4 mp4s, expected 3 (a, the hashed one, d)"
 for n in a d; do

@@ -3,6 +3,7 @@
  * count, more than one all-reduce round), bit-identical all-reduce results on every rank, p2p in a
  * ring, split and all_ok. Prints "N passed, M failed" (rank 0); non-zero exit on failure. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,23 @@ int main(void) {
     EXPECT(cosmos_comm_all_ok(w, rank != n - 1, &all_ok) == 0 && all_ok == 0, "one rank not ok");
     EXPECT(cosmos_comm_local_rank(w, &lr) == 0 && lr == rank, "one node: local rank = rank");
     EXPECT(cosmos_comm_barrier(w) == 0, "barrier");
+    if (n >= 2) { /* probe: nothing waiting, then rank 0's message to the last rank shows up */
+        int flag = -1;
+        if (rank == n - 1) {
+            EXPECT(cosmos_comm_probe(w, 0, 99, &flag) == 0 && flag == 0, "probe before any send");
+        }
+        EXPECT(cosmos_comm_barrier(w) == 0, "barrier");
+        int32_t v = 77, got = 0;
+        if (rank == 0) cosmos_comm_send(w, &v, sizeof v, n - 1, 99);
+        if (rank == n - 1) {
+            for (int i = 0; i < 200000 && !flag; i++) EXPECT(cosmos_comm_probe(w, 0, 99, &flag) == 0, "probe");
+            EXPECT(flag == 1, "probe sees the waiting message");
+            EXPECT(cosmos_comm_probe(w, 0, 98, &flag) == 0 && flag == 0, "probe of another tag");
+            cosmos_comm_recv(w, &got, sizeof got, 0, 99);
+            EXPECT(got == 77, "probe then recv");
+            EXPECT(cosmos_comm_probe(w, 0, 99, &flag) == 0 && flag == 0, "nothing left after the recv");
+        }
+    }
     float t[2] = {(float)g_pass, (float)g_fail};
     cosmos_comm_allreduce_sum(w, t, 2);
     if (rank == 0) printf("%d passed, %d failed\n", (int)t[0], (int)t[1]);
