@@ -1,10 +1,10 @@
 /* Building blocks of the DV tokenizer (spec components.md 2.5): weight loading by official key
  * name (2.9), CausalConv3d, the factorized (1,3,3)+(3,1,1) conv, per-frame GroupNorm, ResBlock and
  * spatial / causal temporal attention, for the encoder (whole clip) and the decoder (whole clip or
- * streaming; see dv_blocks.h). Activations [C,T,H,W] f32 on a host backend. Convs, norms, swish,
- * adds and attention go through backend ops; the [C,T,H*W] <-> [tokens, C] transposes around the
- * attention op and the frame concatenations of the streaming caches are host loops (memcpy): they
- * become backend ops with the CUDA port.
+ * streaming; see dv_blocks.h). Activations [C,T,H,W] f32 on a host backend. Convs, norms, swish
+ * and adds go through backend ops; the single-head attention is the host kernel
+ * cosmos_cpu_attention_1h (on the [C,T,H*W] layout, no transposes) and the frame concatenations of
+ * the streaming caches are host loops (memcpy): they become backend ops with the CUDA port.
  * Streaming state: a temporal conv (time_pad = kt-1 = 2) reads [cached 2 frames ; new frames] with
  * no replication (the first call fills the cache with copies of its frame 0, which is exactly the
  * whole-clip replication), so a frame's output is computed from the same values by the same op in
@@ -19,15 +19,63 @@
 
 #include "core/dtype.h"
 #include "core/log.h"
+#include "kernels/cpu/cpu_ops.h"
 
 struct cosmos_tensor dv_tensor(const struct dv_act *a) {
     struct cosmos_tensor t = {a->d, COSMOS_F32, 4, {a->C, a->T, a->H, a->W}};
     return t;
 }
 
-cosmos_status dv_act_new(struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
+/* ---- activations and their buffer pool ---- */
+
+/* Removes slot i from the pool and returns its buffer. */
+static float *pool_take(struct dv_pool *p, int i) {
+    float *d = p->d[i];
+    p->held -= p->n[i];
+    memmove(&p->d[i], &p->d[i + 1], sizeof p->d[0] * (size_t)(p->count - i - 1));
+    memmove(&p->n[i], &p->n[i + 1], sizeof p->n[0] * (size_t)(p->count - i - 1));
+    p->count--;
+    return d;
+}
+
+void dv_pool_free(struct dv_pool *p) {
+    while (p && p->count) free(pool_take(p, p->count - 1));
+}
+
+/* A buffer of n floats, contents undefined: the most recently released one of exactly n floats,
+ * else a new one. A miss means the shapes changed: the pool's buffers (other shapes) are freed
+ * first, so that they do not sit beside the new ones. */
+static float *buf_get(const struct dv_ctx *c, int64_t n) {
+    struct dv_pool *p = c ? c->pool : NULL;
+    if (p) {
+        if (n > p->largest) p->largest = n;
+        for (int i = 0; i < p->count; i++)
+            if (p->n[i] == n) return pool_take(p, i);
+        dv_pool_free(p);
+    }
+    return malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+}
+
+/* Gives d (n floats) to the pool as its most recent buffer, then trims the pool. */
+static void buf_put(const struct dv_ctx *c, float *d, int64_t n) {
+    struct dv_pool *p = c ? c->pool : NULL;
+    if (!d) return;
+    if (!p) {
+        free(d);
+        return;
+    }
+    if (p->count == DV_POOL_SLOTS) free(pool_take(p, p->count - 1));
+    memmove(&p->d[1], &p->d[0], sizeof p->d[0] * (size_t)p->count);
+    memmove(&p->n[1], &p->n[0], sizeof p->n[0] * (size_t)p->count);
+    p->d[0] = d, p->n[0] = n;
+    p->count++;
+    p->held += n;
+    while (p->count && p->held > 2 * p->largest) free(pool_take(p, p->count - 1));
+}
+
+cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
     a->C = C, a->T = T, a->H = H, a->W = W;
-    a->d = calloc((size_t)(C * T * H * W), sizeof(float));
+    a->d = buf_get(c, C * T * H * W);
     if (!a->d) {
         LOG_ERROR("dv tokenizer: cannot allocate a [%lld,%lld,%lld,%lld] activation", (long long)C, (long long)T,
                   (long long)H, (long long)W);
@@ -36,18 +84,25 @@ cosmos_status dv_act_new(struct dv_act *a, int64_t C, int64_t T, int64_t H, int6
     return COSMOS_OK;
 }
 
-void dv_act_free(struct dv_act *a) {
-    free(a->d);
+cosmos_status dv_act_zeros(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
+    cosmos_status st = dv_act_new(c, a, C, T, H, W);
+    if (st == COSMOS_OK) memset(a->d, 0, sizeof(float) * (size_t)(C * T * H * W));
+    return st;
+}
+
+void dv_act_free(const struct dv_ctx *c, struct dv_act *a) {
+    buf_put(c, a->d, a->C * a->T * a->H * a->W);
     a->d = NULL;
 }
 
-void dv_act_move(struct dv_act *dst, struct dv_act *src) {
-    free(dst->d);
+void dv_act_move(const struct dv_ctx *c, struct dv_act *dst, struct dv_act *src) {
+    dv_act_free(c, dst);
     *dst = *src;
     src->d = NULL;
 }
 
-cosmos_status dv_act_cat_time(struct dv_act *y, const struct dv_act *a, const struct dv_act *b) {
+cosmos_status dv_act_cat_time(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a,
+                              const struct dv_act *b) {
     const int64_t Ta = a->d ? a->T : 0, HW = b->H * b->W;
     if (a->d && (a->C != b->C || a->H != b->H || a->W != b->W)) {
         LOG_ERROR("dv tokenizer: cannot join [%lld,%lld,%lld,%lld] and [%lld,%lld,%lld,%lld] along time",
@@ -55,21 +110,21 @@ cosmos_status dv_act_cat_time(struct dv_act *y, const struct dv_act *a, const st
                   (long long)b->T, (long long)b->H, (long long)b->W);
         return COSMOS_ERR_INTERNAL;
     }
-    cosmos_status st = dv_act_new(y, b->C, Ta + b->T, b->H, b->W);
+    cosmos_status st = dv_act_new(c, y, b->C, Ta + b->T, b->H, b->W);
     if (st != COSMOS_OK) return st;
-    for (int64_t c = 0; c < b->C; c++) {
-        if (Ta) memcpy(y->d + c * y->T * HW, a->d + c * Ta * HW, sizeof(float) * (size_t)(Ta * HW));
-        memcpy(y->d + (c * y->T + Ta) * HW, b->d + c * b->T * HW, sizeof(float) * (size_t)(b->T * HW));
+    for (int64_t ch = 0; ch < b->C; ch++) {
+        if (Ta) memcpy(y->d + ch * y->T * HW, a->d + ch * Ta * HW, sizeof(float) * (size_t)(Ta * HW));
+        memcpy(y->d + (ch * y->T + Ta) * HW, b->d + ch * b->T * HW, sizeof(float) * (size_t)(b->T * HW));
     }
     return COSMOS_OK;
 }
 
-cosmos_status dv_act_frames(struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n) {
+cosmos_status dv_act_frames(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n) {
     const int64_t HW = a->H * a->W;
-    cosmos_status st = dv_act_new(y, a->C, n, a->H, a->W);
+    cosmos_status st = dv_act_new(c, y, a->C, n, a->H, a->W);
     if (st != COSMOS_OK) return st;
-    for (int64_t c = 0; c < a->C; c++)
-        memcpy(y->d + c * n * HW, a->d + (c * a->T + t0) * HW, sizeof(float) * (size_t)(n * HW));
+    for (int64_t ch = 0; ch < a->C; ch++)
+        memcpy(y->d + ch * n * HW, a->d + (ch * a->T + t0) * HW, sizeof(float) * (size_t)(n * HW));
     return COSMOS_OK;
 }
 
@@ -145,7 +200,7 @@ void dv_conv_free(struct dv_conv *cv) {
     free(cv->w);
     free(cv->b);
     cv->w = cv->b = NULL;
-    dv_act_free(&cv->cache);
+    dv_act_free(NULL, &cv->cache);
 }
 
 cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_act *y, const struct dv_act *x) {
@@ -158,13 +213,13 @@ cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_
     if (c->stream && p.time_pad > 0) {
         CHECK_ARG(p.stride_t == 1, COSMOS_ERR_INTERNAL, "%s: a streamed conv needs time stride 1", c->who);
         if (!cv->cache.d) { /* first frames of the stream: frame 0 replicated time_pad times */
-            CHECK(dv_act_new(&cv->cache, x->C, p.time_pad, x->H, x->W));
+            CHECK(dv_act_new(c, &cv->cache, x->C, p.time_pad, x->H, x->W));
             const int64_t HW = x->H * x->W;
             for (int64_t ch = 0; ch < x->C; ch++)
                 for (int64_t t = 0; t < p.time_pad; t++)
                     memcpy(cv->cache.d + (ch * p.time_pad + t) * HW, x->d + ch * x->T * HW, sizeof(float) * (size_t)HW);
         }
-        CHECK(dv_act_cat_time(&cat, &cv->cache, x));
+        CHECK(dv_act_cat_time(c, &cat, &cv->cache, x));
         in = &cat;
         p.time_pad = 0;
     }
@@ -172,24 +227,24 @@ cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_
     const int64_t Ho = (in->H + p.pad_lo + p.pad_hi - p.kh) / p.stride_s + 1;
     const int64_t Wo = (in->W + p.pad_lo + p.pad_hi - p.kw) / p.stride_s + 1;
     const int64_t K = cv->cin * p.kt * p.kh * p.kw;
-    CHECK(dv_act_new(y, cv->cout, To, Ho, Wo));
+    CHECK(dv_act_new(c, y, cv->cout, To, Ho, Wo));
     CHECK(cosmos_op_causal_conv3d(c->be, dv_tensor(y), dv_tensor(in), cosmos_tensor_2d(cv->w, COSMOS_F32, cv->cout, K),
                                   cosmos_tensor_1d(cv->b, COSMOS_F32, cv->cout), &p));
     if (cat.d) {
-        CHECK(dv_act_frames(&keep, &cat, cat.T - cv->p.time_pad, cv->p.time_pad));
-        dv_act_move(&cv->cache, &keep);
+        CHECK(dv_act_frames(c, &keep, &cat, cat.T - cv->p.time_pad, cv->p.time_pad));
+        dv_act_move(c, &cv->cache, &keep);
     }
 fail:
-    if (st != COSMOS_OK) dv_act_free(y);
-    dv_act_free(&cat);
-    dv_act_free(&keep);
+    if (st != COSMOS_OK) dv_act_free(c, y);
+    dv_act_free(c, &cat);
+    dv_act_free(c, &keep);
     return st;
 }
 
 cosmos_status dv_conv_apply(const struct dv_ctx *c, struct dv_conv *cv, struct dv_act *x) {
     struct dv_act y = {0};
     cosmos_status st = dv_conv_run(c, cv, &y, x);
-    if (st == COSMOS_OK) dv_act_move(x, &y);
+    if (st == COSMOS_OK) dv_act_move(c, x, &y);
     return st;
 }
 
@@ -269,7 +324,7 @@ void dv_resblock_free(struct dv_resblock *r) {
 cosmos_status dv_resblock_run(const struct dv_ctx *c, struct dv_resblock *r, struct dv_act *x) {
     cosmos_status st = COSMOS_OK;
     struct dv_act h = {0}, sc = {0};
-    CHECK(dv_act_new(&h, x->C, x->T, x->H, x->W));
+    CHECK(dv_act_new(c, &h, x->C, x->T, x->H, x->W));
     CHECK(dv_norm_run(c, &r->norm1, &h, x));
     CHECK(cosmos_op_swish(c->be, dv_tensor(&h), dv_tensor(&h)));
     CHECK(dv_convfact_apply(c, r->conv1, &h));
@@ -282,10 +337,10 @@ cosmos_status dv_resblock_run(const struct dv_ctx *c, struct dv_resblock *r, str
     } else {
         CHECK(cosmos_op_add(c->be, dv_tensor(&h), dv_tensor(&h), dv_tensor(x)));
     }
-    dv_act_move(x, &h);
+    dv_act_move(c, x, &h);
 fail:
-    dv_act_free(&h);
-    dv_act_free(&sc);
+    dv_act_free(c, &h);
+    dv_act_free(c, &sc);
     return st;
 }
 
@@ -311,73 +366,45 @@ fail:
 static void attn_free(struct dv_attn *a) {
     dv_norm_free(&a->norm);
     dv_conv_free(&a->q), dv_conv_free(&a->k), dv_conv_free(&a->v), dv_conv_free(&a->proj_out);
-    dv_act_free(&a->kc), dv_act_free(&a->vc);
+    dv_act_free(NULL, &a->kc), dv_act_free(NULL, &a->vc);
 }
 
 /* o [C,Tq,H,W] = attention of q [C,Tq,H,W] over k, v [C,S,H,W]. Spatial (S == Tq): one sequence
  * per frame, its H*W tokens attend each other. Temporal: one sequence per position; the Tq
- * queries are the last Tq of the S frames (query t attends keys [0, S-Tq+t]). */
-static cosmos_status attend(const struct dv_ctx *c, struct dv_act *o, const struct dv_act *q, const struct dv_act *k,
-                            const struct dv_act *v, int temporal) {
-    cosmos_status st = COSMOS_OK;
-    const int64_t C = q->C, Tq = q->T, S = k->T, HW = q->H * q->W;
-    const int64_t n_seq = temporal ? HW : Tq, Lq = temporal ? Tq : HW, Lk = temporal ? S : HW;
-    float *tq = malloc(sizeof(float) * (size_t)(Lq * C)), *to = malloc(sizeof(float) * (size_t)(Lq * C));
-    float *tk = malloc(sizeof(float) * (size_t)(Lk * C)), *tvv = malloc(sizeof(float) * (size_t)(Lk * C));
-    CHECK_ALLOC(tq);
-    CHECK_ALLOC(to);
-    CHECK_ALLOC(tk);
-    CHECK_ALLOC(tvv);
-    for (int64_t s = 0; s < n_seq; s++) {
-        for (int64_t l = 0; l < Lq; l++) {
-            const int64_t t = temporal ? l : s, p = temporal ? s : l;
-            for (int64_t ch = 0; ch < C; ch++) tq[l * C + ch] = q->d[(ch * Tq + t) * HW + p];
-        }
-        for (int64_t l = 0; l < Lk; l++) {
-            const int64_t t = temporal ? l : s, p = temporal ? s : l;
-            for (int64_t ch = 0; ch < C; ch++) {
-                const int64_t src = (ch * S + t) * HW + p;
-                tk[l * C + ch] = k->d[src], tvv[l * C + ch] = v->d[src];
-            }
-        }
-        CHECK(cosmos_op_attention(c->be, cosmos_tensor_3d(to, COSMOS_F32, Lq, 1, C),
-                                  cosmos_tensor_3d(tq, COSMOS_F32, Lq, 1, C), cosmos_tensor_3d(tk, COSMOS_F32, Lk, 1, C),
-                                  cosmos_tensor_3d(tvv, COSMOS_F32, Lk, 1, C), temporal ? (int)(Lk - Lq) : 0,
-                                  temporal));
-        for (int64_t l = 0; l < Lq; l++) {
-            const int64_t t = temporal ? l : s, p = temporal ? s : l;
-            for (int64_t ch = 0; ch < C; ch++) o->d[(ch * Tq + t) * HW + p] = to[l * C + ch];
-        }
-    }
-fail:
-    free(tq), free(to), free(tk), free(tvv);
-    return st;
+ * queries are the last Tq of the S frames (query t attends keys [0, S-Tq+t]).
+ * A host kernel called directly (no backend op yet; the DV blocks need a host backend anyway): it
+ * reads the [C,T,H*W] layout in place, spatial through sgemm. It computes each frame (spatial) and
+ * each (query frame, position) (temporal) identically whatever Tq and S, which keeps the streamed
+ * decoder bitwise equal to the whole-clip decode (attention_single_head.c). */
+static cosmos_status attend(struct dv_act *o, const struct dv_act *q, const struct dv_act *k, const struct dv_act *v,
+                            int temporal) {
+    return cosmos_cpu_attention_1h(o->d, q->d, k->d, v->d, q->C, q->T, k->T, q->H * q->W, temporal);
 }
 
 static cosmos_status attn_run(const struct dv_ctx *c, struct dv_attn *a, struct dv_act *x) {
     cosmos_status st = COSMOS_OK;
     struct dv_act h = {0}, q = {0}, k = {0}, v = {0}, o = {0}, kall = {0}, vall = {0};
     const struct dv_act *keys = &k, *values = &v;
-    CHECK(dv_act_new(&h, x->C, x->T, x->H, x->W));
+    CHECK(dv_act_new(c, &h, x->C, x->T, x->H, x->W));
     CHECK(dv_norm_run(c, &a->norm, &h, x));
     CHECK(dv_conv_run(c, &a->q, &q, &h));
     CHECK(dv_conv_run(c, &a->k, &k, &h));
     CHECK(dv_conv_run(c, &a->v, &v, &h));
-    dv_act_free(&h);
+    dv_act_free(c, &h);
     if (a->temporal && c->stream) { /* keys and values of all frames so far */
-        CHECK(dv_act_cat_time(&kall, &a->kc, &k));
-        CHECK(dv_act_cat_time(&vall, &a->vc, &v));
-        dv_act_move(&a->kc, &kall);
-        dv_act_move(&a->vc, &vall);
+        CHECK(dv_act_cat_time(c, &kall, &a->kc, &k));
+        CHECK(dv_act_cat_time(c, &vall, &a->vc, &v));
+        dv_act_move(c, &a->kc, &kall);
+        dv_act_move(c, &a->vc, &vall);
         keys = &a->kc, values = &a->vc;
     }
-    CHECK(dv_act_new(&o, x->C, x->T, x->H, x->W));
-    CHECK(attend(c, &o, &q, keys, values, a->temporal));
+    CHECK(dv_act_new(c, &o, x->C, x->T, x->H, x->W));
+    CHECK(attend(&o, &q, keys, values, a->temporal));
     CHECK(dv_conv_run(c, &a->proj_out, &h, &o));
     CHECK(cosmos_op_add(c->be, dv_tensor(x), dv_tensor(x), dv_tensor(&h)));
 fail:
-    dv_act_free(&h), dv_act_free(&q), dv_act_free(&k), dv_act_free(&v), dv_act_free(&o);
-    dv_act_free(&kall), dv_act_free(&vall);
+    dv_act_free(c, &h), dv_act_free(c, &q), dv_act_free(c, &k), dv_act_free(c, &v), dv_act_free(c, &o);
+    dv_act_free(c, &kall), dv_act_free(c, &vall);
     return st;
 }
 
@@ -417,7 +444,7 @@ cosmos_status dv_conv_named_apply(const struct dv_ctx *c, struct dv_act *x, cons
                                   struct cosmos_conv3d_params p) {
     struct dv_act y = {0};
     cosmos_status st = dv_conv_named(c, &y, x, prefix, cout, p);
-    if (st == COSMOS_OK) dv_act_move(x, &y);
+    if (st == COSMOS_OK) dv_act_move(c, x, &y);
     return st;
 }
 

@@ -22,22 +22,47 @@ struct dv_act {
     int64_t C, T, H, W;
 };
 
+/* Free activation buffers kept for reuse. A layer's output is hundreds of MB at full size; a fresh
+ * malloc of that size is a fresh mmap whose every page the kernel zeroes on its first touch (page
+ * faults took 7-13% of a full clip's time), while a buffer an earlier layer released is already
+ * mapped. A request takes the most recently released buffer of exactly its size; when there is
+ * none, the shapes have changed (a new level, a channel change) and the pool is emptied before the
+ * malloc, so buffers of the old shapes never sit beside the new ones. It keeps at most
+ * DV_POOL_SLOTS buffers and 2x the largest request so far (the least recently released go first).
+ * The owner empties it (dv_pool_free) at the end of each call: the encoder after the clip, the
+ * decoder after each chunk. Reuse changes no value: every op writes its whole output (dv_act_new). */
+#define DV_POOL_SLOTS 8
+struct dv_pool {
+    float *d[DV_POOL_SLOTS]; /* [0] the most recently released */
+    int64_t n[DV_POOL_SLOTS]; /* floats of d[i] */
+    int count;
+    int64_t held, largest; /* floats held; the largest request so far */
+};
+void dv_pool_free(struct dv_pool *p); /* frees every held buffer; the pool stays usable */
+
 /* What the blocks run with. */
 struct dv_ctx {
     cosmos_backend_t *be;
     cosmos_h5_t *h5; /* weight file for the loaders (unused by the run functions) */
     const char *who; /* message prefix: "dv encoder", "dv decoder" */
     int stream;      /* 1: temporal convs and temporal attention continue the frames of earlier calls */
+    struct dv_pool *pool; /* activation buffers for reuse; NULL: plain malloc and free */
 };
 
 struct cosmos_tensor dv_tensor(const struct dv_act *a);
-cosmos_status dv_act_new(struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W); /* zeroed */
-void dv_act_free(struct dv_act *a);                                                    /* NULL-safe */
-void dv_act_move(struct dv_act *dst, struct dv_act *src); /* dst takes src's buffer (dst's own is freed) */
+/* Activations come from and go back to c's pool (c or c->pool NULL: plain malloc and free).
+ * dv_act_new: contents undefined (a reused buffer, not zeroed): for outputs an op writes in full,
+ * which every op of the blocks does. dv_act_zeros: zero-filled. */
+cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W);
+cosmos_status dv_act_zeros(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W);
+void dv_act_free(const struct dv_ctx *c, struct dv_act *a); /* NULL-safe; the buffer goes to c's pool */
+/* dst takes src's buffer (dst's own is freed) */
+void dv_act_move(const struct dv_ctx *c, struct dv_act *dst, struct dv_act *src);
 /* y (new) = a and b concatenated along T (same C, H, W); a may be empty (a->d == NULL). */
-cosmos_status dv_act_cat_time(struct dv_act *y, const struct dv_act *a, const struct dv_act *b);
+cosmos_status dv_act_cat_time(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a,
+                              const struct dv_act *b);
 /* y (new) = frames [t0, t0+n) of a. */
-cosmos_status dv_act_frames(struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n);
+cosmos_status dv_act_frames(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n);
 
 /* Reads weight `name` as f32 (f32 or bf16 dataset) with exactly `numel` elements and, when
  * shape0 > 0, that first dimension; *out is malloc'd (caller frees). Missing or misshaped:

@@ -15,9 +15,11 @@
  *    this is the first chunk, which drops one repeated frame;
  *  - Haar unpatcher: frames are independent in time (stride-2, 2-tap filters), each decoder frame
  *    gives patch_size pixel frames; the clip's first chunk drops patch_size-1 of them.
- * Backend ops for FSQ, convs, norms, swish, adds, attention and Haar; host loops (memcpy) for the
- * frame repeats and nearest upsampling, the time concatenations of the caches and the attention
- * transposes: there are no backend ops for them yet, hence a host backend (as the encoder). */
+ * Backend ops for FSQ, convs, norms, swish, adds and Haar; a host kernel for the single-head
+ * attention (dv_blocks.c) and host loops (memcpy) for the frame repeats and nearest upsampling and
+ * the time concatenations of the caches: there are no backend ops for them yet, hence a host
+ * backend (as the encoder). Activation buffers are reused through a pool (dv_blocks.h) emptied
+ * after each chunk, so an idle stream holds only its weights and caches. */
 #include "core/model/dv_decoder.h"
 
 #include <math.h>
@@ -49,6 +51,7 @@ struct cosmos_dv_stream {
     struct dv_attn_pair mid_attn;
     struct up_level up[COSMOS_DV_MAX_LEVELS];
     struct dv_norm norm_out;
+    struct dv_pool pool; /* ctx.pool: activation buffers reused within a chunk, emptied after it */
 };
 
 void cosmos_dv_video_shape(const struct cosmos_dv_config *cfg, int64_t Tl, int64_t Hl, int64_t Wl, int64_t *T,
@@ -194,33 +197,33 @@ static cosmos_status upsample(const struct dv_ctx *c, struct up_level *L, struct
     if (L->temporal_up) {
         /* every frame twice, minus the clip's very first one: T -> 2T-1 over the clip */
         const int64_t drop = first ? 1 : 0, To = 2 * x->T - drop, HW = x->H * x->W;
-        CHECK(dv_act_new(&y, x->C, To, x->H, x->W));
+        CHECK(dv_act_new(c, &y, x->C, To, x->H, x->W));
         for (int64_t ch = 0; ch < x->C; ch++)
             for (int64_t t = 0; t < To; t++)
                 memcpy(y.d + (ch * To + t) * HW, x->d + (ch * x->T + (t + drop) / 2) * HW, sizeof(float) * (size_t)HW);
-        dv_act_move(x, &y);
+        dv_act_move(c, x, &y);
         CHECK(dv_conv_run(c, &L->conv1, &y, x)); /* x = conv1(x) + x */
         CHECK(cosmos_op_add(c->be, dv_tensor(&y), dv_tensor(&y), dv_tensor(x)));
-        dv_act_move(x, &y);
+        dv_act_move(c, x, &y);
     }
     if (L->spatial_up) {
         /* nearest 2x, then x = conv2(x) + x */
         const int64_t H = x->H, W = x->W;
-        CHECK(dv_act_new(&y, x->C, x->T, 2 * H, 2 * W));
+        CHECK(dv_act_new(c, &y, x->C, x->T, 2 * H, 2 * W));
         for (int64_t f = 0; f < x->C * x->T; f++)
             for (int64_t i = 0; i < 2 * H; i++) {
                 const float *src = x->d + (f * H + i / 2) * W;
                 float *dst = y.d + (f * 2 * H + i) * 2 * W;
                 for (int64_t j = 0; j < 2 * W; j++) dst[j] = src[j / 2];
             }
-        dv_act_move(x, &y);
+        dv_act_move(c, x, &y);
         CHECK(dv_conv_run(c, &L->conv2, &y, x));
         CHECK(cosmos_op_add(c->be, dv_tensor(&y), dv_tensor(&y), dv_tensor(x)));
-        dv_act_move(x, &y);
+        dv_act_move(c, x, &y);
     }
     CHECK(dv_conv_apply(c, &L->conv3, x));
 fail:
-    dv_act_free(&y);
+    dv_act_free(c, &y);
     return st;
 }
 
@@ -231,6 +234,7 @@ fail:
 static cosmos_status unpatch(const cosmos_dv_stream_t *s, const struct dv_act *x, int first, float *out,
                              int64_t *n_out) {
     cosmos_status st = COSMOS_OK;
+    const struct dv_ctx *c = &s->ctx;
     const int p = s->cfg.patch_size;
     const int64_t Cp = x->C / ((int64_t)p * p * p), H = x->H * p, W = x->W * p, HW = H * W;
     struct dv_act zero = {0}, pre = {0}, tmp = {0};
@@ -239,9 +243,9 @@ static cosmos_status unpatch(const cosmos_dv_stream_t *s, const struct dv_act *x
         CHECK(cosmos_op_haar_unpatch(s->ctx.be, y, dv_tensor(x), p, s->tap));
         *n_out = y.shape[1];
     } else {
-        CHECK(dv_act_new(&zero, x->C, 1, x->H, x->W));
-        CHECK(dv_act_cat_time(&pre, &zero, x));
-        CHECK(dv_act_new(&tmp, Cp, pre.T * p - (p - 1), H, W));
+        CHECK(dv_act_zeros(c, &zero, x->C, 1, x->H, x->W));
+        CHECK(dv_act_cat_time(c, &pre, &zero, x));
+        CHECK(dv_act_new(c, &tmp, Cp, pre.T * p - (p - 1), H, W));
         CHECK(cosmos_op_haar_unpatch(s->ctx.be, dv_tensor(&tmp), dv_tensor(&pre), p, s->tap));
         const int64_t To = x->T * p;
         for (int64_t ch = 0; ch < Cp; ch++)
@@ -249,7 +253,7 @@ static cosmos_status unpatch(const cosmos_dv_stream_t *s, const struct dv_act *x
         *n_out = To;
     }
 fail:
-    dv_act_free(&zero), dv_act_free(&pre), dv_act_free(&tmp);
+    dv_act_free(c, &zero), dv_act_free(c, &pre), dv_act_free(c, &tmp);
     return st;
 }
 
@@ -261,7 +265,7 @@ static cosmos_status decode_chunk(cosmos_dv_stream_t *s, const int32_t *indices,
     const struct dv_ctx *c = &s->ctx;
     const int first = s->pos == 0;
     struct dv_act z = {0}, x = {0};
-    CHECK(dv_act_new(&z, cfg->embedding_dim, n, s->Hl, s->Wl));
+    CHECK(dv_act_new(c, &z, cfg->embedding_dim, n, s->Hl, s->Wl));
     CHECK(cosmos_op_fsq_dequantize(c->be, dv_tensor(&z), cosmos_tensor_1d((int32_t *)indices, COSMOS_I32, n * s->Hl * s->Wl),
                                    cfg->fsq_levels, cfg->embedding_dim));
     CHECK(dv_conv_run(c, &s->post_quant_conv, &x, &z));
@@ -283,8 +287,9 @@ static cosmos_status decode_chunk(cosmos_dv_stream_t *s, const int32_t *indices,
     CHECK(unpatch(s, &x, first, out, n_out));
     s->pos += n;
 fail:
-    dv_act_free(&z);
-    dv_act_free(&x);
+    dv_act_free(c, &z);
+    dv_act_free(c, &x);
+    dv_pool_free(&s->pool); /* an idle stream holds its weights and caches only */
     return st;
 }
 
@@ -303,7 +308,7 @@ cosmos_status cosmos_dv_stream_open(cosmos_backend_t *be, cosmos_h5_t *weights, 
               (long long)Wl, (long long)Tl_max);
     s = calloc(1, sizeof *s);
     CHECK_ALLOC(s);
-    s->ctx = (struct dv_ctx){be, weights, "dv decoder", 1};
+    s->ctx = (struct dv_ctx){be, weights, "dv decoder", 1, &s->pool};
     s->cfg = *cfg;
     s->Hl = Hl, s->Wl = Wl, s->Tl_max = Tl_max;
     CHECK(load_model(s));
@@ -354,6 +359,7 @@ void cosmos_dv_stream_free(cosmos_dv_stream_t *s) {
         dv_conv_free(&L->conv1), dv_conv_free(&L->conv2), dv_conv_free(&L->conv3);
     }
     dv_norm_free(&s->norm_out);
+    dv_pool_free(&s->pool);
     free(s);
 }
 

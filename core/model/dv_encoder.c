@@ -6,9 +6,10 @@
  * mid ResBlock, attention pair, ResBlock -> norm_out, swish, conv_out (1,3,3)+(3,1,1) -> quant_conv
  * 1x1x1 -> FSQ. The shared blocks (weight loading, convs, norm, ResBlock, attention) are in
  * dv_blocks.c; each block's weights are read from the file just before it runs and freed after.
- * Convs, norms, swish, adds, attention, Haar and FSQ go through backend ops; the layout transposes
- * for attention and the two average pools of the downsample are host loops (the reason this needs
- * a host backend; they become backend ops with the CUDA port). */
+ * Convs, norms, swish, adds, Haar and FSQ go through backend ops; the single-head attention (a host
+ * kernel, dv_blocks.c) and the two average pools of the downsample are host code (the reason this
+ * needs a host backend; they become backend ops with the CUDA port). Activation buffers are reused
+ * through a pool (dv_blocks.h), emptied at the end. */
 #include "core/model/dv_encoder.h"
 
 #include <stdio.h>
@@ -44,7 +45,7 @@ static cosmos_status downsample(const struct dv_ctx *e, struct dv_act *x, const 
                             }
                         y.d[((c * y.T + t) * y.H + i) * y.W + j] += s * 0.25f;
                     }
-        dv_act_move(x, &y);
+        dv_act_move(e, x, &y);
     }
     if (temporal) {
         /* one copy of frame 0 in front, then conv2 (3,1,1) time-stride 2 (which prepends one more)
@@ -61,12 +62,12 @@ static cosmos_status downsample(const struct dv_ctx *e, struct dv_act *x, const 
                 float *yd = y.d + (c * y.T + t) * HW;
                 for (int64_t i = 0; i < HW; i++) yd[i] += (xa[i] + xb[i]) * 0.5f;
             }
-        dv_act_move(x, &y);
+        dv_act_move(e, x, &y);
     }
     snprintf(name, sizeof name, "%s.conv3", prefix);
     CHECK(dv_conv_named_apply(e, x, name, x->C, cosmos_conv3d_params_causal(1, 1, 1, 1, 1, 0)));
 fail:
-    dv_act_free(&y);
+    dv_act_free(e, &y);
     return st;
 }
 
@@ -74,7 +75,8 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
                                const float *video, int64_t T, int64_t H, int64_t W, float *latent, int32_t *indices,
                                float *codes) {
     cosmos_status st = COSMOS_OK;
-    const struct dv_ctx e = {be, weights, "dv encoder", 0};
+    struct dv_pool pool = {0}; /* activation buffers reused across the blocks (dv_blocks.h) */
+    const struct dv_ctx e = {be, weights, "dv encoder", 0, &pool};
     struct dv_act x = {0}, in = {0};
     float *codes_tmp = NULL;
     char name[256];
@@ -93,7 +95,7 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
     {
         int64_t C = in.C, Tp = T + p - 1;
         for (int q = p; q > 1; q /= 2) C *= 8, Tp = (Tp + 1) / 2;
-        CHECK(dv_act_new(&x, C, Tp, H / p, W / p));
+        CHECK(dv_act_new(&e, &x, C, Tp, H / p, W / p));
         CHECK(cosmos_op_haar_patch(be, dv_tensor(&x), dv_tensor(&in), p, COSMOS_HAAR_TAP));
     }
     CHECK(dv_convfact_named(&e, &x, "encoder.conv_in", cfg->channels));
@@ -136,7 +138,8 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
     CHECK(cosmos_op_fsq_quantize(be, cosmos_tensor_1d(indices, COSMOS_I32, N), dv_tensor(&c), dv_tensor(&x), cfg->fsq_levels,
                                  cfg->embedding_dim));
 fail:
-    dv_act_free(&x);
+    dv_act_free(&e, &x);
+    dv_pool_free(&pool);
     free(codes_tmp);
     return st;
 }

@@ -7,7 +7,10 @@
  *   To = (T + time_pad - kt) / stride_t + 1, Ho = (H + pad_lo + pad_hi - kh) / stride_s + 1 (same W).
  * Per output frame and time tap: an im2col of the input frame (skipped for a pointwise tap,
  * which reads the frame in place) and one OpenBLAS sgemm accumulating into y, in row chunks that
- * keep the column buffer under ~64 MB. Allocates the column buffer and an f32 copy of the weights. */
+ * keep the column buffer under ~64 MB. Allocates the column buffer and, for bf16 weights or kt > 1,
+ * an f32 copy of the weights in [kt][Cout][Cin*kh*kw] order: f32 weights with kt == 1 are already in
+ * that order (the PyTorch [Cout,Cin,1,kh,kw] flattened) and are read in place, the same values, so
+ * a stream push no longer re-packs the (1,3,3) and 1x1x1 convs' weights (most of the decoder's). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,20 +30,23 @@ cosmos_status cosmos_cpu_causal_conv3d(float *y, const float *x, const void *w, 
     const int64_t Ks = Cin * kh * kw; /* rows of one time tap's column matrix */
     const int pointwise = kh == 1 && kw == 1 && ss == 1 && s->pad_lo == 0 && s->pad_hi == 0;
     float *wr = NULL, *cols = NULL;
+    const float *wf = w; /* weights [kt][Cout][Cin*kh*kw] f32 */
     cosmos_status st_ = COSMOS_OK;
 
-    /* weights reordered to [kt][Cout][Cin*kh*kw] f32 */
-    wr = malloc(sizeof(float) * (size_t)(kt * Cout * Ks));
-    if (!wr) goto nomem;
-    for (int64_t co = 0; co < Cout; co++)
-        for (int64_t ci = 0; ci < Cin; ci++)
-            for (int64_t dt = 0; dt < kt; dt++)
-                for (int64_t k = 0; k < kh * kw; k++) {
-                    int64_t src = ((co * Cin + ci) * kt + dt) * kh * kw + k;
-                    float v = w_dtype == COSMOS_BF16 ? cosmos_bf16_to_f32(((const cosmos_bf16 *)w)[src])
-                                                     : ((const float *)w)[src];
-                    wr[(dt * Cout + co) * Ks + ci * kh * kw + k] = v;
-                }
+    if (w_dtype != COSMOS_F32 || kt > 1) { /* reorder (and widen) into wr */
+        wr = malloc(sizeof(float) * (size_t)(kt * Cout * Ks));
+        if (!wr) goto nomem;
+        for (int64_t co = 0; co < Cout; co++)
+            for (int64_t ci = 0; ci < Cin; ci++)
+                for (int64_t dt = 0; dt < kt; dt++)
+                    for (int64_t k = 0; k < kh * kw; k++) {
+                        int64_t src = ((co * Cin + ci) * kt + dt) * kh * kw + k;
+                        float v = w_dtype == COSMOS_BF16 ? cosmos_bf16_to_f32(((const cosmos_bf16 *)w)[src])
+                                                         : ((const float *)w)[src];
+                        wr[(dt * Cout + co) * Ks + ci * kh * kw + k] = v;
+                    }
+        wf = wr;
+    }
 
     int64_t rows_per_chunk = Ho;
     if (!pointwise) {
@@ -63,7 +69,7 @@ cosmos_status cosmos_cpu_causal_conv3d(float *y, const float *x, const void *w, 
             int64_t ti = to * st + dt - s->time_pad;
             if (ti < 0) ti = 0; /* first-frame replication */
             const float *xf = x + ti * H * W;
-            const float *wt = wr + dt * Cout * Ks;
+            const float *wt = wf + dt * Cout * Ks;
             if (pointwise) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)(Ho * Wo), (int)Cin, 1.0f, wt,
                             (int)Ks, xf, (int)(T * H * W), 1.0f, y + to * Ho * Wo, (int)(To * Ho * Wo));

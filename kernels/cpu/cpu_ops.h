@@ -55,6 +55,12 @@ struct cosmos_cpu_conv3d_shape {
  * (f32 or bf16). */
 cosmos_status cosmos_cpu_causal_conv3d(float *y, const float *x, const void *w, const void *bias,
                                        enum cosmos_dtype w_dtype, const struct cosmos_cpu_conv3d_shape *s);
+/* Single-head attention of the DV blocks on [C, T, HW] activations (attention_single_head.c), scale
+ * 1/sqrt(C): q, o [C, Tq, HW]; k, v [C, S, HW]. temporal == 0: spatial, per frame (S == Tq), the HW
+ * tokens of a frame attend each other. temporal != 0: per position, causal over frames: the Tq
+ * queries are the last Tq of the S frames (query t attends keys [0, S-Tq+t]). o must not alias. */
+cosmos_status cosmos_cpu_attention_1h(float *o, const float *q, const float *k, const float *v, int64_t C,
+                                      int64_t Tq, int64_t S, int64_t HW, int temporal);
 /* GroupNorm(1 group) per frame over x [C, T, HW]; gamma, beta [C] in param_dtype. y may equal x. */
 void cosmos_cpu_groupnorm_frames(float *y, const float *x, const void *gamma, const void *beta,
                                  enum cosmos_dtype param_dtype, int64_t C, int64_t T, int64_t HW, float eps);

@@ -379,3 +379,92 @@ Test(dv_encoder, full_config_latent_shape) {
     cosmos_dv_latent_shape(&cfg, 33, 640, 1024, &Tl, &Hl, &Wl);
     cr_expect(Tl == 5 && Hl == 40 && Wl == 64, "got %lldx%lldx%lld", (long long)Tl, (long long)Hl, (long long)Wl);
 }
+
+/* ---- Single-head attention of the DV blocks (kernels/cpu/attention_single_head.c) on [C, T, HW]
+ * against a double-precision evaluation of the reference's formula on random data: spatial
+ * (including a frame of more tokens than one 64 MB score block holds, so the query rows are
+ * blocked) and causal temporal; frame-by-frame calls, as the streamed decoder makes them (the
+ * spatial frame alone, the temporal query over keys [0, t]), give bitwise the whole-clip values. ---- */
+#include "kernels/cpu/cpu_ops.h"
+
+#define TOL_ATTN 1e-5
+
+static void fill_uniform(float *x, int64_t n, uint32_t seed, float amp) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = amp * ((float)(seed >> 8) / 16777216.0f * 2.0f - 1.0f);
+    }
+}
+
+/* o [C,T,HW] = softmax(q.k / sqrt(C)) v in double; the sequences as cosmos_cpu_attention_1h. */
+static void attn_1h_ref(double *o, const float *q, const float *k, const float *v, int64_t C, int64_t T, int64_t HW,
+                        int temporal) {
+    const int64_t n_seq = temporal ? HW : T, L = temporal ? T : HW;
+    double *s = malloc(sizeof(double) * (size_t)L);
+#define AT(a, ch, l) (a)[((ch) * T + (temporal ? (l) : seq)) * HW + (temporal ? seq : (l))]
+    for (int64_t seq = 0; seq < n_seq; seq++)
+        for (int64_t i = 0; i < L; i++) {
+            const int64_t n_keys = temporal ? i + 1 : L;
+            double m = -INFINITY, sum = 0.0;
+            for (int64_t j = 0; j < n_keys; j++) {
+                double d = 0.0;
+                for (int64_t ch = 0; ch < C; ch++) d += (double)AT(q, ch, i) * (double)AT(k, ch, j);
+                s[j] = d / sqrt((double)C);
+                m = fmax(m, s[j]);
+            }
+            for (int64_t j = 0; j < n_keys; j++) {
+                s[j] = exp(s[j] - m);
+                sum += s[j];
+            }
+            for (int64_t ch = 0; ch < C; ch++) {
+                double acc = 0.0;
+                for (int64_t j = 0; j < n_keys; j++) acc += s[j] / sum * (double)AT(v, ch, j);
+                AT(o, ch, i) = acc;
+            }
+        }
+#undef AT
+    free(s);
+}
+
+static void attn_1h_case(int64_t C, int64_t T, int64_t HW, int temporal) {
+    const int64_t n = C * T * HW;
+    float *q = malloc(sizeof(float) * (size_t)n), *k = malloc(sizeof(float) * (size_t)n);
+    float *v = malloc(sizeof(float) * (size_t)n), *o = malloc(sizeof(float) * (size_t)n);
+    float *o_frames = malloc(sizeof(float) * (size_t)n);
+    double *want = malloc(sizeof(double) * (size_t)n);
+    /* scores of a few units: a peaked softmax, as trained attention has */
+    fill_uniform(q, n, 1u, 2.0f), fill_uniform(k, n, 2u, 2.0f), fill_uniform(v, n, 3u, 1.0f);
+    cr_assert_eq(cosmos_cpu_attention_1h(o, q, k, v, C, T, T, HW, temporal), COSMOS_OK);
+    attn_1h_ref(want, q, k, v, C, T, HW, temporal);
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)o[i] - want[i]) / fmax(1.0, fabs(want[i])));
+    fprintf(stderr, "[dv_ops] attention_1h %s C %lld T %lld HW %lld: scaled diff %.3g (tol %.0e)\n",
+            temporal ? "temporal" : "spatial", (long long)C, (long long)T, (long long)HW, worst, TOL_ATTN);
+    cr_expect(worst <= TOL_ATTN, "attention_1h differs from the reference by %.3g", worst);
+    /* frame by frame: query frame t alone, keys frame t (spatial) or frames [0, t] (temporal) */
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t S = temporal ? t + 1 : 1, k0 = temporal ? 0 : t;
+        float *qt = malloc(sizeof(float) * (size_t)(C * HW)), *ot = malloc(sizeof(float) * (size_t)(C * HW));
+        float *kt = malloc(sizeof(float) * (size_t)(C * S * HW)), *vt = malloc(sizeof(float) * (size_t)(C * S * HW));
+        for (int64_t ch = 0; ch < C; ch++) {
+            memcpy(qt + ch * HW, q + (ch * T + t) * HW, sizeof(float) * (size_t)HW);
+            memcpy(kt + ch * S * HW, k + (ch * T + k0) * HW, sizeof(float) * (size_t)(S * HW));
+            memcpy(vt + ch * S * HW, v + (ch * T + k0) * HW, sizeof(float) * (size_t)(S * HW));
+        }
+        cr_assert_eq(cosmos_cpu_attention_1h(ot, qt, kt, vt, C, 1, S, HW, temporal), COSMOS_OK);
+        for (int64_t ch = 0; ch < C; ch++)
+            memcpy(o_frames + (ch * T + t) * HW, ot + ch * HW, sizeof(float) * (size_t)HW);
+        free(qt), free(ot), free(kt), free(vt);
+    }
+    cr_expect_eq(memcmp(o, o_frames, sizeof(float) * (size_t)n), 0,
+                 "frame-by-frame attention is not bitwise the clip's");
+    free(q), free(k), free(v), free(o), free(o_frames), free(want);
+}
+
+Test(dv_ops, attention_1h_spatial) { attn_1h_case(24, 3, 70, 0); }
+Test(dv_ops, attention_1h_spatial_blocked_rows) { attn_1h_case(4, 1, 4100, 0); }
+Test(dv_ops, attention_1h_temporal_causal) { attn_1h_case(24, 5, 70, 1); }
+Test(dv_ops, attention_1h_spatial_needs_as_many_key_frames) {
+    float buf[16] = {0};
+    cr_expect_eq(cosmos_cpu_attention_1h(buf, buf, buf, buf, 1, 1, 2, 4, 0), COSMOS_ERR_INTERNAL);
+}
