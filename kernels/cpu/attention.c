@@ -2,171 +2,297 @@
  * (spec ar-model.md 1.3 steps 5-6 and section 3). A query at position p attends keys [0, p] only:
  * the rest of the cache is never read (the official code masks the whole window; the result is the
  * same). Softmax in f32 with max subtraction; K/V may be f32 or bf16.
- * The rep = H/Hkv query heads that share a KV head are processed together, so each K and V row is
- * read once per group. Work items are (query token, key block) over all KV heads: prefill has
- * enough tokens to keep every thread busy with whole key ranges; decode (one token) splits the keys
- * into blocks whose partial softmax states (max, sum, unnormalised output) are merged at the end,
- * so every thread streams a contiguous part of the cache (flash-decoding's split, on the CPU). */
+ * Work items are (query token, key block), each over all H query heads. Prefill has enough tokens
+ * to keep every thread busy with whole key ranges; decode (one token) splits the keys into blocks
+ * whose partial softmax states (max, sum, unnormalised output) are merged at the end, so every
+ * thread streams its own part of the cache (flash-decoding's split, on the CPU).
+ * Inside a block, two passes over the cache rows [Hkv, Dh], each in row order: a row is contiguous,
+ * so reading it whole, for every head, before the next one makes the block one sequential stream
+ * (rows are software-prefetched a few rows ahead: the hardware prefetchers stop at each 4 KB page,
+ * where a decode step otherwise waits on DRAM). Pass 1: scores of all heads (tiles of 4 heads x 2
+ * keys, eight independent FMA chains); then exp(score - max), vectorised (attn_expf); pass 2: the
+ * weighted V sum (eight rows per pass over a head's output). Results differ from a naive loop only
+ * by float reassociation and attn_expf's rounding (1 ulp). */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
 
-/* Row j of a [S, Hkv, Dh] cache for KV head g, widened to f32 in buf when stored as bf16. */
-static inline const float *kv_row(const void *base, enum cosmos_dtype dt, int64_t j, int64_t g, int64_t Hkv,
-                                  int64_t Dh, float *buf) {
-    const int64_t off = (j * Hkv + g) * Dh;
-    if (dt == COSMOS_F32) return (const float *)base + off;
-    cosmos_bf16_to_f32_n(buf, (const cosmos_bf16 *)base + off, (size_t)Dh);
+/* A decode block has at least this many keys (the merge costs a few Dh-vectors per block). */
+#define MIN_KEYS_PER_BLOCK 256
+/* Keys per chunk: a bf16 cache is widened to f32 one chunk of rows at a time. */
+#define KEY_CHUNK 64
+/* How far ahead of use the f32 cache rows are prefetched. */
+#define PREFETCH_ROWS 8
+/* Width of the partial sums of a dot product: the compiler keeps each in one vector register. */
+#define LANES 8
+
+/* e^x for the softmax's finite arguments x <= 0 (the caller sends NaN and infinities to expf), in
+ * a form the compiler vectorises (glibc's expf is a scalar call per element): x = n ln2 + r with
+ * n = round(x / ln2) (adding and subtracting 1.5 * 2^23 rounds to an integer) and |r| <= ln2/2 (ln2
+ * in two parts, so n ln2 is exact), e^r by Cephes' expf polynomial, 2^n from the exponent bits.
+ * Within 1.01 ulp of e^x wherever e^x is a normal float (every float in [-87.3, 0] checked; glibc's
+ * expf: 0.5 ulp); 0 below about -87.7, where e^x < 2^-126 (subnormal in expf, and nothing beside the
+ * softmax's largest term, which is exactly 1). Branch-free: x below -100 is clamped on its bit
+ * pattern, which grows with |x| for negative floats (a float compare-and-select here keeps GCC from
+ * vectorising the loop). */
+static inline float attn_expf(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = u < 0xC2C80000u ? u : 0xC2C80000u; /* -100.0f */
+    float xc;
+    memcpy(&xc, &u, sizeof xc);
+    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * (r * r) + r + 1.0f;
+    int32_t ni = (int32_t)n;
+    ni = ni > -127 ? ni : -127; /* 2^-127 has the bits of 0.0f: e^x = 0 */
+    const int32_t bits = (ni + 127) * (1 << 23);
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return y * two_n;
+}
+
+float cosmos_cpu_attn_expf(float x) { return attn_expf(x); }
+
+static void prefetch(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(float)) __builtin_prefetch(x + i, 0, 0);
+}
+
+/* s[0..3] = q_r . k0 and s[4..7] = q_r . k1 for four heads q_r (rows of q, stride Dh) and two keys:
+ * eight independent sums of LANES lanes each (the compiler keeps each in a vector register). */
+static void dot_4x2(float s[8], const float *restrict q, const float *restrict k0, const float *restrict k1,
+                    int64_t Dh) {
+    const float *q0 = q, *q1 = q0 + Dh, *q2 = q1 + Dh, *q3 = q2 + Dh;
+    float a0[LANES] = {0}, a1[LANES] = {0}, a2[LANES] = {0}, a3[LANES] = {0};
+    float b0[LANES] = {0}, b1[LANES] = {0}, b2[LANES] = {0}, b3[LANES] = {0};
+    int64_t d = 0;
+    for (; d + LANES <= Dh; d += LANES)
+        for (int i = 0; i < LANES; i++) {
+            const float x = k0[d + i], y = k1[d + i];
+            a0[i] += q0[d + i] * x;
+            a1[i] += q1[d + i] * x;
+            a2[i] += q2[d + i] * x;
+            a3[i] += q3[d + i] * x;
+            b0[i] += q0[d + i] * y;
+            b1[i] += q1[d + i] * y;
+            b2[i] += q2[d + i] * y;
+            b3[i] += q3[d + i] * y;
+        }
+    for (; d < Dh; d++) {
+        a0[0] += q0[d] * k0[d];
+        a1[0] += q1[d] * k0[d];
+        a2[0] += q2[d] * k0[d];
+        a3[0] += q3[d] * k0[d];
+        b0[0] += q0[d] * k1[d];
+        b1[0] += q1[d] * k1[d];
+        b2[0] += q2[d] * k1[d];
+        b3[0] += q3[d] * k1[d];
+    }
+    for (int i = 0; i < 8; i++) s[i] = 0.0f;
+    for (int i = 0; i < LANES; i++) {
+        s[0] += a0[i];
+        s[1] += a1[i];
+        s[2] += a2[i];
+        s[3] += a3[i];
+        s[4] += b0[i];
+        s[5] += b1[i];
+        s[6] += b2[i];
+        s[7] += b3[i];
+    }
+}
+
+static float dot(const float *restrict a, const float *restrict b, int64_t Dh) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t d = 0; d < Dh; d++) s += a[d] * b[d];
+    return s;
+}
+
+/* p[h * ldp + j] = scale * q_h . k_j[h / rep] for the H heads q [H, Dh] and n cache rows
+ * k [n, Hkv, Dh], in row order: each pair of rows for every head before the next pair.
+ * n_pf > 0: prefetch rows up to n_pf (those after k that this block will read). */
+static void scores_rows(float *restrict p, int64_t ldp, const float *restrict q, const float *restrict k, int64_t n,
+                        int64_t n_pf, int64_t H, int64_t Hkv, int64_t Dh, float scale) {
+    const int64_t rep = H / Hkv, row = Hkv * Dh;
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *k0 = k + j * row, *k1 = k0 + row;
+        if (j + PREFETCH_ROWS + 2 <= n_pf) prefetch(k0 + PREFETCH_ROWS * row, 2 * row);
+        for (int64_t g = 0; g < Hkv; g++) {
+            int64_t h = g * rep;
+            for (; h + 4 <= (g + 1) * rep; h += 4) {
+                float s[8];
+                dot_4x2(s, q + h * Dh, k0 + g * Dh, k1 + g * Dh, Dh);
+                for (int i = 0; i < 4; i++) {
+                    p[(h + i) * ldp + j] = s[i] * scale;
+                    p[(h + i) * ldp + j + 1] = s[4 + i] * scale;
+                }
+            }
+            for (; h < (g + 1) * rep; h++) { /* heads left over (rep not a multiple of 4) */
+                p[h * ldp + j] = dot(q + h * Dh, k0 + g * Dh, Dh) * scale;
+                p[h * ldp + j + 1] = dot(q + h * Dh, k1 + g * Dh, Dh) * scale;
+            }
+        }
+    }
+    for (; j < n; j++)
+        for (int64_t h = 0; h < H; h++) p[h * ldp + j] = dot(q + h * Dh, k + j * row + h / rep * Dh, Dh) * scale;
+}
+
+/* acc[h, Dh] += sum_j p[h * ldp + j] * v_j[h / rep] for the H heads over n cache rows
+ * v [n, Hkv, Dh], in row order: eight rows at a time for every head (one load and store of a head's
+ * output per eight FMAs; the eight rows stay in L1 across the heads). n_pf as in scores_rows. */
+static void weighted_sum_rows(float *restrict acc, const float *restrict p, int64_t ldp, const float *restrict v,
+                              int64_t n, int64_t n_pf, int64_t H, int64_t Hkv, int64_t Dh) {
+    const int64_t rep = H / Hkv, row = Hkv * Dh;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        if (j + PREFETCH_ROWS + 8 <= n_pf) prefetch(v + (j + PREFETCH_ROWS) * row, 8 * row);
+        for (int64_t h = 0; h < H; h++) {
+            const float *v0 = v + j * row + h / rep * Dh, *v1 = v0 + row, *v2 = v1 + row, *v3 = v2 + row;
+            const float *v4 = v3 + row, *v5 = v4 + row, *v6 = v5 + row, *v7 = v6 + row;
+            const float *w = p + h * ldp + j;
+            const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7];
+            float *restrict o = acc + h * Dh;
+#pragma omp simd
+            for (int64_t d = 0; d < Dh; d++)
+                o[d] += ((w0 * v0[d] + w1 * v1[d]) + (w2 * v2[d] + w3 * v3[d])) +
+                        ((w4 * v4[d] + w5 * v5[d]) + (w6 * v6[d] + w7 * v7[d]));
+        }
+    }
+    for (; j < n; j++)
+        for (int64_t h = 0; h < H; h++) {
+            const float *vj = v + j * row + h / rep * Dh;
+            const float pj = p[h * ldp + j];
+            float *restrict o = acc + h * Dh;
+#pragma omp simd
+            for (int64_t d = 0; d < Dh; d++) o[d] += pj * vj[d];
+        }
+}
+
+/* Rows [j0, j0 + n) of a [S, Hkv, Dh] cache as f32: the cache itself, or buf widened from bf16. */
+static const float *kv_rows(const void *base, enum cosmos_dtype dt, int64_t j0, int64_t n, int64_t row,
+                            float *buf) {
+    if (dt == COSMOS_F32) return (const float *)base + j0 * row;
+    cosmos_bf16_to_f32_n(buf, (const cosmos_bf16 *)base + j0 * row, (size_t)(n * row));
     return buf;
 }
 
-/* Partial attention of the rep query heads qg [rep, Dh] over keys [j0, j1) of KV head g:
- * m[r] = max score, l[r] = sum of exp(score - m[r]), acc[r, Dh] = sum of exp(score - m[r]) * v.
- * p is scratch of rep * (j1 - j0) floats, row a scratch row of Dh floats. */
-static void attend_range(const float *qg, const void *k, const void *v, enum cosmos_dtype dt, int64_t g,
-                         int64_t Hkv, int64_t Dh, int64_t rep, int64_t j0, int64_t j1, float scale, float *p,
-                         float *row, float *m, float *l, float *acc) {
-    const int64_t n = j1 - j0;
-    for (int64_t r = 0; r < rep; r++) m[r] = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        const float *kr = kv_row(k, dt, j0 + j, g, Hkv, Dh, row);
-        int64_t r = 0;
-        for (; r + 4 <= rep; r += 4) { /* four heads per pass: independent FMA chains */
-            const float *q0 = qg + r * Dh, *q1 = q0 + Dh, *q2 = q1 + Dh, *q3 = q2 + Dh;
-            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-            for (int64_t d = 0; d < Dh; d++) {
-                const float kd = kr[d];
-                s0 += q0[d] * kd;
-                s1 += q1[d] * kd;
-                s2 += q2[d] * kd;
-                s3 += q3[d] * kd;
-            }
-            const float sc[4] = {s0 * scale, s1 * scale, s2 * scale, s3 * scale};
-            for (int i = 0; i < 4; i++) {
-                p[(r + i) * n + j] = sc[i];
-                if (sc[i] > m[r + i]) m[r + i] = sc[i];
-            }
-        }
-        for (; r < rep; r++) {
-            const float *qv = qg + r * Dh;
-            float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-            for (int64_t d = 0; d < Dh; d++) s += qv[d] * kr[d];
-            s *= scale;
-            p[r * n + j] = s;
-            if (s > m[r]) m[r] = s;
-        }
+/* Partial attention of the H query heads qt [H, Dh] of one token over keys [j0, j1):
+ * m[h] = max score, l[h] = sum of exp(score - m[h]), acc[h, Dh] = sum of exp(score - m[h]) * v.
+ * p: scratch of H * (j1 - j0) floats; buf: KEY_CHUNK * Hkv * Dh floats (bf16 caches only). */
+static void attend_block(const float *qt, const void *k, const void *v, enum cosmos_dtype dt, int64_t H,
+                         int64_t Hkv, int64_t Dh, int64_t j0, int64_t j1, float scale, float *p, float *buf,
+                         float *m, float *l, float *acc) {
+    const int64_t n = j1 - j0, row = Hkv * Dh;
+    for (int64_t c = 0; c < n; c += KEY_CHUNK) { /* pass 1: scores */
+        const int64_t nc = n - c < KEY_CHUNK ? n - c : KEY_CHUNK;
+        const float *kc = kv_rows(k, dt, j0 + c, nc, row, buf);
+        scores_rows(p + c, n, qt, kc, nc, dt == COSMOS_F32 ? n - c : 0, H, Hkv, Dh, scale);
     }
-    for (int64_t r = 0; r < rep; r++) {
-        float sum = 0.0f;
-        float *pr = p + r * n;
+    for (int64_t h = 0; h < H; h++) { /* softmax numerators */
+        float *ph = p + h * n, mx = -INFINITY, sum = 0.0f, nonfinite = 0.0f;
+#pragma omp simd reduction(max : mx) reduction(+ : nonfinite)
         for (int64_t j = 0; j < n; j++) {
-            pr[j] = expf(pr[j] - m[r]);
-            sum += pr[j];
+            mx = ph[j] > mx ? ph[j] : mx;
+            nonfinite += ph[j] - ph[j]; /* NaN once a score is NaN or infinite */
         }
-        l[r] = sum;
-    }
-    memset(acc, 0, sizeof(float) * (size_t)(rep * Dh));
-    int64_t j = 0;
-    if (dt == COSMOS_F32) { /* four keys per pass: a quarter of the loads/stores of acc */
-        for (; j + 4 <= n; j += 4) {
-            const float *v0 = (const float *)v + ((j0 + j) * Hkv + g) * Dh, *v1 = v0 + Hkv * Dh;
-            const float *v2 = v1 + Hkv * Dh, *v3 = v2 + Hkv * Dh;
-            for (int64_t r = 0; r < rep; r++) {
-                const float *pr = p + r * n + j;
-                const float p0 = pr[0], p1 = pr[1], p2 = pr[2], p3 = pr[3];
-                float *o = acc + r * Dh;
-#pragma omp simd
-                for (int64_t d = 0; d < Dh; d++) o[d] += (p0 * v0[d] + p1 * v1[d]) + (p2 * v2[d] + p3 * v3[d]);
+        if (nonfinite == 0.0f) {
+#pragma omp simd reduction(+ : sum)
+            for (int64_t j = 0; j < n; j++) {
+                ph[j] = attn_expf(ph[j] - mx);
+                sum += ph[j];
+            }
+        } else { /* a NaN or infinite score: expf, whose NaN and infinity rules the naive softmax has */
+            for (int64_t j = 0; j < n; j++) {
+                ph[j] = expf(ph[j] - mx);
+                sum += ph[j];
             }
         }
+        m[h] = mx;
+        l[h] = sum;
     }
-    for (; j < n; j++) {
-        const float *vr = kv_row(v, dt, j0 + j, g, Hkv, Dh, row);
-        for (int64_t r = 0; r < rep; r++) {
-            const float pj = p[r * n + j];
-            float *o = acc + r * Dh;
-#pragma omp simd
-            for (int64_t d = 0; d < Dh; d++) o[d] += pj * vr[d];
-        }
+    memset(acc, 0, sizeof(float) * (size_t)(H * Dh));
+    for (int64_t c = 0; c < n; c += KEY_CHUNK) { /* pass 2: weighted V sum */
+        const int64_t nc = n - c < KEY_CHUNK ? n - c : KEY_CHUNK;
+        const float *vc = kv_rows(v, dt, j0 + c, nc, row, buf);
+        weighted_sum_rows(acc, p + c, n, vc, nc, dt == COSMOS_F32 ? n - c : 0, H, Hkv, Dh);
     }
 }
-
-#define MIN_KEYS_PER_BLOCK 256
 
 cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, const void *v,
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
                                    int64_t S, int64_t pos0, int causal) {
-    const int64_t rep = H / Hkv;
     const float scale = 1.0f / sqrtf((float)Dh);
-    /* Work items are (token, key block), each over every KV group, so a thread streams contiguous
-     * cache rows [j0, j1) x [Hkv, Dh]. Keys are split only when there are fewer tokens than threads. */
-    const int64_t n_threads = omp_get_max_threads(), items = T * Hkv;
+    /* Keys are split only when there are fewer tokens than threads. */
+    const int64_t n_threads = omp_get_max_threads();
     const int64_t max_keys = causal ? pos0 + T : S;
     int64_t n_blocks = T >= n_threads ? 1 : (n_threads * 2 + T - 1) / T;
     if (n_blocks > max_keys / MIN_KEYS_PER_BLOCK) n_blocks = max_keys / MIN_KEYS_PER_BLOCK;
     if (n_blocks < 1) n_blocks = 1;
-    /* partial states [items * n_blocks][rep] and outputs [.][rep * Dh] */
-    float *pm = malloc(sizeof(float) * (size_t)(items * n_blocks * rep));
-    float *pl = malloc(sizeof(float) * (size_t)(items * n_blocks * rep));
-    float *pacc = malloc(sizeof(float) * (size_t)(items * n_blocks * rep * Dh));
+    const int64_t items = T * n_blocks;
+    /* partial states of the items: maxima and sums [items, H], outputs [items, H, Dh] */
+    float *pm = malloc(sizeof(float) * (size_t)(items * H));
+    float *pl = malloc(sizeof(float) * (size_t)(items * H));
+    float *pacc = malloc(sizeof(float) * (size_t)(items * H * Dh));
     int failed = !pm || !pl || !pacc;
     if (!failed) {
 #pragma omp parallel
         {
             const int64_t bs_max = (max_keys + n_blocks - 1) / n_blocks;
-            float *p = malloc(sizeof(float) * (size_t)(bs_max * rep));
-            float *row = malloc(sizeof(float) * (size_t)Dh);
-            if (!p || !row) {
+            float *p = malloc(sizeof(float) * (size_t)(bs_max * H));
+            float *buf = kv_dtype == COSMOS_F32 ? NULL : malloc(sizeof(float) * (size_t)(KEY_CHUNK * Hkv * Dh));
+            const int ok = p && (kv_dtype == COSMOS_F32 || buf);
+            if (!ok) {
 #pragma omp atomic write
                 failed = 1;
             }
-#pragma omp for collapse(2) schedule(dynamic, 1)
-            for (int64_t t = 0; t < T; t++) {
-                for (int64_t b = 0; b < n_blocks; b++) {
-                    for (int64_t g = 0; g < Hkv; g++) {
-                        if (!p || !row) continue;
-                        const int64_t n_keys = causal ? pos0 + t + 1 : S;
-                        const int64_t bs = (n_keys + n_blocks - 1) / n_blocks;
-                        const int64_t j0 = b * bs < n_keys ? b * bs : n_keys;
-                        const int64_t j1 = j0 + bs < n_keys ? j0 + bs : n_keys;
-                        const int64_t it = ((t * Hkv + g) * n_blocks + b);
-                        float *m = pm + it * rep, *l = pl + it * rep, *acc = pacc + it * rep * Dh;
-                        if (j0 == j1) { /* an empty block contributes nothing */
-                            for (int64_t r = 0; r < rep; r++) {
-                                m[r] = -INFINITY;
-                                l[r] = 0.0f;
-                            }
-                            continue;
-                        }
-                        attend_range(q + (t * H + g * rep) * Dh, k, v, kv_dtype, g, Hkv, Dh, rep, j0, j1, scale, p,
-                                     row, m, l, acc);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t it = 0; it < items; it++) {
+                if (!ok) continue;
+                const int64_t t = it / n_blocks, b = it % n_blocks;
+                const int64_t n_keys = causal ? pos0 + t + 1 : S;
+                const int64_t bs = (n_keys + n_blocks - 1) / n_blocks;
+                const int64_t j0 = b * bs < n_keys ? b * bs : n_keys;
+                const int64_t j1 = j0 + bs < n_keys ? j0 + bs : n_keys;
+                float *m = pm + it * H, *l = pl + it * H, *acc = pacc + it * H * Dh;
+                if (j0 == j1) { /* an empty block contributes nothing */
+                    for (int64_t h = 0; h < H; h++) {
+                        m[h] = -INFINITY;
+                        l[h] = 0.0f;
                     }
+                    continue;
                 }
+                attend_block(q + t * H * Dh, k, v, kv_dtype, H, Hkv, Dh, j0, j1, scale, p, buf, m, l, acc);
             }
             free(p);
-            free(row);
+            free(buf);
         }
     }
-    if (!failed) { /* merge the blocks of each (token, group, head) */
-#pragma omp parallel for collapse(2) schedule(static) if (items * rep > 64)
-        for (int64_t tg = 0; tg < items; tg++) {
-            for (int64_t r = 0; r < rep; r++) {
+    if (!failed) { /* merge the blocks of each (token, head) */
+#pragma omp parallel for collapse(2) schedule(static) if (T * H > 64)
+        for (int64_t t = 0; t < T; t++) {
+            for (int64_t h = 0; h < H; h++) {
                 float mx = -INFINITY;
-                for (int64_t b = 0; b < n_blocks; b++) mx = fmaxf(mx, pm[(tg * n_blocks + b) * rep + r]);
+                for (int64_t b = 0; b < n_blocks; b++) mx = fmaxf(mx, pm[(t * n_blocks + b) * H + h]);
                 float sum = 0.0f;
-                float *o = out + (tg * rep + r) * Dh; /* (t, g*rep + r) = t*H + g*rep + r */
+                float *o = out + (t * H + h) * Dh;
                 for (int64_t d = 0; d < Dh; d++) o[d] = 0.0f;
                 for (int64_t b = 0; b < n_blocks; b++) {
-                    const int64_t it = tg * n_blocks + b;
-                    if (pl[it * rep + r] == 0.0f) continue;
-                    const float w = expf(pm[it * rep + r] - mx);
-                    sum += w * pl[it * rep + r];
-                    const float *a = pacc + (it * rep + r) * Dh;
+                    const int64_t it = t * n_blocks + b;
+                    if (pl[it * H + h] == 0.0f) continue;
+                    const float w = expf(pm[it * H + h] - mx);
+                    sum += w * pl[it * H + h];
+                    const float *a = pacc + (it * H + h) * Dh;
                     for (int64_t d = 0; d < Dh; d++) o[d] += w * a[d];
                 }
                 const float inv = 1.0f / sum;

@@ -33,6 +33,9 @@ void cosmos_cpu_silu_mul(float *y, const float *a, const float *b, int64_t n);
 cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, const void *v,
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
                                    int64_t S, int64_t pos0, int causal);
+/* The e^x of cosmos_cpu_attention's softmax (x <= 0): within 1.01 ulp of e^x where that is a normal
+ * float, 0 below about -87.7 (exported for its test). */
+float cosmos_cpu_attn_expf(float x);
 
 /* ---- DV8x16x16 tokenizer ops (spec components.md 2.4-2.7). Videos are [C,T,H,W] f32, batch 1. ---- */
 #define COSMOS_FSQ_MAX_LEVELS 16

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/backend.h"
 #include "core/rng.h"
@@ -123,6 +124,66 @@ Test(kernels, attention_causal_decode_cross) {
     check_attention(1, 8, 1, 16, 3000, 2999, 1);
     check_attention(1, 4, 1, 16, 1100, 0, 0);   /* non-causal over a long context */
     check_attention(2, 4, 1, 16, 1200, 1100, 1); /* two tokens */
+    /* the tiles of the decode kernel: 4 heads x 2 keys for the scores, 8 keys for the V sum, with
+     * the leftovers (rep 3 and 6, Dh not a multiple of 8, odd key counts), and real model shapes */
+    check_attention(1, 8, 2, 128, 4200, 4150, 1); /* bench-ar-4b-narrow at a long position */
+    check_attention(1, 32, 8, 128, 700, 620, 1);  /* the 4B / 5B heads */
+    check_attention(3, 6, 2, 8, 300, 201, 1);     /* rep 3: no 4-head tile */
+    check_attention(1, 12, 2, 20, 999, 998, 1);   /* rep 6: a tile and two heads left; Dh 20 */
+    check_attention(4, 8, 1, 24, 77, 0, 0);       /* rep 8, non-causal, keys not a multiple of 8 */
+}
+
+/* Non-finite inputs behave as in the naive softmax: a key scored -inf gets weight 0; a NaN in a K
+ * or V row makes the outputs of its KV head's query heads NaN (the other heads stay finite). */
+Test(kernels, attention_nonfinite) {
+    enum { T = 1, H = 8, Hkv = 2, Dh = 32, S = 600, P = 599 };
+    float *q = malloc(sizeof(float) * T * H * Dh), *o = malloc(sizeof(float) * T * H * Dh);
+    float *k = malloc(sizeof(float) * S * Hkv * Dh), *v = malloc(sizeof(float) * S * Hkv * Dh);
+    double *ref = malloc(sizeof(double) * T * H * Dh);
+    fill(q, T * H * Dh, 3);
+    fill(k, S * Hkv * Dh, 4);
+    fill(v, S * Hkv * Dh, 5);
+    for (int h = 0; h < H; h++) q[h * Dh] = 1.0f;
+    k[(300 * Hkv + 1) * Dh] = -INFINITY; /* key 300 of KV head 1 scores -inf for heads 4..7 */
+    cr_assert_eq(cosmos_cpu_attention(o, q, k, v, COSMOS_F32, T, H, Hkv, Dh, S, P, 1), COSMOS_OK);
+    naive_attention(ref, q, k, v, T, H, Hkv, Dh, S, P, 1);
+    double max_err = 0;
+    for (int i = 0; i < T * H * Dh; i++) max_err = fmax(max_err, fabs(ref[i] - o[i]));
+    cr_expect(max_err < 1e-5, "a key scored -inf: err %g", max_err);
+    k[(100 * Hkv + 0) * Dh + 5] = -NAN; /* KV head 0: heads 0..3 (sign bit set, as x86 makes NaNs) */
+    v[(500 * Hkv + 1) * Dh + 7] = NAN; /* KV head 1: heads 4..7, through the V sum only (dim 7) */
+    cr_assert_eq(cosmos_cpu_attention(o, q, k, v, COSMOS_F32, T, H, Hkv, Dh, S, P, 1), COSMOS_OK);
+    for (int h = 0; h < 4; h++) cr_expect(isnan(o[h * Dh + 3]), "head %d: a NaN key must give NaN", h);
+    for (int h = 4; h < H; h++) {
+        cr_expect(isnan(o[h * Dh + 7]), "head %d: a NaN value must give NaN", h);
+        cr_expect(isfinite(o[h * Dh + 6]), "head %d: other dims stay finite", h);
+    }
+    free(q);
+    free(o);
+    free(k);
+    free(v);
+    free(ref);
+}
+
+/* The softmax's exp: within about 1 ulp of exp() wherever e^x is a normal float (checked on a
+ * sample of the floats in [-87.3, 0]), 0 below, exactly 1 at 0. */
+Test(kernels, attention_exp) {
+    cr_expect_eq(cosmos_cpu_attn_expf(0.0f), 1.0f);
+    cr_expect_eq(cosmos_cpu_attn_expf(-0.0f), 1.0f);
+    cr_expect_eq(cosmos_cpu_attn_expf(-88.0f), 0.0f);
+    cr_expect_eq(cosmos_cpu_attn_expf(-1e30f), 0.0f);
+    cr_expect_eq(cosmos_cpu_attn_expf(-INFINITY), 0.0f);
+    double max_ulp = 0;
+    float worst = 0;
+    /* negative floats in order of magnitude: bit patterns from 0x80000000 up; every 97th */
+    for (uint32_t u = 0x80000000u; u < 0xC2AE999Au; u += 97) { /* 0xC2AE999A: -87.3f */
+        float x;
+        memcpy(&x, &u, sizeof x);
+        const double e = exp((double)x), ulp = ldexp(1.0, ilogb(e) - 23);
+        const double err = fabs((double)cosmos_cpu_attn_expf(x) - e) / ulp;
+        if (err > max_ulp) max_ulp = err, worst = x;
+    }
+    cr_expect(max_ulp < 1.05, "attn_expf: %g ulp at x = %g", max_ulp, (double)worst);
 }
 
 Test(kernels, rmsnorm_and_rope) {
