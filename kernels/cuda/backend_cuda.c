@@ -18,6 +18,12 @@ struct cuda_ctx {
     int device;
     cudaStream_t stream;
     cosmos_cublaslt_t *lt;
+    /* Scratch of the attention kernels (cosmos_cuda_attention_ws_bytes: split-KV decode partials),
+     * grown on demand by cuda_attention with stream-ordered cudaFreeAsync + cudaMallocAsync (no host
+     * sync). Growth must not happen during CUDA-graph capture: run every captured attention shape
+     * once before capturing (later calls with the same or a smaller need allocate nothing). */
+    void *attn_ws;
+    size_t attn_ws_bytes;
 };
 
 cosmos_status cosmos_cuda_check(cudaError_t err, const char *call, const char *file, int line) {
@@ -64,7 +70,10 @@ static void cuda_free_ctx(void *ctx) {
     struct cuda_ctx *c = ctx;
     if (!c) return;
     cudaSetDevice(c->device);
-    if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->stream) {
+        if (c->attn_ws) cudaFreeAsync(c->attn_ws, c->stream);
+        cudaStreamSynchronize(c->stream);
+    }
     cosmos_cublaslt_free(c->lt);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
@@ -163,12 +172,31 @@ static cosmos_status cuda_silu_mul(void *ctx, struct cosmos_tensor y, struct cos
 static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                     struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal) {
     struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
     if (k.dtype != COSMOS_BF16 && k.dtype != COSMOS_F32) {
         LOG_ERROR("attention: K/V must be bf16 or f32 (got %s)", cosmos_dtype_name(k.dtype));
         return COSMOS_ERR_UNSUPPORTED;
     }
-    return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, q.shape[0], q.shape[1], k.shape[1],
-                                 q.shape[2], k.shape[0], pos0, causal, c->stream);
+    const int64_t T = q.shape[0], H = q.shape[1], Hkv = k.shape[1], Dh = q.shape[2], S = k.shape[0];
+    const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, pos0, causal);
+    if (need > c->attn_ws_bytes) { /* grow (stream-ordered; not during graph capture, see struct cuda_ctx) */
+        const size_t mib = (size_t)1 << 20, bytes = (need + mib - 1) / mib * mib;
+        CHECK(set_device(c));
+        if (c->attn_ws) {
+            void *old = c->attn_ws;
+            c->attn_ws = NULL;
+            c->attn_ws_bytes = 0;
+            CUDA_CHECK(cudaFreeAsync(old, c->stream));
+        }
+        void *ws = NULL;
+        CUDA_CHECK(cudaMallocAsync(&ws, bytes, c->stream));
+        c->attn_ws = ws;
+        c->attn_ws_bytes = bytes;
+    }
+    return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, pos0, causal, c->attn_ws,
+                                 c->attn_ws_bytes, c->stream);
+fail:
+    return st;
 }
 static cosmos_status cuda_copy(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src) {
     struct cuda_ctx *c = ctx;

@@ -68,10 +68,18 @@ cosmos_status cosmos_cuda_silu_mul(cosmos_bf16 *y, const cosmos_bf16 *a, const c
 /* dst = src over n elements: f32 <-> bf16 conversion (round to nearest even) or a same-dtype copy. */
 cosmos_status cosmos_cuda_copy(void *dst, enum cosmos_dtype dst_dtype, const void *src, enum cosmos_dtype src_dtype,
                                int64_t n, cudaStream_t stream);
-/* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. */
+/* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. Dh <= 256
+ * (else UNSUPPORTED). ws: device scratch of at least cosmos_cuda_attention_ws_bytes(...) bytes for the
+ * same shape (may be NULL when that is 0; a smaller one is INVALID_ARG); the launch uses it stream-ordered,
+ * so it may be reused by the next op on the same stream. */
 cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,
                                     enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
-                                    int64_t S, int64_t pos0, int causal, cudaStream_t stream);
+                                    int64_t S, int64_t pos0, int causal, void *ws, size_t ws_bytes,
+                                    cudaStream_t stream);
+/* Workspace bytes cosmos_cuda_attention needs for this shape on the current device (split-KV
+ * partials of the decode path, T <= 4; 0 otherwise). Depends on the device's SM count. */
+size_t cosmos_cuda_attention_ws_bytes(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0,
+                                      int causal);
 
 #ifdef __cplusplus
 }

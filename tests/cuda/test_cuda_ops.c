@@ -374,6 +374,37 @@ Test(cuda, attention, .init = open_backends, .fini = close_backends) {
     check_attention(33, 32, 8, 128, 512, 0, 0, COSMOS_BF16);  /* model-like cross-attention */
     check_attention(64, 32, 8, 128, 1024, 900, 1, COSMOS_BF16); /* model-like prefill chunk */
     check_attention(3, 5, 1, 10, 11, 2, 1, COSMOS_BF16);      /* odd head count and Dh, MQA */
+    /* split-KV decode kernel (T <= 4): key splits are whole multiples of 128 keys, about one wave of
+     * blocks (the split boundaries named below are those of an A100 or H100) */
+    check_attention(1, 32, 8, 128, 12864, 12863, 1, COSMOS_BF16); /* 4B-class decode at the end of the longest cache */
+    check_attention(1, 32, 8, 128, 12864, 5000, 1, COSMOS_BF16);  /* mid-cache: the rows past 5000 must not count */
+    check_attention(1, 32, 8, 128, 12864, 0, 1, COSMOS_BF16);     /* one key of a long cache */
+    check_attention(1, 40, 8, 128, 12864, 12000, 1, COSMOS_BF16); /* 12B-class: rep 5 */
+    check_attention(1, 32, 8, 128, 4200, 4096, 1, COSMOS_BF16);   /* 4097 keys: the last split holds one key */
+    check_attention(2, 32, 8, 128, 4200, 4095, 1, COSMOS_BF16);   /* token 0 ends on a split boundary, 1 one past */
+    check_attention(1, 8, 4, 16, 1024, 256, 1, COSMOS_BF16);      /* tiny model: splits [0,256) and [256,257) */
+    check_attention(3, 8, 4, 16, 600, 597, 1, COSMOS_BF16);       /* T=3 at the end of the cache */
+    check_attention(4, 40, 8, 128, 3000, 1999, 1, COSMOS_BF16);   /* T=4, rep 5 */
+    check_attention(1, 8, 8, 64, 2000, 1999, 1, COSMOS_BF16);     /* rep 1 */
+    check_attention(1, 16, 2, 64, 3000, 2999, 1, COSMOS_BF16);    /* rep 8: all 8 heads of a group in one block */
+    check_attention(2, 16, 1, 128, 700, 500, 1, COSMOS_BF16);     /* rep 16: two 8-head blocks per group */
+    check_attention(1, 6, 2, 72, 900, 899, 1, COSMOS_BF16);       /* Dh 72 (9 chunks of 8), rep 3 */
+    check_attention(1, 8, 2, 10, 700, 650, 1, COSMOS_BF16);       /* Dh 10: element loads */
+    check_attention(1, 4, 2, 256, 1000, 999, 1, COSMOS_BF16);     /* Dh 256: a whole warp per key row */
+    check_attention(1, 32, 8, 128, 5000, 4999, 1, COSMOS_F32);    /* f32 K/V */
+    check_attention(4, 8, 2, 10, 300, 296, 1, COSMOS_F32);        /* f32 K/V, odd Dh, T=4 */
+    check_attention(1, 32, 8, 128, 512, 0, 0, COSMOS_BF16);       /* cross-attention decode: 512 context rows */
+    check_attention(2, 40, 8, 128, 512, 0, 0, COSMOS_F32);        /* ... two queries, rep 5, f32 context */
+    /* flash prefill kernel (T > 4): 64-query tiles, 32-key tiles, causal tiles past the diagonal skipped */
+    check_attention(257, 32, 8, 128, 257, 0, 1, COSMOS_BF16);     /* from position 0; the last tile has one query */
+    check_attention(257, 32, 8, 128, 600, 300, 1, COSMOS_BF16);   /* from 300: tiles cross the diagonal */
+    check_attention(256, 32, 8, 128, 512, 0, 0, COSMOS_BF16);     /* cross-attention: 256 queries, 512 context rows */
+    check_attention(70, 8, 2, 128, 400, 200, 1, COSMOS_F32);      /* f32 K/V */
+    check_attention(65, 4, 2, 256, 100, 30, 1, COSMOS_BF16);      /* Dh 256 */
+    check_attention(100, 6, 2, 72, 150, 40, 1, COSMOS_BF16);      /* Dh 72 (zero-padded to 128), rep 3 */
+    check_attention(9, 5, 5, 10, 40, 31, 1, COSMOS_BF16);         /* Dh 10 (padded to 16), rep 1 */
+    check_attention(5, 40, 8, 128, 4000, 3995, 1, COSMOS_BF16);   /* smallest prefill, at the end of a long cache */
+    check_attention(37, 8, 4, 16, 33, 0, 0, COSMOS_BF16);         /* non-causal, keys not a multiple of the tile */
 }
 
 /* ---- tiny models: teacher-forced logits CUDA vs CPU ---- */
