@@ -20,7 +20,17 @@ cosmos_status cosmos_backend_create(const char *name, const struct cosmos_backen
     struct cosmos_backend_params def = cosmos_backend_params_default();
     if (!params) params = &def;
     *out = NULL;
-    if (strcmp(name, "cpu") == 0) return cosmos_backend_cpu_create(params, out);
+    if (strcmp(name, "cpu") == 0 || strcmp(name, "cpu-staged") == 0) {
+        cosmos_status st = cosmos_backend_cpu_create(params, out);
+        if (st != COSMOS_OK) return st;
+        (*out)->device = -1;
+        (*out)->stream = NULL;
+        if (name[3] == '-') {
+            snprintf((*out)->name, sizeof (*out)->name, "%s", name);
+            (*out)->is_host = 0;
+        }
+        return COSMOS_OK;
+    }
     if (strcmp(name, "cuda") == 0) return cosmos_backend_cuda_create(0, params, out);
     if (strncmp(name, "cuda:", 5) == 0) {
         char *end = NULL;
@@ -31,8 +41,15 @@ cosmos_status cosmos_backend_create(const char *name, const struct cosmos_backen
         }
         return cosmos_backend_cuda_create((int)dev, params, out);
     }
-    LOG_ERROR("unknown backend '%s' (known: cpu, cuda, cuda:N)", name);
+    LOG_ERROR("unknown backend '%s' (known: cpu, cuda, cuda:N, cpu-staged)", name);
     return COSMOS_ERR_INVALID_ARG;
+}
+
+void cosmos_backend_name_for_rank(const char *name, int local_rank, char *out, size_t n) {
+    if (strcmp(name, "cuda") == 0)
+        snprintf(out, n, "cuda:%d", local_rank);
+    else
+        snprintf(out, n, "%s", name);
 }
 
 void cosmos_backend_free(cosmos_backend_t *be) {
@@ -44,6 +61,8 @@ void cosmos_backend_free(cosmos_backend_t *be) {
 const char *cosmos_backend_name(const cosmos_backend_t *be) { return be->name; }
 enum cosmos_dtype cosmos_backend_act_dtype(const cosmos_backend_t *be) { return be->act_dtype; }
 int cosmos_backend_is_host(const cosmos_backend_t *be) { return be->is_host; }
+int cosmos_backend_device(const cosmos_backend_t *be) { return be->device; }
+void *cosmos_backend_stream(const cosmos_backend_t *be) { return be->stream; }
 
 cosmos_status cosmos_backend_alloc(cosmos_backend_t *be, size_t bytes, void **ptr) {
     return be->ops->alloc(be->ctx, bytes, ptr);
@@ -175,6 +194,20 @@ cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, str
     }
     if (!be->ops->copy) return missing_op(be, "copy");
     return be->ops->copy(be->ctx, dst, src);
+}
+
+cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token, struct cosmos_tensor logits,
+                               const struct cosmos_sampler_params *p, int64_t position) {
+    if (token.dtype != COSMOS_I32 || cosmos_tensor_numel(&token) != 1)
+        return shape_error("sample", "token must be one int32", &token, NULL);
+    if (logits.dtype != COSMOS_F32 || cosmos_tensor_numel(&logits) < 1 || cosmos_tensor_numel(&logits) > INT32_MAX)
+        return shape_error("sample", "logits must be f32 [V]", &logits, NULL);
+    if (position < 0) {
+        LOG_ERROR("sample: negative position %lld", (long long)position);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!be->ops->sample) return missing_op(be, "sample");
+    return be->ops->sample(be->ctx, token, logits, p, position);
 }
 
 /* ---- T5 encoder ops ---- */

@@ -19,16 +19,28 @@ struct cosmos_backend_params {
 };
 struct cosmos_backend_params cosmos_backend_params_default(void);
 
-/* Create a backend by name: "cpu", "cuda", "cuda:N". A name this build cannot serve returns
- * COSMOS_ERR_UNSUPPORTED with a message saying why. The caller owns *out (cosmos_backend_free). */
+/* Create a backend by name: "cpu", "cuda", "cuda:N", or "cpu-staged": the cpu backend presented as
+ * a device backend (is_host 0: weights copied in, activations handed to MPI through host staging
+ * buffers), which runs the GPU code paths of the model's TP/PP exchange on machines without a GPU
+ * (tests). A name this build cannot serve returns COSMOS_ERR_UNSUPPORTED with a message saying why.
+ * The caller owns *out (cosmos_backend_free). */
 cosmos_status cosmos_backend_create(const char *name, const struct cosmos_backend_params *params,
                                     cosmos_backend_t **out);
 void cosmos_backend_free(cosmos_backend_t *be); /* NULL is a no-op */
+/* The backend name a rank opens in a job of several ranks: plain "cuda" becomes
+ * "cuda:<local_rank>" (one process per GPU, local_rank from cosmos_comm_local_rank); every other
+ * name is kept. */
+void cosmos_backend_name_for_rank(const char *name, int local_rank, char *out, size_t n);
 const char *cosmos_backend_name(const cosmos_backend_t *be);
 /* Activation dtype the backend computes in (F32 on the CPU oracle). */
 enum cosmos_dtype cosmos_backend_act_dtype(const cosmos_backend_t *be);
 /* True when the backend computes on host memory (weights may alias an mmap). */
 int cosmos_backend_is_host(const cosmos_backend_t *be);
+/* CUDA device index of the backend, -1 for backends without a device (cpu, cpu-staged). */
+int cosmos_backend_device(const cosmos_backend_t *be);
+/* The CUDA stream (a cudaStream_t) that orders every op of the backend, NULL without a device: a
+ * NCCL communicator created on it is ordered with the backend's kernels. */
+void *cosmos_backend_stream(const cosmos_backend_t *be);
 
 /* Memory. alloc returns zeroed memory owned by the caller (free_mem). */
 cosmos_status cosmos_backend_alloc(cosmos_backend_t *be, size_t bytes, void **ptr);
@@ -65,6 +77,12 @@ cosmos_status cosmos_op_attention(cosmos_backend_t *be, struct cosmos_tensor out
                                   struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal);
 /* dst = src (same numel; converts between f32 and bf16 where dtypes differ). */
 cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, struct cosmos_tensor src);
+/* token int32 [1] = the next token drawn from logits f32 [V] by the rules of core/model/sampler.h
+ * (temperature, top-k, top-p, counter-based RNG at (p->seed, position)): the same token as
+ * cosmos_sampler_sample, without the logits leaving the backend. Stream-ordered. */
+struct cosmos_sampler_params;
+cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token, struct cosmos_tensor logits,
+                               const struct cosmos_sampler_params *p, int64_t position);
 
 /* Ops of the T5 encoder (spec components.md 3.4). */
 /* y[M,N] = x[M,K] . w[N,K]^T with f32 weights (fp32 weight storage; cosmos_op_matmul takes bf16). */

@@ -25,6 +25,8 @@ struct cosmos_backend_ops {
     cosmos_status (*attention)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q, struct cosmos_tensor k,
                                struct cosmos_tensor v, int pos0, int causal);
     cosmos_status (*copy)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src);
+    cosmos_status (*sample)(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
+                            const struct cosmos_sampler_params *p, int64_t position);
     /* T5 encoder ops (NULL: the backend does not have them yet -> UNSUPPORTED). */
     cosmos_status (*matmul_f32w)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w);
     cosmos_status (*rmsnorm_f32w)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
@@ -54,6 +56,8 @@ struct cosmos_backend {
     void *ctx;
     enum cosmos_dtype act_dtype;
     int is_host;
+    int device;   /* CUDA device index; -1 for backends without a device */
+    void *stream; /* the cudaStream_t every op is ordered on; NULL without a device */
 };
 
 /* Constructors of the compiled-in backends. */

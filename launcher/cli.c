@@ -268,7 +268,14 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common->threads;
-    st = cosmos_backend_create(common->backend, &bp, &s->be);
+    char be_name[64];
+    int local_rank = 0;
+    if (s->world) CHECK(cosmos_comm_local_rank(s->world, &local_rank));
+    if (s->world)
+        cosmos_backend_name_for_rank(common->backend, local_rank, be_name, sizeof be_name);
+    else
+        snprintf(be_name, sizeof be_name, "%s", common->backend);
+    st = cosmos_backend_create(be_name, &bp, &s->be);
     if (st == COSMOS_OK) {
         struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
         if (max_chunk > 0) lp.max_chunk = max_chunk;

@@ -40,8 +40,16 @@ static cosmos_status check_peer(const cosmos_comm_t *c, int peer, const char *wh
 }
 
 cosmos_status cosmos_comm_allreduce_sum(cosmos_comm_t *c, float *buf, size_t n) {
-    return c->ops->allreduce_sum(c->ctx, buf, n);
+    return c->ops->allreduce(c->ctx, buf, n, COSMOS_F32);
 }
+cosmos_status cosmos_comm_allreduce(cosmos_comm_t *c, void *buf, size_t n, enum cosmos_dtype dt) {
+    if (dt != COSMOS_F32 && dt != COSMOS_BF16) {
+        LOG_ERROR("comm allreduce: dtype %s is not supported (f32 or bf16)", cosmos_dtype_name(dt));
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    return c->ops->allreduce(c->ctx, buf, n, dt);
+}
+int cosmos_comm_device_memory(const cosmos_comm_t *c) { return c->ops->device_memory; }
 cosmos_status cosmos_comm_allgather(cosmos_comm_t *c, const void *send, void *recv, size_t bytes) {
     return c->ops->allgather(c->ctx, send, recv, bytes);
 }

@@ -1,13 +1,14 @@
 /* Communicator interface (STYLE.md "Backends and communication"; issue: tensor and pipeline
  * parallelism). One API, several implementations behind a private vtable: self (size 1, no
- * library), MPI (host buffers; also the bootstrap and control channel), and later NCCL (device
- * buffers). All operations are blocking and collective over the communicator unless named
+ * library), MPI (host buffers; also the bootstrap and control channel), and NCCL (device
+ * buffers, parallel/comm_nccl.h). All operations are blocking and collective over the communicator unless named
  * send/recv. Buffers live in the memory the implementation serves (host memory for self and MPI). */
 #ifndef COSMOS_COMM_H
 #define COSMOS_COMM_H
 
 #include <stddef.h>
 
+#include "core/dtype.h"
 #include "core/status.h"
 
 typedef struct cosmos_comm cosmos_comm_t;
@@ -25,6 +26,13 @@ const char *cosmos_comm_kind(const cosmos_comm_t *c); /* "self", "mpi", "nccl" *
 
 /* In-place sum over all ranks of n floats. */
 cosmos_status cosmos_comm_allreduce_sum(cosmos_comm_t *c, float *buf, size_t n);
+/* In-place sum over all ranks of n values of dtype dt (F32 or BF16; anything else UNSUPPORTED).
+ * Every rank gets the same bits. BF16 over MPI sums in f32 in rank order and rounds once (to
+ * nearest even); NCCL sums bf16 natively (its own rounding, identical on every rank). */
+cosmos_status cosmos_comm_allreduce(cosmos_comm_t *c, void *buf, size_t n, enum cosmos_dtype dt);
+/* 1 when the buffers of this communicator's operations are device memory (NCCL), 0 for host
+ * memory (self, MPI). */
+int cosmos_comm_device_memory(const cosmos_comm_t *c);
 /* recv[r * bytes .. (r+1) * bytes) = send of rank r, on every rank. */
 cosmos_status cosmos_comm_allgather(cosmos_comm_t *c, const void *send, void *recv, size_t bytes);
 cosmos_status cosmos_comm_broadcast(cosmos_comm_t *c, void *buf, size_t bytes, int root);

@@ -7,7 +7,7 @@
 struct cosmos_comm_ops {
     const char *kind;
     void (*free_ctx)(void *ctx);
-    cosmos_status (*allreduce_sum)(void *ctx, float *buf, size_t n);
+    cosmos_status (*allreduce)(void *ctx, void *buf, size_t n, enum cosmos_dtype dt); /* dt: F32 or BF16 */
     cosmos_status (*allgather)(void *ctx, const void *send, void *recv, size_t bytes);
     cosmos_status (*broadcast)(void *ctx, void *buf, size_t bytes, int root);
     cosmos_status (*send)(void *ctx, const void *buf, size_t bytes, int dst, int tag);
@@ -17,6 +17,7 @@ struct cosmos_comm_ops {
     cosmos_status (*split)(void *ctx, int color, int key, cosmos_comm_t **out);
     cosmos_status (*local_rank)(void *ctx, int *local_rank);
     cosmos_status (*probe)(void *ctx, int src, int tag, int *flag); /* NULL: UNSUPPORTED */
+    int device_memory; /* buffers are device memory */
 };
 
 struct cosmos_comm {

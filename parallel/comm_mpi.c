@@ -15,6 +15,7 @@ struct mpi_ctx {
     int we_initialised;
     float *scratch; /* all-reduce gather buffer, kept between calls */
     size_t scratch_n;
+    float *wide; /* bf16 all-reduce: one piece widened to f32 */
 };
 
 #define MPI_CHECK(call)                                                                   \
@@ -36,6 +37,7 @@ static void mpi_free(void *p) {
     struct mpi_ctx *c = p;
     if (!c) return;
     free(c->scratch);
+    free(c->wide);
     if (c->is_world) {
         if (c->we_initialised) {
             int fin = 0;
@@ -54,7 +56,7 @@ static void mpi_free(void *p) {
  * ranks, and tensor-parallel ranks must stay identical so that they sample the same token); the
  * traffic is that of a ring all-reduce. */
 #define SUM_PIECE ((size_t)1 << 22) /* floats per round */
-static cosmos_status mpi_allreduce(void *p, float *buf, size_t n) {
+static cosmos_status mpi_allreduce_f32(void *p, float *buf, size_t n) {
     struct mpi_ctx *c = p;
     int size = 1;
     MPI_Comm_size(c->comm, &size);
@@ -80,6 +82,28 @@ static cosmos_status mpi_allreduce(void *p, float *buf, size_t n) {
         }
         MPI_CHECK(MPI_Allgather(mine, (int)chunk, MPI_FLOAT, send, (int)chunk, MPI_FLOAT, c->comm));
         memcpy(buf + off, send, sizeof(float) * cnt);
+    }
+    return COSMOS_OK;
+}
+
+/* bf16: each piece widened to f32, summed as above, rounded once: the same bits on every rank. */
+static cosmos_status mpi_allreduce(void *p, void *buf, size_t n, enum cosmos_dtype dt) {
+    struct mpi_ctx *c = p;
+    if (dt == COSMOS_F32) return mpi_allreduce_f32(p, buf, n);
+    int size = 1;
+    MPI_Comm_size(c->comm, &size);
+    if (size == 1 || n == 0) return COSMOS_OK;
+    if (!c->wide) {
+        c->wide = malloc(sizeof(float) * SUM_PIECE);
+        if (!c->wide) return COSMOS_ERR_NOMEM;
+    }
+    cosmos_bf16 *b = buf;
+    for (size_t off = 0; off < n; off += SUM_PIECE) {
+        const size_t cnt = n - off < SUM_PIECE ? n - off : SUM_PIECE;
+        cosmos_bf16_to_f32_n(c->wide, b + off, cnt);
+        cosmos_status st = mpi_allreduce_f32(p, c->wide, cnt);
+        if (st != COSMOS_OK) return st;
+        cosmos_f32_to_bf16_n(b + off, c->wide, cnt);
     }
     return COSMOS_OK;
 }
@@ -164,7 +188,7 @@ static cosmos_status mpi_probe(void *p, int src, int tag, int *flag) {
 
 static const struct cosmos_comm_ops mpi_ops = {
     "mpi", mpi_free, mpi_allreduce, mpi_allgather, mpi_bcast, mpi_send, mpi_recv, mpi_barrier, mpi_all_ok,
-    mpi_split, mpi_local_rank, mpi_probe,
+    mpi_split, mpi_local_rank, mpi_probe, 0,
 };
 
 static cosmos_status wrap_comm(MPI_Comm comm, int is_world, int we_init, cosmos_comm_t **out) {

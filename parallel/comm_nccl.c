@@ -50,9 +50,10 @@ static cosmos_status sync_stream(struct nccl_ctx *c) {
     return COSMOS_OK;
 }
 
-static cosmos_status nccl_allreduce(void *p, float *buf, size_t n) {
+static cosmos_status nccl_allreduce(void *p, void *buf, size_t n, enum cosmos_dtype dt) {
     struct nccl_ctx *c = p;
-    NCCL_CHECK(c, ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, c->comm, c->stream));
+    const ncclDataType_t t = dt == COSMOS_BF16 ? ncclBfloat16 : ncclFloat;
+    NCCL_CHECK(c, ncclAllReduce(buf, buf, n, t, ncclSum, c->comm, c->stream));
     return sync_stream(c);
 }
 static cosmos_status nccl_allgather(void *p, const void *send, void *recv, size_t bytes) {
@@ -107,17 +108,34 @@ static cosmos_status nccl_local_rank(void *p, int *local_rank) {
 
 static const struct cosmos_comm_ops nccl_ops = {
     "nccl", nccl_free, nccl_allreduce, nccl_allgather, nccl_bcast, nccl_send, nccl_recv, nccl_barrier, nccl_all_ok,
-    nccl_split, nccl_local_rank, NULL,
+    nccl_split, nccl_local_rank, NULL, 1,
 };
 
+/* Every rank reaches the same collectives whatever fails where: the id travels with rank 0's
+ * status, and the group agrees that every rank has its device before ncclCommInitRank, which
+ * would otherwise wait for a rank that is not coming. */
 static cosmos_status init_comm(struct nccl_ctx *c, int size) {
-    ncclUniqueId id;
-    memset(&id, 0, sizeof id);
-    if (c->rank == 0) NCCL_CHECK(c, ncclGetUniqueId(&id));
-    cosmos_status st = cosmos_comm_broadcast(c->boot, &id, sizeof id, 0);
+    struct {
+        int ok;
+        ncclUniqueId id;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    cosmos_status st = COSMOS_OK;
+    const cudaError_t dev_err = cudaSetDevice(c->device);
+    if (dev_err != cudaSuccess)
+        LOG_ERROR("cudaSetDevice(%d) failed (rank %d): %s", c->device, c->rank, cudaGetErrorString(dev_err));
+    if (c->rank == 0 && dev_err == cudaSuccess) {
+        const ncclResult_t r = ncclGetUniqueId(&msg.id);
+        msg.ok = r == ncclSuccess;
+        if (!msg.ok) LOG_ERROR("ncclGetUniqueId failed (rank 0, device %d): %s", c->device, ncclGetErrorString(r));
+    }
+    st = cosmos_comm_broadcast(c->boot, &msg, sizeof msg, 0);
     if (st != COSMOS_OK) return st;
-    CU_CHECK(c, cudaSetDevice(c->device));
-    NCCL_CHECK(c, ncclCommInitRank(&c->comm, size, id, c->rank));
+    int all_ok = 0;
+    st = cosmos_comm_all_ok(c->boot, msg.ok && dev_err == cudaSuccess, &all_ok);
+    if (st != COSMOS_OK) return st;
+    if (!all_ok) return COSMOS_ERR_NCCL; /* the failing rank said why */
+    NCCL_CHECK(c, ncclCommInitRank(&c->comm, size, msg.id, c->rank));
     return COSMOS_OK;
 }
 

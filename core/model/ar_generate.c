@@ -5,7 +5,10 @@
  *   stage s:    forward_stage: receive x from s-1, run the layers, send x to s+1
  *   last stage: forward_stage: receive x, logits; sample out[i][k]; send it to stage 0
  * Stage 0 needs out[i][k-1] only after it has sent the whole of step k-1, i.e. n forward passes
- * later, so with n >= pp it never waits. Token messages are 4 bytes (eager), so no cycle blocks. */
+ * later, so with n >= pp it never waits. Token messages are 4 bytes (eager), so no cycle blocks.
+ * Without TP the last stage samples decode tokens on the backend (cosmos_ar_forward_sample: on a GPU
+ * the logits stay there); with TP on the host from the gathered logits. Both draw the same token.
+ * The first token of each sequence comes from the prefill's logits on every rank (host sampler). */
 #define _POSIX_C_SOURCE 200809L
 #include "core/model/ar_generate.h"
 
@@ -77,6 +80,9 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     }
     double t1 = now_s();
     const int last = pp - 1;
+    /* the last stage draws decode tokens on the backend (GPU sampling) unless TP splits the logits */
+    const int on_backend = stage == last && cosmos_ar_samples_on_backend(m);
+    struct cosmos_sampler_params sp = *params;
     /* Step k of sequence i feeds out[i][k-1] and samples out[i][k] (k < n_gens[i]). With pp > 1,
      * stage 0 receives out[i][k-1] at step k, also at k == n_gens[i] where nothing more is run:
      * so it receives tokens in the order the last stage sent them, whatever the lengths. */
@@ -92,11 +98,15 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
             }
             if (k == n_gens[i]) continue;
             CHECK(cosmos_ar_use_seq(m, i));
-            CHECK(cosmos_ar_forward_stage(m, &out[i][k - 1], 1, pos, stage == last ? COSMOS_LOGITS_LAST
-                                                                                    : COSMOS_LOGITS_NONE,
-                                          logits));
+            if (on_backend) { /* the logits never leave the device */
+                sp.seed = seeds[i];
+                CHECK(cosmos_ar_forward_sample(m, &out[i][k - 1], 1, pos, &sp, &out[i][k]));
+            } else {
+                CHECK(cosmos_ar_forward_stage(m, &out[i][k - 1], 1, pos,
+                                              stage == last ? COSMOS_LOGITS_LAST : COSMOS_LOGITS_NONE, logits));
+                if (stage == last) out[i][k] = cosmos_sampler_sample(samplers[i], logits, pos + 1);
+            }
             if (stage == last) {
-                out[i][k] = cosmos_sampler_sample(samplers[i], logits, pos + 1);
                 if (on_token && pp == 1) CHECK(on_token(ud, i, k, out[i][k]));
                 if (pp > 1) {
                     const double tw = now_s();

@@ -2,8 +2,15 @@
  *   h = E[x]; per layer: [h += APE[p]]; h += SelfAttn(RMSNorm(h)); [h += CrossAttn(RMSNorm(h), ctx)];
  *   h += FFN(RMSNorm(h)); logits = RMSNorm(h) W_out^T.
  * Every op goes through the backend interface. The only direct use of tensor memory is handing
- * activations to the communicator for tensor / pipeline parallelism, which therefore needs a host
- * backend until the NCCL communicator exists (checked at load). */
+ * activations to a communicator for tensor / pipeline parallelism (the row-parallel all-reduces and
+ * the stage-to-stage send/recv), by one of three paths:
+ *   - host backend (cpu): the MPI communicator reads and writes the tensors in place;
+ *   - device backend with a NCCL communicator (created at load on the backend's stream, when the
+ *     backend has a CUDA device and the build has NCCL): in place on the device, in the activation
+ *     dtype (bf16 all-reduce on GPUs);
+ *   - any other device backend (cpu-staged; a GPU when NCCL cannot start): through a host staging
+ *     buffer (download, MPI in the activation dtype, upload).
+ * Logits, tokens and control messages always travel on the host over the MPI communicators. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/model/ar_model.h"
 
@@ -16,6 +23,7 @@
 #include "core/log.h"
 #include "core/model/ar_weights.h"
 #include "core/model/pos_tables.h"
+#include "parallel/comm_nccl.h"
 #include "parallel/shard.h"
 
 struct cosmos_ar_model {
@@ -32,6 +40,10 @@ struct cosmos_ar_model {
     /* pipeline parallelism: this rank's stage */
     cosmos_comm_t *pp_comm; /* borrowed; NULL with one stage */
     int pp, stage;
+    /* activation exchange (see the file comment) */
+    cosmos_comm_t *tp_dev, *pp_dev; /* owned NCCL communicators over tp_comm / pp_comm, or NULL */
+    void *stage_buf;                /* host staging of one activation [max_chunk, dim] (staged path) */
+    int act_ready;                  /* the above are set up (at the first forward) */
     struct cosmos_ar_part part; /* layers [layer0, layer1), first / last stage, tp shard */
     float *gather;              /* [tp, max_chunk, Vl] logits of every rank (tp > 1) */
     /* backend buffers */
@@ -69,6 +81,44 @@ static cosmos_status model_alloc(cosmos_ar_model_t *m, struct cosmos_tensor *t, 
     m->bufs[m->n_bufs++] = v.data;
     *counter += bytes;
     *t = v;
+    return COSMOS_OK;
+}
+
+/* A NCCL communicator over the MPI group `boot` on the backend's device and stream, or NULL (with
+ * the reason logged) when the backend has no CUDA device or NCCL does not start; the group agrees
+ * (cosmos_comm_nccl_create ends with an all_ok over boot), so its ranks take the same path. */
+static cosmos_comm_t *open_nccl(cosmos_ar_model_t *m, cosmos_comm_t *boot, const char *what) {
+    if (!boot || cosmos_comm_size(boot) == 1) return NULL;
+    const int dev = cosmos_backend_device(m->be);
+    if (dev < 0) {
+        LOG_INFO0("%s activations: backend %s has no CUDA device, exchanged through host staging buffers over %s",
+                  what, cosmos_backend_name(m->be), cosmos_comm_kind(boot));
+        return NULL;
+    }
+    cosmos_comm_t *nc = NULL;
+    if (cosmos_comm_nccl_create(boot, dev, cosmos_backend_stream(m->be), &nc) != COSMOS_OK) {
+        LOG_WARN("%s activations: NCCL did not start (see above); falling back to host staging over %s", what,
+                  cosmos_comm_kind(boot));
+        return NULL;
+    }
+    LOG_INFO0("%s activations: NCCL on the device (%d ranks)", what, cosmos_comm_size(boot));
+    return nc;
+}
+
+/* Device backend under TP/PP: NCCL communicators where possible, else a host staging buffer.
+ * Collective over the TP group, then the PP group: it runs at the first forward, which every rank
+ * of the model reaches (not at load, where a rank that failed earlier would leave the others
+ * waiting here instead of in the caller's all_ok). */
+static cosmos_status open_act_comms(cosmos_ar_model_t *m, int64_t Tc) {
+    m->act_ready = 1;
+    if (cosmos_backend_is_host(m->be) || (m->tp == 1 && m->pp == 1)) return COSMOS_OK;
+    m->tp_dev = m->tp > 1 ? open_nccl(m, m->tp_comm, "tensor-parallel") : NULL;
+    m->pp_dev = m->pp > 1 ? open_nccl(m, m->pp_comm, "pipeline") : NULL;
+    if ((m->tp > 1 && !m->tp_dev) || (m->pp > 1 && !m->pp_dev)) {
+        const size_t bytes = (size_t)Tc * (size_t)m->cfg.dim * cosmos_dtype_size(cosmos_backend_act_dtype(m->be));
+        m->stage_buf = malloc(bytes);
+        if (!m->stage_buf) return COSMOS_ERR_NOMEM;
+    }
     return COSMOS_OK;
 }
 
@@ -119,8 +169,6 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     m->tp = p->tp_comm ? cosmos_comm_size(p->tp_comm) : 1;
     m->tp_rank = p->tp_comm ? cosmos_comm_rank(p->tp_comm) : 0;
     CHECK(cosmos_tp_check(c, m->tp));
-    CHECK_ARG(m->tp == 1 || cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
-              "tensor parallelism over MPI needs host memory (the cpu backend); GPUs need the NCCL communicator");
     m->Hl = c->n_heads / m->tp;
     m->Hkvl = c->n_kv_heads / m->tp;
     m->Vl = c->vocab_size / m->tp;
@@ -129,8 +177,6 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     m->pp = p->pp_comm ? cosmos_comm_size(p->pp_comm) : 1;
     m->stage = p->pp_comm ? cosmos_comm_rank(p->pp_comm) : 0;
     CHECK(cosmos_pp_stage_layers(c, m->pp, p->stage_layers, m->stage, &m->part.layer0, &m->part.layer1));
-    CHECK_ARG(m->pp == 1 || cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
-              "pipeline parallelism over MPI needs host memory (the cpu backend)");
     m->part.tp = m->tp;
     m->part.tp_rank = m->tp_rank;
     m->part.first_stage = m->stage == 0;
@@ -226,6 +272,9 @@ fail:
 
 void cosmos_ar_model_free(cosmos_ar_model_t *m) {
     if (!m) return;
+    cosmos_comm_free(m->tp_dev);
+    cosmos_comm_free(m->pp_dev);
+    free(m->stage_buf);
     if (m->be) {
         for (int i = 0; i < m->n_bufs; i++) cosmos_backend_free_mem(m->be, m->bufs[i]);
         cosmos_ar_weights_release(&m->w, m->be);
@@ -327,12 +376,59 @@ cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int6
     return COSMOS_ERR_INVALID_ARG;
 }
 
-/* Row-parallel outputs (wo, w2, the embedding) are partial sums: add them over the TP group.
- * The CPU backend's tensors are host memory, which the MPI communicator reads directly. */
+#define PP_TAG_ACT 17
+
+/* Row-parallel outputs (wo, w2, the embedding) are partial sums: add them over the TP group, in
+ * the activation dtype, by the path of the file comment. */
 static cosmos_status tp_allreduce(cosmos_ar_model_t *m, struct cosmos_tensor t) {
     if (m->tp == 1) return COSMOS_OK;
+    cosmos_status st = COSMOS_OK;
     const double t0 = now_s();
-    cosmos_status st = cosmos_comm_allreduce_sum(m->tp_comm, t.data, (size_t)cosmos_tensor_numel(&t));
+    const size_t n = (size_t)cosmos_tensor_numel(&t), bytes = cosmos_tensor_bytes(&t);
+    if (m->tp_dev) {
+        CHECK(cosmos_comm_allreduce(m->tp_dev, t.data, n, t.dtype));
+    } else if (cosmos_backend_is_host(m->be)) {
+        CHECK(cosmos_comm_allreduce(m->tp_comm, t.data, n, t.dtype));
+    } else {
+        CHECK(cosmos_backend_download(m->be, m->stage_buf, t.data, bytes)); /* waits for the queued ops */
+        CHECK(cosmos_comm_allreduce(m->tp_comm, m->stage_buf, n, t.dtype));
+        CHECK(cosmos_backend_upload(m->be, t.data, m->stage_buf, bytes));
+    }
+fail:
+    m->comm_s += now_s() - t0;
+    return st;
+}
+
+/* The activation x to the next / from the previous pipeline stage. */
+static cosmos_status pp_send_act(cosmos_ar_model_t *m, struct cosmos_tensor x) {
+    cosmos_status st = COSMOS_OK;
+    const double t0 = now_s();
+    const size_t bytes = cosmos_tensor_bytes(&x);
+    if (m->pp_dev) {
+        CHECK(cosmos_comm_send(m->pp_dev, x.data, bytes, m->stage + 1, PP_TAG_ACT));
+    } else if (cosmos_backend_is_host(m->be)) {
+        CHECK(cosmos_comm_send(m->pp_comm, x.data, bytes, m->stage + 1, PP_TAG_ACT));
+    } else {
+        CHECK(cosmos_backend_download(m->be, m->stage_buf, x.data, bytes));
+        CHECK(cosmos_comm_send(m->pp_comm, m->stage_buf, bytes, m->stage + 1, PP_TAG_ACT));
+    }
+fail:
+    m->comm_s += now_s() - t0;
+    return st;
+}
+static cosmos_status pp_recv_act(cosmos_ar_model_t *m, struct cosmos_tensor x) {
+    cosmos_status st = COSMOS_OK;
+    const double t0 = now_s();
+    const size_t bytes = cosmos_tensor_bytes(&x);
+    if (m->pp_dev) {
+        CHECK(cosmos_comm_recv(m->pp_dev, x.data, bytes, m->stage - 1, PP_TAG_ACT));
+    } else if (cosmos_backend_is_host(m->be)) {
+        CHECK(cosmos_comm_recv(m->pp_comm, x.data, bytes, m->stage - 1, PP_TAG_ACT));
+    } else {
+        CHECK(cosmos_comm_recv(m->pp_comm, m->stage_buf, bytes, m->stage - 1, PP_TAG_ACT));
+        CHECK(cosmos_backend_upload(m->be, x.data, m->stage_buf, bytes));
+    }
+fail:
     m->comm_s += now_s() - t0;
     return st;
 }
@@ -349,8 +445,6 @@ static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, 
             memcpy(dst + t * Vl * m->tp + r * Vl, m->gather + ((int64_t)r * nr + t) * Vl, sizeof(float) * (size_t)Vl);
     return COSMOS_OK;
 }
-
-#define PP_TAG_ACT 17
 
 /* One chunk of T <= max_chunk tokens at positions pos0.. through every layer; leaves the final
  * hidden state in m->x. */
@@ -371,10 +465,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
         CHECK(tp_allreduce(m, x));
     } else {
-        const double t0 = now_s();
-        st = cosmos_comm_recv(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage - 1, PP_TAG_ACT);
-        m->comm_s += now_s() - t0;
-        CHECK(st);
+        CHECK(pp_recv_act(m, x));
     }
     for (int l = m->part.layer0; l < m->part.layer1; l++) {
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
@@ -417,12 +508,7 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(tp_allreduce(m, tmp));
         CHECK(cosmos_op_add(be, x, x, tmp));
     }
-    if (!m->part.last_stage) {
-        const double t0 = now_s();
-        st = cosmos_comm_send(m->pp_comm, x.data, cosmos_tensor_bytes(&x), m->stage + 1, PP_TAG_ACT);
-        m->comm_s += now_s() - t0;
-        CHECK(st);
-    }
+    if (!m->part.last_stage) CHECK(pp_send_act(m, x));
 fail:
     return st;
 }
@@ -446,6 +532,7 @@ static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T,
               "forward: positions [%d, %d) exceed the model's max_seq_len %d", pos0, pos0 + T, c->max_seq_len);
     CHECK_ARG(!c->insert_cross_attn || m->has_context[m->seq], COSMOS_ERR_INVALID_ARG,
               "model '%s' cross-attends to a text context: set one first (--context)", c->name);
+    if (!m->act_ready) CHECK(open_act_comms(m, m->max_chunk));
     if (broadcast || m->part.first_stage)
         for (int t = 0; t < T; t++) CHECK(cosmos_ar_check_token(m, tokens[t], t));
     for (int t0 = 0; t0 < T; t0 += m->max_chunk) {
@@ -488,4 +575,32 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
 cosmos_status cosmos_ar_forward_stage(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
                                       enum cosmos_logits_mode mode, float *logits) {
     return forward(m, tokens, T, pos0, mode, logits, 0);
+}
+
+int cosmos_ar_samples_on_backend(const cosmos_ar_model_t *m) { return m->tp == 1 && m->part.last_stage; }
+
+cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                       const struct cosmos_sampler_params *p, int32_t *token) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = &m->cfg;
+    cosmos_backend_t *be = m->be;
+    CHECK_ARG(cosmos_ar_samples_on_backend(m), COSMOS_ERR_UNSUPPORTED,
+              "forward_sample: only the last pipeline stage without tensor parallelism samples on the backend");
+    CHECK(forward(m, tokens, T, pos0, COSMOS_LOGITS_NONE, NULL, 0));
+    /* the hidden state of token T-1 is row (T-1) % max_chunk of the last chunk */
+    const int64_t r0 = (int64_t)(T - 1) % m->max_chunk, D = c->dim;
+    struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, r0 + 1, D), r0, 1);
+    struct cosmos_tensor xn = rows2(m->xn, 1, D), lg = rows2(m->logits, 1, m->Vl);
+    CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
+    CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
+    struct cosmos_tensor lf = lg;
+    if (lg.dtype != COSMOS_F32) {
+        lf = rows2(m->logits_f32, 1, m->Vl);
+        CHECK(cosmos_op_copy(be, lf, lg));
+    }
+    struct cosmos_tensor tok = cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1); /* free until the next forward */
+    CHECK(cosmos_op_sample(be, tok, cosmos_tensor_1d(lf.data, COSMOS_F32, m->Vl), p, (int64_t)pos0 + T));
+    CHECK(cosmos_backend_download(be, token, tok.data, sizeof(int32_t)));
+fail:
+    return st;
 }

@@ -74,6 +74,17 @@ cosmos_status cosmos_ar_forward(cosmos_ar_model_t *m, const int32_t *tokens, int
  * stage it equals cosmos_ar_forward. */
 cosmos_status cosmos_ar_forward_stage(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
                                       enum cosmos_logits_mode mode, float *logits);
+
+/* The decode step of the last pipeline stage with the sampler on the backend: forward_stage of
+ * tokens[0..T) at pos0.. with no logits leaving the backend, then the next token drawn from the
+ * last position's logits by cosmos_op_sample at position pos0+T with params p (and p->seed); only
+ * *token (4 bytes) comes back. UNSUPPORTED with tensor parallelism (the logits are split over the
+ * ranks: gather them with cosmos_ar_forward_stage and sample on the host) or off the last stage;
+ * cosmos_ar_samples_on_backend says whether it applies. */
+struct cosmos_sampler_params;
+cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                       const struct cosmos_sampler_params *p, int32_t *token);
+int cosmos_ar_samples_on_backend(const cosmos_ar_model_t *m);
 /* Select which held sequence (KV cache + context) the next set_context / forward calls use. */
 cosmos_status cosmos_ar_use_seq(cosmos_ar_model_t *m, int seq);
 int cosmos_ar_model_n_seq(const cosmos_ar_model_t *m);

@@ -87,7 +87,7 @@ int cosmos_sampler_sample(cosmos_sampler_t *s, const float *logits, int64_t posi
     struct prob_idx *q = s->sorted;
     double sum = 0.0;
     for (int i = 0; i < V; i++) {
-        q[i].p = expf((logits[i] - mx) * inv_t);
+        q[i].p = (float)exp((double)((logits[i] - mx) * inv_t)); /* correctly rounded: the GPU sampler agrees */
         q[i].id = i;
         sum += q[i].p;
     }

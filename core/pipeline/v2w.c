@@ -85,6 +85,7 @@ struct cosmos_v2w {
     cosmos_t5_t *t5;
     cosmos_h5_t *tok_h5, *dec_h5;
     cosmos_comm_t *ar_comm, *tp_comm, *pp_comm;
+    int local_rank; /* rank on this node: the CUDA device of a "cuda" backend */
     cosmos_ar_model_t *ar;
     struct local_msg *queue_head, *queue_tail;
     int in_flight;         /* clips per group (the transformer's sequences) */
@@ -235,8 +236,15 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR))
-        CHECK(cosmos_backend_create(p->backend ? p->backend : "cpu", &bp, &v->be));
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) {
+        char be_name[64];
+        const char *name = p->backend ? p->backend : "cpu";
+        if (p->world)
+            cosmos_backend_name_for_rank(name, v->local_rank, be_name, sizeof be_name);
+        else
+            snprintf(be_name, sizeof be_name, "%s", name);
+        CHECK(cosmos_backend_create(be_name, &bp, &v->be));
+    }
     if (needs_host) {
         if (v->be && cosmos_backend_is_host(v->be)) {
             v->host_be = v->be;
@@ -296,6 +304,7 @@ cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **
     CHECK_ARG(p->layout && p->layout->n_ranks == v->size, COSMOS_ERR_INVALID_ARG,
               "pipeline: the layout is for %d ranks, the job has %d", p->layout ? p->layout->n_ranks : 0, v->size);
     if (p->world) {
+        CHECK(cosmos_comm_local_rank(p->world, &v->local_rank)); /* device of a GPU backend */
         /* AR group, then its tensor groups (same stage) and pipelines (same tp rank) */
         const int a = cosmos_layout_ar_index(p->layout, v->rank), tp = p->layout->tp;
         CHECK(cosmos_comm_split(p->world, a >= 0 ? 1 : 0, a >= 0 ? a : v->rank, &v->ar_comm));

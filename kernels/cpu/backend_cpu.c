@@ -10,6 +10,7 @@
 
 #include "core/backend_impl.h"
 #include "core/log.h"
+#include "core/model/sampler.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_ops_t5.h"
 
@@ -86,6 +87,17 @@ static cosmos_status cpu_attention(void *ctx, struct cosmos_tensor out, struct c
     if (k.dtype == COSMOS_I32) return COSMOS_ERR_UNSUPPORTED;
     return cosmos_cpu_attention(out.data, q.data, k.data, v.data, k.dtype, q.shape[0], q.shape[1], k.shape[1],
                                 q.shape[2], k.shape[0], pos0, causal);
+}
+/* The host sampler itself (a scratch of V entries per call: small next to a forward pass). */
+static cosmos_status cpu_sample(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
+                                const struct cosmos_sampler_params *p, int64_t position) {
+    (void)ctx;
+    cosmos_sampler_t *s = NULL;
+    cosmos_status st = cosmos_sampler_init(p, (int)cosmos_tensor_numel(&logits), &s);
+    if (st != COSMOS_OK) return st;
+    *(int32_t *)token.data = cosmos_sampler_sample(s, logits.data, position);
+    cosmos_sampler_free(s);
+    return COSMOS_OK;
 }
 static cosmos_status cpu_copy(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src) {
     (void)ctx;
@@ -182,6 +194,7 @@ static const struct cosmos_backend_ops cpu_ops = {
     .silu_mul = cpu_silu_mul,
     .attention = cpu_attention,
     .copy = cpu_copy,
+    .sample = cpu_sample,
     .matmul_f32w = cpu_matmul_f32w,
     .rmsnorm_f32w = cpu_rmsnorm_f32w,
     .relu = cpu_relu,

@@ -11,6 +11,7 @@
 #include "core/backend_impl.h"
 #include "core/log.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/cuda_sample.h"
 
 #define CUBLASLT_WORKSPACE_BYTES (32u << 20) /* cuBLAS's recommendation for Hopper */
 
@@ -24,6 +25,8 @@ struct cuda_ctx {
      * once before capturing (later calls with the same or a smaller need allocate nothing). */
     void *attn_ws;
     size_t attn_ws_bytes;
+    cosmos_cuda_sampler_t *sampler; /* device sampler for vocab size sampler_v, made at first use */
+    int sampler_v;
 };
 
 cosmos_status cosmos_cuda_check(cudaError_t err, const char *call, const char *file, int line) {
@@ -75,6 +78,7 @@ static void cuda_free_ctx(void *ctx) {
         cudaStreamSynchronize(c->stream);
     }
     cosmos_cublaslt_free(c->lt);
+    cosmos_cuda_sampler_free(c->sampler);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -198,6 +202,25 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
 fail:
     return st;
 }
+/* GPU sampling (sample.cu): the sampler's buffers are made for the first vocab size seen (remade,
+ * after a sync, when another comes), so the decode loop allocates nothing. */
+static cosmos_status cuda_sample(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
+                                 const struct cosmos_sampler_params *p, int64_t position) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    const int V = (int)cosmos_tensor_numel(&logits);
+    CHECK(set_device(c));
+    if (!c->sampler || c->sampler_v != V) {
+        CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* the old buffers may still be in use */
+        cosmos_cuda_sampler_free(c->sampler);
+        c->sampler = NULL;
+        CHECK(cosmos_cuda_sampler_init(V, &c->sampler));
+        c->sampler_v = V;
+    }
+    st = cosmos_cuda_sample(c->sampler, token.data, logits.data, p, position, c->stream);
+fail:
+    return st;
+}
 static cosmos_status cuda_copy(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src) {
     struct cuda_ctx *c = ctx;
     return cosmos_cuda_copy(dst.data, dst.dtype, src.data, src.dtype, cosmos_tensor_numel(&dst), c->stream);
@@ -218,6 +241,7 @@ static const struct cosmos_backend_ops cuda_ops = {
     .silu_mul = cuda_silu_mul,
     .attention = cuda_attention,
     .copy = cuda_copy,
+    .sample = cuda_sample,
     /* T5 encoder ops (matmul_f32w, rmsnorm_f32w, relu, attention_relbias): not written yet. */
 };
 
@@ -263,6 +287,8 @@ cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend
     be->ctx = c;
     be->act_dtype = COSMOS_BF16;
     be->is_host = 0;
+    be->device = device;
+    be->stream = c->stream; /* a NCCL communicator on it is ordered with the ops */
     *out = be;
     return COSMOS_OK;
 fail:

@@ -15,6 +15,7 @@
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/model/ar_model.h"
+#include "core/model/sampler.h"
 #include "core/rng.h"
 #include "cosmos_build_config.h"
 
@@ -409,9 +410,16 @@ Test(cuda, attention, .init = open_backends, .fini = close_backends) {
 
 /* ---- tiny models: teacher-forced logits CUDA vs CPU ---- */
 
+/* The fixtures: under COSMOS_SOURCE_DIR from the environment when set (a bundle run elsewhere,
+ * docs/gpu-checks.md), else the source tree this was built from. */
+static const char *source_dir(void) {
+    const char *e = getenv("COSMOS_SOURCE_DIR");
+    return e && *e ? e : COSMOS_SOURCE_DIR;
+}
+
 static void check_tiny_model(const char *name) {
     char path[1024], what[160];
-    snprintf(path, sizeof path, "%s/tests/data/%s.golden.h5", COSMOS_SOURCE_DIR, name);
+    snprintf(path, sizeof path, "%s/tests/data/%s.golden.h5", source_dir(), name);
     cosmos_h5_t *h = NULL;
     cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK, "%s", path);
     struct cosmos_h5_info ti;
@@ -430,7 +438,7 @@ static void check_tiny_model(const char *name) {
     }
     cosmos_h5_close(h);
 
-    snprintf(path, sizeof path, "%s/tests/data/%s.h5", COSMOS_SOURCE_DIR, name);
+    snprintf(path, sizeof path, "%s/tests/data/%s.h5", source_dir(), name);
     cosmos_ar_model_t *mc = NULL, *mg = NULL;
     cr_assert_eq(cosmos_ar_model_load(path, cpu, NULL, &mc), COSMOS_OK, "%s on cpu", path);
     cr_assert_eq(cosmos_ar_model_load(path, gpu, NULL, &mg), COSMOS_OK, "%s on cuda", path);
@@ -467,6 +475,21 @@ static void check_tiny_model(const char *name) {
     cr_assert_eq(cosmos_ar_forward(mg, tokens, n, 0, COSMOS_LOGITS_LAST, last), COSMOS_OK, "%s: cuda prefill", name);
     snprintf(what, sizeof what, "%s cuda prefill vs cpu decode, last position", name);
     compare(what, last, lc + (size_t)(n - 1) * V, V, LOGITS_REL * ref_max, 0.0);
+    /* the decode step with the sampler on the GPU draws what the host sampler draws from the same
+     * GPU logits (the step is rerun at the same position: it rewrites the same K/V) */
+    const struct cosmos_sampler_params sps[] = {{0.0f, 1.0f, 0, 3}, {1.0f, 0.8f, 0, 4}, {1.0f, 1.0f, 5, 5}};
+    for (size_t c = 0; c < sizeof sps / sizeof sps[0]; c++) {
+        cosmos_sampler_t *hs = NULL;
+        cr_assert_eq(cosmos_sampler_init(&sps[c], V, &hs), COSMOS_OK);
+        for (int t = 0; t < n; t += 3) {
+            int32_t dev_tok = -1;
+            cr_assert_eq(cosmos_ar_forward(mg, tokens + t, 1, t, COSMOS_LOGITS_LAST, last), COSMOS_OK);
+            cr_assert_eq(cosmos_ar_forward_sample(mg, tokens + t, 1, t, &sps[c], &dev_tok), COSMOS_OK,
+                         "%s: forward_sample at %d", name, t);
+            cr_expect_eq(dev_tok, cosmos_sampler_sample(hs, last, t + 1), "%s: params %zu position %d", name, c, t);
+        }
+        cosmos_sampler_free(hs);
+    }
     cosmos_ar_model_free(mg);
     cosmos_ar_model_free(mc);
     free(tokens), free(ctx), free(lc), free(lg), free(last);

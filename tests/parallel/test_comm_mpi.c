@@ -50,6 +50,25 @@ int main(void) {
         free(b);
         free(all);
     }
+    /* bf16: the rank-order sum in f32, rounded once; more than one widening piece (4194304) */
+    const size_t bsizes[] = {0, 5, 4194305};
+    for (size_t si = 0; si < sizeof bsizes / sizeof bsizes[0]; si++) {
+        const size_t cnt = bsizes[si];
+        cosmos_bf16 *b = malloc(sizeof(cosmos_bf16) * (cnt + 1));
+        for (size_t i = 0; i < cnt; i++) b[i] = cosmos_f32_to_bf16(val(rank, i));
+        EXPECT(cosmos_comm_allreduce(w, b, cnt, COSMOS_BF16) == 0, "bf16 allreduce %zu", cnt);
+        int bad = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            float s = cosmos_bf16_to_f32(cosmos_f32_to_bf16(val(0, i)));
+            for (int r = 1; r < n; r++) s += cosmos_bf16_to_f32(cosmos_f32_to_bf16(val(r, i)));
+            bad += b[i] != cosmos_f32_to_bf16(s);
+        }
+        EXPECT(bad == 0, "bf16 allreduce of %zu values: %d differ from the rounded rank-order sum", cnt, bad);
+        free(b);
+    }
+    int32_t ints[2] = {1, 2};
+    EXPECT(cosmos_comm_allreduce(w, ints, 2, COSMOS_I32) == COSMOS_ERR_UNSUPPORTED, "int32 allreduce is refused");
+    EXPECT(!cosmos_comm_device_memory(w), "MPI buffers are host memory");
     int x = rank == n - 1 ? 4242 : -1;
     EXPECT(cosmos_comm_broadcast(w, &x, sizeof x, n - 1) == 0 && x == 4242, "broadcast from the last rank");
     if (n > 1) {

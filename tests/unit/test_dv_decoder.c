@@ -259,7 +259,7 @@ Test(dv_decoder, misshaped_weight_is_format_error) {
 
 Test(dv_decoder, non_host_backend_is_unsupported) {
     static const struct cosmos_backend_ops no_ops = {0};
-    struct cosmos_backend dev = {"fake-device", &no_ops, NULL, COSMOS_F32, 0};
+    struct cosmos_backend dev = {"fake-device", &no_ops, NULL, COSMOS_F32, 0, -1, NULL};
     struct cosmos_dv_config cfg = tiny_config();
     cosmos_dv_stream_t *s = NULL;
     float out[16];

@@ -304,7 +304,7 @@ Test(dv_ops, dispatchers_reject_bad_shapes) {
  * UNSUPPORTED for each of them, never a wrong result. */
 Test(dv_ops, missing_ops_are_unsupported) {
     static const struct cosmos_backend_ops empty = {0};
-    struct cosmos_backend fake = {"fake", &empty, NULL, COSMOS_F32, 1};
+    struct cosmos_backend fake = {"fake", &empty, NULL, COSMOS_F32, 1, -1, NULL};
     float buf[8192] = {0};
     int32_t ibuf[8] = {0};
     struct cosmos_tensor x = {buf, COSMOS_F32, 4, {3, 1, 4, 4}};

@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/backend.h"
 #include "core/model/sampler.h"
+#include "core/rng.h"
 
 static cosmos_sampler_t *mk(float t, float p, int k, uint64_t seed, int V) {
     struct cosmos_sampler_params sp = {t, p, k, seed};
@@ -104,4 +106,40 @@ Test(sampler, rejects_bad_params) {
         cr_expect_eq(cosmos_sampler_init(&bad[i], 10, &s), COSMOS_ERR_INVALID_ARG, "case %d", i);
         cr_expect_null(s);
     }
+}
+
+/* The backend op (cosmos_op_sample, what the decode loop calls so that GPU logits stay on the GPU)
+ * draws the same token as the sampler on the CPU backend; bad shapes and params are refused. */
+Test(sampler, backend_op_matches_sampler) {
+    enum { V = 4099 };
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    float *lg = malloc(sizeof(float) * V);
+    for (int i = 0; i < V; i++) lg[i] = 4.0f * cosmos_rng_normal(7, 1, (uint64_t)i);
+    const struct cosmos_sampler_params cases[] = {
+        {0.0f, 1.0f, 0, 1}, {1.0f, 0.8f, 0, 2}, {1.0f, 1.0f, 0, 3}, {0.5f, 0.9f, 40, 4}, {2.0f, 0.05f, 0, 5}};
+    int32_t tok = -1;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cosmos_sampler_t *s = NULL;
+        cr_assert_eq(cosmos_sampler_init(&cases[c], V, &s), COSMOS_OK);
+        for (int64_t pos = 0; pos < 300; pos += 7) {
+            cr_assert_eq(cosmos_op_sample(be, cosmos_tensor_1d(&tok, COSMOS_I32, 1),
+                                          cosmos_tensor_1d(lg, COSMOS_F32, V), &cases[c], pos),
+                         COSMOS_OK);
+            cr_expect_eq(tok, cosmos_sampler_sample(s, lg, pos), "case %zu position %lld", c, (long long)pos);
+        }
+        cosmos_sampler_free(s);
+    }
+    const struct cosmos_sampler_params bad = {1.0f, 0.0f, 0, 0};
+    cr_expect_eq(cosmos_op_sample(be, cosmos_tensor_1d(&tok, COSMOS_I32, 1), cosmos_tensor_1d(lg, COSMOS_F32, V),
+                                  &bad, 0),
+                 COSMOS_ERR_INVALID_ARG, "top_p 0 is refused");
+    cr_expect_neq(cosmos_op_sample(be, cosmos_tensor_1d(lg, COSMOS_F32, 1), cosmos_tensor_1d(lg, COSMOS_F32, V),
+                                   &cases[0], 0),
+                  COSMOS_OK, "an f32 token is refused");
+    cr_expect_neq(cosmos_op_sample(be, cosmos_tensor_1d(&tok, COSMOS_I32, 1), cosmos_tensor_1d(lg, COSMOS_F32, V),
+                                   &cases[0], -1),
+                  COSMOS_OK, "a negative position is refused");
+    free(lg);
+    cosmos_backend_free(be);
 }
