@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Prepares the GPU checks for the device machine (docs/gpu-checks.md). That machine has CUDA, PyTorch
+# and h5py but none of our Debian libraries and no network, so the CUDA binaries are built HERE
+# (x86-64, no -march=native, no MPI, linked --as-needed so that only the libraries they really use
+# are needed: no FFmpeg) and travel in .gpu-bundle/ (git-ignored; carry it) with those libraries,
+# except glibc, libstdc++/libgcc and the CUDA libraries, which the device machine has.
+# Usage: bash tools/gpu/bundle.sh   (then: device run with carry [".gpu-bundle"] and
+#        command "bash tools/gpu/device_checks.sh tests|bench")
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=build-gpu-bundle
+cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCOSMOS_CUDA=ON -DCOSMOS_MPI=OFF -DCOSMOS_NATIVE=OFF \
+  -DCMAKE_EXE_LINKER_FLAGS="-Wl,--as-needed" >/dev/null
+targets=(cosmos-bench test_cuda_ops test_cuda_sample)
+cmake --build "$B" -j"$(nproc)" --target "${targets[@]}"
+rm -rf .gpu-bundle && mkdir -p .gpu-bundle/bin .gpu-bundle/lib
+cp "$B/cosmos-bench" "$B/tests/test_cuda_ops" "$B/tests/test_cuda_sample" .gpu-bundle/bin/
+for b in .gpu-bundle/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
+  grep -v -E '/(libc|libm|libpthread|libdl|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|/usr/local/cuda' |
+  while read -r lib; do cp -L "$lib" .gpu-bundle/lib/; done
+tar -C .gpu-bundle -cJf .gpu-bundle/lib.tar.xz lib && rm -rf .gpu-bundle/lib
+git rev-parse HEAD >.gpu-bundle/commit
+git status --porcelain >.gpu-bundle/dirty
+du -sh .gpu-bundle

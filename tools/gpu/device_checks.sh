@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 3 and 4, run on the device machine from the repository root with
+# .gpu-bundle carried (tools/gpu/bundle.sh made it; docs/gpu-checks.md). Logs and JSON go to $OUT.
+#   tests: card facts; the CUDA parity suites (ops, sampler, tiny-model logits); compute-sanitizer
+#          memcheck over the CUDA suite (the tiny models included)
+#   bench: cosmos-bench on the CUDA backend at the full 5B-Video2World shape (random weights made
+#          on the spot), next to tools/bench/torch_decode.py (eager, then torch.compile) on the
+#          same weights and card
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+what=${1:-tests}
+W=/tmp/cosmos-gpu
+mkdir -p "$W"
+tar -C "$W" -xJf .gpu-bundle/lib.tar.xz
+libdirs="$W/lib"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && libdirs="$libdirs:$d"; done
+for so in libnccl.so.2 libcublasLt.so.13 libcudart.so.13; do
+  if ! ldconfig -p | grep -q "$so" && ! ls /usr/local/cuda/lib64/$so /usr/local/cuda/lib/$so >/dev/null 2>&1; then
+    f=$(find / -xdev -name "$so" -not -path "/proc/*" 2>/dev/null | head -1)
+    [ -n "$f" ] && libdirs="$libdirs:$(dirname "$f")"
+  fi
+done
+export COSMOS_SOURCE_DIR="$PWD"
+export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+BIN=.gpu-bundle/bin
+{
+  echo "date $(date -u +%FT%TZ)"
+  echo "bundle commit $(cat .gpu-bundle/commit) ($(wc -l <.gpu-bundle/dirty) files modified)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  for b in "$BIN"/*; do ldd "$b" | grep -E "not found" && echo "MISSING libraries for $b"; done
+} 2>&1 | tee "$OUT/card.txt"
+
+case "$what" in
+tests)
+  for t in test_cuda_ops test_cuda_sample; do
+    bash tests/cuda/run_skippable.sh "$BIN/$t" 2>&1 | tee "$OUT/$t.log" | tail -5
+    echo "$t exit ${PIPESTATUS[0]}" | tee -a "$OUT/card.txt"
+  done
+  if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$BIN/test_cuda_ops" -j1 \
+      >"$OUT/memcheck.log" 2>&1
+    echo "memcheck test_cuda_ops exit $?" | tee -a "$OUT/card.txt"
+    compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_sample" -j1 >"$OUT/memcheck_sample.log" 2>&1
+    echo "memcheck test_cuda_sample exit $?" | tee -a "$OUT/card.txt"
+    tail -3 "$OUT/memcheck.log" "$OUT/memcheck_sample.log"
+  else
+    echo "compute-sanitizer not found" | tee -a "$OUT/card.txt"
+  fi
+  ;;
+bench)
+  CFG=configs/models/cosmos-1.0-ar-5b-video2world.json
+  GEN=${GEN:-7680}
+  # cosmos-bench: positions 5121.. (BOV + 2 latent frames, the torch peer's default prompt), GEN steps
+  "$BIN/cosmos-bench" --config "$CFG" --weights-dir "$W/weights" --backend cuda --prompt 5121 --decode "$GEN" \
+    --json "$OUT/cosmos_bench.json" 2>&1 | tee "$OUT/cosmos_bench.log" | tail -20
+  M=$(ls "$W"/weights/*.h5 | head -1)
+  for mode in eager compile; do
+    timeout 400 python3 tools/bench/torch_decode.py --model "$M" --mode $mode --gen "$GEN" \
+      --json "$OUT/torch_$mode.json" 2>&1 | tee "$OUT/torch_$mode.log" | tail -8
+  done
+  ;;
+*)
+  echo "usage: device_checks.sh tests|bench" >&2
+  exit 2
+  ;;
+esac
