@@ -129,6 +129,64 @@ cosmos_status cosmos_op_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor y, st
     return be->ops->rmsnorm(be->ctx, y2, x2, w, eps);
 }
 
+cosmos_status cosmos_backend_set_pos(cosmos_backend_t *be, int64_t pos) {
+    if (pos < 0) {
+        LOG_ERROR("set_pos: negative position %lld", (long long)pos);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!be->ops->set_pos) return missing_op(be, "set_pos");
+    return be->ops->set_pos(be->ctx, pos);
+}
+
+int cosmos_backend_has_graphs(const cosmos_backend_t *be) { return be->ops->graph_begin != NULL; }
+cosmos_status cosmos_backend_graph_begin(cosmos_backend_t *be) {
+    if (!be->ops->graph_begin) return missing_op(be, "graph_begin");
+    return be->ops->graph_begin(be->ctx);
+}
+cosmos_status cosmos_backend_graph_end(cosmos_backend_t *be, cosmos_graph_t **out) {
+    *out = NULL;
+    if (!be->ops->graph_end) return missing_op(be, "graph_end");
+    void *g = NULL;
+    cosmos_status st = be->ops->graph_end(be->ctx, &g);
+    *out = g;
+    return st;
+}
+cosmos_status cosmos_backend_graph_launch(cosmos_backend_t *be, cosmos_graph_t *g) {
+    if (!be->ops->graph_launch) return missing_op(be, "graph_launch");
+    if (!g) {
+        LOG_ERROR("graph_launch: no graph");
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return be->ops->graph_launch(be->ctx, g);
+}
+void cosmos_backend_graph_free(cosmos_backend_t *be, cosmos_graph_t *g) {
+    if (g && be->ops->graph_free) be->ops->graph_free(be->ctx, g);
+}
+
+/* A position argument: COSMOS_POS_DEVICE (unchecked: read when the op runs) or [0, S - T]. */
+static int pos_ok(int pos0, int64_t T, int64_t S) { return pos0 == COSMOS_POS_DEVICE || (pos0 >= 0 && pos0 + T <= S); }
+
+cosmos_status cosmos_op_store_rows(cosmos_backend_t *be, struct cosmos_tensor dst, struct cosmos_tensor src,
+                                   int pos0) {
+    if (dst.dtype != src.dtype || dst.ndim < 1 || src.ndim != dst.ndim ||
+        memcmp(dst.shape + 1, src.shape + 1, sizeof(int64_t) * (size_t)(dst.ndim - 1)) != 0)
+        return shape_error("store_rows", "dst and src rows differ", &dst, &src);
+    if (!pos_ok(pos0, src.shape[0], dst.shape[0])) return shape_error("store_rows", "rows beyond dst", &src, &dst);
+    if (!be->ops->store_rows) return missing_op(be, "store_rows");
+    return be->ops->store_rows(be->ctx, dst, src, pos0);
+}
+
+cosmos_status cosmos_op_add_rows(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                 struct cosmos_tensor table, int pos0) {
+    if (y.ndim != 2 || a.ndim != 2 || table.ndim != 2 || memcmp(y.shape, a.shape, sizeof y.shape) != 0 ||
+        table.shape[1] != y.shape[1] || (table.dtype != COSMOS_BF16 && table.dtype != COSMOS_F32))
+        return shape_error("add_rows", "y, a must be [T, D], table [S, D] bf16 or f32", &y, &table);
+    if (!is_act(be, &y) || !is_act(be, &a)) return shape_error("add_rows", "y and a must be activations", &y, &a);
+    if (!pos_ok(pos0, y.shape[0], table.shape[0])) return shape_error("add_rows", "rows beyond the table", &y, &table);
+    if (!be->ops->add_rows) return missing_op(be, "add_rows");
+    return be->ops->add_rows(be->ctx, y, a, table, pos0);
+}
+
 cosmos_status cosmos_op_rope(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor c,
                              struct cosmos_tensor s, int pos0) {
     if (x.ndim != 3 || !is_act(be, &x)) return shape_error("rope", "x must be [T,H,Dh] activations", &x, NULL);
@@ -136,8 +194,7 @@ cosmos_status cosmos_op_rope(cosmos_backend_t *be, struct cosmos_tensor x, struc
     if (c.ndim != 2 || s.ndim != 2 || c.shape[1] * 2 != x.shape[2] || s.shape[1] != c.shape[1] ||
         s.shape[0] != c.shape[0] || c.dtype != s.dtype)
         return shape_error("rope", "tables must be [S, Dh/2]", &c, &x);
-    if (pos0 < 0 || pos0 + x.shape[0] > c.shape[0])
-        return shape_error("rope", "positions beyond the table", &x, &c);
+    if (!pos_ok(pos0, x.shape[0], c.shape[0])) return shape_error("rope", "positions beyond the table", &x, &c);
     if (!be->ops->rope) return missing_op(be, "rope");
     return be->ops->rope(be->ctx, x, c, s, pos0);
 }
@@ -181,7 +238,7 @@ cosmos_status cosmos_op_attention(cosmos_backend_t *be, struct cosmos_tensor out
     if (k.shape[2] != q.shape[2] || k.shape[1] <= 0 || q.shape[1] % k.shape[1] != 0)
         return shape_error("attention", "head dims differ or H not a multiple of Hkv", &q, &k);
     if (!is_act(be, &q) || !is_act(be, &out)) return shape_error("attention", "q/out must be activations", &q, &out);
-    if (causal && (pos0 < 0 || pos0 + q.shape[0] > k.shape[0]))
+    if (causal && !pos_ok(pos0, q.shape[0], k.shape[0]))
         return shape_error("attention", "query positions beyond the cache", &q, &k);
     if (!be->ops->attention) return missing_op(be, "attention");
     return be->ops->attention(be->ctx, out, q, k, v, pos0, causal);
@@ -202,7 +259,7 @@ cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token,
         return shape_error("sample", "token must be one int32", &token, NULL);
     if (logits.dtype != COSMOS_F32 || cosmos_tensor_numel(&logits) < 1 || cosmos_tensor_numel(&logits) > INT32_MAX)
         return shape_error("sample", "logits must be f32 [V]", &logits, NULL);
-    if (position < 0) {
+    if (position < 0 && position != COSMOS_POS_DEVICE) {
         LOG_ERROR("sample: negative position %lld", (long long)position);
         return COSMOS_ERR_INVALID_ARG;
     }

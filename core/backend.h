@@ -42,6 +42,25 @@ int cosmos_backend_device(const cosmos_backend_t *be);
  * NCCL communicator created on it is ordered with the backend's kernels. */
 void *cosmos_backend_stream(const cosmos_backend_t *be);
 
+/* Device position (CUDA-graph decode, docs/cuda.md): the ops that take a position (rope,
+ * attention, store_rows, add_rows; sample's position) accept COSMOS_POS_DEVICE instead, and then
+ * read it when they run from the backend's position cell, written in stream order by
+ * cosmos_backend_set_pos: a captured decode step replays at whatever position was set last.
+ * Ranges cannot be checked at dispatch then: the caller checks pos before set_pos. */
+#define COSMOS_POS_DEVICE (-1)
+cosmos_status cosmos_backend_set_pos(cosmos_backend_t *be, int64_t pos);
+
+/* CUDA graphs: the ops issued between graph_begin and graph_end are recorded, not run, and
+ * graph_launch replays them (same pointers and shapes; positions through COSMOS_POS_DEVICE).
+ * Nothing in between may allocate, upload, download or sync. UNSUPPORTED on backends without
+ * graphs (cosmos_backend_has_graphs). */
+typedef struct cosmos_graph cosmos_graph_t;
+int cosmos_backend_has_graphs(const cosmos_backend_t *be);
+cosmos_status cosmos_backend_graph_begin(cosmos_backend_t *be);
+cosmos_status cosmos_backend_graph_end(cosmos_backend_t *be, cosmos_graph_t **out); /* also ends a failed capture */
+cosmos_status cosmos_backend_graph_launch(cosmos_backend_t *be, cosmos_graph_t *g);
+void cosmos_backend_graph_free(cosmos_backend_t *be, cosmos_graph_t *g); /* NULL is a no-op */
+
 /* Memory. alloc returns zeroed memory owned by the caller (free_mem). */
 cosmos_status cosmos_backend_alloc(cosmos_backend_t *be, size_t bytes, void **ptr);
 void cosmos_backend_free_mem(cosmos_backend_t *be, void *ptr);
@@ -75,11 +94,20 @@ cosmos_status cosmos_op_silu_mul(cosmos_backend_t *be, struct cosmos_tensor y, s
  * of the cache); causal == 0: every query attends all S keys (pos0 ignored). */
 cosmos_status cosmos_op_attention(cosmos_backend_t *be, struct cosmos_tensor out, struct cosmos_tensor q,
                                   struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal);
+/* dst rows [pos0, pos0+T) = src [T, ...]: same dtype and row size (the KV-cache write of a step;
+ * pos0 may be COSMOS_POS_DEVICE). */
+cosmos_status cosmos_op_store_rows(cosmos_backend_t *be, struct cosmos_tensor dst, struct cosmos_tensor src,
+                                   int pos0);
+/* y = a + table rows [pos0, pos0+T) for activations y, a [T, D] and a table [S, D] (bf16 or f32;
+ * the APE add; pos0 may be COSMOS_POS_DEVICE). y may alias a. */
+cosmos_status cosmos_op_add_rows(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                 struct cosmos_tensor table, int pos0);
 /* dst = src (same numel; converts between f32 and bf16 where dtypes differ). */
 cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, struct cosmos_tensor src);
 /* token int32 [1] = the next token drawn from logits f32 [V] by the rules of core/model/sampler.h
  * (temperature, top-k, top-p, counter-based RNG at (p->seed, position)): the same token as
- * cosmos_sampler_sample, without the logits leaving the backend. Stream-ordered. */
+ * cosmos_sampler_sample, without the logits leaving the backend. Stream-ordered. position
+ * COSMOS_POS_DEVICE: the position cell + 1 (the token after a one-token step at the cell's position). */
 struct cosmos_sampler_params;
 cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token, struct cosmos_tensor logits,
                                const struct cosmos_sampler_params *p, int64_t position);

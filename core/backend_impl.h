@@ -27,6 +27,15 @@ struct cosmos_backend_ops {
     cosmos_status (*copy)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src);
     cosmos_status (*sample)(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
                             const struct cosmos_sampler_params *p, int64_t position);
+    /* device position and graphs (NULL: UNSUPPORTED) */
+    cosmos_status (*set_pos)(void *ctx, int64_t pos);
+    cosmos_status (*store_rows)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0);
+    cosmos_status (*add_rows)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor table,
+                              int pos0);
+    cosmos_status (*graph_begin)(void *ctx);
+    cosmos_status (*graph_end)(void *ctx, void **graph);
+    cosmos_status (*graph_launch)(void *ctx, void *graph);
+    void (*graph_free)(void *ctx, void *graph);
     /* T5 encoder ops (NULL: the backend does not have them yet -> UNSUPPORTED). */
     cosmos_status (*matmul_f32w)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w);
     cosmos_status (*rmsnorm_f32w)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/model/ar_init.h"
 #include "core/model/ar_model.h"
+#include "core/model/sampler.h"
 #include "launcher/cli.h"
 
 /* Read bandwidth: a sum over a buffer far larger than the caches, best of `reps`. */
@@ -75,7 +76,7 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *config = NULL, *json_out = NULL, *wdir = "build/bench-weights";
-    int prompt = 256, n_decode = 32, n_pos = 0, start_pos = -1, bw_mb = 1024;
+    int prompt = 256, n_decode = 32, n_pos = 0, start_pos = -1, bw_mb = 1024, sample_step = 0, graphs = 0;
     const char *pos[1];
     cosmos_backend_t *be = NULL;
     cosmos_ar_model_t *m = NULL;
@@ -95,6 +96,11 @@ int main(int argc, char **argv) {
         {"start", CLI_INT, &start_pos, "position of the first decode step (default: after the prompt)", 0},
         {"bw-mb", CLI_INT, &bw_mb, "buffer size of the bandwidth probe in MB (default 1024)", 0},
         {"json", CLI_STR, &json_out, "also write the results as JSON to this file", 0},
+        {"sample", CLI_FLAG, &sample_step,
+         "time the generation step: the token drawn on the backend (top-p 0.8), only it comes back (default: the "
+         "step returns the logits to the host)", 0},
+        {"cuda-graphs", CLI_FLAG, &graphs, "with --sample: replay the step as a CUDA graph (also COSMOS_CUDA_GRAPHS=1)",
+         0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -120,6 +126,9 @@ int main(int argc, char **argv) {
     CHECK(cosmos_backend_create(common.backend, &bp, &be));
     const int n_threads = omp_get_max_threads();
     struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+    if (graphs) lp.decode_graphs = 1;
+    CHECK_ARG(!lp.decode_graphs || sample_step, COSMOS_ERR_INVALID_ARG, "--cuda-graphs needs --sample (the graph is "
+              "the sampling step)");
     double t_load = bench_now_s();
     CHECK(cosmos_ar_model_load(model, be, &lp, &m));
     t_load = bench_now_s() - t_load;
@@ -158,10 +167,19 @@ int main(int argc, char **argv) {
     /* decode: fill the cache up to start_pos (positions past the prompt get teacher-forced tokens) */
     if (start_pos > prompt)
         CHECK(cosmos_ar_forward(m, tokens + prompt, start_pos - prompt, prompt, COSMOS_LOGITS_NONE, NULL));
-    CHECK(cosmos_ar_forward(m, tokens + start_pos, 1, start_pos, COSMOS_LOGITS_LAST, logits)); /* warm-up */
+    /* the inputs are teacher-forced either way; with --sample the drawn token is timed, not fed back */
+    const struct cosmos_sampler_params sp = {1.0f, 0.8f, 0, 0};
+    int32_t drawn = 0;
+    if (sample_step) /* warm-up (records the graph with --cuda-graphs) */
+        CHECK(cosmos_ar_forward_sample(m, tokens + start_pos, 1, start_pos, &sp, &drawn));
+    else
+        CHECK(cosmos_ar_forward(m, tokens + start_pos, 1, start_pos, COSMOS_LOGITS_LAST, logits));
     for (int i = 0; i < n_decode; i++) {
         double t0 = bench_now_s();
-        CHECK(cosmos_ar_forward(m, tokens + start_pos + i, 1, start_pos + i, COSMOS_LOGITS_LAST, logits));
+        if (sample_step)
+            CHECK(cosmos_ar_forward_sample(m, tokens + start_pos + i, 1, start_pos + i, &sp, &drawn));
+        else
+            CHECK(cosmos_ar_forward(m, tokens + start_pos + i, 1, start_pos + i, COSMOS_LOGITS_LAST, logits));
         step_ms[i] = (bench_now_s() - t0) * 1e3;
     }
     qsort(step_ms, (size_t)n_decode, sizeof(double), cmp_double);
@@ -170,6 +188,8 @@ int main(int argc, char **argv) {
     const double bw = host ? read_bandwidth_gbs((size_t)bw_mb << 20, 5)
                            : device_copy_bandwidth_gbs(be, (size_t)bw_mb << 20, 10);
     CHECK_ARG(bw > 0, COSMOS_ERR_INTERNAL, "cosmos-bench: the bandwidth probe failed on %s", cosmos_backend_name(be));
+    double mean_ms = 0;
+    for (int i = 0; i < n_decode; i++) mean_ms += step_ms[i] / n_decode;
     const double ms_min = step_ms[0], ms_p50 = step_ms[n_decode / 2];
     const double ms_p99 = step_ms[(int)floor(0.99 * (n_decode - 1))];
 
@@ -203,6 +223,11 @@ int main(int argc, char **argv) {
            1e3 / ms_p50, floor_ms, 100.0 * floor_ms / ms_p50);
     printf("# decode floor: %.1f MB weights + %.1f MB KV/context per step at mean position %.0f\n",
            weight_read / 1e6, kv_read / 1e6, mean_pos);
+    printf("# decode step  %s%s\n",
+           sample_step ? "forward + token drawn on the backend (top-p 0.8), 4 bytes back" : "forward + logits to the host",
+           lp.decode_graphs && sample_step ? (cosmos_backend_has_graphs(be) ? ", replayed CUDA graph" : ", graphs asked for "
+                                                                                                     "but not on this backend")
+                                          : "");
     printf("# peak RSS     %.1f MB (model run, before the bandwidth probe)\n", peak_rss / 1e6);
     if (json_out) {
         out = json_pack("{s:O, s:s, s:s, s:f, s:f, s:{s:i, s:f, s:f}, s:{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, "
@@ -216,6 +241,10 @@ int main(int argc, char **argv) {
         CHECK_ALLOC(out);
         json_object_set_new(out, "bandwidth_method",
                             json_string(host ? "host read (sum over a buffer)" : "device bf16 copy, read + write"));
+        json_object_set_new(out, "decode_step", json_string(sample_step ? "sample_on_backend" : "logits_to_host"));
+        json_object_set_new(out, "cuda_graphs", json_boolean(lp.decode_graphs && sample_step &&
+                                                             cosmos_backend_has_graphs(be)));
+        json_object_set_new(out, "mean_ms", json_real(mean_ms));
         char tmp[1100];
         snprintf(tmp, sizeof tmp, "%s.tmp", json_out);
         CHECK_ARG(json_dump_file(out, tmp, JSON_INDENT(2)) == 0 && rename(tmp, json_out) == 0, COSMOS_ERR_IO,

@@ -22,6 +22,7 @@
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/model/ar_weights.h"
+#include "core/model/sampler.h"
 #include "core/model/pos_tables.h"
 #include "parallel/comm_nccl.h"
 #include "parallel/shard.h"
@@ -44,6 +45,10 @@ struct cosmos_ar_model {
     cosmos_comm_t *tp_dev, *pp_dev; /* owned NCCL communicators over tp_comm / pp_comm, or NULL */
     void *stage_buf;                /* host staging of one activation [max_chunk, dim] (staged path) */
     int act_ready;                  /* the above are set up (at the first forward) */
+    /* decode steps through the device-position path (CUDA graphs; see decode_devpos) */
+    int devpos_decode, use_graphs;
+    cosmos_graph_t **graphs;                     /* [n_seq] recorded decode step per sequence slot */
+    struct cosmos_sampler_params *graph_params;  /* [n_seq] the sampler params each was recorded with */
     struct cosmos_ar_part part; /* layers [layer0, layer1), first / last stage, tp shard */
     float *gather;              /* [tp, max_chunk, Vl] logits of every rank (tp > 1) */
     /* backend buffers */
@@ -57,12 +62,15 @@ struct cosmos_ar_model {
     int *has_context;                        /* [n_seq] */
     double comm_s;                           /* seconds spent in communication (and waiting for it) */
     struct cosmos_tensor x, xn, q, att, tmp, h1, h3, logits, ids; /* scratch, max_chunk rows */
+    struct cosmos_tensor knew, vnew;                              /* this chunk's K and V [max_chunk, Hkv*Dh] */
     struct cosmos_tensor logits_f32, ctx_f32; /* f32 staging when activations are not f32 (GPU) */
     struct cosmos_ar_memory mem;
 };
 
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
-    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 1, 0};
+    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 1, 0, 0, 0};
+    const char *g = getenv("COSMOS_CUDA_GRAPHS"); /* docs/cuda.md: off until verified on a GPU */
+    p.decode_graphs = g && strcmp(g, "1") == 0;
     return p;
 }
 
@@ -249,6 +257,8 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK(model_alloc(m, &m->x, act, 2, Tc, D, 1, sc));
     CHECK(model_alloc(m, &m->xn, act, 2, Tc, D, 1, sc));
     CHECK(model_alloc(m, &m->q, act, 2, Tc, Q, 1, sc));
+    CHECK(model_alloc(m, &m->knew, act, 2, Tc, Hkv * Dh, 1, sc));
+    CHECK(model_alloc(m, &m->vnew, act, 2, Tc, Hkv * Dh, 1, sc));
     CHECK(model_alloc(m, &m->att, act, 2, Tc, Q, 1, sc));
     CHECK(model_alloc(m, &m->tmp, act, 2, rows, D > Q ? D : Q, 1, sc));
     CHECK(model_alloc(m, &m->h1, act, 2, Tc, F, 1, sc));
@@ -260,6 +270,15 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
             CHECK(model_alloc(m, &m->ctx_f32, COSMOS_F32, 2, c->context_len, c->context_dim, 1, sc));
     }
     CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
+    /* decode through the device-position path: with CUDA graphs where the backend has them (and
+     * the whole model is on this rank: no communication inside a step), or when asked (tests) */
+    m->use_graphs = p->decode_graphs && cosmos_backend_has_graphs(be) && m->tp == 1 && m->pp == 1;
+    m->devpos_decode = (m->use_graphs || p->devpos_decode) && m->tp == 1 && m->pp == 1;
+    m->graphs = calloc((size_t)m->n_seq, sizeof *m->graphs);
+    m->graph_params = calloc((size_t)m->n_seq, sizeof *m->graph_params);
+    CHECK_ALLOC(m->graphs);
+    CHECK_ALLOC(m->graph_params);
+    if (m->use_graphs) LOG_INFO0("decode steps replay CUDA graphs (one per sequence slot)");
     *out = m;
     m = NULL;
 fail:
@@ -272,6 +291,10 @@ fail:
 
 void cosmos_ar_model_free(cosmos_ar_model_t *m) {
     if (!m) return;
+    if (m->graphs)
+        for (int i = 0; i < m->n_seq; i++) cosmos_backend_graph_free(m->be, m->graphs[i]);
+    free(m->graphs);
+    free(m->graph_params);
     cosmos_comm_free(m->tp_dev);
     cosmos_comm_free(m->pp_dev);
     free(m->stage_buf);
@@ -378,6 +401,13 @@ cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int6
 
 #define PP_TAG_ACT 17
 
+/* The ids of T tokens into m->ids, shifted into this rank's embedding rows (vocab-parallel lookup:
+ * ids outside them give zero rows, which the all-reduce sums away). */
+static cosmos_status upload_ids(cosmos_ar_model_t *m, const int32_t *tokens, int64_t T) {
+    for (int64_t t = 0; t < T; t++) m->ids_host[t] = (int32_t)(tokens[t] - m->vin0);
+    return cosmos_backend_upload(m->be, m->ids.data, m->ids_host, sizeof(int32_t) * (size_t)T);
+}
+
 /* Row-parallel outputs (wo, w2, the embedding) are partial sums: add them over the TP group, in
  * the activation dtype, by the path of the file comment. */
 static cosmos_status tp_allreduce(cosmos_ar_model_t *m, struct cosmos_tensor t) {
@@ -447,8 +477,10 @@ static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, 
 }
 
 /* One chunk of T <= max_chunk tokens at positions pos0.. through every layer; leaves the final
- * hidden state in m->x. */
-static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, int64_t T, int64_t pos0) {
+ * hidden state in m->x. pos0 may be COSMOS_POS_DEVICE (the backend's position cell, set by the
+ * caller); tokens NULL: the ids are already in m->ids (both for the CUDA-graph decode step, whose
+ * ops must not depend on host values). */
+static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, int64_t T, int pos0) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = &m->cfg;
     cosmos_backend_t *be = m->be;
@@ -458,10 +490,9 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
     struct cosmos_tensor x = rows2(m->x, T, D), xn = rows2(m->xn, T, D), tmp = rows2(m->tmp, T, D);
     struct cosmos_tensor q = rows2(m->q, T, H * Dh), att = rows2(m->att, T, H * Dh);
     struct cosmos_tensor h1 = rows2(m->h1, T, F), h3 = rows2(m->h3, T, F);
+    struct cosmos_tensor knew = rows2(m->knew, T, Hkv * Dh), vnew = rows2(m->vnew, T, Hkv * Dh);
     if (m->part.first_stage) {
-        /* vocab-parallel lookup: ids outside this rank's rows give zero rows, the all-reduce sums them */
-        for (int64_t t = 0; t < T; t++) m->ids_host[t] = (int32_t)(tokens[t] - m->vin0);
-        CHECK(cosmos_backend_upload(be, ids.data, m->ids_host, sizeof(int32_t) * (size_t)T));
+        if (tokens) CHECK(upload_ids(m, tokens, T));
         CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
         CHECK(tp_allreduce(m, x));
     } else {
@@ -469,23 +500,24 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
     }
     for (int l = m->part.layer0; l < m->part.layer1; l++) {
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
-        if (c->apply_abs_pos_emb) CHECK(cosmos_op_add(be, x, x, cosmos_tensor_rows(m->ape, pos0, T)));
-        /* self-attention; K and V are written straight into the cache rows of these positions */
+        if (c->apply_abs_pos_emb) CHECK(cosmos_op_add_rows(be, x, x, m->ape, pos0));
+        /* self-attention: this chunk's K and V (post-norm, post-RoPE K) go to the cache rows of
+         * their positions, then the queries attend the cache over [0, pos] */
         const struct cosmos_tensor kcache = m->k_cache[slot(m, l)], vcache = m->v_cache[slot(m, l)];
-        struct cosmos_tensor kc = cosmos_tensor_rows(kcache, pos0, T);
-        struct cosmos_tensor vc = cosmos_tensor_rows(vcache, pos0, T);
+        struct cosmos_tensor kh = heads(knew, T, Hkv, Dh);
         CHECK(cosmos_op_rmsnorm(be, xn, x, L->attention_norm, eps));
         CHECK(cosmos_op_matmul(be, q, xn, L->wq));
-        CHECK(cosmos_op_matmul(be, rows2(kc, T, Hkv * Dh), xn, L->wk));
-        CHECK(cosmos_op_matmul(be, rows2(vc, T, Hkv * Dh), xn, L->wv));
+        CHECK(cosmos_op_matmul(be, knew, xn, L->wk));
+        CHECK(cosmos_op_matmul(be, vnew, xn, L->wv));
         if (c->use_qk_normalization) {
             CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->q_norm, eps));
-            CHECK(cosmos_op_rmsnorm(be, kc, kc, L->k_norm, eps));
+            CHECK(cosmos_op_rmsnorm(be, kh, kh, L->k_norm, eps));
         }
-        CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, (int)pos0));
-        CHECK(cosmos_op_rope(be, kc, m->rope_cos, m->rope_sin, (int)pos0));
-        CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), kcache, vcache,
-                                  (int)pos0, 1));
+        CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, pos0));
+        CHECK(cosmos_op_rope(be, kh, m->rope_cos, m->rope_sin, pos0));
+        CHECK(cosmos_op_store_rows(be, kcache, kh, pos0));
+        CHECK(cosmos_op_store_rows(be, vcache, heads(vnew, T, Hkv, Dh), pos0));
+        CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), kcache, vcache, pos0, 1));
         CHECK(cosmos_op_matmul(be, tmp, att, L->wo));
         CHECK(tp_allreduce(m, tmp));
         CHECK(cosmos_op_add(be, x, x, tmp));
@@ -520,12 +552,10 @@ static cosmos_status pp_broadcast(cosmos_ar_model_t *m, float *buf, int64_t n) {
     return st;
 }
 
-static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
-                             enum cosmos_logits_mode mode, float *logits, int broadcast) {
+/* What every forward checks first (and the one-time setup of the activation exchange). */
+static cosmos_status check_step(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0, int check_tokens) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = &m->cfg;
-    cosmos_backend_t *be = m->be;
-    const int64_t D = c->dim, V = c->vocab_size;
     CHECK_ARG(T > 0, COSMOS_ERR_INVALID_ARG, "forward: no tokens");
     CHECK_ARG(m->k_cache, COSMOS_ERR_INVALID_ARG, "forward: model was loaded with weights_only");
     CHECK_ARG(pos0 >= 0 && (int64_t)pos0 + T <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
@@ -533,8 +563,19 @@ static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T,
     CHECK_ARG(!c->insert_cross_attn || m->has_context[m->seq], COSMOS_ERR_INVALID_ARG,
               "model '%s' cross-attends to a text context: set one first (--context)", c->name);
     if (!m->act_ready) CHECK(open_act_comms(m, m->max_chunk));
-    if (broadcast || m->part.first_stage)
+    if (check_tokens)
         for (int t = 0; t < T; t++) CHECK(cosmos_ar_check_token(m, tokens[t], t));
+fail:
+    return st;
+}
+
+static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                             enum cosmos_logits_mode mode, float *logits, int broadcast) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = &m->cfg;
+    cosmos_backend_t *be = m->be;
+    const int64_t D = c->dim, V = c->vocab_size;
+    CHECK(check_step(m, tokens, T, pos0, broadcast || m->part.first_stage));
     for (int t0 = 0; t0 < T; t0 += m->max_chunk) {
         const int64_t n = T - t0 < m->max_chunk ? T - t0 : m->max_chunk;
         CHECK(forward_chunk(m, tokens + t0, n, pos0 + t0));
@@ -579,16 +620,14 @@ cosmos_status cosmos_ar_forward_stage(cosmos_ar_model_t *m, const int32_t *token
 
 int cosmos_ar_samples_on_backend(const cosmos_ar_model_t *m) { return m->tp == 1 && m->part.last_stage; }
 
-cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
-                                       const struct cosmos_sampler_params *p, int32_t *token) {
+/* From the final hidden state row r0 of the last chunk: logits (f32 on the backend) and the token
+ * drawn at `position` (COSMOS_POS_DEVICE: the position cell + 1) into m->ids[0]. */
+static cosmos_status sample_row(cosmos_ar_model_t *m, int64_t r0, const struct cosmos_sampler_params *p,
+                                int64_t position) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = &m->cfg;
     cosmos_backend_t *be = m->be;
-    CHECK_ARG(cosmos_ar_samples_on_backend(m), COSMOS_ERR_UNSUPPORTED,
-              "forward_sample: only the last pipeline stage without tensor parallelism samples on the backend");
-    CHECK(forward(m, tokens, T, pos0, COSMOS_LOGITS_NONE, NULL, 0));
-    /* the hidden state of token T-1 is row (T-1) % max_chunk of the last chunk */
-    const int64_t r0 = (int64_t)(T - 1) % m->max_chunk, D = c->dim;
+    const int64_t D = c->dim;
     struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, r0 + 1, D), r0, 1);
     struct cosmos_tensor xn = rows2(m->xn, 1, D), lg = rows2(m->logits, 1, m->Vl);
     CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
@@ -598,9 +637,71 @@ cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *toke
         lf = rows2(m->logits_f32, 1, m->Vl);
         CHECK(cosmos_op_copy(be, lf, lg));
     }
-    struct cosmos_tensor tok = cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1); /* free until the next forward */
-    CHECK(cosmos_op_sample(be, tok, cosmos_tensor_1d(lf.data, COSMOS_F32, m->Vl), p, (int64_t)pos0 + T));
-    CHECK(cosmos_backend_download(be, token, tok.data, sizeof(int32_t)));
+    CHECK(cosmos_op_sample(be, cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1),
+                           cosmos_tensor_1d(lf.data, COSMOS_F32, m->Vl), p, position));
+fail:
+    return st;
+}
+
+/* The device-position decode step: every op reads the position from the backend's cell and the
+ * token from m->ids, so the same op sequence serves every step (what a CUDA graph records). */
+static cosmos_status devpos_step(cosmos_ar_model_t *m, const struct cosmos_sampler_params *p) {
+    cosmos_status st = forward_chunk(m, NULL, 1, COSMOS_POS_DEVICE);
+    return st != COSMOS_OK ? st : sample_row(m, 0, p, COSMOS_POS_DEVICE);
+}
+
+static int same_params(const struct cosmos_sampler_params *a, const struct cosmos_sampler_params *b) {
+    return a->temperature == b->temperature && a->top_p == b->top_p && a->top_k == b->top_k && a->seed == b->seed;
+}
+
+/* One decode step through the device-position path, replayed from the sequence slot's CUDA graph
+ * when graphs are on: the first step of a slot (or one with other sampler params) runs eagerly,
+ * which also sizes every workspace and makes the GPU sampler, then is recorded. */
+static cosmos_status decode_devpos(cosmos_ar_model_t *m, const struct cosmos_sampler_params *p) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = m->be;
+    if (!m->use_graphs) return devpos_step(m, p);
+    cosmos_graph_t **g = &m->graphs[m->seq];
+    if (*g && !same_params(&m->graph_params[m->seq], p)) {
+        cosmos_backend_graph_free(be, *g);
+        *g = NULL;
+    }
+    if (*g) return cosmos_backend_graph_launch(be, *g);
+    CHECK(devpos_step(m, p));
+    CHECK(cosmos_backend_sync(be)); /* the eager step is complete before anything is recorded */
+    CHECK(cosmos_backend_graph_begin(be));
+    st = devpos_step(m, p); /* recorded, not run */
+    cosmos_graph_t *ng = NULL;
+    const cosmos_status end = cosmos_backend_graph_end(be, &ng);
+    if (st == COSMOS_OK) st = end;
+    if (st != COSMOS_OK) {
+        cosmos_backend_graph_free(be, ng);
+        LOG_ERROR("decode: recording the CUDA graph failed; run with COSMOS_CUDA_GRAPHS=0 to decode without graphs");
+        goto fail;
+    }
+    *g = ng;
+    m->graph_params[m->seq] = *p;
+fail:
+    return st;
+}
+
+cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
+                                       const struct cosmos_sampler_params *p, int32_t *token) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = m->be;
+    CHECK_ARG(cosmos_ar_samples_on_backend(m), COSMOS_ERR_UNSUPPORTED,
+              "forward_sample: only the last pipeline stage without tensor parallelism samples on the backend");
+    if (T == 1 && m->devpos_decode) { /* (devpos_decode implies one rank: tp = pp = 1) */
+        CHECK(check_step(m, tokens, T, pos0, 1));
+        CHECK(upload_ids(m, tokens, 1));
+        CHECK(cosmos_backend_set_pos(be, pos0));
+        CHECK(decode_devpos(m, p));
+    } else {
+        CHECK(forward(m, tokens, T, pos0, COSMOS_LOGITS_NONE, NULL, 0));
+        /* the hidden state of token T-1 is row (T-1) % max_chunk of the last chunk */
+        CHECK(sample_row(m, (int64_t)(T - 1) % m->max_chunk, p, (int64_t)pos0 + T));
+    }
+    CHECK(cosmos_backend_download(be, token, m->ids.data, sizeof(int32_t))); /* waits for the step */
 fail:
     return st;
 }

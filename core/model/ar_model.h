@@ -31,6 +31,10 @@ struct cosmos_ar_load_params {
     int max_chunk;    /* tokens per forward chunk (prefill is split into chunks); 0 = 256 */
     int n_seq;        /* sequences held at once, each with its own KV cache and context (default 1) */
     int weights_only; /* bind and check weights only: no tables, caches or scratch (info) */
+    int decode_graphs; /* record and replay the decode step (cosmos_ar_forward_sample, one token) as a
+                        * CUDA graph where the backend has graphs and tp = pp = 1; default from the
+                        * environment: COSMOS_CUDA_GRAPHS=1 (off otherwise, docs/cuda.md) */
+    int devpos_decode; /* the same device-position step without graphs (tests: any backend) */
 };
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void);
 
@@ -80,7 +84,9 @@ cosmos_status cosmos_ar_forward_stage(cosmos_ar_model_t *m, const int32_t *token
  * last position's logits by cosmos_op_sample at position pos0+T with params p (and p->seed); only
  * *token (4 bytes) comes back. UNSUPPORTED with tensor parallelism (the logits are split over the
  * ranks: gather them with cosmos_ar_forward_stage and sample on the host) or off the last stage;
- * cosmos_ar_samples_on_backend says whether it applies. */
+ * cosmos_ar_samples_on_backend says whether it applies. One-token steps with the load params
+ * decode_graphs / devpos_decode take the device-position path (positions and token read on the
+ * device: the same ops every step), replayed as a CUDA graph with decode_graphs. */
 struct cosmos_sampler_params;
 cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0,
                                        const struct cosmos_sampler_params *p, int32_t *token);

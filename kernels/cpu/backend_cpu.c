@@ -16,7 +16,17 @@
 
 struct cpu_ctx {
     int n_threads;
+    int64_t pos; /* the position cell (COSMOS_POS_DEVICE arguments read it) */
 };
+
+/* A position argument: the cell for COSMOS_POS_DEVICE. */
+static int64_t cpu_pos(void *ctx, int64_t pos0) {
+    return pos0 == COSMOS_POS_DEVICE ? ((struct cpu_ctx *)ctx)->pos : pos0;
+}
+static cosmos_status cpu_set_pos(void *ctx, int64_t pos) {
+    ((struct cpu_ctx *)ctx)->pos = pos;
+    return COSMOS_OK;
+}
 
 static void cpu_free_ctx(void *ctx) { free(ctx); }
 
@@ -59,9 +69,10 @@ static cosmos_status cpu_rmsnorm(void *ctx, struct cosmos_tensor y, struct cosmo
 }
 static cosmos_status cpu_rope(void *ctx, struct cosmos_tensor x, struct cosmos_tensor c, struct cosmos_tensor s,
                               int pos0) {
-    (void)ctx;
     if (c.dtype != COSMOS_F32) return COSMOS_ERR_UNSUPPORTED;
-    cosmos_cpu_rope(x.data, c.data, s.data, x.shape[0], x.shape[1], x.shape[2], pos0);
+    const int64_t pos = cpu_pos(ctx, pos0);
+    if (pos < 0 || pos + x.shape[0] > c.shape[0]) return COSMOS_ERR_INVALID_ARG;
+    cosmos_cpu_rope(x.data, c.data, s.data, x.shape[0], x.shape[1], x.shape[2], (int)pos);
     return COSMOS_OK;
 }
 static cosmos_status cpu_embedding(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
@@ -83,20 +94,35 @@ static cosmos_status cpu_silu_mul(void *ctx, struct cosmos_tensor y, struct cosm
 }
 static cosmos_status cpu_attention(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                    struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal) {
-    (void)ctx;
     if (k.dtype == COSMOS_I32) return COSMOS_ERR_UNSUPPORTED;
+    const int64_t pos = causal ? cpu_pos(ctx, pos0) : 0;
+    if (causal && (pos < 0 || pos + q.shape[0] > k.shape[0])) return COSMOS_ERR_INVALID_ARG;
     return cosmos_cpu_attention(out.data, q.data, k.data, v.data, k.dtype, q.shape[0], q.shape[1], k.shape[1],
-                                q.shape[2], k.shape[0], pos0, causal);
+                                q.shape[2], k.shape[0], pos, causal);
 }
 /* The host sampler itself (a scratch of V entries per call: small next to a forward pass). */
 static cosmos_status cpu_sample(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
                                 const struct cosmos_sampler_params *p, int64_t position) {
-    (void)ctx;
     cosmos_sampler_t *s = NULL;
+    if (position == COSMOS_POS_DEVICE) position = ((struct cpu_ctx *)ctx)->pos + 1;
     cosmos_status st = cosmos_sampler_init(p, (int)cosmos_tensor_numel(&logits), &s);
     if (st != COSMOS_OK) return st;
     *(int32_t *)token.data = cosmos_sampler_sample(s, logits.data, position);
     cosmos_sampler_free(s);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_store_rows(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0) {
+    const int64_t pos = cpu_pos(ctx, pos0);
+    if (pos < 0 || pos + src.shape[0] > dst.shape[0]) return COSMOS_ERR_INVALID_ARG;
+    memcpy(cosmos_tensor_rows(dst, pos, src.shape[0]).data, src.data, cosmos_tensor_bytes(&src));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_add_rows(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a,
+                                  struct cosmos_tensor table, int pos0) {
+    const int64_t pos = cpu_pos(ctx, pos0);
+    if (pos < 0 || pos + y.shape[0] > table.shape[0]) return COSMOS_ERR_INVALID_ARG;
+    cosmos_cpu_add(y.data, a.data, cosmos_tensor_rows(table, pos, y.shape[0]).data, table.dtype,
+                   cosmos_tensor_numel(&y));
     return COSMOS_OK;
 }
 static cosmos_status cpu_copy(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src) {
@@ -195,6 +221,9 @@ static const struct cosmos_backend_ops cpu_ops = {
     .attention = cpu_attention,
     .copy = cpu_copy,
     .sample = cpu_sample,
+    .set_pos = cpu_set_pos,
+    .store_rows = cpu_store_rows,
+    .add_rows = cpu_add_rows,
     .matmul_f32w = cpu_matmul_f32w,
     .rmsnorm_f32w = cpu_rmsnorm_f32w,
     .relu = cpu_relu,

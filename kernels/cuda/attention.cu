@@ -23,7 +23,10 @@
  *   columns in registers. Key tiles past the block's last causal key are never loaded. DMAX is Dh
  *   rounded up to 16, 32, 64, 128 or 256 (the padding is zeros). Also the non-causal cross-attention
  *   path (T up to 256 queries over S = 512 context rows).
- * A row with no key (non-causal S = 0) gets zeros, never 0/0. */
+ * A row with no key (non-causal S = 0) gets zeros, never 0/0.
+ * d_pos (COSMOS_POS_DEVICE, CUDA-graph decode): pos0 is read from device memory when the kernels
+ * run; the host plans the key splits for the largest position (S - T), so the splits past the
+ * actual keys are empty (max -inf, sum 0) and weigh nothing in the merge. */
 #include <math.h>
 
 #include <atomic>
@@ -88,7 +91,8 @@ static __global__ void __launch_bounds__(DEC_THREADS)
     attention_decode_kernel(cosmos_bf16 *__restrict__ out, float *__restrict__ ws_acc, float *__restrict__ ws_ml,
                             const cosmos_bf16 *__restrict__ q, const TKV *__restrict__ k, const TKV *__restrict__ v,
                             int H, int Hkv, int Dh, int64_t S, int64_t pos0, int causal, int64_t kps, int n_hc,
-                            int lpk, int vec, float scale) {
+                            int lpk, int vec, float scale, const int64_t *__restrict__ d_pos) {
+    if (d_pos) pos0 = *d_pos; /* COSMOS_POS_DEVICE: the backend's position cell */
     constexpr int U = HB > 4 ? 2 : 4; /* keys per lane group per iteration (loads in flight) */
     __shared__ float sm_acc[DEC_WARPS][HB][ATT_MAX_DH];
     __shared__ float sm_m[DEC_WARPS][HB], sm_l[DEC_WARPS][HB];
@@ -277,7 +281,8 @@ template <typename TKV, int DMAX>
 static __global__ void __launch_bounds__(PF_THREADS)
     attention_prefill_kernel(cosmos_bf16 *__restrict__ out, const cosmos_bf16 *__restrict__ q,
                              const TKV *__restrict__ k, const TKV *__restrict__ v, int H, int Hkv, int Dh, int64_t T,
-                             int64_t S, int64_t pos0, int causal, float scale) {
+                             int64_t S, int64_t pos0, int causal, float scale,
+                             const int64_t *__restrict__ d_pos) {
     using C = prefill_cfg<DMAX>;
     extern __shared__ float4 pf_smem4[]; /* float4: 16-byte alignment of every region below */
     float *qs = reinterpret_cast<float *>(pf_smem4); /* [PF_BQ][QS] queries, zero past Dh and T */
@@ -291,6 +296,7 @@ static __global__ void __launch_bounds__(PF_THREADS)
     const int64_t t0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * PF_BQ;
     const int h = blockIdx.y, g = h / (H / Hkv);
     const int64_t t_end = min(t0 + PF_BQ, T);
+    if (d_pos) pos0 = *d_pos; /* COSMOS_POS_DEVICE: the backend's position cell */
     const int64_t kend = causal ? pos0 + t_end : S; /* the keys of the block's last row: [0, kend) */
     const int64_t row = (int64_t)Hkv * Dh;
 
@@ -492,7 +498,7 @@ template <typename TKV, int HB>
 static cosmos_status launch_decode(struct att_plan *p, cosmos_bf16 *out, void *ws, size_t ws_bytes,
                                    const cosmos_bf16 *q, const TKV *k, const TKV *v, int64_t T, int64_t H, int64_t Hkv,
                                    int64_t Dh, int64_t S, int64_t pos0, int causal, int vec, float scale,
-                                   cudaStream_t stream) {
+                                   const int64_t *d_pos, cudaStream_t stream) {
     /* resident blocks per SM of this instantiation, per device (0: not yet queried) */
     static std::atomic<int> occ_cache[ATT_MAX_DEVICES];
     int dev = -1, occ = 0;
@@ -518,7 +524,7 @@ static cosmos_status launch_decode(struct att_plan *p, cosmos_bf16 *out, void *w
     const dim3 grid((unsigned)p->n_splits, (unsigned)(Hkv * p->n_hc), (unsigned)T);
     attention_decode_kernel<TKV, HB><<<grid, DEC_THREADS, 0, stream>>>(out, ws_acc, ws_ml, q, k, v, (int)H, (int)Hkv,
                                                                       (int)Dh, S, pos0, causal, p->kps, p->n_hc,
-                                                                      p->lpk, vec, scale);
+                                                                      p->lpk, vec, scale, d_pos);
     cosmos_status st = CUDA_LAUNCH_STATUS("attention_decode_kernel");
     if (st != COSMOS_OK || p->n_splits == 1) return st;
     attention_merge_kernel<<<(unsigned)(T * H), MERGE_THREADS, 0, stream>>>(out, ws_acc, ws_ml, (int)Dh,
@@ -529,8 +535,9 @@ static cosmos_status launch_decode(struct att_plan *p, cosmos_bf16 *out, void *w
 template <typename TKV>
 static cosmos_status decode_hb(struct att_plan *p, cosmos_bf16 *out, void *ws, size_t ws_bytes, const cosmos_bf16 *q,
                                const TKV *k, const TKV *v, int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S,
-                               int64_t pos0, int causal, int vec, float scale, cudaStream_t stream) {
-#define ATT_DECODE_ARGS p, out, ws, ws_bytes, q, k, v, T, H, Hkv, Dh, S, pos0, causal, vec, scale, stream
+                               int64_t pos0, int causal, int vec, float scale, const int64_t *d_pos,
+                               cudaStream_t stream) {
+#define ATT_DECODE_ARGS p, out, ws, ws_bytes, q, k, v, T, H, Hkv, Dh, S, pos0, causal, vec, scale, d_pos, stream
     switch (p->hb) {
     case 8: return launch_decode<TKV, 8>(ATT_DECODE_ARGS);
     case 5: return launch_decode<TKV, 5>(ATT_DECODE_ARGS);
@@ -544,7 +551,7 @@ static cosmos_status decode_hb(struct att_plan *p, cosmos_bf16 *out, void *ws, s
 template <typename TKV, int DMAX>
 static cosmos_status launch_prefill(cosmos_bf16 *out, const cosmos_bf16 *q, const TKV *k, const TKV *v, int64_t T,
                                     int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
-                                    float scale, cudaStream_t stream) {
+                                    float scale, const int64_t *d_pos, cudaStream_t stream) {
     const size_t smem = sizeof(float) * prefill_cfg<DMAX>::SMEM_FLOATS;
     if (smem > (size_t)device_attr(g_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 48 * 1024))
         return COSMOS_ERR_UNSUPPORTED; /* Dh 129..256 on a GPU with under 140 KiB per block */
@@ -557,19 +564,19 @@ static cosmos_status launch_prefill(cosmos_bf16 *out, const cosmos_bf16 *q, cons
     }
     const dim3 grid((unsigned)((T + PF_BQ - 1) / PF_BQ), (unsigned)H);
     attention_prefill_kernel<TKV, DMAX><<<grid, PF_THREADS, smem, stream>>>(out, q, k, v, (int)H, (int)Hkv, (int)Dh, T,
-                                                                            S, pos0, causal, scale);
+                                                                            S, pos0, causal, scale, d_pos);
     return CUDA_LAUNCH_STATUS("attention_prefill_kernel");
 }
 
 template <typename TKV>
 static cosmos_status prefill_dmax(cosmos_bf16 *out, const cosmos_bf16 *q, const TKV *k, const TKV *v, int64_t T,
                                   int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal, float scale,
-                                  cudaStream_t stream) {
-    if (Dh <= 16) return launch_prefill<TKV, 16>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, stream);
-    if (Dh <= 32) return launch_prefill<TKV, 32>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, stream);
-    if (Dh <= 64) return launch_prefill<TKV, 64>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, stream);
-    if (Dh <= 128) return launch_prefill<TKV, 128>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, stream);
-    return launch_prefill<TKV, 256>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, stream);
+                                  const int64_t *d_pos, cudaStream_t stream) {
+    if (Dh <= 16) return launch_prefill<TKV, 16>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, d_pos, stream);
+    if (Dh <= 32) return launch_prefill<TKV, 32>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, d_pos, stream);
+    if (Dh <= 64) return launch_prefill<TKV, 64>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, d_pos, stream);
+    if (Dh <= 128) return launch_prefill<TKV, 128>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, d_pos, stream);
+    return launch_prefill<TKV, 256>(out, q, k, v, T, H, Hkv, Dh, S, pos0, causal, scale, d_pos, stream);
 }
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
@@ -577,8 +584,12 @@ static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 extern "C" cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,
                                                enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv,
                                                int64_t Dh, int64_t S, int64_t pos0, int causal, void *ws,
-                                               size_t ws_bytes, cudaStream_t stream) {
+                                               size_t ws_bytes, const int64_t *d_pos, cudaStream_t stream) {
     if (T <= 0 || H <= 0 || Dh <= 0) return COSMOS_OK;
+    if (d_pos) { /* the position is read when the kernels run: plan (key splits) for the last one */
+        if (!causal || T > S) return COSMOS_ERR_INVALID_ARG;
+        pos0 = S - T;
+    }
     if (Hkv <= 0 || H % Hkv != 0 || S < 0 || (causal && (pos0 < 0 || pos0 + T > S))) return COSMOS_ERR_INVALID_ARG;
     if (kv_dtype != COSMOS_BF16 && kv_dtype != COSMOS_F32) return COSMOS_ERR_UNSUPPORTED;
     /* grid limits (y: heads <= 65535) and int head/row indices in the kernels */
@@ -589,13 +600,13 @@ extern "C" cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf
         const int vec = Dh % 8 == 0 && aligned16(q) && aligned16(k) && aligned16(v);
         if (kv_dtype == COSMOS_BF16)
             return decode_hb<cosmos_bf16>(&p, out, ws, ws_bytes, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T,
-                                          H, Hkv, Dh, S, pos0, causal, vec, scale, stream);
+                                          H, Hkv, Dh, S, pos0, causal, vec, scale, d_pos, stream);
         return decode_hb<float>(&p, out, ws, ws_bytes, q, (const float *)k, (const float *)v, T, H, Hkv, Dh, S, pos0,
-                                causal, vec, scale, stream);
+                                causal, vec, scale, d_pos, stream);
     }
     if (kv_dtype == COSMOS_BF16)
         return prefill_dmax<cosmos_bf16>(out, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T, H, Hkv, Dh, S,
-                                         pos0, causal, scale, stream);
+                                         pos0, causal, scale, d_pos, stream);
     return prefill_dmax<float>(out, q, (const float *)k, (const float *)v, T, H, Hkv, Dh, S, pos0, causal, scale,
-                               stream);
+                               d_pos, stream);
 }

@@ -27,6 +27,8 @@ struct cuda_ctx {
     size_t attn_ws_bytes;
     cosmos_cuda_sampler_t *sampler; /* device sampler for vocab size sampler_v, made at first use */
     int sampler_v;
+    int64_t *d_pos;  /* the position cell [pos, pos + 1] (COSMOS_POS_DEVICE; the sampler reads [1]) */
+    int capturing;   /* between graph_begin and graph_end */
 };
 
 cosmos_status cosmos_cuda_check(cudaError_t err, const char *call, const char *file, int line) {
@@ -79,6 +81,7 @@ static void cuda_free_ctx(void *ctx) {
     }
     cosmos_cublaslt_free(c->lt);
     cosmos_cuda_sampler_free(c->sampler);
+    if (c->d_pos) cudaFree(c->d_pos);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -153,7 +156,9 @@ static cosmos_status cuda_rope(void *ctx, struct cosmos_tensor x, struct cosmos_
         LOG_ERROR("rope: the cuda backend takes f32 tables (got %s)", cosmos_dtype_name(cs.dtype));
         return COSMOS_ERR_UNSUPPORTED;
     }
-    return cosmos_cuda_rope(x.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], pos0, c->stream);
+    const int dev = pos0 == COSMOS_POS_DEVICE;
+    return cosmos_cuda_rope(x.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], dev ? 0 : pos0,
+                            dev ? c->d_pos : NULL, c->stream);
 }
 static cosmos_status cuda_embedding(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
                                     struct cosmos_tensor ids) {
@@ -182,8 +187,13 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
         return COSMOS_ERR_UNSUPPORTED;
     }
     const int64_t T = q.shape[0], H = q.shape[1], Hkv = k.shape[1], Dh = q.shape[2], S = k.shape[0];
-    const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, pos0, causal);
+    const int dev = causal && pos0 == COSMOS_POS_DEVICE; /* planned for the last position, S - T */
+    const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, dev ? S - T : pos0, causal);
     if (need > c->attn_ws_bytes) { /* grow (stream-ordered; not during graph capture, see struct cuda_ctx) */
+        if (c->capturing) {
+            LOG_ERROR("attention: the workspace must grow during a CUDA-graph capture (run the step eagerly first)");
+            return COSMOS_ERR_INTERNAL;
+        }
         const size_t mib = (size_t)1 << 20, bytes = (need + mib - 1) / mib * mib;
         CHECK(set_device(c));
         if (c->attn_ws) {
@@ -197,8 +207,8 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
         c->attn_ws = ws;
         c->attn_ws_bytes = bytes;
     }
-    return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, pos0, causal, c->attn_ws,
-                                 c->attn_ws_bytes, c->stream);
+    return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, dev ? 0 : pos0, causal,
+                                 c->attn_ws, c->attn_ws_bytes, dev ? c->d_pos : NULL, c->stream);
 fail:
     return st;
 }
@@ -211,16 +221,92 @@ static cosmos_status cuda_sample(void *ctx, struct cosmos_tensor token, struct c
     const int V = (int)cosmos_tensor_numel(&logits);
     CHECK(set_device(c));
     if (!c->sampler || c->sampler_v != V) {
+        if (c->capturing) {
+            LOG_ERROR("sample: the GPU sampler must be made before a CUDA-graph capture (sample eagerly first)");
+            return COSMOS_ERR_INTERNAL;
+        }
         CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* the old buffers may still be in use */
         cosmos_cuda_sampler_free(c->sampler);
         c->sampler = NULL;
         CHECK(cosmos_cuda_sampler_init(V, &c->sampler));
         c->sampler_v = V;
     }
-    st = cosmos_cuda_sample(c->sampler, token.data, logits.data, p, position, c->stream);
+    if (position == COSMOS_POS_DEVICE)
+        st = cosmos_cuda_sample_devpos(c->sampler, token.data, logits.data, p, c->d_pos + 1, c->stream);
+    else
+        st = cosmos_cuda_sample(c->sampler, token.data, logits.data, p, position, c->stream);
 fail:
     return st;
 }
+/* The position cell: a stream-ordered copy from pageable memory, which CUDA stages before returning,
+ * so the host values may change at once. Not inside a capture (the graph reads the cell). */
+static cosmos_status cuda_set_pos(void *ctx, int64_t pos) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    const int64_t cell[2] = {pos, pos + 1};
+    CHECK_ARG(!c->capturing, COSMOS_ERR_INTERNAL, "set_pos inside a CUDA-graph capture");
+    CHECK(set_device(c));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_pos, cell, sizeof cell, cudaMemcpyHostToDevice, c->stream));
+fail:
+    return st;
+}
+static cosmos_status cuda_store_rows(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0) {
+    struct cuda_ctx *c = ctx;
+    const int64_t rows = src.shape[0], row_bytes = rows ? (int64_t)cosmos_tensor_bytes(&src) / rows : 0;
+    const int dev = pos0 == COSMOS_POS_DEVICE;
+    return cosmos_cuda_store_rows(dst.data, src.data, rows, row_bytes, dev ? 0 : pos0, dev ? c->d_pos : NULL,
+                                  c->stream);
+}
+static cosmos_status cuda_add_rows(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a,
+                                   struct cosmos_tensor table, int pos0) {
+    struct cuda_ctx *c = ctx;
+    const int dev = pos0 == COSMOS_POS_DEVICE;
+    return cosmos_cuda_add_rows(y.data, a.data, table.data, table.dtype, y.shape[0], y.shape[1], dev ? 0 : pos0,
+                                dev ? c->d_pos : NULL, c->stream);
+}
+
+/* CUDA graphs: stream capture on the backend's stream (thread-local mode: other threads' CUDA calls
+ * are not disturbed), instantiated into an executable graph. */
+static cosmos_status cuda_graph_begin(void *ctx) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    CHECK_ARG(!c->capturing, COSMOS_ERR_INTERNAL, "graph_begin: a capture is already open");
+    CHECK(set_device(c));
+    CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+fail:
+    return st;
+}
+static cosmos_status cuda_graph_end(void *ctx, void **out) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t exec = NULL;
+    *out = NULL;
+    CHECK_ARG(c->capturing, COSMOS_ERR_INTERNAL, "graph_end without graph_begin");
+    c->capturing = 0;
+    CUDA_CHECK(cudaStreamEndCapture(c->stream, &g)); /* also after a failed op: the stream leaves capture */
+    CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+    *out = exec;
+fail:
+    if (g) cudaGraphDestroy(g);
+    return st;
+}
+static cosmos_status cuda_graph_launch(void *ctx, void *graph) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    CHECK(set_device(c));
+    CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, c->stream));
+fail:
+    return st;
+}
+static void cuda_graph_free(void *ctx, void *graph) {
+    struct cuda_ctx *c = ctx;
+    cudaSetDevice(c->device);
+    cudaStreamSynchronize(c->stream); /* a replay may still run */
+    cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 static cosmos_status cuda_copy(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src) {
     struct cuda_ctx *c = ctx;
     return cosmos_cuda_copy(dst.data, dst.dtype, src.data, src.dtype, cosmos_tensor_numel(&dst), c->stream);
@@ -242,6 +328,13 @@ static const struct cosmos_backend_ops cuda_ops = {
     .attention = cuda_attention,
     .copy = cuda_copy,
     .sample = cuda_sample,
+    .set_pos = cuda_set_pos,
+    .store_rows = cuda_store_rows,
+    .add_rows = cuda_add_rows,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
     /* T5 encoder ops (matmul_f32w, rmsnorm_f32w, relu, attention_relbias): not written yet. */
 };
 
@@ -278,6 +371,8 @@ cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend
     CUDA_CHECK(cudaSetDevice(device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     CHECK(cosmos_cublaslt_create(CUBLASLT_WORKSPACE_BYTES, &c->lt));
+    CUDA_CHECK(cudaMalloc((void **)&c->d_pos, 2 * sizeof(int64_t)));
+    CUDA_CHECK(cudaMemset(c->d_pos, 0, 2 * sizeof(int64_t)));
     struct cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     LOG_INFO0("backend cuda:%d: %s, sm_%d%d, %.1f GiB", device, prop.name, prop.major, prop.minor,

@@ -53,9 +53,17 @@ cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const co
 /* rows x D: y = bf16((x * rsqrt(mean(x^2) + eps)) * w), f32 math; y may equal x. */
 cosmos_status cosmos_cuda_rmsnorm(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t rows, int64_t D,
                                   float eps, cudaStream_t stream);
-/* x[T,H,Dh] bf16 in place; cos/sin f32 [S, Dh/2]; token t uses table row pos0+t. */
+/* x[T,H,Dh] bf16 in place; cos/sin f32 [S, Dh/2]; token t uses table row pos0+t, pos0 = *d_pos when
+ * d_pos (device memory) is not NULL. */
 cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t H,
-                               int64_t Dh, int64_t pos0, cudaStream_t stream);
+                               int64_t Dh, int64_t pos0, const int64_t *d_pos, cudaStream_t stream);
+/* dst rows [pos, pos+n_rows) = src rows (row_bytes each), pos = *d_pos when d_pos is not NULL. */
+cosmos_status cosmos_cuda_store_rows(void *dst, const void *src, int64_t n_rows, int64_t row_bytes, int64_t pos,
+                                     const int64_t *d_pos, cudaStream_t stream);
+/* y[T,D] = a + table rows [pos, pos+T) (table bf16 or f32), pos = *d_pos when d_pos is not NULL. */
+cosmos_status cosmos_cuda_add_rows(cosmos_bf16 *y, const cosmos_bf16 *a, const void *table,
+                                   enum cosmos_dtype table_dtype, int64_t T, int64_t D, int64_t pos,
+                                   const int64_t *d_pos, cudaStream_t stream);
 /* y[t] = table[ids[t]] for ids in [0, V), else a zero row; y [T,D] bf16, ids int32 on the device. */
 cosmos_status cosmos_cuda_embedding(cosmos_bf16 *y, const cosmos_bf16 *table, int64_t V, const int32_t *ids,
                                     int64_t T, int64_t D, cudaStream_t stream);
@@ -75,7 +83,9 @@ cosmos_status cosmos_cuda_copy(void *dst, enum cosmos_dtype dst_dtype, const voi
 cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,
                                     enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
                                     int64_t S, int64_t pos0, int causal, void *ws, size_t ws_bytes,
-                                    cudaStream_t stream);
+                                    const int64_t *d_pos, cudaStream_t stream);
+/* (d_pos: causal only; pos0 = *d_pos read when the kernels run, the workspace sized by
+ * cosmos_cuda_attention_ws_bytes for pos0 = S - T.) */
 /* Workspace bytes cosmos_cuda_attention needs for this shape on the current device (split-KV
  * partials of the decode path, T <= 4; 0 otherwise). Depends on the device's SM count. */
 size_t cosmos_cuda_attention_ws_bytes(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0,

@@ -1,12 +1,14 @@
 /* CUDA rotate-half RoPE (spec ar-model.md 2.1), the counterpart of kernels/cpu/rope.c: pairs
  * (i, i+Dh/2), out[i] = x[i] cos - x[i+h] sin, out[i+h] = x[i+h] cos + x[i] sin, with the f32 table
- * row of the token's absolute position pos0+t. bf16 x in place, f32 math. One thread per pair. */
+ * row of the token's absolute position pos0+t (pos0 read from d_pos when that is not NULL). bf16 x
+ * in place, f32 math. One thread per pair. */
 #include "kernels/cuda/common.cuh"
 
 #define ROPE_THREADS 256
 
 static __global__ void rope_bf16_kernel(cosmos_bf16 *x, const float *cos_tab, const float *sin_tab, int64_t T,
-                                        int64_t H, int64_t half, int64_t pos0) {
+                                        int64_t H, int64_t half, int64_t pos0, const int64_t *d_pos) {
+    if (d_pos) pos0 = *d_pos;
     const int64_t n = T * H * half;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
         const int64_t i = e % half, th = e / half, t = th / H;
@@ -19,10 +21,11 @@ static __global__ void rope_bf16_kernel(cosmos_bf16 *x, const float *cos_tab, co
 }
 
 extern "C" cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, const float *sin_tab, int64_t T,
-                                          int64_t H, int64_t Dh, int64_t pos0, cudaStream_t stream) {
+                                          int64_t H, int64_t Dh, int64_t pos0, const int64_t *d_pos,
+                                          cudaStream_t stream) {
     const int64_t n = T * H * (Dh / 2);
     if (n <= 0) return COSMOS_OK;
     rope_bf16_kernel<<<cosmos_grid_1d(n, ROPE_THREADS), ROPE_THREADS, 0, stream>>>(x, cos_tab, sin_tab, T, H, Dh / 2,
-                                                                                  pos0);
+                                                                                  pos0, d_pos);
     return CUDA_LAUNCH_STATUS("rope_bf16_kernel");
 }

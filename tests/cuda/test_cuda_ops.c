@@ -101,6 +101,15 @@ static void compare(const char *what, const float *got, const float *want, int64
 /* ---- matmul ---- */
 
 /* x_off: x starts x_off elements into its buffer (unaligned views: KV-cache rows, chunk offsets). */
+/* With g_devpos set, the GPU op takes its position from the backend's cell (COSMOS_POS_DEVICE, as a
+ * recorded CUDA-graph step does), set here to pos0 first. */
+static int g_devpos;
+static int gpu_pos(int64_t pos0) {
+    if (!g_devpos) return (int)pos0;
+    cr_assert_eq(cosmos_backend_set_pos(gpu, pos0), COSMOS_OK);
+    return COSMOS_POS_DEVICE;
+}
+
 static void check_matmul(int64_t M, int64_t N, int64_t K, int64_t x_off) {
     char what[96];
     snprintf(what, sizeof what, "matmul M=%lld N=%lld K=%lld off=%lld", (long long)M, (long long)N, (long long)K,
@@ -190,7 +199,7 @@ static void check_rope(int64_t T, int64_t H, int64_t Dh, int64_t S, int64_t pos0
                  COSMOS_OK);
     cr_assert_eq(cosmos_op_rope(gpu, cosmos_tensor_3d(dx, COSMOS_BF16, T, H, Dh),
                                 cosmos_tensor_2d(dc, COSMOS_F32, S, half), cosmos_tensor_2d(ds, COSMOS_F32, S, half),
-                                (int)pos0),
+                                gpu_pos(pos0)),
                  COSMOS_OK);
     float *g = dev_download(dx, n, COSMOS_BF16);
     compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
@@ -354,7 +363,7 @@ static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)nq, &dout), COSMOS_OK);
     cr_assert_eq(cosmos_op_attention(gpu, cosmos_tensor_3d(dout, COSMOS_BF16, T, H, Dh),
                                      cosmos_tensor_3d(dq, COSMOS_BF16, T, H, Dh), cosmos_tensor_3d(dk, kv_dt, S, Hkv, Dh),
-                                     cosmos_tensor_3d(dv, kv_dt, S, Hkv, Dh), (int)pos0, causal),
+                                     cosmos_tensor_3d(dv, kv_dt, S, Hkv, Dh), causal ? gpu_pos(pos0) : (int)pos0, causal),
                  COSMOS_OK);
     float *g = dev_download(dout, nq, COSMOS_BF16);
     compare(what, g, o, nq, BF16_ATOL, BF16_RTOL);
@@ -502,6 +511,105 @@ Test(cuda, tiny_ar_5b_video2world_logits, .init = open_backends, .fini = close_b
 }
 Test(cuda, tiny_ar_13b_video2world_logits, .init = open_backends, .fini = close_backends) {
     check_tiny_model("tiny-ar-13b-video2world");
+}
+
+/* The position-taking ops with the position in device memory: attention (decode plans for the
+ * last position, so most splits are empty at small positions), rope, store_rows, add_rows. */
+Test(cuda, device_position_ops, .init = open_backends, .fini = close_backends) {
+    g_devpos = 1;
+    check_attention(1, 32, 8, 128, 12864, 0, 1, COSMOS_BF16);
+    check_attention(1, 32, 8, 128, 12864, 5000, 1, COSMOS_BF16);
+    check_attention(1, 32, 8, 128, 12864, 12863, 1, COSMOS_BF16);
+    check_attention(1, 8, 4, 16, 300, 17, 1, COSMOS_BF16);
+    check_attention(7, 8, 2, 16, 400, 250, 1, COSMOS_BF16); /* prefill kernel */
+    check_rope(1, 8, 16, 50, 33);
+    check_rope(3, 32, 128, 12864, 12800);
+    g_devpos = 0;
+    enum { S = 40, R = 24, T = 3 };
+    float *cache = rand_f32(S * R, 30, 1.0f), *src = rand_f32(T * R, 31, 1.0f), *tab = rand_f32(S * R, 32, 1.0f);
+    float *a = rand_f32(T * R, 33, 1.0f), *y = malloc(sizeof(float) * T * R);
+    void *dcache = dev_upload(cache, S * R, COSMOS_BF16), *dsrc = dev_upload(src, T * R, COSMOS_BF16);
+    void *dtab = dev_upload(tab, S * R, COSMOS_BF16), *da = dev_upload(a, T * R, COSMOS_BF16), *dy = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * T * R, &dy), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_set_pos(gpu, 29), COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(gpu, cosmos_tensor_2d(dcache, COSMOS_BF16, S, R),
+                                      cosmos_tensor_2d(dsrc, COSMOS_BF16, T, R), COSMOS_POS_DEVICE),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_add_rows(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, T, R), cosmos_tensor_2d(da, COSMOS_BF16, T, R),
+                                    cosmos_tensor_2d(dtab, COSMOS_BF16, S, R), COSMOS_POS_DEVICE),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(cpu, cosmos_tensor_2d(cache, COSMOS_F32, S, R),
+                                      cosmos_tensor_2d(src, COSMOS_F32, T, R), 29),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_add_rows(cpu, cosmos_tensor_2d(y, COSMOS_F32, T, R), cosmos_tensor_2d(a, COSMOS_F32, T, R),
+                                    cosmos_tensor_2d(tab, COSMOS_F32, S, R), 29),
+                 COSMOS_OK);
+    float *gc = dev_download(dcache, S * R, COSMOS_BF16), *gy = dev_download(dy, T * R, COSMOS_BF16);
+    compare("store_rows at a device position", gc, cache, S * R, 0.0, 0.0);
+    compare("add_rows at a device position", gy, y, T * R, BF16_ATOL, BF16_RTOL);
+    cosmos_backend_free_mem(gpu, dcache);
+    cosmos_backend_free_mem(gpu, dsrc);
+    cosmos_backend_free_mem(gpu, dtab);
+    cosmos_backend_free_mem(gpu, da);
+    cosmos_backend_free_mem(gpu, dy);
+    free(cache), free(src), free(tab), free(a), free(y), free(gc), free(gy);
+}
+
+/* CUDA-graph decode: the recorded step replayed at every position draws exactly the tokens of the
+ * eager step and of the device-position step without graphs (same GPU, same kernels). */
+static void check_graph_decode(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/%s.golden.h5", source_dir(), name);
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK, "%s", path);
+    int32_t prompt[9];
+    float *ctx = NULL;
+    int rows = 0, cols = 0;
+    struct cosmos_h5_info ti;
+    cr_assert_eq(cosmos_h5_info(h, "tokens", &ti), COSMOS_OK);
+    int32_t *all = malloc(sizeof(int32_t) * (size_t)ti.shape[0]);
+    cr_assert_eq(cosmos_h5_read(h, "tokens", COSMOS_I32, all), COSMOS_OK);
+    memcpy(prompt, all, sizeof prompt);
+    free(all);
+    if (cosmos_h5_has_dataset(h, "context")) {
+        struct cosmos_h5_info ci;
+        cr_assert_eq(cosmos_h5_info(h, "context", &ci), COSMOS_OK);
+        rows = (int)ci.shape[0], cols = (int)ci.shape[1];
+        ctx = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+        cr_assert_eq(cosmos_h5_read(h, "context", COSMOS_F32, ctx), COSMOS_OK);
+    }
+    cosmos_h5_close(h);
+    snprintf(path, sizeof path, "%s/tests/data/%s.h5", source_dir(), name);
+    enum { N = 40 };
+    int32_t tok[3][N + 1];
+    const struct cosmos_sampler_params sp = {1.0f, 0.9f, 0, 5};
+    for (int mode = 0; mode < 3; mode++) { /* eager, device position, graphs */
+        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+        lp.devpos_decode = mode == 1;
+        lp.decode_graphs = mode == 2;
+        lp.n_seq = 2;
+        cosmos_ar_model_t *m = NULL;
+        cr_assert_eq(cosmos_ar_model_load(path, gpu, &lp, &m), COSMOS_OK, "%s", path);
+        for (int seq = 1; seq >= 0; seq--) { /* two slots: two graphs; slot 0's tokens are compared */
+            cr_assert_eq(cosmos_ar_use_seq(m, seq), COSMOS_OK);
+            if (ctx) cr_assert_eq(cosmos_ar_set_context(m, ctx, rows, cols), COSMOS_OK);
+            cr_assert_eq(cosmos_ar_forward(m, prompt, 9, 0, COSMOS_LOGITS_NONE, NULL), COSMOS_OK);
+            tok[mode][0] = prompt[8];
+            for (int k = 0; k < N; k++)
+                cr_assert_eq(cosmos_ar_forward_sample(m, &tok[mode][k], 1, 9 + k, &sp, &tok[mode][k + 1]), COSMOS_OK,
+                             "%s: mode %d step %d", name, mode, k);
+        }
+        cosmos_ar_model_free(m);
+    }
+    for (int k = 1; k <= N; k++) {
+        cr_expect_eq(tok[1][k], tok[0][k], "%s: device-position token %d", name, k);
+        cr_expect_eq(tok[2][k], tok[0][k], "%s: graph-replayed token %d", name, k);
+    }
+    free(ctx);
+}
+Test(cuda, graph_decode_tiny_ar_4b, .init = open_backends, .fini = close_backends) { check_graph_decode("tiny-ar-4b"); }
+Test(cuda, graph_decode_tiny_ar_13b_video2world, .init = open_backends, .fini = close_backends) {
+    check_graph_decode("tiny-ar-13b-video2world");
 }
 
 /* The backend's own contract: an op slot the CUDA backend lacks answers UNSUPPORTED, never junk. */

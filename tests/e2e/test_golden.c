@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/backend.h"
 #include "core/h5file.h"
@@ -136,6 +137,48 @@ static void check_model(const char *name) {
     free(out);
     free_golden(&g);
 }
+
+/* The device-position decode step (what a CUDA graph records: positions from the backend's cell,
+ * K/V stored through store_rows, the token sampled on the backend) draws the same tokens and leaves
+ * the same KV cache as the plain step, on the CPU oracle bit for bit. */
+static void check_devpos(const char *name) {
+    struct golden g;
+    load_golden(name, &g);
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/%s.h5", COSMOS_SOURCE_DIR, name);
+    cosmos_ar_model_t *m[2];
+    for (int i = 0; i < 2; i++) {
+        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+        lp.devpos_decode = i;
+        cr_assert_eq(cosmos_ar_model_load(path, be, &lp, &m[i]), COSMOS_OK, "%s", path);
+        if (g.context) cr_assert_eq(cosmos_ar_set_context(m[i], g.context, g.ctx_rows, g.ctx_cols), COSMOS_OK);
+    }
+    const int P = 9, N = 24;
+    cr_assert(P + N + 1 <= g.n + 64);
+    const struct cosmos_sampler_params sp = {1.0f, 0.9f, 0, 77};
+    float *l[2] = {malloc(sizeof(float) * (size_t)g.V), malloc(sizeof(float) * (size_t)g.V)};
+    int32_t tok[2][40];
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(cosmos_ar_forward(m[i], g.tokens, P, 0, COSMOS_LOGITS_LAST, l[i]), COSMOS_OK);
+        tok[i][0] = g.tokens[P];
+        for (int k = 0; k < N; k++)
+            cr_assert_eq(cosmos_ar_forward_sample(m[i], &tok[i][k], 1, P + k, &sp, &tok[i][k + 1]), COSMOS_OK,
+                         "%s: step %d (devpos %d)", name, k, i);
+        cr_assert_eq(cosmos_ar_forward(m[i], &tok[i][N], 1, P + N, COSMOS_LOGITS_LAST, l[i]), COSMOS_OK);
+    }
+    for (int k = 0; k <= N; k++) cr_expect_eq(tok[1][k], tok[0][k], "%s: token %d", name, k);
+    cr_expect(memcmp(l[0], l[1], sizeof(float) * (size_t)g.V) == 0, "%s: logits after the steps differ", name);
+    for (int i = 0; i < 2; i++) {
+        cosmos_ar_model_free(m[i]);
+        free(l[i]);
+    }
+    cosmos_backend_free(be);
+    free_golden(&g);
+}
+Test(golden, devpos_decode_tiny_ar_4b) { check_devpos("tiny-ar-4b"); }
+Test(golden, devpos_decode_tiny_ar_13b_video2world) { check_devpos("tiny-ar-13b-video2world"); }
 
 Test(golden, tiny_ar_4b) { check_model("tiny-ar-4b"); }
 Test(golden, tiny_ar_5b_video2world) { check_model("tiny-ar-5b-video2world"); }

@@ -241,3 +241,43 @@ Test(kernels, dispatchers_reject_bad_shapes) {
     cr_expect_eq(cosmos_backend_create("tpu", NULL, &cuda), COSMOS_ERR_INVALID_ARG);
     cosmos_backend_free(be);
 }
+
+/* Row ops at a position, given directly or through the backend's position cell (COSMOS_POS_DEVICE,
+ * what a recorded CUDA-graph step uses): store_rows writes exactly rows [pos, pos+T), add_rows adds
+ * exactly the table rows [pos, pos+T); out-of-range positions and mismatched rows are refused. */
+Test(kernels, row_ops_at_host_and_device_positions) {
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    enum { S = 10, R = 6, T = 2 };
+    float cache[S * R], src[T * R], y[T * R], a[T * R], table[S * R];
+    for (int i = 0; i < S * R; i++) cache[i] = -1.0f, table[i] = (float)i;
+    for (int i = 0; i < T * R; i++) src[i] = 100.0f + (float)i, a[i] = 0.5f * (float)i;
+    struct cosmos_tensor tc = cosmos_tensor_3d(cache, COSMOS_F32, S, 2, 3), ts = cosmos_tensor_3d(src, COSMOS_F32, T, 2, 3);
+    cr_assert_eq(cosmos_op_store_rows(be, tc, ts, 3), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_set_pos(be, 7), COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(be, tc, ts, COSMOS_POS_DEVICE), COSMOS_OK);
+    for (int r = 0; r < S; r++)
+        for (int j = 0; j < R; j++) {
+            const int in = (r >= 3 && r < 5) || (r >= 7 && r < 9);
+            const float want = in ? src[(r - (r >= 7 ? 7 : 3)) * R + j] : -1.0f;
+            cr_expect_eq(cache[r * R + j], want, "row %d col %d", r, j);
+        }
+    struct cosmos_tensor ty = cosmos_tensor_2d(y, COSMOS_F32, T, R), ta = cosmos_tensor_2d(a, COSMOS_F32, T, R);
+    struct cosmos_tensor tt = cosmos_tensor_2d(table, COSMOS_F32, S, R);
+    cr_assert_eq(cosmos_op_add_rows(be, ty, ta, tt, COSMOS_POS_DEVICE), COSMOS_OK); /* rows 7, 8 */
+    for (int i = 0; i < T * R; i++) cr_expect_eq(y[i], a[i] + table[7 * R + i]);
+    cr_assert_eq(cosmos_op_add_rows(be, ty, ta, tt, 0), COSMOS_OK);
+    for (int i = 0; i < T * R; i++) cr_expect_eq(y[i], a[i] + table[i]);
+    cr_expect_eq(cosmos_op_store_rows(be, tc, ts, 9), COSMOS_ERR_INVALID_ARG, "rows past the end");
+    cr_expect_eq(cosmos_op_store_rows(be, tc, cosmos_tensor_3d(src, COSMOS_F32, T, 3, 2), 0), COSMOS_ERR_INVALID_ARG,
+                 "other row shape");
+    cr_expect_eq(cosmos_op_add_rows(be, ty, ta, tt, -3), COSMOS_ERR_INVALID_ARG, "negative position");
+    cr_expect_eq(cosmos_backend_set_pos(be, -1), COSMOS_ERR_INVALID_ARG, "negative cell");
+    cr_assert_eq(cosmos_backend_set_pos(be, 9), COSMOS_OK); /* the op checks the cell when it runs */
+    cr_expect_eq(cosmos_op_store_rows(be, tc, ts, COSMOS_POS_DEVICE), COSMOS_ERR_INVALID_ARG, "cell past the end");
+    cr_expect(!cosmos_backend_has_graphs(be), "the cpu backend records no graphs");
+    cosmos_graph_t *g = NULL;
+    cr_expect_eq(cosmos_backend_graph_begin(be), COSMOS_ERR_UNSUPPORTED);
+    cr_expect_eq(cosmos_backend_graph_end(be, &g), COSMOS_ERR_UNSUPPORTED);
+    cosmos_backend_free(be);
+}

@@ -138,7 +138,7 @@ Test(sampler, backend_op_matches_sampler) {
                                    &cases[0], 0),
                   COSMOS_OK, "an f32 token is refused");
     cr_expect_neq(cosmos_op_sample(be, cosmos_tensor_1d(&tok, COSMOS_I32, 1), cosmos_tensor_1d(lg, COSMOS_F32, V),
-                                   &cases[0], -1),
+                                   &cases[0], -2),
                   COSMOS_OK, "a negative position is refused");
     free(lg);
     cosmos_backend_free(be);

@@ -4,8 +4,8 @@
 #   tests: card facts; the CUDA parity suites (ops, sampler, tiny-model logits); compute-sanitizer
 #          memcheck over the CUDA suite (the tiny models included)
 #   bench: cosmos-bench on the CUDA backend at the full 5B-Video2World shape (random weights made
-#          on the spot), next to tools/bench/torch_decode.py (eager, then torch.compile) on the
-#          same weights and card
+#          on the spot): logits step, GPU-sampling step, CUDA-graph step
+#   peer:  tools/bench/torch_decode.py (eager, then torch.compile) on the same weights and card
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -50,20 +50,31 @@ tests)
     echo "compute-sanitizer not found" | tee -a "$OUT/card.txt"
   fi
   ;;
-bench)
+bench | peer)
+  # 5B-Video2World random weights, made on the spot (a fresh machine has none), then
+  #   bench: cosmos-bench decoding GEN tokens after a 5121-token prompt (BOV + 2 latent frames, the
+  #          torch peer's default): the step with logits to the host (short), the step with the token
+  #          drawn on the GPU, and that step replayed as a CUDA graph
+  #   peer:  tools/bench/torch_decode.py on the same weights, eager and torch.compile
   CFG=configs/models/cosmos-1.0-ar-5b-video2world.json
   GEN=${GEN:-7680}
-  # cosmos-bench: positions 5121.. (BOV + 2 latent frames, the torch peer's default prompt), GEN steps
-  "$BIN/cosmos-bench" --config "$CFG" --weights-dir "$W/weights" --backend cuda --prompt 5121 --decode "$GEN" \
-    --json "$OUT/cosmos_bench.json" 2>&1 | tee "$OUT/cosmos_bench.log" | tail -20
-  M=$(ls "$W"/weights/*.h5 | head -1)
-  for mode in eager compile; do
-    timeout 400 python3 tools/bench/torch_decode.py --model "$M" --mode $mode --gen "$GEN" \
-      --json "$OUT/torch_$mode.json" 2>&1 | tee "$OUT/torch_$mode.log" | tail -8
-  done
+  B=("$BIN/cosmos-bench" --config "$CFG" --weights-dir "$W/weights" --backend cuda --prompt 5121)
+  if [ "$what" = bench ]; then
+    "${B[@]}" --decode 256 --json "$OUT/bench_logits.json" 2>&1 | tee "$OUT/bench_logits.log" | tail -12
+    "${B[@]}" --decode "$GEN" --sample --json "$OUT/bench_sample.json" 2>&1 | tee "$OUT/bench_sample.log" | tail -6
+    "${B[@]}" --decode "$GEN" --sample --cuda-graphs --json "$OUT/bench_graphs.json" 2>&1 |
+      tee "$OUT/bench_graphs.log" | tail -6
+  else
+    "${B[@]}" --decode 1 >/dev/null 2>&1 # only the weights
+    M=$(ls "$W"/weights/*.h5 | head -1)
+    for mode in eager compile; do
+      timeout 280 python3 tools/bench/torch_decode.py --model "$M" --mode $mode --gen "$GEN" \
+        --json "$OUT/torch_$mode.json" 2>&1 | tee "$OUT/torch_$mode.log" | tail -8
+    done
+  fi
   ;;
 *)
-  echo "usage: device_checks.sh tests|bench" >&2
+  echo "usage: device_checks.sh tests|bench|peer" >&2
   exit 2
   ;;
 esac
