@@ -138,6 +138,11 @@ cosmos_status cosmos_backend_set_pos(cosmos_backend_t *be, int64_t pos) {
     return be->ops->set_pos(be->ctx, pos);
 }
 
+cosmos_status cosmos_backend_memory(cosmos_backend_t *be, struct cosmos_backend_memory *out) {
+    memset(out, 0, sizeof *out);
+    return be->ops->memory ? be->ops->memory(be->ctx, out) : COSMOS_OK;
+}
+
 int cosmos_backend_has_graphs(const cosmos_backend_t *be) { return be->ops->graph_begin != NULL; }
 cosmos_status cosmos_backend_graph_begin(cosmos_backend_t *be) {
     if (!be->ops->graph_begin) return missing_op(be, "graph_begin");

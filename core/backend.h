@@ -61,6 +61,14 @@ cosmos_status cosmos_backend_graph_end(cosmos_backend_t *be, cosmos_graph_t **ou
 cosmos_status cosmos_backend_graph_launch(cosmos_backend_t *be, cosmos_graph_t *g);
 void cosmos_backend_graph_free(cosmos_backend_t *be, cosmos_graph_t *g); /* NULL is a no-op */
 
+/* Memory the backend itself holds (library workspaces, the attention scratch, the GPU sampler) and,
+ * for a device, the device's free and total memory (cudaMemGetInfo); zeros on host backends. */
+struct cosmos_backend_memory {
+    size_t workspace_bytes;
+    size_t device_free, device_total;
+};
+cosmos_status cosmos_backend_memory(cosmos_backend_t *be, struct cosmos_backend_memory *out);
+
 /* Memory. alloc returns zeroed memory owned by the caller (free_mem). */
 cosmos_status cosmos_backend_alloc(cosmos_backend_t *be, size_t bytes, void **ptr);
 void cosmos_backend_free_mem(cosmos_backend_t *be, void *ptr);

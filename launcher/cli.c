@@ -307,6 +307,14 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
                  "tables %.1f MB, scratch %.1f MB",
                  c->name, cosmos_backend_name(s->be), mem.weight_bytes / 1e6, mem.weight_mapped_bytes / 1e6,
                  mem.kv_bytes / 1e6, mem.context_bytes / 1e6, mem.table_bytes / 1e6, mem.scratch_bytes / 1e6);
+    if (!cosmos_backend_is_host(s->be)) {
+        struct cosmos_backend_memory bm;
+        if (cosmos_backend_memory(s->be, &bm) == COSMOS_OK && bm.device_total)
+            LOG_INFO("%s: model %.2f GB + backend workspaces %.1f MB; device memory in use %.2f of %.2f GB",
+                     cosmos_backend_name(s->be),
+                     (mem.weight_bytes + mem.kv_bytes + mem.context_bytes + mem.table_bytes + mem.scratch_bytes) / 1e9,
+                     bm.workspace_bytes / 1e6, (bm.device_total - bm.device_free) / 1e9, bm.device_total / 1e9);
+    }
     if (cosmos_log_is_rank0() && cosmos_log_get_level() >= COSMOS_LOG_DEBUG) {
         char *json = cosmos_ar_config_to_json(c);
         if (json) LOG_DEBUG("effective model config:\n%s", json);

@@ -223,6 +223,14 @@ int main(int argc, char **argv) {
            1e3 / ms_p50, floor_ms, 100.0 * floor_ms / ms_p50);
     printf("# decode floor: %.1f MB weights + %.1f MB KV/context per step at mean position %.0f\n",
            weight_read / 1e6, kv_read / 1e6, mean_pos);
+    struct cosmos_backend_memory bm;
+    if (cosmos_backend_memory(be, &bm) == COSMOS_OK && bm.device_total)
+        printf("# memory       model %.2f GB (weights %.2f, kv %.2f, context %.2f, tables %.2f, scratch %.2f) + "
+               "backend workspaces %.1f MB; device in use %.2f of %.2f GB\n",
+               (mem.weight_bytes + mem.kv_bytes + mem.context_bytes + mem.table_bytes + mem.scratch_bytes) / 1e9,
+               mem.weight_bytes / 1e9, mem.kv_bytes / 1e9, mem.context_bytes / 1e9, mem.table_bytes / 1e9,
+               mem.scratch_bytes / 1e9, bm.workspace_bytes / 1e6, (bm.device_total - bm.device_free) / 1e9,
+               bm.device_total / 1e9);
     printf("# decode step  %s%s\n",
            sample_step ? "forward + token drawn on the backend (top-p 0.8), 4 bytes back" : "forward + logits to the host",
            lp.decode_graphs && sample_step ? (cosmos_backend_has_graphs(be) ? ", replayed CUDA graph" : ", graphs asked for "

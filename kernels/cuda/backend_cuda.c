@@ -7,6 +7,7 @@
  * In a build without CUDA, core/backend_nocuda.c provides cosmos_backend_cuda_create instead. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/backend_impl.h"
 #include "core/log.h"
@@ -28,6 +29,8 @@ struct cuda_ctx {
     cosmos_cuda_sampler_t *sampler; /* device sampler for vocab size sampler_v, made at first use */
     int sampler_v;
     int64_t *d_pos;  /* the position cell [pos, pos + 1] (COSMOS_POS_DEVICE; the sampler reads [1]) */
+    void *pinned[2];          /* staging for large uploads (weights), made at the first one */
+    cudaEvent_t pinned_done[2]; /* the copy out of pinned[i] has finished */
     int capturing;   /* between graph_begin and graph_end */
 };
 
@@ -82,6 +85,10 @@ static void cuda_free_ctx(void *ctx) {
     cosmos_cublaslt_free(c->lt);
     cosmos_cuda_sampler_free(c->sampler);
     if (c->d_pos) cudaFree(c->d_pos);
+    for (int i = 0; i < 2; i++) {
+        if (c->pinned[i]) cudaFreeHost(c->pinned[i]);
+        if (c->pinned_done[i]) cudaEventDestroy(c->pinned_done[i]);
+    }
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -123,8 +130,42 @@ static cosmos_status cuda_copy_sync(struct cuda_ctx *c, void *dst, const void *s
 fail:
     return st;
 }
+/* Uploads of PINNED_CHUNK bytes or more (the weights at load) go through two pinned buffers: the
+ * host copies chunk i into one while the DMA engine moves chunk i-1 out of the other, so the
+ * transfer runs at pinned speed instead of the driver's pageable path. Synchronous like the rest. */
+#define PINNED_CHUNK ((size_t)32 << 20)
 static cosmos_status cuda_upload(void *ctx, void *dst, const void *src, size_t bytes) {
-    return cuda_copy_sync(ctx, dst, src, bytes, cudaMemcpyHostToDevice);
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    if (bytes < PINNED_CHUNK || c->capturing) return cuda_copy_sync(ctx, dst, src, bytes, cudaMemcpyHostToDevice);
+    CHECK(set_device(c));
+    if (!c->pinned[0]) {
+        for (int i = 0; i < 2; i++) {
+            if (cudaHostAlloc(&c->pinned[i], PINNED_CHUNK, cudaHostAllocDefault) != cudaSuccess ||
+                cudaEventCreateWithFlags(&c->pinned_done[i], cudaEventDisableTiming) != cudaSuccess) {
+                (void)cudaGetLastError(); /* no pinned memory: the pageable path still works */
+                LOG_WARN("cuda:%d: no pinned staging buffers; uploads take the pageable path", c->device);
+                for (int j = 0; j <= i; j++) {
+                    if (c->pinned[j]) cudaFreeHost(c->pinned[j]);
+                    if (c->pinned_done[j]) cudaEventDestroy(c->pinned_done[j]);
+                    c->pinned[j] = NULL;
+                    c->pinned_done[j] = NULL;
+                }
+                return cuda_copy_sync(ctx, dst, src, bytes, cudaMemcpyHostToDevice);
+            }
+        }
+    }
+    for (size_t off = 0, i = 0; off < bytes; off += PINNED_CHUNK, i++) {
+        const size_t n = bytes - off < PINNED_CHUNK ? bytes - off : PINNED_CHUNK;
+        const int b = (int)(i % 2);
+        if (i >= 2) CUDA_CHECK(cudaEventSynchronize(c->pinned_done[b])); /* its previous chunk has left */
+        memcpy(c->pinned[b], (const char *)src + off, n);
+        CUDA_CHECK(cudaMemcpyAsync((char *)dst + off, c->pinned[b], n, cudaMemcpyHostToDevice, c->stream));
+        CUDA_CHECK(cudaEventRecord(c->pinned_done[b], c->stream));
+    }
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+fail:
+    return st;
 }
 static cosmos_status cuda_download(void *ctx, void *dst, const void *src, size_t bytes) {
     return cuda_copy_sync(ctx, dst, src, bytes, cudaMemcpyDeviceToHost);
@@ -238,6 +279,16 @@ static cosmos_status cuda_sample(void *ctx, struct cosmos_tensor token, struct c
 fail:
     return st;
 }
+static cosmos_status cuda_memory(void *ctx, struct cosmos_backend_memory *out) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    out->workspace_bytes = CUBLASLT_WORKSPACE_BYTES + c->attn_ws_bytes + cosmos_cuda_sampler_bytes(c->sampler);
+    CHECK(set_device(c));
+    CUDA_CHECK(cudaMemGetInfo(&out->device_free, &out->device_total));
+fail:
+    return st;
+}
+
 /* The position cell: a stream-ordered copy from pageable memory, which CUDA stages before returning,
  * so the host values may change at once. Not inside a capture (the graph reads the cell). */
 static cosmos_status cuda_set_pos(void *ctx, int64_t pos) {
@@ -328,6 +379,7 @@ static const struct cosmos_backend_ops cuda_ops = {
     .attention = cuda_attention,
     .copy = cuda_copy,
     .sample = cuda_sample,
+    .memory = cuda_memory,
     .set_pos = cuda_set_pos,
     .store_rows = cuda_store_rows,
     .add_rows = cuda_add_rows,

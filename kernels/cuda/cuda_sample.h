@@ -27,6 +27,7 @@ extern "C" {
 typedef struct cosmos_cuda_sampler cosmos_cuda_sampler_t;
 cosmos_status cosmos_cuda_sampler_init(int n_vocab, cosmos_cuda_sampler_t **out);
 void cosmos_cuda_sampler_free(cosmos_cuda_sampler_t *s); /* NULL is a no-op; synchronous */
+size_t cosmos_cuda_sampler_bytes(const cosmos_cuda_sampler_t *s); /* device bytes it holds; 0 for NULL */
 
 /* token[0] (int32, device) = the token cosmos_sampler_sample draws from logits[V] (f32, device)
  * with params p at sequence position `position` (the RNG counter). Stream-ordered on `stream`: no

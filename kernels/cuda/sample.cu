@@ -226,6 +226,12 @@ fail:
     return st;
 }
 
+extern "C" size_t cosmos_cuda_sampler_bytes(const cosmos_cuda_sampler_t *s) {
+    if (!s) return 0;
+    const size_t V = (size_t)s->V;
+    return V * (2 * sizeof(float) + 2 * sizeof(int32_t) + sizeof(double)) + s->sort_tmp_bytes;
+}
+
 extern "C" void cosmos_cuda_sampler_free(cosmos_cuda_sampler_t *s) {
     if (!s) return;
     cudaFree(s->probs);
