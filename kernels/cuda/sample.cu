@@ -96,8 +96,8 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS)
 }
 
 /* probs[i] = f32(p_i / sum_j p_j) with p_i = f32(exp((logits[i] - max) * inv_t)); ids[i] = i.
- * exp in double rounded to f32 is within half an ulp plus 2^-52 relative of the true value; glibc's
- * expf on the CPU is within 0.502 ulp: they agree except next to a rounding midpoint. */
+ * exp in double rounded to f32, as the CPU sampler computes it (glibc's double exp there): the two
+ * doubles differ by an ulp at most, so the f32 values agree except next to a rounding midpoint. */
 static __global__ void __launch_bounds__(SAMPLE_THREADS)
     sample_softmax_f32_kernel(float *probs, int32_t *ids, const float *logits, int V, float inv_t) {
     __shared__ union {
