@@ -204,6 +204,23 @@ cosmos_status cosmos_op_rope(cosmos_backend_t *be, struct cosmos_tensor x, struc
     return be->ops->rope(be->ctx, x, c, s, pos0);
 }
 
+cosmos_status cosmos_op_qk_norm_rope(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
+                                     struct cosmos_tensor c, struct cosmos_tensor s, int pos0) {
+    if (!be->ops->qk_norm_rope) { /* composed: the dispatchers below check the shapes */
+        cosmos_status st = cosmos_op_rmsnorm(be, x, x, w, eps);
+        return st != COSMOS_OK ? st : cosmos_op_rope(be, x, c, s, pos0);
+    }
+    if (x.ndim != 3 || !is_act(be, &x) || x.shape[2] % 2)
+        return shape_error("qk_norm_rope", "x must be [T,H,Dh] activations, Dh even", &x, NULL);
+    if (w.ndim != 1 || w.dtype != COSMOS_BF16 || w.shape[0] != x.shape[2])
+        return shape_error("qk_norm_rope", "weight must be bf16 [Dh]", &w, &x);
+    if (c.ndim != 2 || s.ndim != 2 || c.shape[1] * 2 != x.shape[2] || s.shape[1] != c.shape[1] ||
+        s.shape[0] != c.shape[0] || c.dtype != s.dtype)
+        return shape_error("qk_norm_rope", "tables must be [S, Dh/2]", &c, &x);
+    if (!pos_ok(pos0, x.shape[0], c.shape[0])) return shape_error("qk_norm_rope", "positions beyond the table", &x, &c);
+    return be->ops->qk_norm_rope(be->ctx, x, w, eps, c, s, pos0);
+}
+
 cosmos_status cosmos_op_embedding(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor table,
                                   struct cosmos_tensor ids) {
     if (table.ndim != 2 || table.dtype != COSMOS_BF16)

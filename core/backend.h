@@ -86,6 +86,11 @@ cosmos_status cosmos_op_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor y, st
  * [S, Dh/2] (entry i serves the pair (i, i+Dh/2)). */
 cosmos_status cosmos_op_rope(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor cos_tab,
                              struct cosmos_tensor sin_tab, int pos0);
+/* QK-norm then RoPE of x [T,H,Dh] in place: each (token, head) row RMSNormed with w [Dh] (bf16),
+ * then rotated at positions pos0.. (may be COSMOS_POS_DEVICE): cosmos_op_rmsnorm followed by
+ * cosmos_op_rope, fused where the backend has the fusion (CUDA), composed otherwise. */
+cosmos_status cosmos_op_qk_norm_rope(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
+                                     struct cosmos_tensor cos_tab, struct cosmos_tensor sin_tab, int pos0);
 /* y[T,D] = table[ids[t], :]; ids int32 [T] in backend memory; table bf16 [V,D]. An id outside
  * [0, V) gives a zero row: a vocab-parallel rank holds rows of its shard only (callers check ids). */
 cosmos_status cosmos_op_embedding(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor table,

@@ -28,6 +28,8 @@ struct cosmos_backend_ops {
     cosmos_status (*sample)(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
                             const struct cosmos_sampler_params *p, int64_t position);
     cosmos_status (*memory)(void *ctx, struct cosmos_backend_memory *out); /* NULL: all zero */
+    cosmos_status (*qk_norm_rope)(void *ctx, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
+                                  struct cosmos_tensor c, struct cosmos_tensor s, int pos0); /* NULL: composed */
     /* device position and graphs (NULL: UNSUPPORTED) */
     cosmos_status (*set_pos)(void *ctx, int64_t pos);
     cosmos_status (*store_rows)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0);

@@ -509,12 +509,13 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         CHECK(cosmos_op_matmul(be, q, xn, L->wq));
         CHECK(cosmos_op_matmul(be, knew, xn, L->wk));
         CHECK(cosmos_op_matmul(be, vnew, xn, L->wv));
-        if (c->use_qk_normalization) {
-            CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->q_norm, eps));
-            CHECK(cosmos_op_rmsnorm(be, kh, kh, L->k_norm, eps));
+        if (c->use_qk_normalization) { /* QK-norm then RoPE (fused on the GPU) */
+            CHECK(cosmos_op_qk_norm_rope(be, heads(q, T, H, Dh), L->q_norm, eps, m->rope_cos, m->rope_sin, pos0));
+            CHECK(cosmos_op_qk_norm_rope(be, kh, L->k_norm, eps, m->rope_cos, m->rope_sin, pos0));
+        } else {
+            CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, pos0));
+            CHECK(cosmos_op_rope(be, kh, m->rope_cos, m->rope_sin, pos0));
         }
-        CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, pos0));
-        CHECK(cosmos_op_rope(be, kh, m->rope_cos, m->rope_sin, pos0));
         CHECK(cosmos_op_store_rows(be, kcache, kh, pos0));
         CHECK(cosmos_op_store_rows(be, vcache, heads(vnew, T, Hkv, Dh), pos0));
         CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), kcache, vcache, pos0, 1));

@@ -201,6 +201,17 @@ static cosmos_status cuda_rope(void *ctx, struct cosmos_tensor x, struct cosmos_
     return cosmos_cuda_rope(x.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], dev ? 0 : pos0,
                             dev ? c->d_pos : NULL, c->stream);
 }
+static cosmos_status cuda_qk_norm_rope(void *ctx, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
+                                       struct cosmos_tensor cs, struct cosmos_tensor sn, int pos0) {
+    struct cuda_ctx *c = ctx;
+    if (cs.dtype != COSMOS_F32) {
+        LOG_ERROR("qk_norm_rope: the cuda backend takes f32 tables (got %s)", cosmos_dtype_name(cs.dtype));
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    const int dev = pos0 == COSMOS_POS_DEVICE;
+    return cosmos_cuda_qk_norm_rope(x.data, w.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], eps,
+                                    dev ? 0 : pos0, dev ? c->d_pos : NULL, c->stream);
+}
 static cosmos_status cuda_embedding(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
                                     struct cosmos_tensor ids) {
     struct cuda_ctx *c = ctx;
@@ -380,6 +391,7 @@ static const struct cosmos_backend_ops cuda_ops = {
     .copy = cuda_copy,
     .sample = cuda_sample,
     .memory = cuda_memory,
+    .qk_norm_rope = cuda_qk_norm_rope,
     .set_pos = cuda_set_pos,
     .store_rows = cuda_store_rows,
     .add_rows = cuda_add_rows,

@@ -57,6 +57,11 @@ cosmos_status cosmos_cuda_rmsnorm(cosmos_bf16 *y, const cosmos_bf16 *x, const co
  * d_pos (device memory) is not NULL. */
 cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t H,
                                int64_t Dh, int64_t pos0, const int64_t *d_pos, cudaStream_t stream);
+/* x[T,H,Dh] bf16 in place: per (token, head) row RMSNorm with w [Dh] bf16, rounded to bf16, then
+ * RoPE at row pos0+t of the f32 tables (pos0 = *d_pos when d_pos is not NULL). */
+cosmos_status cosmos_cuda_qk_norm_rope(cosmos_bf16 *x, const cosmos_bf16 *w, const float *cos_tab, const float *sin_tab,
+                                       int64_t T, int64_t H, int64_t Dh, float eps, int64_t pos0, const int64_t *d_pos,
+                                       cudaStream_t stream);
 /* dst rows [pos, pos+n_rows) = src rows (row_bytes each), pos = *d_pos when d_pos is not NULL. */
 cosmos_status cosmos_cuda_store_rows(void *dst, const void *src, int64_t n_rows, int64_t row_bytes, int64_t pos,
                                      const int64_t *d_pos, cudaStream_t stream);

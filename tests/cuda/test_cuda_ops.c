@@ -555,6 +555,50 @@ Test(cuda, device_position_ops, .init = open_backends, .fini = close_backends) {
     free(cache), free(src), free(tab), free(a), free(y), free(gc), free(gy);
 }
 
+/* The fused QK-norm + RoPE against the CPU's rmsnorm then rope, at a host and a device position. */
+static void check_qk_norm_rope(int64_t T, int64_t H, int64_t Dh, int64_t S, int64_t pos0, int devpos) {
+    char what[128];
+    snprintf(what, sizeof what, "qk_norm_rope T=%lld H=%lld Dh=%lld pos0=%lld%s", (long long)T, (long long)H,
+             (long long)Dh, (long long)pos0, devpos ? " (device position)" : "");
+    const int64_t n = T * H * Dh, half = Dh / 2;
+    float *x = rand_f32(n, 40, 3.0f), *w = rand_f32(Dh, 41, 1.0f), *cs = malloc(sizeof(float) * (size_t)(S * half)),
+          *sn = malloc(sizeof(float) * (size_t)(S * half));
+    for (int64_t i = 0; i < S * half; i++) {
+        const double th = 6.283185307 * cosmos_rng_uniform(4242, 42, (uint64_t)i);
+        cs[i] = (float)cos(th);
+        sn[i] = (float)sin(th);
+    }
+    cosmos_bf16 *wb = to_bf16(w, Dh);
+    void *dx = dev_upload(x, n, COSMOS_BF16), *dw = dev_upload(w, Dh, COSMOS_BF16), *dc = dev_upload(cs, S * half, COSMOS_F32),
+         *ds = dev_upload(sn, S * half, COSMOS_F32);
+    struct cosmos_tensor xc = cosmos_tensor_3d(x, COSMOS_F32, T, H, Dh);
+    cr_assert_eq(cosmos_op_rmsnorm(cpu, xc, xc, cosmos_tensor_1d(wb, COSMOS_BF16, Dh), 1e-5f), COSMOS_OK);
+    cr_assert_eq(cosmos_op_rope(cpu, xc, cosmos_tensor_2d(cs, COSMOS_F32, S, half), cosmos_tensor_2d(sn, COSMOS_F32, S, half),
+                                (int)pos0),
+                 COSMOS_OK);
+    g_devpos = devpos;
+    const int pa = gpu_pos(pos0);
+    g_devpos = 0;
+    cr_assert_eq(cosmos_op_qk_norm_rope(gpu, cosmos_tensor_3d(dx, COSMOS_BF16, T, H, Dh), cosmos_tensor_1d(dw, COSMOS_BF16, Dh),
+                                        1e-5f, cosmos_tensor_2d(dc, COSMOS_F32, S, half),
+                                        cosmos_tensor_2d(ds, COSMOS_F32, S, half), pa),
+                 COSMOS_OK);
+    float *g = dev_download(dx, n, COSMOS_BF16);
+    compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
+    cosmos_backend_free_mem(gpu, dx);
+    cosmos_backend_free_mem(gpu, dw);
+    cosmos_backend_free_mem(gpu, dc);
+    cosmos_backend_free_mem(gpu, ds);
+    free(x), free(w), free(wb), free(cs), free(sn), free(g);
+}
+Test(cuda, qk_norm_rope, .init = open_backends, .fini = close_backends) {
+    check_qk_norm_rope(1, 32, 128, 12864, 12863, 0); /* decode q at the end */
+    check_qk_norm_rope(1, 8, 128, 12864, 4000, 1);   /* decode k, device position */
+    check_qk_norm_rope(37, 8, 16, 100, 3, 0);        /* tiny heads, a prefill chunk */
+    check_qk_norm_rope(5, 3, 256, 64, 59, 1);        /* Dh 256: four pairs per lane */
+    check_qk_norm_rope(2, 5, 10, 20, 7, 0);          /* Dh 10: lanes without a pair */
+}
+
 /* CUDA-graph decode: the recorded step replayed at every position draws exactly the tokens of the
  * eager step and of the device-position step without graphs (same GPU, same kernels). */
 static void check_graph_decode(const char *name) {
