@@ -104,6 +104,14 @@ static cosmos_status push(void ***list, int *n, void *p) {
     return COSMOS_OK;
 }
 
+/* Bytes of this rank's part of a tensor (its rows or columns under TP, or all of it). */
+static size_t local_bytes(const struct cosmos_ar_tensor_spec *sp) {
+    int64_t local[2] = {sp->shape[0], sp->shape[1]};
+    if (sp->shard_dim >= 0) local[sp->shard_dim] = sp->shard_count;
+    return sizeof(cosmos_bf16) * (size_t)local[0] * (size_t)(sp->ndim == 2 ? local[1] : 1);
+}
+#define ARENA_ALIGN ((size_t)256) /* every weight of the device arena starts on a 256-byte boundary */
+
 cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg,
                                      const struct cosmos_ar_part *part, cosmos_backend_t *be,
                                      struct cosmos_ar_weights *w) {
@@ -121,6 +129,22 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
                   "%s: unexpected tensor '%s' for config '%s' (hint: the file was made for another architecture, "
                   "e.g. a Video2World checkpoint loaded with a base config, or n_layers differs)",
                   path, names[i], cfg->name);
+    }
+    /* a device backend gets one allocation for all of this rank's weights (the arena), carved in spec
+     * order: no per-tensor allocations, and one free */
+    char *arena = NULL;
+    size_t arena_off = 0, arena_bytes = 0;
+    if (!cosmos_backend_is_host(be)) {
+        for (int j = 0; j < n_specs; j++)
+            if (specs[j].used) arena_bytes += (local_bytes(&specs[j]) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+        void *a = NULL;
+        CHECK(cosmos_backend_alloc(be, arena_bytes ? arena_bytes : ARENA_ALIGN, &a));
+        st = push(&w->owned_dev, &w->n_owned_dev, a);
+        if (st != COSMOS_OK) {
+            cosmos_backend_free_mem(be, a);
+            goto fail;
+        }
+        arena = a;
     }
     for (int j = 0; j < n_specs; j++) {
         const struct cosmos_ar_tensor_spec *sp = &specs[j];
@@ -146,7 +170,7 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
         /* the local part: rows or columns of this rank, or all of it */
         int64_t local[2] = {sp->shape[0], sp->shape[1]};
         if (sp->shard_dim >= 0) local[sp->shard_dim] = sp->shard_count;
-        const size_t bytes = sizeof(cosmos_bf16) * (size_t)local[0] * (size_t)(sp->ndim == 2 ? local[1] : 1);
+        const size_t bytes = local_bytes(sp);
         const cosmos_bf16 *host = NULL;
         void *owned = NULL;
         if (sp->shard_dim == 1) {
@@ -164,16 +188,12 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
         }
         void *data = (void *)host;
         if (!cosmos_backend_is_host(be)) {
-            void *dev = NULL;
-            st = cosmos_backend_alloc(be, bytes, &dev);
-            if (st == COSMOS_OK) st = cosmos_backend_upload(be, dev, host, bytes);
+            void *dev = arena + arena_off;
+            arena_off += (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            st = cosmos_backend_upload(be, dev, host, bytes);
             free(owned);
             owned = NULL;
-            if (st == COSMOS_OK) st = push(&w->owned_dev, &w->n_owned_dev, dev);
-            if (st != COSMOS_OK) {
-                cosmos_backend_free_mem(be, dev);
-                goto fail;
-            }
+            if (st != COSMOS_OK) goto fail;
             data = dev;
         } else if (owned) {
             st = push(&w->owned_host, &w->n_owned_host, owned);
