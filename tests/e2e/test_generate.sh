@@ -103,6 +103,20 @@ if run -np 4 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-tp2-pp2.j
 else
   bad "generate with a tp2 x pp2 layout: $(tail -3 "$WORK/err.txt")"
 fi
+# the AR role on a device-style backend (cpu-staged: the GPU code paths on the CPU: weights copied
+# in, tokens drawn on the backend, TP activations through host staging), T5 and DV on a CPU backend:
+# the same tokens as the cpu run and a full mp4, under mpirun on 1 and 4 ranks (AR tp 2); the mp4
+# bytes are not compared: x264 writes its thread count, which follows mpirun's core binding
+for np in 1 4; do
+  if run -np $np "$BIN" generate --backend cpu-staged --model-dir "$V2W" --input "$IMG" \
+    --prompt "a robot arm picks up a red cube" --seed 3 --output "$WORK/img.st$np.mp4" \
+    --save-tokens "$WORK/img.st$np.tokens.txt" 2>"$WORK/err.txt"; then
+    cmp -s "$WORK/img.tokens.txt" "$WORK/img.st$np.tokens.txt" && ok || bad "cpu-staged np $np: tokens differ"
+    [ "$(frames_of "$WORK/img.st$np.mp4")" = "17 96x64" ] && ok || bad "cpu-staged np $np mp4"
+  else
+    bad "generate --backend cpu-staged np $np: $(tail -3 "$WORK/err.txt")"
+  fi
+done
 run -np 3 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-tp2-pp2.json" --input "$IMG" --prompt x \
   --output "$WORK/x.mp4" 2>"$WORK/err.txt" && bad "a 4-rank layout ran on 3 ranks" \
   || { grep -q "for 4 ranks" "$WORK/err.txt" && ok || bad "layout size message: $(tail -2 "$WORK/err.txt")"; }
