@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json_file.h"
 #include "core/h5file.h"
 #include "cosmos_build_config.h"
 #include "core/log.h"
@@ -233,7 +234,7 @@ static double mono_s(void) {
 static cosmos_status write_status(const char *dir, const struct cosmos_manifest_item *it, int ok,
                                   const char *reason, const struct cosmos_v2w_result *r) {
     cosmos_status st = COSMOS_OK;
-    char path[4096], tmp[4200];
+    char path[4096];
     json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "name", it->name[0] ? it->name : "", "line", it->line, "status",
                           ok ? "done" : "failed", "input", it->input ? it->input : "");
     CHECK_ALLOC(o);
@@ -243,9 +244,7 @@ static cosmos_status write_status(const char *dir, const struct cosmos_manifest_
         snprintf(path, sizeof path, "%s/%s.status.json", dir, it->name);
     else
         snprintf(path, sizeof path, "%s/line-%d.status.json", dir, it->line);
-    cosmos_tmp_path(path, tmp, sizeof tmp);
-    CHECK_ARG(json_dump_file(o, tmp, JSON_INDENT(2)) == 0, COSMOS_ERR_IO, "cannot write '%s'", tmp);
-    CHECK(cosmos_commit_tmp(tmp, path));
+    CHECK(cosmos_json_write(o, path, JSON_INDENT(2)));
 fail:
     json_decref(o);
     return st;

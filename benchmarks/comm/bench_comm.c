@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "benchmarks/provenance.h"
+#include "core/json_file.h"
 #include "core/backend.h"
 #include "core/log.h"
 #include "launcher/cli.h"
@@ -172,7 +173,8 @@ int main(int argc, char **argv) {
     }
     if (rank == 0 && json_out) {
         doc = json_pack("{s:O, s:O}", "provenance", prov, "sizes", rows);
-        CHECK_ARG(doc && json_dump_file(doc, json_out, JSON_INDENT(2)) == 0, COSMOS_ERR_IO, "cannot write %s", json_out);
+        CHECK_ALLOC(doc);
+        CHECK(cosmos_json_write(doc, json_out, JSON_INDENT(2)));
     }
 fail:
     json_decref(doc);

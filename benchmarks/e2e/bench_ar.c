@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "benchmarks/provenance.h"
+#include "core/json_file.h"
 #include "core/backend.h"
 #include "core/log.h"
 #include "core/model/ar_init.h"
@@ -253,10 +254,7 @@ int main(int argc, char **argv) {
         json_object_set_new(out, "cuda_graphs", json_boolean(lp.decode_graphs && sample_step &&
                                                              cosmos_backend_has_graphs(be)));
         json_object_set_new(out, "mean_ms", json_real(mean_ms));
-        char tmp[1100];
-        snprintf(tmp, sizeof tmp, "%s.tmp", json_out);
-        CHECK_ARG(json_dump_file(out, tmp, JSON_INDENT(2)) == 0 && rename(tmp, json_out) == 0, COSMOS_ERR_IO,
-                  "cannot write %s", json_out);
+        CHECK(cosmos_json_write(out, json_out, JSON_INDENT(2)));
     }
 fail:
     json_decref(out);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "benchmarks/provenance.h"
+#include "core/json_file.h"
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/log.h"
@@ -538,10 +539,7 @@ int main(int argc, char **argv) {
                             json_pack("{s:f, s:f, s:f}", "encode", rss_enc, "decode", rss_dec, "stream", rss_str));
         if (reps > 1) json_object_set_new(js, "encode_indices_identical", json_boolean(idx_stable));
         if (init_s > 0) json_object_set_new(js, "random_weights_init_s", json_real(init_s));
-        char tmp[1100];
-        snprintf(tmp, sizeof tmp, "%s.tmp", json_out);
-        CHECK_ARG(json_dump_file(js, tmp, JSON_INDENT(2)) == 0 && rename(tmp, json_out) == 0, COSMOS_ERR_IO,
-                  "cannot write %s", json_out);
+        CHECK(cosmos_json_write(js, json_out, JSON_INDENT(2)));
     }
 fail:
     json_decref(js);

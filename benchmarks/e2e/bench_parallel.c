@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "benchmarks/provenance.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "core/model/ar_generate.h"
 #include "core/model/ar_model.h"
@@ -112,8 +113,8 @@ int main(int argc, char **argv) {
             doc = json_pack("{s:O, s:i, s:i, s:f, s:f, s:f, s:f, s:f}", "provenance", prov, "seqs", seqs, "decode_steps",
                             n_decode, "one_tokens_per_s", tps1, "inflight_tokens_per_s", tpsm, "one_comm_share",
                             w[1] / w[0], "inflight_comm_share", w[3] / w[2], "gain", tpsm / tps1);
-            CHECK_ARG(doc && json_dump_file(doc, json_out, JSON_INDENT(2)) == 0, COSMOS_ERR_IO, "cannot write %s",
-                      json_out);
+            CHECK_ALLOC(doc);
+            CHECK(cosmos_json_write(doc, json_out, JSON_INDENT(2)));
         }
     }
 fail:

@@ -1,4 +1,5 @@
 /* Model directory manifest (see model_dir.h): read with jansson, strict about keys and files. */
+#include "core/json_file.h"
 #include "core/pipeline/model_dir.h"
 
 #include <jansson.h>
@@ -85,17 +86,14 @@ fail:
 cosmos_status cosmos_model_dir_write(const char *dir, const char *name, const char *ar, const char *tokenizer,
                                      const char *t5) {
     cosmos_status st = COSMOS_OK;
-    char path[COSMOS_MODEL_DIR_PATH], tmp[COSMOS_MODEL_DIR_PATH + 64];
+    char path[COSMOS_MODEL_DIR_PATH];
     json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s}", "format", "cosmos-ar-model-dir", "format_version", 1,
                              "name", name, "ar", ar, "tokenizer", tokenizer);
     CHECK_ALLOC(root);
     if (t5) json_object_set_new(root, "t5", json_string(t5));
     CHECK_ARG(snprintf(path, sizeof path, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST) < (int)sizeof path,
               COSMOS_ERR_INVALID_ARG, "model directory path too long");
-    cosmos_tmp_path(path, tmp, sizeof tmp);
-    CHECK_ARG(json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) == 0, COSMOS_ERR_IO, "cannot write '%s'",
-              tmp);
-    CHECK(cosmos_commit_tmp(tmp, path));
+    CHECK(cosmos_json_write(root, path, JSON_INDENT(2) | JSON_SORT_KEYS));
 fail:
     json_decref(root);
     return st;

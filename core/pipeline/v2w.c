@@ -9,6 +9,7 @@
  *                                           bytes 0 ends the clip (status: why, if it failed)
  * Within the AR group the first rank broadcasts the header, ids and context. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json_file.h"
 #include "core/pipeline/v2w.h"
 
 #include <jansson.h>
@@ -1000,7 +1001,6 @@ void cosmos_v2w_log_timing(const struct cosmos_v2w_result *results, int n) {
 cosmos_status cosmos_v2w_write_timing_json(const char *path, const struct cosmos_v2w_request *reqs,
                                            const struct cosmos_v2w_result *results, int n) {
     cosmos_status st = COSMOS_OK;
-    char tmp[4200];
     json_t *root = json_array();
     CHECK_ALLOC(root);
     for (int i = 0; i < n; i++) {
@@ -1024,9 +1024,7 @@ cosmos_status cosmos_v2w_write_timing_json(const char *path, const struct cosmos
         json_object_set_new(o, "stages", stages);
         json_array_append_new(root, o);
     }
-    cosmos_tmp_path(path, tmp, sizeof tmp);
-    CHECK_ARG(json_dump_file(root, tmp, JSON_INDENT(2)) == 0, COSMOS_ERR_IO, "cannot write '%s'", tmp);
-    CHECK(cosmos_commit_tmp(tmp, path));
+    CHECK(cosmos_json_write(root, path, JSON_INDENT(2)));
 fail:
     json_decref(root);
     return st;
