@@ -73,6 +73,13 @@ cosmos_status cosmos_sampler_init(const struct cosmos_sampler_params *p, int n_v
     return COSMOS_OK;
 }
 
+cosmos_status cosmos_sampler_set_params(cosmos_sampler_t *s, const struct cosmos_sampler_params *p) {
+    cosmos_status st = cosmos_sampler_params_check(p);
+    if (st == COSMOS_OK) s->p = *p;
+    return st;
+}
+int cosmos_sampler_n_vocab(const cosmos_sampler_t *s) { return s->n_vocab; }
+
 void cosmos_sampler_free(cosmos_sampler_t *s) {
     if (!s) return;
     free(s->sorted);

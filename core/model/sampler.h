@@ -26,6 +26,9 @@ typedef struct cosmos_sampler cosmos_sampler_t;
 /* A sampler for vocab size n_vocab; it owns its scratch buffers. */
 cosmos_status cosmos_sampler_init(const struct cosmos_sampler_params *p, int n_vocab, cosmos_sampler_t **out);
 void cosmos_sampler_free(cosmos_sampler_t *s);
+/* New params for an existing sampler (checked as in init); its buffers are kept. */
+cosmos_status cosmos_sampler_set_params(cosmos_sampler_t *s, const struct cosmos_sampler_params *p);
+int cosmos_sampler_n_vocab(const cosmos_sampler_t *s);
 /* Sample one token from logits[n_vocab] for the token at sequence position `position` (the RNG
  * counter). Returns the token id. */
 int cosmos_sampler_sample(cosmos_sampler_t *s, const float *logits, int64_t position);

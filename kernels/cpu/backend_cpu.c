@@ -17,6 +17,7 @@
 struct cpu_ctx {
     int n_threads;
     int64_t pos; /* the position cell (COSMOS_POS_DEVICE arguments read it) */
+    cosmos_sampler_t *sampler; /* kept between decode steps (its buffers), remade for another vocab size */
 };
 
 /* A position argument: the cell for COSMOS_POS_DEVICE. */
@@ -28,7 +29,11 @@ static cosmos_status cpu_set_pos(void *ctx, int64_t pos) {
     return COSMOS_OK;
 }
 
-static void cpu_free_ctx(void *ctx) { free(ctx); }
+static void cpu_free_ctx(void *ctx) {
+    struct cpu_ctx *c = ctx;
+    if (c) cosmos_sampler_free(c->sampler);
+    free(c);
+}
 
 static cosmos_status cpu_alloc(void *ctx, size_t bytes, void **ptr) {
     (void)ctx;
@@ -100,15 +105,22 @@ static cosmos_status cpu_attention(void *ctx, struct cosmos_tensor out, struct c
     return cosmos_cpu_attention(out.data, q.data, k.data, v.data, k.dtype, q.shape[0], q.shape[1], k.shape[1],
                                 q.shape[2], k.shape[0], pos, causal);
 }
-/* The host sampler itself (a scratch of V entries per call: small next to a forward pass). */
+/* The host sampler itself, kept in the context so a decode step allocates nothing. */
 static cosmos_status cpu_sample(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
                                 const struct cosmos_sampler_params *p, int64_t position) {
-    cosmos_sampler_t *s = NULL;
-    if (position == COSMOS_POS_DEVICE) position = ((struct cpu_ctx *)ctx)->pos + 1;
-    cosmos_status st = cosmos_sampler_init(p, (int)cosmos_tensor_numel(&logits), &s);
+    struct cpu_ctx *c = ctx;
+    const int V = (int)cosmos_tensor_numel(&logits);
+    cosmos_status st = COSMOS_OK;
+    if (position == COSMOS_POS_DEVICE) position = c->pos + 1;
+    if (c->sampler && cosmos_sampler_n_vocab(c->sampler) == V) {
+        st = cosmos_sampler_set_params(c->sampler, p);
+    } else {
+        cosmos_sampler_free(c->sampler);
+        c->sampler = NULL;
+        st = cosmos_sampler_init(p, V, &c->sampler);
+    }
     if (st != COSMOS_OK) return st;
-    *(int32_t *)token.data = cosmos_sampler_sample(s, logits.data, position);
-    cosmos_sampler_free(s);
+    *(int32_t *)token.data = cosmos_sampler_sample(c->sampler, logits.data, position);
     return COSMOS_OK;
 }
 static cosmos_status cpu_store_rows(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0) {
