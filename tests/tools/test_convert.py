@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import h5py
 import numpy as np
@@ -25,22 +24,10 @@ import torch
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import cosmos_h5  # noqa: E402
+from harness import check, summary  # noqa: E402
 
 CONFIG = os.path.join(REPO, "configs", "models", "tiny-ar-5b-video2world.json")
 CONVERTER = os.path.join(REPO, "tools", "convert_checkpoint.py")
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception:  # report and go on with the next case
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}")
-        traceback.print_exc()
-    else:
-        RESULTS["passed"] += 1
-        print(f"ok   {name}")
 
 
 def fake_state_dict(cfg, seed=0, dtype=torch.bfloat16):
@@ -168,8 +155,7 @@ def main():
 
         check("failed conversion leaves an existing OUT untouched", existing_output_kept_on_failure)
 
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
-    return 1 if RESULTS["failed"] else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import warnings
 
 import h5py
@@ -42,24 +41,12 @@ sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
 import cosmos_dv_h5 as dv  # noqa: E402
 import cosmos_h5  # noqa: E402
 import dv_tokenizer_ref as ref  # noqa: E402
+from harness import check, summary  # noqa: E402
 
 TINY = os.path.join(REPO, "configs", "models", "dv-tokenizer-tiny.json")
 FULL = os.path.join(REPO, "configs", "models", "cosmos-1.0-tokenizer-dv8x16x16.json")
 CONVERTER = os.path.join(REPO, "tools", "convert_checkpoint.py")
-RESULTS = {"passed": 0, "failed": 0}
 BF16_TAP_BITS = 0x3F35  # bf16(1/sqrt(2)) = 0.70703125
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception:  # report and go on with the next case
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}")
-        traceback.print_exc()
-    else:
-        RESULTS["passed"] += 1
-        print(f"ok   {name}")
 
 
 def expect(cond, what):
@@ -456,8 +443,7 @@ def main():
             check("cosmos-ar init", lambda: test_init(binary, tmp, converted[0], full))
         elif not binary:
             print("note: no cosmos-ar binary given; init checks skipped")
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
-    return 1 if RESULTS["failed"] or not RESULTS["passed"] else 0
+    return summary(need_a_pass=True)
 
 
 if __name__ == "__main__":

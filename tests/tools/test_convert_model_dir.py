@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 import warnings
 
 import h5py
@@ -39,6 +38,7 @@ import cosmos_dv_h5 as dv  # noqa: E402
 import cosmos_h5  # noqa: E402
 import cosmos_t5_h5  # noqa: E402
 from test_convert_dv import save_state_archive  # noqa: E402  (a TorchScript archive of a given state dict)
+from harness import check, summary  # noqa: E402
 
 CONVERTER = os.path.join(REPO, "tools", "convert_checkpoint.py")
 PIPELINE = os.path.join(REPO, "configs", "pipelines", "tiny-5b-video2world.json")
@@ -46,19 +46,6 @@ AR_CONFIG = os.path.join(REPO, "configs", "models", "tiny-ar-5b-video2world.json
 TOK_CONFIG = os.path.join(REPO, "configs", "models", "dv-tokenizer-tiny-v512.json")
 IMAGE = os.path.join(REPO, "tests", "data", "media-tiny.png")
 MODEL = "tiny-ar-5b-video2world"
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception:  # report and go on with the next case
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}")
-        traceback.print_exc()
-    else:
-        RESULTS["passed"] += 1
-        print(f"ok   {name}")
 
 
 def expect(cond, what):
@@ -297,8 +284,7 @@ def main():
         check("non-empty DIR refused without --force", refused_not_empty)
         check("missing pieces named with their paths, no manifest", missing_pieces)
         check("unknown model, T5 length mismatch", bad_options)
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
-    return 1 if RESULTS["failed"] else 0
+    return summary()
 
 
 if __name__ == "__main__":

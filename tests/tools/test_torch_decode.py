@@ -22,28 +22,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import torch
+from harness import check, summary  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SCRIPT = os.path.join(REPO, "tools", "bench", "torch_decode.py")
 DATA = os.path.join(REPO, "tests", "data")
 MODELS = ("tiny-ar-4b", "tiny-ar-12b", "tiny-ar-5b-video2world", "tiny-ar-13b-video2world")
 TOL = 1e-4
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception:  # report and go on with the next case
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}")
-        traceback.print_exc()
-    else:
-        RESULTS["passed"] += 1
-        print(f"ok   {name}")
 
 
 def run(args, timeout=600):
@@ -143,8 +130,7 @@ def main():
         else:
             check("tiny-ar-13b-video2world: --check-logits compiled",
                   golden_case("tiny-ar-13b-video2world", tmp, mode="compile"))
-    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
-    return 1 if RESULTS["failed"] else 0
+    return summary()
 
 
 if __name__ == "__main__":
