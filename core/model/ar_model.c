@@ -553,6 +553,26 @@ static cosmos_status pp_broadcast(cosmos_ar_model_t *m, float *buf, int64_t n) {
     return st;
 }
 
+/* f32 logits [nr, Vl] on the backend of the final hidden state rows [r0, r0+nr) of the last chunk
+ * (rows2(m->x, n, D)): the final RMSNorm, the LM head, and a cast where activations are not f32. */
+static cosmos_status logits_rows(cosmos_ar_model_t *m, int64_t n, int64_t r0, int64_t nr, struct cosmos_tensor *out) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_ar_config *c = &m->cfg;
+    cosmos_backend_t *be = m->be;
+    const int64_t D = c->dim;
+    struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, n, D), r0, nr);
+    struct cosmos_tensor xn = rows2(m->xn, nr, D), lg = rows2(m->logits, nr, m->Vl);
+    CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
+    CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
+    *out = lg;
+    if (lg.dtype != COSMOS_F32) {
+        *out = rows2(m->logits_f32, nr, m->Vl);
+        CHECK(cosmos_op_copy(be, *out, lg));
+    }
+fail:
+    return st;
+}
+
 /* What every forward checks first (and the one-time setup of the activation exchange). */
 static cosmos_status check_step(cosmos_ar_model_t *m, const int32_t *tokens, int T, int pos0, int check_tokens) {
     cosmos_status st = COSMOS_OK;
@@ -575,7 +595,7 @@ static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T,
     cosmos_status st = COSMOS_OK;
     const struct cosmos_ar_config *c = &m->cfg;
     cosmos_backend_t *be = m->be;
-    const int64_t D = c->dim, V = c->vocab_size;
+    const int64_t V = c->vocab_size;
     CHECK(check_step(m, tokens, T, pos0, broadcast || m->part.first_stage));
     for (int t0 = 0; t0 < T; t0 += m->max_chunk) {
         const int64_t n = T - t0 < m->max_chunk ? T - t0 : m->max_chunk;
@@ -588,18 +608,10 @@ static cosmos_status forward(cosmos_ar_model_t *m, const int32_t *tokens, int T,
                 if (broadcast) CHECK(pp_broadcast(m, dst, nr * V));
                 continue;
             }
-            struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, n, D), r0, nr);
-            struct cosmos_tensor xn = rows2(m->xn, nr, D), lg = rows2(m->logits, nr, m->Vl);
-            CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
-            CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
             /* stage this rank's [nr, Vl] f32 logits on the host (in the front of dst), then gather */
-            if (lg.dtype == COSMOS_F32) {
-                CHECK(cosmos_backend_download(be, dst, lg.data, cosmos_tensor_bytes(&lg)));
-            } else {
-                struct cosmos_tensor lf = rows2(m->logits_f32, nr, m->Vl);
-                CHECK(cosmos_op_copy(be, lf, lg));
-                CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
-            }
+            struct cosmos_tensor lf;
+            CHECK(logits_rows(m, n, r0, nr, &lf));
+            CHECK(cosmos_backend_download(be, dst, lf.data, cosmos_tensor_bytes(&lf)));
             if (m->tp > 1) CHECK(tp_gather_logits(m, dst, nr, dst));
             if (m->pp > 1 && broadcast) CHECK(pp_broadcast(m, dst, nr * V));
         }
@@ -626,19 +638,9 @@ int cosmos_ar_samples_on_backend(const cosmos_ar_model_t *m) { return m->tp == 1
 static cosmos_status sample_row(cosmos_ar_model_t *m, int64_t r0, const struct cosmos_sampler_params *p,
                                 int64_t position) {
     cosmos_status st = COSMOS_OK;
-    const struct cosmos_ar_config *c = &m->cfg;
-    cosmos_backend_t *be = m->be;
-    const int64_t D = c->dim;
-    struct cosmos_tensor xr = cosmos_tensor_rows(rows2(m->x, r0 + 1, D), r0, 1);
-    struct cosmos_tensor xn = rows2(m->xn, 1, D), lg = rows2(m->logits, 1, m->Vl);
-    CHECK(cosmos_op_rmsnorm(be, xn, xr, m->w.norm, (float)c->norm_eps));
-    CHECK(cosmos_op_matmul(be, lg, xn, m->w.output));
-    struct cosmos_tensor lf = lg;
-    if (lg.dtype != COSMOS_F32) {
-        lf = rows2(m->logits_f32, 1, m->Vl);
-        CHECK(cosmos_op_copy(be, lf, lg));
-    }
-    CHECK(cosmos_op_sample(be, cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1),
+    struct cosmos_tensor lf;
+    CHECK(logits_rows(m, r0 + 1, r0, 1, &lf));
+    CHECK(cosmos_op_sample(m->be, cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1),
                            cosmos_tensor_1d(lf.data, COSMOS_F32, m->Vl), p, position));
 fail:
     return st;
