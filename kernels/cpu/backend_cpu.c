@@ -20,9 +20,11 @@ struct cpu_ctx {
     cosmos_sampler_t *sampler; /* kept between decode steps (its buffers), remade for another vocab size */
 };
 
-/* A position argument: the cell for COSMOS_POS_DEVICE. */
-static int64_t cpu_pos(void *ctx, int64_t pos0) {
-    return pos0 == COSMOS_POS_DEVICE ? ((struct cpu_ctx *)ctx)->pos : pos0;
+/* A position argument (the cell for COSMOS_POS_DEVICE) for n rows of an [S, ...] table or cache;
+ * -1 when [pos, pos + n) does not fit (a device position is only checked here, when it is used). */
+static int64_t cpu_pos(void *ctx, int64_t pos0, int64_t n, int64_t S) {
+    const int64_t pos = pos0 == COSMOS_POS_DEVICE ? ((struct cpu_ctx *)ctx)->pos : pos0;
+    return pos >= 0 && pos + n <= S ? pos : -1;
 }
 static cosmos_status cpu_set_pos(void *ctx, int64_t pos) {
     ((struct cpu_ctx *)ctx)->pos = pos;
@@ -75,8 +77,8 @@ static cosmos_status cpu_rmsnorm(void *ctx, struct cosmos_tensor y, struct cosmo
 static cosmos_status cpu_rope(void *ctx, struct cosmos_tensor x, struct cosmos_tensor c, struct cosmos_tensor s,
                               int pos0) {
     if (c.dtype != COSMOS_F32) return COSMOS_ERR_UNSUPPORTED;
-    const int64_t pos = cpu_pos(ctx, pos0);
-    if (pos < 0 || pos + x.shape[0] > c.shape[0]) return COSMOS_ERR_INVALID_ARG;
+    const int64_t pos = cpu_pos(ctx, pos0, x.shape[0], c.shape[0]);
+    if (pos < 0) return COSMOS_ERR_INVALID_ARG;
     cosmos_cpu_rope(x.data, c.data, s.data, x.shape[0], x.shape[1], x.shape[2], (int)pos);
     return COSMOS_OK;
 }
@@ -100,8 +102,8 @@ static cosmos_status cpu_silu_mul(void *ctx, struct cosmos_tensor y, struct cosm
 static cosmos_status cpu_attention(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                    struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal) {
     if (k.dtype == COSMOS_I32) return COSMOS_ERR_UNSUPPORTED;
-    const int64_t pos = causal ? cpu_pos(ctx, pos0) : 0;
-    if (causal && (pos < 0 || pos + q.shape[0] > k.shape[0])) return COSMOS_ERR_INVALID_ARG;
+    const int64_t pos = causal ? cpu_pos(ctx, pos0, q.shape[0], k.shape[0]) : 0;
+    if (pos < 0) return COSMOS_ERR_INVALID_ARG;
     return cosmos_cpu_attention(out.data, q.data, k.data, v.data, k.dtype, q.shape[0], q.shape[1], k.shape[1],
                                 q.shape[2], k.shape[0], pos, causal);
 }
@@ -124,15 +126,15 @@ static cosmos_status cpu_sample(void *ctx, struct cosmos_tensor token, struct co
     return COSMOS_OK;
 }
 static cosmos_status cpu_store_rows(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0) {
-    const int64_t pos = cpu_pos(ctx, pos0);
-    if (pos < 0 || pos + src.shape[0] > dst.shape[0]) return COSMOS_ERR_INVALID_ARG;
+    const int64_t pos = cpu_pos(ctx, pos0, src.shape[0], dst.shape[0]);
+    if (pos < 0) return COSMOS_ERR_INVALID_ARG;
     memcpy(cosmos_tensor_rows(dst, pos, src.shape[0]).data, src.data, cosmos_tensor_bytes(&src));
     return COSMOS_OK;
 }
 static cosmos_status cpu_add_rows(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a,
                                   struct cosmos_tensor table, int pos0) {
-    const int64_t pos = cpu_pos(ctx, pos0);
-    if (pos < 0 || pos + y.shape[0] > table.shape[0]) return COSMOS_ERR_INVALID_ARG;
+    const int64_t pos = cpu_pos(ctx, pos0, y.shape[0], table.shape[0]);
+    if (pos < 0) return COSMOS_ERR_INVALID_ARG;
     cosmos_cpu_add(y.data, a.data, cosmos_tensor_rows(table, pos, y.shape[0]).data, table.dtype,
                    cosmos_tensor_numel(&y));
     return COSMOS_OK;

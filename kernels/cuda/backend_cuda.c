@@ -74,6 +74,10 @@ static cosmos_status set_device(const struct cuda_ctx *c) {
     return cosmos_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", __FILE__, __LINE__);
 }
 
+/* The device position cell for a COSMOS_POS_DEVICE argument, NULL for a host position (the kernels
+ * then use the pos0 they are given). */
+static const int64_t *dev_pos(const struct cuda_ctx *c, int pos0) { return pos0 == COSMOS_POS_DEVICE ? c->d_pos : NULL; }
+
 static void cuda_free_ctx(void *ctx) {
     struct cuda_ctx *c = ctx;
     if (!c) return;
@@ -197,9 +201,8 @@ static cosmos_status cuda_rope(void *ctx, struct cosmos_tensor x, struct cosmos_
         LOG_ERROR("rope: the cuda backend takes f32 tables (got %s)", cosmos_dtype_name(cs.dtype));
         return COSMOS_ERR_UNSUPPORTED;
     }
-    const int dev = pos0 == COSMOS_POS_DEVICE;
-    return cosmos_cuda_rope(x.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], dev ? 0 : pos0,
-                            dev ? c->d_pos : NULL, c->stream);
+    return cosmos_cuda_rope(x.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], pos0, dev_pos(c, pos0),
+                            c->stream);
 }
 static cosmos_status cuda_qk_norm_rope(void *ctx, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
                                        struct cosmos_tensor cs, struct cosmos_tensor sn, int pos0) {
@@ -208,9 +211,8 @@ static cosmos_status cuda_qk_norm_rope(void *ctx, struct cosmos_tensor x, struct
         LOG_ERROR("qk_norm_rope: the cuda backend takes f32 tables (got %s)", cosmos_dtype_name(cs.dtype));
         return COSMOS_ERR_UNSUPPORTED;
     }
-    const int dev = pos0 == COSMOS_POS_DEVICE;
-    return cosmos_cuda_qk_norm_rope(x.data, w.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], eps,
-                                    dev ? 0 : pos0, dev ? c->d_pos : NULL, c->stream);
+    return cosmos_cuda_qk_norm_rope(x.data, w.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], eps, pos0,
+                                    dev_pos(c, pos0), c->stream);
 }
 static cosmos_status cuda_embedding(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
                                     struct cosmos_tensor ids) {
@@ -239,8 +241,8 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
         return COSMOS_ERR_UNSUPPORTED;
     }
     const int64_t T = q.shape[0], H = q.shape[1], Hkv = k.shape[1], Dh = q.shape[2], S = k.shape[0];
-    const int dev = causal && pos0 == COSMOS_POS_DEVICE; /* planned for the last position, S - T */
-    const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, dev ? S - T : pos0, causal);
+    const int64_t *dp = causal ? dev_pos(c, pos0) : NULL; /* planned for the last position, S - T */
+    const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, dp ? S - T : pos0, causal);
     if (need > c->attn_ws_bytes) { /* grow (stream-ordered; not during graph capture, see struct cuda_ctx) */
         if (c->capturing) {
             LOG_ERROR("attention: the workspace must grow during a CUDA-graph capture (run the step eagerly first)");
@@ -259,8 +261,8 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
         c->attn_ws = ws;
         c->attn_ws_bytes = bytes;
     }
-    return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, dev ? 0 : pos0, causal,
-                                 c->attn_ws, c->attn_ws_bytes, dev ? c->d_pos : NULL, c->stream);
+    return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, dp ? 0 : pos0, causal,
+                                 c->attn_ws, c->attn_ws_bytes, dp, c->stream);
 fail:
     return st;
 }
@@ -315,16 +317,13 @@ fail:
 static cosmos_status cuda_store_rows(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0) {
     struct cuda_ctx *c = ctx;
     const int64_t rows = src.shape[0], row_bytes = rows ? (int64_t)cosmos_tensor_bytes(&src) / rows : 0;
-    const int dev = pos0 == COSMOS_POS_DEVICE;
-    return cosmos_cuda_store_rows(dst.data, src.data, rows, row_bytes, dev ? 0 : pos0, dev ? c->d_pos : NULL,
-                                  c->stream);
+    return cosmos_cuda_store_rows(dst.data, src.data, rows, row_bytes, pos0, dev_pos(c, pos0), c->stream);
 }
 static cosmos_status cuda_add_rows(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a,
                                    struct cosmos_tensor table, int pos0) {
     struct cuda_ctx *c = ctx;
-    const int dev = pos0 == COSMOS_POS_DEVICE;
-    return cosmos_cuda_add_rows(y.data, a.data, table.data, table.dtype, y.shape[0], y.shape[1], dev ? 0 : pos0,
-                                dev ? c->d_pos : NULL, c->stream);
+    return cosmos_cuda_add_rows(y.data, a.data, table.data, table.dtype, y.shape[0], y.shape[1], pos0,
+                                dev_pos(c, pos0), c->stream);
 }
 
 /* CUDA graphs: stream capture on the backend's stream (thread-local mode: other threads' CUDA calls
