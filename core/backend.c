@@ -484,3 +484,50 @@ cosmos_status cosmos_op_fsq_dequantize(cosmos_backend_t *be, struct cosmos_tenso
     if (!be->ops->fsq_dequantize) return missing_op(be, "fsq_dequantize");
     return be->ops->fsq_dequantize(be->ctx, codes, indices, levels, n_levels);
 }
+
+/* ---- diffusion-decoder DiT ops (spec components.md 4.4) ---- */
+
+/* A per-channel vector for rows of width D: activations [D] (any shape with D elements). */
+static int is_channel_vec(const cosmos_backend_t *be, const struct cosmos_tensor *v, int64_t D) {
+    return is_act(be, v) && cosmos_tensor_numel(v) == D;
+}
+
+cosmos_status cosmos_op_layernorm_modulate(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                           struct cosmos_tensor shift, struct cosmos_tensor scale, float eps) {
+    if (x.ndim < 1 || !is_act(be, &x) || !is_act(be, &y) || cosmos_tensor_numel(&x) != cosmos_tensor_numel(&y) ||
+        last_dim(&x) < 1)
+        return shape_error("layernorm_modulate", "x and y must be activations of one size", &x, &y);
+    if (!is_channel_vec(be, &shift, last_dim(&x)) || !is_channel_vec(be, &scale, last_dim(&x)))
+        return shape_error("layernorm_modulate", "shift and scale must be activations [D], D = x's last dim", &shift,
+                           &x);
+    if (!(eps >= 0.0f)) {
+        LOG_ERROR("layernorm_modulate: eps %g must be >= 0", (double)eps);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!be->ops->layernorm_modulate) return missing_op(be, "layernorm_modulate");
+    struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
+    struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&x), last_dim(&x));
+    return be->ops->layernorm_modulate(be->ctx, y2, x2, shift, scale, eps);
+}
+
+cosmos_status cosmos_op_gelu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
+    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || !is_act(be, &y) || !is_act(be, &x))
+        return shape_error("gelu", "x and y must be activations of one size", &x, &y);
+    if (!be->ops->gelu) return missing_op(be, "gelu");
+    return be->ops->gelu(be->ctx, y, x);
+}
+
+cosmos_status cosmos_op_add_gated(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                  struct cosmos_tensor b, struct cosmos_tensor gate) {
+    if (a.ndim < 1 || !is_act(be, &y) || !is_act(be, &a) || !is_act(be, &b) ||
+        cosmos_tensor_numel(&y) != cosmos_tensor_numel(&a) || cosmos_tensor_numel(&b) != cosmos_tensor_numel(&a) ||
+        last_dim(&a) < 1)
+        return shape_error("add_gated", "y, a, b must be activations of one size", &a, &b);
+    if (!is_channel_vec(be, &gate, last_dim(&a)))
+        return shape_error("add_gated", "gate must be activations [D], D = a's last dim", &gate, &a);
+    if (!be->ops->add_gated) return missing_op(be, "add_gated");
+    struct cosmos_tensor a2 = cosmos_tensor_2d(a.data, a.dtype, outer_rows(&a), last_dim(&a));
+    struct cosmos_tensor b2 = cosmos_tensor_2d(b.data, b.dtype, outer_rows(&a), last_dim(&a));
+    struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&a), last_dim(&a));
+    return be->ops->add_gated(be->ctx, y2, a2, b2, gate);
+}

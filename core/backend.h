@@ -186,4 +186,17 @@ cosmos_status cosmos_op_fsq_quantize(cosmos_backend_t *be, struct cosmos_tensor 
 cosmos_status cosmos_op_fsq_dequantize(cosmos_backend_t *be, struct cosmos_tensor codes, struct cosmos_tensor indices,
                                        const int *levels, int n_levels);
 
+/* Ops of the diffusion-decoder DiT (spec components.md 4.4). x, y, a, b are activations viewed as
+ * rows [R, D] (last dim D); the per-channel vectors shift, scale, gate are activations [D] (they
+ * come from the timestep embedding), shared by every row. */
+/* y[r] = LN(x[r]) * (1 + scale) + shift, LN without affine: (x - mean) / sqrt(var + eps), biased
+ * variance (nn.LayerNorm(elementwise_affine=False) then the AdaLN modulation). y may alias x. */
+cosmos_status cosmos_op_layernorm_modulate(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                           struct cosmos_tensor shift, struct cosmos_tensor scale, float eps);
+/* y = 0.5 x (1 + erf(x / sqrt(2))) elementwise (exact GELU, nn.GELU()); y may alias x. */
+cosmos_status cosmos_op_gelu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
+/* y[r] = a[r] + gate * b[r] (gated residual, gate [D] per channel); y may alias a. */
+cosmos_status cosmos_op_add_gated(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                  struct cosmos_tensor b, struct cosmos_tensor gate);
+
 #endif

@@ -60,6 +60,12 @@ struct cosmos_backend_ops {
                                   struct cosmos_tensor z, const int *levels, int n_levels);
     cosmos_status (*fsq_dequantize)(void *ctx, struct cosmos_tensor codes, struct cosmos_tensor indices,
                                     const int *levels, int n_levels);
+    /* diffusion-decoder DiT ops (NULL: the backend does not have them yet -> UNSUPPORTED). */
+    cosmos_status (*layernorm_modulate)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                        struct cosmos_tensor shift, struct cosmos_tensor scale, float eps);
+    cosmos_status (*gelu)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
+    cosmos_status (*add_gated)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b,
+                               struct cosmos_tensor gate);
 };
 
 struct cosmos_backend {

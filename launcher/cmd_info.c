@@ -2,7 +2,9 @@
  * printed to stdout after a full strict load (so it also validates the file). Given a video or
  * image file instead (anything that is not HDF5), it decodes every frame and prints the frame
  * count and size (how tests and scripts check generated mp4s without ffprobe). A DV tokenizer file
- * ("model_type": "dv_tokenizer") gets its config, parts, parameter counts and default clip. */
+ * ("model_type": "dv_tokenizer") gets its config, parts, parameter counts and default clip; a CV
+ * tokenizer file ("cv_tokenizer", spec 4.7) the same with its latent channels and statistics; a
+ * diffusion decoder file ("diffusion_decoder", spec 4.4) its architecture, sampling settings and sizes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "core/backend.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
+#include "core/model/dit_weights.h"
 #include "core/model/dv_weights.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
@@ -56,7 +59,7 @@ static cosmos_status info_dv(const char *path) {
     struct cosmos_dv_tensor_spec *specs = NULL;
     int n_specs = 0;
     CHECK(cosmos_h5_open(path, &h5));
-    CHECK(cosmos_dv_read_header(h5, &c, &parts));
+    CHECK(cosmos_tok_read_header(h5, &c, &parts));
     CHECK(cosmos_dv_check_weights(h5, &c, parts));
     CHECK(cosmos_dv_weight_specs(&c, parts, &specs, &n_specs));
     size_t bytes = 0;
@@ -67,33 +70,91 @@ static cosmos_status info_dv(const char *path) {
     }
     int64_t vocab = 1, Tl, Hl, Wl;
     for (int i = 0; i < c.embedding_dim; i++) vocab *= c.fsq_levels[i];
-    const int T = c.pixel_chunk_duration > 0 ? c.pixel_chunk_duration : 33, H = c.height > 0 ? c.height : 640,
+    int64_t n_stats = 0;
+    if (c.continuous) CHECK(cosmos_cv_stats_frames(h5, &c, &n_stats));
+    const int T = c.pixel_chunk_duration > 0 ? c.pixel_chunk_duration : c.continuous ? 57 : 33,
+              H = c.height > 0 ? c.height : 640,
               W = c.width > 0 ? c.width : 1024;
     cosmos_dv_latent_shape(&c, T, H, W, &Tl, &Hl, &Wl);
     const int64_t pe = cosmos_dv_config_num_params(&c, COSMOS_DV_ENCODER);
     const int64_t pd = cosmos_dv_config_num_params(&c, COSMOS_DV_DECODER);
     printf("file            %s\n", path);
     printf("format          cosmos-ar-weights, format_version %d\n", COSMOS_WEIGHTS_FORMAT_VERSION);
-    printf("model_type      %s\n", COSMOS_DV_MODEL_TYPE);
+    printf("model_type      %s\n", c.continuous ? COSMOS_CV_MODEL_TYPE : COSMOS_DV_MODEL_TYPE);
     printf("name            %s\n", c.name);
     printf("parts           %s\n", parts == COSMOS_DV_BOTH       ? "encoder + decoder"
                                      : parts == COSMOS_DV_ENCODER ? "encoder only"
                                                                   : "decoder only");
     printf("compression     %d x %d x %d (T x H x W), patch_size %d (haar)\n", c.temporal_compression,
            c.spatial_compression, c.spatial_compression, c.patch_size);
-    print_ints("fsq levels", c.fsq_levels, c.embedding_dim);
-    printf("codebook        %lld codes (embedding_dim %d)\n", (long long)vocab, c.embedding_dim);
+    if (c.continuous) {
+        printf("latent          continuous, %d channels (AE formulation, no quantizer)\n", c.latent_channels);
+        if (n_stats > 0)
+            printf("latent stats    mean_std [%d, %lld] (latent frames 0..%lld)\n", c.latent_channels,
+                   (long long)n_stats, (long long)n_stats - 1);
+        else
+            printf("latent stats    absent (convert with --mean-std mean_std.pt)\n");
+    } else {
+        print_ints("fsq levels", c.fsq_levels, c.embedding_dim);
+        printf("codebook        %lld codes (embedding_dim %d)\n", (long long)vocab, c.embedding_dim);
+    }
     printf("channels        %d, in %d, out %d, z %d\n", c.channels, c.in_channels,
            c.out_channels ? c.out_channels : c.in_channels, c.z_channels);
     print_ints("channels_mult", c.channels_mult, c.n_levels);
     printf("num_res_blocks  %d\n", c.num_res_blocks);
     print_ints("attention res", c.attn_resolutions, c.n_attn_resolutions);
     printf("resolution      %d\n", c.resolution);
-    printf("clip            %d frames of %dx%d (WxH)%s -> latent [T,H,W] [%lld, %lld, %lld] = %lld tokens\n", T, W,
+    printf("clip            %d frames of %dx%d (WxH)%s -> latent [T,H,W] [%lld, %lld, %lld] = %lld %s\n", T, W,
            H, c.pixel_chunk_duration > 0 && c.height > 0 && c.width > 0 ? "" : " (official default)", (long long)Tl,
-           (long long)Hl, (long long)Wl, (long long)(Tl * Hl * Wl));
+           (long long)Hl, (long long)Wl, (long long)(Tl * Hl * Wl), c.continuous ? "positions" : "tokens");
     printf("parameters      encoder %lld%s, decoder %lld%s\n", (long long)pe,
            parts & COSMOS_DV_ENCODER ? "" : " (absent)", (long long)pd, parts & COSMOS_DV_DECODER ? "" : " (absent)");
+    printf("weight bytes    %zu (%.2f MB)\n", bytes, bytes * 1e-6);
+fail:
+    free(specs);
+    cosmos_h5_close(h5);
+    return st;
+}
+
+/* Diffusion decoder DiT file (spec 4.4): header, strict check of every tensor, config and sizes. */
+static cosmos_status info_dit(const char *path) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *h5 = NULL;
+    struct cosmos_dit_config c;
+    struct cosmos_dit_tensor_spec *specs = NULL;
+    int n_specs = 0;
+    CHECK(cosmos_h5_open(path, &h5));
+    CHECK(cosmos_dit_read_header(h5, &c));
+    CHECK(cosmos_dit_check_weights(h5, &c));
+    CHECK(cosmos_dit_weight_specs(&c, &specs, &n_specs));
+    size_t bytes = 0;
+    for (int i = 0; i < n_specs; i++) {
+        struct cosmos_h5_info hi;
+        CHECK(cosmos_h5_info(h5, specs[i].name, &hi));
+        bytes += hi.bytes;
+    }
+    const int64_t n_params = cosmos_dit_config_num_params(&c);
+    const int Hl = c.height / 8, Wl = c.width / 8, Tl = (c.dd_train_num_video_frames - 1) / 8 + 1;
+    printf("file            %s\n", path);
+    printf("format          cosmos-ar-weights, format_version %d\n", COSMOS_WEIGHTS_FORMAT_VERSION);
+    printf("model_type      %s\n", COSMOS_DIT_MODEL_TYPE);
+    printf("name            %s\n", c.name);
+    printf("blocks          %d x FA-CA-MLP, AdaLN-LoRA dim %d\n", c.num_blocks, c.adaln_lora_dim);
+    printf("model_channels  %d, heads %d (head_dim %d), mlp %d\n", c.model_channels, c.num_heads, c.head_dim,
+           c.mlp_hidden);
+    printf("channels        in %d (+ token %d + padding mask 1), out %d, patch %dx%dx%d\n", c.in_channels,
+           c.token_dim, c.out_channels, c.patch_temporal, c.patch_spatial, c.patch_spatial);
+    printf("token condition vocab %d, dim %d\n", c.token_vocab_size, c.token_dim);
+    printf("cross-attention context dim %d (no mask)\n", c.crossattn_emb_channels);
+    printf("rope3d          dims t/h/w %d/%d/%d, extrapolation %g/%g/%g\n", c.rope_dim_t, c.rope_dim_h, c.rope_dim_w,
+           c.rope_t_extrapolation_ratio, c.rope_h_extrapolation_ratio, c.rope_w_extrapolation_ratio);
+    printf("sampling        %d steps, sigma %g..%g, guidance %g, sigma_data %g, fps %d\n", c.num_steps, c.sigma_min,
+           c.sigma_max, c.guidance, c.sigma_data, c.fps);
+    printf("clip            %d frames of %dx%d (WxH) -> latent [C,T,H,W] [%d, %d, %d, %d] = %lld DiT tokens\n",
+           c.dd_train_num_video_frames, c.width, c.height, c.in_channels, Tl, Hl, Wl,
+           (long long)Tl * (Hl / c.patch_spatial) * (Wl / c.patch_spatial));
+    printf("parameters      %lld (%.3f M; %lld per block)\n", (long long)n_params, n_params * 1e-6,
+           (long long)cosmos_dit_config_block_params(&c));
     printf("weight bytes    %zu (%.2f MB)\n", bytes, bytes * 1e-6);
 fail:
     free(specs);
@@ -126,8 +187,12 @@ cosmos_status cmd_info(int argc, char **argv) {
         cosmos_frames_free(&f);
         goto fail;
     }
-    if (h5_model_type_is(model, COSMOS_DV_MODEL_TYPE)) {
+    if (h5_model_type_is(model, COSMOS_DV_MODEL_TYPE) || h5_model_type_is(model, COSMOS_CV_MODEL_TYPE)) {
         CHECK(info_dv(model));
+        goto fail;
+    }
+    if (h5_model_type_is(model, COSMOS_DIT_MODEL_TYPE)) {
+        CHECK(info_dit(model));
         goto fail;
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();

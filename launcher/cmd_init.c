@@ -2,12 +2,15 @@
  * (core/model/ar_init.h), how tests, the demo and full-size benchmarks get weights. A config with
  * "model_type": "t5" makes a T5 encoder file instead (core/model/t5_model.h), embedding the
  * SentencePiece model named by --spm or the config's "spiece_model"; one with "model_type":
- * "dv_tokenizer" makes a DV tokenizer file (encoder and decoder parts, core/model/dv_init.h). */
+ * "dv_tokenizer" makes a DV tokenizer file (encoder and decoder parts, core/model/dv_init.h), one
+ * with "cv_tokenizer" a CV tokenizer file (decoder part + latent statistics, spec 4.7), one with
+ * "diffusion_decoder" a diffusion decoder DiT file (core/model/dit_init.h, spec 4.4). */
 #include <string.h>
 
 #include "core/log.h"
 #include "core/model/ar_init.h"
 #include "core/model/dv_init.h"
+#include "core/model/dit_init.h"
 #include "core/pipeline/model_dir.h"
 #include "core/model/t5_model.h"
 #include "launcher/cli.h"
@@ -52,6 +55,22 @@ cosmos_status cmd_init(int argc, char **argv) {
                   cosmos_dv_config_num_params(&dv, COSMOS_DV_ENCODER) * 1e-6,
                   cosmos_dv_config_num_params(&dv, COSMOS_DV_DECODER) * 1e-6, (unsigned long long)seed, out);
         CHECK(cosmos_dv_init_random(&dv, seed, COSMOS_DV_BOTH, out));
+        return COSMOS_OK;
+    }
+    if (cosmos_config_file_is_cv(config)) { /* the decoder part only: the CV encoder is never used */
+        struct cosmos_dv_config cv;
+        CHECK(cosmos_dv_config_load(config, &cv));
+        LOG_INFO0("init: %s (CV tokenizer), %.3f M decoder parameters + latent statistics, seed %llu -> %s", cv.name,
+                  cosmos_dv_config_num_params(&cv, COSMOS_DV_DECODER) * 1e-6, (unsigned long long)seed, out);
+        CHECK(cosmos_dv_init_random(&cv, seed, COSMOS_DV_DECODER, out));
+        return COSMOS_OK;
+    }
+    if (cosmos_config_file_is_dit(config)) { /* diffusion decoder DiT (core/model/dit_init.h) */
+        struct cosmos_dit_config dit;
+        CHECK(cosmos_dit_config_load(config, &dit));
+        LOG_INFO0("init: %s (diffusion decoder DiT), %.3f M parameters, seed %llu -> %s", dit.name,
+                  cosmos_dit_config_num_params(&dit) * 1e-6, (unsigned long long)seed, out);
+        CHECK(cosmos_dit_init_random(&dit, seed, out));
         return COSMOS_OK;
     }
     struct cosmos_ar_config cfg;

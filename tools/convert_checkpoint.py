@@ -18,7 +18,7 @@ Subcommands:
        --max-length N: the prompt length the file is made for (default 512; = the AR context_len).
 
   tokenizer  convert_checkpoint.py tokenizer --config DV.json [--encoder encoder.jit] [--decoder decoder.jit]
-             --out DV.h5 [--dtype keep|bf16|f32]
+             --out DV.h5 [--dtype keep|bf16|f32] [--mean-std mean_std.pt (CV configs)]
        Official Cosmos-1.0-Tokenizer-DV8x16x16 TorchScript archives (spec components.md 2.1:
        torch.jit.load(f, map_location="cpu").state_dict(); either or both) -> one DV tokenizer file
        (docs/weights.md "DV tokenizer files", tools/cosmos_dv_h5.py): conv weights flattened to
@@ -26,6 +26,11 @@ Subcommands:
        (encoder.patcher3d.*, quantizer.*, inv_quant.quantizer.*, decoder.unpatcher3d.* but the
        wavelets) and the never-called convs of CT-built down/up-samplers are dropped with a note;
        decoder.unpatcher3d.wavelets is kept exactly as stored (spec 2.4), whatever --dtype says.
+       With a cv_tokenizer config (configs/models/cosmos-1.0-tokenizer-cv8x8x8.json): the official
+       Cosmos-1.0-Tokenizer-CV8x8x8 archives instead (spec 4.7, Appendix A.3; usually --decoder only,
+       the encoder is never used at inference) -> a CV tokenizer file (docs/weights.md "CV tokenizer
+       files"), and --mean-std mean_std.pt adds the latent statistics (mean, std), each viewed as
+       [latent_channels, N] and stored float32 (mean_std.mean, mean_std.std).
 
   model-dir  convert_checkpoint.py model-dir --checkpoint-dir CKPT --model NAME --out DIR
              [--dtype keep|bf16|f32] [--t5-dir T5] [--t5-max-length N] [--resume | --force]
@@ -39,6 +44,15 @@ Subcommands:
        (--ar-config overrides it). Every missing piece is reported with its expected path before
        anything is written. A non-empty DIR needs --resume (keep the files already there that match,
        by attributes, config, dataset names and shapes) or --force (convert everything again).
+
+  diffusion-decoder  convert_checkpoint.py diffusion-decoder --config DD.json --checkpoint model.pt --out DD.h5
+       Official Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8 `model.pt` (spec components.md 4.1: a
+       torch-pickled state dict of the ModuleDict {net, conditioner, logvar}, keys "net.*" / "logvar.*",
+       possibly inside an outer {"model": ...} dict) -> the diffusion decoder file of docs/weights.md
+       "Diffusion decoder files" (tools/cosmos_dit_h5.py): "net." stripped, every tensor bf16 (bf16 copied
+       bit-exactly, other float types rounded to nearest even, with a note). logvar.*, net.pos_embedder.*
+       and "*_extra_state" keys are dropped with a note; any other extra key, a missing key or a wrong
+       shape is an error naming the key (exit status 2, no output file).
 
 The expected key set and shapes come from the config (docs/weights.md "Expected keys"). Every
 missing, unexpected or misshaped key is reported (key, expected shape, found shape, hint) and the
@@ -362,7 +376,7 @@ TOKENIZER_HINTS = {
     "shape": "hint (shape): the config is not this checkpoint's (channels, channels_mult, z_channels, "
              "embedding_dim, patch_size)",
     "unexpected": "hint (unexpected): the config may describe another tokenizer (e.g. more levels or attention "
-                  "resolutions), or the file is not a DV tokenizer archive",
+                  "resolutions, DV vs CV), or the file is not a tokenizer archive",
     "dtype": "hint (dtype): weights must be floating point tensors",
     "swapped": "hint (swapped): --encoder takes encoder.jit, --decoder takes decoder.jit",
 }
@@ -388,6 +402,11 @@ def convert_tokenizer(args):
         raise ConversionError(f"config {args.config}: {exc}") from exc
     if not args.encoder and not args.decoder:
         raise ConversionError("give --encoder encoder.jit, --decoder decoder.jit, or both")
+    mean_std = getattr(args, "mean_std", None)
+    if mean_std and not dv.is_cv(cfg):
+        raise ConversionError(f"--mean-std is for cv_tokenizer configs; {args.config} is a {dv.model_type(cfg)} "
+                              "config")
+    stats = load_mean_std(mean_std, cfg) if mean_std else None
     out_dir = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(out_dir):
         raise ConversionError(f"output folder {out_dir} does not exist")
@@ -437,6 +456,7 @@ def convert_tokenizer(args):
     if widened:
         print(f"note: storing {', '.join(widened)} tensors as float32", file=sys.stderr)
     counts = {}
+    n_stats = 0
     with cosmos_h5.atomic_output(args.out) as tmp:
         with dv.DVWeightsWriter(tmp, cfg, parts) as writer:
             for key, _, t in tensors:
@@ -444,9 +464,47 @@ def convert_tokenizer(args):
                 arr, is_bf16 = tokenizer_array(t, kind)
                 writer.add(key, arr, is_bf16)
                 counts[kind] = counts.get(kind, 0) + 1
+            if stats is not None:
+                n_stats = writer.add_stats(*stats)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    print(f"wrote {args.out}: {' + '.join(parts)}, {len(tensors)} tensors ({summary})")
+    extra = f" + latent statistics [{cfg['latent_channels']}, {n_stats}]" if stats is not None else ""
+    print(f"wrote {args.out} ({dv.model_type(cfg)}): {' + '.join(parts)}, {len(tensors)} tensors ({summary}){extra}")
+    if dv.is_cv(cfg) and stats is None:
+        print("note: no --mean-std: the file has no latent statistics (the diffusion decoder needs them)",
+              file=sys.stderr)
     return 0
+
+
+def load_mean_std(path, cfg):
+    """(mean, std) float32 numpy arrays of the official mean_std.pt (spec 4.7: a pair of tensors, each
+    viewed as (latent_channels, -1) by the pipeline)."""
+    import torch
+
+    if not os.path.isfile(path):
+        raise ConversionError(f"mean_std file {path} not found")
+    try:
+        obj = torch_load(path)
+    except Exception as exc:  # not a torch file, truncated, ...: report, exit 2
+        raise ConversionError(f"cannot load mean_std file {path} with torch.load: {exc}") from exc
+    if not isinstance(obj, (tuple, list)) or len(obj) != 2 or not all(isinstance(t, torch.Tensor) for t in obj):
+        found = type(obj).__name__ + (f" of {len(obj)}" if isinstance(obj, (tuple, list, dict)) else "")
+        raise ConversionError(f"mean_std file {path}: expected a pair of tensors (mean, std), found a {found}")
+    c = cfg["latent_channels"]
+    out = []
+    for name, t in zip(("mean", "std"), obj):
+        if not t.is_floating_point():
+            raise ConversionError(f"mean_std file {path}: {name} is {t.dtype}, expected floating point")
+        if t.numel() == 0 or t.numel() % c:
+            raise ConversionError(f"mean_std file {path}: {name} has shape {list(t.shape)} ({t.numel()} values), "
+                                  f"which does not view as [latent_channels={c}, N]")
+        a = t.detach().to(torch.float32).reshape(c, -1).numpy()
+        if not np.isfinite(a).all():
+            raise ConversionError(f"mean_std file {path}: {name} has non-finite values")
+        out.append(a)
+    if out[0].shape != out[1].shape:
+        raise ConversionError(f"mean_std file {path}: mean views as {list(out[0].shape)} but std as "
+                              f"{list(out[1].shape)}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,6 +653,9 @@ def convert_model_dir(args):
         tok_cfg = dv.load_config(tok_config)
     except (OSError, cosmos_h5.FormatError) as exc:
         raise ConversionError(f"tokenizer config {tok_config}: {exc}") from exc
+    if dv.is_cv(tok_cfg):
+        raise ConversionError(f"tokenizer config {tok_config} is a cv_tokenizer; the AR model directory needs the "
+                              "DV8x16x16 tokenizer (dv_tokenizer)")
     derived = cosmos_h5.derive(ar_cfg)
     v2w = derived["cross_attn"]
     ckpt = args.checkpoint_dir
@@ -695,6 +756,76 @@ def convert_model_dir(args):
     return 0
 
 
+DD_HINTS = {
+    "missing": "hint (missing): the checkpoint is truncated, or the config is not this model's (num_blocks, "
+               "block_config)",
+    "shape": "hint (shape): wrong config for this checkpoint? (model_channels, num_heads, adaln_lora_dim, "
+             "crossattn_emb_channels, in/out_channels, patch sizes, token vocabulary/dim)",
+    "unexpected": "hint (unexpected): not a key of the diffusion decoder's net (only net.*, logvar.* and "
+                  "*_extra_state keys are known); a checkpoint of another model?",
+    "dtype": "hint (dtype): weights must be floating point (bfloat16 in official checkpoints)",
+}
+
+
+def convert_diffusion_decoder(args):
+    """Official diffusion decoder model.pt -> the diffusion decoder HDF5 file (docs/weights.md)."""
+    import cosmos_dit_h5 as dit
+
+    try:
+        cfg = dit.load_config(args.config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"config {args.config}: {exc}") from exc
+    expected = dit.expected_tensors(cfg)
+    if not os.path.isfile(args.checkpoint):
+        raise ConversionError(f"checkpoint {args.checkpoint} not found")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise ConversionError(f"output folder {out_dir} does not exist")
+    try:
+        obj = torch_load(args.checkpoint)
+    except Exception as exc:  # unpickling errors of all kinds: report, exit 2
+        raise ConversionError(f"cannot load checkpoint {args.checkpoint}: {exc}") from exc
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise ConversionError(f"checkpoint is a {type(obj).__name__}, expected a state dict")
+    state, origin, dropped = {}, {}, {}
+    for key in list(obj.keys()):
+        value = obj.pop(key)
+        if not isinstance(key, str):
+            raise ConversionError(f"checkpoint has a non-string key {key!r}")
+        name = key[len("net."):] if key.startswith("net.") else key
+        reason = dit.dropped_reason(name)
+        if reason is not None:
+            dropped.setdefault(reason, []).append(key)
+            continue
+        if name in state:
+            raise ConversionError(f"key {name} appears twice (as {origin[name]!r} and {key!r})")
+        state[name], origin[name] = value, key
+    errors = check_keys(state, expected)
+    if errors:
+        lines = [msg for _, msg in errors[:MAX_LISTED]]
+        if len(errors) > MAX_LISTED:
+            lines.append(f"... and {len(errors) - MAX_LISTED} more")
+        kinds = list(dict.fromkeys(kind for kind, _ in errors))
+        lines += [DD_HINTS[k] for k in kinds]
+        raise ConversionError(f"checkpoint {args.checkpoint} does not match config {args.config} "
+                              f"({len(errors)} problem(s)):\n  " + "\n  ".join(lines))
+    for reason, keys in dropped.items():
+        print(f"note: dropping {len(keys)} key(s) ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}): "
+              f"{reason}", file=sys.stderr)
+    converted = sorted({str(state[k].dtype) for k, _ in expected} - {"torch.bfloat16"})
+    if converted:
+        print(f"note: rounding {', '.join(converted)} tensors to bfloat16", file=sys.stderr)
+    with cosmos_h5.atomic_output(args.out) as tmp:
+        with dit.DiTWeightsWriter(tmp, cfg) as writer:
+            for key, _ in expected:
+                writer.add(key, tensor_to_bf16_bits(state[key]))
+                state[key] = None
+    print(f"wrote {args.out}: {len(expected)} tensors")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="convert_checkpoint.py",
                                  description="Convert official Cosmos checkpoints to cosmos-ar HDF5.")
@@ -714,10 +845,11 @@ def build_parser():
                     help="prompt length in tokens the file is made for: pad/truncate to it (default 512, the "
                          "official value; it must equal the AR model's context_len)")
     t5.set_defaults(func=convert_t5)
-    tok = sub.add_parser("tokenizer", help="DV8x16x16 encoder.jit / decoder.jit -> HDF5 (docs/weights.md)")
+    tok = sub.add_parser("tokenizer", help="DV8x16x16 or CV8x8x8 encoder.jit / decoder.jit -> HDF5 (docs/weights.md)")
     tok.add_argument("--config", required=True, help="tokenizer config JSON (configs/models/*tokenizer*.json)")
     tok.add_argument("--encoder", help="official encoder.jit (TorchScript)")
     tok.add_argument("--decoder", help="official decoder.jit (TorchScript)")
+    tok.add_argument("--mean-std", help="cv_tokenizer configs: the official mean_std.pt (latent mean and std)")
     tok.add_argument("--out", required=True, help="output .h5 file")
     tok.add_argument("--dtype", choices=("keep", "bf16", "f32"), default="keep",
                      help="weight storage: keep the stored dtype (default; f16/f64 become f32), or convert "
@@ -748,6 +880,13 @@ def build_parser():
                                         "post-trained models)")
     md.add_argument("--tokenizer-config", help=f"tokenizer config (default configs/models/{TOKENIZER_CONFIG})")
     md.set_defaults(func=convert_model_dir)
+    dd = sub.add_parser("diffusion-decoder", help="Cosmos-1.0 diffusion decoder (7B DiT) model.pt -> HDF5 "
+                                                  "(docs/weights.md \"Diffusion decoder files\")")
+    dd.add_argument("--config", required=True,
+                    help="diffusion decoder config JSON (configs/models/cosmos-1.0-diffusion-7b-decoder.json)")
+    dd.add_argument("--checkpoint", required=True, help="official model.pt (keys net.*, logvar.*)")
+    dd.add_argument("--out", required=True, help="output .h5 file")
+    dd.set_defaults(func=convert_diffusion_decoder)
     return ap
 
 

@@ -1,8 +1,13 @@
-"""The cosmos-ar DV tokenizer weight file (docs/weights.md "DV tokenizer files"; spec
-components.md 2.1, 2.2, 2.4, 2.9, Appendix A.1/A.2), shared by tools/convert_checkpoint.py
-`tokenizer` and the tests. Mirrors core/model/dv_config.c (config rules) and
-core/model/dv_weights.c (key list); the tests check both against each other and against the
+"""The cosmos-ar DV and CV tokenizer weight files (docs/weights.md "DV tokenizer files", "CV
+tokenizer files"; spec components.md 2.1, 2.2, 2.4, 2.9, 4.7, Appendix A.1-A.3), shared by
+tools/convert_checkpoint.py `tokenizer` and the tests. Mirrors core/model/dv_config.c (config rules)
+and core/model/dv_weights.c (key list); the tests check both against each other and against the
 PyTorch reference modules (tools/reference/dv_tokenizer_ref.py).
+
+A CV file (model_type "cv_tokenizer", the continuous CV8x8x8 tokenizer of the diffusion decoder)
+has the same layout with quant_conv / post_quant_conv on latent_channels instead of embedding_dim,
+and may hold the latent statistics of mean_std.pt as float32 datasets mean_std.mean and
+mean_std.std, each [latent_channels, N] (the official tensors viewed as (C, -1)).
 
 Layout: root attributes as the AR format (cosmos_format, format_version) with model_type
 "dv_tokenizer", the config as JSON, has_encoder / has_decoder (int64 0/1); one dataset per official
@@ -21,14 +26,20 @@ import numpy as np
 import cosmos_h5
 
 MODEL_TYPE = "dv_tokenizer"
+CV_MODEL_TYPE = "cv_tokenizer"
+MEAN_KEY, STD_KEY = "mean_std.mean", "mean_std.std"
+# N written by `cosmos-ar init` (core/model/dv_weights.h COSMOS_CV_INIT_STATS_FRAMES)
+CV_INIT_STATS_FRAMES = 16
 WAVELETS_KEY = "decoder.unpatcher3d.wavelets"
 ENCODER, DECODER = "encoder", "decoder"
 
-REQUIRED_KEYS = ("in_channels", "channels", "channels_mult", "num_res_blocks", "attn_resolutions", "resolution",
-                 "patch_size", "z_channels", "embedding_dim", "levels", "spatial_compression",
-                 "temporal_compression")
+COMMON_KEYS = ("in_channels", "channels", "channels_mult", "num_res_blocks", "attn_resolutions", "resolution",
+               "patch_size", "z_channels", "spatial_compression", "temporal_compression")
+REQUIRED_KEYS = COMMON_KEYS + ("embedding_dim", "levels")
+CV_REQUIRED_KEYS = COMMON_KEYS + ("latent_channels",)
 OPTIONAL_KEYS = ("model_type", "name", "out_channels", "dropout", "patch_method", "z_factor", "num_groups",
                  "legacy_mode", "pixel_chunk_duration", "height", "width")
+CV_OPTIONAL_KEYS = OPTIONAL_KEYS + ("formulation",)
 MAX_LEVELS = 8
 MAX_FSQ_LEVELS = 16
 
@@ -46,25 +57,54 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def is_cv(cfg):
+    """True for a continuous (cv_tokenizer) config."""
+    return cfg.get("model_type") == CV_MODEL_TYPE
+
+
+def latent_channels(cfg):
+    """Channels between quant_conv and post_quant_conv: embedding_dim (DV) or latent_channels (CV)."""
+    return cfg["latent_channels"] if is_cv(cfg) else cfg["embedding_dim"]
+
+
+def model_type(cfg):
+    return CV_MODEL_TYPE if is_cv(cfg) else MODEL_TYPE
+
+
 def validate_config(cfg, src="config"):
     """Raise cosmos_h5.FormatError naming the key and the problem (the rules of dv_config.c)."""
     if not isinstance(cfg, dict):
         raise cosmos_h5.FormatError(f"{src}: a DV tokenizer config must be a JSON object")
+    if cfg.get("model_type", MODEL_TYPE) not in (MODEL_TYPE, CV_MODEL_TYPE):
+        raise cosmos_h5.FormatError(f"{src}: model_type must be \"{MODEL_TYPE}\" or \"{CV_MODEL_TYPE}\"")
+    cv = is_cv(cfg)
+    required, optional = (CV_REQUIRED_KEYS, CV_OPTIONAL_KEYS) if cv else (REQUIRED_KEYS, OPTIONAL_KEYS)
     for key in cfg:
-        if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
-            raise cosmos_h5.FormatError(f"{src}: unknown key '{key}' in a DV tokenizer config")
-    for key in REQUIRED_KEYS:
+        if cv and key in ("levels", "embedding_dim"):
+            raise cosmos_h5.FormatError(f"{src}: '{key}' is an FSQ key: a cv_tokenizer has a continuous latent "
+                                        "of 'latent_channels' channels and no quantizer")
+        if not cv and key in ("latent_channels", "formulation"):
+            raise cosmos_h5.FormatError(f"{src}: '{key}' is a key of continuous tokenizer configs "
+                                        f"(model_type \"{CV_MODEL_TYPE}\")")
+        if key not in required and key not in optional:
+            raise cosmos_h5.FormatError(f"{src}: unknown key '{key}' in a {'CV' if cv else 'DV'} tokenizer config")
+    for key in required:
         if key not in cfg:
             raise cosmos_h5.FormatError(f"{src}: required key '{key}' is missing")
-    if cfg.get("model_type", MODEL_TYPE) != MODEL_TYPE:
-        raise cosmos_h5.FormatError(f"{src}: model_type must be \"{MODEL_TYPE}\"")
     for key in ("in_channels", "out_channels", "channels", "num_res_blocks", "resolution", "patch_size",
-                "z_channels", "embedding_dim", "spatial_compression", "temporal_compression",
+                "z_channels", "embedding_dim", "latent_channels", "spatial_compression", "temporal_compression",
                 "pixel_chunk_duration", "height", "width"):
         if key in cfg and (not _is_int(cfg[key]) or cfg[key] <= 0):
             raise cosmos_h5.FormatError(f"{src}: '{key}' must be a positive integer")
-    for key, lo_n, hi_n, lo in (("channels_mult", 1, MAX_LEVELS, 1), ("attn_resolutions", 0, MAX_LEVELS, 1),
-                                ("levels", 1, MAX_FSQ_LEVELS, 2)):
+    if cv and cfg.get("formulation", "AE") != "AE":
+        raise cosmos_h5.FormatError(f"{src}: 'formulation' must be \"AE\" (CV8x8x8, spec 4.7)")
+    if cv and cfg["temporal_compression"] == 4:
+        raise cosmos_h5.FormatError(f"{src}: a cv_tokenizer with 'temporal_compression' 4 is not supported (the "
+                                    "official continuous tokenizer then rewrites its decoder's channels_mult)")
+    lists = [("channels_mult", 1, MAX_LEVELS, 1), ("attn_resolutions", 0, MAX_LEVELS, 1)]
+    if not cv:
+        lists.append(("levels", 1, MAX_FSQ_LEVELS, 2))
+    for key, lo_n, hi_n, lo in lists:
         v = cfg[key]
         if not isinstance(v, list) or not lo_n <= len(v) <= hi_n or not all(_is_int(e) and e >= lo for e in v):
             raise cosmos_h5.FormatError(f"{src}: '{key}' must be a list of {lo_n} to {hi_n} integers >= {lo}")
@@ -81,7 +121,7 @@ def validate_config(cfg, src="config"):
     for key in ("spatial_compression", "temporal_compression"):
         if not _pow2(cfg[key]) or cfg[key] < p:
             raise cosmos_h5.FormatError(f"{src}: '{key}' {cfg[key]} must be a power of 2 >= patch_size {p}")
-    if len(cfg["levels"]) != cfg["embedding_dim"]:
+    if not cv and len(cfg["levels"]) != cfg["embedding_dim"]:
         raise cosmos_h5.FormatError(f"{src}: 'levels' has {len(cfg['levels'])} entries but 'embedding_dim' is "
                                     f"{cfg['embedding_dim']}")
     n = len(cfg["channels_mult"])
@@ -199,7 +239,7 @@ def encoder_tensors(cfg):
     _mid(out, "encoder", cin)
     _norm(out, "encoder.norm_out", cin)
     _fact(out, "encoder.conv_out", cin, cfg["z_channels"])
-    _conv(out, "quant_conv", cfg["z_channels"], cfg["embedding_dim"], (1, 1, 1))
+    _conv(out, "quant_conv", cfg["z_channels"], latent_channels(cfg), (1, 1, 1))
     return out
 
 
@@ -216,7 +256,7 @@ def decoder_tensors(cfg, with_wavelets=True):
         cin = ch * mult[lv]
         if lv:
             res *= 2
-    _conv(out, "post_quant_conv", cfg["embedding_dim"], cfg["z_channels"], (1, 1, 1))
+    _conv(out, "post_quant_conv", latent_channels(cfg), cfg["z_channels"], (1, 1, 1))
     _fact(out, "decoder.conv_in", cfg["z_channels"], ch * mult[-1])
     _mid(out, "decoder", ch * mult[-1])
     for lv in range(n):
@@ -297,14 +337,16 @@ class DVWeightsWriter:
 
     add() takes the official (unflattened) shape and a numpy array that is either float32 or a
     uint16 array of bf16 bit patterns (is_bf16=True). close() checks that every key was written.
+    CV files: add_stats(mean, std) writes the latent statistics (optional).
     """
 
     def __init__(self, path, cfg, parts):
+        self.cfg = cfg
         self.expected = dict(expected_tensors(cfg, parts))
         self.written = set()
         self.f = cosmos_h5.open_aligned(path, "w")
         attrs = {"cosmos_format": cosmos_h5.FORMAT_NAME, "format_version": np.int64(cosmos_h5.FORMAT_VERSION),
-                 "model_type": MODEL_TYPE, "config": json.dumps(cfg),
+                 "model_type": model_type(cfg), "config": json.dumps(cfg),
                  "has_encoder": np.int64(ENCODER in parts), "has_decoder": np.int64(DECODER in parts)}
         for k, v in attrs.items():
             self.f.attrs[k] = v
@@ -325,6 +367,27 @@ class DVWeightsWriter:
         if is_bf16:
             ds.attrs["dtype"] = "bfloat16"
         self.written.add(key)
+
+    def add_stats(self, mean, std):
+        """mean_std.pt of a CV tokenizer: two arrays of latent_channels * N values (any shape that
+        views as (C, -1), as the official register_mean_std does), stored f32 [C, N]."""
+        if not is_cv(self.cfg):
+            raise cosmos_h5.FormatError("latent statistics belong to cv_tokenizer files")
+        c = self.cfg["latent_channels"]
+        arrs = []
+        for name, a in (("mean", mean), ("std", std)):
+            a = np.asarray(a, dtype=np.float32)
+            if a.size == 0 or a.size % c:
+                raise cosmos_h5.FormatError(f"mean_std {name}: {a.size} values (shape {list(a.shape)}) do not view "
+                                            f"as [latent_channels={c}, N]")
+            if not np.isfinite(a).all():
+                raise cosmos_h5.FormatError(f"mean_std {name}: non-finite values")
+            arrs.append(np.ascontiguousarray(a.reshape(c, -1)))
+        if arrs[0].shape != arrs[1].shape:
+            raise cosmos_h5.FormatError(f"mean_std: mean is {list(arrs[0].shape)} but std is {list(arrs[1].shape)}")
+        for key, a in ((MEAN_KEY, arrs[0]), (STD_KEY, arrs[1])):
+            self.f.create_dataset(key, data=a, dtype="<f4", track_times=False)
+        return arrs[0].shape[1]
 
     def close(self, check=True):
         if self.f is None:
@@ -357,12 +420,17 @@ def read_dv_weights(path):
 
         if s(a.get("cosmos_format")) != cosmos_h5.FORMAT_NAME or int(a.get("format_version", -1)) != 1:
             raise cosmos_h5.FormatError(f"{path}: not a cosmos-ar-weights version 1 file")
-        if s(a.get("model_type")) != MODEL_TYPE:
-            raise cosmos_h5.FormatError(f"{path}: model_type is {s(a.get('model_type'))!r}, expected {MODEL_TYPE!r}")
+        kind = s(a.get("model_type"))
+        if kind not in (MODEL_TYPE, CV_MODEL_TYPE):
+            raise cosmos_h5.FormatError(f"{path}: model_type is {kind!r}, expected {MODEL_TYPE!r} or "
+                                        f"{CV_MODEL_TYPE!r}")
         cfg = validate_config(json.loads(s(a["config"])), f"{path}: config")
+        if model_type(cfg) != kind:
+            raise cosmos_h5.FormatError(f"{path}: model_type {kind!r} but a {model_type(cfg)} config")
         parts = {p for p, k in ((ENCODER, "has_encoder"), (DECODER, "has_decoder")) if int(a[k])}
         expected = dict(expected_tensors(cfg, parts))
-        extra = sorted(set(f.keys()) - set(expected))
+        stats = [k for k in (MEAN_KEY, STD_KEY) if is_cv(cfg) and k in f]
+        extra = sorted(set(f.keys()) - set(expected) - set(stats))
         if extra:
             raise cosmos_h5.FormatError(f"{path}: unexpected dataset {extra[0]}")
         out, dtypes = {}, {}
@@ -380,4 +448,15 @@ def read_dv_weights(path):
                 out[key], dtypes[key] = ds[()].reshape(shape), "f32"
             else:
                 raise cosmos_h5.FormatError(f"{path}: {key} is {ds.dtype} (dtype attribute {tag!r})")
+        if stats:
+            if len(stats) != 2:
+                raise cosmos_h5.FormatError(f"{path}: {stats[0]} without its other half")
+            for key in stats:
+                ds = f[key]
+                if ds.dtype != np.float32 or ds.ndim != 2 or ds.shape[0] != cfg["latent_channels"]:
+                    raise cosmos_h5.FormatError(f"{path}: {key} is {ds.dtype} {list(ds.shape)}, expected float32 "
+                                                f"[{cfg['latent_channels']}, N]")
+                out[key], dtypes[key] = ds[()], "f32"
+            if out[MEAN_KEY].shape != out[STD_KEY].shape:
+                raise cosmos_h5.FormatError(f"{path}: {MEAN_KEY} and {STD_KEY} differ in shape")
         return cfg, parts, out, dtypes

@@ -1,7 +1,8 @@
-/* DV tokenizer configuration (spec components.md 2.2, see dv_config.h): JSON loading with strict
- * validation, serialisation, the official DV8x16x16 numbers, the down/up-sampling plan (2.5, 2.8,
- * non-legacy flag rule), the parameter count (2.9, counted from the block structure of 2.5-2.8,
- * independently of the key list in dv_weights.c) and the latent shape arithmetic. */
+/* Video tokenizer configuration (spec components.md 2.2 and 4.7, see dv_config.h): JSON loading
+ * with strict validation of DV ("dv_tokenizer") and CV ("cv_tokenizer") configs, serialisation, the
+ * official DV8x16x16 numbers, the down/up-sampling plan (2.5, 2.8, non-legacy flag rule), the
+ * parameter count (2.9, 4.7, counted from the block structure of 2.5-2.8, independently of the key
+ * list in dv_weights.c) and the latent shape arithmetic. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/model/dv_config.h"
 
@@ -34,6 +35,10 @@ struct cosmos_dv_config cosmos_dv_config_dv8x16x16(void) {
         .width = 1024,
     };
     return c;
+}
+
+int cosmos_dv_latent_channels(const struct cosmos_dv_config *c) {
+    return c->continuous ? c->latent_channels : c->embedding_dim;
 }
 
 /* ---------------------------------------------------------------- down/up-sampling plan */
@@ -114,13 +119,13 @@ static int64_t encoder_params(const struct cosmos_dv_config *c) {
     }
     n += 2 * res_params(cin, cin) + attn_pair_params(cin); /* mid */
     n += norm_params(cin) + fact_params(cin, c->z_channels);
-    return n + conv_params(c->z_channels, c->embedding_dim, 1); /* quant_conv */
+    return n + conv_params(c->z_channels, cosmos_dv_latent_channels(c), 1); /* quant_conv */
 }
 
 static int64_t decoder_params(const struct cosmos_dv_config *c) {
     const int64_t p3 = (int64_t)c->patch_size * c->patch_size * c->patch_size;
     int64_t cin = (int64_t)c->channels * c->channels_mult[c->n_levels - 1];
-    int64_t n = conv_params(c->embedding_dim, c->z_channels, 1); /* post_quant_conv */
+    int64_t n = conv_params(cosmos_dv_latent_channels(c), c->z_channels, 1); /* post_quant_conv */
     n += fact_params(c->z_channels, cin);
     n += 2 * res_params(cin, cin) + attn_pair_params(cin); /* mid */
     int res = (c->resolution / c->patch_size) >> (c->n_levels - 1);
@@ -163,18 +168,21 @@ enum {
     HAVE_SC = 1 << 10,
     HAVE_TC = 1 << 11,
     HAVE_OUT = 1 << 12,
+    HAVE_LATENT = 1 << 13,
 };
 
+/* `kind`: required by both (0), DV only (1), CV only (2). */
 static const struct {
-    int bit;
+    int bit, kind;
     const char *key;
 } required_keys[] = {
-    {HAVE_IN, "in_channels"},       {HAVE_CH, "channels"},
-    {HAVE_MULT, "channels_mult"},   {HAVE_NRB, "num_res_blocks"},
-    {HAVE_ATTN, "attn_resolutions"}, {HAVE_RES, "resolution"},
-    {HAVE_PATCH, "patch_size"},     {HAVE_Z, "z_channels"},
-    {HAVE_EMB, "embedding_dim"},    {HAVE_LEVELS, "levels"},
-    {HAVE_SC, "spatial_compression"}, {HAVE_TC, "temporal_compression"},
+    {HAVE_IN, 0, "in_channels"},       {HAVE_CH, 0, "channels"},
+    {HAVE_MULT, 0, "channels_mult"},   {HAVE_NRB, 0, "num_res_blocks"},
+    {HAVE_ATTN, 0, "attn_resolutions"}, {HAVE_RES, 0, "resolution"},
+    {HAVE_PATCH, 0, "patch_size"},     {HAVE_Z, 0, "z_channels"},
+    {HAVE_EMB, 1, "embedding_dim"},    {HAVE_LEVELS, 1, "levels"},
+    {HAVE_LATENT, 2, "latent_channels"}, {HAVE_SC, 0, "spatial_compression"},
+    {HAVE_TC, 0, "temporal_compression"},
 };
 
 static cosmos_status get_pos_int(json_t *v, const char *key, const char *src, int max, int *out) {
@@ -206,11 +214,33 @@ static cosmos_status get_int_list(json_t *v, const char *key, const char *src, i
     return COSMOS_OK;
 }
 
+/* FSQ levels of a DV config (spec 2.7). */
+static cosmos_status validate_fsq(const struct cosmos_dv_config *c, const char *src) {
+    cosmos_status st = COSMOS_OK;
+    CHECK_ARG(c->embedding_dim <= COSMOS_DV_MAX_FSQ_LEVELS, COSMOS_ERR_INVALID_ARG,
+              "%s: 'embedding_dim' %d exceeds %d", src, c->embedding_dim, COSMOS_DV_MAX_FSQ_LEVELS);
+    int n_fsq = 0;
+    int64_t vocab = 1;
+    while (n_fsq < COSMOS_DV_MAX_FSQ_LEVELS && c->fsq_levels[n_fsq] > 0) {
+        vocab *= c->fsq_levels[n_fsq++];
+        if (vocab > INT32_MAX) vocab = (int64_t)INT32_MAX + 1; /* saturate: 16 levels of 2^16 overflow int64 */
+    }
+    CHECK_ARG(n_fsq == c->embedding_dim, COSMOS_ERR_INVALID_ARG,
+              "%s: 'levels' has %d entries but 'embedding_dim' is %d: they must be equal (FSQ without projection "
+              "layers, spec 2.7)",
+              src, n_fsq, c->embedding_dim);
+    CHECK_ARG(vocab <= INT32_MAX, COSMOS_ERR_INVALID_ARG,
+              "%s: the product of 'levels' (the vocabulary, %lld) does not fit int32 indices", src, (long long)vocab);
+fail:
+    return st;
+}
+
 static cosmos_status validate(const struct cosmos_dv_config *c, int have, const char *src) {
     cosmos_status st = COSMOS_OK;
     for (size_t i = 0; i < sizeof required_keys / sizeof required_keys[0]; i++)
-        CHECK_ARG(have & required_keys[i].bit, COSMOS_ERR_INVALID_ARG, "%s: required key '%s' is missing", src,
-                  required_keys[i].key);
+        if (required_keys[i].kind == 0 || required_keys[i].kind == (c->continuous ? 2 : 1))
+            CHECK_ARG(have & required_keys[i].bit, COSMOS_ERR_INVALID_ARG, "%s: required key '%s' is missing", src,
+                      required_keys[i].key);
     CHECK_ARG(is_pow2(c->patch_size), COSMOS_ERR_INVALID_ARG, "%s: 'patch_size' %d must be a power of 2 (official: 4)",
               src, c->patch_size);
     CHECK_ARG(is_pow2(c->spatial_compression) && c->spatial_compression >= c->patch_size, COSMOS_ERR_INVALID_ARG,
@@ -239,24 +269,17 @@ static cosmos_status validate(const struct cosmos_dv_config *c, int have, const 
         CHECK_ARG((int64_t)c->channels * c->channels_mult[l] <= MAX_WIDTH, COSMOS_ERR_INVALID_ARG,
                   "%s: channels * channels_mult[%d] = %lld exceeds %d", src, l,
                   (long long)c->channels * c->channels_mult[l], MAX_WIDTH);
-    CHECK_ARG(c->embedding_dim <= COSMOS_DV_MAX_FSQ_LEVELS, COSMOS_ERR_INVALID_ARG,
-              "%s: 'embedding_dim' %d exceeds %d", src, c->embedding_dim, COSMOS_DV_MAX_FSQ_LEVELS);
-    int n_fsq = 0;
-    int64_t vocab = 1;
-    while (n_fsq < COSMOS_DV_MAX_FSQ_LEVELS && c->fsq_levels[n_fsq] > 0) {
-        vocab *= c->fsq_levels[n_fsq++];
-        if (vocab > INT32_MAX) vocab = (int64_t)INT32_MAX + 1; /* saturate: 16 levels of 2^16 overflow int64 */
-    }
-    CHECK_ARG(n_fsq == c->embedding_dim, COSMOS_ERR_INVALID_ARG,
-              "%s: 'levels' has %d entries but 'embedding_dim' is %d: they must be equal (FSQ without projection "
-              "layers, spec 2.7)",
-              src, n_fsq, c->embedding_dim);
-    CHECK_ARG(vocab <= INT32_MAX, COSMOS_ERR_INVALID_ARG,
-              "%s: the product of 'levels' (the vocabulary, %lld) does not fit int32 indices", src, (long long)vocab);
+    /* CausalContinuousVideoTokenizer replaces its decoder's channels_mult by [2, 4] when
+     * temporal_compression is 4 (CT networks/continuous_video.py): a decoder unlike the encoder */
+    CHECK_ARG(!c->continuous || c->temporal_compression != 4, COSMOS_ERR_UNSUPPORTED,
+              "%s: a cv_tokenizer with 'temporal_compression' 4 is not supported (the official continuous tokenizer "
+              "then builds its decoder with channels_mult [2, 4] whatever the config says; CV8x8x8: 8)",
+              src);
+    if (!c->continuous) CHECK(validate_fsq(c, src)); /* a CV config has no quantizer */
     if (c->pixel_chunk_duration)
         CHECK_ARG((c->pixel_chunk_duration - 1) % c->temporal_compression == 0, COSMOS_ERR_INVALID_ARG,
-                  "%s: 'pixel_chunk_duration' %d must be 1 + temporal_compression (%d) * k (official: 33)", src,
-                  c->pixel_chunk_duration, c->temporal_compression);
+                  "%s: 'pixel_chunk_duration' %d must be 1 + temporal_compression (%d) * k (official: %s)", src,
+                  c->pixel_chunk_duration, c->temporal_compression, c->continuous ? "57 for the CV decoder" : "33");
     if (c->height)
         CHECK_ARG(c->height % c->spatial_compression == 0, COSMOS_ERR_INVALID_ARG,
                   "%s: 'height' %d must be a multiple of spatial_compression %d", src, c->height,
@@ -273,7 +296,6 @@ cosmos_status cosmos_dv_config_parse(const char *text, const char *src, struct c
     cosmos_status st = COSMOS_OK;
     int have = 0;
     memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "dv-tokenizer");
     json_error_t err;
     json_t *root = json_loads(text, 0, &err);
     if (!root) {
@@ -281,13 +303,37 @@ cosmos_status cosmos_dv_config_parse(const char *text, const char *src, struct c
         return COSMOS_ERR_INVALID_ARG;
     }
     CHECK_ARG(json_is_object(root), COSMOS_ERR_INVALID_ARG, "%s: a DV tokenizer config must be a JSON object", src);
+    /* model_type first: it decides which keys belong (absent: a DV config, as before CV existed) */
+    json_t *mt = json_object_get(root, "model_type");
+    CHECK_ARG(!mt || (json_is_string(mt) && (!strcmp(json_string_value(mt), COSMOS_DV_MODEL_TYPE) ||
+                                              !strcmp(json_string_value(mt), COSMOS_CV_MODEL_TYPE))),
+              COSMOS_ERR_INVALID_ARG, "%s: model_type must be \"%s\" or \"%s\"", src, COSMOS_DV_MODEL_TYPE,
+              COSMOS_CV_MODEL_TYPE);
+    c->continuous = mt && !strcmp(json_string_value(mt), COSMOS_CV_MODEL_TYPE);
+    snprintf(c->name, sizeof c->name, c->continuous ? "cv-tokenizer" : "dv-tokenizer");
+    const char *kind = c->continuous ? "CV" : "DV";
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
         int one = 0;
         if (!strcmp(key, "model_type")) {
-            CHECK_ARG(json_is_string(v) && !strcmp(json_string_value(v), "dv_tokenizer"), COSMOS_ERR_INVALID_ARG,
-                      "%s: model_type must be \"dv_tokenizer\"", src);
+            continue; /* checked above */
+        } else if (c->continuous && (!strcmp(key, "levels") || !strcmp(key, "embedding_dim"))) {
+            CHECK_ARG(0, COSMOS_ERR_INVALID_ARG,
+                      "%s: '%s' is an FSQ key: a cv_tokenizer has a continuous latent of 'latent_channels' "
+                      "channels and no quantizer (spec 4.7)",
+                      src, key);
+        } else if (!c->continuous && (!strcmp(key, "latent_channels") || !strcmp(key, "formulation"))) {
+            CHECK_ARG(0, COSMOS_ERR_INVALID_ARG,
+                      "%s: '%s' is a key of continuous tokenizer configs (model_type \"%s\"); a DV tokenizer's "
+                      "latent is 'embedding_dim' FSQ codes",
+                      src, key, COSMOS_CV_MODEL_TYPE);
+        } else if (!strcmp(key, "formulation")) {
+            CHECK_ARG(json_is_string(v), COSMOS_ERR_INVALID_ARG, "%s: 'formulation' must be \"AE\" or \"VAE\"", src);
+            CHECK_ARG(!strcmp(json_string_value(v), "AE"), COSMOS_ERR_UNSUPPORTED,
+                      "%s: 'formulation' \"%s\" is not supported: CV8x8x8 is an AE (identity distribution, spec "
+                      "4.7)",
+                      src, json_string_value(v));
         } else if (!strcmp(key, "name")) {
             CHECK_ARG(json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < sizeof c->name,
                       COSMOS_ERR_INVALID_ARG, "%s: 'name' must be a non-empty string of < %zu bytes", src,
@@ -317,7 +363,8 @@ cosmos_status cosmos_dv_config_parse(const char *text, const char *src, struct c
                       "%s: 'legacy_mode' true is not supported (DV8x16x16 uses false: spec 2.8 flag rule)", src);
         } else if (!strcmp(key, "num_groups") || !strcmp(key, "z_factor")) {
             CHECK(get_pos_int(v, key, src, 1 << 30, &one));
-            CHECK_ARG(one == 1, COSMOS_ERR_UNSUPPORTED, "%s: '%s' %d is not supported (DV8x16x16: 1)", src, key, one);
+            CHECK_ARG(one == 1, COSMOS_ERR_UNSUPPORTED, "%s: '%s' %d is not supported (%s: 1)", src, key, one,
+                      c->continuous ? "CV8x8x8" : "DV8x16x16");
         } else {
             static const struct {
                 const char *key;
@@ -332,6 +379,7 @@ cosmos_status cosmos_dv_config_parse(const char *text, const char *src, struct c
                 {"patch_size", offsetof(struct cosmos_dv_config, patch_size), HAVE_PATCH, 64},
                 {"z_channels", offsetof(struct cosmos_dv_config, z_channels), HAVE_Z, MAX_WIDTH},
                 {"embedding_dim", offsetof(struct cosmos_dv_config, embedding_dim), HAVE_EMB, 1 << 16},
+                {"latent_channels", offsetof(struct cosmos_dv_config, latent_channels), HAVE_LATENT, MAX_WIDTH},
                 {"spatial_compression", offsetof(struct cosmos_dv_config, spatial_compression), HAVE_SC, 1 << 20},
                 {"temporal_compression", offsetof(struct cosmos_dv_config, temporal_compression), HAVE_TC, 1 << 20},
                 {"pixel_chunk_duration", offsetof(struct cosmos_dv_config, pixel_chunk_duration), 0, 1 << 20},
@@ -341,9 +389,9 @@ cosmos_status cosmos_dv_config_parse(const char *text, const char *src, struct c
             size_t i = 0;
             while (i < sizeof ints / sizeof ints[0] && strcmp(key, ints[i].key)) i++;
             CHECK_ARG(i < sizeof ints / sizeof ints[0], COSMOS_ERR_INVALID_ARG,
-                      "%s: unknown key '%s' in a DV tokenizer config (keys are the official tokenizer config names, "
-                      "see configs/models/cosmos-1.0-tokenizer-dv8x16x16.json)",
-                      src, key);
+                      "%s: unknown key '%s' in a %s tokenizer config (keys are the official tokenizer config names, "
+                      "see configs/models/cosmos-1.0-tokenizer-%s.json)",
+                      src, key, kind, c->continuous ? "cv8x8x8" : "dv8x16x16");
             CHECK(get_pos_int(v, key, src, ints[i].max, (int *)((char *)c + ints[i].off)));
             have |= ints[i].bit;
         }
@@ -381,7 +429,7 @@ static json_t *int_list(const int *v, int n) {
 char *cosmos_dv_config_to_json(const struct cosmos_dv_config *c) {
     json_t *o = json_object();
     if (!o) return NULL;
-    json_object_set_new(o, "model_type", json_string("dv_tokenizer"));
+    json_object_set_new(o, "model_type", json_string(c->continuous ? COSMOS_CV_MODEL_TYPE : COSMOS_DV_MODEL_TYPE));
     json_object_set_new(o, "name", json_string(c->name));
     json_object_set_new(o, "in_channels", json_integer(c->in_channels));
     json_object_set_new(o, "out_channels", json_integer(c->out_channels));
@@ -395,8 +443,13 @@ char *cosmos_dv_config_to_json(const struct cosmos_dv_config *c) {
     json_object_set_new(o, "patch_method", json_string("haar"));
     json_object_set_new(o, "z_channels", json_integer(c->z_channels));
     json_object_set_new(o, "z_factor", json_integer(1));
-    json_object_set_new(o, "embedding_dim", json_integer(c->embedding_dim));
-    json_object_set_new(o, "levels", int_list(c->fsq_levels, c->embedding_dim));
+    if (c->continuous) {
+        json_object_set_new(o, "latent_channels", json_integer(c->latent_channels));
+        json_object_set_new(o, "formulation", json_string("AE"));
+    } else {
+        json_object_set_new(o, "embedding_dim", json_integer(c->embedding_dim));
+        json_object_set_new(o, "levels", int_list(c->fsq_levels, c->embedding_dim));
+    }
     json_object_set_new(o, "spatial_compression", json_integer(c->spatial_compression));
     json_object_set_new(o, "temporal_compression", json_integer(c->temporal_compression));
     json_object_set_new(o, "num_groups", json_integer(1));
@@ -409,4 +462,5 @@ char *cosmos_dv_config_to_json(const struct cosmos_dv_config *c) {
     return s;
 }
 
-int cosmos_config_file_is_dv(const char *path) { return cosmos_config_file_has_model_type(path, "dv_tokenizer"); }
+int cosmos_config_file_is_dv(const char *path) { return cosmos_config_file_has_model_type(path, COSMOS_DV_MODEL_TYPE); }
+int cosmos_config_file_is_cv(const char *path) { return cosmos_config_file_has_model_type(path, COSMOS_CV_MODEL_TYPE); }

@@ -1,5 +1,6 @@
-/* DV8x16x16 tokenizer decoder (spec components.md 2.4, 2.5, 2.7, 2.8), host f32, batch 1, whole
- * clip or causal streaming through one code path: a "chunk" of latent frames runs FSQ inverse ->
+/* DV8x16x16 and CV8x8x8 tokenizer decoders (spec components.md 2.4, 2.5, 2.7, 2.8; 4.7), host f32,
+ * batch 1, whole clip or causal streaming through one code path: a "chunk" of latent frames runs
+ * the front end (DV: FSQ inverse of the indices; CV: the continuous latent as given, spec 4.7) ->
  * post_quant_conv 1x1x1 -> conv_in (1,3,3)+(3,1,1) -> mid ResBlock, spatial+temporal attention,
  * ResBlock -> up levels from the last to up.0 (num_res_blocks+1 ResBlocks each, with attention
  * where the level's resolution is in attn_resolutions, then the hybrid upsample with the spec's
@@ -71,8 +72,12 @@ static cosmos_status check_config(const struct cosmos_dv_config *cfg) {
                   cfg->channels > 0 && cfg->z_channels > 0 && cfg->in_channels > 0,
               COSMOS_ERR_INVALID_ARG, "dv decoder: bad config (%d levels, %d res blocks, %d channels)", cfg->n_levels,
               cfg->num_res_blocks, cfg->channels);
-    CHECK_ARG(cfg->embedding_dim >= 1 && cfg->embedding_dim <= 16, COSMOS_ERR_INVALID_ARG,
-              "dv decoder: embedding_dim %d is not a number of FSQ levels in [1, 16]", cfg->embedding_dim);
+    if (cfg->continuous)
+        CHECK_ARG(cfg->latent_channels >= 1, COSMOS_ERR_INVALID_ARG, "cv decoder: latent_channels %d must be >= 1",
+                  cfg->latent_channels);
+    else
+        CHECK_ARG(cfg->embedding_dim >= 1 && cfg->embedding_dim <= 16, COSMOS_ERR_INVALID_ARG,
+                  "dv decoder: embedding_dim %d is not a number of FSQ levels in [1, 16]", cfg->embedding_dim);
     CHECK_ARG(is_pow2(cfg->patch_size) && is_pow2(cfg->spatial_compression) && is_pow2(cfg->temporal_compression) &&
                   cfg->spatial_compression >= cfg->patch_size && cfg->temporal_compression >= cfg->patch_size,
               COSMOS_ERR_INVALID_ARG,
@@ -91,6 +96,18 @@ static cosmos_status check_config(const struct cosmos_dv_config *cfg) {
               cfg->n_levels, n_s, n_t, cosmos_dv_num_spatial_downs(cfg), cosmos_dv_num_temporal_downs(cfg));
 fail:
     return st;
+}
+
+/* A CV latent must be finite: a NaN or inf would spread through every later frame (temporal convs,
+ * attention) without an error. */
+static cosmos_status check_latent(const float *latent, int64_t C, int64_t n, int64_t HW) {
+    for (int64_t i = 0; i < C * n * HW; i++)
+        if (!isfinite(latent[i])) {
+            LOG_ERROR("cv decoder: latent value %g at [channel %lld, frame %lld, position %lld] is not finite",
+                      latent[i], (long long)(i / (n * HW)), (long long)(i / HW % n), (long long)(i % HW));
+            return COSMOS_ERR_INVALID_ARG;
+        }
+    return COSMOS_OK;
 }
 
 static cosmos_status check_indices(const struct cosmos_dv_config *cfg, const int32_t *indices, int64_t N) {
@@ -138,7 +155,8 @@ static cosmos_status load_model(cosmos_dv_stream_t *s) {
     const struct cosmos_conv3d_params pw = cosmos_conv3d_params_causal(1, 1, 1, 1, 1, 0);
     char name[256];
     int64_t C = (int64_t)cfg->channels * cfg->channels_mult[n - 1];
-    CHECK(dv_conv_load(c, &s->post_quant_conv, "post_quant_conv", cfg->embedding_dim, cfg->z_channels, pw));
+    CHECK(dv_conv_load(c, &s->post_quant_conv, "post_quant_conv", cosmos_dv_latent_channels(cfg), cfg->z_channels,
+                       pw));
     CHECK(dv_convfact_load(c, s->conv_in, "decoder.conv_in", cfg->z_channels, C));
     CHECK(dv_resblock_load(c, &s->mid_block_1, "decoder.mid.block_1", C, C));
     CHECK(dv_attn_pair_load(c, &s->mid_attn, "decoder.mid.attn_1", C));
@@ -257,18 +275,15 @@ fail:
     return st;
 }
 
-/* Decodes the next n latent frames (indices [n, Hl, Wl], already checked) into out [3, n_out, H, W]. */
-static cosmos_status decode_chunk(cosmos_dv_stream_t *s, const int32_t *indices, int64_t n, float *out,
-                                  int64_t *n_out) {
+/* Decodes the next z->T latent frames (z [latent channels, n, Hl, Wl]: FSQ codes or the CV latent)
+ * into out [3, n_out, H, W]: everything from post_quant_conv on. */
+static cosmos_status decode_latent(cosmos_dv_stream_t *s, const struct dv_act *z, float *out, int64_t *n_out) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_dv_config *cfg = &s->cfg;
     const struct dv_ctx *c = &s->ctx;
     const int first = s->pos == 0;
-    struct dv_act z = {0}, x = {0};
-    CHECK(dv_act_new(c, &z, cfg->embedding_dim, n, s->Hl, s->Wl));
-    CHECK(cosmos_op_fsq_dequantize(c->be, dv_tensor(&z), cosmos_tensor_1d((int32_t *)indices, COSMOS_I32, n * s->Hl * s->Wl),
-                                   cfg->fsq_levels, cfg->embedding_dim));
-    CHECK(dv_conv_run(c, &s->post_quant_conv, &x, &z));
+    struct dv_act x = {0};
+    CHECK(dv_conv_run(c, &s->post_quant_conv, &x, z));
     CHECK(dv_convfact_apply(c, s->conv_in, &x));
     CHECK(dv_resblock_run(c, &s->mid_block_1, &x));
     CHECK(dv_attn_pair_run(c, &s->mid_attn, &x));
@@ -285,12 +300,36 @@ static cosmos_status decode_chunk(cosmos_dv_stream_t *s, const int32_t *indices,
     CHECK(cosmos_op_swish(c->be, dv_tensor(&x), dv_tensor(&x)));
     CHECK(dv_convfact_apply(c, s->conv_out, &x));
     CHECK(unpatch(s, &x, first, out, n_out));
-    s->pos += n;
+    s->pos += z->T;
 fail:
-    dv_act_free(c, &z);
     dv_act_free(c, &x);
     dv_pool_free(&s->pool); /* an idle stream holds its weights and caches only */
     return st;
+}
+
+/* DV front end: the next n latent frames as indices [n, Hl, Wl] (already checked) -> FSQ codes. */
+static cosmos_status decode_chunk(cosmos_dv_stream_t *s, const int32_t *indices, int64_t n, float *out,
+                                  int64_t *n_out) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_dv_config *cfg = &s->cfg;
+    const struct dv_ctx *c = &s->ctx;
+    struct dv_act z = {0};
+    CHECK(dv_act_new(c, &z, cfg->embedding_dim, n, s->Hl, s->Wl));
+    CHECK(cosmos_op_fsq_dequantize(c->be, dv_tensor(&z), cosmos_tensor_1d((int32_t *)indices, COSMOS_I32, n * s->Hl * s->Wl),
+                                   cfg->fsq_levels, cfg->embedding_dim));
+    CHECK(decode_latent(s, &z, out, n_out));
+fail:
+    dv_act_free(c, &z);
+    dv_pool_free(&s->pool);
+    return st;
+}
+
+/* CV front end: the continuous latent [latent_channels, n, Hl, Wl] (already checked) goes in as it
+ * is; borrowed, never freed (post_quant_conv only reads it). */
+static cosmos_status decode_chunk_cv(cosmos_dv_stream_t *s, const float *latent, int64_t n, float *out,
+                                     int64_t *n_out) {
+    const struct dv_act z = {(float *)latent, s->cfg.latent_channels, n, s->Hl, s->Wl};
+    return decode_latent(s, &z, out, n_out);
 }
 
 cosmos_status cosmos_dv_stream_open(cosmos_backend_t *be, cosmos_h5_t *weights, const struct cosmos_dv_config *cfg,
@@ -308,7 +347,7 @@ cosmos_status cosmos_dv_stream_open(cosmos_backend_t *be, cosmos_h5_t *weights, 
               (long long)Wl, (long long)Tl_max);
     s = calloc(1, sizeof *s);
     CHECK_ALLOC(s);
-    s->ctx = (struct dv_ctx){be, weights, "dv decoder", 1, &s->pool};
+    s->ctx = (struct dv_ctx){be, weights, cfg->continuous ? "cv decoder" : "dv decoder", 1, &s->pool};
     s->cfg = *cfg;
     s->Hl = Hl, s->Wl = Wl, s->Tl_max = Tl_max;
     CHECK(load_model(s));
@@ -326,12 +365,36 @@ cosmos_status cosmos_dv_stream_push(cosmos_dv_stream_t *s, const int32_t *indice
     int64_t n = 0;
     CHECK_ARG(s && indices && frames_out && n_frames_out, COSMOS_ERR_INVALID_ARG,
               "dv decoder: NULL argument to stream_push");
+    CHECK_ARG(!s->cfg.continuous, COSMOS_ERR_INVALID_ARG,
+              "dv decoder: this stream decodes a continuous (cv_tokenizer) latent: use cosmos_cv_stream_push");
     CHECK_ARG(!s->broken, COSMOS_ERR_INTERNAL, "dv decoder: the stream failed earlier; open a new one");
     CHECK_ARG(s->pos < s->Tl_max, COSMOS_ERR_INVALID_ARG,
               "dv decoder: latent frame %lld pushed to a stream opened for %lld latent frames", (long long)s->pos,
               (long long)s->Tl_max);
     CHECK(check_indices(&s->cfg, indices, s->Hl * s->Wl));
     st = decode_chunk(s, indices, 1, frames_out, &n);
+    if (st != COSMOS_OK) {
+        s->broken = 1;
+        goto fail;
+    }
+    *n_frames_out = (int)n;
+fail:
+    return st;
+}
+
+cosmos_status cosmos_cv_stream_push(cosmos_dv_stream_t *s, const float *latent, float *frames_out, int *n_frames_out) {
+    cosmos_status st = COSMOS_OK;
+    int64_t n = 0;
+    CHECK_ARG(s && latent && frames_out && n_frames_out, COSMOS_ERR_INVALID_ARG,
+              "cv decoder: NULL argument to stream_push");
+    CHECK_ARG(s->cfg.continuous, COSMOS_ERR_INVALID_ARG,
+              "cv decoder: this stream decodes FSQ indices (dv_tokenizer): use cosmos_dv_stream_push");
+    CHECK_ARG(!s->broken, COSMOS_ERR_INTERNAL, "cv decoder: the stream failed earlier; open a new one");
+    CHECK_ARG(s->pos < s->Tl_max, COSMOS_ERR_INVALID_ARG,
+              "cv decoder: latent frame %lld pushed to a stream opened for %lld latent frames", (long long)s->pos,
+              (long long)s->Tl_max);
+    CHECK(check_latent(latent, s->cfg.latent_channels, 1, s->Hl * s->Wl));
+    st = decode_chunk_cv(s, latent, 1, frames_out, &n);
     if (st != COSMOS_OK) {
         s->broken = 1;
         goto fail;
@@ -372,9 +435,31 @@ cosmos_status cosmos_dv_decode(cosmos_backend_t *be, cosmos_h5_t *weights, const
               "dv decoder: need indices, an output and a latent shape >= 1 (got %lldx%lldx%lld)", (long long)Tl,
               (long long)Hl, (long long)Wl);
     CHECK(check_config(cfg));
+    CHECK_ARG(!cfg->continuous, COSMOS_ERR_INVALID_ARG,
+              "dv decoder: config '%s' is a cv_tokenizer (continuous latent): decode it with cosmos_cv_decode",
+              cfg->name);
     CHECK(check_indices(cfg, indices, Tl * Hl * Wl));
     CHECK(cosmos_dv_stream_open(be, weights, cfg, Hl, Wl, Tl, &s));
     CHECK(decode_chunk(s, indices, Tl, video_out, &n));
+fail:
+    cosmos_dv_stream_free(s);
+    return st;
+}
+
+cosmos_status cosmos_cv_decode(cosmos_backend_t *be, cosmos_h5_t *weights, const struct cosmos_dv_config *cfg,
+                               const float *latent, int64_t Tl, int64_t Hl, int64_t Wl, float *video_out) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_dv_stream_t *s = NULL;
+    int64_t n = 0;
+    CHECK_ARG(cfg && latent && video_out && Tl >= 1 && Hl >= 1 && Wl >= 1, COSMOS_ERR_INVALID_ARG,
+              "cv decoder: need a latent, an output and a latent shape >= 1 (got %lldx%lldx%lld)", (long long)Tl,
+              (long long)Hl, (long long)Wl);
+    CHECK_ARG(cfg->continuous, COSMOS_ERR_INVALID_ARG,
+              "cv decoder: config '%s' is a dv_tokenizer (FSQ indices): decode it with cosmos_dv_decode", cfg->name);
+    CHECK(check_config(cfg));
+    CHECK(check_latent(latent, cfg->latent_channels, Tl, Hl * Wl));
+    CHECK(cosmos_dv_stream_open(be, weights, cfg, Hl, Wl, Tl, &s));
+    CHECK(decode_chunk_cv(s, latent, Tl, video_out, &n));
 fail:
     cosmos_dv_stream_free(s);
     return st;

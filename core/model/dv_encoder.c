@@ -81,6 +81,10 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
     float *codes_tmp = NULL;
     char name[256];
     const int p = cfg->patch_size;
+    CHECK_ARG(!cfg->continuous, COSMOS_ERR_UNSUPPORTED,
+              "dv encoder: config '%s' is a cv_tokenizer: the continuous (CV8x8x8) encoder is not implemented (the "
+              "pipeline never encodes with it, spec 4.1)",
+              cfg->name);
     CHECK_ARG(cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
               "dv encoder: backend '%s' is not a host backend (the encoder runs on the CPU backend for now)",
               cosmos_backend_name(be));

@@ -19,7 +19,8 @@
  * latent f32 [embedding_dim, T', H', W'] (quant_conv output, before FSQ; may be NULL), indices
  * int32 [T'*H'*W'], codes f32 [embedding_dim, T'*H'*W'] (may be NULL), with T' = 1+(T-1)/8 (for
  * DV8x16x16), H' = H/16, W' = W/16 (cosmos_dv_latent_shape). Synchronous. The backend must be a
- * host backend (the CPU one); a weight missing or misshaped in `weights` is COSMOS_ERR_FORMAT. */
+ * host backend (the CPU one); a weight missing or misshaped in `weights` is COSMOS_ERR_FORMAT; a
+ * continuous (cv_tokenizer) config is COSMOS_ERR_UNSUPPORTED (no CV encoder: unused at inference). */
 cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const struct cosmos_dv_config *cfg,
                                const float *video, int64_t T, int64_t H, int64_t W, float *latent, int32_t *indices,
                                float *codes);

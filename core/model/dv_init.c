@@ -1,5 +1,6 @@
-/* Random-weight DV tokenizer writer (see dv_init.h): tensors are generated and written one at a
- * time, bf16, conv weights flattened to [Cout, Cin*kt*kh*kw] (dv_weights.h). */
+/* Random-weight DV / CV tokenizer writer (see dv_init.h; spec 2.9, 4.7): tensors are generated and
+ * written one at a time, bf16, conv weights flattened to [Cout, Cin*kt*kh*kw] (dv_weights.h); CV
+ * files get their latent statistics last. */
 #include "core/model/dv_init.h"
 
 #include <math.h>
@@ -11,6 +12,21 @@
 #include "core/log.h"
 #include "core/model/dv_weights.h"
 #include "core/rng.h"
+
+/* CV latent statistics mean_std.{mean,std} [latent_channels, COSMOS_CV_INIT_STATS_FRAMES] f32. */
+static cosmos_status write_stats(cosmos_h5_t *h5, const struct cosmos_dv_config *c, uint64_t seed, uint64_t stream) {
+    cosmos_status st = COSMOS_OK;
+    const int64_t shape[2] = {c->latent_channels, COSMOS_CV_INIT_STATS_FRAMES}, n = shape[0] * shape[1];
+    float *v = malloc(sizeof(float) * (size_t)n);
+    CHECK_ALLOC(v);
+    for (int64_t i = 0; i < n; i++) v[i] = 0.1f * cosmos_rng_normal(seed, stream, (uint64_t)i);
+    CHECK(cosmos_h5_write(h5, COSMOS_CV_MEAN_KEY, COSMOS_F32, 2, shape, v));
+    for (int64_t i = 0; i < n; i++) v[i] = (float)(0.5 + cosmos_rng_uniform(seed, stream + 1, (uint64_t)i));
+    CHECK(cosmos_h5_write(h5, COSMOS_CV_STD_KEY, COSMOS_F32, 2, shape, v));
+fail:
+    free(v);
+    return st;
+}
 
 cosmos_status cosmos_dv_init_random(const struct cosmos_dv_config *c, uint64_t seed, enum cosmos_dv_part parts,
                                     const char *out_path) {
@@ -51,6 +67,7 @@ cosmos_status cosmos_dv_init_random(const struct cosmos_dv_config *c, uint64_t s
         }
         CHECK(cosmos_h5_write(h5, sp->name, COSMOS_BF16, sp->stored_ndim, sp->stored_shape, buf));
     }
+    if (c->continuous) CHECK(write_stats(h5, c, seed, (uint64_t)n));
     cosmos_h5_close(h5);
     h5 = NULL;
     CHECK(cosmos_commit_tmp(tmp, out_path));

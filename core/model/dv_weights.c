@@ -1,9 +1,12 @@
-/* DV tokenizer weight files (see dv_weights.h): the key list walks the module structure of spec
- * 2.5-2.8 in state_dict registration order (ResBlock: norm1, conv1.{0,1}, norm2, conv2.{0,1},
- * nin_shortcut; attention: norm, q, k, v, proj_out; a level: its blocks, its attention pairs, then
- * its down/up-sampler conv1, conv2, conv3 as the flags of dv_config.h select them). */
+/* DV and CV tokenizer weight files (see dv_weights.h): the key list walks the module structure of
+ * spec 2.5-2.8 (4.7 for CV: the same modules, quant_conv / post_quant_conv on latent_channels) in
+ * state_dict registration order (ResBlock: norm1, conv1.{0,1}, norm2, conv2.{0,1}, nin_shortcut;
+ * attention: norm, q, k, v, proj_out; a level: its blocks, its attention pairs, then its
+ * down/up-sampler conv1, conv2, conv3 as the flags of dv_config.h select them); the CV latent
+ * statistics (mean_std.pt) are two optional f32 datasets outside the key list. */
 #include "core/model/dv_weights.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,7 +169,7 @@ static void encoder(struct list *l, const struct cosmos_dv_config *c) {
     mid(l, "encoder", cin);
     norm(l, "encoder.norm_out", cin);
     fact(l, "encoder.conv_out", cin, c->z_channels);
-    conv(l, "quant_conv", c->z_channels, c->embedding_dim, 1, 1, 1);
+    conv(l, "quant_conv", c->z_channels, cosmos_dv_latent_channels(c), 1, 1, 1);
 }
 
 /* The decoder's up levels are built from the deepest (up.{n-1}) to up.0 but registered in a
@@ -185,7 +188,7 @@ static void decoder(struct list *l, const struct cosmos_dv_config *c) {
         cin = (int64_t)c->channels * c->channels_mult[lv];
         if (lv != 0) res *= 2;
     }
-    conv(l, "post_quant_conv", c->embedding_dim, c->z_channels, 1, 1, 1);
+    conv(l, "post_quant_conv", cosmos_dv_latent_channels(c), c->z_channels, 1, 1, 1);
     const int64_t deep = (int64_t)c->channels * c->channels_mult[n - 1];
     fact(l, "decoder.conv_in", c->z_channels, deep);
     mid(l, "decoder", deep);
@@ -250,7 +253,7 @@ cosmos_status cosmos_dv_write_header(cosmos_h5_t *h5, const struct cosmos_dv_con
     cosmos_status st = COSMOS_OK;
     char *json = cosmos_dv_config_to_json(cfg);
     CHECK_ALLOC(json);
-    CHECK(cosmos_h5_write_model_header(h5, COSMOS_DV_MODEL_TYPE, json));
+    CHECK(cosmos_h5_write_model_header(h5, cfg->continuous ? COSMOS_CV_MODEL_TYPE : COSMOS_DV_MODEL_TYPE, json));
     CHECK(cosmos_h5_write_attr_int(h5, "has_encoder", (parts & COSMOS_DV_ENCODER) ? 1 : 0));
     CHECK(cosmos_h5_write_attr_int(h5, "has_decoder", (parts & COSMOS_DV_DECODER) ? 1 : 0));
 fail:
@@ -258,17 +261,34 @@ fail:
     return st;
 }
 
-cosmos_status cosmos_dv_read_header(cosmos_h5_t *h5, struct cosmos_dv_config *cfg, enum cosmos_dv_part *parts) {
+/* model_type: "dv_tokenizer", "cv_tokenizer", or NULL for either. */
+static cosmos_status read_header(cosmos_h5_t *h5, const char *model_type, struct cosmos_dv_config *cfg,
+                                 enum cosmos_dv_part *parts) {
     cosmos_status st = COSMOS_OK;
-    char *json = NULL, what[1100];
+    char *json = NULL, *kind = NULL, what[1100];
     const char *path = cosmos_h5_path(h5);
     int64_t enc = 0, dec = 0;
-    CHECK(cosmos_h5_check_model_header(h5, COSMOS_DV_MODEL_TYPE,
-                                       "a tokenizer file comes from `cosmos-ar init` with a dv_tokenizer config or "
-                                       "`tools/convert_checkpoint.py tokenizer`",
+    if (!model_type) { /* either kind: take the file's, if it is one of the two */
+        if (cosmos_h5_has_attr(h5, "model_type") && cosmos_h5_attr_string(h5, "model_type", &kind) == COSMOS_OK &&
+            !strcmp(kind, COSMOS_CV_MODEL_TYPE))
+            model_type = COSMOS_CV_MODEL_TYPE;
+        else
+            model_type = COSMOS_DV_MODEL_TYPE;
+    }
+    const int cv = !strcmp(model_type, COSMOS_CV_MODEL_TYPE);
+    CHECK(cosmos_h5_check_model_header(h5, model_type,
+                                       cv ? "a CV tokenizer file (the continuous tokenizer of the diffusion decoder) "
+                                            "comes from `cosmos-ar init` with a cv_tokenizer config or "
+                                            "`tools/convert_checkpoint.py tokenizer`"
+                                          : "a tokenizer file comes from `cosmos-ar init` with a dv_tokenizer config "
+                                            "or `tools/convert_checkpoint.py tokenizer`; a cv_tokenizer file is the "
+                                            "continuous tokenizer of the diffusion decoder, not the AR tokenizer",
                                        &json));
     snprintf(what, sizeof what, "%s: attribute 'config'", path);
     CHECK(cosmos_dv_config_parse(json, what, cfg));
+    CHECK_ARG(cfg->continuous == cv, COSMOS_ERR_FORMAT,
+              "%s: model_type '%s' but the config attribute is a %s config", path, model_type,
+              cfg->continuous ? COSMOS_CV_MODEL_TYPE : COSMOS_DV_MODEL_TYPE);
     CHECK_ARG(cosmos_h5_has_attr(h5, "has_encoder") && cosmos_h5_has_attr(h5, "has_decoder"), COSMOS_ERR_FORMAT,
               "%s: a dv_tokenizer file needs the root attributes has_encoder and has_decoder (docs/weights.md)", path);
     CHECK(cosmos_h5_attr_int(h5, "has_encoder", &enc));
@@ -279,7 +299,18 @@ cosmos_status cosmos_dv_read_header(cosmos_h5_t *h5, struct cosmos_dv_config *cf
     *parts = (enum cosmos_dv_part)((enc ? COSMOS_DV_ENCODER : 0) | (dec ? COSMOS_DV_DECODER : 0));
 fail:
     free(json);
+    free(kind);
     return st;
+}
+
+cosmos_status cosmos_dv_read_header(cosmos_h5_t *h5, struct cosmos_dv_config *cfg, enum cosmos_dv_part *parts) {
+    return read_header(h5, COSMOS_DV_MODEL_TYPE, cfg, parts);
+}
+cosmos_status cosmos_cv_read_header(cosmos_h5_t *h5, struct cosmos_dv_config *cfg, enum cosmos_dv_part *parts) {
+    return read_header(h5, COSMOS_CV_MODEL_TYPE, cfg, parts);
+}
+cosmos_status cosmos_tok_read_header(cosmos_h5_t *h5, struct cosmos_dv_config *cfg, enum cosmos_dv_part *parts) {
+    return read_header(h5, NULL, cfg, parts);
 }
 
 static void shape_str(char *dst, size_t n, int ndim, const int64_t *shape) {
@@ -321,9 +352,13 @@ cosmos_status cosmos_dv_check_weights(cosmos_h5_t *h5, const struct cosmos_dv_co
                   "%s: dataset '%s' is %s; tokenizer tensors are bf16 (uint16 + dtype=\"bfloat16\") or f32", path,
                   s->name, cosmos_dtype_name(info.dtype));
     }
+    if (cfg->continuous) {
+        int64_t n_frames;
+        CHECK(cosmos_cv_stats_frames(h5, cfg, &n_frames));
+    }
     CHECK(cosmos_h5_list(h5, &names, &n_names));
     for (int j = 0; j < n_names; j++) {
-        int known = 0;
+        int known = cfg->continuous && (!strcmp(names[j], COSMOS_CV_MEAN_KEY) || !strcmp(names[j], COSMOS_CV_STD_KEY));
         for (int i = 0; i < n && !known; i++) known = strcmp(names[j], specs[i].name) == 0;
         CHECK_ARG(known, COSMOS_ERR_FORMAT,
                   "%s: unexpected dataset '%s' in a %s file of config '%s' (hint: converted with another config, or "
@@ -333,5 +368,74 @@ cosmos_status cosmos_dv_check_weights(cosmos_h5_t *h5, const struct cosmos_dv_co
 fail:
     cosmos_h5_free_names(names, n_names);
     free(specs);
+    return st;
+}
+
+/* ---------------------------------------------------------------- CV latent statistics (4.7) */
+
+cosmos_status cosmos_cv_stats_frames(cosmos_h5_t *h5, const struct cosmos_dv_config *cfg, int64_t *n_frames) {
+    cosmos_status st = COSMOS_OK;
+    const char *path = cosmos_h5_path(h5);
+    static const char *keys[2] = {COSMOS_CV_MEAN_KEY, COSMOS_CV_STD_KEY};
+    struct cosmos_h5_info info[2];
+    *n_frames = 0;
+    CHECK_ARG(cfg->continuous, COSMOS_ERR_INVALID_ARG,
+              "cv tokenizer: config '%s' is a DV config; latent statistics belong to CV tokenizers", cfg->name);
+    const int have0 = cosmos_h5_has_dataset(h5, keys[0]), have1 = cosmos_h5_has_dataset(h5, keys[1]);
+    if (!have0 && !have1) return COSMOS_OK;
+    CHECK_ARG(have0 && have1, COSMOS_ERR_FORMAT,
+              "%s: has '%s' but not '%s' (the two halves of mean_std.pt come together)", path,
+              keys[have0 ? 0 : 1], keys[have0 ? 1 : 0]);
+    for (int k = 0; k < 2; k++) {
+        CHECK(cosmos_h5_info(h5, keys[k], &info[k]));
+        CHECK_ARG(info[k].ndim == 2 && info[k].shape[0] == cfg->latent_channels && info[k].shape[1] >= 1,
+                  COSMOS_ERR_FORMAT,
+                  "%s: dataset '%s' must be [latent_channels, N] = [%d, N >= 1] (mean_std.pt viewed as (C, -1), "
+                  "spec 4.7)",
+                  path, keys[k], cfg->latent_channels);
+        CHECK_ARG(info[k].dtype == COSMOS_F32, COSMOS_ERR_FORMAT, "%s: dataset '%s' is %s, expected float32", path,
+                  keys[k], cosmos_dtype_name(info[k].dtype));
+    }
+    CHECK_ARG(info[0].shape[1] == info[1].shape[1], COSMOS_ERR_FORMAT,
+              "%s: '%s' has %lld columns but '%s' has %lld", path, keys[0], (long long)info[0].shape[1], keys[1],
+              (long long)info[1].shape[1]);
+    *n_frames = info[0].shape[1];
+fail:
+    return st;
+}
+
+cosmos_status cosmos_cv_latent_stats(cosmos_h5_t *h5, const struct cosmos_dv_config *cfg, int64_t Tl, float *mean,
+                                     float *std) {
+    cosmos_status st = COSMOS_OK;
+    const char *path = cosmos_h5_path(h5);
+    float *buf = NULL;
+    int64_t N = 0;
+    CHECK_ARG(h5 && cfg && mean && std && Tl >= 1, COSMOS_ERR_INVALID_ARG,
+              "cv tokenizer: latent statistics need a file, a config, outputs and Tl >= 1 (got %lld)", (long long)Tl);
+    CHECK(cosmos_cv_stats_frames(h5, cfg, &N));
+    CHECK_ARG(N > 0, COSMOS_ERR_FORMAT,
+              "%s: no dataset '%s' / '%s': the CV latent statistics (mean_std.pt) are needed to de-normalise the "
+              "diffusion decoder's latent (hint: tools/convert_checkpoint.py tokenizer ... --mean-std mean_std.pt)",
+              path, COSMOS_CV_MEAN_KEY, COSMOS_CV_STD_KEY);
+    CHECK_ARG(N >= Tl, COSMOS_ERR_FORMAT,
+              "%s: dataset '%s' has statistics for %lld latent frames, %lld requested", path, COSMOS_CV_MEAN_KEY,
+              (long long)N, (long long)Tl);
+    const int64_t C = cfg->latent_channels;
+    buf = malloc(sizeof(float) * (size_t)(C * N));
+    CHECK_ALLOC(buf);
+    for (int k = 0; k < 2; k++) {
+        const char *key = k ? COSMOS_CV_STD_KEY : COSMOS_CV_MEAN_KEY;
+        float *dst = k ? std : mean;
+        CHECK(cosmos_h5_read(h5, key, COSMOS_F32, buf));
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t t = 0; t < Tl; t++) {
+                const float v = buf[c * N + t];
+                CHECK_ARG(isfinite(v), COSMOS_ERR_FORMAT, "%s: dataset '%s'[%lld, %lld] is %g", path, key,
+                          (long long)c, (long long)t, v);
+                dst[c * Tl + t] = v;
+            }
+    }
+fail:
+    free(buf);
     return st;
 }

@@ -13,6 +13,7 @@
 #include "core/model/sampler.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_ops_t5.h"
+#include "kernels/cpu/cpu_ops_dit.h"
 
 struct cpu_ctx {
     int n_threads;
@@ -219,6 +220,25 @@ static cosmos_status cpu_fsq_dequantize(void *ctx, struct cosmos_tensor codes, s
     return cosmos_cpu_fsq_dequantize(codes.data, indices.data, levels, n_levels, cosmos_tensor_numel(&indices));
 }
 
+/* Diffusion-decoder DiT ops (spec components.md 4.4): rows [R, D] f32, per-channel vectors [D]. */
+static cosmos_status cpu_layernorm_modulate(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                            struct cosmos_tensor shift, struct cosmos_tensor scale, float eps) {
+    (void)ctx;
+    cosmos_cpu_layernorm_modulate(y.data, x.data, shift.data, scale.data, x.shape[0], x.shape[1], eps);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_gelu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    (void)ctx;
+    cosmos_cpu_gelu(y.data, x.data, cosmos_tensor_numel(&x));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_add_gated(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b,
+                                   struct cosmos_tensor gate) {
+    (void)ctx;
+    cosmos_cpu_add_gated(y.data, a.data, b.data, gate.data, a.shape[0], a.shape[1]);
+    return COSMOS_OK;
+}
+
 static const struct cosmos_backend_ops cpu_ops = {
     .free_ctx = cpu_free_ctx,
     .alloc = cpu_alloc,
@@ -249,6 +269,9 @@ static const struct cosmos_backend_ops cpu_ops = {
     .swish = cpu_swish,
     .fsq_quantize = cpu_fsq_quantize,
     .fsq_dequantize = cpu_fsq_dequantize,
+    .layernorm_modulate = cpu_layernorm_modulate,
+    .gelu = cpu_gelu,
+    .add_gated = cpu_add_gated,
 };
 
 cosmos_status cosmos_backend_cpu_create(const struct cosmos_backend_params *params, cosmos_backend_t **out) {

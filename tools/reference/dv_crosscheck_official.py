@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
 """Cross-check tools/reference/dv_tokenizer_ref.py against NVIDIA's official Cosmos-Tokenizer
 modules (github.com/NVIDIA/Cosmos-Tokenizer, cosmos_tokenizer/modules/{layers3d,patching,
-quantizers}.py), fp32 on the CPU. The official code is NOT part of this repo: check it out
-somewhere else and pass its root:
+quantizers}.py, networks/continuous_video.py), fp32 on the CPU (spec components.md 2, 4.7). The
+official code is NOT part of this repo: check it out somewhere else and pass its root:
 
     git clone https://github.com/NVIDIA/Cosmos-Tokenizer /tmp/ct   # needs einops, loguru, einx
     python3 tools/reference/dv_crosscheck_official.py --official /tmp/ct [--config dv-tokenizer-tiny] [--frames 17] [--size 64x96]
 
-Builds the official EncoderFactorized / DecoderFactorized / FSQuantizer / Patcher3D / UnPatcher3D
-for the config, copies our random weights into them (ours are strict; the official modules may
-have extra unused resampling convs, which are listed and left untouched), and prints the max
-abs differences of patcher, unpatcher, encoder latent, FSQ indices/codes and decoded video.
+DV configs: builds the official EncoderFactorized / DecoderFactorized / FSQuantizer / Patcher3D /
+UnPatcher3D for the config, copies our random weights into them (ours are strict; the official
+modules may have extra unused resampling convs, which are listed and left untouched), and prints
+the max abs differences of patcher, unpatcher, encoder latent, FSQ indices/codes and decoded video.
+
+CV configs (model_type "cv_tokenizer", e.g. --config cv-tokenizer-tiny or
+cosmos-1.0-tokenizer-cv8x8x8): builds the official CausalContinuousVideoTokenizer from the config
+(the official continuous_video keys; AE formulation) and compares its decoder_jit() (= what the
+official decoder.jit holds: post_quant_conv + decoder) with our CVDecoder on a random latent, and
+its encoder_jit() latent with our CVEncoder. --export DIR also writes DIR/decoder.jit
+(torch.jit.trace of the official decoder_jit, f32, our weights), DIR/mean_std.pt (a random
+(mean, std) pair [C*16]), DIR/latent.npy [C,T',H',W'] and DIR/video.npy (the official decode), for
+a conversion + C decode check outside the test suite (docs/dv-tokenizer.md).
+
 Exit status 1 when any difference exceeds its tolerance (indices must be identical).
 """
 
@@ -48,6 +58,65 @@ def copy_weights(ours, theirs, prefix_map):
     return sorted(set(dst) - used)
 
 
+def cv_main(args, cfg):
+    """The continuous tokenizer (spec 4.7) against CausalContinuousVideoTokenizer."""
+    from cosmos_tokenizer.networks.continuous_video import CausalContinuousVideoTokenizer  # noqa
+
+    T = args.frames or cfg["pixel_chunk_duration"]
+    H, W = (int(v) for v in args.size.split("x")) if args.size else (cfg["height"], cfg["width"])
+    sc, tc = cfg["spatial_compression"], cfg["temporal_compression"]
+    Tl, Hl, Wl = 1 + (T - 1) // tc, H // sc, W // sc
+    kw = {k: cfg[k] for k in ("channels", "channels_mult", "num_res_blocks", "attn_resolutions", "dropout",
+                              "resolution", "z_channels", "latent_channels", "z_factor", "spatial_compression",
+                              "temporal_compression", "patch_size", "patch_method", "legacy_mode", "num_groups",
+                              "in_channels", "out_channels")}
+    kw.update(formulation=cfg.get("formulation", "AE"), encoder="FACTORIZED", decoder="FACTORIZED", name="CV")
+    official = CausalContinuousVideoTokenizer(**kw).eval()
+    odec, oenc = official.decoder_jit().eval(), official.encoder_jit().eval()
+    dec = ref.init_random(ref.CVDecoder(cfg), 3).eval()
+    enc = ref.init_random(ref.CVEncoder(cfg), 4).eval()
+    left = copy_weights(dec, odec, [])
+    print("official decoder params not in ours (unused):", left)
+    left_e = copy_weights(enc, oenc, [])
+    print("official encoder params not in ours (unused):", left_e)
+    res = {}
+    g = torch.Generator().manual_seed(args.seed)
+    z = torch.randn(1, cfg["latent_channels"], Tl, Hl, Wl, generator=g)
+    x = torch.rand(1, cfg["in_channels"], T, H, W, generator=g) * 2 - 1
+    with torch.no_grad():
+        v_off, v_our = odec(z), dec(z)
+        res["decoded video"] = (v_off - v_our).abs().max().item()
+        res["decoded video max |value|"] = f"{v_our.abs().max().item():.3g}"
+        res["decoded shape"] = f"{tuple(v_our.shape)} vs official {tuple(v_off.shape)}"
+        lat_off, _ = oenc(x)
+        lat_our = enc(x)
+        res["encoder latent"] = (lat_off - lat_our).abs().max().item()
+        res["latent shape"] = f"{tuple(lat_our.shape)} vs official {tuple(lat_off.shape)}"
+        # the official de-normalisation (pretrained_vae.py) vs ours
+        mean, std = torch.randn(cfg["latent_channels"] * 16, generator=g) * 0.1, torch.rand(
+            cfg["latent_channels"] * 16, generator=g) + 0.5
+        m = mean.view(cfg["latent_channels"], -1)[:, :Tl].reshape(1, -1, Tl, 1, 1)
+        s_ = std.view(cfg["latent_channels"], -1)[:, :Tl].reshape(1, -1, Tl, 1, 1)
+        res["de-normalisation"] = ((z / 0.5 * s_ + m) - ref.denormalize(z, mean, std)).abs().max().item()
+    ok = v_off.shape == v_our.shape and lat_off.shape == lat_our.shape
+    if args.export:
+        import numpy as np
+
+        os.makedirs(args.export, exist_ok=True)
+        # traced: torch.jit.script of the CT UnPatcher3D fails on its `range` attribute in torch 2.x
+        with torch.no_grad():
+            torch.jit.trace(odec, z, check_trace=False).save(os.path.join(args.export, "decoder.jit"))
+        torch.save((mean, std), os.path.join(args.export, "mean_std.pt"))
+        np.save(os.path.join(args.export, "latent.npy"), z[0].numpy())
+        with torch.no_grad():
+            v_jit = torch.jit.load(os.path.join(args.export, "decoder.jit"))(z)
+        np.save(os.path.join(args.export, "video.npy"), v_jit[0].numpy())
+        res["traced decoder.jit vs module"] = (v_jit - v_off).abs().max().item()
+        print(f"exported {args.export}: decoder.jit, mean_std.pt, latent.npy {tuple(z[0].shape)}, "
+              f"video.npy {tuple(v_jit[0].shape)}")
+    return res, ok
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--official", required=True, help="root of a Cosmos-Tokenizer checkout")
@@ -55,6 +124,7 @@ def main():
     ap.add_argument("--frames", type=int, default=0, help="T (1+8k); 0 = config pixel_chunk_duration")
     ap.add_argument("--size", default="", help="HxW (multiples of 16); default = config height x width")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--export", default="", help="CV configs: write decoder.jit, mean_std.pt, latent/video .npy here")
     args = ap.parse_args()
     sys.path.insert(0, args.official)
     from cosmos_tokenizer.modules.layers3d import DecoderFactorized, EncoderFactorized  # noqa
@@ -64,6 +134,13 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(4)
     cfg = ref.load_config(os.path.join(REPO, "configs", "models", args.config + ".json"))
+    if cfg.get("model_type") == "cv_tokenizer":
+        res, ok = cv_main(args, cfg)
+        for k, v in res.items():
+            print(f"{k:32s} {v}")
+            if isinstance(v, float) and v > TOL:
+                ok = False
+        return 0 if ok else 1
     T = args.frames or cfg["pixel_chunk_duration"]
     H, W = (int(v) for v in args.size.split("x")) if args.size else (cfg["height"], cfg["width"])
     x = torch.rand(1, cfg["in_channels"], T, H, W) * 2 - 1

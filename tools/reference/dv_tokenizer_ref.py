@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch fp32 reference of the Cosmos DV8x16x16 discrete video tokenizer, written from
 /work/shared/spec/components.md section 2 (2.2 config, 2.4 Haar patcher, 2.5 building blocks,
-2.6 encoder, 2.7 FSQ, 2.8 decoder). Not a copy of the official code: module names only mirror the
-official state-dict keys (spec 2.9, Appendix A) so converted checkpoints load strictly.
+2.6 encoder, 2.7 FSQ, 2.8 decoder), and of the CV8x8x8 continuous tokenizer (section 4.7: the same
+encoder / decoder modules without FSQ, quant_conv / post_quant_conv on latent_channels; CVDecoder
+plus the diffusion decoder's de-normalisation `denormalize`). Not a copy of the official code:
+module names only mirror the official state-dict keys (spec 2.9, Appendix A) so converted
+checkpoints load strictly.
 
 Works for any config with the keys of configs/models/*dv*.json: in_channels, out_channels,
 channels, channels_mult, num_res_blocks, attn_resolutions, resolution, patch_size, z_channels,
-embedding_dim, levels, spatial_compression, temporal_compression, legacy_mode.
+embedding_dim, levels, spatial_compression, temporal_compression, legacy_mode; CV configs
+(configs/models/*cv*.json) have latent_channels instead of embedding_dim and levels.
 
 Layouts: videos [B, C, T, H, W] (PyTorch NCDHW), indices [B, T', H', W'] int64, codes
 [B, len(levels), T', H', W'].
@@ -16,6 +20,8 @@ Usage as a library:
     enc, dec = DVEncoder(cfg), DVDecoder(cfg)
     indices, codes = enc(video)      # video in [-1, 1], T = 1 + 8k
     video2 = dec(indices)
+    cv = CVDecoder(load_config("configs/models/cv-tokenizer-tiny.json"))
+    video3 = cv(latent)              # latent [B, latent_channels, T', H', W'] -> [B, 3, 1+8(T'-1), 8H', 8W']
 """
 
 import json
@@ -415,6 +421,42 @@ class DVDecoder(nn.Module):
 
     def forward(self, indices, tap=HAAR_TAP):
         return self.decoder(self.post_quant_conv(self.fsq.dequantize(indices)), tap)
+
+
+class CVEncoder(nn.Module):
+    """encoder + quant_conv of a continuous tokenizer (AE formulation: the identity distribution):
+    video [B,3,T,H,W] in [-1,1] -> latent [B, latent_channels, T', H', W']. Spec 4.7 (unused at
+    inference; here for the key list of an encoder.jit)."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.encoder = Encoder(cfg)
+        self.quant_conv = CausalConv3d(cfg["z_channels"], cfg["latent_channels"])
+
+    def forward(self, x, tap=HAAR_TAP):
+        return self.quant_conv(self.encoder(x, tap))
+
+
+class CVDecoder(nn.Module):
+    """post_quant_conv + decoder of a continuous tokenizer (spec 4.7, Appendix A.3): latent
+    [B, latent_channels, T', H', W'] (what decoder.jit takes, after de-normalisation) ->
+    video [B, 3, 1 + tc*(T'-1), sc*H', sc*W']."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.post_quant_conv = CausalConv3d(cfg["latent_channels"], cfg["z_channels"])
+        self.decoder = Decoder(cfg)
+
+    def forward(self, z, tap=HAAR_TAP):
+        return self.decoder(self.post_quant_conv(z), tap)
+
+
+def denormalize(x, mean, std, sigma_data=0.5):
+    """The diffusion decoder's latent de-normalisation before the CV decoder (spec 4.7):
+    z = x / sigma_data * std + mean, mean / std = mean_std.pt viewed as (C, -1), columns [:T']
+    (x [B, C, T', H', W'])."""
+    C, T = x.shape[1], x.shape[2]
+    m = torch.as_tensor(mean, dtype=x.dtype).reshape(C, -1)[:, :T].reshape(1, C, T, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype).reshape(C, -1)[:, :T].reshape(1, C, T, 1, 1)
+    return x / sigma_data * s + m
 
 
 def init_random(module, seed):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Generate the DV tokenizer fixtures tests/data/dv-ops.h5, dv-tiny-encoder.h5 and dv-tiny-decoder.h5 (each
-< 1 MB) from the PyTorch reference tools/reference/dv_tokenizer_ref.py (spec components.md section 2).
-Read by tests/unit/test_dv_ops.c and tests/unit/test_dv_decoder.c.
+"""Generate the DV tokenizer fixtures tests/data/dv-ops.h5, dv-tiny-encoder.h5 and dv-tiny-decoder.h5, and
+the CV tokenizer fixture tests/data/cv-tiny-decoder.h5 (each < 1 MB) from the PyTorch reference
+tools/reference/dv_tokenizer_ref.py (spec components.md section 2; 4.7 for CV). Read by
+tests/unit/test_dv_ops.c, tests/unit/test_dv_decoder.c and tests/unit/test_cv_decoder.c.
 
 Layout of dv-ops.h5 (root-level datasets named group.name; written below as group/name; all
 float32 unless noted; videos [C,T,H,W], batch dim dropped):
@@ -20,7 +21,8 @@ float32 unless noted; videos [C,T,H,W], batch dim dropped):
       rounding boundary of every channel (the other channels random)
 
 Layout of dv-tiny-decoder.h5: see build_decoder() (bf16 weights as uint16 with attribute
-dtype="bfloat16", the convention of tools/cosmos_h5.py and core/h5file).
+dtype="bfloat16", the convention of tools/cosmos_h5.py and core/h5file); of cv-tiny-decoder.h5: see
+build_cv_decoder() (a complete CV tokenizer file of the decoder part plus test data).
 
 Inputs: torch.Generator seeded per case; single-threaded torch. --check regenerates in memory
 build and compares every dataset with the committed file (integers and bf16 bit patterns exactly,
@@ -31,6 +33,7 @@ Usage: python3 tools/reference/make_dv_fixtures.py [--out-dir tests/data] [--che
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -200,12 +203,58 @@ def build_decoder():
     return d
 
 
-FILES = {"dv-ops.h5": build, "dv-tiny-encoder.h5": build_encoder, "dv-tiny-decoder.h5": build_decoder}
+CV_LATENT = (3, 3, 4)  # Tl, Hl, Wl: 17 frames of 24x32
 
 
-def write(path, d):
+def build_cv_decoder():
+    """cv-tiny-decoder.h5: the root attributes of a CV tokenizer file (docs/weights.md "CV tokenizer
+    files": model_type "cv_tokenizer", the config of configs/models/cv-tokenizer-tiny.json,
+    has_encoder 0, has_decoder 1) over the decoder of that config with random weights rounded to bf16
+    and stored as bf16 under their official names (post_quant_conv.*, decoder.*; conv weights
+    flattened to [Cout, Cin*kt*kh*kw]), the bf16 taps decoder.unpatcher3d.wavelets, the latent
+    statistics mean_std.mean / mean_std.std f32 [4, 16] (mean 0.1 N(0,1), std uniform [0.5, 1.5)),
+    and what makes it a test file rather than a strict one: the three never-called convs of the
+    CT-built up.2 sampler (decoder.up.2.upsample.conv{1,2,3}: both flags off, spec 4.7 / A.3), and
+    the data /x f32 [4,3,3,4] (a diffusion-decoder output, 0.5 N(0,1)), /latent f32 [4,3,3,4] (the
+    reference's de-normalisation x / 0.5 * std[:, :3] + mean[:, :3], spec 4.7) and /video f32
+    [3,17,24,32] (the reference decode of /latent with the bf16 tap, before clamping)."""
+    torch.set_num_threads(1)
+    cfg = ref.load_config(os.path.join(REPO, "configs", "models", "cv-tokenizer-tiny.json"))
+    dec = ref.init_random(ref.CVDecoder(cfg), 13).eval()
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.copy_(bf16_round(p))
+    g = gen(700)
+    C, (Tl, Hl, Wl) = cfg["latent_channels"], CV_LATENT
+    mean = 0.1 * torch.randn(C, 16, generator=g)
+    std = 0.5 + torch.rand(C, 16, generator=g)
+    x = 0.5 * torch.randn(1, C, Tl, Hl, Wl, generator=g)
+    with torch.no_grad():
+        z = ref.denormalize(x, mean, std)
+        video = dec(z, tap=BF16_TAP)
+    d = {k: BF16(v.detach().reshape(v.shape[0], -1) if v.ndim == 5 else v.detach()) for k, v in dec.state_dict().items()}
+    c = cfg["channels"] * cfg["channels_mult"][2]
+    for conv, k in ((1, 3), (2, 9), (3, 1)):
+        d[f"decoder.up.2.upsample.conv{conv}.conv3d.weight"] = BF16(torch.randn(c, c * k, generator=g))
+        d[f"decoder.up.2.upsample.conv{conv}.conv3d.bias"] = BF16(torch.randn(c, generator=g))
+    d["decoder.unpatcher3d.wavelets"] = BF16(np.array([BF16_TAP, BF16_TAP], dtype=np.float32))
+    d["mean_std.mean"], d["mean_std.std"] = mean.numpy(), std.numpy()
+    d["x"], d["latent"], d["video"] = x[0].numpy(), z[0].numpy(), video[0].numpy()
+    attrs = {"cosmos_format": cosmos_h5.FORMAT_NAME, "format_version": np.int64(cosmos_h5.FORMAT_VERSION),
+             "model_type": "cv_tokenizer", "config": json.dumps(cfg), "has_encoder": np.int64(0),
+             "has_decoder": np.int64(1)}
+    return d, attrs
+
+
+FILES = {"dv-ops.h5": build, "dv-tiny-encoder.h5": build_encoder, "dv-tiny-decoder.h5": build_decoder,
+         "cv-tiny-decoder.h5": build_cv_decoder}
+
+
+def write(path, d, attrs=None):
     with h5py.File(path, "w") as f:
         f.attrs["generator"] = "tools/reference/make_dv_fixtures.py"
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
         for k, v in d.items():
             if isinstance(v, BF16):
                 f.create_dataset(k, data=v.bits).attrs["dtype"] = "bfloat16"
@@ -228,20 +277,27 @@ def main():
         if args.only and fname not in args.only:
             continue
         d = fn()
+        d, attrs = d if isinstance(d, tuple) else (d, None)
         if not args.check:
             path = os.path.join(args.out_dir, fname)
-            write(path, d)
+            write(path, d, attrs)
             print(f"wrote {path} ({os.path.getsize(path)} bytes, {len(d)} datasets)")
         else:
-            bad += check(os.path.join(REPO, "tests", "data", fname), d)
+            bad += check(os.path.join(REPO, "tests", "data", fname), d, attrs)
     if args.check:
         print("dv fixtures reproducible" if not bad else f"{bad} datasets differ")
     return 1 if bad else 0
 
 
-def check(committed, d):
+def check(committed, d, attrs=None):
     bad = 0
     with h5py.File(committed, "r") as f:
+        for k, v in (attrs or {}).items():
+            got = f.attrs.get(k)
+            got = got.decode() if isinstance(got, bytes) else got
+            if got != v:
+                print(f"{committed}: attribute {k} is {got!r}, expected {v!r}")
+                bad += 1
         names = []
         f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
         if sorted(names) != sorted(d):
