@@ -1,0 +1,252 @@
+/* The diffusion decoder end to end (spec components.md 4.2-4.8): guided EDM denoiser, sampler over
+ * chunks, de-normalisation, CV decode, join. See diffusion_decoder.h. */
+#include "core/model/diffusion_decoder.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/model/dit_weights.h"
+#include "core/model/dv_decoder.h"
+#include "core/model/dv_weights.h"
+
+struct cosmos_diffusion_decoder {
+    cosmos_backend_t *be;
+    cosmos_h5_t *cv_file;
+    cosmos_dit_t *dit;
+    struct cosmos_dit_config dit_cfg;
+    struct cosmos_dv_config cv_cfg;
+};
+
+struct cosmos_diffusion_decoder_params cosmos_diffusion_decoder_params_default(const struct cosmos_dit_config *cfg) {
+    struct cosmos_diffusion_decoder_params p;
+    p.guidance = cfg->guidance;
+    p.sampler = cosmos_dd_sampler_params_default();
+    p.sampler.num_steps = cfg->num_steps;
+    p.sampler.sigma_min = cfg->sigma_min;
+    p.sampler.sigma_max = cfg->sigma_max;
+    p.overlap = cfg->overlap;
+    p.chunk_frames = (cfg->dd_train_num_video_frames - 1) / 8 + 1; /* spec 4.2: (57 - 1) // 8 + 1 = 8 */
+    p.fps = (float)cfg->fps;
+    p.seed = 1;
+    return p;
+}
+
+cosmos_status cosmos_dit_denoise(cosmos_dit_t *m, double guidance, const float *x_t, int64_t T, int64_t H, int64_t W,
+                                 double sigma, const float *context, int64_t L, const int32_t *tokens, int64_t Ht,
+                                 int64_t Wt, float fps, float *x0) {
+    const struct cosmos_dit_config *cfg = cosmos_dit_get_config(m);
+    if (!context || !tokens) {
+        LOG_ERROR("diffusion decoder: the denoiser needs the prompt's context and the tokens (the unconditional "
+                  "branch is made here)");
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (cfg->in_channels != cfg->out_channels) {
+        LOG_ERROR("diffusion decoder: in_channels %d != out_channels %d: not a denoiser", cfg->in_channels,
+                  cfg->out_channels);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    const struct cosmos_dd_edm e = cosmos_dd_edm_scaling(sigma, cfg->sigma_data);
+    const int64_t n = (int64_t)cfg->in_channels * T * H * W;
+    float *xin = malloc((size_t)n * sizeof *xin), *out = malloc((size_t)n * sizeof *out);
+    cosmos_status st = COSMOS_OK;
+    if (!xin || !out) {
+        LOG_ERROR("diffusion decoder: out of memory for a state of %lld values", (long long)n);
+        st = COSMOS_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) xin[i] = e.c_in * x_t[i];
+    st = cosmos_dit_forward(m, xin, T, H, W, e.c_noise, context, L, tokens, Ht, Wt, fps, out);
+    if (st != COSMOS_OK) goto done;
+    for (int64_t i = 0; i < n; i++) x0[i] = e.c_skip * x_t[i] + e.c_out * out[i];
+    if (guidance != 0.0) {
+        st = cosmos_dit_forward(m, xin, T, H, W, e.c_noise, NULL, L, NULL, Ht, Wt, fps, out);
+        if (st != COSMOS_OK) goto done;
+        const float g = (float)guidance;
+        for (int64_t i = 0; i < n; i++) {
+            const float xu = e.c_skip * x_t[i] + e.c_out * out[i];
+            x0[i] = x0[i] + g * (x0[i] - xu);
+        }
+    }
+done:
+    free(xin);
+    free(out);
+    return st;
+}
+
+struct denoise_ctx {
+    cosmos_dit_t *m;
+    const struct cosmos_diffusion_decoder_params *p;
+    int64_t T, H, W, L, Ht, Wt;
+    const float *context;
+    const int32_t *tokens;
+};
+
+static cosmos_status denoise_cb(void *user, const float *x_t, double sigma, float *x0) {
+    const struct denoise_ctx *c = user;
+    return cosmos_dit_denoise(c->m, c->p->guidance, x_t, c->T, c->H, c->W, sigma, c->context, c->L, c->tokens, c->Ht,
+                              c->Wt, c->p->fps, x0);
+}
+
+cosmos_status cosmos_dit_sample(cosmos_dit_t *m, const struct cosmos_diffusion_decoder_params *p,
+                                const float *x_init, int64_t T, int64_t H, int64_t W, const float *context, int64_t L,
+                                const int32_t *tokens, int64_t Ht, int64_t Wt, float *out) {
+    const struct cosmos_dit_config *cfg = cosmos_dit_get_config(m);
+    struct denoise_ctx c = {m, p, T, H, W, L, Ht, Wt, context, tokens};
+    return cosmos_dd_sample(&p->sampler, denoise_cb, &c, x_init, (int64_t)cfg->in_channels * T * H * W, out);
+}
+
+cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *be, cosmos_h5_t *dit_file, cosmos_h5_t *cv_file,
+                                            cosmos_diffusion_decoder_t **out) {
+    *out = NULL;
+    cosmos_diffusion_decoder_t *d = calloc(1, sizeof *d);
+    if (!d) return COSMOS_ERR_NOMEM;
+    d->be = be;
+    d->cv_file = cv_file;
+    enum cosmos_dv_part parts = 0;
+    int64_t n_stats = 0;
+    cosmos_status st = cosmos_dit_read_header(dit_file, &d->dit_cfg);
+    if (st == COSMOS_OK) st = cosmos_cv_read_header(cv_file, &d->cv_cfg, &parts);
+    if (st == COSMOS_OK && !(parts & COSMOS_DV_DECODER)) {
+        LOG_ERROR("diffusion decoder: the CV tokenizer file has no decoder part (post_quant_conv.*, decoder.*)");
+        st = COSMOS_ERR_FORMAT;
+    }
+    if (st == COSMOS_OK) st = cosmos_dv_check_weights(cv_file, &d->cv_cfg, parts);
+    if (st == COSMOS_OK) st = cosmos_cv_stats_frames(cv_file, &d->cv_cfg, &n_stats);
+    if (st == COSMOS_OK && n_stats < 1) {
+        LOG_ERROR("diffusion decoder: the CV tokenizer file has no latent statistics (mean_std.mean, mean_std.std; "
+                  "tools/convert_checkpoint.py tokenizer --mean-std mean_std.pt)");
+        st = COSMOS_ERR_FORMAT;
+    }
+    if (st == COSMOS_OK && (cosmos_dv_latent_channels(&d->cv_cfg) != d->dit_cfg.out_channels ||
+                            d->dit_cfg.in_channels != d->dit_cfg.out_channels)) {
+        LOG_ERROR("diffusion decoder: the DiT works on %d -> %d latent channels but the CV tokenizer '%s' decodes %d",
+                  d->dit_cfg.in_channels, d->dit_cfg.out_channels, d->cv_cfg.name,
+                  cosmos_dv_latent_channels(&d->cv_cfg));
+        st = COSMOS_ERR_INVALID_ARG;
+    }
+    if (st == COSMOS_OK) st = cosmos_dit_load(be, dit_file, &d->dit_cfg, &d->dit);
+    if (st != COSMOS_OK) {
+        cosmos_diffusion_decoder_free(d);
+        return st;
+    }
+    *out = d;
+    return COSMOS_OK;
+}
+
+void cosmos_diffusion_decoder_free(cosmos_diffusion_decoder_t *d) {
+    if (!d) return;
+    cosmos_dit_free(d->dit);
+    free(d);
+}
+
+const struct cosmos_dit_config *cosmos_diffusion_decoder_dit_config(const cosmos_diffusion_decoder_t *d) {
+    return &d->dit_cfg;
+}
+const struct cosmos_dv_config *cosmos_diffusion_decoder_cv_config(const cosmos_diffusion_decoder_t *d) {
+    return &d->cv_cfg;
+}
+
+cosmos_status cosmos_diffusion_decoder_run(cosmos_diffusion_decoder_t *d, const struct cosmos_diffusion_decoder_params *p,
+                                           const int32_t *tokens, int64_t Tl, int64_t Ht, int64_t Wt, int64_t H,
+                                           int64_t W, const float *context, int64_t L, int64_t T_out, float *video) {
+    const struct cosmos_dit_config *dc = &d->dit_cfg;
+    const struct cosmos_dv_config *cv = &d->cv_cfg;
+    const int sc = cv->spatial_compression, tc = cv->temporal_compression, ps = dc->patch_spatial;
+    const int K = p->chunk_frames;
+    if (H < 1 || W < 1 || H % ((int64_t)sc * ps) || W % ((int64_t)sc * ps)) {
+        LOG_ERROR("diffusion decoder: a %lldx%lld clip: height and width must be positive multiples of %d (CV "
+                  "spatial compression %d x patch %d)",
+                  (long long)H, (long long)W, sc * ps, sc, ps);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    const int64_t Hl = H / sc, Wl = W / sc, C = dc->in_channels;
+    if (Ht < 1 || Wt < 1 || Ht > Hl || Wt > Wl) {
+        LOG_ERROR("diffusion decoder: a token grid of %lldx%lld does not fit the %lldx%lld latent of a %lldx%lld clip",
+                  (long long)Ht, (long long)Wt, (long long)Hl, (long long)Wl, (long long)H, (long long)W);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (K < 1 || K > dc->max_frames) {
+        LOG_ERROR("diffusion decoder: chunks of %d latent frames (DiT max_frames %d)", K, dc->max_frames);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    const int n_chunks = cosmos_dd_num_chunks(Tl, K, p->overlap);
+    if (n_chunks < 1) {
+        LOG_ERROR("diffusion decoder: %lld latent frames with chunks of %d and overlap %d give no chunk (need more "
+                  "than %d frames)",
+                  (long long)Tl, K, p->overlap, p->overlap);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    for (int c = 0; c < n_chunks; c++)
+        if (cosmos_dd_chunk_frame(Tl, K, p->overlap, c, K - 1) < 0) {
+            LOG_ERROR("diffusion decoder: chunk %d of %d latent frames needs more reflect padding than the %lld frames "
+                      "allow (as PyTorch's reflect padding refuses)",
+                      c, K, (long long)Tl);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+    const int64_t grid = Ht * Wt;
+    for (int64_t i = 0; i < Tl * grid; i++)
+        if (tokens[i] < 0 || tokens[i] >= dc->token_vocab_size) {
+            LOG_ERROR("diffusion decoder: token %lld is %d, outside [0, %d)", (long long)i, tokens[i],
+                      dc->token_vocab_size);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+    const int64_t t_pix = 1 + (int64_t)tc * (K - 1), HW = H * W, n = C * K * Hl * Wl;
+    const int64_t total = n_chunks == 1 ? t_pix : (int64_t)n_chunks * t_pix - (int64_t)p->overlap * (n_chunks - 1);
+    if (T_out < 1 || T_out > total) {
+        LOG_ERROR("diffusion decoder: %lld frames asked; %d chunk(s) of %lld frames give %lld", (long long)T_out,
+                  n_chunks, (long long)t_pix, (long long)total);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+
+    cosmos_status st = COSMOS_OK;
+    int32_t *tok = malloc((size_t)(K * grid) * sizeof *tok);
+    float *x = malloc((size_t)n * sizeof *x), *noise = malloc((size_t)n * sizeof *noise);
+    float *mean = malloc((size_t)(C * K) * sizeof *mean), *std = malloc((size_t)(C * K) * sizeof *std);
+    float **pix = calloc((size_t)n_chunks, sizeof *pix);
+    if (!tok || !x || !noise || !mean || !std || !pix) {
+        st = COSMOS_ERR_NOMEM;
+        goto done;
+    }
+    st = cosmos_cv_latent_stats(d->cv_file, cv, K, mean, std);
+    if (st != COSMOS_OK) goto done;
+    cosmos_dd_gaussian(p->seed, 0, noise, n);
+    for (int c = 0; c < n_chunks; c++) {
+        for (int j = 0; j < K; j++)
+            memcpy(tok + j * grid, tokens + cosmos_dd_chunk_frame(Tl, K, p->overlap, c, j) * grid,
+                   (size_t)grid * sizeof *tok);
+        for (int64_t i = 0; i < n; i++) x[i] = noise[i] * (float)p->sampler.sigma_max;
+        LOG_DEBUG("diffusion decoder: chunk %d/%d: %d denoiser calls", c + 1, n_chunks, p->sampler.num_steps + 1);
+        st = cosmos_dit_sample(d->dit, p, x, K, Hl, Wl, context, L, tok, Ht, Wt, x);
+        if (st != COSMOS_OK) goto done;
+        /* spec 4.7: z = x / sigma_data * std + mean, per channel and latent frame */
+        const int64_t plane = Hl * Wl;
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int j = 0; j < K; j++) {
+                const float s = std[ch * K + j] / (float)dc->sigma_data, mu = mean[ch * K + j];
+                float *z = x + (ch * K + j) * plane;
+                for (int64_t i = 0; i < plane; i++) z[i] = z[i] * s + mu;
+            }
+        pix[c] = malloc((size_t)(3 * t_pix * HW) * sizeof *pix[c]);
+        if (!pix[c]) {
+            st = COSMOS_ERR_NOMEM;
+            goto done;
+        }
+        st = cosmos_cv_decode(d->be, d->cv_file, cv, x, K, Hl, Wl, pix[c]);
+        if (st != COSMOS_OK) goto done;
+        for (int64_t i = 0; i < 3 * t_pix * HW; i++) pix[c][i] = fminf(fmaxf(pix[c][i], -1.0f), 1.0f);
+    }
+    st = cosmos_dd_blend((const float *const *)pix, n_chunks, 3, t_pix, HW, p->overlap, T_out, video);
+done:
+    if (st == COSMOS_ERR_NOMEM) LOG_ERROR("diffusion decoder: out of memory");
+    if (pix)
+        for (int c = 0; c < n_chunks; c++) free(pix[c]);
+    free(pix);
+    free(tok);
+    free(x);
+    free(noise);
+    free(mean);
+    free(std);
+    return st;
+}

@@ -1,0 +1,81 @@
+/* The diffusion decoder end to end (spec components.md 4.2-4.8): DV8x16x16 tokens -> chunks of
+ * latent frames with overlap (reflect-padded at the end) -> per chunk, the guided EDM denoiser on
+ * the DiT (core/model/dit_model.h) driven by the 2ab sampler (core/model/dd_sampler.h) from seeded
+ * noise -> de-normalised with the CV tokenizer's latent statistics -> CV8x8x8 decoder
+ * (cosmos_cv_decode) -> clamp(-1, 1) -> chunks joined in pixel frames -> the clip's first T frames.
+ *
+ * Layouts (no batch dim): tokens int32 [Tl, Ht, Wt] (the AR model's order); latent states f32
+ * [C, T, Hl, Wl] with Hl = H / cv spatial compression; context f32 [L, crossattn_emb_channels];
+ * videos f32 [3, T, H, W] in [-1, 1].
+ *
+ * Deviations from the official code (docs/diffusion-decoder.md): f32 arithmetic from bf16 weights
+ * except sigma (rounded to bf16, spec 4.5); our own Gaussian noise (Philox, seed 1 by default, the
+ * same noise for every chunk as the official fixed seed gives); the noise state has as many latent
+ * frames as a chunk (the official passes the spatial compression ratio, 8, which equals the chunk
+ * length of the 7B decoder, spec 4.2); no DV decode of the chunk for the unused "corrupted pixel"
+ * (spec 4.2: wasted work); the unconditional forward is skipped when guidance is 0. */
+#ifndef COSMOS_DIFFUSION_DECODER_H
+#define COSMOS_DIFFUSION_DECODER_H
+
+#include <stdint.h>
+
+#include "core/backend.h"
+#include "core/h5file.h"
+#include "core/model/dd_sampler.h"
+#include "core/model/dit_model.h"
+#include "core/model/dv_config.h"
+#include "core/status.h"
+
+/* What one decode does; cosmos_diffusion_decoder_params_default fills it from a DiT config. */
+struct cosmos_diffusion_decoder_params {
+    double guidance;                         /* 1.8: x0 = x0_c + g (x0_c - x0_u) */
+    struct cosmos_dd_sampler_params sampler; /* 15 steps, sigma 80 -> 0.02, rho 7 */
+    int overlap;                             /* 2 latent frames between chunks (2 pixel frames when joined) */
+    int chunk_frames;                        /* latent frames per chunk: (dd_train_num_video_frames - 1) / 8 + 1 */
+    float fps;                               /* 24 */
+    uint64_t seed;                           /* 1: the noise of every chunk */
+};
+struct cosmos_diffusion_decoder_params cosmos_diffusion_decoder_params_default(const struct cosmos_dit_config *cfg);
+
+/* The guided EDM denoiser D(x_t, sigma) (spec 4.3, 4.5): with sigma rounded to bf16,
+ * x0 = c_skip x_t + c_out net(c_in x_t, c_noise, context, tokens), for the prompt's context and
+ * tokens (conditional) and for a zero context with all-zero tokens (unconditional), combined as
+ * x0_c + guidance (x0_c - x0_u). x_t, x0: host f32 [in_channels, T, H, W] (x0 may not alias x_t).
+ * context [L, crossattn_emb_channels] is required (base models pass the generic prompt's
+ * embedding, spec 4.1 aux_vars). Synchronous; allocates two network outputs per call. */
+cosmos_status cosmos_dit_denoise(cosmos_dit_t *m, double guidance, const float *x_t, int64_t T, int64_t H, int64_t W,
+                                 double sigma, const float *context, int64_t L, const int32_t *tokens, int64_t Ht,
+                                 int64_t Wt, float fps, float *x0);
+
+/* The sampler over D from x_init (host f32 [in_channels, T, H, W], noise already scaled by
+ * sigma_max): num_steps + 1 denoiser calls (spec 4.6); out receives the final x0 (may alias
+ * x_init). Synchronous. */
+cosmos_status cosmos_dit_sample(cosmos_dit_t *m, const struct cosmos_diffusion_decoder_params *p,
+                                const float *x_init, int64_t T, int64_t H, int64_t W, const float *context, int64_t L,
+                                const int32_t *tokens, int64_t Ht, int64_t Wt, float *out);
+
+typedef struct cosmos_diffusion_decoder cosmos_diffusion_decoder_t;
+
+/* Opens the DiT file (model_type "diffusion_decoder") and the CV tokenizer file (model_type
+ * "cv_tokenizer" with the decoder part and mean_std) on backend `be`: headers and datasets are
+ * checked strictly, the DiT weights are loaded. `be`, `dit_file` and `cv_file` are borrowed and must
+ * outlive the decoder. Errors name the file and the problem (FORMAT for a wrong file; a latent
+ * channel count of the CV tokenizer other than the DiT's in/out channels is INVALID_ARG). */
+cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *be, cosmos_h5_t *dit_file, cosmos_h5_t *cv_file,
+                                            cosmos_diffusion_decoder_t **out);
+void cosmos_diffusion_decoder_free(cosmos_diffusion_decoder_t *d); /* NULL is a no-op */
+const struct cosmos_dit_config *cosmos_diffusion_decoder_dit_config(const cosmos_diffusion_decoder_t *d);
+const struct cosmos_dv_config *cosmos_diffusion_decoder_cv_config(const cosmos_diffusion_decoder_t *d);
+
+/* Decodes one clip: tokens int32 [Tl, Ht, Wt] (each in [0, token vocab)), for a clip of H x W
+ * pixels (multiples of cv spatial compression * patch_spatial; Ht <= H / cv spatial, Wt likewise),
+ * context as cosmos_dit_denoise; video: caller-owned f32 [3, T_out, H, W] receives the first T_out
+ * frames of the joined chunks (T_out <= what the chunks give: 1 + 8 (chunk_frames - 1) frames each,
+ * minus overlap per join). Synchronous; holds every decoded chunk until the join (3 x 57 x H x W
+ * f32 each). INVALID_ARG names the bad argument (shapes, a token out of range, too few latent
+ * frames for one chunk). */
+cosmos_status cosmos_diffusion_decoder_run(cosmos_diffusion_decoder_t *d, const struct cosmos_diffusion_decoder_params *p,
+                                           const int32_t *tokens, int64_t Tl, int64_t Ht, int64_t Wt, int64_t H,
+                                           int64_t W, const float *context, int64_t L, int64_t T_out, float *video);
+
+#endif
