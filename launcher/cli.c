@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/context_file.h"
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/log.h"
@@ -206,34 +207,6 @@ cosmos_status cli_write_tokens(const char *path, const int32_t *ids, int n) {
     return cosmos_commit_tmp(tmp, path);
 }
 
-cosmos_status cli_read_context(const char *path, float **out, int *rows, int *cols) {
-    *out = NULL;
-    cosmos_status st = COSMOS_OK;
-    cosmos_h5_t *h = NULL;
-    float *buf = NULL;
-    CHECK(cosmos_h5_open(path, &h));
-    CHECK_ARG(cosmos_h5_has_dataset(h, "context"), COSMOS_ERR_FORMAT,
-              "%s: no dataset '/context' (a context file holds float32 /context [n_ctx, context_dim])", path);
-    struct cosmos_h5_info info;
-    CHECK(cosmos_h5_info(h, "context", &info));
-    CHECK_ARG(info.ndim == 2 && info.dtype == COSMOS_F32, COSMOS_ERR_FORMAT,
-              "%s: /context must be a 2-D float32 dataset [n_ctx, context_dim]", path);
-    buf = malloc(sizeof(float) * (size_t)(info.shape[0] * info.shape[1]));
-    CHECK_ALLOC(buf);
-    CHECK(cosmos_h5_read(h, "context", COSMOS_F32, buf));
-    for (int64_t i = 0; i < info.shape[0] * info.shape[1]; i++)
-        CHECK_ARG(isfinite(buf[i]), COSMOS_ERR_FORMAT, "%s: /context holds a non-finite value at flat index %lld",
-                  path, (long long)i);
-    *out = buf;
-    *rows = (int)info.shape[0];
-    *cols = (int)info.shape[1];
-    buf = NULL;
-fail:
-    free(buf);
-    cosmos_h5_close(h);
-    return st;
-}
-
 cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
                                int max_chunk, int n_seq, struct cli_session *s) {
     cosmos_status st = COSMOS_OK;
@@ -326,7 +299,7 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
                   "embedding of the prompt)",
                   c->name, c->context_len, c->context_dim);
         int rows = 0, cols = 0;
-        CHECK(cli_read_context(ctx_path, &ctx, &rows, &cols));
+        CHECK(cosmos_context_read(ctx_path, &ctx, &rows, &cols));
         for (int i = n_seq - 1; i >= 0; i--) {
             CHECK(cosmos_ar_use_seq(s->m, i));
             CHECK(cosmos_ar_set_context(s->m, ctx, rows, cols));

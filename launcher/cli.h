@@ -54,8 +54,6 @@ cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct c
 cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n);
 /* Writes ids one per line via a temporary file. */
 cosmos_status cli_write_tokens(const char *path, const int32_t *ids, int n);
-/* Reads f32 /context [rows, cols] from an HDF5 file; *out malloc'd. */
-cosmos_status cli_read_context(const char *path, float **out, int *rows, int *cols);
 
 /* A loaded model and what it runs on. Under --tp T --pp P, world rank r is stage r / T, tensor
  * rank r % T; the ranks of MPI_COMM_WORLD each hold a shard;

@@ -143,7 +143,10 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
         o->guardrail_dir = default_guard;
     }
     if (o->disable_guardrail) LOG_INFO0("%s: the text guardrail is DISABLED (--disable-guardrail)", cmd);
-    if (o->disable_dd) LOG_INFO0("%s: --disable-diffusion-decoder: the DV decoder makes the video (as always here)", cmd);
+    if (o->disable_dd && r->md.diffusion_decoder[0])
+        LOG_INFO0("%s: --disable-diffusion-decoder: the DV decoder makes the video", cmd);
+    if (!r->md.diffusion_decoder[0])
+        LOG_INFO0("%s: the model directory has no diffusion decoder: the DV decoder makes the video", cmd);
     struct cosmos_v2w_params p = cosmos_v2w_params_default();
     p.model_dir = &r->md;
     p.layout = &r->layout;
@@ -152,6 +155,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     p.threads = o->common.threads;
     p.guardrail_dir = o->guardrail_dir;
     p.disable_guardrail = o->disable_guardrail;
+    p.disable_diffusion_decoder = o->disable_dd;
     p.stop = &g_stop_int;
     CHECK_ARG(o->clips_in_flight >= 0 && o->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
               "%s: --clips-in-flight must be in 1..%d", cmd, COSMOS_V2W_MAX_IN_FLIGHT);

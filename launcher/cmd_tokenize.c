@@ -6,16 +6,22 @@
  * detokenize: tokens -> decoded clip (whole clip) -> .mp4 (H.264) or lossless .h5 (f32 /decoded
  * [3,T,H,W] before clamping, uint8 /frames [T,H,W,3] after the official mapping). The clip size
  * defaults to the config's pixel_chunk_duration / height / width (else 33 x 640 x 1024). CPU
- * backend only (the tokenizer has no CUDA path yet). Outputs go to a temporary name, then renamed. */
+ * backend only (the tokenizer has no CUDA path yet). Outputs go to a temporary name, then renamed.
+ * With --diffusion-decoder DD.h5 --cv-tokenizer CV.h5 --context C.h5 the frames come from the
+ * diffusion decoder instead (core/model/diffusion_decoder.h, spec components.md 4: the official
+ * pipeline's default path), conditioned on the context file (a prompt's T5 embedding from
+ * `encode-text`, or a model directory's dd_context); the DV tokenizer still gives the geometry. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/backend.h"
+#include "core/context_file.h"
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/media.h"
+#include "core/model/diffusion_decoder.h"
 #include "core/model/dv_config.h"
 #include "core/model/dv_decoder.h"
 #include "core/model/dv_encoder.h"
@@ -204,10 +210,46 @@ fail:
     return st;
 }
 
+/* The diffusion decoder path of detokenize: tokens [Tl, Hl, Wl] -> video [3, T, H, W]. */
+static cosmos_status dd_detokenize(cosmos_backend_t *be, const char *dd_path, const char *cv_path,
+                                   const char *ctx_path, int seed, int steps, const int32_t *ids, int64_t Tl,
+                                   int64_t Hl, int64_t Wl, int64_t T, int64_t H, int64_t W, float *video) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *dd_h5 = NULL, *cv_h5 = NULL;
+    cosmos_diffusion_decoder_t *dd = NULL;
+    float *ctx = NULL;
+    int rows = 0, cols = 0;
+    CHECK_ARG(cv_path && ctx_path, COSMOS_ERR_INVALID_ARG,
+              "detokenize: --diffusion-decoder needs --cv-tokenizer (the CV8x8x8 decoder) and --context (a prompt's "
+              "T5 embedding: `cosmos-ar encode-text`)");
+    CHECK_ARG(seed >= 0 && steps >= 0, COSMOS_ERR_INVALID_ARG, "detokenize: --dd-seed and --dd-steps must be >= 0");
+    CHECK(cosmos_context_read(ctx_path, &ctx, &rows, &cols));
+    CHECK(cosmos_h5_open(dd_path, &dd_h5));
+    CHECK(cosmos_h5_open(cv_path, &cv_h5));
+    CHECK(cosmos_diffusion_decoder_open(be, dd_h5, cv_h5, &dd));
+    const struct cosmos_dit_config *dc = cosmos_diffusion_decoder_dit_config(dd);
+    CHECK_ARG(cols == dc->crossattn_emb_channels, COSMOS_ERR_INVALID_ARG,
+              "detokenize: %s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings", ctx_path,
+              cols, dc->crossattn_emb_channels);
+    struct cosmos_diffusion_decoder_params p = cosmos_diffusion_decoder_params_default(dc);
+    p.seed = (uint64_t)seed;
+    if (steps > 0) p.sampler.num_steps = steps;
+    LOG_INFO0("detokenize: diffusion decoder '%s' (%d steps, guidance %g, seed %d) + CV decoder '%s'", dc->name,
+              p.sampler.num_steps, p.guidance, seed, cosmos_diffusion_decoder_cv_config(dd)->name);
+    CHECK(cosmos_diffusion_decoder_run(dd, &p, ids, Tl, Hl, Wl, H, W, ctx, rows, T, video));
+fail:
+    cosmos_diffusion_decoder_free(dd);
+    cosmos_h5_close(dd_h5);
+    cosmos_h5_close(cv_h5);
+    free(ctx);
+    return st;
+}
+
 cosmos_status cmd_detokenize(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *tok_path = NULL, *tokens = NULL, *out = NULL, *latent = NULL, *pos[1];
-    int n_pos = 0, n = 0, T = 0, H = 0, W = 0, fps = 25;
+    const char *dd_path = NULL, *cv_path = NULL, *ctx_path = NULL;
+    int n_pos = 0, n = 0, T = 0, H = 0, W = 0, fps = 25, dd_seed = 1, dd_steps = 0;
     cosmos_h5_t *tok = NULL;
     cosmos_backend_t *be = NULL;
     int32_t *ids = NULL;
@@ -225,6 +267,11 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
         {"width", CLI_INT, &W, "clip width (default: config, else 1024)", 0},
         {"out", CLI_STR, &out, "OUT.mp4 (H.264) or OUT.h5 (f32 /decoded [3,T,H,W], uint8 /frames [T,H,W,3])", 0},
         {"fps", CLI_INT, &fps, "frames per second of an mp4 (default 25)", 0},
+        {"diffusion-decoder", CLI_STR, &dd_path, "decode with this diffusion decoder (DiT .h5) instead of the DV decoder", 0},
+        {"cv-tokenizer", CLI_STR, &cv_path, "CV8x8x8 tokenizer (.h5, decoder + mean_std) for --diffusion-decoder", 0},
+        {"context", CLI_STR, &ctx_path, "context file (/context: a prompt's T5 embedding) for --diffusion-decoder", 0},
+        {"dd-seed", CLI_INT, &dd_seed, "seed of the diffusion decoder's noise (default 1, as the official pipeline)", 0},
+        {"dd-steps", CLI_INT, &dd_steps, "sampler steps (default: the diffusion decoder's config, 15)", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -267,7 +314,10 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
     CHECK_ALLOC(video);
     CHECK_ALLOC(rgb);
     CHECK(open_backend(&common, &be));
-    CHECK(cosmos_dv_decode(be, tok, &cfg, ids, Tl, Hl, Wl, video));
+    if (dd_path)
+        CHECK(dd_detokenize(be, dd_path, cv_path, ctx_path, dd_seed, dd_steps, ids, Tl, Hl, Wl, VT, VH, VW, video));
+    else
+        CHECK(cosmos_dv_decode(be, tok, &cfg, ids, Tl, Hl, Wl, video));
     cosmos_dv_video_to_u8(video, VT, VH, VW, rgb);
     if (to_h5) {
         CHECK(write_decoded_h5(out, video, rgb, VT, VH, VW));

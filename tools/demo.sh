@@ -2,7 +2,7 @@
 # The demo (README "Run the demo"): installs missing Debian packages, builds, creates the embedded
 # default model directory (tiny random-weight 5B-Video2World-family transformer, DV tokenizer with
 # an 8x8x8 codebook and T5 text encoder, seed 0), and runs the whole pipeline on 4 MPI ranks (text
-# guardrail -> T5 -> tokenizer -> transformer -> streaming decoder -> mp4): ranks 0-1 hold the
+# guardrail -> T5 -> tokenizer -> transformer -> diffusion decoder -> mp4): ranks 0-1 hold the
 # transformer (tensor-parallel 2), rank 2 T5 and the guardrail, rank 3 the tokenizer and decoder.
 set -euo pipefail
 cd "$(dirname "$0")/.."

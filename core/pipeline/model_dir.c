@@ -18,6 +18,10 @@
 #include "core/model/ar_init.h"
 #include "core/model/dv_config.h"
 #include "core/model/dv_init.h"
+#include "core/context_file.h"
+#include "core/model/dd_sampler.h"
+#include "core/model/dit_config.h"
+#include "core/model/dit_init.h"
 #include "core/model/t5_config.h"
 #include "core/model/t5_model.h"
 
@@ -62,7 +66,8 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
-        static const char *known[] = {"format", "format_version", "name", "ar", "tokenizer", "t5", "comment"};
+        static const char *known[] = {"format",    "format_version",    "name",         "ar",        "tokenizer",
+                                      "t5",        "diffusion_decoder", "cv_tokenizer", "dd_context", "comment"};
         int ok = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
         CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", manifest, key);
@@ -78,19 +83,30 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
     CHECK(resolve(dir, manifest, root, "ar", 1, out->ar));
     CHECK(resolve(dir, manifest, root, "tokenizer", 1, out->tokenizer));
     CHECK(resolve(dir, manifest, root, "t5", 0, out->t5));
+    CHECK(resolve(dir, manifest, root, "diffusion_decoder", 0, out->diffusion_decoder));
+    CHECK(resolve(dir, manifest, root, "cv_tokenizer", 0, out->cv_tokenizer));
+    CHECK(resolve(dir, manifest, root, "dd_context", 0, out->dd_context));
+    CHECK_ARG(!out->diffusion_decoder[0] == !out->cv_tokenizer[0], COSMOS_ERR_FORMAT,
+              "%s: 'diffusion_decoder' and 'cv_tokenizer' come together (the CV8x8x8 decoder turns the diffusion "
+              "decoder's latents into pixels)",
+              manifest);
+    CHECK_ARG(!out->dd_context[0] || out->diffusion_decoder[0], COSMOS_ERR_FORMAT,
+              "%s: 'dd_context' without a 'diffusion_decoder'", manifest);
 fail:
     json_decref(root);
     return st;
 }
 
-cosmos_status cosmos_model_dir_write(const char *dir, const char *name, const char *ar, const char *tokenizer,
-                                     const char *t5) {
+cosmos_status cosmos_model_dir_write(const char *dir, const struct cosmos_model_dir_names *n) {
     cosmos_status st = COSMOS_OK;
     char path[COSMOS_MODEL_DIR_PATH];
     json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s}", "format", "cosmos-ar-model-dir", "format_version", 1,
-                             "name", name, "ar", ar, "tokenizer", tokenizer);
+                             "name", n->name, "ar", n->ar, "tokenizer", n->tokenizer);
     CHECK_ALLOC(root);
-    if (t5) json_object_set_new(root, "t5", json_string(t5));
+    const char *opt_keys[4] = {"t5", "diffusion_decoder", "cv_tokenizer", "dd_context"};
+    const char *opt[4] = {n->t5, n->diffusion_decoder, n->cv_tokenizer, n->dd_context};
+    for (int i = 0; i < 4; i++)
+        if (opt[i]) json_object_set_new(root, opt_keys[i], json_string(opt[i]));
     CHECK_ARG(snprintf(path, sizeof path, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST) < (int)sizeof path,
               COSMOS_ERR_INVALID_ARG, "model directory path too long");
     CHECK(cosmos_json_write(root, path, JSON_INDENT(2) | JSON_SORT_KEYS));
@@ -105,15 +121,20 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
     cosmos_status st = COSMOS_OK;
     json_error_t err;
     json_t *root = json_load_file(pipeline_config, 0, &err);
-    char base[COSMOS_MODEL_DIR_PATH], cfg_path[3][COSMOS_MODEL_DIR_PATH], out[COSMOS_MODEL_DIR_PATH];
-    static const char *keys[3] = {"ar", "tokenizer", "t5"};
+    enum { N_PARTS = 5 };
+    char base[COSMOS_MODEL_DIR_PATH], cfg_path[N_PARTS][COSMOS_MODEL_DIR_PATH], out[COSMOS_MODEL_DIR_PATH];
+    static const char *keys[N_PARTS] = {"ar", "tokenizer", "t5", "diffusion_decoder", "cv_tokenizer"};
+    int base_model = 0;
+    float *dd_ctx = NULL;
     CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s)", pipeline_config,
               root ? "wrong type" : err.text);
     {
         const char *key;
         json_t *v;
         json_object_foreach(root, key, v) {
-            static const char *known[] = {"model_type", "name", "comment", "ar", "tokenizer", "t5"};
+            static const char *known[] = {"model_type", "name",          "comment",
+                                          "ar",         "tokenizer",     "t5",
+                                          "diffusion_decoder", "cv_tokenizer"};
             int ok = 0;
             for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
             CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", pipeline_config, key);
@@ -121,15 +142,17 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
     }
     snprintf(base, sizeof base, "%s", pipeline_config);
     const char *bdir = dirname(base);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N_PARTS; i++) {
         json_t *v = json_object_get(root, keys[i]);
         cfg_path[i][0] = '\0';
-        if (!v && i == 2) continue;
+        if (!v && i >= 2) continue;
         CHECK_ARG(json_is_string(v), COSMOS_ERR_FORMAT, "%s: '%s' must name a component config", pipeline_config,
                   keys[i]);
         const char *f = json_string_value(v);
         snprintf(cfg_path[i], sizeof cfg_path[i], f[0] == '/' ? "%s%s" : "%s/%s", f[0] == '/' ? "" : bdir, f);
     }
+    CHECK_ARG(!cfg_path[3][0] == !cfg_path[4][0], COSMOS_ERR_FORMAT,
+              "%s: 'diffusion_decoder' and 'cv_tokenizer' come together", pipeline_config);
     const json_t *name = json_object_get(root, "name");
     char parent[COSMOS_MODEL_DIR_PATH];
     snprintf(parent, sizeof parent, "%s", dir);
@@ -152,10 +175,14 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
         CHECK(cosmos_ar_init_random(&ar, seed, out));
         CHECK_ARG(!ar.insert_cross_attn || cfg_path[2][0], COSMOS_ERR_FORMAT,
                   "%s: '%s' is a Video2World model: the pipeline needs a \"t5\" config", pipeline_config, ar.name);
+        base_model = !ar.insert_cross_attn;
     }
     {
         struct cosmos_dv_config dv;
         CHECK(cosmos_dv_config_load(cfg_path[1], &dv));
+        CHECK_ARG(!dv.continuous, COSMOS_ERR_INVALID_ARG,
+                  "%s: the \"tokenizer\" config '%s' is a cv_tokenizer; the AR pipeline needs a dv_tokenizer",
+                  pipeline_config, cfg_path[1]);
         snprintf(out, sizeof out, "%s/tokenizer.h5", dir);
         LOG_INFO0("init: %s -> %s", dv.name, out);
         CHECK(cosmos_dv_init_random(&dv, seed + 1, COSMOS_DV_BOTH, out));
@@ -167,9 +194,45 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
         LOG_INFO0("init: %s -> %s", t5.name, out);
         CHECK(cosmos_t5_init_random(&t5, seed + 2, t5.spiece_model, out));
     }
-    CHECK(cosmos_model_dir_write(dir, json_is_string(name) ? json_string_value(name) : "pipeline", "ar.h5",
-                                 "tokenizer.h5", cfg_path[2][0] ? "t5.h5" : NULL));
+    if (cfg_path[3][0]) {
+        struct cosmos_dit_config dc;
+        struct cosmos_dv_config cv;
+        CHECK(cosmos_dit_config_load(cfg_path[3], &dc));
+        CHECK(cosmos_dv_config_load(cfg_path[4], &cv));
+        CHECK_ARG(cv.continuous, COSMOS_ERR_INVALID_ARG,
+                  "%s: the \"cv_tokenizer\" config '%s' is not a cv_tokenizer", pipeline_config, cfg_path[4]);
+        snprintf(out, sizeof out, "%s/dd.h5", dir);
+        LOG_INFO0("init: %s -> %s", dc.name, out);
+        CHECK(cosmos_dit_init_random(&dc, seed + 3, out));
+        snprintf(out, sizeof out, "%s/cv.h5", dir);
+        LOG_INFO0("init: %s -> %s", cv.name, out);
+        CHECK(cosmos_dv_init_random(&cv, seed + 4, COSMOS_DV_DECODER, out));
+        if (base_model) { /* a random stand-in for the T5 embedding of the generic prompt (aux_vars.pt) */
+            const int64_t rows = 16, cols = dc.crossattn_emb_channels;
+            dd_ctx = malloc(sizeof(float) * (size_t)(rows * cols));
+            CHECK_ALLOC(dd_ctx);
+            cosmos_dd_gaussian(seed + 5, 0, dd_ctx, rows * cols);
+            for (int64_t i = 0; i < rows * cols; i++) dd_ctx[i] *= 0.1f;
+            snprintf(out, sizeof out, "%s/dd_context.h5", dir);
+            LOG_INFO0("init: random generic-prompt context [%lld, %lld] -> %s", (long long)rows, (long long)cols, out);
+            CHECK(cosmos_context_write(out, dd_ctx, rows, cols));
+        }
+    }
+    {
+        const int dd = cfg_path[3][0] != '\0';
+        const struct cosmos_model_dir_names names = {
+            .name = json_is_string(name) ? json_string_value(name) : "pipeline",
+            .ar = "ar.h5",
+            .tokenizer = "tokenizer.h5",
+            .t5 = cfg_path[2][0] ? "t5.h5" : NULL,
+            .diffusion_decoder = dd ? "dd.h5" : NULL,
+            .cv_tokenizer = dd ? "cv.h5" : NULL,
+            .dd_context = dd && base_model ? "dd_context.h5" : NULL,
+        };
+        CHECK(cosmos_model_dir_write(dir, &names));
+    }
 fail:
+    free(dd_ctx);
     json_decref(root);
     return st;
 }

@@ -6,7 +6,10 @@
  *   CTX     t5 -> first AR rank             f32 [context_len, context_dim]
  *   IDS     tokenizer -> first AR rank      int32 [Tl*Hl*Wl] (all latent frames of the input clip)
  *   FRAME   first AR rank -> decoder        int32 [Hl*Wl] one latent frame, in order; a header with
- *                                           bytes 0 ends the clip (status: why, if it failed)
+ *                                           bytes 0 ends the clip (status: why, if it failed); with
+ *                                           a diffusion decoder on a Video2World model, a header with
+ *                                           aux AUX_CONTEXT and f32 [context_len, context_dim] (the
+ *                                           clip's T5 context) comes before the clip's first frame
  * Within the AR group the first rank broadcasts the header, ids and context. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/json_file.h"
@@ -28,6 +31,8 @@
 #include "core/media.h"
 #include "core/model/ar_generate.h"
 #include "core/model/ar_model.h"
+#include "core/context_file.h"
+#include "core/model/diffusion_decoder.h"
 #include "core/model/dv_config.h"
 #include "core/model/dv_decoder.h"
 #include "core/model/dv_encoder.h"
@@ -36,6 +41,8 @@
 enum { TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305, TAG_PROGRESS = 306 };
 /* header status: >= 0 flow control, < 0 a cosmos_status failure of that clip */
 enum { MSG_OK = 0, MSG_STOP = 1, MSG_GROUP_END = 2, MSG_GROUP_STOP = 3 };
+/* aux of a FRAME message whose payload is the clip's context (diffusion decoder, Video2World) */
+enum { AUX_CONTEXT = -1 };
 
 struct msg_hdr {
     int32_t clip;
@@ -60,6 +67,8 @@ struct dec_state {
     float *frames_f32;  /* [3, max new frames, H, W] */
     uint8_t *frames_u8; /* [max new frames, H, W, 3] */
     int n_pushed;
+    int32_t *ids;       /* diffusion decoder: [Tl*Hl*Wl] the clip's tokens, collected */
+    float *ctx;         /* diffusion decoder, Video2World: [context_len, context_dim] */
     int failed;         /* this clip failed here: later frames are drained and dropped */
     int ended;          /* the end-of-clip (or failure / stop) message was handled */
 };
@@ -69,6 +78,8 @@ static void dec_reset(struct dec_state *d) {
     cosmos_dv_stream_free(d->stream);
     free(d->frames_f32);
     free(d->frames_u8);
+    free(d->ids);
+    free(d->ctx);
     memset(d, 0, sizeof *d);
 }
 
@@ -85,6 +96,11 @@ struct cosmos_v2w {
     cosmos_guardrail_t *guard;
     cosmos_t5_t *t5;
     cosmos_h5_t *tok_h5, *dec_h5;
+    int use_dd;                         /* the decoder role runs the diffusion decoder */
+    cosmos_h5_t *dd_h5, *cv_h5;         /* decoder rank, use_dd */
+    cosmos_diffusion_decoder_t *dd;
+    float *dd_ctx;                      /* base models: the generic prompt's context [dd_ctx_rows, cols] */
+    int dd_ctx_rows;
     cosmos_comm_t *ar_comm, *tp_comm, *pp_comm;
     int local_rank; /* rank on this node: the CUDA device of a "cuda" backend */
     cosmos_ar_model_t *ar;
@@ -229,6 +245,12 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     }
     CHECK_ARG(!v->v2w || p->model_dir->t5[0], COSMOS_ERR_FORMAT,
               "model '%s' is a Video2World model: its model directory needs a \"t5\" file", v->ar_cfg.name);
+    v->use_dd = p->model_dir->diffusion_decoder[0] && !p->disable_diffusion_decoder;
+    CHECK_ARG(!v->use_dd || v->v2w || p->model_dir->dd_context[0], COSMOS_ERR_FORMAT,
+              "model '%s' is a base (no-text) model with a diffusion decoder: its model directory needs a "
+              "\"dd_context\" file (the generic prompt's T5 embedding, the official aux_vars.pt), or run with "
+              "--disable-diffusion-decoder",
+              v->ar_cfg.name);
 
     /* the transformer runs on the requested backend; T5 and the DV tokenizer on a host backend
      * (the CPU one: their CUDA kernels do not exist yet, docs/cuda.md) */
@@ -274,6 +296,34 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER))
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && v->use_dd) {
+        CHECK(cosmos_h5_open(p->model_dir->diffusion_decoder, &v->dd_h5));
+        CHECK(cosmos_h5_open(p->model_dir->cv_tokenizer, &v->cv_h5));
+        CHECK(cosmos_diffusion_decoder_open(v->host_be, v->dd_h5, v->cv_h5, &v->dd));
+        const struct cosmos_dit_config *dc = cosmos_diffusion_decoder_dit_config(v->dd);
+        const struct cosmos_dv_config *cv = cosmos_diffusion_decoder_cv_config(v->dd);
+        CHECK_ARG(dc->token_vocab_size >= v->ar_cfg.vocab_size, COSMOS_ERR_FORMAT,
+                  "model directory: the diffusion decoder embeds %d token ids, the AR model emits %d",
+                  dc->token_vocab_size, v->ar_cfg.vocab_size);
+        CHECK_ARG(v->H % (cv->spatial_compression * dc->patch_spatial) == 0 &&
+                      v->W % (cv->spatial_compression * dc->patch_spatial) == 0 &&
+                      v->Hl <= v->H / cv->spatial_compression && v->Wl <= v->W / cv->spatial_compression,
+                  COSMOS_ERR_FORMAT, "model directory: the diffusion decoder cannot make %dx%d frames from a %dx%d token grid",
+                  v->H, v->W, v->Hl, v->Wl);
+        int cols = dc->crossattn_emb_channels;
+        if (v->v2w) {
+            CHECK_ARG(v->ar_cfg.context_dim == cols, COSMOS_ERR_FORMAT,
+                      "model directory: the diffusion decoder attends to %d-wide text embeddings, T5 gives %d", cols,
+                      v->ar_cfg.context_dim);
+        } else {
+            CHECK(cosmos_context_read(p->model_dir->dd_context, &v->dd_ctx, &v->dd_ctx_rows, &cols));
+            CHECK_ARG(cols == dc->crossattn_emb_channels, COSMOS_ERR_FORMAT,
+                      "%s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings",
+                      p->model_dir->dd_context, cols, dc->crossattn_emb_channels);
+        }
+        LOG_INFO("rank %d: diffusion decoder '%s' + '%s' (%d steps, guidance %g)", v->rank, dc->name, cv->name,
+                 dc->num_steps, dc->guidance);
+    }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
         v->dec = calloc((size_t)v->in_flight, sizeof *v->dec);
@@ -345,6 +395,10 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_comm_free(v->ar_comm);
     cosmos_h5_close(v->tok_h5);
     cosmos_h5_close(v->dec_h5);
+    cosmos_diffusion_decoder_free(v->dd);
+    cosmos_h5_close(v->dd_h5);
+    cosmos_h5_close(v->cv_h5);
+    free(v->dd_ctx);
     for (int j = 0; v->dec && j < v->in_flight; j++) dec_reset(&v->dec[j]);
     free(v->dec);
     cosmos_t5_free(v->t5);
@@ -734,6 +788,9 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
             seeds[s] = req->seed;
             /* the decoder starts on the context frames while we generate */
             streams[s] = (struct ar_stream){v, g, g->c[j].index, ids + j * n_ids, n_ctx[j] * F, 0};
+            if (first && v->use_dd && v->v2w) /* the diffusion decoder conditions on the prompt too */
+                CHECK(msg_send_aux(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, ctx + j * n_ctx_vals,
+                                   sizeof(float) * n_ctx_vals, AUX_CONTEXT));
             if (first) CHECK(stream_frames(&streams[s]));
         }
         CHECK(cosmos_sampler_params_check(&sp));
@@ -783,6 +840,10 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
     struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
     ep.preview_path = c->req->preview;
     stage_begin(v, c, COSMOS_V2W_DECODE);
+    if (v->use_dd) { /* the diffusion decoder needs the whole clip: collect the tokens */
+        d->ids = malloc(sizeof(int32_t) * (size_t)v->Tl * (size_t)v->Hl * (size_t)v->Wl);
+        return d->ids ? COSMOS_OK : COSMOS_ERR_NOMEM;
+    }
     cosmos_status est = cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d->stream);
     if (est == COSMOS_OK) est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
     if (est == COSMOS_OK) {
@@ -807,6 +868,15 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
               h->clip, g->c[0].index, g->c[0].index + g->n);
     struct clip *c = &g->c[j];
     struct dec_state *d = &v->dec[j];
+    if (h->aux == AUX_CONTEXT && h->status == MSG_OK) { /* the clip's T5 context, for the diffusion decoder */
+        const int64_t n_ctx = (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim;
+        CHECK_ARG(v->use_dd && h->bytes == (int64_t)sizeof(float) * n_ctx && !d->ctx, COSMOS_ERR_INTERNAL,
+                  "pipeline: unexpected context message of %lld bytes for clip %d", (long long)h->bytes, h->clip);
+        d->ctx = malloc(sizeof(float) * (size_t)n_ctx);
+        CHECK_ALLOC(d->ctx);
+        memcpy(d->ctx, payload, sizeof(float) * (size_t)n_ctx);
+        return COSMOS_OK;
+    }
     if (h->status != MSG_OK || h->bytes == 0) {
         d->ended = 1;
         if (h->status != MSG_OK) fail_clip(c, h->status, "%s", h->reason);
@@ -814,10 +884,19 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
         return COSMOS_OK;
     }
     if (d->failed) return COSMOS_OK; /* drain: the AR rank still sends the rest of the clip */
-    cosmos_status est = d->stream ? COSMOS_OK : dec_start(v, c, d);
+    cosmos_status est = d->stream || d->ids ? COSMOS_OK : dec_start(v, c, d);
     if (est != COSMOS_OK) {
         fail_clip(c, est, "cannot start decoding into '%s' (%s)", c->req->output, cosmos_status_str(est));
         d->failed = 1;
+        return COSMOS_OK;
+    }
+    if (v->use_dd) {
+        const int64_t F = (int64_t)v->Hl * v->Wl;
+        CHECK_ARG(d->n_pushed < v->Tl && h->bytes == (int64_t)sizeof(int32_t) * F, COSMOS_ERR_INTERNAL,
+                  "pipeline: latent frame %d (%lld bytes) of a %d-frame clip", d->n_pushed, (long long)h->bytes,
+                  v->Tl);
+        memcpy(d->ids + d->n_pushed * F, payload, sizeof(int32_t) * (size_t)F);
+        d->n_pushed++;
         return COSMOS_OK;
     }
     int n_new = 0;
@@ -834,6 +913,34 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
     d->n_pushed++;
 fail:
     return st;
+}
+
+/* Diffusion decoder (use_dd): the clip's collected tokens -> frames -> a new mp4 writer in d->writer. */
+static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state *d) {
+    const float *ctx = v->v2w ? d->ctx : v->dd_ctx;
+    const int L = v->v2w ? v->ar_cfg.context_len : v->dd_ctx_rows;
+    const size_t px = (size_t)v->H * (size_t)v->W;
+    if (!ctx) {
+        LOG_ERROR("pipeline: clip %d: no context reached the diffusion decoder", c->index);
+        return COSMOS_ERR_INTERNAL;
+    }
+    float *video = malloc(sizeof(float) * 3 * (size_t)v->T * px);
+    uint8_t *rgb = malloc(3 * (size_t)v->T * px);
+    cosmos_status est = video && rgb ? COSMOS_OK : COSMOS_ERR_NOMEM;
+    struct cosmos_diffusion_decoder_params dp =
+        cosmos_diffusion_decoder_params_default(cosmos_diffusion_decoder_dit_config(v->dd));
+    if (est == COSMOS_OK)
+        est = cosmos_diffusion_decoder_run(v->dd, &dp, d->ids, v->Tl, v->Hl, v->Wl, v->H, v->W, ctx, L, v->T, video);
+    if (est == COSMOS_OK) {
+        struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+        ep.preview_path = c->req->preview;
+        cosmos_dv_video_to_u8(video, v->T, v->H, v->W, rgb);
+        est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
+        if (est == COSMOS_OK) est = cosmos_media_writer_append(d->writer, rgb, v->T);
+    }
+    free(video);
+    free(rgb);
+    return est;
 }
 
 /* The first AR rank, when it is also the decoder: decode the frames queued so far now. */
@@ -865,9 +972,14 @@ static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
     for (int j = 0; j < g->n_live; j++) {
         struct clip *c = &g->c[j];
         struct dec_state *d = &v->dec[j];
-        if (c->res->status == COSMOS_OK && !d->writer)
+        if (c->res->status == COSMOS_OK && !d->writer && !d->ids)
             fail_clip(c, COSMOS_ERR_INTERNAL, "no frame of the clip reached the decoder");
-        if (!d->writer) continue;
+        if (!d->writer && !d->ids) continue;
+        if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl && v->use_dd) {
+            cosmos_status est = dd_video(v, c, d);
+            if (est != COSMOS_OK)
+                fail_clip(c, est, "the diffusion decoder failed on '%s' (%s)", c->req->output, cosmos_status_str(est));
+        }
         if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl) {
             /* video guardrail hook: no video check exists yet (docs/guardrail.md) */
             c->res->n_frames = (int)cosmos_media_writer_frames(d->writer);

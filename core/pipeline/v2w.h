@@ -20,7 +20,12 @@
  *   decoder:   causal streaming DV decode of each latent frame as it arrives -> uint8 frames
  *              (x*0.5+0.5, clamp, *255 truncated) appended to the mp4 (temp name, renamed when
  *              complete); optional preview mp4; video guardrail hook (no-op until a video check
- *              exists).
+ *              exists). With a diffusion decoder in the model directory (and not
+ *              disable_diffusion_decoder): the latent frames are collected, and at the clip's end
+ *              the diffusion decoder (core/model/diffusion_decoder.h: DiT sampling over chunks +
+ *              CV8x8x8 decode, spec components.md 4) makes the frames, conditioned on the prompt's
+ *              T5 context (Video2World: the first AR rank forwards it ahead of the clip's frames)
+ *              or on the model directory's dd_context (base models); then the same uint8 / mp4 path.
  * A failure of one clip (unreadable input, blocked prompt) travels down the chain as a status in
  * the message header: that clip fails with its reason, the others go on. Communication failures
  * are fatal for the run.
@@ -45,6 +50,8 @@ struct cosmos_v2w_params {
     int threads;                /* 0 = all cores */
     const char *guardrail_dir;  /* word lists (default configs/guardrail) */
     int disable_guardrail;
+    int disable_diffusion_decoder; /* the DV decoder makes the video even when the model directory
+                                      has a diffusion decoder (spec components.md 4.9) */
     volatile const int *stop;   /* set asynchronously (signal handler): stop after the current clip */
     int clips_in_flight;        /* clips the transformer generates at once (its sequences; with pp
                                    stages, pp keeps every stage busy); default 1 */

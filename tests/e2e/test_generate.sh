@@ -3,6 +3,10 @@
 #  - cosmos-ar init of pipeline configs writes model directories;
 #  - generate, one process: image and video input, Video2World and base models; the mp4 has the
 #    clip's frame count and size; the text guardrail blocks a blocked prompt (no output, exit 1);
+#  - the diffusion decoder (the tiny pipelines have one): --disable-diffusion-decoder keeps the tokens
+#    and gives the DV decoder's other frames; `detokenize --diffusion-decoder` with the prompt's T5
+#    embedding gives the pipeline's frames (another prompt's: others); the same frames on 2 and 4
+#    ranks (the decoder rank gets the prompt's context); a base model needs its dd_context;
 #  - the same tokens for the same seed with mpirun -np 1, 2, 4 (default layouts: roles on separate
 #    ranks, AR tp 2 at 4 ranks) and a tp 2 / pp 2 layout file;
 #  - batch: bad lines and duplicate names fail only their items; a rerun skips finished items
@@ -81,6 +85,54 @@ fi
 "$BIN" generate --model-dir "$WORK/nowhere" --input "$IMG" --prompt x --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
   && bad "missing model dir accepted" || { grep -q "cosmos-model.json" "$WORK/err.txt" && ok || bad "model dir message"; }
 
+# --- the diffusion decoder (spec components.md 4; the tiny pipelines have one) ---
+# the image run above went through it; --disable-diffusion-decoder: the same tokens, the DV decoder's
+# (other) frames. Frames are compared after decoding the mp4s (prep-video keeps the last 9 frames)
+# with a tolerance above x264's own noise (about 0.06 between runs with other thread counts).
+if "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+  --output "$WORK/img.dv.mp4" --save-tokens "$WORK/img.dv.tokens.txt" --disable-diffusion-decoder 2>"$WORK/err.txt"; then
+  grep -q "the DV decoder makes the video" "$WORK/err.txt" && ok || bad "--disable-diffusion-decoder not logged"
+  cmp -s "$WORK/img.tokens.txt" "$WORK/img.dv.tokens.txt" && ok || bad "--disable-diffusion-decoder changed the tokens"
+  for f in img img.dv; do
+    "$BIN" prep-video --input "$WORK/$f.mp4" --num-input-frames 9 --height 64 --width 96 --out "$WORK/$f.frames.h5" \
+      2>/dev/null || bad "prep-video $f.mp4"
+  done
+  h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.dv.frames.h5" >/dev/null && bad "diffusion and DV decoders gave the same frames" || ok
+else
+  bad "generate --disable-diffusion-decoder: $(tail -3 "$WORK/err.txt")"
+fi
+# the pipeline's diffusion decoder saw the prompt's context: detokenize of the saved tokens with the
+# diffusion decoder and the prompt's T5 embedding gives the same frames (another prompt: others)
+for pr in "a robot arm picks up a red cube" "a blue ball rolls away"; do
+  "$BIN" encode-text --t5 "$V2W/t5.h5" --prompt "$pr" --out "$WORK/ctx.h5" 2>"$WORK/err.txt" \
+    && "$BIN" detokenize --tokenizer "$V2W/tokenizer.h5" --tokens "$WORK/img.tokens.txt" --diffusion-decoder "$V2W/dd.h5" \
+      --cv-tokenizer "$V2W/cv.h5" --context "$WORK/ctx.h5" --out "$WORK/img.detok.mp4" 2>>"$WORK/err.txt" \
+    && "$BIN" prep-video --input "$WORK/img.detok.mp4" --num-input-frames 9 --height 64 --width 96 \
+      --out "$WORK/img.detok.frames.h5" 2>>"$WORK/err.txt" || bad "detokenize --diffusion-decoder: $(tail -2 "$WORK/err.txt")"
+  if [ "$pr" = "a robot arm picks up a red cube" ]; then
+    h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.detok.frames.h5" >/dev/null && ok \
+      || bad "detokenize --diffusion-decoder: other frames than the pipeline's"
+  else
+    h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.detok.frames.h5" >/dev/null \
+      && bad "the diffusion decoder ignores the context" || ok
+  fi
+done
+"$BIN" detokenize --tokenizer "$V2W/tokenizer.h5" --tokens "$WORK/img.tokens.txt" --diffusion-decoder "$V2W/dd.h5" \
+  --context "$WORK/ctx.h5" --out "$WORK/x.mp4" 2>"$WORK/err.txt" && bad "detokenize --diffusion-decoder without a CV tokenizer" \
+  || { grep -q "cv-tokenizer" "$WORK/err.txt" && [ ! -e "$WORK/x.mp4" ] && ok || bad "no-CV message: $(tail -1 "$WORK/err.txt")"; }
+"$BIN" detokenize --tokenizer "$V2W/tokenizer.h5" --tokens "$WORK/img.tokens.txt" --diffusion-decoder "$V2W/cv.h5" \
+  --cv-tokenizer "$V2W/dd.h5" --context "$WORK/ctx.h5" --out "$WORK/x.mp4" 2>"$WORK/err.txt" && bad "swapped files accepted" \
+  || { grep -q "diffusion_decoder" "$WORK/err.txt" && [ ! -e "$WORK/x.mp4" ] && ok || bad "swapped-files message: $(tail -1 "$WORK/err.txt")"; }
+# a base model's diffusion decoder conditions on the model directory's dd_context: without it, a
+# clear error (or --disable-diffusion-decoder)
+mkdir -p "$WORK/base-noctx" && cp "$BASE"/*.h5 "$WORK/base-noctx/" \
+  && grep -v dd_context "$BASE/cosmos-model.json" >"$WORK/base-noctx/cosmos-model.json"
+"$BIN" generate --model-dir "$WORK/base-noctx" --input "$IMG" --output "$WORK/noctx.mp4" 2>"$WORK/err.txt" \
+  && bad "a base model with a diffusion decoder and no dd_context ran" \
+  || { grep -q "dd_context" "$WORK/err.txt" && [ ! -e "$WORK/noctx.mp4" ] && ok || bad "no-dd_context message: $(tail -2 "$WORK/err.txt")"; }
+"$BIN" generate --model-dir "$WORK/base-noctx" --input "$IMG" --output "$WORK/noctx.mp4" --disable-diffusion-decoder \
+  2>"$WORK/err.txt" && [ "$(frames_of "$WORK/noctx.mp4")" = "17 96x64" ] && ok || bad "base, DV decoder: $(tail -2 "$WORK/err.txt")"
+
 # --- the same tokens on several ranks ---
 for np in 2 4; do
   if run -np $np "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
@@ -88,6 +140,11 @@ for np in 2 4; do
     cmp -s "$WORK/img.tokens.txt" "$WORK/img.np$np.tokens.txt" && ok || bad "np $np: tokens differ from 1 process"
     [ "$(frames_of "$WORK/img.np$np.mp4")" = "17 96x64" ] && ok || bad "np $np mp4"
     grep -q "layout default-$np" "$WORK/err.txt" && ok || bad "np $np: no layout table printed"
+    # the decoder rank (not the first AR rank at 2 and 4 ranks) got the prompt's context: the same frames
+    "$BIN" prep-video --input "$WORK/img.np$np.mp4" --num-input-frames 9 --height 64 --width 96 \
+      --out "$WORK/img.np$np.frames.h5" 2>/dev/null \
+      && h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.np$np.frames.h5" >/dev/null && ok \
+      || bad "np $np: the diffusion decoder's frames differ from 1 process"
   else
     bad "generate np $np: $(tail -3 "$WORK/err.txt")"
   fi

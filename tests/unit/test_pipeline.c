@@ -180,13 +180,13 @@ Test(model_dir, manifest) {
     write_file(path, "x");
     snprintf(path, sizeof path, "%s/tok.h5", dir);
     write_file(path, "x");
-    cr_assert_eq(cosmos_model_dir_write(dir, "m", "ar.h5", "tok.h5", NULL), COSMOS_OK);
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5", .tokenizer = "tok.h5"}), COSMOS_OK);
     cr_assert_eq(cosmos_model_dir_load(dir, &md), COSMOS_OK);
     cr_assert_str_eq(md.name, "m");
     snprintf(path, sizeof path, "%s/ar.h5", dir);
     cr_assert_str_eq(md.ar, path);
     cr_assert_str_eq(md.t5, "");
-    cr_assert_eq(cosmos_model_dir_write(dir, "m", "ar.h5", "tok.h5", "t5.h5"), COSMOS_OK);
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5", .tokenizer = "tok.h5", .t5 = "t5.h5"}), COSMOS_OK);
     cr_assert_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_IO, "t5.h5 does not exist");
     snprintf(path, sizeof path, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST);
     write_file(path, "{\"format\": \"cosmos-ar-model-dir\", \"format_version\": 2, \"ar\": \"ar.h5\", \"tokenizer\": \"tok.h5\"}");
@@ -195,4 +195,32 @@ Test(model_dir, manifest) {
     cr_assert_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "no tokenizer");
     write_file(path, "{\"format\": \"cosmos-ar-model-dir\", \"format_version\": 1, \"ar\": \"ar.h5\", \"tokenizer\": \"tok.h5\", \"vae\": 1}");
     cr_assert_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "unknown key");
+    /* the diffusion decoder: DiT and CV tokenizer together, dd_context only with them */
+    snprintf(path, sizeof path, "%s/dd.h5", dir);
+    write_file(path, "x");
+    snprintf(path, sizeof path, "%s/cv.h5", dir);
+    write_file(path, "x");
+    snprintf(path, sizeof path, "%s/ddc.h5", dir);
+    write_file(path, "x");
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5",
+                                                                              .tokenizer = "tok.h5",
+                                                                              .diffusion_decoder = "dd.h5",
+                                                                              .cv_tokenizer = "cv.h5",
+                                                                              .dd_context = "ddc.h5"}),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_model_dir_load(dir, &md), COSMOS_OK);
+    snprintf(path, sizeof path, "%s/cv.h5", dir);
+    cr_expect_str_eq(md.cv_tokenizer, path);
+    snprintf(path, sizeof path, "%s/ddc.h5", dir);
+    cr_expect_str_eq(md.dd_context, path);
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5",
+                                                                              .tokenizer = "tok.h5",
+                                                                              .diffusion_decoder = "dd.h5"}),
+                 COSMOS_OK);
+    cr_expect_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "diffusion_decoder without cv_tokenizer");
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5",
+                                                                              .tokenizer = "tok.h5",
+                                                                              .dd_context = "ddc.h5"}),
+                 COSMOS_OK);
+    cr_expect_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "dd_context without a diffusion decoder");
 }
