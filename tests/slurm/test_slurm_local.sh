@@ -394,6 +394,10 @@ else
     [ $((SECONDS - t1)) -lt 30 ] || { bad "the first run's step $id.0 did not end within 30 s"; break; }
     sleep 0.1
   done
+  # slurmd refuses a batch launch whose credential is not newer than the job's revocation time, in
+  # whole seconds ("Job credential revoked": cred ctime <= revoked): released within the second of
+  # the requeue, the new run is killed at once. Let the clock pass the next full second first.
+  sleep 1.2
   scontrol update jobid="$id" StartTime=now
   wait_done "$id" && ok
   for i in 0 1 2 3 4 5 6 7; do
