@@ -326,6 +326,23 @@ int64_t cosmos_ar_config_num_params(const struct cosmos_ar_config *c) {
     return n;
 }
 
+cosmos_status cosmos_config_file_text(const char *path, char **text) {
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    *text = NULL;
+    if (!root) {
+        LOG_ERROR("%s:%d:%d: cannot read config: %s", path, err.line, err.column, err.text);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    *text = json_dumps(root, JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!*text) {
+        LOG_ERROR("%s: out of memory", path);
+        return COSMOS_ERR_NOMEM;
+    }
+    return COSMOS_OK;
+}
+
 int cosmos_config_file_has_model_type(const char *path, const char *model_type) {
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0; /* never consume a pipe */

@@ -42,6 +42,10 @@ struct cosmos_ar_config {
 /* Parse a config from a JSON file or string; derives the missing values and validates.
  * `source` names the origin in error messages. */
 cosmos_status cosmos_ar_config_load(const char *path, struct cosmos_ar_config *cfg);
+/* The JSON object of a config file as text (keys in file order), for the component loaders'
+ * *_parse(text, path, ...). A file jansson cannot read is INVALID_ARG with file:line:column and
+ * jansson's message. *text is malloc'd (caller frees). */
+cosmos_status cosmos_config_file_text(const char *path, char **text);
 /* Is `path` a regular file holding a JSON object whose "model_type" is `model_type` ("t5",
  * "dv_tokenizer", "pipeline")? Never reads a pipe (so the caller's loader still can). */
 int cosmos_config_file_has_model_type(const char *path, const char *model_type);

@@ -233,15 +233,8 @@ fail:
 
 cosmos_status cosmos_dit_config_load(const char *path, struct cosmos_dit_config *c) {
     cosmos_status st = COSMOS_OK;
-    json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
-    if (!root) {
-        LOG_ERROR("%s:%d:%d: cannot read config: %s", path, err.line, err.column, err.text);
-        return COSMOS_ERR_INVALID_ARG;
-    }
-    char *text = json_dumps(root, JSON_PRESERVE_ORDER);
-    json_decref(root);
-    CHECK_ALLOC(text);
+    char *text = NULL;
+    CHECK(cosmos_config_file_text(path, &text));
     CHECK(cosmos_dit_config_parse(text, path, c));
 fail:
     free(text);
