@@ -323,6 +323,10 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
         LOG_INFO("rank %d: diffusion decoder '%s' + '%s' (%d steps, guidance %g)", v->rank, dc->name, cv->name,
                  dc->num_steps, dc->guidance);
+        if (cosmos_dit_config_num_params(dc) > 1000000000LL)
+            LOG_WARN("rank %d: the diffusion decoder has %.1f B parameters and runs on the CPU backend (no CUDA kernels "
+                     "for all its ops yet): expect hours per clip; --disable-diffusion-decoder uses the DV decoder",
+                     v->rank, cosmos_dit_config_num_params(dc) * 1e-9);
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
