@@ -373,6 +373,28 @@ static cosmos_status cuda_copy(void *ctx, struct cosmos_tensor dst, struct cosmo
     return cosmos_cuda_copy(dst.data, dst.dtype, src.data, src.dtype, cosmos_tensor_numel(&dst), c->stream);
 }
 
+/* Diffusion-decoder DiT ops: the dispatchers checked that every operand is an activation (bf16
+ * here) and viewed x, y, a, b as rows [R, D]; shift, scale, gate are [D]. */
+static cosmos_status cuda_swish(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_swish(y.data, x.data, y.dtype, cosmos_tensor_numel(&y), c->stream);
+}
+static cosmos_status cuda_gelu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_gelu(y.data, x.data, y.dtype, cosmos_tensor_numel(&y), c->stream);
+}
+static cosmos_status cuda_layernorm_modulate(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                             struct cosmos_tensor shift, struct cosmos_tensor scale, float eps) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_layernorm_modulate(y.data, x.data, shift.data, scale.data, y.dtype, x.shape[0], x.shape[1], eps,
+                                          c->stream);
+}
+static cosmos_status cuda_add_gated(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b,
+                                    struct cosmos_tensor gate) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_add_gated(y.data, a.data, b.data, gate.data, y.dtype, a.shape[0], a.shape[1], c->stream);
+}
+
 static const struct cosmos_backend_ops cuda_ops = {
     .free_ctx = cuda_free_ctx,
     .alloc = cuda_alloc,
@@ -399,6 +421,12 @@ static const struct cosmos_backend_ops cuda_ops = {
     .graph_launch = cuda_graph_launch,
     .graph_free = cuda_graph_free,
     /* T5 encoder ops (matmul_f32w, rmsnorm_f32w, relu, attention_relbias): not written yet. */
+    /* DV tokenizer ops: only swish (shared with the DiT) so far. */
+    .swish = cuda_swish,
+    /* diffusion-decoder DiT ops */
+    .layernorm_modulate = cuda_layernorm_modulate,
+    .gelu = cuda_gelu,
+    .add_gated = cuda_add_gated,
 };
 
 cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend_params *params,

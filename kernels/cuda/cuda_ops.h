@@ -81,6 +81,20 @@ cosmos_status cosmos_cuda_silu_mul(cosmos_bf16 *y, const cosmos_bf16 *a, const c
 /* dst = src over n elements: f32 <-> bf16 conversion (round to nearest even) or a same-dtype copy. */
 cosmos_status cosmos_cuda_copy(void *dst, enum cosmos_dtype dst_dtype, const void *src, enum cosmos_dtype src_dtype,
                                int64_t n, cudaStream_t stream);
+/* Diffusion-decoder DiT ops (spec components.md 4.4; contracts in core/backend.h). Activations of
+ * `dtype` BF16 or F32 (any other: UNSUPPORTED), one dtype for every tensor argument, f32 math. */
+/* y = x * sigmoid(x) over n elements; y may alias x. */
+cosmos_status cosmos_cuda_swish(void *y, const void *x, enum cosmos_dtype dtype, int64_t n, cudaStream_t stream);
+/* y = 0.5 x (1 + erf(x / sqrt(2))) over n elements (exact GELU); y may alias x. */
+cosmos_status cosmos_cuda_gelu(void *y, const void *x, enum cosmos_dtype dtype, int64_t n, cudaStream_t stream);
+/* rows x D: y = LN(x) * (1 + scale) + shift, LN without affine (biased variance); shift, scale [D];
+ * y may alias x. */
+cosmos_status cosmos_cuda_layernorm_modulate(void *y, const void *x, const void *shift, const void *scale,
+                                             enum cosmos_dtype dtype, int64_t rows, int64_t D, float eps,
+                                             cudaStream_t stream);
+/* rows x D: y = a + gate * b with gate [D] per channel; y may alias a. */
+cosmos_status cosmos_cuda_add_gated(void *y, const void *a, const void *b, const void *gate, enum cosmos_dtype dtype,
+                                    int64_t rows, int64_t D, cudaStream_t stream);
 /* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. Dh <= 256
  * (else UNSUPPORTED). ws: device scratch of at least cosmos_cuda_attention_ws_bytes(...) bytes for the
  * same shape (may be NULL when that is 0; a smaller one is INVALID_ARG); the launch uses it stream-ordered,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of issues 3 and 4, run on the device machine from the repository root with
 # .gpu-bundle carried (tools/gpu/bundle.sh made it; docs/gpu-checks.md). Logs and JSON go to $OUT.
-#   tests: card facts; the CUDA parity suites (ops, sampler, tiny-model logits); compute-sanitizer
-#          memcheck over the CUDA suite (the tiny models included)
+#   tests: card facts; the CUDA parity suites (ops, sampler, tiny-model logits, the DiT ops and the
+#          tiny DiT forward); compute-sanitizer memcheck over the CUDA suite (the tiny models
+#          included) and over the DiT suite's small tests
 #   bench: cosmos-bench on the CUDA backend at the full 5B-Video2World shape (random weights made
 #          on the spot): logits step, GPU-sampling step, CUDA-graph step
 #   peer:  tools/bench/torch_decode.py (eager, then torch.compile) on the same weights and card
@@ -35,7 +36,7 @@ BIN=.gpu-bundle/bin
 
 case "$what" in
 tests)
-  for t in test_cuda_ops test_cuda_sample; do
+  for t in test_cuda_ops test_cuda_sample test_cuda_dit; do
     bash tests/cuda/run_skippable.sh "$BIN/$t" 2>&1 | tee "$OUT/$t.log" | tail -5
     echo "$t exit ${PIPESTATUS[0]}" | tee -a "$OUT/card.txt"
   done
@@ -45,7 +46,14 @@ tests)
     echo "memcheck test_cuda_ops exit $?" | tee -a "$OUT/card.txt"
     compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_sample" -j1 >"$OUT/memcheck_sample.log" 2>&1
     echo "memcheck test_cuda_sample exit $?" | tee -a "$OUT/card.txt"
-    tail -3 "$OUT/memcheck.log" "$OUT/memcheck_sample.log"
+    # the DiT suite without its model-size shapes (20480 x 20480 attention, 7B matmuls): those
+    # take minutes under memcheck; the small tests cover every new kernel path
+    for f in swish gelu layernorm_modulate layernorm_modulate_views add_gated tiny_dit_forward_golden; do
+      compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_dit" -j1 --filter="cuda_dit/$f" \
+        >>"$OUT/memcheck_dit.log" 2>&1
+      echo "memcheck test_cuda_dit $f exit $?" | tee -a "$OUT/card.txt"
+    done
+    tail -3 "$OUT/memcheck.log" "$OUT/memcheck_sample.log" "$OUT/memcheck_dit.log"
   else
     echo "compute-sanitizer not found" | tee -a "$OUT/card.txt"
   fi
