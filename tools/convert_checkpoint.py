@@ -34,6 +34,7 @@ Subcommands:
 
   model-dir  convert_checkpoint.py model-dir --checkpoint-dir CKPT --model NAME --out DIR
              [--dtype keep|bf16|f32] [--t5-dir T5] [--t5-max-length N] [--resume | --force]
+             [--diffusion-decoder auto|yes|no]
        The official checkpoints folder (spec ar-model.md 6.2: CKPT/NAME/model.pt,
        CKPT/Cosmos-1.0-Tokenizer-DV8x16x16/{encoder,decoder}.jit and, for Video2World models,
        google-t5/t5-11b: by default where the official pipeline caches it,
@@ -44,6 +45,14 @@ Subcommands:
        (--ar-config overrides it). Every missing piece is reported with its expected path before
        anything is written. A non-empty DIR needs --resume (keep the files already there that match,
        by attributes, config, dataset names and shapes) or --force (convert everything again).
+       The diffusion decoder (spec components.md 4; default auto: added when
+       CKPT/Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8 exists, yes: required, no: left out):
+       its model.pt -> DIR/dd.h5 (the diffusion-decoder mode below),
+       CKPT/Cosmos-1.0-Tokenizer-CV8x8x8/{decoder.jit, mean_std.pt} -> DIR/cv.h5 (the tokenizer mode
+       with a cv_tokenizer config) and, for base models, the "context" of the decoder folder's
+       aux_vars.pt (the generic prompt's T5 embedding; context_mask is not used, as officially) ->
+       DIR/dd_context.h5 (float32 /context [rows, 1024]); manifest keys diffusion_decoder,
+       cv_tokenizer, dd_context.
 
   diffusion-decoder  convert_checkpoint.py diffusion-decoder --config DD.json --checkpoint model.pt --out DD.h5
        Official Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8 `model.pt` (spec components.md 4.1: a
@@ -523,8 +532,15 @@ TOKENIZER_DIR = "Cosmos-1.0-Tokenizer-DV8x16x16"
 TOKENIZER_CONFIG = "cosmos-1.0-tokenizer-dv8x16x16.json"
 T5_REPO = "google-t5/t5-11b"
 T5_CACHE_ENTRY = "models--" + T5_REPO.replace("/", "--")  # Hugging Face hub cache folder name
+DD_DIR = "Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8"  # model.pt, aux_vars.pt (spec components.md 4.1)
+DD_CONFIG = "cosmos-1.0-diffusion-7b-decoder.json"
+CV_DIR = "Cosmos-1.0-Tokenizer-CV8x8x8"  # decoder.jit, mean_std.pt (encoder.jit: never used at inference)
+CV_CONFIG = "cosmos-1.0-tokenizer-cv8x8x8.json"
 MODEL_DIR_MANIFEST = "cosmos-model.json"
-MODEL_DIR_FILES = {"ar": "ar.h5", "tokenizer": "tokenizer.h5", "t5": "t5.h5"}
+# part (= manifest key) -> file name in the model directory (the names `cosmos-ar init` writes)
+MODEL_DIR_FILES = {"ar": "ar.h5", "tokenizer": "tokenizer.h5", "t5": "t5.h5", "diffusion_decoder": "dd.h5",
+                   "cv_tokenizer": "cv.h5", "dd_context": "dd_context.h5"}
+CONTEXT_DATASET = "context"  # context files: float32 /context [rows, cols] (core/context_file.h)
 
 
 def pick_ar_config(args):
@@ -636,9 +652,160 @@ def h5_file_problem(path, model_type, cfg, expected, int_attrs=None):
     return None
 
 
+def load_dd_context(path, cols):
+    """The generic-prompt context of the official aux_vars.pt (spec components.md 4.1: a dict with
+    "context", the T5 embedding of "high quality, 4k, high definition, smooth video", and
+    "context_mask") -> float32 numpy [rows, cols]. The official base pipeline passes only "context" to
+    the diffusion decoder, which attends to every row (t5_text_mask = ones, no cross-attention mask):
+    context_mask is not used."""
+    import torch
+
+    try:
+        obj = torch_load(path)
+    except Exception as exc:  # not a torch file, truncated, ...: report, exit 2
+        raise ConversionError(f"cannot load {path} with torch.load: {exc}") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("context"), torch.Tensor):
+        found = (f"a dict with keys {sorted(map(str, obj))}" if isinstance(obj, dict) else f"a {type(obj).__name__}")
+        raise ConversionError(f"{path}: expected a dict with a tensor \"context\" (and \"context_mask\"), "
+                              f"found {found}")
+    t = obj["context"]
+    shape = list(t.shape)
+    if t.dim() == 3 and t.shape[0] == 1:
+        t = t[0]
+    if t.dim() != 2 or t.shape[0] < 1 or t.shape[1] != cols:
+        raise ConversionError(f"{path}: context has shape {shape}, expected [rows, {cols}] or [1, rows, {cols}] "
+                              f"({cols} = crossattn_emb_channels of the diffusion decoder config)")
+    if not t.is_floating_point():
+        raise ConversionError(f"{path}: context is {t.dtype}, expected floating point")
+    if t.dtype == torch.float64:
+        print(f"note: {path}: rounding the float64 context to float32", file=sys.stderr)
+    ctx = t.detach().to(torch.float32).contiguous().numpy()
+    if not np.isfinite(ctx).all():
+        raise ConversionError(f"{path}: context has non-finite values")
+    mask = obj.get("context_mask")
+    if isinstance(mask, torch.Tensor) and mask.numel() and not bool((mask != 0).all()):
+        n = int((mask == 0).sum())
+        print(f"note: {path}: context_mask marks {n} of {mask.numel()} rows as padding; like the official pipeline "
+              f"(the diffusion decoder has no cross-attention mask) all {ctx.shape[0]} rows are kept",
+              file=sys.stderr)
+    return np.ascontiguousarray(ctx)
+
+
+def write_context_file(path, ctx):
+    """A context file (core/context_file.h: float32 /context [rows, cols]), temporary name + rename."""
+    import h5py
+
+    with cosmos_h5.atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset(CONTEXT_DATASET, data=np.ascontiguousarray(ctx, dtype=np.float32), dtype="<f4",
+                             track_times=False)
+    print(f"wrote {path}: context [{ctx.shape[0]}, {ctx.shape[1]}] float32")
+    return 0
+
+
+def context_file_problem(path, ctx):
+    """None when path is a context file holding exactly ctx, else the reason it is not."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if sorted(f.keys()) != [CONTEXT_DATASET]:
+                return f"datasets {sorted(f.keys())[:3]}, not [{CONTEXT_DATASET!r}]"
+            ds = f[CONTEXT_DATASET]
+            if ds.dtype != np.float32 or tuple(ds.shape) != ctx.shape:
+                return f"/{CONTEXT_DATASET} is {ds.dtype} {list(ds.shape)}, not float32 {list(ctx.shape)}"
+            if not np.array_equal(ds[()], ctx):
+                return f"/{CONTEXT_DATASET} holds other values"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"cannot read it ({exc})"
+    return None
+
+
+def plan_diffusion_decoder(args, ckpt, ar_config, ar_cfg, derived):
+    """What the diffusion decoder adds to the model directory: (plan or None, problems). The plan has
+    the configs, the input paths and their checks; problems lists each missing piece with its path."""
+    import cosmos_dit_h5 as dit
+    import cosmos_dv_h5 as dv
+
+    mode = args.diffusion_decoder
+    v2w = derived["cross_attn"]
+    dd_dir, cv_dir = os.path.join(ckpt, DD_DIR), os.path.join(ckpt, CV_DIR)
+    files = [("diffusion decoder", os.path.join(dd_dir, "model.pt")),
+             ("CV8x8x8 tokenizer decoder", os.path.join(cv_dir, "decoder.jit")),
+             ("CV8x8x8 latent statistics", os.path.join(cv_dir, "mean_std.pt"))]
+    if not v2w:
+        files.append(("generic-prompt context of base models", os.path.join(dd_dir, "aux_vars.pt")))
+    outputs = "dd.h5, cv.h5" + ("" if v2w else ", dd_context.h5")
+    if mode == "no":
+        print("diffusion decoder: not included (--diffusion-decoder no): the DV decoder makes the video")
+        return None, []
+    if mode == "auto":
+        if not os.path.isdir(dd_dir):
+            print(f"diffusion decoder: not included ({dd_dir} not found): the DV decoder makes the video; "
+                  f"download it for the official default output (--diffusion-decoder yes requires it)")
+            return None, []
+        print(f"diffusion decoder: found {dd_dir}: adding it ({outputs}; --diffusion-decoder no leaves it out)")
+    else:
+        print(f"diffusion decoder: adding it ({outputs}; --diffusion-decoder yes)")
+    hint = " (or pass --diffusion-decoder no)" if mode == "auto" else ""
+    problems = [f"{what}: {path} not found{hint}" for what, path in files if not os.path.isfile(path)]
+
+    dd_config = args.dd_config or os.path.join(CONFIG_DIR, DD_CONFIG)
+    cv_config = args.cv_config or os.path.join(CONFIG_DIR, CV_CONFIG)
+    try:
+        dd_cfg = dit.load_config(dd_config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"diffusion decoder config {dd_config}: {exc}") from exc
+    try:
+        cv_cfg = dv.load_config(cv_config)
+    except (OSError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"CV tokenizer config {cv_config}: {exc}") from exc
+    if not dv.is_cv(cv_cfg):
+        raise ConversionError(f"CV tokenizer config {cv_config} is a {dv.model_type(cv_cfg)} config; the diffusion "
+                              "decoder needs the CV8x8x8 tokenizer (cv_tokenizer)")
+    # what the engine checks when it loads the model directory (core/pipeline/v2w.c, diffusion_decoder.c)
+    mismatch = []
+    if dd_cfg["diffusion_decoder_token_condition_voc_size"] < ar_cfg["vocab_size"]:
+        mismatch.append(f"it embeds {dd_cfg['diffusion_decoder_token_condition_voc_size']} token ids, the AR model "
+                        f"emits {ar_cfg['vocab_size']} ({ar_config})")
+    if v2w and dd_cfg["crossattn_emb_channels"] != derived["context_dim"]:
+        mismatch.append(f"it attends to {dd_cfg['crossattn_emb_channels']}-wide text embeddings, the AR model's T5 "
+                        f"context is {derived['context_dim']} wide")
+    if not dd_cfg["in_channels"] == dd_cfg["out_channels"] == cv_cfg["latent_channels"]:
+        mismatch.append(f"it works on {dd_cfg['in_channels']} -> {dd_cfg['out_channels']} latent channels, the CV "
+                        f"tokenizer ({cv_config}) decodes {cv_cfg['latent_channels']}")
+    if mismatch:
+        raise ConversionError(f"the diffusion decoder config {dd_config} does not fit this model: "
+                              + "; ".join(mismatch))
+    plan = {"dd_config": dd_config, "dd_cfg": dd_cfg, "cv_config": cv_config, "cv_cfg": cv_cfg,
+            "dd_ckpt": files[0][1], "cv_decoder": files[1][1], "cv_mean_std": files[2][1],
+            "aux_vars": None if v2w else files[3][1]}
+    return plan, problems
+
+
+def load_diffusion_decoder_inputs(plan):
+    """Reads and checks the small inputs (mean_std.pt, aux_vars.pt) before anything is written."""
+    import cosmos_dv_h5 as dv
+
+    cv_cfg, dd_cfg = plan["cv_cfg"], plan["dd_cfg"]
+    mean, _ = load_mean_std(plan["cv_mean_std"], cv_cfg)
+    # the diffusion decoder de-normalises a chunk's latent frames with the first columns (spec 4.7)
+    chunk = (dd_cfg["dd_train_num_video_frames"] - 1) // cv_cfg["temporal_compression"] + 1
+    if mean.shape[1] < chunk:
+        raise ConversionError(f"{plan['cv_mean_std']}: the statistics view as {list(mean.shape)}, but a diffusion "
+                              f"decoder chunk has {chunk} latent frames (dd_train_num_video_frames "
+                              f"{dd_cfg['dd_train_num_video_frames']} of {plan['dd_config']})")
+    plan["stats_shape"] = tuple(mean.shape)
+    plan["cv_expected"] = ([(k, dv.stored_shape(s)) for k, s in dv.expected_tensors(cv_cfg, (dv.DECODER,))]
+                           + [(dv.MEAN_KEY, mean.shape), (dv.STD_KEY, mean.shape)])
+    plan["context"] = (load_dd_context(plan["aux_vars"], dd_cfg["crossattn_emb_channels"])
+                       if plan["aux_vars"] else None)
+
+
 def convert_model_dir(args):
     import json
 
+    import cosmos_dit_h5 as dit
     import cosmos_dv_h5 as dv
     import cosmos_t5_h5
 
@@ -673,8 +840,12 @@ def convert_model_dir(args):
         problems += t5_problems
     elif args.t5_dir:
         print(f"note: {name} is a base model (no cross-attention): --t5-dir is not used", file=sys.stderr)
+    dd, dd_problems = plan_diffusion_decoder(args, ckpt, ar_config, ar_cfg, derived)
+    problems += dd_problems
     if problems:
         raise ConversionError(f"missing pieces of the checkpoints folder {ckpt}:\n  " + "\n  ".join(problems))
+    if dd:
+        load_diffusion_decoder_inputs(dd)
     if v2w:
         max_length = t5_max_length(args.t5_max_length or derived["context_len"])
         cfg_path = os.path.join(t5_dir, "config.json")
@@ -732,6 +903,24 @@ def convert_model_dir(args):
                                                    name=t5_cfg["name"], max_length=t5_cfg["max_length"])),
                      lambda p: h5_file_problem(p, "t5", t5_cfg, cosmos_t5_h5.expected_tensors(t5_cfg)
                                                + [(cosmos_t5_h5.SPIECE_DATASET, None)])))
+    if dd:
+        jobs.append(("diffusion_decoder",
+                     lambda p: convert_diffusion_decoder(ns(config=dd["dd_config"], checkpoint=dd["dd_ckpt"], out=p)),
+                     lambda p: h5_file_problem(p, dit.MODEL_TYPE, dd["dd_cfg"], dit.expected_tensors(dd["dd_cfg"]),
+                                               {k: dd["dd_cfg"][k] for k in dit.INT_ATTRS})))
+        jobs.append(("cv_tokenizer",
+                     lambda p: convert_tokenizer(ns(config=dd["cv_config"], encoder=None, decoder=dd["cv_decoder"],
+                                                    mean_std=dd["cv_mean_std"], out=p, dtype=args.dtype)),
+                     lambda p: h5_file_problem(p, dv.CV_MODEL_TYPE, dd["cv_cfg"], dd["cv_expected"],
+                                               {"has_encoder": 0, "has_decoder": 1})))
+        if dd["context"] is not None:
+            jobs.append(("dd_context", lambda p: write_context_file(p, dd["context"]),
+                         lambda p: context_file_problem(p, dd["context"])))
+    parts = [part for part, _, _ in jobs]
+    for part, fname in MODEL_DIR_FILES.items():
+        if part not in parts and os.path.exists(os.path.join(out, fname)):
+            print(f"note: {os.path.join(out, fname)} ({part}) is not part of this model directory now: it is left "
+                  f"as it is and not named in the manifest (remove it to free the space)", file=sys.stderr)
     for part, convert, problem in jobs:
         path = os.path.join(out, MODEL_DIR_FILES[part])
         if args.resume and os.path.exists(path):
@@ -856,7 +1045,8 @@ def build_parser():
                           "every weight (never the wavelets buffer) to bf16 or f32")
     tok.set_defaults(func=convert_tokenizer)
     md = sub.add_parser("model-dir", help="the official checkpoints folder -> a model directory for "
-                                          "`cosmos-ar generate --model-dir` (AR + tokenizer [+ T5] + manifest)")
+                                          "`cosmos-ar generate --model-dir` (AR + tokenizer [+ T5] [+ diffusion "
+                                          "decoder] + manifest)")
     md.add_argument("--checkpoint-dir", required=True,
                     help="the official checkpoints folder: <MODEL>/model.pt, Cosmos-1.0-Tokenizer-DV8x16x16/"
                          "{encoder,decoder}.jit and, for Video2World, google-t5/t5-11b (see --t5-dir)")
@@ -864,8 +1054,9 @@ def build_parser():
                     help=f"official model name = its folder: {', '.join(AR_MODELS)} (or 4B, 5B, 12B, 13B)")
     md.add_argument("--out", required=True, help="model directory to write (created if needed)")
     md.add_argument("--dtype", choices=("keep", "bf16", "f32"), default="keep",
-                    help="storage of the tokenizer and T5 weights: keep (default: tokenizer as stored, T5 f32 as "
-                         "the official pipeline computes), or bf16 / f32 for both; the AR model is always bf16")
+                    help="storage of the tokenizer (DV and CV) and T5 weights: keep (default: tokenizers as stored, "
+                         "T5 f32 as the official pipeline computes), or bf16 / f32 for all; the AR model and the "
+                         "diffusion decoder are always bf16")
     md.add_argument("--t5-dir", help="the google-t5/t5-11b Hugging Face folder (config.json, spiece.model, "
                                      "weights) or its hub cache entry (models--google-t5--t5-11b); default: "
                                      "CHECKPOINT_DIR/models--google-t5--t5-11b (where the official pipeline "
@@ -879,6 +1070,14 @@ def build_parser():
     md.add_argument("--ar-config", help="AR config to use instead of the one --model names (tests, renamed or "
                                         "post-trained models)")
     md.add_argument("--tokenizer-config", help=f"tokenizer config (default configs/models/{TOKENIZER_CONFIG})")
+    md.add_argument("--diffusion-decoder", choices=("auto", "yes", "no"), default="auto",
+                    help=f"add the diffusion decoder the official pipeline uses by default (spec components.md 4): "
+                         f"CHECKPOINT_DIR/{DD_DIR}/model.pt (+ aux_vars.pt for base models) and {CV_DIR}/"
+                         f"{{decoder.jit, mean_std.pt}} -> dd.h5, cv.h5 (+ dd_context.h5). auto (default): when "
+                         f"CHECKPOINT_DIR/{DD_DIR} exists; yes: required; no: leave it out (the DV decoder makes "
+                         f"the video, spec 4.9)")
+    md.add_argument("--dd-config", help=f"diffusion decoder config (default configs/models/{DD_CONFIG})")
+    md.add_argument("--cv-config", help=f"CV8x8x8 tokenizer config (default configs/models/{CV_CONFIG})")
     md.set_defaults(func=convert_model_dir)
     dd = sub.add_parser("diffusion-decoder", help="Cosmos-1.0 diffusion decoder (7B DiT) model.pt -> HDF5 "
                                                   "(docs/weights.md \"Diffusion decoder files\")")
