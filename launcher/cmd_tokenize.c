@@ -226,7 +226,7 @@ static cosmos_status dd_detokenize(cosmos_backend_t *be, const char *dd_path, co
     CHECK(cosmos_context_read(ctx_path, &ctx, &rows, &cols));
     CHECK(cosmos_h5_open(dd_path, &dd_h5));
     CHECK(cosmos_h5_open(cv_path, &cv_h5));
-    CHECK(cosmos_diffusion_decoder_open(be, dd_h5, cv_h5, &dd));
+    CHECK(cosmos_diffusion_decoder_open(be, be, dd_h5, cv_h5, &dd));
     const struct cosmos_dit_config *dc = cosmos_diffusion_decoder_dit_config(dd);
     CHECK_ARG(cols == dc->crossattn_emb_channels, COSMOS_ERR_INVALID_ARG,
               "detokenize: %s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings", ctx_path,

@@ -12,7 +12,7 @@
 #include "core/model/dv_weights.h"
 
 struct cosmos_diffusion_decoder {
-    cosmos_backend_t *be;
+    cosmos_backend_t *cv_be; /* the CV decoder's (a host backend); the DiT keeps its own */
     cosmos_h5_t *cv_file;
     cosmos_dit_t *dit;
     struct cosmos_dit_config dit_cfg;
@@ -97,12 +97,17 @@ cosmos_status cosmos_dit_sample(cosmos_dit_t *m, const struct cosmos_diffusion_d
     return cosmos_dd_sample(&p->sampler, denoise_cb, &c, x_init, (int64_t)cfg->in_channels * T * H * W, out);
 }
 
-cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *be, cosmos_h5_t *dit_file, cosmos_h5_t *cv_file,
-                                            cosmos_diffusion_decoder_t **out) {
+cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *dit_be, cosmos_backend_t *cv_be, cosmos_h5_t *dit_file,
+                                            cosmos_h5_t *cv_file, cosmos_diffusion_decoder_t **out) {
     *out = NULL;
+    if (!cosmos_backend_is_host(cv_be)) {
+        LOG_ERROR("diffusion decoder: the CV8x8x8 decoder runs on a host backend only, not on %s",
+                  cosmos_backend_name(cv_be));
+        return COSMOS_ERR_UNSUPPORTED;
+    }
     cosmos_diffusion_decoder_t *d = calloc(1, sizeof *d);
     if (!d) return COSMOS_ERR_NOMEM;
-    d->be = be;
+    d->cv_be = cv_be;
     d->cv_file = cv_file;
     enum cosmos_dv_part parts = 0;
     int64_t n_stats = 0;
@@ -126,7 +131,7 @@ cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *be, cosmos_h5_t *d
                   cosmos_dv_latent_channels(&d->cv_cfg));
         st = COSMOS_ERR_INVALID_ARG;
     }
-    if (st == COSMOS_OK) st = cosmos_dit_load(be, dit_file, &d->dit_cfg, &d->dit);
+    if (st == COSMOS_OK) st = cosmos_dit_load(dit_be, dit_file, &d->dit_cfg, &d->dit);
     if (st != COSMOS_OK) {
         cosmos_diffusion_decoder_free(d);
         return st;
@@ -233,7 +238,7 @@ cosmos_status cosmos_diffusion_decoder_run(cosmos_diffusion_decoder_t *d, const 
             st = COSMOS_ERR_NOMEM;
             goto done;
         }
-        st = cosmos_cv_decode(d->be, d->cv_file, cv, x, K, Hl, Wl, pix[c]);
+        st = cosmos_cv_decode(d->cv_be, d->cv_file, cv, x, K, Hl, Wl, pix[c]);
         if (st != COSMOS_OK) goto done;
         for (int64_t i = 0; i < 3 * t_pix * HW; i++) pix[c][i] = fminf(fmaxf(pix[c][i], -1.0f), 1.0f);
     }

@@ -259,7 +259,10 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) {
+    /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
+     * decoder shares it); its CV decoder, like T5 and the DV tokenizer, on a host backend */
+    const int dd_here = v->use_dd && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || (dd_here && p->backend && strcmp(p->backend, "cpu"))) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
         if (p->world)
@@ -299,7 +302,8 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && v->use_dd) {
         CHECK(cosmos_h5_open(p->model_dir->diffusion_decoder, &v->dd_h5));
         CHECK(cosmos_h5_open(p->model_dir->cv_tokenizer, &v->cv_h5));
-        CHECK(cosmos_diffusion_decoder_open(v->host_be, v->dd_h5, v->cv_h5, &v->dd));
+        cosmos_backend_t *dit_be = v->be ? v->be : v->host_be;
+        CHECK(cosmos_diffusion_decoder_open(dit_be, v->host_be, v->dd_h5, v->cv_h5, &v->dd));
         const struct cosmos_dit_config *dc = cosmos_diffusion_decoder_dit_config(v->dd);
         const struct cosmos_dv_config *cv = cosmos_diffusion_decoder_cv_config(v->dd);
         CHECK_ARG(dc->token_vocab_size >= v->ar_cfg.vocab_size, COSMOS_ERR_FORMAT,
@@ -321,11 +325,11 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
                       "%s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings",
                       p->model_dir->dd_context, cols, dc->crossattn_emb_channels);
         }
-        LOG_INFO("rank %d: diffusion decoder '%s' + '%s' (%d steps, guidance %g)", v->rank, dc->name, cv->name,
-                 dc->num_steps, dc->guidance);
-        if (cosmos_dit_config_num_params(dc) > 1000000000LL)
-            LOG_WARN("rank %d: the diffusion decoder has %.1f B parameters and runs on the CPU backend (no CUDA kernels "
-                     "for all its ops yet): expect hours per clip; --disable-diffusion-decoder uses the DV decoder",
+        LOG_INFO("rank %d: diffusion decoder '%s' on %s + '%s' on %s (%d steps, guidance %g)", v->rank, dc->name,
+                 cosmos_backend_name(dit_be), cv->name, cosmos_backend_name(v->host_be), dc->num_steps, dc->guidance);
+        if (cosmos_backend_is_host(dit_be) && cosmos_dit_config_num_params(dc) > 1000000000LL)
+            LOG_WARN("rank %d: the diffusion decoder has %.1f B parameters and runs on the CPU backend: expect hours "
+                     "per clip (--backend cuda puts it on a GPU; --disable-diffusion-decoder uses the DV decoder)",
                      v->rank, cosmos_dit_config_num_params(dc) * 1e-9);
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {

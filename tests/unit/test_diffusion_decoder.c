@@ -135,7 +135,7 @@ static void e2e_open(struct e2e *e) {
     cr_assert_eq(cosmos_backend_create("cpu", NULL, &e->be), COSMOS_OK);
     cr_assert_eq(cosmos_h5_open(DATA "dd-tiny.h5", &e->wf), COSMOS_OK);
     cr_assert_eq(cosmos_h5_open(e->cv_path, &e->cf), COSMOS_OK);
-    cr_assert_eq(cosmos_diffusion_decoder_open(e->be, e->wf, e->cf, &e->d), COSMOS_OK);
+    cr_assert_eq(cosmos_diffusion_decoder_open(e->be, e->be, e->wf, e->cf, &e->d), COSMOS_OK);
 }
 static void e2e_close(struct e2e *e) {
     cosmos_diffusion_decoder_free(e->d);
@@ -225,7 +225,7 @@ Test(diffusion_decoder, bad_arguments_are_refused) {
     free(video);
     /* the files swapped: a FORMAT error, no decoder */
     cosmos_diffusion_decoder_t *d = NULL;
-    cr_expect_eq(cosmos_diffusion_decoder_open(e.be, e.cf, e.wf, &d), COSMOS_ERR_FORMAT);
+    cr_expect_eq(cosmos_diffusion_decoder_open(e.be, e.be, e.cf, e.wf, &d), COSMOS_ERR_FORMAT);
     cr_expect_null(d);
     e2e_close(&e);
 }
