@@ -28,6 +28,10 @@ struct dit_block {
     struct cosmos_tensor mlp1, mlp2; /* [F, D], [D, F] */
 };
 
+/* Per-forward activation buffers (backend memory), kept between calls and grown with the token count:
+ * a GPU forward then allocates nothing. */
+enum { B_H, B_HN, B_Q, B_K, B_V, B_ATT, B_F, B_IN, B_OUT, B_COS, B_SIN, B_TEMB, B_T1, B_LORA, B_E, B_R, B_MOD, NB };
+
 struct cosmos_dit {
     cosmos_backend_t *be;
     cosmos_h5_t *h5;
@@ -44,6 +48,8 @@ struct cosmos_dit {
     float *ctx_host;
     int64_t ctx_L;
     void *ca_kv;
+    void *ws[NB];  /* the forward's buffers, sized for ws_N tokens */
+    int64_t ws_N;
 };
 
 const struct cosmos_dit_config *cosmos_dit_get_config(const cosmos_dit_t *m) { return &m->cfg; }
@@ -214,6 +220,7 @@ void cosmos_dit_free(cosmos_dit_t *m) {
     for (int i = 0; i < m->n_dev_owned; i++) cosmos_backend_free_mem(m->be, m->dev_owned[i]);
     for (int i = 0; i < m->n_host_owned; i++) free(m->host_owned[i]);
     cosmos_backend_free_mem(m->be, m->ca_kv);
+    for (int i = 0; i < NB; i++) cosmos_backend_free_mem(m->be, m->ws[i]);
     free(m->ctx_host);
     free(m->dev_owned);
     free(m->host_owned);
@@ -487,8 +494,7 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
     const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
     const size_t as = cosmos_dtype_size(act);
     float *xin = NULL, *cos_h = NULL, *sin_h = NULL, *yh = NULL, *temb_h = NULL;
-    enum { B_H, B_HN, B_Q, B_K, B_V, B_ATT, B_F, B_IN, B_OUT, B_COS, B_SIN, B_TEMB, B_T1, B_LORA, B_E, B_R, B_MOD, NB };
-    void *buf[NB] = {0};
+    void **buf = m->ws;
     CHECK(check_inputs(m, x, T, H, W, c_noise, context, L, tokens, Ht, Wt, fps, out));
     if (context) CHECK(update_ca_kv(m, context, L));
 
@@ -513,9 +519,17 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
         [B_TEMB] = D,   [B_T1] = D,     [B_LORA] = 3 * D, [B_E] = D,             [B_R] = R,
         [B_MOD] = (nmod + 1) * 3 * D,
     };
-    for (int i = 0; i < NB; i++) {
-        const size_t es = i == B_COS || i == B_SIN ? sizeof(float) : as; /* RoPE tables are f32 */
-        CHECK(cosmos_backend_alloc(be, es * (size_t)sizes[i], &buf[i]));
+    if (m->ws_N < N) { /* (re)size the kept buffers for N tokens */
+        for (int i = 0; i < NB; i++) {
+            cosmos_backend_free_mem(be, buf[i]);
+            buf[i] = NULL;
+        }
+        m->ws_N = 0;
+        for (int i = 0; i < NB; i++) {
+            const size_t es = i == B_COS || i == B_SIN ? sizeof(float) : as; /* RoPE tables are f32 */
+            CHECK(cosmos_backend_alloc(be, es * (size_t)sizes[i], &buf[i]));
+        }
+        m->ws_N = N;
     }
     struct cosmos_tensor h = cosmos_tensor_2d(buf[B_H], act, N, D), hn = cosmos_tensor_2d(buf[B_HN], act, N, D);
     struct cosmos_tensor q = cosmos_tensor_2d(buf[B_Q], act, N, D), k = cosmos_tensor_2d(buf[B_K], act, N, D);
@@ -604,7 +618,6 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
     /* step 8: unpatchify */
     unpatchify(c, yh, T, H, W, out);
 fail:
-    for (int i = 0; i < NB; i++) cosmos_backend_free_mem(be, buf[i]);
     free(xin);
     free(cos_h);
     free(sin_h);

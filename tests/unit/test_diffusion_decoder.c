@@ -80,6 +80,13 @@ Test(diffusion_decoder, guided_denoiser_matches_reference) {
     int64_t n;
     float *x_t = read_f32(g.gf, "x_t", &n), *sigma = read_f32(g.gf, "sigma", NULL), *want = read_f32(g.gf, "x0", NULL);
     float *x0 = malloc((size_t)n * sizeof *x0);
+    { /* a larger forward first: the model keeps its buffers, grown for it, and reuses them below */
+        float *bx = calloc(4 * 3 * 8 * 12, sizeof *bx), *by = malloc(4 * 3 * 8 * 12 * sizeof *by);
+        int32_t bt[3 * 4 * 6] = {0};
+        cr_assert_eq(cosmos_dit_forward(g.m, bx, 3, 8, 12, 0.1f, g.context, g.L, bt, 4, 6, 24.0f, by), COSMOS_OK);
+        free(bx);
+        free(by);
+    }
     cr_assert_eq(cosmos_dit_denoise(g.m, g.cfg.guidance, x_t, 3, 4, 6, sigma[0], g.context, g.L, g.tokens, 2, 3,
                                     g.fps[0], x0),
                  COSMOS_OK);
