@@ -30,7 +30,7 @@ struct dit_block {
 
 /* Per-forward activation buffers (backend memory), kept between calls and grown with the token count:
  * a GPU forward then allocates nothing. */
-enum { B_H, B_HN, B_Q, B_K, B_V, B_ATT, B_F, B_IN, B_OUT, B_COS, B_SIN, B_TEMB, B_T1, B_LORA, B_E, B_R, B_MOD, NB };
+enum { B_H, B_HN, B_Q, B_K, B_V, B_ATT, B_F, B_IN, B_OUT, B_COS, B_SIN, B_TEMB, B_T1, B_LORA, B_E, B_R, B_MOD, B_STG, NB };
 
 struct cosmos_dit {
     cosmos_backend_t *be;
@@ -374,32 +374,32 @@ static cosmos_status rmsnorm(cosmos_backend_t *be, struct cosmos_tensor y, struc
     return w.dtype == COSMOS_F32 ? cosmos_op_rmsnorm_f32w(be, y, x, w, DIT_EPS) : cosmos_op_rmsnorm(be, y, x, w, DIT_EPS);
 }
 
-/* Host f32 -> backend activations t (via an f32 staging buffer and a copy when they are not f32). */
-static cosmos_status to_backend(cosmos_backend_t *be, struct cosmos_tensor t, const float *host) {
+/* Host f32 -> backend activations t (via the f32 staging buffer `stage`, of at least numel(t)
+ * floats, and a copy when they are not f32; stage NULL: a temporary one). */
+static cosmos_status to_backend(cosmos_backend_t *be, struct cosmos_tensor t, const float *host, void *stage) {
     const size_t n = (size_t)cosmos_tensor_numel(&t);
     if (t.dtype == COSMOS_F32) return cosmos_backend_upload(be, t.data, host, n * sizeof(float));
-    void *stage = NULL;
-    cosmos_status st = cosmos_backend_alloc(be, n * sizeof(float), &stage);
+    void *own = NULL;
+    cosmos_status st = stage ? COSMOS_OK : cosmos_backend_alloc(be, n * sizeof(float), &own);
+    if (!stage) stage = own;
     if (st == COSMOS_OK) st = cosmos_backend_upload(be, stage, host, n * sizeof(float));
     if (st == COSMOS_OK) st = cosmos_op_copy(be, t, cosmos_tensor_1d(stage, COSMOS_F32, (int64_t)n));
-    if (st == COSMOS_OK) st = cosmos_backend_sync(be);
-    cosmos_backend_free_mem(be, stage);
+    if (st == COSMOS_OK) st = cosmos_backend_sync(be); /* the stage may be reused at once */
+    cosmos_backend_free_mem(be, own);
     return st;
 }
 
-static cosmos_status from_backend(cosmos_backend_t *be, float *host, struct cosmos_tensor t) {
+/* Backend activations t -> host f32, through `stage` (at least numel(t) floats) when t is not f32. */
+static cosmos_status from_backend(cosmos_backend_t *be, float *host, struct cosmos_tensor t, void *stage) {
     const size_t n = (size_t)cosmos_tensor_numel(&t);
+    cosmos_status st = COSMOS_OK;
     if (t.dtype == COSMOS_F32) {
-        cosmos_status st = cosmos_backend_download(be, host, t.data, n * sizeof(float));
-        return st == COSMOS_OK ? cosmos_backend_sync(be) : st;
+        st = cosmos_backend_download(be, host, t.data, n * sizeof(float));
+    } else {
+        st = cosmos_op_copy(be, cosmos_tensor_1d(stage, COSMOS_F32, (int64_t)n), t);
+        if (st == COSMOS_OK) st = cosmos_backend_download(be, host, stage, n * sizeof(float));
     }
-    void *stage = NULL;
-    cosmos_status st = cosmos_backend_alloc(be, n * sizeof(float), &stage);
-    if (st == COSMOS_OK) st = cosmos_op_copy(be, cosmos_tensor_1d(stage, COSMOS_F32, (int64_t)n), t);
-    if (st == COSMOS_OK) st = cosmos_backend_download(be, host, stage, n * sizeof(float));
-    if (st == COSMOS_OK) st = cosmos_backend_sync(be);
-    cosmos_backend_free_mem(be, stage);
-    return st;
+    return st == COSMOS_OK ? cosmos_backend_sync(be) : st;
 }
 
 /* Cross-attention K/V of every block for `context` [L, C] (spec 4.4 step 6, CA: k = RMSNorm_head(ctx
@@ -421,7 +421,7 @@ static cosmos_status update_ca_kv(cosmos_dit_t *m, const float *context, int64_t
     CHECK(cosmos_backend_alloc(be, as * (size_t)(c->num_blocks * 2 * L * D), &m->ca_kv));
     CHECK(cosmos_backend_alloc(be, as * (size_t)(L * C), &ctx_buf));
     struct cosmos_tensor ctx = cosmos_tensor_2d(ctx_buf, act, L, C);
-    CHECK(to_backend(be, ctx, context));
+    CHECK(to_backend(be, ctx, context, NULL));
     for (int b = 0; b < c->num_blocks; b++) {
         const struct dit_attn *A = &m->blocks[b].ca;
         char *base = (char *)m->ca_kv + as * (size_t)(b * 2 * L * D);
@@ -513,11 +513,13 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
     CHECK(cosmos_dit_rope_tables(c, T, H / ps, W / ps, fps, cos_h, sin_h));
     cosmos_dit_timestep_embedding(D, c_noise, temb_h);
 
+    const int64_t n_io = N * (K > P ? K : P), n_stage = n_io > D ? n_io : D; /* staged in and out */
     const int64_t sizes[NB] = {
         [B_H] = N * D,  [B_HN] = N * D, [B_Q] = N * D,    [B_K] = N * D,         [B_V] = N * D, [B_ATT] = N * D,
         [B_F] = N * F,  [B_IN] = N * K, [B_OUT] = N * P,  [B_COS] = N * Dh / 2,  [B_SIN] = N * Dh / 2,
         [B_TEMB] = D,   [B_T1] = D,     [B_LORA] = 3 * D, [B_E] = D,             [B_R] = R,
         [B_MOD] = (nmod + 1) * 3 * D,
+        [B_STG] = n_stage,
     };
     if (m->ws_N < N) { /* (re)size the kept buffers for N tokens */
         for (int i = 0; i < NB; i++) {
@@ -526,7 +528,8 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
         }
         m->ws_N = 0;
         for (int i = 0; i < NB; i++) {
-            const size_t es = i == B_COS || i == B_SIN ? sizeof(float) : as; /* RoPE tables are f32 */
+            /* RoPE tables and the host staging buffer are f32 */
+            const size_t es = i == B_COS || i == B_SIN || i == B_STG ? sizeof(float) : as;
             CHECK(cosmos_backend_alloc(be, es * (size_t)sizes[i], &buf[i]));
         }
         m->ws_N = N;
@@ -545,10 +548,10 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
     struct cosmos_tensor temb = cosmos_tensor_2d(buf[B_TEMB], act, 1, D), t1 = cosmos_tensor_2d(buf[B_T1], act, 1, D);
     struct cosmos_tensor lora = cosmos_tensor_2d(buf[B_LORA], act, 1, 3 * D), e = cosmos_tensor_2d(buf[B_E], act, 1, D);
     struct cosmos_tensor r = cosmos_tensor_2d(buf[B_R], act, 1, R);
-    CHECK(to_backend(be, xt, xin));
+    CHECK(to_backend(be, xt, xin, buf[B_STG]));
     CHECK(cosmos_backend_upload(be, buf[B_COS], cos_h, sizeof(float) * (size_t)(N * Dh / 2)));
     CHECK(cosmos_backend_upload(be, buf[B_SIN], sin_h, sizeof(float) * (size_t)(N * Dh / 2)));
-    CHECK(to_backend(be, temb, temb_h));
+    CHECK(to_backend(be, temb, temb_h, buf[B_STG]));
 
     /* step 3: patch embedding */
     CHECK(linear(be, h, xt, m->x_embed));
@@ -614,7 +617,7 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
     CHECK(cosmos_op_layernorm_modulate(be, hn, h, MOD_VEC(nmod, 0), MOD_VEC(nmod, 1), DIT_EPS));
     CHECK(linear(be, yt, hn, m->final_linear));
 #undef MOD_VEC
-    CHECK(from_backend(be, yh, yt));
+    CHECK(from_backend(be, yh, yt, buf[B_STG]));
     /* step 8: unpatchify */
     unpatchify(c, yh, T, H, W, out);
 fail:
