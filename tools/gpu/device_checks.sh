@@ -7,6 +7,9 @@
 #   bench: cosmos-bench on the CUDA backend at the full 5B-Video2World shape (random weights made
 #          on the spot): logits step, GPU-sampling step, CUDA-graph step
 #   peer:  tools/bench/torch_decode.py (eager, then torch.compile) on the same weights and card
+#   dd:    cosmos-bench-dd: the diffusion decoder's DiT at the 7B width on one chunk (8 x 80 x 128
+#          latent = 20480 tokens, 512-row context), the first BLOCKS (default 4) of 28 blocks (random
+#          weights made on the spot), cond / uncond forward vs the matmul floor, per-chunk projection
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -81,8 +84,12 @@ bench | peer)
     done
   fi
   ;;
+dd)
+  "$BIN/cosmos-bench-dd" --backend cuda --blocks "${BLOCKS:-4}" --reps 2 --json "$OUT/bench_dd.json" 2>&1 |
+    tee "$OUT/bench_dd.log" | tail -8
+  ;;
 *)
-  echo "usage: device_checks.sh tests|bench|peer" >&2
+  echo "usage: device_checks.sh tests|bench|peer|dd" >&2
   exit 2
   ;;
 esac
