@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "core/log.h"
 #include "core/model/dit_weights.h"
 #include "core/model/dv_decoder.h"
@@ -190,6 +191,11 @@ cosmos_status cosmos_diffusion_decoder_run(cosmos_diffusion_decoder_t *d, const 
                       c, K, (long long)Tl);
             return COSMOS_ERR_INVALID_ARG;
         }
+    if (!context || L < 1 || L > (1 << 20)) {
+        LOG_ERROR("diffusion decoder: a context of %lld rows (need 1..2^20 rows of %d)", (long long)L,
+                  dc->crossattn_emb_channels);
+        return COSMOS_ERR_INVALID_ARG;
+    }
     const int64_t grid = Ht * Wt;
     for (int64_t i = 0; i < Tl * grid; i++)
         if (tokens[i] < 0 || tokens[i] >= dc->token_vocab_size) {
@@ -207,15 +213,18 @@ cosmos_status cosmos_diffusion_decoder_run(cosmos_diffusion_decoder_t *d, const 
 
     cosmos_status st = COSMOS_OK;
     int32_t *tok = malloc((size_t)(K * grid) * sizeof *tok);
+    float *ctx = malloc((size_t)(L * dc->crossattn_emb_channels) * sizeof *ctx);
     float *x = malloc((size_t)n * sizeof *x), *noise = malloc((size_t)n * sizeof *noise);
     float *mean = malloc((size_t)(C * K) * sizeof *mean), *std = malloc((size_t)(C * K) * sizeof *std);
     float **pix = calloc((size_t)n_chunks, sizeof *pix);
-    if (!tok || !x || !noise || !mean || !std || !pix) {
+    if (!tok || !ctx || !x || !noise || !mean || !std || !pix) {
         st = COSMOS_ERR_NOMEM;
         goto done;
     }
     st = cosmos_cv_latent_stats(d->cv_file, cv, K, mean, std);
     if (st != COSMOS_OK) goto done;
+    /* spec 4.2: the official pipeline hands the T5 embedding to the diffusion decoder in bf16 */
+    for (int64_t i = 0; i < L * dc->crossattn_emb_channels; i++) ctx[i] = cosmos_round_bf16(context[i]);
     cosmos_dd_gaussian(p->seed, 0, noise, n);
     for (int c = 0; c < n_chunks; c++) {
         for (int j = 0; j < K; j++)
@@ -223,7 +232,7 @@ cosmos_status cosmos_diffusion_decoder_run(cosmos_diffusion_decoder_t *d, const 
                    (size_t)grid * sizeof *tok);
         for (int64_t i = 0; i < n; i++) x[i] = noise[i] * (float)p->sampler.sigma_max;
         LOG_DEBUG("diffusion decoder: chunk %d/%d: %d denoiser calls", c + 1, n_chunks, p->sampler.num_steps + 1);
-        st = cosmos_dit_sample(d->dit, p, x, K, Hl, Wl, context, L, tok, Ht, Wt, x);
+        st = cosmos_dit_sample(d->dit, p, x, K, Hl, Wl, ctx, L, tok, Ht, Wt, x);
         if (st != COSMOS_OK) goto done;
         /* spec 4.7: z = x / sigma_data * std + mean, per channel and latent frame */
         const int64_t plane = Hl * Wl;
@@ -249,6 +258,7 @@ done:
         for (int c = 0; c < n_chunks; c++) free(pix[c]);
     free(pix);
     free(tok);
+    free(ctx);
     free(x);
     free(noise);
     free(mean);

@@ -9,7 +9,8 @@
  * videos f32 [3, T, H, W] in [-1, 1].
  *
  * Deviations from the official code (docs/diffusion-decoder.md): f32 arithmetic from bf16 weights
- * except sigma (rounded to bf16, spec 4.5); our own Gaussian noise (Philox, seed 1 by default, the
+ * except sigma (rounded to bf16, spec 4.5) and the context (rounded to bf16 as the official pipeline
+ * hands it over, spec 4.2; cosmos_diffusion_decoder_run does it); our own Gaussian noise (Philox, seed 1 by default, the
  * same noise for every chunk as the official fixed seed gives); the noise state has as many latent
  * frames as a chunk (the official passes the spatial compression ratio, 8, which equals the chunk
  * length of the 7B decoder, spec 4.2); no DV decode of the chunk for the unused "corrupted pixel"

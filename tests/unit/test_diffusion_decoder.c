@@ -226,6 +226,8 @@ Test(diffusion_decoder, bad_arguments_are_refused) {
                  COSMOS_ERR_INVALID_ARG, "no chunk for 2 latent frames with overlap 2");
     cr_expect_eq(cosmos_diffusion_decoder_run(e.d, &p, tokens, 3, 2, 3, 32, 48, context, 4, 18, video),
                  COSMOS_ERR_INVALID_ARG, "18 frames from one 17-frame chunk");
+    cr_expect_eq(cosmos_diffusion_decoder_run(e.d, &p, tokens, 3, 2, 3, 32, 48, NULL, 4, 17, video),
+                 COSMOS_ERR_INVALID_ARG, "no context");
     tokens[7] = 512;
     cr_expect_eq(cosmos_diffusion_decoder_run(e.d, &p, tokens, 3, 2, 3, 32, 48, context, 4, 17, video),
                  COSMOS_ERR_INVALID_ARG, "token out of range");
