@@ -2,45 +2,15 @@
  * sqrt(2))) elementwise (nn.GELU(), approximate="none"), the DiT MLP's activation (spec
  * components.md 4.4 step 6); contract cosmos_op_gelu (core/backend.h). Activations bf16 or f32 (the
  * same dtype for x and y), f32 math (erff), one rounding on store; flat [n] elements, any shape. y
- * may alias x (each element is read before it is written, by the same thread). 16-byte vectors
- * (vec.cuh) when both pointers are 16-byte aligned, a scalar tail. */
+ * may alias x. The kernel is vec.cuh's unary_kernel (16-byte vectors when both pointers are 16-byte
+ * aligned, a scalar tail). */
 #include "kernels/cuda/vec.cuh"
 
-#define GELU_THREADS 256
-
-static __device__ __forceinline__ float gelu_f(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
-
-template <typename T>
-static __global__ void gelu_kernel(T *y, const T *x, int64_t n, int vec) {
-    constexpr int N = vec16<T>::N;
-    const int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t done = 0;
-    if (vec) {
-        const int64_t groups = n / N;
-        for (int64_t g = tid; g < groups; g += stride) {
-            float f[N];
-            ld_vec16(f, x + g * N);
-#pragma unroll
-            for (int e = 0; e < N; e++) f[e] = gelu_f(f[e]);
-            st_vec16(y + g * N, f);
-        }
-        done = groups * N;
-    }
-    for (int64_t i = done + tid; i < n; i += stride) st_act(y + i, gelu_f(ld_f32(x + i)));
-}
-
-template <typename T>
-static cosmos_status launch(T *y, const T *x, int64_t n, cudaStream_t stream) {
-    const int vec = vec16_ok(y) && vec16_ok(x);
-    const unsigned grid = cosmos_grid_1d(vec ? (n + vec16<T>::N - 1) / vec16<T>::N : n, GELU_THREADS);
-    gelu_kernel<T><<<grid, GELU_THREADS, 0, stream>>>(y, x, n, vec);
-    return CUDA_LAUNCH_STATUS("gelu_kernel");
-}
+struct GeluOp {
+    static __device__ __forceinline__ float f(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+};
 
 extern "C" cosmos_status cosmos_cuda_gelu(void *y, const void *x, enum cosmos_dtype dtype, int64_t n,
                                            cudaStream_t stream) {
-    if (n <= 0) return COSMOS_OK;
-    if (dtype == COSMOS_BF16) return launch((cosmos_bf16 *)y, (const cosmos_bf16 *)x, n, stream);
-    if (dtype == COSMOS_F32) return launch((float *)y, (const float *)x, n, stream);
-    return COSMOS_ERR_UNSUPPORTED;
+    return cosmos_cuda_unary<GeluOp>(y, x, dtype, n, stream, "gelu_kernel");
 }

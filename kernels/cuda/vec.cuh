@@ -46,4 +46,50 @@ static __device__ __forceinline__ void st_vec16(float *p, const float f[4]) {
 /* Host side: p is 16-byte aligned. */
 static inline bool vec16_ok(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
+/* An elementwise unary op y[i] = Op::f(x[i]) over n elements (bf16 or f32, the same for x and y; f32
+ * math, one rounding on store): 16-byte vectors when `vec`, a scalar tail. y may alias x (each
+ * element is read before it is written, by the same thread). Op is a struct with a static
+ * __device__ float f(float). */
+#define UNARY_THREADS 256
+
+template <typename Op, typename T>
+static __global__ void unary_kernel(T *y, const T *x, int64_t n, int vec) {
+    constexpr int N = vec16<T>::N;
+    const int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t done = 0;
+    if (vec) {
+        const int64_t groups = n / N;
+        for (int64_t g = tid; g < groups; g += stride) {
+            float f[N];
+            ld_vec16(f, x + g * N);
+#pragma unroll
+            for (int e = 0; e < N; e++) f[e] = Op::f(f[e]);
+            st_vec16(y + g * N, f);
+        }
+        done = groups * N;
+    }
+    for (int64_t i = done + tid; i < n; i += stride) st_act(y + i, Op::f(ld_f32(x + i)));
+}
+
+/* Launches unary_kernel<Op> on `stream` for bf16 or f32 activations (other dtypes: UNSUPPORTED);
+ * `name` labels launch errors. */
+template <typename Op>
+static cosmos_status cosmos_cuda_unary(void *y, const void *x, enum cosmos_dtype dtype, int64_t n,
+                                       cudaStream_t stream, const char *name) {
+    if (n <= 0) return COSMOS_OK;
+    const int vec = vec16_ok(y) && vec16_ok(x);
+    if (dtype == COSMOS_BF16) {
+        const unsigned grid = cosmos_grid_1d(vec ? (n + vec16<cosmos_bf16>::N - 1) / vec16<cosmos_bf16>::N : n,
+                                             UNARY_THREADS);
+        unary_kernel<Op, cosmos_bf16><<<grid, UNARY_THREADS, 0, stream>>>((cosmos_bf16 *)y, (const cosmos_bf16 *)x, n,
+                                                                           vec);
+    } else if (dtype == COSMOS_F32) {
+        const unsigned grid = cosmos_grid_1d(vec ? (n + vec16<float>::N - 1) / vec16<float>::N : n, UNARY_THREADS);
+        unary_kernel<Op, float><<<grid, UNARY_THREADS, 0, stream>>>((float *)y, (const float *)x, n, vec);
+    } else {
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    return CUDA_LAUNCH_STATUS(name);
+}
+
 #endif
