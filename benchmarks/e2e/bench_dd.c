@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "benchmarks/provenance.h"
+#include "benchmarks/tmp_weights.h"
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/json_file.h"
@@ -30,20 +31,6 @@
 #include "core/model/dit_weights.h"
 #include "cosmos_build_config.h"
 #include "launcher/cli.h"
-
-static char g_tmp_dir[512], g_tmp_file[640], g_tmp_partial[700];
-
-static void remove_tmp(void) {
-    if (g_tmp_file[0]) unlink(g_tmp_file);
-    if (g_tmp_partial[0]) unlink(g_tmp_partial);
-    if (g_tmp_dir[0]) rmdir(g_tmp_dir);
-}
-
-static void on_signal(int sig) {
-    remove_tmp(); /* unlink and rmdir are async-signal-safe */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
 
 /* FLOPs of one forward over N tokens (cond: with cross-attention to L rows). */
 static double forward_flops(const struct cosmos_dit_config *c, double N, double L, int cond) {
@@ -152,17 +139,12 @@ int main(int argc, char **argv) {
               COSMOS_ERR_INVALID_ARG, "latent %dx%dx%d: height and width must be positive multiples of %d", frames,
               height, width, 2 * ps);
 
-    const char *tmpdir = getenv("TMPDIR");
-    snprintf(g_tmp_dir, sizeof g_tmp_dir, "%s/cosmos-bench-dd-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    CHECK_ARG(mkdtemp(g_tmp_dir) != NULL, COSMOS_ERR_IO, "cannot create a temporary directory %s", g_tmp_dir);
-    snprintf(g_tmp_file, sizeof g_tmp_file, "%s/dd.h5", g_tmp_dir);
-    cosmos_tmp_path(g_tmp_file, g_tmp_partial, sizeof g_tmp_partial);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    const char *tmp_file = NULL;
+    CHECK(bench_tmp_weights_path("cosmos-bench-dd", "dd.h5", &tmp_file));
     LOG_INFO("bench-dd: random weights for %s with %d of %d blocks (%.3f B parameters) -> %s (deleted at exit)",
-             cfg.name, cfg.num_blocks, full_blocks, cosmos_dit_config_num_params(&cfg) * 1e-9, g_tmp_file);
-    CHECK(cosmos_dit_init_random(&cfg, seed, g_tmp_file));
-    CHECK(cosmos_h5_open(g_tmp_file, &h5));
+             cfg.name, cfg.num_blocks, full_blocks, cosmos_dit_config_num_params(&cfg) * 1e-9, tmp_file);
+    CHECK(cosmos_dit_init_random(&cfg, seed, tmp_file));
+    CHECK(cosmos_h5_open(tmp_file, &h5));
 
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common.threads;
@@ -236,6 +218,6 @@ fail:
     cosmos_dit_free(m);
     cosmos_h5_close(h5);
     cosmos_backend_free(be);
-    remove_tmp();
+    bench_tmp_weights_remove();
     return st == COSMOS_OK ? 0 : 1;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "benchmarks/provenance.h"
+#include "benchmarks/tmp_weights.h"
 #include "core/json_file.h"
 #include "core/backend.h"
 #include "core/h5file.h"
@@ -228,22 +229,6 @@ static void phase_fill_json(json_t *o, const struct phase *p, int reps) {
     for (int r = 0; r < reps; r++) json_array_append_new(a, json_real(p->sec[r]));
 }
 
-/* ---- temporary weights, removed at exit and on SIGINT / SIGTERM (e.g. a timeout) ---- */
-
-static char g_tmp_dir[512], g_tmp_file[640], g_tmp_partial[700];
-
-static void remove_tmp(void) {
-    if (g_tmp_file[0]) unlink(g_tmp_file);
-    if (g_tmp_partial[0]) unlink(g_tmp_partial);
-    if (g_tmp_dir[0]) rmdir(g_tmp_dir);
-}
-
-static void on_signal(int sig) {
-    remove_tmp(); /* unlink and rmdir are async-signal-safe */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 int main(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *config = NULL, *weights = NULL, *json_out = NULL;
@@ -309,19 +294,14 @@ int main(int argc, char **argv) {
               COSMOS_ERR_INVALID_ARG, "clip %dx%dx%d: frames must be 1 + %d*k, height and width multiples of %d",
               frames, height, width, cfg.temporal_compression, cfg.spatial_compression);
     if (!weights) {
-        const char *tmpdir = getenv("TMPDIR");
-        snprintf(g_tmp_dir, sizeof g_tmp_dir, "%s/cosmos-bench-dv-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-        CHECK_ARG(mkdtemp(g_tmp_dir) != NULL, COSMOS_ERR_IO, "cannot create a temporary directory %s", g_tmp_dir);
-        snprintf(g_tmp_file, sizeof g_tmp_file, "%s/tokenizer.h5", g_tmp_dir);
-        cosmos_tmp_path(g_tmp_file, g_tmp_partial, sizeof g_tmp_partial);
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        LOG_INFO("bench-dv: random weights for %s -> %s (deleted at exit)", cfg.name, g_tmp_file);
+        const char *tmp_file = NULL;
+        CHECK(bench_tmp_weights_path("cosmos-bench-dv", "tokenizer.h5", &tmp_file));
+        LOG_INFO("bench-dv: random weights for %s -> %s (deleted at exit)", cfg.name, tmp_file);
         init_s = bench_now_s();
-        CHECK(cosmos_dv_init_random(&cfg, seed, COSMOS_DV_BOTH, g_tmp_file));
+        CHECK(cosmos_dv_init_random(&cfg, seed, COSMOS_DV_BOTH, tmp_file));
         init_s = bench_now_s() - init_s;
-        CHECK(cosmos_h5_open(g_tmp_file, &h5));
-        weights = g_tmp_file;
+        CHECK(cosmos_h5_open(tmp_file, &h5));
+        weights = tmp_file;
     }
 
     struct cosmos_backend_params bp = cosmos_backend_params_default();
@@ -458,7 +438,7 @@ int main(int argc, char **argv) {
     prov = bench_provenance(cosmos_backend_name(be), n_threads);
     bench_provenance_print(prov);
     printf("# tokenizer    %s (%s%s), %.2f M encoder + %.2f M decoder parameters\n", cfg.name, weights,
-           g_tmp_file[0] ? ", random, deleted at exit" : "",
+           bench_tmp_weights_current() ? ", random, deleted at exit" : "",
            cosmos_dv_config_num_params(&cfg, COSMOS_DV_ENCODER) * 1e-6,
            cosmos_dv_config_num_params(&cfg, COSMOS_DV_DECODER) * 1e-6);
     printf("# clip         %d x %d x %d frames (%s) -> latent %lld x %lld x %lld = %lld tokens; %d rep(s)\n", frames,
@@ -508,7 +488,7 @@ int main(int argc, char **argv) {
         js = json_pack("{s:O, s:s, s:s, s:b, s:{s:i, s:i, s:i}, s:{s:I, s:I, s:I, s:I}, s:i, s:I, s:{s:f, s:f, s:f}, "
                        "s:{s:f, s:f}, s:I}",
                        "provenance", prov, "tokenizer", cfg.name, "weights", weights, "random_weights",
-                       g_tmp_file[0] != 0, "clip", "frames", frames, "height", height, "width", width, "latent", "T",
+                       bench_tmp_weights_current() != NULL, "clip", "frames", frames, "height", height, "width", width, "latent", "T",
                        (json_int_t)Tl, "H", (json_int_t)Hl, "W", (json_int_t)Wl, "tokens", (json_int_t)n_tok, "reps",
                        reps, "seed", (json_int_t)seed, "sgemm_gflops", "best", gemm, "m256_n7168_k2304", g256,
                        "m512_n3584_k4608", g512, "loadavg_1min", "start", load_start, "end", load_end,
@@ -546,7 +526,7 @@ fail:
     json_decref(prov);
     cosmos_dv_stream_free(stream);
     cosmos_h5_close(h5);
-    remove_tmp();
+    bench_tmp_weights_remove();
     free(video), free(out), free(chunk), free(idx), free(idx0), free(push_s), free(push_floor);
     free(enc.sec), free(dec.sec), free(str.sec);
     cosmos_backend_free(be);
