@@ -25,14 +25,11 @@
 #include "core/model/dv_weights.h"
 #include "cosmos_build_config.h"
 #include "log_capture.h"
+#include "test_files.h"
 
 #define TOL_VIDEO 1e-4
 #define TOL_STREAM 1e-5
 #define TOL_DENORM 1e-6
-
-static void config_path(char *path, size_t n, const char *name) {
-    snprintf(path, n, "%s/configs/models/%s.json", COSMOS_SOURCE_DIR, name);
-}
 
 static struct cosmos_dv_config load(const char *name) {
     char path[1024];
@@ -40,11 +37,6 @@ static struct cosmos_dv_config load(const char *name) {
     struct cosmos_dv_config c;
     cr_assert_eq(cosmos_dv_config_load(path, &c), COSMOS_OK, "loading %s", path);
     return c;
-}
-
-static void tmp_path(char *buf, size_t size, const char *name) {
-    const char *tmp = getenv("COSMOS_TEST_TMP");
-    snprintf(buf, size, "%s/%s", tmp ? tmp : "/tmp", name);
 }
 
 /* max |a-b| / max(1,|b|) over n values; prints it and the worst position. */
@@ -159,22 +151,9 @@ static const struct bad_case bad_cases[] = {
 Test(cv_config, every_cv_validation_error_names_the_problem) {
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         const struct bad_case *b = &bad_cases[i];
-        char src[1024], path[1024], name[64];
-        json_error_t err;
-        config_path(src, sizeof src, b->base);
-        json_t *root = json_load_file(src, JSON_PRESERVE_ORDER, &err);
-        cr_assert(root, "%s: %s", src, err.text);
-        if (b->value) {
-            json_t *v = json_loads(b->value, JSON_DECODE_ANY, &err);
-            cr_assert(v, "case value %s: %s", b->value, err.text);
-            json_object_set_new(root, b->key, v);
-        } else {
-            json_object_del(root, b->key);
-        }
+        char path[1024], name[64];
         snprintf(name, sizeof name, "cv-bad-%02zu.json", i);
-        tmp_path(path, sizeof path, name);
-        cr_assert_eq(json_dump_file(root, path, JSON_PRESERVE_ORDER), 0, "writing %s", path);
-        json_decref(root);
+        write_config_variant(b->base, b->key, b->value, name, path, sizeof path);
         struct cosmos_dv_config c;
         log_capture_start();
         cosmos_status st = cosmos_dv_config_load(path, &c);

@@ -26,20 +26,13 @@
 #include "core/rng.h"
 #include "cosmos_build_config.h"
 #include "log_capture.h"
+#include "test_files.h"
 
 #define GOLDEN_TOL 1e-5 /* max |diff| / max |ref|; measured 6.5e-7, the tanh GELU approximation gives 1.5e-4 */
 
-static void config_path(char *path, size_t n, const char *name) {
-    snprintf(path, n, "%s/configs/models/%s.json", COSMOS_SOURCE_DIR, name);
-}
 static void data_path(char *path, size_t n, const char *name) {
     snprintf(path, n, "%s/tests/data/%s", COSMOS_SOURCE_DIR, name);
 }
-static void tmp_path(char *path, size_t n, const char *name) {
-    const char *dir = getenv("COSMOS_TEST_TMP");
-    snprintf(path, n, "%s/%s", dir ? dir : "/tmp", name);
-}
-
 static struct cosmos_dit_config load_cfg(const char *name) {
     char path[1024];
     config_path(path, sizeof path, name);
@@ -146,23 +139,9 @@ static const struct bad_case bad_cases[] = {
 };
 
 static void write_variant(const struct bad_case *b, char *path, size_t n, int idx) {
-    char src[1024];
-    config_path(src, sizeof src, "dd-tiny");
-    json_error_t err;
-    json_t *root = json_load_file(src, JSON_PRESERVE_ORDER, &err);
-    cr_assert(root, "%s: %s", src, err.text);
-    if (b->value) {
-        json_t *v = json_loads(b->value, JSON_DECODE_ANY, &err);
-        cr_assert(v, "case value %s: %s", b->value, err.text);
-        json_object_set_new(root, b->key, v);
-    } else {
-        json_object_del(root, b->key);
-    }
     char name[64];
     snprintf(name, sizeof name, "dit-bad-%02d.json", idx);
-    tmp_path(path, n, name);
-    cr_assert_eq(json_dump_file(root, path, JSON_PRESERVE_ORDER), 0, "writing %s", path);
-    json_decref(root);
+    write_config_variant("dd-tiny", b->key, b->value, name, path, n);
 }
 
 Test(dit_config, every_validation_error_names_the_problem) {

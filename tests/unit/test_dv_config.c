@@ -20,10 +20,7 @@
 #include "core/model/dv_weights.h"
 #include "cosmos_build_config.h"
 #include "log_capture.h"
-
-static void config_path(char *path, size_t n, const char *name) {
-    snprintf(path, n, "%s/configs/models/%s.json", COSMOS_SOURCE_DIR, name);
-}
+#include "test_files.h"
 
 static struct cosmos_dv_config load(const char *name) {
     char path[1024];
@@ -31,11 +28,6 @@ static struct cosmos_dv_config load(const char *name) {
     struct cosmos_dv_config c;
     cr_assert_eq(cosmos_dv_config_load(path, &c), COSMOS_OK, "loading %s", path);
     return c;
-}
-
-static void tmp_path(char *path, size_t n, const char *name) {
-    const char *dir = getenv("COSMOS_TEST_TMP");
-    snprintf(path, n, "%s/%s", dir ? dir : "/tmp", name);
 }
 
 static void expect_same_config(const struct cosmos_dv_config *a, const struct cosmos_dv_config *b) {
@@ -276,23 +268,9 @@ static const struct bad_case bad_cases[] = {
 
 /* Writes the tiny config with one change to $COSMOS_TEST_TMP/<file> and returns the path. */
 static void write_variant(const struct bad_case *b, char *path, size_t n, int idx) {
-    char src[1024];
-    config_path(src, sizeof src, "dv-tokenizer-tiny");
-    json_error_t err;
-    json_t *root = json_load_file(src, JSON_PRESERVE_ORDER, &err);
-    cr_assert(root, "%s: %s", src, err.text);
-    if (b->value) {
-        json_t *v = json_loads(b->value, JSON_DECODE_ANY, &err);
-        cr_assert(v, "case value %s: %s", b->value, err.text);
-        json_object_set_new(root, b->key, v);
-    } else {
-        json_object_del(root, b->key);
-    }
     char name[64];
     snprintf(name, sizeof name, "dv-bad-%02d.json", idx);
-    tmp_path(path, n, name);
-    cr_assert_eq(json_dump_file(root, path, JSON_PRESERVE_ORDER), 0, "writing %s", path);
-    json_decref(root);
+    write_config_variant("dv-tokenizer-tiny", b->key, b->value, name, path, n);
 }
 
 Test(dv_config, every_validation_error_names_the_problem) {

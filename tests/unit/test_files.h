@@ -1,0 +1,16 @@
+/* Paths and config variants for the unit tests: shipped configs (configs/models/<name>.json),
+ * scratch files under $COSMOS_TEST_TMP (else /tmp), and a shipped config with one key changed or
+ * deleted, written to a scratch file (the config loaders' error tests). */
+#ifndef COSMOS_TEST_FILES_H
+#define COSMOS_TEST_FILES_H
+
+#include <stddef.h>
+
+void config_path(char *path, size_t n, const char *name);
+void tmp_path(char *path, size_t n, const char *name);
+/* configs/models/<base>.json with `key` set to the JSON text `value` (NULL: the key deleted),
+ * written to tmp_path(out_name); the path goes to path[n]. Asserts on failure. */
+void write_config_variant(const char *base, const char *key, const char *value, const char *out_name, char *path,
+                          size_t n);
+
+#endif
