@@ -25,6 +25,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/backend.h"
+#include "cuda_test_util.h"
 #include "core/h5file.h"
 #include "core/model/dit_config.h"
 #include "core/model/dit_model.h"
@@ -110,36 +111,10 @@ static struct dbuf dev_put(const float *host, int64_t n, int64_t off, enum cosmo
     b.view = (char *)b.base + es * (size_t)off;
     return b;
 }
-/* Host f32 copy of n elements of dt at d (synchronous). */
 static float *dev_get(const void *d, int64_t n, enum cosmos_dtype dt) {
-    float *h = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    cr_assert_eq(cosmos_backend_sync(gpu), COSMOS_OK);
-    if (dt == COSMOS_BF16) {
-        cosmos_bf16 *b = malloc(sizeof(cosmos_bf16) * (size_t)(n ? n : 1));
-        cr_assert_eq(cosmos_backend_download(gpu, b, d, sizeof(cosmos_bf16) * (size_t)n), COSMOS_OK);
-        cosmos_bf16_to_f32_n(h, b, (size_t)n);
-        free(b);
-    } else {
-        cr_assert_eq(cosmos_backend_download(gpu, h, d, sizeof(float) * (size_t)n), COSMOS_OK);
-    }
-    return h;
+    return cuda_test_download(gpu, d, n, dt);
 }
 
-/* Max-abs / max-rel comparison; prints the first mismatches with their indices. NaN never passes. */
-static void compare(const char *what, const float *got, const float *want, int64_t n, double atol, double rtol) {
-    double max_abs = 0, max_rel = 0;
-    int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - want[i]), r = d / (fabs(want[i]) + 1e-30);
-        if (d > max_abs) max_abs = d;
-        if (r > max_rel && fabs(want[i]) > atol) max_rel = r;
-        if (!(d <= atol + rtol * fabs(want[i])) && bad++ < 5)
-            cr_log_error("%s: index %lld: cuda %.7g cpu %.7g", what, (long long)i, got[i], want[i]);
-    }
-    cr_log_info("%s: max abs %.3g, max rel %.3g over %lld values", what, max_abs, max_rel, (long long)n);
-    cr_expect_eq(bad, 0, "%s: %lld of %lld values beyond atol %g + rtol %g (max abs %.3g)", what, (long long)bad,
-                 (long long)n, atol, rtol, max_abs);
-}
 
 static cudaStream_t gpu_stream(void) { return (cudaStream_t)cosmos_backend_stream(gpu); }
 
@@ -171,7 +146,8 @@ static void check_unary(enum unary op, int64_t n, enum cosmos_dtype dt, int64_t 
                      COSMOS_OK, "%s", what);
     }
     float *g = dev_get(dy.view, n, dt);
-    compare(what, g, y, n, dt == COSMOS_BF16 ? BF16_ATOL : F32_ATOL, dt == COSMOS_BF16 ? BF16_RTOL : F32_RTOL);
+    cuda_test_compare(what, g, y, n, dt == COSMOS_BF16 ? BF16_ATOL : F32_ATOL,
+                      dt == COSMOS_BF16 ? BF16_RTOL : F32_RTOL);
     if (!in_place) cosmos_backend_free_mem(gpu, dy.base);
     cosmos_backend_free_mem(gpu, dx.base);
     free(x), free(y), free(g);
@@ -226,7 +202,8 @@ static void check_layernorm(int64_t rows, int64_t D, enum cosmos_dtype dt, int64
                                                     gpu_stream()),
                      COSMOS_OK, "%s", what);
     float *g = dev_get(dy.view, n, dt);
-    compare(what, g, y, n, dt == COSMOS_BF16 ? BF16_ATOL : F32_LN_ATOL, dt == COSMOS_BF16 ? BF16_RTOL : F32_LN_RTOL);
+    cuda_test_compare(what, g, y, n, dt == COSMOS_BF16 ? BF16_ATOL : F32_LN_ATOL,
+                      dt == COSMOS_BF16 ? BF16_RTOL : F32_LN_RTOL);
     if (!in_place) cosmos_backend_free_mem(gpu, dy.base);
     cosmos_backend_free_mem(gpu, dx.base);
     cosmos_backend_free_mem(gpu, dsh.base);
@@ -272,7 +249,7 @@ Test(cuda_dit, layernorm_modulate_views, .init = open_backends, .fini = close_ba
                                               cosmos_tensor_2d(dsc.view, COSMOS_BF16, 1, D), LN_EPS),
                  COSMOS_OK);
     float *g = dev_get(dy.view, n, COSMOS_BF16);
-    compare("layernorm_modulate [2,5,64], vectors [1,64]", g, y, n, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare("layernorm_modulate [2,5,64], vectors [1,64]", g, y, n, BF16_ATOL, BF16_RTOL);
     /* a dtype the kernels do not take is refused, not computed */
     cr_expect_eq(cosmos_cuda_layernorm_modulate(dy.view, dx.view, dsh.view, dsc.view, COSMOS_I32, A * B, D, LN_EPS,
                                                 gpu_stream()),
@@ -309,7 +286,7 @@ static void check_add_gated(int64_t rows, int64_t D, enum cosmos_dtype dt, int64
                      "%s", what);
     float *g = dev_get(dy.view, n, dt);
     /* f32: a + g*b may cancel; the absolute floor is an ulp of |g*b| ~ 8 */
-    compare(what, g, y, n, dt == COSMOS_BF16 ? BF16_ATOL : 2e-6, dt == COSMOS_BF16 ? BF16_RTOL : F32_RTOL);
+    cuda_test_compare(what, g, y, n, dt == COSMOS_BF16 ? BF16_ATOL : 2e-6, dt == COSMOS_BF16 ? BF16_RTOL : F32_RTOL);
     if (!in_place) cosmos_backend_free_mem(gpu, dy.base);
     cosmos_backend_free_mem(gpu, da.base);
     cosmos_backend_free_mem(gpu, db.base);
@@ -362,7 +339,7 @@ static void check_attention_rows(int64_t T, int64_t S, int64_t H, int64_t Dh, fl
                                          cosmos_tensor_3d(k, COSMOS_F32, S, H, Dh),
                                          cosmos_tensor_3d(v, COSMOS_F32, S, H, Dh), 0, 0),
                      COSMOS_OK);
-        compare(what, g + t0 * row, o, nt * row, ATT_ATOL, RED_RTOL);
+        cuda_test_compare(what, g + t0 * row, o, nt * row, ATT_ATOL, RED_RTOL);
     }
     cosmos_backend_free_mem(gpu, dq.base);
     cosmos_backend_free_mem(gpu, dk.base);
@@ -414,7 +391,7 @@ static void check_qk_norm_rope_tokens(int64_t N, int64_t H, int64_t Dh) {
                                         cosmos_tensor_2d(ds.view, COSMOS_F32, N, half), 0),
                  COSMOS_OK, "%s", what);
     float *g = dev_get(dx.view, n, COSMOS_BF16);
-    compare(what, g, x, n, RED_ATOL, RED_RTOL);
+    cuda_test_compare(what, g, x, n, RED_ATOL, RED_RTOL);
     cosmos_backend_free_mem(gpu, dx.base);
     cosmos_backend_free_mem(gpu, dw.base);
     cosmos_backend_free_mem(gpu, dc.base);
@@ -436,7 +413,7 @@ static void check_rmsnorm_rows(int64_t rows, int64_t Dh) {
     struct cosmos_tensor xg = cosmos_tensor_2d(dx.view, COSMOS_BF16, rows, Dh);
     cr_assert_eq(cosmos_op_rmsnorm(gpu, xg, xg, cosmos_tensor_1d(dw.view, COSMOS_BF16, Dh), 1e-6f), COSMOS_OK);
     float *g = dev_get(dx.view, n, COSMOS_BF16);
-    compare(what, g, x, n, RED_ATOL, RED_RTOL);
+    cuda_test_compare(what, g, x, n, RED_ATOL, RED_RTOL);
     cosmos_backend_free_mem(gpu, dx.base);
     cosmos_backend_free_mem(gpu, dw.base);
     free(x), free(w), free(wb), free(g);
@@ -474,7 +451,7 @@ static void check_matmul_rows(int64_t M, int64_t N, int64_t K, int64_t sub) {
                                       cosmos_tensor_2d(x + r0 * K, COSMOS_F32, sub, K),
                                       cosmos_tensor_2d(wb, COSMOS_BF16, N, K)),
                      COSMOS_OK);
-        compare(what, g + r0 * N, y, sub * N, RED_ATOL, RED_RTOL);
+        cuda_test_compare(what, g + r0 * N, y, sub * N, RED_ATOL, RED_RTOL);
     }
     cosmos_backend_free_mem(gpu, dx.base);
     cosmos_backend_free_mem(gpu, dw.base);

@@ -13,6 +13,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/backend.h"
+#include "cuda_test_util.h"
 #include "core/h5file.h"
 #include "core/model/ar_model.h"
 #include "core/model/sampler.h"
@@ -68,35 +69,10 @@ static void *dev_upload(const void *host_f32_or_i32, int64_t n, enum cosmos_dtyp
     }
     return d;
 }
-/* Host f32 copy of a device tensor of dtype bf16 or f32 (synchronous). */
 static float *dev_download(const void *d, int64_t n, enum cosmos_dtype dt) {
-    float *h = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    if (dt == COSMOS_BF16) {
-        cosmos_bf16 *b = malloc(sizeof(cosmos_bf16) * (size_t)(n ? n : 1));
-        cr_assert_eq(cosmos_backend_download(gpu, b, d, sizeof(cosmos_bf16) * (size_t)n), COSMOS_OK);
-        cosmos_bf16_to_f32_n(h, b, (size_t)n);
-        free(b);
-    } else {
-        cr_assert_eq(cosmos_backend_download(gpu, h, d, sizeof(float) * (size_t)n), COSMOS_OK);
-    }
-    return h;
+    return cuda_test_download(gpu, d, n, dt);
 }
 
-/* Max-abs / max-rel comparison; prints the first mismatches with their indices. */
-static void compare(const char *what, const float *got, const float *want, int64_t n, double atol, double rtol) {
-    double max_abs = 0, max_rel = 0;
-    int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - want[i]), r = d / (fabs(want[i]) + 1e-30);
-        if (d > max_abs) max_abs = d;
-        if (r > max_rel && fabs(want[i]) > atol) max_rel = r;
-        if (!(d <= atol + rtol * fabs(want[i])) && bad++ < 5)
-            cr_log_error("%s: index %lld: cuda %.7g cpu %.7g", what, (long long)i, got[i], want[i]);
-    }
-    cr_log_info("%s: max abs %.3g, max rel %.3g over %lld values", what, max_abs, max_rel, (long long)n);
-    cr_expect_eq(bad, 0, "%s: %lld of %lld values beyond atol %g + rtol %g (max abs %.3g)", what, (long long)bad,
-                 (long long)n, atol, rtol, max_abs);
-}
 
 /* ---- matmul ---- */
 
@@ -128,7 +104,7 @@ static void check_matmul(int64_t M, int64_t N, int64_t K, int64_t x_off) {
                                   cosmos_tensor_2d(dw, COSMOS_BF16, N, K)),
                  COSMOS_OK, "%s (cuda)", what);
     float *g = dev_download(dy, M * N, COSMOS_BF16);
-    compare(what, g, y, M * N, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare(what, g, y, M * N, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dx);
     cosmos_backend_free_mem(gpu, dw);
     cosmos_backend_free_mem(gpu, dy);
@@ -162,7 +138,7 @@ static void check_rmsnorm(int64_t rows, int64_t D, int in_place) {
                                    cosmos_tensor_2d(dx, COSMOS_BF16, rows, D), cosmos_tensor_1d(dw, COSMOS_BF16, D), 1e-5f),
                  COSMOS_OK);
     float *g = dev_download(dy, n, COSMOS_BF16);
-    compare(what, g, y, n, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare(what, g, y, n, BF16_ATOL, BF16_RTOL);
     if (!in_place) cosmos_backend_free_mem(gpu, dy);
     cosmos_backend_free_mem(gpu, dx);
     cosmos_backend_free_mem(gpu, dw);
@@ -202,7 +178,7 @@ static void check_rope(int64_t T, int64_t H, int64_t Dh, int64_t S, int64_t pos0
                                 gpu_pos(pos0)),
                  COSMOS_OK);
     float *g = dev_download(dx, n, COSMOS_BF16);
-    compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dx);
     cosmos_backend_free_mem(gpu, dc);
     cosmos_backend_free_mem(gpu, ds);
@@ -233,7 +209,7 @@ Test(cuda, embedding, .init = open_backends, .fini = close_backends) {
                                      cosmos_tensor_1d(di, COSMOS_I32, T)),
                  COSMOS_OK);
     float *g = dev_download(dy, T * D, COSMOS_BF16);
-    compare("embedding (ids outside [0,V) give zero rows)", g, y, T * D, 0.0, 0.0); /* a gather: exact */
+    cuda_test_compare("embedding (ids outside [0,V) give zero rows)", g, y, T * D, 0.0, 0.0); /* a gather: exact */
     cosmos_backend_free_mem(gpu, dt);
     cosmos_backend_free_mem(gpu, di);
     cosmos_backend_free_mem(gpu, dy);
@@ -258,7 +234,7 @@ static void check_add(int64_t n, enum cosmos_dtype b_dt, int in_place) {
                                cosmos_tensor_1d(db, b_dt, n)),
                  COSMOS_OK);
     float *g = dev_download(dy, n, COSMOS_BF16);
-    compare(what, g, y, n, 1e-6, 8e-3); /* one bf16 rounding of the sum */
+    cuda_test_compare(what, g, y, n, 1e-6, 8e-3); /* one bf16 rounding of the sum */
     if (!in_place) cosmos_backend_free_mem(gpu, dy);
     cosmos_backend_free_mem(gpu, da);
     cosmos_backend_free_mem(gpu, db);
@@ -286,7 +262,7 @@ static void check_silu_mul(int64_t n, int in_place) {
                                     cosmos_tensor_1d(db, COSMOS_BF16, n)),
                  COSMOS_OK);
     float *g = dev_download(dy, n, COSMOS_BF16);
-    compare(what, g, y, n, 1e-6, 8e-3);
+    cuda_test_compare(what, g, y, n, 1e-6, 8e-3);
     if (!in_place) cosmos_backend_free_mem(gpu, dy);
     cosmos_backend_free_mem(gpu, da);
     cosmos_backend_free_mem(gpu, db);
@@ -323,13 +299,13 @@ Test(cuda, copy_conversions, .init = open_backends, .fini = close_backends) {
     cr_assert_eq(cosmos_op_copy(gpu, cosmos_tensor_1d(df, COSMOS_F32, n), cosmos_tensor_1d(db, COSMOS_BF16, n)), COSMOS_OK);
     float *wide = dev_download(df, n, COSMOS_F32), *want_wide = malloc(sizeof(float) * (size_t)n);
     cosmos_bf16_to_f32_n(want_wide, want, (size_t)n);
-    compare("copy bf16->f32", wide, want_wide, n, 0.0, 0.0);
+    cuda_test_compare("copy bf16->f32", wide, want_wide, n, 0.0, 0.0);
     /* same dtype: f32 (a view of odd length at an odd offset) and int32 */
     cr_assert_eq(cosmos_op_copy(gpu, cosmos_tensor_1d((float *)df + 1, COSMOS_F32, n - 2),
                                 cosmos_tensor_1d((float *)dx + 1, COSMOS_F32, n - 2)),
                  COSMOS_OK);
     float *same = dev_download(df, n, COSMOS_F32);
-    compare("copy f32->f32 (view)", same + 1, x + 1, n - 2, 0.0, 0.0);
+    cuda_test_compare("copy f32->f32 (view)", same + 1, x + 1, n - 2, 0.0, 0.0);
     int32_t ids[5] = {1, -2, 3, 64000, 2147483647}, back[5] = {0};
     void *di = dev_upload(ids, 5, COSMOS_I32), *dj = NULL;
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof ids, &dj), COSMOS_OK);
@@ -366,7 +342,7 @@ static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64
                                      cosmos_tensor_3d(dv, kv_dt, S, Hkv, Dh), causal ? gpu_pos(pos0) : (int)pos0, causal),
                  COSMOS_OK);
     float *g = dev_download(dout, nq, COSMOS_BF16);
-    compare(what, g, o, nq, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare(what, g, o, nq, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dq);
     cosmos_backend_free_mem(gpu, dk);
     cosmos_backend_free_mem(gpu, dv);
@@ -487,12 +463,12 @@ static void check_tiny_model(const char *name) {
     }
     cr_log_info("%s: argmax agrees at %d of %d positions", name, agree, n);
     snprintf(what, sizeof what, "%s teacher-forced decode logits cuda vs cpu", name);
-    compare(what, lg, lc, (int64_t)n * V, LOGITS_REL * ref_max, 0.0);
+    cuda_test_compare(what, lg, lc, (int64_t)n * V, LOGITS_REL * ref_max, 0.0);
     /* prefill of the whole sequence (one chunk) gives the same last logits as the decode */
     float *last = malloc(sizeof(float) * (size_t)V);
     cr_assert_eq(cosmos_ar_forward(mg, tokens, n, 0, COSMOS_LOGITS_LAST, last), COSMOS_OK, "%s: cuda prefill", name);
     snprintf(what, sizeof what, "%s cuda prefill vs cpu decode, last position", name);
-    compare(what, last, lc + (size_t)(n - 1) * V, V, LOGITS_REL * ref_max, 0.0);
+    cuda_test_compare(what, last, lc + (size_t)(n - 1) * V, V, LOGITS_REL * ref_max, 0.0);
     /* the decode step with the sampler on the GPU draws what the host sampler draws from the same
      * GPU logits (the step is rerun at the same position: it rewrites the same K/V) */
     const struct cosmos_sampler_params sps[] = {{0.0f, 1.0f, 0, 3}, {1.0f, 0.8f, 0, 4}, {1.0f, 1.0f, 5, 5}};
@@ -554,8 +530,8 @@ Test(cuda, device_position_ops, .init = open_backends, .fini = close_backends) {
                                     cosmos_tensor_2d(tab, COSMOS_F32, S, R), 29),
                  COSMOS_OK);
     float *gc = dev_download(dcache, S * R, COSMOS_BF16), *gy = dev_download(dy, T * R, COSMOS_BF16);
-    compare("store_rows at a device position", gc, cache, S * R, 0.0, 0.0);
-    compare("add_rows at a device position", gy, y, T * R, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare("store_rows at a device position", gc, cache, S * R, 0.0, 0.0);
+    cuda_test_compare("add_rows at a device position", gy, y, T * R, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dcache);
     cosmos_backend_free_mem(gpu, dsrc);
     cosmos_backend_free_mem(gpu, dtab);
@@ -593,7 +569,7 @@ static void check_qk_norm_rope(int64_t T, int64_t H, int64_t Dh, int64_t S, int6
                                         cosmos_tensor_2d(ds, COSMOS_F32, S, half), pa),
                  COSMOS_OK);
     float *g = dev_download(dx, n, COSMOS_BF16);
-    compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
+    cuda_test_compare(what, g, x, n, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dx);
     cosmos_backend_free_mem(gpu, dw);
     cosmos_backend_free_mem(gpu, dc);

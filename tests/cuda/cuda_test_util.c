@@ -1,0 +1,40 @@
+/* Shared pieces of the GPU parity suites (see cuda_test_util.h). */
+#include "cuda_test_util.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/dtype.h"
+
+float *cuda_test_download(cosmos_backend_t *be, const void *d, int64_t n, enum cosmos_dtype dt) {
+    float *h = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    cr_assert(h);
+    cr_assert_eq(cosmos_backend_sync(be), COSMOS_OK);
+    if (dt == COSMOS_BF16) {
+        cosmos_bf16 *b = malloc(sizeof(cosmos_bf16) * (size_t)(n ? n : 1));
+        cr_assert(b);
+        cr_assert_eq(cosmos_backend_download(be, b, d, sizeof(cosmos_bf16) * (size_t)n), COSMOS_OK);
+        cosmos_bf16_to_f32_n(h, b, (size_t)n);
+        free(b);
+    } else {
+        cr_assert_eq(cosmos_backend_download(be, h, d, sizeof(float) * (size_t)n), COSMOS_OK);
+    }
+    return h;
+}
+
+void cuda_test_compare(const char *what, const float *got, const float *want, int64_t n, double atol, double rtol) {
+    double max_abs = 0, max_rel = 0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - want[i]), r = d / (fabs(want[i]) + 1e-30);
+        if (d > max_abs) max_abs = d;
+        if (r > max_rel && fabs(want[i]) > atol) max_rel = r;
+        if (!(d <= atol + rtol * fabs(want[i])) && bad++ < 5)
+            cr_log_error("%s: index %lld: cuda %.7g cpu %.7g", what, (long long)i, got[i], want[i]);
+    }
+    cr_log_info("%s: max abs %.3g, max rel %.3g over %lld values", what, max_abs, max_rel, (long long)n);
+    cr_expect_eq(bad, 0, "%s: %lld of %lld values beyond atol %g + rtol %g (max abs %.3g)", what, (long long)bad,
+                 (long long)n, atol, rtol, max_abs);
+}
