@@ -194,8 +194,9 @@ int main(int argc, char **argv) {
            floor_c * 1e3, 100.0 * floor_c / tc.best);
     printf("%-14s %10.2f %10.2f %10.2f %10.2f %8.1f%%\n", "unconditional", tu.best * 1e3, tu.mean * 1e3, fu * 1e-9,
            floor_u * 1e3, 100.0 * floor_u / tu.best);
-    printf("# one chunk (16 denoiser calls = 16 cond + 16 uncond forwards) with all %d blocks: %.2f s projected\n",
-           full_blocks, chunk_s);
+    printf("# one chunk of this latent (16 denoiser calls = 16 cond + 16 uncond forwards) with all %d blocks: %.2f s "
+           "projected; FLOPs of such a chunk: %.3g\n",
+           full_blocks, chunk_s, 16.0 * (fc + fu) * scale);
     if (json_out) {
         js = json_pack("{s:O, s:s, s:i, s:i, s:{s:I, s:I, s:I}, s:I, s:I, s:i, s:f, s:{s:f, s:f, s:f, s:f}, "
                        "s:{s:f, s:f, s:f, s:f}, s:f}",
