@@ -135,6 +135,13 @@ cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct c
     return cli_common_apply(common);
 }
 
+int cli_launched_by_mpi(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
 cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n) {
     *out = NULL;
     *n = 0;

@@ -49,6 +49,10 @@ cosmos_status cli_common_apply(const struct cli_common *c);
 cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos,
                                 int max_pos, int *n_pos, struct cli_common *common);
 
+/* 1 when this process was started by an MPI launcher (mpirun, srun: its environment variables),
+ * so that a plain run never initialises MPI. */
+int cli_launched_by_mpi(void);
+
 /* Whitespace-separated decimal integers. Errors: missing file, empty file, a non-integer word
  * (with its index), more than max_n values. *out is malloc'd. */
 cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n);

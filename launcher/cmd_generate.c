@@ -89,13 +89,6 @@ static void gen_opts_default(struct gen_opts *o) {
     o->common.pp = 0;
 }
 
-static int launched_by_mpi(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        if (getenv(vars[i])) return 1;
-    return 0;
-}
-
 /* The run: world, layout, model directory, pipeline. */
 struct gen_run {
     cosmos_comm_t *world;
@@ -117,7 +110,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
               cmd);
     int size = 1;
     /* MPI only when started by a launcher (mpirun, srun): a plain run is one process */
-    st = launched_by_mpi() ? cosmos_comm_mpi_world(&r->world) : COSMOS_ERR_UNSUPPORTED;
+    st = cli_launched_by_mpi() ? cosmos_comm_mpi_world(&r->world) : COSMOS_ERR_UNSUPPORTED;
     if (st == COSMOS_OK) {
         size = cosmos_comm_size(r->world);
         r->rank = cosmos_comm_rank(r->world);

@@ -10,7 +10,13 @@
  * With --diffusion-decoder DD.h5 --cv-tokenizer CV.h5 --context C.h5 the frames come from the
  * diffusion decoder instead (core/model/diffusion_decoder.h, spec components.md 4: the official
  * pipeline's default path), conditioned on the context file (a prompt's T5 embedding from
- * `encode-text`, or a model directory's dd_context); the DV tokenizer still gives the geometry. */
+ * `encode-text`, or a model directory's dd_context); the DV tokenizer still gives the geometry.
+ * `mpirun -np 2 cosmos-ar detokenize ... --diffusion-decoder ... --cfg-parallel` splits the two
+ * guidance branches of every denoiser call over the 2 ranks of the MPI world (classifier-free-
+ * guidance parallelism, spec components.md 4.3; docs/diffusion-decoder.md "CFG parallelism"): the
+ * frames are bitwise those of one process; rank 0 decodes and writes the output, rank 1 writes
+ * nothing; a world of more than 2 ranks is refused. Without an MPI launcher --cfg-parallel is one
+ * process (noted in the log). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,7 @@
 #include "core/model/dv_weights.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
+#include "parallel/comm.h"
 
 #define MAX_SIDE 8192
 
@@ -210,8 +217,9 @@ fail:
     return st;
 }
 
-/* The diffusion decoder path of detokenize: tokens [Tl, Hl, Wl] -> video [3, T, H, W]. */
-static cosmos_status dd_detokenize(cosmos_backend_t *be, const char *dd_path, const char *cv_path,
+/* The diffusion decoder path of detokenize: tokens [Tl, Hl, Wl] -> video [3, T, H, W]. With a CFG
+ * communicator (world, 2 ranks) every rank calls it; only rank 0's video is written. */
+static cosmos_status dd_detokenize(cosmos_backend_t *be, cosmos_comm_t *world, const char *dd_path, const char *cv_path,
                                    const char *ctx_path, int seed, int steps, const int32_t *ids, int64_t Tl,
                                    int64_t Hl, int64_t Wl, int64_t T, int64_t H, int64_t W, float *video) {
     cosmos_status st = COSMOS_OK;
@@ -223,19 +231,36 @@ static cosmos_status dd_detokenize(cosmos_backend_t *be, const char *dd_path, co
               "detokenize: --diffusion-decoder needs --cv-tokenizer (the CV8x8x8 decoder) and --context (a prompt's "
               "T5 embedding: `cosmos-ar encode-text`)");
     CHECK_ARG(seed >= 0 && steps >= 0, COSMOS_ERR_INVALID_ARG, "detokenize: --dd-seed and --dd-steps must be >= 0");
-    CHECK(cosmos_context_read(ctx_path, &ctx, &rows, &cols));
-    CHECK(cosmos_h5_open(dd_path, &dd_h5));
-    CHECK(cosmos_h5_open(cv_path, &cv_h5));
-    CHECK(cosmos_diffusion_decoder_open(be, be, dd_h5, cv_h5, &dd));
+    /* the files: every rank opens them, then all learn whether all could (no rank waits for a failed one) */
+    cosmos_status ost = cosmos_context_read(ctx_path, &ctx, &rows, &cols);
+    if (ost == COSMOS_OK) ost = cosmos_h5_open(dd_path, &dd_h5);
+    if (ost == COSMOS_OK) ost = cosmos_h5_open(cv_path, &cv_h5);
+    if (ost == COSMOS_OK) ost = cosmos_diffusion_decoder_open(be, be, dd_h5, cv_h5, &dd);
+    if (ost == COSMOS_OK && cols != cosmos_diffusion_decoder_dit_config(dd)->crossattn_emb_channels) {
+        LOG_ERROR("detokenize: %s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings",
+                  ctx_path, cols, cosmos_diffusion_decoder_dit_config(dd)->crossattn_emb_channels);
+        ost = COSMOS_ERR_INVALID_ARG;
+    }
+    if (world) {
+        int all_ok = 0;
+        cosmos_status cst = cosmos_comm_all_ok(world, ost == COSMOS_OK, &all_ok);
+        if (ost == COSMOS_OK && (cst != COSMOS_OK || !all_ok)) {
+            LOG_ERROR("detokenize: another rank failed to open the diffusion decoder; stopping");
+            ost = COSMOS_ERR_IO;
+        }
+    }
+    CHECK(ost);
     const struct cosmos_dit_config *dc = cosmos_diffusion_decoder_dit_config(dd);
-    CHECK_ARG(cols == dc->crossattn_emb_channels, COSMOS_ERR_INVALID_ARG,
-              "detokenize: %s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings", ctx_path,
-              cols, dc->crossattn_emb_channels);
     struct cosmos_diffusion_decoder_params p = cosmos_diffusion_decoder_params_default(dc);
     p.seed = (uint64_t)seed;
     if (steps > 0) p.sampler.num_steps = steps;
-    LOG_INFO0("detokenize: diffusion decoder '%s' (%d steps, guidance %g, seed %d) + CV decoder '%s'", dc->name,
-              p.sampler.num_steps, p.guidance, seed, cosmos_diffusion_decoder_cv_config(dd)->name);
+    p.cfg_comm = world;
+    LOG_INFO0("detokenize: diffusion decoder '%s' (%d steps, guidance %g, seed %d) + CV decoder '%s'%s", dc->name,
+              p.sampler.num_steps, p.guidance, seed, cosmos_diffusion_decoder_cv_config(dd)->name,
+              world ? ", CFG parallelism: conditional forward on rank 0, unconditional on rank 1" : "");
+    if (world && p.guidance == 0.0)
+        LOG_INFO0("detokenize: guidance 0: no unconditional forward, so --cfg-parallel gains nothing (each rank runs "
+                  "the conditional forward)");
     CHECK(cosmos_diffusion_decoder_run(dd, &p, ids, Tl, Hl, Wl, H, W, ctx, rows, T, video));
 fail:
     cosmos_diffusion_decoder_free(dd);
@@ -249,7 +274,9 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *tok_path = NULL, *tokens = NULL, *out = NULL, *latent = NULL, *pos[1];
     const char *dd_path = NULL, *cv_path = NULL, *ctx_path = NULL;
-    int n_pos = 0, n = 0, T = 0, H = 0, W = 0, fps = 25, dd_seed = 1, dd_steps = 0;
+    int n_pos = 0, n = 0, T = 0, H = 0, W = 0, fps = 25, dd_seed = 1, dd_steps = 0, cfg_parallel = 0;
+    int synced = 0; /* under --cfg-parallel: this rank has passed the ranks' check that all are ready */
+    cosmos_comm_t *world = NULL;
     cosmos_h5_t *tok = NULL;
     cosmos_backend_t *be = NULL;
     int32_t *ids = NULL;
@@ -272,6 +299,8 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
         {"context", CLI_STR, &ctx_path, "context file (/context: a prompt's T5 embedding) for --diffusion-decoder", 0},
         {"dd-seed", CLI_INT, &dd_seed, "seed of the diffusion decoder's noise (default 1, as the official pipeline)", 0},
         {"dd-steps", CLI_INT, &dd_steps, "sampler steps (default: the diffusion decoder's config, 15)", 0},
+        {"cfg-parallel", CLI_FLAG, &cfg_parallel,
+         "under mpirun -np 2: the conditional and unconditional DiT forwards on one rank each (rank 0 writes)", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -279,6 +308,26 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
     if (common.help) return COSMOS_OK;
     CHECK_ARG(tok_path && tokens && out, COSMOS_ERR_INVALID_ARG,
               "detokenize: --tokenizer, --tokens and --out are required");
+    CHECK_ARG(!cfg_parallel || dd_path, COSMOS_ERR_INVALID_ARG,
+              "detokenize: --cfg-parallel splits the diffusion decoder's guidance branches: it needs "
+              "--diffusion-decoder");
+    if (cfg_parallel) {
+        if (cli_launched_by_mpi()) {
+            st = cosmos_comm_mpi_world(&world);
+            CHECK_ARG(st == COSMOS_OK, st,
+                      "detokenize: --cfg-parallel under an MPI launcher needs the MPI world (a build with MPI)");
+            const int size = cosmos_comm_size(world);
+            CHECK_ARG(size <= 2, COSMOS_ERR_INVALID_ARG,
+                      "detokenize: --cfg-parallel runs the conditional and the unconditional forward on one rank each: "
+                      "it needs mpirun -np 2, not %d ranks",
+                      size);
+            if (size == 1) {
+                cosmos_comm_free(world); /* finalises MPI: one process, serial */
+                world = NULL;
+            }
+        }
+        if (!world) LOG_INFO0("detokenize: --cfg-parallel with one process: it runs both guidance branches");
+    }
     const int to_mp4 = ends_with_ci(out, ".mp4"), to_h5 = ends_with_ci(out, ".h5");
     CHECK_ARG(to_mp4 || to_h5, COSMOS_ERR_INVALID_ARG,
               "detokenize: --out '%s' must end in .mp4 (video) or .h5 (lossless float32 /decoded + uint8 /frames)",
@@ -309,15 +358,22 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
 
     int64_t VT, VH, VW;
     cosmos_dv_video_shape(&cfg, Tl, Hl, Wl, &VT, &VH, &VW);
-    video = malloc(sizeof(float) * 3 * (size_t)(VT * VH * VW));
-    rgb = malloc((size_t)(VT * VH * VW) * 3);
-    CHECK_ALLOC(video);
-    CHECK_ALLOC(rgb);
+    const int writer = !world || cosmos_comm_rank(world) == 0; /* under --cfg-parallel rank 1 needs no frames */
+    if (writer) {
+        video = malloc(sizeof(float) * 3 * (size_t)(VT * VH * VW));
+        rgb = malloc((size_t)(VT * VH * VW) * 3);
+        CHECK_ALLOC(video);
+        CHECK_ALLOC(rgb);
+    }
     CHECK(open_backend(&common, &be));
-    if (dd_path)
-        CHECK(dd_detokenize(be, dd_path, cv_path, ctx_path, dd_seed, dd_steps, ids, Tl, Hl, Wl, VT, VH, VW, video));
-    else
+    if (dd_path) {
+        synced = 1; /* dd_detokenize's check that every rank opened the decoder pairs with the fail path's */
+        CHECK(dd_detokenize(be, world, dd_path, cv_path, ctx_path, dd_seed, dd_steps, ids, Tl, Hl, Wl, VT, VH, VW,
+                            video));
+    } else {
         CHECK(cosmos_dv_decode(be, tok, &cfg, ids, Tl, Hl, Wl, video));
+    }
+    if (!writer) goto fail; /* st is OK: rank 0 writes the output */
     cosmos_dv_video_to_u8(video, VT, VH, VW, rgb);
     if (to_h5) {
         CHECK(write_decoded_h5(out, video, rgb, VT, VH, VW));
@@ -330,10 +386,15 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
     LOG_INFO0("detokenize: %d tokens, latent [%lld, %lld, %lld] -> %lld frames of %lldx%lld (WxH) -> %s", n,
               (long long)Tl, (long long)Hl, (long long)Wl, (long long)VT, (long long)VW, (long long)VH, out);
 fail:
+    if (world && !synced) { /* failed before dd_detokenize: the other rank waits there to learn it */
+        int all_ok = 0;
+        cosmos_comm_all_ok(world, 0, &all_ok);
+    }
     free(ids);
     free(video);
     free(rgb);
     cosmos_h5_close(tok);
     cosmos_backend_free(be);
+    cosmos_comm_free(world);
     return st;
 }

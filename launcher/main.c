@@ -29,7 +29,7 @@ static void usage(void) {
             "  tokenize --tokenizer DV.h5 --input FILE [--num-input-frames 1|9] --out TOKENS.txt [--out-h5 T.h5]\n"
             "                                                   DV tokenizer indices of a prepared clip\n"
             "  detokenize --tokenizer DV.h5 --tokens TOKENS.txt --out OUT.mp4|OUT.h5 [--latent T,H,W]\n"
-            "             [--diffusion-decoder DD.h5 --cv-tokenizer CV.h5 --context C.h5]\n"
+            "             [--diffusion-decoder DD.h5 --cv-tokenizer CV.h5 --context C.h5 [--cfg-parallel]]\n"
             "                                                   decoded clip; .h5: f32 /decoded + uint8 /frames\n"
             "  generate --model-dir DIR --input IMG|VIDEO [--prompt TEXT] --output OUT.mp4\n"
             "                                                   the whole pipeline (run under mpirun for roles)\n"

@@ -937,6 +937,7 @@ static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state 
     cosmos_status est = video && rgb ? COSMOS_OK : COSMOS_ERR_NOMEM;
     struct cosmos_diffusion_decoder_params dp =
         cosmos_diffusion_decoder_params_default(cosmos_diffusion_decoder_dit_config(v->dd));
+    dp.cfg_comm = NULL; /* one decoder rank runs both guidance branches (no CFG parallelism in the pipeline yet) */
     if (est == COSMOS_OK)
         est = cosmos_diffusion_decoder_run(v->dd, &dp, d->ids, v->Tl, v->Hl, v->Wl, v->H, v->W, ctx, L, v->T, video);
     if (est == COSMOS_OK) {

@@ -7,6 +7,8 @@
 #    and gives the DV decoder's other frames; `detokenize --diffusion-decoder` with the prompt's T5
 #    embedding gives the pipeline's frames (another prompt's: others); the same frames on 2 and 4
 #    ranks (the decoder rank gets the prompt's context); a base model needs its dd_context;
+#    `detokenize --cfg-parallel` on 2 ranks (one guidance branch each) gives one process's frames
+#    bitwise, 3 ranks are refused;
 #  - the same tokens for the same seed with mpirun -np 1, 2, 4 (default layouts: roles on separate
 #    ranks, AR tp 2 at 4 ranks) and a tp 2 / pp 2 layout file;
 #  - batch: bad lines and duplicate names fail only their items; a rerun skips finished items
@@ -123,6 +125,28 @@ done
 "$BIN" detokenize --tokenizer "$V2W/tokenizer.h5" --tokens "$WORK/img.tokens.txt" --diffusion-decoder "$V2W/cv.h5" \
   --cv-tokenizer "$V2W/dd.h5" --context "$WORK/ctx.h5" --out "$WORK/x.mp4" 2>"$WORK/err.txt" && bad "swapped files accepted" \
   || { grep -q "diffusion_decoder" "$WORK/err.txt" && [ ! -e "$WORK/x.mp4" ] && ok || bad "swapped-files message: $(tail -1 "$WORK/err.txt")"; }
+# CFG parallelism (docs/diffusion-decoder.md "CFG parallelism"): detokenize --cfg-parallel under
+# mpirun -np 2 (conditional forward on rank 0, unconditional on rank 1) gives the frames of one
+# process bit for bit (lossless .h5, h5diff without tolerance), written by rank 0 alone; -np 1 is
+# serial; 3 ranks are refused on every rank, with no output
+dd_args=(--tokenizer "$V2W/tokenizer.h5" --tokens "$WORK/img.tokens.txt" --diffusion-decoder "$V2W/dd.h5"
+  --cv-tokenizer "$V2W/cv.h5" --context "$WORK/ctx.h5" --threads 1)
+"$BIN" detokenize "${dd_args[@]}" --out "$WORK/cfg.1.h5" 2>"$WORK/err.txt" \
+  || bad "detokenize --diffusion-decoder to .h5: $(tail -2 "$WORK/err.txt")"
+if run -np 2 "$BIN" detokenize "${dd_args[@]}" --cfg-parallel --out "$WORK/cfg.2.h5" 2>"$WORK/err.txt"; then
+  h5diff "$WORK/cfg.1.h5" "$WORK/cfg.2.h5" >/dev/null && ok || bad "--cfg-parallel on 2 ranks: other frames than one process"
+  grep -q "CFG parallelism: conditional forward on rank 0, unconditional on rank 1" "$WORK/err.txt" && ok \
+    || bad "--cfg-parallel on 2 ranks: not logged"
+  [ "$(ls "$WORK" | grep -c '^cfg\.2\.h5')" = 1 ] && ok || bad "--cfg-parallel left other files: $(ls "$WORK" | grep cfg)"
+else
+  bad "detokenize --cfg-parallel on 2 ranks: $(tail -3 "$WORK/err.txt")"
+fi
+run -np 1 "$BIN" detokenize "${dd_args[@]}" --cfg-parallel --out "$WORK/cfg.np1.h5" 2>"$WORK/err.txt" \
+  && h5diff "$WORK/cfg.1.h5" "$WORK/cfg.np1.h5" >/dev/null && ok || bad "--cfg-parallel on 1 rank: $(tail -2 "$WORK/err.txt")"
+run -np 3 "$BIN" detokenize "${dd_args[@]}" --cfg-parallel --out "$WORK/cfg.3.h5" 2>"$WORK/err.txt" \
+  && bad "--cfg-parallel on 3 ranks ran" \
+  || { [ "$(grep -c "needs mpirun -np 2, not 3 ranks" "$WORK/err.txt")" = 3 ] && [ ! -e "$WORK/cfg.3.h5" ] && ok \
+    || bad "--cfg-parallel on 3 ranks: $(tail -2 "$WORK/err.txt")"; }
 # a base model's diffusion decoder conditions on the model directory's dd_context: without it, a
 # clear error (or --disable-diffusion-decoder)
 mkdir -p "$WORK/base-noctx" && cp "$BASE"/*.h5 "$WORK/base-noctx/" \

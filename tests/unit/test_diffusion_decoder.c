@@ -87,17 +87,17 @@ Test(diffusion_decoder, guided_denoiser_matches_reference) {
         free(bx);
         free(by);
     }
-    cr_assert_eq(cosmos_dit_denoise(g.m, g.cfg.guidance, x_t, 3, 4, 6, sigma[0], g.context, g.L, g.tokens, 2, 3,
+    cr_assert_eq(cosmos_dit_denoise(g.m, g.cfg.guidance, NULL, x_t, 3, 4, 6, sigma[0], g.context, g.L, g.tokens, 2, 3,
                                     g.fps[0], x0),
                  COSMOS_OK);
     const double d = max_diff(x0, want, n), s = max_abs(want, n);
     cr_log_info("guided x0: max |diff| %.3g (max |x0| %.3g)", d, s);
     cr_expect(d <= 1e-4 * s, "guided x0 differs by %g (scale %g)", d, s);
     /* the unconditional branch matters: without guidance the result is another one */
-    cr_assert_eq(cosmos_dit_denoise(g.m, 0.0, x_t, 3, 4, 6, sigma[0], g.context, g.L, g.tokens, 2, 3, g.fps[0], x0),
+    cr_assert_eq(cosmos_dit_denoise(g.m, 0.0, NULL, x_t, 3, 4, 6, sigma[0], g.context, g.L, g.tokens, 2, 3, g.fps[0], x0),
                  COSMOS_OK);
     cr_expect(max_diff(x0, want, n) > 1e-2 * s);
-    cr_expect_eq(cosmos_dit_denoise(g.m, 1.8, x_t, 3, 4, 6, sigma[0], NULL, g.L, g.tokens, 2, 3, g.fps[0], x0),
+    cr_expect_eq(cosmos_dit_denoise(g.m, 1.8, NULL, x_t, 3, 4, 6, sigma[0], NULL, g.L, g.tokens, 2, 3, g.fps[0], x0),
                  COSMOS_ERR_INVALID_ARG);
     free(x_t);
     free(sigma);
