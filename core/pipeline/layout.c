@@ -15,6 +15,7 @@ const char *cosmos_role_name(enum cosmos_role r) {
     case COSMOS_ROLE_TOKENIZER: return "tokenizer";
     case COSMOS_ROLE_DECODER: return "decoder";
     case COSMOS_ROLE_GUARDRAIL: return "guardrail";
+    case COSMOS_ROLE_DECODER_CFG: return "decoder-cfg";
     }
     return "?";
 }
@@ -43,6 +44,17 @@ cosmos_status cosmos_layout_validate(const struct cosmos_layout *l) {
         CHECK_ARG(single[i].rank >= 0 && single[i].rank < n, COSMOS_ERR_INVALID_ARG,
                   "layout '%s': the %s role's rank %d is outside the job's ranks 0..%d", l->name, single[i].name,
                   single[i].rank, n - 1);
+    if (l->decoder_cfg != -1) {
+        CHECK_ARG(l->decoder_cfg >= 0 && l->decoder_cfg < n, COSMOS_ERR_INVALID_ARG,
+                  "layout '%s': the decoder_cfg rank %d is outside the job's ranks 0..%d", l->name, l->decoder_cfg,
+                  n - 1);
+        int shared = cosmos_layout_ar_index(l, l->decoder_cfg) >= 0;
+        for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) shared |= single[i].rank == l->decoder_cfg;
+        CHECK_ARG(!shared, COSMOS_ERR_INVALID_ARG,
+                  "layout '%s': decoder_cfg rank %d must be a rank of its own (it runs the diffusion decoder's "
+                  "unconditional half next to the decoder rank)",
+                  l->name, l->decoder_cfg);
+    }
 fail:
     return st;
 }
@@ -66,6 +78,7 @@ cosmos_status cosmos_layout_default(int n_ranks, int tp, int pp, struct cosmos_l
     out->n_ranks = n_ranks, out->tp = tp, out->pp = pp;
     const int n_ar = tp * pp, r = n_ranks - n_ar;
     for (int i = 0; i < n_ar; i++) out->ar_ranks[i] = i;
+    out->decoder_cfg = r >= 4 ? n_ar + 3 : -1;
     if (r == 0) {
         out->t5 = out->guardrail = out->tokenizer = out->decoder = 0;
     } else if (r == 1) {
@@ -103,11 +116,13 @@ cosmos_status cosmos_layout_load(const char *path, int n_ranks, struct cosmos_la
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
-        static const char *known[] = {"name", "ranks", "ar", "t5", "tokenizer", "decoder", "guardrail", "comment"};
+        static const char *known[] = {"name",    "ranks",     "ar",          "t5",     "tokenizer",
+                                      "decoder", "guardrail", "decoder_cfg", "comment"};
         int ok = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
         CHECK_ARG(ok, COSMOS_ERR_FORMAT,
-                  "layout %s: unknown key '%s' (keys: name, ranks, ar, t5, tokenizer, decoder, guardrail)", path, key);
+                  "layout %s: unknown key '%s' (keys: name, ranks, ar, t5, tokenizer, decoder, guardrail, decoder_cfg)",
+                  path, key);
     }
     v = json_object_get(root, "name");
     snprintf(out->name, sizeof out->name, "%s", json_is_string(v) ? json_string_value(v) : path);
@@ -135,6 +150,8 @@ cosmos_status cosmos_layout_load(const char *path, int n_ranks, struct cosmos_la
     CHECK(json_rank(root, "tokenizer", path, &out->tokenizer));
     CHECK(json_rank(root, "decoder", path, &out->decoder));
     CHECK(json_rank(root, "guardrail", path, &out->guardrail));
+    out->decoder_cfg = -1;
+    if (json_object_get(root, "decoder_cfg")) CHECK(json_rank(root, "decoder_cfg", path, &out->decoder_cfg));
     CHECK(cosmos_layout_validate(out));
 fail:
     json_decref(root);
@@ -154,6 +171,7 @@ int cosmos_layout_has_role(const struct cosmos_layout *l, int rank, enum cosmos_
     case COSMOS_ROLE_TOKENIZER: return l->tokenizer == rank;
     case COSMOS_ROLE_DECODER: return l->decoder == rank;
     case COSMOS_ROLE_GUARDRAIL: return l->guardrail == rank;
+    case COSMOS_ROLE_DECODER_CFG: return l->decoder_cfg >= 0 && l->decoder_cfg == rank;
     }
     return 0;
 }
@@ -176,7 +194,7 @@ void cosmos_layout_describe(const struct cosmos_layout *l, char *buf, size_t siz
             PUT(" ar(stage %d, tp %d)", a / l->tp, a % l->tp);
             any = 1;
         }
-        for (int role = COSMOS_ROLE_T5; role <= COSMOS_ROLE_GUARDRAIL; role++)
+        for (int role = COSMOS_ROLE_T5; role <= COSMOS_ROLE_DECODER_CFG; role++)
             if (cosmos_layout_has_role(l, r, (enum cosmos_role)role)) {
                 PUT(" %s", cosmos_role_name((enum cosmos_role)role));
                 any = 1;

@@ -43,6 +43,10 @@ enum { TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304
 enum { MSG_OK = 0, MSG_STOP = 1, MSG_GROUP_END = 2, MSG_GROUP_STOP = 3 };
 /* aux of a FRAME message whose payload is the clip's context (diffusion decoder, Video2World) */
 enum { AUX_CONTEXT = -1 };
+/* decoder -> decoder_cfg broadcasts (CFG parallelism): int32 [4] = {op, clip, rows or n_live, stop};
+ * CFG_CLIP is followed by the clip's ids [Tl*Hl*Wl] and its context [rows, cols], CFG_END ends a
+ * group (n_live clips ran; stop: no group follows) */
+enum { CFG_CLIP = 1, CFG_END = 2 };
 
 struct msg_hdr {
     int32_t clip;
@@ -99,6 +103,7 @@ struct cosmos_v2w {
     int use_dd;                         /* the decoder role runs the diffusion decoder */
     cosmos_h5_t *dd_h5, *cv_h5;         /* decoder rank, use_dd */
     cosmos_diffusion_decoder_t *dd;
+    cosmos_comm_t *cfg_comm;            /* decoder + decoder_cfg ranks (CFG parallelism), or NULL */
     float *dd_ctx;                      /* base models: the generic prompt's context [dd_ctx_rows, cols] */
     int dd_ctx_rows;
     cosmos_comm_t *ar_comm, *tp_comm, *pp_comm;
@@ -256,12 +261,14 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
      * (the CPU one: their CUDA kernels do not exist yet, docs/cuda.md) */
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = p->threads;
+    /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
+     * decoder shares it; also on the decoder_cfg rank); its CV decoder, like T5 and the DV tokenizer,
+     * on a host backend */
+    const int dd_here = v->use_dd && (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) ||
+                                      (v->cfg_comm && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER_CFG)));
     const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
-                           cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
-    /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
-     * decoder shares it); its CV decoder, like T5 and the DV tokenizer, on a host backend */
-    const int dd_here = v->use_dd && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
+                           cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || (dd_here && p->backend && strcmp(p->backend, "cpu"))) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
@@ -299,7 +306,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER))
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && v->use_dd) {
+    if (dd_here) {
         CHECK(cosmos_h5_open(p->model_dir->diffusion_decoder, &v->dd_h5));
         CHECK(cosmos_h5_open(p->model_dir->cv_tokenizer, &v->cv_h5));
         cosmos_backend_t *dit_be = v->be ? v->be : v->host_be;
@@ -319,7 +326,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
             CHECK_ARG(v->ar_cfg.context_dim == cols, COSMOS_ERR_FORMAT,
                       "model directory: the diffusion decoder attends to %d-wide text embeddings, T5 gives %d", cols,
                       v->ar_cfg.context_dim);
-        } else {
+        } else if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) { /* decoder_cfg gets it sent */
             CHECK(cosmos_context_read(p->model_dir->dd_context, &v->dd_ctx, &v->dd_ctx_rows, &cols));
             CHECK_ARG(cols == dc->crossattn_emb_channels, COSMOS_ERR_FORMAT,
                       "%s: /context rows are %d wide, the diffusion decoder attends to %d-wide embeddings",
@@ -372,6 +379,17 @@ cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **
             CHECK(cosmos_comm_split(v->ar_comm, a % tp, a, &v->pp_comm));
         }
     }
+    if (p->world && p->layout->decoder_cfg >= 0 && p->model_dir->diffusion_decoder[0] &&
+        !p->disable_diffusion_decoder) {
+        /* the diffusion decoder's CFG pair: the decoder rank (rank 0 of the pair), decoder_cfg (1) */
+        const int in = v->rank == p->layout->decoder || v->rank == p->layout->decoder_cfg;
+        cosmos_comm_t *pair = NULL;
+        CHECK(cosmos_comm_split(p->world, in, v->rank == p->layout->decoder ? 0 : 1 + v->rank, &pair));
+        if (in)
+            v->cfg_comm = pair;
+        else
+            cosmos_comm_free(pair);
+    }
     st = open_rank(v);
     if (p->world) { /* all ranks learn whether every rank loaded */
         int all_ok = 0;
@@ -404,6 +422,7 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_h5_close(v->tok_h5);
     cosmos_h5_close(v->dec_h5);
     cosmos_diffusion_decoder_free(v->dd);
+    cosmos_comm_free(v->cfg_comm);
     cosmos_h5_close(v->dd_h5);
     cosmos_h5_close(v->cv_h5);
     free(v->dd_ctx);
@@ -937,7 +956,20 @@ static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state 
     cosmos_status est = video && rgb ? COSMOS_OK : COSMOS_ERR_NOMEM;
     struct cosmos_diffusion_decoder_params dp =
         cosmos_diffusion_decoder_params_default(cosmos_diffusion_decoder_dit_config(v->dd));
-    dp.cfg_comm = NULL; /* one decoder rank runs both guidance branches (no CFG parallelism in the pipeline yet) */
+    dp.cfg_comm = v->cfg_comm; /* with a decoder_cfg rank: the unconditional branch runs there */
+    if (est == COSMOS_OK && v->cfg_comm) { /* the decoder_cfg rank's copy of the clip (role_decoder_cfg) */
+        int32_t hdr[4] = {CFG_CLIP, c->index, L, 0};
+        const int cols = cosmos_diffusion_decoder_dit_config(v->dd)->crossattn_emb_channels;
+        est = cosmos_comm_broadcast(v->cfg_comm, hdr, sizeof hdr, 0);
+        if (est == COSMOS_OK)
+            est = cosmos_comm_broadcast(v->cfg_comm, d->ids, sizeof(int32_t) * (size_t)v->Tl * v->Hl * v->Wl, 0);
+        if (est == COSMOS_OK) est = cosmos_comm_broadcast(v->cfg_comm, (void *)ctx, sizeof(float) * (size_t)L * cols, 0);
+        if (est != COSMOS_OK) {
+            free(video);
+            free(rgb);
+            return est;
+        }
+    }
     if (est == COSMOS_OK)
         est = cosmos_diffusion_decoder_run(v->dd, &dp, d->ids, v->Tl, v->Hl, v->Wl, v->H, v->W, ctx, L, v->T, video);
     if (est == COSMOS_OK) {
@@ -1000,10 +1032,55 @@ static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
         }
         stage_end(c, COSMOS_V2W_DECODE);
     }
+    if (v->cfg_comm) { /* the decoder_cfg rank's group ends here too */
+        int32_t hdr[4] = {CFG_END, 0, g->n_live, g->stop};
+        CHECK(cosmos_comm_broadcast(v->cfg_comm, hdr, sizeof hdr, 0));
+    }
 fail:
     free(payload);
     for (int j = 0; j < g->n; j++) dec_reset(&v->dec[j]); /* aborts unfinished writers: no partial outputs */
     v->group_ended = 0;
+    return st;
+}
+
+/* The decoder_cfg rank (CFG parallelism): for each clip the decoder rank decodes, the unconditional
+ * half of every guided denoiser call; the clip and its context come from the decoder rank, which
+ * also ends the group (and says whether the run stops). Failures of a clip are the decoder rank's to
+ * record (cosmos_diffusion_decoder_run returns the same status on both ranks). */
+static cosmos_status role_decoder_cfg(cosmos_v2w_t *v, struct group *g) {
+    cosmos_status st = COSMOS_OK;
+    const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl;
+    const int cols = cosmos_diffusion_decoder_dit_config(v->dd)->crossattn_emb_channels;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_ids);
+    float *ctx = NULL;
+    CHECK_ALLOC(ids);
+    for (;;) {
+        int32_t hdr[4] = {0};
+        CHECK(cosmos_comm_broadcast(v->cfg_comm, hdr, sizeof hdr, 0));
+        if (hdr[0] == CFG_END) {
+            g->n_live = hdr[2];
+            g->stop = hdr[3];
+            break;
+        }
+        CHECK_ARG(hdr[0] == CFG_CLIP && hdr[2] >= 1 && hdr[2] <= (1 << 20), COSMOS_ERR_INTERNAL,
+                  "pipeline: unexpected message %d (%d rows) from the decoder rank", hdr[0], hdr[2]);
+        free(ctx);
+        ctx = malloc(sizeof(float) * (size_t)hdr[2] * (size_t)cols);
+        CHECK_ALLOC(ctx);
+        CHECK(cosmos_comm_broadcast(v->cfg_comm, ids, sizeof(int32_t) * (size_t)n_ids, 0));
+        CHECK(cosmos_comm_broadcast(v->cfg_comm, ctx, sizeof(float) * (size_t)hdr[2] * (size_t)cols, 0));
+        struct cosmos_diffusion_decoder_params dp =
+            cosmos_diffusion_decoder_params_default(cosmos_diffusion_decoder_dit_config(v->dd));
+        dp.cfg_comm = v->cfg_comm;
+        cosmos_status est = cosmos_diffusion_decoder_run(v->dd, &dp, ids, v->Tl, v->Hl, v->Wl, v->H, v->W, ctx,
+                                                         hdr[2], v->T, NULL);
+        if (est != COSMOS_OK)
+            LOG_WARN("rank %d: clip %d: the diffusion decoder's unconditional half stopped (%s)", v->rank, hdr[1],
+                     cosmos_status_str(est));
+    }
+fail:
+    free(ids);
+    free(ctx);
     return st;
 }
 
@@ -1019,10 +1096,11 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     CHECK_ALLOC(mine);
     v->on_done = on_done, v->on_done_ud = ud, v->n_progress = 0;
     const int r = v->rank;
+    const int cfg_rank = v->cfg_comm && cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER_CFG);
     const int has_role = cosmos_layout_has_role(l, r, COSMOS_ROLE_AR) || cosmos_layout_has_role(l, r, COSMOS_ROLE_T5) ||
                          cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) ||
                          cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER) ||
-                         cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL);
+                         cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL) || cfg_rank;
     for (int i = 0; i < n; i += v->in_flight) {
         struct group g;
         memset(&g, 0, sizeof g);
@@ -1037,6 +1115,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
             CHECK(role_decoder(v, &g));
             for (int j = 0; j < g.n_live; j++) CHECK(progress_report(v, i + j, &mine[i + j]));
         }
+        if (cfg_rank) CHECK(role_decoder_cfg(v, &g));
         CHECK(progress_poll(v, -1));
         count += g.n_live;
         if (g.stop) break;

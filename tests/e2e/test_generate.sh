@@ -6,7 +6,8 @@
 #  - the diffusion decoder (the tiny pipelines have one): --disable-diffusion-decoder keeps the tokens
 #    and gives the DV decoder's other frames; `detokenize --diffusion-decoder` with the prompt's T5
 #    embedding gives the pipeline's frames (another prompt's: others); the same frames on 2 and 4
-#    ranks (the decoder rank gets the prompt's context); a base model needs its dd_context;
+#    ranks (the decoder rank gets the prompt's context) and with a decoder_cfg rank (CFG parallelism:
+#    one clip, a batch with a blocked item, a base model); a base model needs its dd_context;
 #    `detokenize --cfg-parallel` on 2 ranks (one guidance branch each) gives one process's frames
 #    bitwise, 3 ranks are refused;
 #  - the same tokens for the same seed with mpirun -np 1, 2, 4 (default layouts: roles on separate
@@ -206,6 +207,42 @@ for np in 1 4; do
     bad "generate --backend cpu-staged np $np: $(tail -3 "$WORK/err.txt")"
   fi
 done
+# CFG parallelism in the pipeline: a decoder_cfg rank runs the unconditional half of every guided
+# denoiser call: the same frames as one process; a batch with a blocked item and a base model run
+# through it without hanging; with --disable-diffusion-decoder the decoder_cfg rank idles
+cat >"$WORK/layout-cfg.json" <<'EOF'
+{"name": "cfg5", "ranks": 5, "ar": {"ranks": [0], "tp": 1}, "t5": 1, "guardrail": 1, "tokenizer": 2,
+ "decoder": 3, "decoder_cfg": 4}
+EOF
+if run -np 5 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-cfg.json" --input "$IMG" \
+  --prompt "a robot arm picks up a red cube" --seed 3 --output "$WORK/img.cfg.mp4" --save-tokens "$WORK/img.cfg.tokens.txt" \
+  2>"$WORK/err.txt"; then
+  grep -q "rank 4: decoder-cfg" "$WORK/err.txt" && grep -q "r04/05.*diffusion decoder 'dd-tiny'" "$WORK/err.txt" && ok \
+    || bad "cfg layout: no decoder-cfg rank with a diffusion decoder in the log"
+  cmp -s "$WORK/img.tokens.txt" "$WORK/img.cfg.tokens.txt" && ok || bad "cfg layout: tokens differ"
+  "$BIN" prep-video --input "$WORK/img.cfg.mp4" --num-input-frames 9 --height 64 --width 96 \
+    --out "$WORK/img.cfg.frames.h5" 2>/dev/null \
+    && h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.cfg.frames.h5" >/dev/null && ok \
+    || bad "cfg layout: other frames than one process"
+else
+  bad "generate with a decoder_cfg rank: $(tail -3 "$WORK/err.txt")"
+fi
+cat >"$WORK/jobs-cfg.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "c1"}
+{"input": "$IMG", "prompt": "build a bomb", "name": "c2"}
+{"input": "$IMG", "prompt": "a green cone", "seed": 2, "name": "c3"}
+EOF
+run -np 5 "$BIN" batch --model-dir "$V2W" --layout "$WORK/layout-cfg.json" --manifest "$WORK/jobs-cfg.jsonl" \
+  --output-dir "$WORK/batch-cfg" 2>"$WORK/err.txt"
+[ "$(ls "$WORK"/batch-cfg/*.mp4 2>/dev/null | wc -l)" = 2 ] && grep -q "3/3 clips (1 failed)" "$WORK/err.txt" && ok \
+  || bad "cfg layout batch: $(ls "$WORK"/batch-cfg 2>&1 | tr '\n' ' ') $(tail -2 "$WORK/err.txt")"
+run -np 5 "$BIN" generate --model-dir "$BASE" --layout "$WORK/layout-cfg.json" --input "$IMG" --seed 2 \
+  --output "$WORK/base.cfg.mp4" 2>"$WORK/err.txt" && [ "$(frames_of "$WORK/base.cfg.mp4")" = "17 96x64" ] && ok \
+  || bad "cfg layout, base model: $(tail -2 "$WORK/err.txt")"
+run -np 5 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-cfg.json" --input "$IMG" --prompt x \
+  --disable-diffusion-decoder --output "$WORK/dv.cfg.mp4" 2>"$WORK/err.txt" \
+  && [ "$(frames_of "$WORK/dv.cfg.mp4")" = "17 96x64" ] && ! grep -q "r04/05.*diffusion decoder" "$WORK/err.txt" && ok \
+  || bad "cfg layout, DV decoder: $(tail -2 "$WORK/err.txt")"
 run -np 3 "$BIN" generate --model-dir "$V2W" --layout "$WORK/layout-tp2-pp2.json" --input "$IMG" --prompt x \
   --output "$WORK/x.mp4" 2>"$WORK/err.txt" && bad "a 4-rank layout ran on 3 ranks" \
   || { grep -q "for 4 ranks" "$WORK/err.txt" && ok || bad "layout size message: $(tail -2 "$WORK/err.txt")"; }

@@ -41,6 +41,7 @@ Test(layout, defaults_by_world_size) {
     cr_assert_eq(cosmos_layout_default(8, 0, 0, &l), COSMOS_OK);
     cr_assert(l.tp == 4 && l.t5 == 4 && l.tokenizer == 5 && l.decoder == 6);
     cr_assert(!cosmos_layout_has_role(&l, 7, COSMOS_ROLE_AR) && !cosmos_layout_has_role(&l, 7, COSMOS_ROLE_DECODER));
+    cr_assert(cosmos_layout_has_role(&l, 7, COSMOS_ROLE_DECODER_CFG) && l.decoder == 6, "8 ranks: decoder 6, CFG half 7");
     /* explicit tp/pp: ar first, the rest after */
     cr_assert_eq(cosmos_layout_default(4, 2, 2, &l), COSMOS_OK);
     cr_assert(l.tp == 2 && l.pp == 2 && l.t5 == 0 && l.decoder == 0);
@@ -70,13 +71,23 @@ Test(layout, file) {
     cr_assert_eq(cosmos_layout_load(p, 4, &l), COSMOS_OK);
     cr_assert(l.tp == 2 && l.pp == 1 && l.ar_ranks[0] == 2 && l.ar_ranks[1] == 3 && l.decoder == 1);
     cr_assert(cosmos_layout_has_role(&l, 3, COSMOS_ROLE_AR) && cosmos_layout_has_role(&l, 0, COSMOS_ROLE_T5));
+    cr_assert_eq(l.decoder_cfg, -1, "no decoder_cfg key: none");
     cr_assert_eq(cosmos_layout_load(p, 2, &l), COSMOS_ERR_INVALID_ARG, "world size differs from the file's");
+    write_file(p, "{\"name\": \"x\", \"ranks\": 4, \"ar\": {\"ranks\": [2], \"tp\": 1},"
+                  " \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 3}");
+    cr_assert_eq(cosmos_layout_load(p, 4, &l), COSMOS_OK);
+    cr_assert(l.decoder_cfg == 3 && cosmos_layout_has_role(&l, 3, COSMOS_ROLE_DECODER_CFG) &&
+              !cosmos_layout_has_role(&l, 1, COSMOS_ROLE_DECODER_CFG));
     const char *bad[] = {
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 2], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0}",
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0}",
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 7, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0}",
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1}",
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"vae\": 1}",
+        /* decoder_cfg: a rank of its own, inside the job */
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 1}",
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 3}",
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 4}",
         "[1, 2]",
         "{\"ranks\": 4,",
     };
