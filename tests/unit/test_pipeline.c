@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/pipeline/layout.h"
+#include "cosmos_build_config.h"
 #include "core/pipeline/manifest.h"
 #include "core/pipeline/model_dir.h"
 
@@ -234,4 +235,18 @@ Test(model_dir, manifest) {
                                                                               .dd_context = "ddc.h5"}),
                  COSMOS_OK);
     cr_expect_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "dd_context without a diffusion decoder");
+}
+
+Test(layout, shipped_layout_files_load) {
+    const struct {
+        const char *file;
+        int ranks, decoder_cfg;
+    } files[] = {{"2-ranks", 2, -1}, {"4-ranks-tp2", 4, -1}, {"8-ranks-tp2-pp2", 8, 7}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[1200];
+        struct cosmos_layout l;
+        snprintf(path, sizeof path, "%s/configs/layouts/%s.json", COSMOS_SOURCE_DIR, files[i].file);
+        cr_assert_eq(cosmos_layout_load(path, files[i].ranks, &l), COSMOS_OK, "%s", path);
+        cr_expect_eq(l.decoder_cfg, files[i].decoder_cfg, "%s", path);
+    }
 }
