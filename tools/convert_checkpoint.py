@@ -177,17 +177,46 @@ def check_keys(state, expected):
     return errors
 
 
-def format_errors(errors, ckpt, cfg_path):
+def format_errors(errors, ckpt, cfg_path, hints=None):
+    """The message of a checkpoint that does not match its config: the first MAX_LISTED problems,
+    then one hint per kind of problem (hints: kind -> text, HINTS by default). ckpt None: the
+    checkpoint is not named."""
+    hints = HINTS if hints is None else hints
     lines = [msg for _, msg in errors[:MAX_LISTED]]
     if len(errors) > MAX_LISTED:
         lines.append(f"... and {len(errors) - MAX_LISTED} more")
-    kinds = []
-    for kind, _ in errors:
-        if kind not in kinds:
-            kinds.append(kind)
-    lines += [HINTS[k] for k in kinds]
-    return (f"checkpoint {ckpt} does not match config {cfg_path} ({len(errors)} problem(s)):\n  "
-            + "\n  ".join(lines))
+    kinds = list(dict.fromkeys(kind for kind, _ in errors))
+    lines += [hints[k] for k in kinds]
+    what = "checkpoint" if ckpt is None else f"checkpoint {ckpt}"
+    return f"{what} does not match config {cfg_path} ({len(errors)} problem(s)):\n  " + "\n  ".join(lines)
+
+
+def load_checkpoint(path, out):
+    """torch.load of a checkpoint file, after checking that it exists and that out's folder does."""
+    if not os.path.isfile(path):
+        raise ConversionError(f"checkpoint {path} not found")
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise ConversionError(f"output folder {out_dir} does not exist")
+    try:
+        return torch_load(path)
+    except Exception as exc:  # unpickling errors of all kinds: report, exit 2
+        raise ConversionError(f"cannot load checkpoint {path}: {exc}") from exc
+
+
+def write_bf16_weights(out, writer_class, cfg, state, expected):
+    """Writes state[key] for every (key, shape) of expected as bf16 through writer_class(tmp, cfg),
+    to a temporary name renamed at the end; a note names the dtypes that were rounded. Frees each
+    tensor of state once written."""
+    converted = sorted({str(state[k].dtype) for k, _ in expected} - {"torch.bfloat16"})
+    if converted:
+        print(f"note: rounding {', '.join(converted)} tensors to bfloat16", file=sys.stderr)
+    with cosmos_h5.atomic_output(out) as tmp:
+        with writer_class(tmp, cfg) as writer:
+            for key, _ in expected:
+                writer.add(key, tensor_to_bf16_bits(state[key]))
+                state[key] = None  # let a non-mmap tensor be freed once written
+    print(f"wrote {out}: {len(expected)} tensors")
 
 
 def tensor_to_bf16_bits(t):
@@ -205,31 +234,13 @@ def convert_ar(args):
     except (OSError, cosmos_h5.FormatError) as exc:
         raise ConversionError(f"config {args.config}: {exc}") from exc
     expected = cosmos_h5.expected_tensors(cfg)
-    if not os.path.isfile(args.checkpoint):
-        raise ConversionError(f"checkpoint {args.checkpoint} not found")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise ConversionError(f"output folder {out_dir} does not exist")
-
-    try:
-        obj = torch_load(args.checkpoint)
-    except Exception as exc:  # unpickling errors of all kinds: report, exit 2
-        raise ConversionError(f"cannot load checkpoint {args.checkpoint}: {exc}") from exc
+    obj = load_checkpoint(args.checkpoint, args.out)
     state = normalize_state_dict(obj)
     del obj
     errors = check_keys(state, expected)
     if errors:
         raise ConversionError(format_errors(errors, args.checkpoint, args.config))
-    converted = sorted({str(state[k].dtype) for k, _ in expected} - {"torch.bfloat16"})
-    if converted:
-        print(f"note: rounding {', '.join(converted)} tensors to bfloat16", file=sys.stderr)
-
-    with cosmos_h5.atomic_output(args.out) as tmp:
-        with cosmos_h5.ArWeightsWriter(tmp, cfg) as writer:
-            for key, _ in expected:
-                writer.add(key, tensor_to_bf16_bits(state[key]))
-                state[key] = None  # let a non-mmap tensor be freed once written
-    print(f"wrote {args.out}: {len(expected)} tensors")
+    write_bf16_weights(args.out, cosmos_h5.ArWeightsWriter, cfg, state, expected)
     return 0
 
 
@@ -440,16 +451,7 @@ def convert_tokenizer(args):
         if not e:
             tensors += [(key, shape, state[key]) for key, shape in expected]
     if errors:
-        lines = [msg for _, msg in errors[:MAX_LISTED]]
-        if len(errors) > MAX_LISTED:
-            lines.append(f"... and {len(errors) - MAX_LISTED} more")
-        kinds = []
-        for kind, _ in errors:
-            if kind not in kinds:
-                kinds.append(kind)
-        lines += [TOKENIZER_HINTS[k] for k in kinds]
-        raise ConversionError(f"checkpoint does not match config {args.config} ({len(errors)} problem(s)):\n  "
-                              + "\n  ".join(lines))
+        raise ConversionError(format_errors(errors, None, args.config, TOKENIZER_HINTS))
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
 
@@ -965,15 +967,7 @@ def convert_diffusion_decoder(args):
     except (OSError, cosmos_h5.FormatError) as exc:
         raise ConversionError(f"config {args.config}: {exc}") from exc
     expected = dit.expected_tensors(cfg)
-    if not os.path.isfile(args.checkpoint):
-        raise ConversionError(f"checkpoint {args.checkpoint} not found")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise ConversionError(f"output folder {out_dir} does not exist")
-    try:
-        obj = torch_load(args.checkpoint)
-    except Exception as exc:  # unpickling errors of all kinds: report, exit 2
-        raise ConversionError(f"cannot load checkpoint {args.checkpoint}: {exc}") from exc
+    obj = load_checkpoint(args.checkpoint, args.out)
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict):
@@ -993,25 +987,11 @@ def convert_diffusion_decoder(args):
         state[name], origin[name] = value, key
     errors = check_keys(state, expected)
     if errors:
-        lines = [msg for _, msg in errors[:MAX_LISTED]]
-        if len(errors) > MAX_LISTED:
-            lines.append(f"... and {len(errors) - MAX_LISTED} more")
-        kinds = list(dict.fromkeys(kind for kind, _ in errors))
-        lines += [DD_HINTS[k] for k in kinds]
-        raise ConversionError(f"checkpoint {args.checkpoint} does not match config {args.config} "
-                              f"({len(errors)} problem(s)):\n  " + "\n  ".join(lines))
+        raise ConversionError(format_errors(errors, args.checkpoint, args.config, DD_HINTS))
     for reason, keys in dropped.items():
         print(f"note: dropping {len(keys)} key(s) ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}): "
               f"{reason}", file=sys.stderr)
-    converted = sorted({str(state[k].dtype) for k, _ in expected} - {"torch.bfloat16"})
-    if converted:
-        print(f"note: rounding {', '.join(converted)} tensors to bfloat16", file=sys.stderr)
-    with cosmos_h5.atomic_output(args.out) as tmp:
-        with dit.DiTWeightsWriter(tmp, cfg) as writer:
-            for key, _ in expected:
-                writer.add(key, tensor_to_bf16_bits(state[key]))
-                state[key] = None
-    print(f"wrote {args.out}: {len(expected)} tensors")
+    write_bf16_weights(args.out, dit.DiTWeightsWriter, cfg, state, expected)
     return 0
 
 

@@ -195,49 +195,15 @@ def root_attributes(cfg):
     return attrs
 
 
-class DiTWeightsWriter:
+class DiTWeightsWriter(cosmos_h5.WeightsWriter):
     """Writes one diffusion decoder file: attributes, then add(key, uint16 bf16 bits) per expected key;
     close() checks that every key was written. Use as a context manager."""
 
+    what = "diffusion decoder"
+
     def __init__(self, path, cfg):
         validate_config(cfg)
-        self.expected = dict(expected_tensors(cfg))
-        self.written = set()
-        self.f = cosmos_h5.open_aligned(path, "w")
-        for name, value in root_attributes(cfg):
-            self.f.attrs[name] = value
-
-    def add(self, key, bits):
-        E = cosmos_h5.FormatError
-        if key not in self.expected:
-            raise E(f"{key}: not a key of this diffusion decoder")
-        if key in self.written:
-            raise E(f"{key}: written twice")
-        bits = np.ascontiguousarray(bits)
-        if bits.dtype != np.uint16:
-            raise E(f"{key}: expected uint16 bf16 bits, got {bits.dtype}")
-        if tuple(bits.shape) != tuple(self.expected[key]):
-            raise E(f"{key}: expected shape {list(self.expected[key])}, got {list(bits.shape)}")
-        ds = self.f.create_dataset(key, data=bits, dtype="<u2", track_times=False)
-        ds.attrs["dtype"] = "bfloat16"
-        self.written.add(key)
-
-    def close(self, check=True):
-        if self.f is None:
-            return
-        f, self.f = self.f, None
-        f.close()
-        if check:
-            missing = [k for k in self.expected if k not in self.written]
-            if missing:
-                raise cosmos_h5.FormatError(f"{len(missing)} keys were not written, first: {missing[0]}")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close(check=exc_type is None)
-        return False
+        super().__init__(path, expected_tensors(cfg), root_attributes(cfg))
 
 
 def read_dit_weights(path):

@@ -332,7 +332,7 @@ def is_dropped_buffer(key):
 # writer / reader
 
 
-class DVWeightsWriter:
+class DVWeightsWriter(cosmos_h5.WeightsWriter):
     """Writes one tokenizer file: attributes, then add(key, array) for every expected key.
 
     add() takes the official (unflattened) shape and a numpy array that is either float32 or a
@@ -340,22 +340,17 @@ class DVWeightsWriter:
     CV files: add_stats(mean, std) writes the latent statistics (optional).
     """
 
+    what = "tokenizer"
+
     def __init__(self, path, cfg, parts):
         self.cfg = cfg
-        self.expected = dict(expected_tensors(cfg, parts))
-        self.written = set()
-        self.f = cosmos_h5.open_aligned(path, "w")
-        attrs = {"cosmos_format": cosmos_h5.FORMAT_NAME, "format_version": np.int64(cosmos_h5.FORMAT_VERSION),
-                 "model_type": model_type(cfg), "config": json.dumps(cfg),
-                 "has_encoder": np.int64(ENCODER in parts), "has_decoder": np.int64(DECODER in parts)}
-        for k, v in attrs.items():
-            self.f.attrs[k] = v
+        attrs = [("cosmos_format", cosmos_h5.FORMAT_NAME), ("format_version", np.int64(cosmos_h5.FORMAT_VERSION)),
+                 ("model_type", model_type(cfg)), ("config", json.dumps(cfg)),
+                 ("has_encoder", np.int64(ENCODER in parts)), ("has_decoder", np.int64(DECODER in parts))]
+        super().__init__(path, expected_tensors(cfg, parts), attrs)
 
     def add(self, key, arr, is_bf16):
-        if key not in self.expected:
-            raise cosmos_h5.FormatError(f"{key}: not a key of this tokenizer")
-        if key in self.written:
-            raise cosmos_h5.FormatError(f"{key}: written twice")
+        self._check_key(key)
         arr = np.ascontiguousarray(arr)
         if tuple(arr.shape) != tuple(self.expected[key]):
             raise cosmos_h5.FormatError(f"{key}: expected shape {list(self.expected[key])}, got {list(arr.shape)}")
@@ -388,23 +383,6 @@ class DVWeightsWriter:
         for key, a in ((MEAN_KEY, arrs[0]), (STD_KEY, arrs[1])):
             self.f.create_dataset(key, data=a, dtype="<f4", track_times=False)
         return arrs[0].shape[1]
-
-    def close(self, check=True):
-        if self.f is None:
-            return
-        f, self.f = self.f, None
-        f.close()
-        if check:
-            missing = [k for k in self.expected if k not in self.written]
-            if missing:
-                raise cosmos_h5.FormatError(f"{len(missing)} keys were not written, first: {missing[0]}")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close(check=exc_type is None)
-        return False
 
 
 def read_dv_weights(path):

@@ -216,26 +216,31 @@ def root_attributes(cfg):
     return attrs
 
 
-class ArWeightsWriter:
-    """Writes one AR model: root attributes first, then datasets in any order via add().
+class WeightsWriter:
+    """Base of the weight-file writers (AR, DiT, tokenizer): opens the file with 64-byte alignment,
+    writes the root attributes, then one dataset per expected key via add(); close() checks that
+    exactly the expected keys were written. Use as a context manager. `what` names the file's
+    model in messages."""
 
-    close() checks that exactly the expected keys were written. Use as a context manager.
-    """
+    what = "model"
 
-    def __init__(self, path, cfg):
+    def __init__(self, path, expected, attrs):
         self.path = path
-        self.expected = dict(expected_tensors(cfg))
+        self.expected = dict(expected)
         self.written = set()
         self.f = open_aligned(path, "w")
-        for name, value in root_attributes(cfg):
+        for name, value in attrs:
             self.f.attrs[name] = value
+
+    def _check_key(self, key):
+        if key not in self.expected:
+            raise FormatError(f"{key}: not a key of this {self.what}")
+        if key in self.written:
+            raise FormatError(f"{key}: written twice")
 
     def add(self, key, bits):
         """Write dataset `key` from a uint16 array of bf16 bit patterns with the expected shape."""
-        if key not in self.expected:
-            raise FormatError(f"{key}: not a key of this model")
-        if key in self.written:
-            raise FormatError(f"{key}: written twice")
+        self._check_key(key)
         bits = np.ascontiguousarray(bits)
         if bits.dtype != np.uint16:
             raise FormatError(f"{key}: expected uint16 bf16 bits, got {bits.dtype}")
@@ -262,6 +267,13 @@ class ArWeightsWriter:
     def __exit__(self, exc_type, exc, tb):
         self.close(check=exc_type is None)
         return False
+
+
+class ArWeightsWriter(WeightsWriter):
+    """Writes one AR model: root attributes first, then bf16 datasets in any order via add()."""
+
+    def __init__(self, path, cfg):
+        super().__init__(path, expected_tensors(cfg), root_attributes(cfg))
 
 
 def read_ar_weights(path):
