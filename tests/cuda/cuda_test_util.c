@@ -6,7 +6,25 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <cuda_runtime_api.h>
+
 #include "core/dtype.h"
+
+void cuda_test_open_backends(cosmos_backend_t **cpu, cosmos_backend_t **gpu) {
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) cr_skip_test("no CUDA device: cudaGetDeviceCount: %s", cudaGetErrorString(err));
+    if (n == 0) cr_skip_test("no CUDA device: cudaGetDeviceCount returned 0");
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, cpu), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_create("cuda:0", NULL, gpu), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_act_dtype(*gpu), COSMOS_BF16);
+}
+
+void cuda_test_close_backends(cosmos_backend_t **cpu, cosmos_backend_t **gpu) {
+    cosmos_backend_free(*gpu);
+    cosmos_backend_free(*cpu);
+    *gpu = *cpu = NULL;
+}
 
 float *cuda_test_download(cosmos_backend_t *be, const void *d, int64_t n, enum cosmos_dtype dt) {
     float *h = malloc(sizeof(float) * (size_t)(n ? n : 1));

@@ -1,5 +1,6 @@
-/* Shared pieces of the GPU parity suites (test_cuda_ops.c, test_cuda_dit.c): a device tensor back
- * to host f32, and the tolerance comparison of a CUDA result with the CPU op's. */
+/* Shared pieces of the GPU parity suites (test_cuda_ops.c, test_cuda_dit.c): the CPU and CUDA
+ * backends of a test (skipped without a device), a device tensor back to host f32, and the
+ * tolerance comparison of a CUDA result with the CPU op's. */
 #ifndef COSMOS_CUDA_TEST_UTIL_H
 #define COSMOS_CUDA_TEST_UTIL_H
 
@@ -7,6 +8,11 @@
 
 #include "core/backend.h"
 
+/* Skips the calling test (visibly, cr_skip_test) when this machine has no CUDA device; else opens
+ * the "cpu" and "cuda:0" backends (the latter with bf16 activations) into *cpu and *gpu. */
+void cuda_test_open_backends(cosmos_backend_t **cpu, cosmos_backend_t **gpu);
+/* Frees both and sets them to NULL. */
+void cuda_test_close_backends(cosmos_backend_t **cpu, cosmos_backend_t **gpu);
 /* Host f32 copy (malloc'd, caller frees) of n elements of dtype dt (bf16 or f32) at device address
  * d of backend be; synchronises the backend first. Asserts on failure. */
 float *cuda_test_download(cosmos_backend_t *be, const void *d, int64_t n, enum cosmos_dtype dt);

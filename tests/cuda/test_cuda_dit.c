@@ -61,20 +61,8 @@
 
 static cosmos_backend_t *cpu, *gpu;
 
-static void open_backends(void) {
-    int n = 0;
-    cudaError_t err = cudaGetDeviceCount(&n);
-    if (err != cudaSuccess) cr_skip_test("no CUDA device: cudaGetDeviceCount: %s", cudaGetErrorString(err));
-    if (n == 0) cr_skip_test("no CUDA device: cudaGetDeviceCount returned 0");
-    cr_assert_eq(cosmos_backend_create("cpu", NULL, &cpu), COSMOS_OK);
-    cr_assert_eq(cosmos_backend_create("cuda:0", NULL, &gpu), COSMOS_OK);
-    cr_assert_eq(cosmos_backend_act_dtype(gpu), COSMOS_BF16);
-}
-static void close_backends(void) {
-    cosmos_backend_free(gpu);
-    cosmos_backend_free(cpu);
-    gpu = cpu = NULL;
-}
+static void open_backends(void) { cuda_test_open_backends(&cpu, &gpu); }
+static void close_backends(void) { cuda_test_close_backends(&cpu, &gpu); }
 
 /* offset + scale * normal(0, 1), seeded by stream; rounded to bf16 when dt is BF16 (then the CPU op
  * sees exactly what the GPU reads), full f32 bits otherwise. */
