@@ -153,12 +153,7 @@ Test(dit_config, every_validation_error_names_the_problem) {
         log_capture_start();
         cosmos_status st = cosmos_dit_config_load(path, &c);
         log_capture_stop();
-        cr_expect_eq(st, b->want, "%s = %s: status %s, want %s", b->key, b->value ? b->value : "(deleted)",
-                     cosmos_status_str(st), cosmos_status_str(b->want));
-        cr_expect(strstr(log_captured(), b->needle) != NULL, "%s = %s: message '%s' lacks '%s'", b->key,
-                  b->value ? b->value : "(deleted)", log_captured(), b->needle);
-        cr_expect(strstr(log_captured(), path) != NULL, "%s: message does not name the file: %s", b->key,
-                  log_captured());
+        expect_config_error(b->key, b->value, st, b->want, b->needle, path);
     }
 }
 

@@ -5,6 +5,9 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "log_capture.h"
 
 #include "cosmos_build_config.h"
 
@@ -34,4 +37,14 @@ void write_config_variant(const char *base, const char *key, const char *value, 
     tmp_path(path, n, out_name);
     cr_assert_eq(json_dump_file(root, path, JSON_PRESERVE_ORDER), 0, "writing %s", path);
     json_decref(root);
+}
+
+void expect_config_error(const char *what, const char *value, cosmos_status st, cosmos_status want,
+                         const char *needle, const char *path) {
+    const char *v = value ? value : "(deleted)";
+    cr_expect_eq(st, want, "%s = %s: status %s, want %s", what, v, cosmos_status_str(st), cosmos_status_str(want));
+    if (want == COSMOS_OK) return;
+    cr_expect(strstr(log_captured(), needle) != NULL, "%s = %s: message '%s' lacks '%s'", what, v, log_captured(),
+              needle);
+    cr_expect(strstr(log_captured(), path) != NULL, "%s: message does not name the file: %s", what, log_captured());
 }
