@@ -606,6 +606,13 @@ fail:
     return st;
 }
 
+void cosmos_h5_shape_str(char *dst, size_t n, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(dst, n, "[");
+    for (int d = 0; d < ndim && k < n; d++)
+        k += (size_t)snprintf(dst + k, n - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < n) snprintf(dst + k, n - k, "]");
+}
+
 void cosmos_tmp_path(const char *path, char *tmp, size_t n) { snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid()); }
 
 cosmos_status cosmos_commit_tmp(const char *tmp, const char *path) {

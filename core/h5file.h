@@ -82,6 +82,9 @@ cosmos_status cosmos_h5_write_model_header(cosmos_h5_t *h, const char *model_typ
 cosmos_status cosmos_h5_check_model_header(cosmos_h5_t *h, const char *model_type, const char *hint,
                                            char **config_json);
 
+/* "[d0, d1, ...]" of a dataset or tensor shape into dst (size n; truncated to fit), for messages. */
+void cosmos_h5_shape_str(char *dst, size_t n, int ndim, const int64_t *shape);
+
 /* Output files are written to a temporary name and renamed when complete. */
 /* Fills tmp (size n) with "<path>.tmp.<pid>". */
 void cosmos_tmp_path(const char *path, char *tmp, size_t n);

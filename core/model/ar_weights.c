@@ -83,19 +83,6 @@ cosmos_status cosmos_ar_weight_specs(const struct cosmos_ar_config *c, const str
     return COSMOS_OK;
 }
 
-static void fmt_shape(char *buf, size_t n, int ndim, const int64_t *shape) {
-    if (ndim == 1)
-        snprintf(buf, n, "[%lld]", (long long)shape[0]);
-    else if (ndim == 2)
-        snprintf(buf, n, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
-    else {
-        size_t off = (size_t)snprintf(buf, n, "[");
-        for (int i = 0; i < ndim && off < n; i++)
-            off += (size_t)snprintf(buf + off, n - off, "%s%lld", i ? ", " : "", (long long)shape[i]);
-        if (off < n) snprintf(buf + off, n - off, "]");
-    }
-}
-
 static cosmos_status push(void ***list, int *n, void *p) {
     void **nl = realloc(*list, sizeof(void *) * (size_t)(*n + 1));
     if (!nl) return COSMOS_ERR_NOMEM;
@@ -149,14 +136,14 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
     for (int j = 0; j < n_specs; j++) {
         const struct cosmos_ar_tensor_spec *sp = &specs[j];
         char want[64], got[64];
-        fmt_shape(want, sizeof want, sp->ndim, sp->shape);
+        cosmos_h5_shape_str(want, sizeof want, sp->ndim, sp->shape);
         CHECK_ARG(cosmos_h5_has_dataset(h5, sp->name), COSMOS_ERR_FORMAT,
                   "%s: missing tensor '%s' (expected shape %s; hint: truncated conversion, or the config "
                   "does not match this checkpoint)",
                   path, sp->name, want);
         struct cosmos_h5_info info;
         CHECK(cosmos_h5_info(h5, sp->name, &info));
-        fmt_shape(got, sizeof got, info.ndim, info.shape);
+        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
         int same = info.ndim == sp->ndim;
         for (int d = 0; same && d < sp->ndim; d++) same = info.shape[d] == sp->shape[d];
         CHECK_ARG(same, COSMOS_ERR_FORMAT,

@@ -127,13 +127,6 @@ fail:
     return st;
 }
 
-static void shape_str(char *dst, size_t n, int ndim, const int64_t *shape) {
-    size_t k = (size_t)snprintf(dst, n, "[");
-    for (int d = 0; d < ndim && k < n; d++)
-        k += (size_t)snprintf(dst + k, n - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (k < n) snprintf(dst + k, n - k, "]");
-}
-
 cosmos_status cosmos_dit_check_weights(cosmos_h5_t *h5, const struct cosmos_dit_config *cfg) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_dit_tensor_spec *specs = NULL;
@@ -145,7 +138,7 @@ cosmos_status cosmos_dit_check_weights(cosmos_h5_t *h5, const struct cosmos_dit_
         const struct cosmos_dit_tensor_spec *s = &specs[i];
         struct cosmos_h5_info info;
         char want[64], got[96];
-        shape_str(want, sizeof want, s->ndim, s->shape);
+        cosmos_h5_shape_str(want, sizeof want, s->ndim, s->shape);
         CHECK_ARG(cosmos_h5_has_dataset(h5, s->name), COSMOS_ERR_FORMAT,
                   "%s: missing dataset '%s' (expected shape %s) for config '%s' (hint: truncated conversion, or a "
                   "file of another config?)",
@@ -153,7 +146,7 @@ cosmos_status cosmos_dit_check_weights(cosmos_h5_t *h5, const struct cosmos_dit_
         CHECK(cosmos_h5_info(h5, s->name, &info));
         int same = info.ndim == s->ndim;
         for (int d = 0; same && d < s->ndim; d++) same = info.shape[d] == s->shape[d];
-        shape_str(got, sizeof got, info.ndim, info.shape);
+        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
         CHECK_ARG(same, COSMOS_ERR_FORMAT,
                   "%s: dataset '%s' has shape %s, expected %s for config '%s' (hint: wrong config for this file?)",
                   path, s->name, got, want, cfg->name);

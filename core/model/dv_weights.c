@@ -313,13 +313,6 @@ cosmos_status cosmos_tok_read_header(cosmos_h5_t *h5, struct cosmos_dv_config *c
     return read_header(h5, NULL, cfg, parts);
 }
 
-static void shape_str(char *dst, size_t n, int ndim, const int64_t *shape) {
-    size_t k = (size_t)snprintf(dst, n, "[");
-    for (int d = 0; d < ndim && k < n; d++)
-        k += (size_t)snprintf(dst + k, n - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (k < n) snprintf(dst + k, n - k, "]");
-}
-
 static const char *part_name(enum cosmos_dv_part p) {
     return p == COSMOS_DV_ENCODER ? "encoder" : p == COSMOS_DV_DECODER ? "decoder" : "encoder+decoder";
 }
@@ -335,7 +328,7 @@ cosmos_status cosmos_dv_check_weights(cosmos_h5_t *h5, const struct cosmos_dv_co
         const struct cosmos_dv_tensor_spec *s = &specs[i];
         struct cosmos_h5_info info;
         char want[64], got[96];
-        shape_str(want, sizeof want, s->stored_ndim, s->stored_shape);
+        cosmos_h5_shape_str(want, sizeof want, s->stored_ndim, s->stored_shape);
         CHECK_ARG(cosmos_h5_has_dataset(h5, s->name), COSMOS_ERR_FORMAT,
                   "%s: missing dataset '%s' (expected shape %s) for the %s of config '%s' (hint: truncated "
                   "conversion, or a file of another config or of the other tokenizer part?)",
@@ -343,7 +336,7 @@ cosmos_status cosmos_dv_check_weights(cosmos_h5_t *h5, const struct cosmos_dv_co
         CHECK(cosmos_h5_info(h5, s->name, &info));
         int same = info.ndim == s->stored_ndim;
         for (int d = 0; same && d < s->stored_ndim; d++) same = info.shape[d] == s->stored_shape[d];
-        shape_str(got, sizeof got, info.ndim, info.shape);
+        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
         CHECK_ARG(same, COSMOS_ERR_FORMAT,
                   "%s: dataset '%s' has shape %s, expected %s (conv weights are stored flattened to "
                   "[Cout, Cin*kt*kh*kw]; hint: wrong config for this file?)",
