@@ -262,6 +262,48 @@ cosmos_status cosmos_ar_config_load(const char *path, struct cosmos_ar_config *c
     return st;
 }
 
+cosmos_status cosmos_config_json_object(const char *text, const char *src, const char *what, json_t **root) {
+    json_error_t err;
+    *root = json_loads(text, 0, &err);
+    if (!*root) {
+        LOG_ERROR("%s:%d:%d: invalid JSON: %s", src, err.line, err.column, err.text);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!json_is_object(*root)) {
+        LOG_ERROR("%s: %s must be a JSON object", src, what);
+        json_decref(*root);
+        *root = NULL;
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return COSMOS_OK;
+}
+
+cosmos_status cosmos_config_json_int(const json_t *v, const char *key, const char *src, int lo, int hi, int *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        LOG_ERROR("%s: '%s' must be an integer in [%d, %d]", src, key, lo, hi);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    *out = (int)json_integer_value(v);
+    return COSMOS_OK;
+}
+
+cosmos_status cosmos_config_json_int_list(const json_t *v, const char *key, const char *src, int n, int lo, int hi,
+                                          int *out) {
+    if (!json_is_array(v) || (int)json_array_size(v) != n) {
+        LOG_ERROR("%s: '%s' must be a list of %d integers", src, key, n);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    for (int i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, (size_t)i);
+        if (!json_is_integer(e) || json_integer_value(e) < lo || json_integer_value(e) > hi) {
+            LOG_ERROR("%s: '%s'[%d] must be an integer in [%d, %d]", src, key, i, lo, hi);
+            return COSMOS_ERR_INVALID_ARG;
+        }
+        out[i] = (int)json_integer_value(e);
+    }
+    return COSMOS_OK;
+}
+
 char *cosmos_ar_config_to_json(const struct cosmos_ar_config *c) {
     json_t *o = json_object();
     if (!o) return NULL;

@@ -6,6 +6,7 @@
 #ifndef COSMOS_CONFIG_H
 #define COSMOS_CONFIG_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,6 +50,16 @@ cosmos_status cosmos_config_file_text(const char *path, char **text);
 /* Is `path` a regular file holding a JSON object whose "model_type" is `model_type` ("t5",
  * "dv_tokenizer", "pipeline")? Never reads a pipe (so the caller's loader still can). */
 int cosmos_config_file_has_model_type(const char *path, const char *model_type);
+/* Shared by the component config parsers (T5, DV/CV, DiT, RetinaFace, SigLIP):
+ * the JSON object of a config's text: INVALID_ARG with src:line:column and jansson's message for
+ * bad JSON, "src: <what> must be a JSON object" for another value (what: "a T5 config", ...).
+ * *root is NULL on error; the caller json_decref's it. */
+cosmos_status cosmos_config_json_object(const char *text, const char *src, const char *what, json_t **root);
+/* The integer value v of `key` in [lo, hi], else INVALID_ARG naming src, key and the range. */
+cosmos_status cosmos_config_json_int(const json_t *v, const char *key, const char *src, int lo, int hi, int *out);
+/* A list of exactly n integers in [lo, hi] (messages name the element). */
+cosmos_status cosmos_config_json_int_list(const json_t *v, const char *key, const char *src, int n, int lo, int hi,
+                                          int *out);
 cosmos_status cosmos_ar_config_parse(const char *json, const char *source, struct cosmos_ar_config *cfg);
 /* Serialise (all keys, including derived ones) as JSON; caller frees. NULL on OOM. */
 char *cosmos_ar_config_to_json(const struct cosmos_ar_config *cfg);

@@ -4,7 +4,8 @@
  * count and size (how tests and scripts check generated mp4s without ffprobe). A DV tokenizer file
  * ("model_type": "dv_tokenizer") gets its config, parts, parameter counts and default clip; a CV
  * tokenizer file ("cv_tokenizer", spec 4.7) the same with its latent channels and statistics; a
- * diffusion decoder file ("diffusion_decoder", spec 4.4) its architecture, sampling settings and sizes. */
+ * diffusion decoder file ("diffusion_decoder", spec 4.4) its architecture, sampling settings and sizes;
+ * the video guardrail's files ("retinaface" spec 5.5, "siglip_safety" spec 5.4) their config. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "core/media.h"
 
 #include "core/backend.h"
+#include "core/guardrail/retinaface.h"
+#include "core/guardrail/siglip.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
 #include "core/model/dit_weights.h"
@@ -162,6 +165,36 @@ fail:
     return st;
 }
 
+/* The video guardrail's weight files: a strict load (which validates every dataset), then the config. */
+static cosmos_status info_guardrail(const char *path, int face_blur) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_retinaface_t *rf = NULL;
+    cosmos_siglip_t *sg = NULL;
+    char *json = NULL;
+    if (face_blur) {
+        CHECK(cosmos_retinaface_load(path, &rf));
+        json = cosmos_retinaface_config_to_json(cosmos_retinaface_get_config(rf));
+    } else {
+        CHECK(cosmos_siglip_load(path, &sg));
+        json = cosmos_siglip_config_to_json(cosmos_siglip_get_config(sg));
+    }
+    CHECK_ALLOC(json);
+    printf("file            %s\n", path);
+    printf("format          cosmos-ar-weights, format_version 1\n");
+    printf("model_type      %s (video guardrail: %s)\n", face_blur ? "retinaface" : COSMOS_SIGLIP_MODEL_TYPE,
+           face_blur ? "face blur, spec components.md 5.5" : "content safety filter, spec components.md 5.4");
+    if (sg)
+        printf("parameters      %lld (%.3f M)\n",
+               (long long)cosmos_siglip_config_num_params(cosmos_siglip_get_config(sg)),
+               cosmos_siglip_config_num_params(cosmos_siglip_get_config(sg)) * 1e-6);
+    printf("config          %s\n", json);
+fail:
+    free(json);
+    cosmos_retinaface_free(rf);
+    cosmos_siglip_free(sg);
+    return st;
+}
+
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *pos[1] = {NULL};
@@ -193,6 +226,10 @@ cosmos_status cmd_info(int argc, char **argv) {
     }
     if (h5_model_type_is(model, COSMOS_DIT_MODEL_TYPE)) {
         CHECK(info_dit(model));
+        goto fail;
+    }
+    if (h5_model_type_is(model, "retinaface") || h5_model_type_is(model, COSMOS_SIGLIP_MODEL_TYPE)) {
+        CHECK(info_guardrail(model, h5_model_type_is(model, "retinaface")));
         goto fail;
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();

@@ -4,9 +4,13 @@
  * SentencePiece model named by --spm or the config's "spiece_model"; one with "model_type":
  * "dv_tokenizer" makes a DV tokenizer file (encoder and decoder parts, core/model/dv_init.h), one
  * with "cv_tokenizer" a CV tokenizer file (decoder part + latent statistics, spec 4.7), one with
- * "diffusion_decoder" a diffusion decoder DiT file (core/model/dit_init.h, spec 4.4). */
+ * "diffusion_decoder" a diffusion decoder DiT file (core/model/dit_init.h, spec 4.4); "retinaface" and
+ * "siglip_safety" the video guardrail's face detector and content-safety filter (spec 5.5, 5.4). */
 #include <string.h>
 
+#include "core/config.h"
+#include "core/guardrail/retinaface.h"
+#include "core/guardrail/siglip.h"
 #include "core/log.h"
 #include "core/model/ar_init.h"
 #include "core/model/dv_init.h"
@@ -71,6 +75,22 @@ cosmos_status cmd_init(int argc, char **argv) {
         LOG_INFO0("init: %s (diffusion decoder DiT), %.3f M parameters, seed %llu -> %s", dit.name,
                   cosmos_dit_config_num_params(&dit) * 1e-6, (unsigned long long)seed, out);
         CHECK(cosmos_dit_init_random(&dit, seed, out));
+        return COSMOS_OK;
+    }
+    if (cosmos_config_file_has_model_type(config, "retinaface")) { /* face blur detector (spec 5.5) */
+        struct cosmos_retinaface_config rf;
+        CHECK(cosmos_retinaface_config_load(config, &rf));
+        LOG_INFO0("init: %s (RetinaFace, video guardrail face blur), seed %llu -> %s", rf.name,
+                  (unsigned long long)seed, out);
+        CHECK(cosmos_retinaface_init_random(&rf, seed, out));
+        return COSMOS_OK;
+    }
+    if (cosmos_config_file_has_model_type(config, "siglip_safety")) { /* content filter (spec 5.4) */
+        struct cosmos_siglip_config sg;
+        CHECK(cosmos_siglip_config_load(config, &sg));
+        LOG_INFO0("init: %s (SigLIP + safety classifier, video guardrail), seed %llu -> %s", sg.name,
+                  (unsigned long long)seed, out);
+        CHECK(cosmos_siglip_init_random(&sg, seed, out));
         return COSMOS_OK;
     }
     struct cosmos_ar_config cfg;

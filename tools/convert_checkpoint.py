@@ -54,6 +54,23 @@ Subcommands:
        DIR/dd_context.h5 (float32 /context [rows, 1024]); manifest keys diffusion_decoder,
        cv_tokenizer, dd_context.
 
+  face-blur  convert_checkpoint.py face-blur [--config RF.json] --checkpoint Resnet50_Final.pth --out FB.h5
+       Cosmos-1.0-Guardrail face_blur_filter/Resnet50_Final.pth (spec components.md 5.5: a RetinaFace
+       ResNet-50 state dict, "module." prefixes stripped) -> the face blur file of docs/guardrail.md
+       (tools/cosmos_retinaface_h5.py): float32, one dataset per key, BatchNorm buffers kept
+       (num_batches_tracked dropped).
+
+  content-filter  convert_checkpoint.py content-filter [--config SG.json] --siglip SIGLIP
+                  --safety-filter safety_filter.pt --out CF.h5
+       Cosmos-1.0-Guardrail video_content_safety_filter/ (spec components.md 5.4): the vision tower of
+       google/siglip-so400m-patch14-384 (safetensors or torch shards; a model folder or the hub cache
+       the official code keeps there; text tower dropped) + the classifier of safety_filter.pt (key
+       "model") -> the content filter file of docs/guardrail.md (tools/cosmos_siglip_h5.py).
+
+  The model-dir mode adds both (--guardrail auto|yes|no; auto: when CKPT/Cosmos-1.0-Guardrail
+  exists) as DIR/face_blur.h5 and DIR/video_content_filter.h5 (manifest keys face_blur,
+  video_content_filter); --face-blur-config / --content-filter-config override their configs.
+
   diffusion-decoder  convert_checkpoint.py diffusion-decoder --config DD.json --checkpoint model.pt --out DD.h5
        Official Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8 `model.pt` (spec components.md 4.1: a
        torch-pickled state dict of the ModuleDict {net, conditioner, logvar}, keys "net.*" / "logvar.*",
@@ -74,7 +91,6 @@ to nearest even) and written, so no full copy of the model is ever built.
 """
 
 import argparse
-import inspect
 import os
 import sys
 
@@ -92,20 +108,7 @@ class ConversionError(Exception):
     """Bad input (config, checkpoint contents): reported to the user, exit status 2."""
 
 
-def torch_load(path):
-    """torch.load(path, map_location="cpu", mmap=True, weights_only=True) where supported."""
-    import torch
-
-    params = inspect.signature(torch.load).parameters
-    kwargs = {"map_location": "cpu"}
-    if "weights_only" in params:
-        kwargs["weights_only"] = True
-    if "mmap" in params:
-        try:
-            return torch.load(path, mmap=True, **kwargs)
-        except RuntimeError as exc:  # e.g. a legacy (non-zip) file cannot be memory-mapped
-            print(f"note: mmap load failed ({exc}); loading into memory", file=sys.stderr)
-    return torch.load(path, **kwargs)
+torch_load = cosmos_h5.torch_load
 
 
 def normalize_state_dict(obj):
@@ -541,7 +544,14 @@ CV_CONFIG = "cosmos-1.0-tokenizer-cv8x8x8.json"
 MODEL_DIR_MANIFEST = "cosmos-model.json"
 # part (= manifest key) -> file name in the model directory (the names `cosmos-ar init` writes)
 MODEL_DIR_FILES = {"ar": "ar.h5", "tokenizer": "tokenizer.h5", "t5": "t5.h5", "diffusion_decoder": "dd.h5",
-                   "cv_tokenizer": "cv.h5", "dd_context": "dd_context.h5"}
+                   "cv_tokenizer": "cv.h5", "dd_context": "dd_context.h5", "face_blur": "face_blur.h5",
+                   "video_content_filter": "video_content_filter.h5"}
+# the video guardrail (spec components.md 5.1, 5.4, 5.5): CKPT/Cosmos-1.0-Guardrail/
+GUARDRAIL_DIR = "Cosmos-1.0-Guardrail"
+FACE_BLUR_PTH = os.path.join("face_blur_filter", "Resnet50_Final.pth")
+CONTENT_FILTER_DIR = "video_content_safety_filter"  # safety_filter.pt + the hub cache of SigLIP
+FACE_BLUR_CONFIG = "retinaface-resnet50.json"
+CONTENT_FILTER_CONFIG = "siglip-so400m-safety.json"
 CONTEXT_DATASET = "context"  # context files: float32 /context [rows, cols] (core/context_file.h)
 
 
@@ -723,6 +733,24 @@ def context_file_problem(path, ctx):
     return None
 
 
+def include_part(mode, what, flag, folder, outputs, without, why):
+    """Whether an optional part of the model directory (the diffusion decoder, the video guardrail)
+    is converted, saying so on stdout: flag `no` leaves it out, `yes` requires it, `auto` adds it when
+    its checkpoint folder exists. without: what leaving it out means; why: what it is for."""
+    if mode == "no":
+        print(f"{what}: not included ({flag} no): {without}")
+        return False
+    if mode == "auto":
+        if not os.path.isdir(folder):
+            print(f"{what}: not included ({folder} not found): {without}; download it {why} ({flag} yes requires "
+                  f"it)")
+            return False
+        print(f"{what}: found {folder}: adding it ({outputs}; {flag} no leaves it out)")
+    else:
+        print(f"{what}: adding it ({outputs}; {flag} yes)")
+    return True
+
+
 def plan_diffusion_decoder(args, ckpt, ar_config, ar_cfg, derived):
     """What the diffusion decoder adds to the model directory: (plan or None, problems). The plan has
     the configs, the input paths and their checks; problems lists each missing piece with its path."""
@@ -738,17 +766,9 @@ def plan_diffusion_decoder(args, ckpt, ar_config, ar_cfg, derived):
     if not v2w:
         files.append(("generic-prompt context of base models", os.path.join(dd_dir, "aux_vars.pt")))
     outputs = "dd.h5, cv.h5" + ("" if v2w else ", dd_context.h5")
-    if mode == "no":
-        print("diffusion decoder: not included (--diffusion-decoder no): the DV decoder makes the video")
+    if not include_part(mode, "diffusion decoder", "--diffusion-decoder", dd_dir, outputs,
+                        "the DV decoder makes the video", "for the official default output"):
         return None, []
-    if mode == "auto":
-        if not os.path.isdir(dd_dir):
-            print(f"diffusion decoder: not included ({dd_dir} not found): the DV decoder makes the video; "
-                  f"download it for the official default output (--diffusion-decoder yes requires it)")
-            return None, []
-        print(f"diffusion decoder: found {dd_dir}: adding it ({outputs}; --diffusion-decoder no leaves it out)")
-    else:
-        print(f"diffusion decoder: adding it ({outputs}; --diffusion-decoder yes)")
     hint = " (or pass --diffusion-decoder no)" if mode == "auto" else ""
     problems = [f"{what}: {path} not found{hint}" for what, path in files if not os.path.isfile(path)]
 
@@ -804,6 +824,42 @@ def load_diffusion_decoder_inputs(plan):
                        if plan["aux_vars"] else None)
 
 
+def plan_guardrail(args, ckpt):
+    """What the video guardrail adds to the model directory: (plan or None, problems), like
+    plan_diffusion_decoder. auto: added when CKPT/Cosmos-1.0-Guardrail exists."""
+    import cosmos_retinaface_h5 as rf
+    import cosmos_siglip_h5 as sg
+
+    mode = args.guardrail
+    gdir = os.path.join(ckpt, GUARDRAIL_DIR)
+    if not include_part(mode, "video guardrail", "--guardrail", gdir, "face_blur.h5, video_content_filter.h5",
+                        "generate then needs --disable-guardrail", "for the official content filter and face blur"):
+        return None, []
+    hint = " (or pass --guardrail no)" if mode == "auto" else ""
+    pth = os.path.join(gdir, FACE_BLUR_PTH)
+    vcf = os.path.join(gdir, CONTENT_FILTER_DIR)
+    safety_pt = os.path.join(vcf, "safety_filter.pt")
+    problems = [f"{what}: {path} not found{hint}" for what, path in
+                (("face blur (RetinaFace)", pth), ("content filter classifier", safety_pt)) if not os.path.isfile(path)]
+    try:
+        sg.find_siglip_files(vcf)
+    except cosmos_h5.FormatError as exc:
+        problems.append(f"content filter encoder (google/siglip-so400m-patch14-384): {exc}{hint}")
+    rf_config = args.face_blur_config or os.path.join(CONFIG_DIR, FACE_BLUR_CONFIG)
+    sg_config = args.content_filter_config or os.path.join(CONFIG_DIR, CONTENT_FILTER_CONFIG)
+    try:
+        rf_cfg = rf.load_config(rf_config)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"face blur config {rf_config}: {exc}") from exc
+    try:
+        sg_cfg = sg.load_config(sg_config)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"content filter config {sg_config}: {exc}") from exc
+    plan = {"rf_config": rf_config, "rf_cfg": rf_cfg, "pth": pth, "sg_config": sg_config, "sg_cfg": sg_cfg,
+            "siglip": vcf, "safety_pt": safety_pt}
+    return plan, problems
+
+
 def convert_model_dir(args):
     import json
 
@@ -844,6 +900,8 @@ def convert_model_dir(args):
         print(f"note: {name} is a base model (no cross-attention): --t5-dir is not used", file=sys.stderr)
     dd, dd_problems = plan_diffusion_decoder(args, ckpt, ar_config, ar_cfg, derived)
     problems += dd_problems
+    guard, guard_problems = plan_guardrail(args, ckpt)
+    problems += guard_problems
     if problems:
         raise ConversionError(f"missing pieces of the checkpoints folder {ckpt}:\n  " + "\n  ".join(problems))
     if dd:
@@ -918,6 +976,17 @@ def convert_model_dir(args):
         if dd["context"] is not None:
             jobs.append(("dd_context", lambda p: write_context_file(p, dd["context"]),
                          lambda p: context_file_problem(p, dd["context"])))
+    if guard:
+        import cosmos_retinaface_h5 as rf
+        import cosmos_siglip_h5 as sg
+
+        jobs.append(("face_blur", lambda p: convert_face_blur(ns(config=guard["rf_config"], checkpoint=guard["pth"],
+                                                                 out=p)),
+                     lambda p: h5_file_problem(p, rf.MODEL_TYPE, guard["rf_cfg"], rf.expected_tensors(guard["rf_cfg"]))))
+        jobs.append(("video_content_filter",
+                     lambda p: convert_content_filter(ns(config=guard["sg_config"], siglip=guard["siglip"],
+                                                         safety_filter=guard["safety_pt"], out=p)),
+                     lambda p: h5_file_problem(p, sg.MODEL_TYPE, guard["sg_cfg"], sg.expected_tensors(guard["sg_cfg"]))))
     parts = [part for part, _, _ in jobs]
     for part, fname in MODEL_DIR_FILES.items():
         if part not in parts and os.path.exists(os.path.join(out, fname)):
@@ -995,6 +1064,32 @@ def convert_diffusion_decoder(args):
     return 0
 
 
+def convert_face_blur(args):
+    """Official Cosmos-1.0-Guardrail face_blur_filter/Resnet50_Final.pth -> the face blur file
+    (tools/cosmos_retinaface_h5.py, docs/guardrail.md "Weight files")."""
+    import cosmos_retinaface_h5 as rf
+
+    try:
+        n = rf.convert_retinaface(args.checkpoint, args.out, args.config)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(str(exc)) from exc
+    print(f"wrote {args.out}: {n} tensors (RetinaFace, float32)")
+    return 0
+
+
+def convert_content_filter(args):
+    """Official Cosmos-1.0-Guardrail video_content_safety_filter/ (SigLIP hub cache + safety_filter.pt)
+    -> the content filter file (tools/cosmos_siglip_h5.py, docs/guardrail.md "Weight files")."""
+    import cosmos_siglip_h5 as sg
+
+    try:
+        n = sg.convert_siglip(args.siglip, args.safety_filter, args.out, args.config)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(str(exc)) from exc
+    print(f"wrote {args.out}: {n} tensors (SigLIP vision tower + safety classifier)")
+    return 0
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="convert_checkpoint.py",
                                  description="Convert official Cosmos checkpoints to cosmos-ar HDF5.")
@@ -1057,6 +1152,15 @@ def build_parser():
                          f"CHECKPOINT_DIR/{DD_DIR} exists; yes: required; no: leave it out (the DV decoder makes "
                          f"the video, spec 4.9)")
     md.add_argument("--dd-config", help=f"diffusion decoder config (default configs/models/{DD_CONFIG})")
+    md.add_argument("--guardrail", choices=("auto", "yes", "no"), default="auto",
+                    help=f"add the video guardrail (spec components.md 5.4, 5.5): CHECKPOINT_DIR/{GUARDRAIL_DIR}/"
+                         f"{FACE_BLUR_PTH} -> face_blur.h5 and {CONTENT_FILTER_DIR}/ (safety_filter.pt + the "
+                         f"SigLIP hub cache) -> video_content_filter.h5. auto (default): when CHECKPOINT_DIR/"
+                         f"{GUARDRAIL_DIR} exists; yes: required; no: leave it out (generate then needs "
+                         f"--disable-guardrail)")
+    md.add_argument("--face-blur-config", help=f"face blur config (default configs/models/{FACE_BLUR_CONFIG})")
+    md.add_argument("--content-filter-config",
+                    help=f"content filter config (default configs/models/{CONTENT_FILTER_CONFIG})")
     md.add_argument("--cv-config", help=f"CV8x8x8 tokenizer config (default configs/models/{CV_CONFIG})")
     md.set_defaults(func=convert_model_dir)
     dd = sub.add_parser("diffusion-decoder", help="Cosmos-1.0 diffusion decoder (7B DiT) model.pt -> HDF5 "
@@ -1066,6 +1170,23 @@ def build_parser():
     dd.add_argument("--checkpoint", required=True, help="official model.pt (keys net.*, logvar.*)")
     dd.add_argument("--out", required=True, help="output .h5 file")
     dd.set_defaults(func=convert_diffusion_decoder)
+    fb = sub.add_parser("face-blur", help="Cosmos-1.0-Guardrail RetinaFace Resnet50_Final.pth -> HDF5 "
+                                          "(docs/guardrail.md)")
+    fb.add_argument("--config", default=os.path.join(CONFIG_DIR, FACE_BLUR_CONFIG),
+                    help=f"RetinaFace config (default configs/models/{FACE_BLUR_CONFIG})")
+    fb.add_argument("--checkpoint", required=True, help="official face_blur_filter/Resnet50_Final.pth")
+    fb.add_argument("--out", required=True, help="output .h5 file")
+    fb.set_defaults(func=convert_face_blur)
+    cf = sub.add_parser("content-filter", help="Cosmos-1.0-Guardrail video content safety filter (SigLIP + "
+                                               "safety_filter.pt) -> HDF5 (docs/guardrail.md)")
+    cf.add_argument("--config", default=os.path.join(CONFIG_DIR, CONTENT_FILTER_CONFIG),
+                    help=f"content filter config (default configs/models/{CONTENT_FILTER_CONFIG})")
+    cf.add_argument("--siglip", required=True,
+                    help="google/siglip-so400m-patch14-384: a .safetensors file, a model folder, or the hub cache "
+                         "folder (the official video_content_safety_filter/)")
+    cf.add_argument("--safety-filter", required=True, help="official video_content_safety_filter/safety_filter.pt")
+    cf.add_argument("--out", required=True, help="output .h5 file")
+    cf.set_defaults(func=convert_content_filter)
     return ap
 
 

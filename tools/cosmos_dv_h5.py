@@ -142,12 +142,7 @@ def validate_config(cfg, src="config"):
 
 
 def load_config(path):
-    with open(path, "r", encoding="utf-8") as fh:
-        try:
-            cfg = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise cosmos_h5.FormatError(f"{path}: not valid JSON: {exc}") from exc
-    return validate_config(cfg, path)
+    return validate_config(cosmos_h5.read_json(path), path)
 
 
 def n_downs(cfg):

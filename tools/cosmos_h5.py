@@ -16,8 +16,10 @@ What lives here:
 """
 
 import contextlib
+import inspect
 import json
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -42,13 +44,35 @@ def roundup(x, multiple):
     return (x + multiple - 1) // multiple * multiple
 
 
-def load_config(path):
-    """Read a model config JSON file (configs/models/*.json) into a dict, keeping key order."""
+def torch_load(path):
+    """torch.load(path, map_location="cpu", mmap=True, weights_only=True) where supported."""
+    import torch
+
+    params = inspect.signature(torch.load).parameters
+    kwargs = {"map_location": "cpu"}
+    if "weights_only" in params:
+        kwargs["weights_only"] = True
+    if "mmap" in params:
+        try:
+            return torch.load(path, mmap=True, **kwargs)
+        except RuntimeError as exc:  # e.g. a legacy (non-zip) file cannot be memory-mapped
+            print(f"note: mmap load failed ({exc}); loading into memory", file=sys.stderr)
+    return torch.load(path, **kwargs)
+
+
+def read_json(path):
+    """The JSON of a config file (key order kept); FormatError naming the file when it is not JSON.
+    Shared by the component formats' load_config (tokenizer, DiT, RetinaFace, SigLIP)."""
     with open(path, "r", encoding="utf-8") as fh:
         try:
-            cfg = json.load(fh)
+            return json.load(fh)
         except json.JSONDecodeError as exc:
             raise FormatError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def load_config(path):
+    """Read a model config JSON file (configs/models/*.json) into a dict, keeping key order."""
+    cfg = read_json(path)
     if not isinstance(cfg, dict):
         raise FormatError(f"{path}: config must be a JSON object")
     derive(cfg)  # validates
@@ -251,6 +275,18 @@ class WeightsWriter:
         ds.attrs["dtype"] = "bfloat16"
         self.written.add(key)
 
+    def add_f32(self, key, arr):
+        """Write dataset `key` as float32 (formats stored in f32: RetinaFace, SigLIP): expected shape,
+        finite values."""
+        self._check_key(key)
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if tuple(arr.shape) != tuple(self.expected[key]):
+            raise FormatError(f"{key}: expected shape {list(self.expected[key])}, got {list(arr.shape)}")
+        if not np.isfinite(arr).all():
+            raise FormatError(f"{key}: non-finite values")
+        self.f.create_dataset(key, data=arr, dtype="<f4", track_times=False)
+        self.written.add(key)
+
     def close(self, check=True):
         if self.f is None:
             return
@@ -267,6 +303,48 @@ class WeightsWriter:
     def __exit__(self, exc_type, exc, tb):
         self.close(check=exc_type is None)
         return False
+
+
+def model_attributes(model_type, cfg, int_keys=()):
+    """Root attributes of a component file (format, model_type, the config as JSON, and the config's
+    int_keys as int64 attributes), as (name, value) pairs."""
+    return ([("cosmos_format", FORMAT_NAME), ("format_version", np.int64(FORMAT_VERSION)),
+             ("model_type", model_type), ("config", json.dumps(cfg))]
+            + [(k, np.int64(cfg[k])) for k in int_keys])
+
+
+def read_f32_weights(path, model_type, validate_config, expected_tensors):
+    """Strict reader of a component file (model_type, a config validate_config accepts, exactly the
+    datasets expected_tensors(cfg) names with their shapes; float32 or bf16 stored): (cfg, {key:
+    float32 array}). FormatError naming the file and the dataset."""
+    import h5py
+
+    def s(v):
+        return v.decode() if isinstance(v, bytes) else v
+
+    with h5py.File(path, "r") as f:
+        a = f.attrs
+        if s(a.get("cosmos_format")) != FORMAT_NAME or int(a.get("format_version", -1)) != FORMAT_VERSION:
+            raise FormatError(f"{path}: not a cosmos-ar-weights version {FORMAT_VERSION} file")
+        if s(a.get("model_type")) != model_type:
+            raise FormatError(f"{path}: model_type is {s(a.get('model_type'))!r}, want {model_type!r}")
+        cfg = validate_config(json.loads(s(a["config"])), f"{path} (config attribute)")
+        expected = dict(expected_tensors(cfg))
+        extra = sorted(set(f.keys()) - set(expected))
+        if extra:
+            raise FormatError(f"{path}: unexpected dataset {extra[0]}")
+        out = {}
+        for key, shape in expected.items():
+            if key not in f:
+                raise FormatError(f"{path}: missing dataset {key} {list(shape)}")
+            ds = f[key]
+            if tuple(ds.shape) != tuple(shape):
+                raise FormatError(f"{path}: dataset {key} has shape {list(ds.shape)}, want {list(shape)}")
+            x = ds[()]
+            if s(ds.attrs.get("dtype")) == "bfloat16":
+                x = bf16_bits_to_f32(x)
+            out[key] = np.asarray(x, dtype=np.float32)
+        return cfg, out
 
 
 class ArWeightsWriter(WeightsWriter):

@@ -23,8 +23,8 @@ static const struct {
 } g_registry[] = {
     {"blocklist", cosmos_guardrail_blocklist_create},
     {"aegis", NULL},
-    {"video_content_filter", NULL},
-    {"face_blur", NULL},
+    {"video_content_filter", cosmos_guardrail_content_filter_create},
+    {"face_blur", cosmos_guardrail_face_blur_create},
 };
 #define N_REGISTRY (sizeof g_registry / sizeof g_registry[0])
 
@@ -61,7 +61,7 @@ cosmos_status cosmos_guardrail_load(const struct cosmos_guardrail_params *p, cos
         CHECK_ARG(r < N_REGISTRY, COSMOS_ERR_INVALID_ARG,
                   "guardrail: unknown check '%s' (known: blocklist, aegis, video_content_filter, face_blur)", name);
         CHECK_ARG(g_registry[r].create != NULL, COSMOS_ERR_UNSUPPORTED,
-                  "guardrail: check '%s' is not implemented yet (docs/guardrail.md); only 'blocklist' is", name);
+                  "guardrail: check '%s' is not implemented yet (docs/guardrail.md)", name);
         CHECK(g_registry[r].create(p, &g->ops[i], &g->ctx[i]));
         g->n_checks = i + 1;
     }

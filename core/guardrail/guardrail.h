@@ -24,6 +24,11 @@ struct cosmos_guardrail_params {
      * (configs/guardrail/{blocklist,whitelist,exact_match}.txt) or the official checkpoint's
      * blocklist/ folder ({custom,whitelist,exact_match}/ sub-folders). Required by "blocklist". */
     const char *blocklist_dir;
+    /* Weight files (HDF5, written by `cosmos-ar init` or tools/convert_checkpoint.py) of the model
+     * checks: the RetinaFace detector of "face_blur" (spec 5.5) and the SigLIP encoder + safety
+     * classifier of "video_content_filter" (spec 5.4). Each is required by its check. */
+    const char *face_blur_weights;
+    const char *content_filter_weights;
 };
 
 /* checks = {"blocklist"}, blocklist_dir = NULL (the caller must set it). */

@@ -31,4 +31,12 @@ typedef cosmos_status (*cosmos_guardrail_check_create_fn)(const struct cosmos_gu
 cosmos_status cosmos_guardrail_blocklist_create(const struct cosmos_guardrail_params *p,
                                                 const struct cosmos_guardrail_check_ops **ops, void **ctx);
 
+/* The video content safety filter (spec 5.4), core/guardrail/content_filter.c. */
+cosmos_status cosmos_guardrail_content_filter_create(const struct cosmos_guardrail_params *p,
+                                                     const struct cosmos_guardrail_check_ops **ops, void **ctx);
+
+/* Face blur (spec 5.5), core/guardrail/face_blur.c. */
+cosmos_status cosmos_guardrail_face_blur_create(const struct cosmos_guardrail_params *p,
+                                                const struct cosmos_guardrail_check_ops **ops, void **ctx);
+
 #endif

@@ -189,14 +189,8 @@ cosmos_status cosmos_dit_config_parse(const char *text, const char *src, struct 
     cosmos_status st = COSMOS_OK;
     int seen[N_KEYS] = {0};
     config_defaults(c);
-    json_error_t err;
-    json_t *root = json_loads(text, 0, &err);
-    if (!root) {
-        LOG_ERROR("%s:%d:%d: invalid JSON: %s", src, err.line, err.column, err.text);
-        return COSMOS_ERR_INVALID_ARG;
-    }
-    CHECK_ARG(json_is_object(root), COSMOS_ERR_INVALID_ARG, "%s: a diffusion decoder config must be a JSON object",
-              src);
+    json_t *root = NULL;
+    CHECK(cosmos_config_json_object(text, src, "a diffusion decoder config", &root));
     const char *name;
     json_t *v;
     json_object_foreach(root, name, v) {

@@ -296,13 +296,8 @@ cosmos_status cosmos_dv_config_parse(const char *text, const char *src, struct c
     cosmos_status st = COSMOS_OK;
     int have = 0;
     memset(c, 0, sizeof *c);
-    json_error_t err;
-    json_t *root = json_loads(text, 0, &err);
-    if (!root) {
-        LOG_ERROR("%s:%d:%d: invalid JSON: %s", src, err.line, err.column, err.text);
-        return COSMOS_ERR_INVALID_ARG;
-    }
-    CHECK_ARG(json_is_object(root), COSMOS_ERR_INVALID_ARG, "%s: a DV tokenizer config must be a JSON object", src);
+    json_t *root = NULL;
+    CHECK(cosmos_config_json_object(text, src, "a DV tokenizer config", &root));
     /* model_type first: it decides which keys belong (absent: a DV config, as before CV existed) */
     json_t *mt = json_object_get(root, "model_type");
     CHECK_ARG(!mt || (json_is_string(mt) && (!strcmp(json_string_value(mt), COSMOS_DV_MODEL_TYPE) ||

@@ -65,13 +65,8 @@ cosmos_status cosmos_t5_config_parse(const char *text, const char *src, const ch
                                      struct cosmos_t5_config *c) {
     cosmos_status st = COSMOS_OK;
     config_defaults(c);
-    json_error_t err;
-    json_t *root = json_loads(text, 0, &err);
-    if (!root) {
-        LOG_ERROR("%s:%d:%d: invalid JSON: %s", src, err.line, err.column, err.text);
-        return COSMOS_ERR_INVALID_ARG;
-    }
-    CHECK_ARG(json_is_object(root), COSMOS_ERR_INVALID_ARG, "%s: a T5 config must be a JSON object", src);
+    json_t *root = NULL;
+    CHECK(cosmos_config_json_object(text, src, "a T5 config", &root));
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {

@@ -19,6 +19,8 @@
 #include "core/model/dv_config.h"
 #include "core/model/dv_init.h"
 #include "core/context_file.h"
+#include "core/guardrail/retinaface.h"
+#include "core/guardrail/siglip.h"
 #include "core/model/dd_sampler.h"
 #include "core/model/dit_config.h"
 #include "core/model/dit_init.h"
@@ -67,7 +69,8 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
     json_t *v;
     json_object_foreach(root, key, v) {
         static const char *known[] = {"format",    "format_version",    "name",         "ar",        "tokenizer",
-                                      "t5",        "diffusion_decoder", "cv_tokenizer", "dd_context", "comment"};
+                                      "t5",        "diffusion_decoder", "cv_tokenizer", "dd_context", "comment",
+                                      "face_blur", "video_content_filter"};
         int ok = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
         CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", manifest, key);
@@ -92,6 +95,10 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
               manifest);
     CHECK_ARG(!out->dd_context[0] || out->diffusion_decoder[0], COSMOS_ERR_FORMAT,
               "%s: 'dd_context' without a 'diffusion_decoder'", manifest);
+    CHECK(resolve(dir, manifest, root, "face_blur", 0, out->face_blur));
+    CHECK(resolve(dir, manifest, root, "video_content_filter", 0, out->video_content_filter));
+    CHECK_ARG(!out->face_blur[0] == !out->video_content_filter[0], COSMOS_ERR_FORMAT,
+              "%s: 'face_blur' and 'video_content_filter' come together (the video guardrail runs both)", manifest);
 fail:
     json_decref(root);
     return st;
@@ -103,9 +110,11 @@ cosmos_status cosmos_model_dir_write(const char *dir, const struct cosmos_model_
     json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s}", "format", "cosmos-ar-model-dir", "format_version", 1,
                              "name", n->name, "ar", n->ar, "tokenizer", n->tokenizer);
     CHECK_ALLOC(root);
-    const char *opt_keys[4] = {"t5", "diffusion_decoder", "cv_tokenizer", "dd_context"};
-    const char *opt[4] = {n->t5, n->diffusion_decoder, n->cv_tokenizer, n->dd_context};
-    for (int i = 0; i < 4; i++)
+    const char *opt_keys[6] = {"t5", "diffusion_decoder", "cv_tokenizer", "dd_context", "face_blur",
+                               "video_content_filter"};
+    const char *opt[6] = {n->t5, n->diffusion_decoder, n->cv_tokenizer, n->dd_context, n->face_blur,
+                          n->video_content_filter};
+    for (int i = 0; i < 6; i++)
         if (opt[i]) json_object_set_new(root, opt_keys[i], json_string(opt[i]));
     CHECK_ARG(snprintf(path, sizeof path, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST) < (int)sizeof path,
               COSMOS_ERR_INVALID_ARG, "model directory path too long");
@@ -121,9 +130,10 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
     cosmos_status st = COSMOS_OK;
     json_error_t err;
     json_t *root = json_load_file(pipeline_config, 0, &err);
-    enum { N_PARTS = 5 };
+    enum { N_PARTS = 7 };
     char base[COSMOS_MODEL_DIR_PATH], cfg_path[N_PARTS][COSMOS_MODEL_DIR_PATH], out[COSMOS_MODEL_DIR_PATH];
-    static const char *keys[N_PARTS] = {"ar", "tokenizer", "t5", "diffusion_decoder", "cv_tokenizer"};
+    static const char *keys[N_PARTS] = {"ar",           "tokenizer", "t5", "diffusion_decoder",
+                                        "cv_tokenizer", "face_blur", "video_content_filter"};
     int base_model = 0;
     float *dd_ctx = NULL;
     CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s)", pipeline_config,
@@ -134,7 +144,8 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
         json_object_foreach(root, key, v) {
             static const char *known[] = {"model_type", "name",          "comment",
                                           "ar",         "tokenizer",     "t5",
-                                          "diffusion_decoder", "cv_tokenizer"};
+                                          "diffusion_decoder", "cv_tokenizer",
+                                          "face_blur",  "video_content_filter"};
             int ok = 0;
             for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
             CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", pipeline_config, key);
@@ -153,6 +164,8 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
     }
     CHECK_ARG(!cfg_path[3][0] == !cfg_path[4][0], COSMOS_ERR_FORMAT,
               "%s: 'diffusion_decoder' and 'cv_tokenizer' come together", pipeline_config);
+    CHECK_ARG(!cfg_path[5][0] == !cfg_path[6][0], COSMOS_ERR_FORMAT,
+              "%s: 'face_blur' and 'video_content_filter' come together (the video guardrail)", pipeline_config);
     const json_t *name = json_object_get(root, "name");
     char parent[COSMOS_MODEL_DIR_PATH];
     snprintf(parent, sizeof parent, "%s", dir);
@@ -218,8 +231,20 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
             CHECK(cosmos_context_write(out, dd_ctx, rows, cols));
         }
     }
+    if (cfg_path[5][0]) {
+        struct cosmos_retinaface_config rf;
+        struct cosmos_siglip_config sg;
+        CHECK(cosmos_retinaface_config_load(cfg_path[5], &rf));
+        CHECK(cosmos_siglip_config_load(cfg_path[6], &sg));
+        snprintf(out, sizeof out, "%s/face_blur.h5", dir);
+        LOG_INFO0("init: %s -> %s", rf.name, out);
+        CHECK(cosmos_retinaface_init_random(&rf, seed + 6, out));
+        snprintf(out, sizeof out, "%s/video_content_filter.h5", dir);
+        LOG_INFO0("init: %s -> %s", sg.name, out);
+        CHECK(cosmos_siglip_init_random(&sg, seed + 7, out));
+    }
     {
-        const int dd = cfg_path[3][0] != '\0';
+        const int dd = cfg_path[3][0] != '\0', guard = cfg_path[5][0] != '\0';
         const struct cosmos_model_dir_names names = {
             .name = json_is_string(name) ? json_string_value(name) : "pipeline",
             .ar = "ar.h5",
@@ -228,6 +253,8 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
             .diffusion_decoder = dd ? "dd.h5" : NULL,
             .cv_tokenizer = dd ? "cv.h5" : NULL,
             .dd_context = dd && base_model ? "dd_context.h5" : NULL,
+            .face_blur = guard ? "face_blur.h5" : NULL,
+            .video_content_filter = guard ? "video_content_filter.h5" : NULL,
         };
         CHECK(cosmos_model_dir_write(dir, &names));
     }

@@ -382,9 +382,18 @@ Test(guardrail, check_names) {
     cr_expect(strstr(log_captured(), "unknown check 'blocklst'") != NULL, "%s", log_captured());
     p.n_checks = 0;
     cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
-    /* an unimplemented check after a good one: the good one is freed, nothing leaks out */
-    p.checks[0] = "blocklist", p.checks[1] = "face_blur", p.n_checks = 2;
+    /* a check that cannot be made after a good one (unimplemented; a model check without its
+     * weights): the good one is freed, nothing leaks out */
+    p.checks[0] = "blocklist", p.checks[1] = "aegis", p.n_checks = 2;
     cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_UNSUPPORTED);
+    cr_expect_null(g);
+    p.checks[1] = "face_blur";
+    cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
+    cr_expect(strstr(log_captured(), "face_blur_weights") != NULL, "%s", log_captured());
+    cr_expect_null(g);
+    p.checks[1] = "video_content_filter";
+    cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
+    cr_expect(strstr(log_captured(), "content_filter_weights") != NULL, "%s", log_captured());
     log_capture_stop();
     cr_expect_null(g);
 }

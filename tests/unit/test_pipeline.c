@@ -235,6 +235,32 @@ Test(model_dir, manifest) {
                                                                               .dd_context = "ddc.h5"}),
                  COSMOS_OK);
     cr_expect_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "dd_context without a diffusion decoder");
+    /* the video guardrail's two files come together; both absent is allowed (the pipeline then
+     * needs --disable-guardrail) */
+    snprintf(path, sizeof path, "%s/fb.h5", dir);
+    write_file(path, "x");
+    snprintf(path, sizeof path, "%s/vcf.h5", dir);
+    write_file(path, "x");
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5",
+                                                                              .tokenizer = "tok.h5",
+                                                                              .face_blur = "fb.h5",
+                                                                              .video_content_filter = "vcf.h5"}),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_model_dir_load(dir, &md), COSMOS_OK);
+    cr_expect_str_eq(md.video_content_filter, path);
+    snprintf(path, sizeof path, "%s/fb.h5", dir);
+    cr_expect_str_eq(md.face_blur, path);
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5",
+                                                                              .tokenizer = "tok.h5",
+                                                                              .face_blur = "fb.h5"}),
+                 COSMOS_OK);
+    cr_expect_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_FORMAT, "face_blur without video_content_filter");
+    cr_assert_eq(cosmos_model_dir_write(dir, &(struct cosmos_model_dir_names){.name = "m", .ar = "ar.h5",
+                                                                              .tokenizer = "tok.h5",
+                                                                              .face_blur = "fb.h5",
+                                                                              .video_content_filter = "no.h5"}),
+                 COSMOS_OK);
+    cr_expect_eq(cosmos_model_dir_load(dir, &md), COSMOS_ERR_IO, "video_content_filter file missing");
 }
 
 Test(layout, shipped_layout_files_load) {
