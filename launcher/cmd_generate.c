@@ -68,7 +68,8 @@ struct gen_opts {
         {"top-p", CLI_FLOAT, &(o).top_p, "nucleus mass (default: the model's: 4B 0.8, 5B 0.7, 12B 0.9, 13B 0.8)", 0}, \
         {"top-k", CLI_INT, &(o).top_k, "keep the k most likely tokens (default 0 = off)", 0},                    \
         {"seed", CLI_U64, &(o).seed, "random seed (default 0)", 0},                                              \
-        {"disable-guardrail", CLI_FLAG, &(o).disable_guardrail, "do not run the text guardrail (logged)", 0},   \
+        {"disable-guardrail", CLI_FLAG, &(o).disable_guardrail,                                                      \
+         "do not run the guardrail: prompt checks, video content filter, face blur (logged)", 0},                     \
         {"guardrail-dir", CLI_STR, &(o).guardrail_dir, "guardrail word lists (default: configs/guardrail of the source tree)", 0}, \
         {"disable-diffusion-decoder", CLI_FLAG, &(o).disable_dd,                                                \
          "accepted for the official flag; the DV decoder is what runs", 0},                                     \
@@ -135,7 +136,10 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
         snprintf(default_guard, sizeof default_guard, "%s/configs/guardrail", COSMOS_SOURCE_DIR);
         o->guardrail_dir = default_guard;
     }
-    if (o->disable_guardrail) LOG_INFO0("%s: the text guardrail is DISABLED (--disable-guardrail)", cmd);
+    if (o->disable_guardrail)
+        LOG_INFO0("%s: the guardrail is DISABLED (--disable-guardrail): no prompt check, no video content filter, no "
+                  "face blur",
+                  cmd);
     if (o->disable_dd && r->md.diffusion_decoder[0])
         LOG_INFO0("%s: --disable-diffusion-decoder: the DV decoder makes the video", cmd);
     if (!r->md.diffusion_decoder[0])

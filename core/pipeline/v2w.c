@@ -97,7 +97,8 @@ struct cosmos_v2w {
     cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
     cosmos_backend_t *host_be;  /* T5 and DV tokenizer: be if it is a host backend, else host_own */
     cosmos_backend_t *host_own;
-    cosmos_guardrail_t *guard;
+    cosmos_guardrail_t *guard;       /* text checks (guardrail rank, Video2World) */
+    cosmos_guardrail_t *video_guard; /* content filter + face blur (decoder rank) */
     cosmos_t5_t *t5;
     cosmos_h5_t *tok_h5, *dec_h5;
     int use_dd;                         /* the decoder role runs the diffusion decoder */
@@ -339,6 +340,20 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
                      "per clip (--backend cuda puts it on a GPU; --disable-diffusion-decoder uses the DV decoder)",
                      v->rank, cosmos_dit_config_num_params(dc) * 1e-9);
     }
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && !p->disable_guardrail) {
+        /* the video guardrail (spec components.md 1 step 9): on the frames the decoder makes */
+        CHECK_ARG(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0], COSMOS_ERR_FORMAT,
+                  "model directory of '%s' has no video guardrail models (\"face_blur\", \"video_content_filter\" "
+                  "in its manifest): convert the Cosmos-1.0-Guardrail checkpoint into it (tools/convert_checkpoint.py "
+                  "model-dir), make it with `cosmos-ar init` from a pipeline config that names them, or run with "
+                  "--disable-guardrail",
+                  p->model_dir->name);
+        struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
+        gp.checks[0] = "video_content_filter", gp.checks[1] = "face_blur", gp.n_checks = 2;
+        gp.content_filter_weights = p->model_dir->video_content_filter;
+        gp.face_blur_weights = p->model_dir->face_blur;
+        CHECK(cosmos_guardrail_load(&gp, &v->video_guard));
+    }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
         v->dec = calloc((size_t)v->in_flight, sizeof *v->dec);
@@ -430,6 +445,7 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     free(v->dec);
     cosmos_t5_free(v->t5);
     cosmos_guardrail_free(v->guard);
+    cosmos_guardrail_free(v->video_guard);
     cosmos_backend_free(v->be);
     cosmos_backend_free(v->host_own);
     free(v);
@@ -881,6 +897,34 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
     return est;
 }
 
+/* The video guardrail (spec components.md 1 step 9, 5.4, 5.5) on n new uint8 frames [n,H,W,3] of
+ * clip c, which are its frames [first, first + n): the content-safety filter, then face blur in
+ * place. The official pipeline classifies every frame, then blurs every frame; doing both per
+ * batch of frames as they are decoded gives the same output (a blocked clip has none), and no
+ * frame reaches the writer, or its preview, unchecked and unblurred. Returns COSMOS_OK when the
+ * frames may be written; otherwise the clip has failed with the reason (a blocked clip, or a check
+ * that could not run: never passed silently). Adds its time to the clip's video_guardrail_s. */
+static cosmos_status video_guard(cosmos_v2w_t *v, struct clip *c, uint8_t *rgb, int64_t n, int64_t first) {
+    if (!v->video_guard) return COSMOS_OK; /* --disable-guardrail (logged by the launcher) */
+    const double t0 = now_real();
+    struct cosmos_guardrail_verdict verdict;
+    cosmos_status est = cosmos_guardrail_check_video(v->video_guard, rgb, n, v->H, v->W, &verdict);
+    if (est == COSMOS_OK && verdict.safe) est = cosmos_guardrail_filter_video(v->video_guard, rgb, n, v->H, v->W);
+    c->res->video_guardrail_s += now_real() - t0;
+    if (est != COSMOS_OK) {
+        fail_clip(c, est, "the video guardrail could not run on frames %lld..%lld (%s)", (long long)first,
+                  (long long)(first + n - 1), cosmos_status_str(est));
+        return est;
+    }
+    if (!verdict.safe) {
+        fail_clip(c, COSMOS_ERR_INVALID_ARG,
+                  "video blocked by the video guardrail (%.24s on the clip's frames %lld..%lld; of those, %.150s)",
+                  verdict.check, (long long)first, (long long)(first + n - 1), verdict.reason);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return COSMOS_OK;
+}
+
 /* Handles one FRAME message of the group (payload owned by the caller). Per-clip failures are
  * recorded in the clip; the return status is for failures of the run itself. */
 static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct msg_hdr *h, const int32_t *payload) {
@@ -928,8 +972,13 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
     }
     int n_new = 0;
     est = cosmos_dv_stream_push(d->stream, payload, d->frames_f32, &n_new);
-    if (est == COSMOS_OK) {
+    if (est == COSMOS_OK && n_new > 0) {
         cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
+        if (video_guard(v, c, d->frames_u8, n_new, cosmos_media_writer_frames(d->writer)) != COSMOS_OK) {
+            d->failed = 1; /* the clip failed with the guardrail's reason; its writer is aborted */
+            d->n_pushed++;
+            return COSMOS_OK;
+        }
         est = cosmos_media_writer_append(d->writer, d->frames_u8, n_new);
     }
     if (est != COSMOS_OK) {
@@ -976,6 +1025,11 @@ static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state 
         struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
         ep.preview_path = c->req->preview;
         cosmos_dv_video_to_u8(video, v->T, v->H, v->W, rgb);
+        if (video_guard(v, c, rgb, v->T, 0) != COSMOS_OK) { /* the clip failed with the guardrail's reason */
+            free(video);
+            free(rgb);
+            return COSMOS_OK;
+        }
         est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
         if (est == COSMOS_OK) est = cosmos_media_writer_append(d->writer, rgb, v->T);
     }
@@ -1021,8 +1075,7 @@ static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
             if (est != COSMOS_OK)
                 fail_clip(c, est, "the diffusion decoder failed on '%s' (%s)", c->req->output, cosmos_status_str(est));
         }
-        if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl) {
-            /* video guardrail hook: no video check exists yet (docs/guardrail.md) */
+        if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl) { /* every frame passed video_guard */
             c->res->n_frames = (int)cosmos_media_writer_frames(d->writer);
             cosmos_status cst = cosmos_media_writer_close(d->writer);
             d->writer = NULL;
@@ -1151,6 +1204,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
                     if (x->start[s] > 0 && o->start[s] == 0)
                         o->start[s] = x->start[s], o->end[s] = x->end[s], o->stage_rank[s] = x->stage_rank[s];
                 if (x->n_frames > o->n_frames) o->n_frames = x->n_frames;
+                if (x->video_guardrail_s > o->video_guardrail_s) o->video_guardrail_s = x->video_guardrail_s;
                 if (x->n_tokens_generated > o->n_tokens_generated) o->n_tokens_generated = x->n_tokens_generated;
             }
         }
@@ -1216,6 +1270,7 @@ cosmos_status cosmos_v2w_write_timing_json(const char *path, const struct cosmos
         CHECK_ALLOC(stages);
         CHECK_ALLOC(o);
         if (r->status != COSMOS_OK) json_object_set_new(o, "reason", json_string(r->reason));
+        json_object_set_new(o, "video_guardrail_s", json_real(r->video_guardrail_s));
         for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
             if (r->start[s] > 0)
                 json_object_set_new(stages, cosmos_v2w_stage_name((enum cosmos_v2w_stage)s),

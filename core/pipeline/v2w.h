@@ -19,8 +19,10 @@
  *              context frames at once, each generated frame as soon as its last token is known.
  *   decoder:   causal streaming DV decode of each latent frame as it arrives -> uint8 frames
  *              (x*0.5+0.5, clamp, *255 truncated) appended to the mp4 (temp name, renamed when
- *              complete); optional preview mp4; video guardrail hook (no-op until a video check
- *              exists). With a diffusion decoder in the model directory (and not
+ *              complete); optional preview mp4. The video guardrail (unless disable_guardrail;
+ *              spec components.md 5.4, 5.5) runs on every batch of new frames before they are
+ *              written: the content-safety filter (an unsafe frame fails the clip: no output), then
+ *              face blur in place. With a diffusion decoder in the model directory (and not
  *              disable_diffusion_decoder): the latent frames are collected, and at the clip's end
  *              the diffusion decoder (core/model/diffusion_decoder.h: DiT sampling over chunks +
  *              CV8x8x8 decode, spec components.md 4) makes the frames, conditioned on the prompt's
@@ -84,6 +86,7 @@ struct cosmos_v2w_result {
     int stage_rank[COSMOS_V2W_N_STAGES];
     int64_t n_tokens_generated;
     int n_frames;
+    double video_guardrail_s; /* time in the video guardrail (content filter + face blur), inside "decode" */
 };
 
 typedef struct cosmos_v2w cosmos_v2w_t;

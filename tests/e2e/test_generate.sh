@@ -80,6 +80,55 @@ fi
 "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --disable-guardrail \
   --output "$WORK/unguarded.mp4" 2>"$WORK/err.txt" && grep -q "DISABLED" "$WORK/err.txt" && ok \
   || bad "--disable-guardrail: $(tail -2 "$WORK/err.txt")"
+# the video guardrail (spec components.md 5.4, 5.5): random models pass and find no face (their
+# class biases say so); edited copies block a clip (content filter) or blur faces (RetinaFace)
+if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
+  cp -r "$V2W" "$WORK/unsafe" && cp -r "$V2W" "$WORK/faces"
+  /usr/bin/python3 - "$WORK/unsafe/video_content_filter.h5" "$WORK/faces/face_blur.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "a") as f:  # the classifier's last layer: class 2 (Violence) always wins
+    b = f["network.layers.6.bias"]
+    v = b[()]
+    v[2] += 1000.0
+    b[...] = v
+with h5py.File(sys.argv[2], "a") as f:  # every prior is a face
+    for k in f.keys():
+        if k.startswith("ClassHead.") and k.endswith(".bias"):
+            v = f[k][()]
+            v[0::2] -= 20.0
+            v[1::2] += 20.0
+            f[k][...] = v
+PY
+  for dd in "" --disable-diffusion-decoder; do
+    if "$BIN" generate --model-dir "$WORK/unsafe" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+      --output "$WORK/unsafe.mp4" --preview "$WORK/unsafe.preview.mp4" $dd 2>"$WORK/err.txt"; then
+      bad "an unsafe video was written ($dd)"
+    else
+      grep -q "video blocked by the video guardrail (video_content_filter on the clip's frames 0\.\..*; of those, frame 0: Violence" "$WORK/err.txt" \
+        && [ ! -e "$WORK/unsafe.mp4" ] && [ ! -e "$WORK/unsafe.preview.mp4" ] && ok \
+        || bad "unsafe video ($dd): $(grep -m1 guardrail "$WORK/err.txt"), files: $(ls "$WORK" | grep unsafe)"
+    fi
+  done
+  "$BIN" generate --model-dir "$WORK/unsafe" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+    --output "$WORK/unsafe.mp4" --disable-guardrail 2>"$WORK/err.txt" && cmp -s "$WORK/unsafe.mp4" "$WORK/img.mp4" && ok \
+    || bad "--disable-guardrail does not skip the content filter: $(tail -2 "$WORK/err.txt")"
+  "$BIN" generate --model-dir "$WORK/faces" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+    --output "$WORK/faces.mp4" --save-tokens "$WORK/faces.tokens.txt" 2>"$WORK/err.txt" \
+    && [ "$(frames_of "$WORK/faces.mp4")" = "17 96x64" ] && cmp -s "$WORK/faces.tokens.txt" "$WORK/img.tokens.txt" \
+    && ! cmp -s "$WORK/faces.mp4" "$WORK/img.mp4" && ok || bad "face blur did not change the frames: $(tail -2 "$WORK/err.txt")"
+  "$BIN" generate --model-dir "$WORK/faces" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
+    --output "$WORK/faces.off.mp4" --disable-guardrail 2>"$WORK/err.txt" && cmp -s "$WORK/faces.off.mp4" "$WORK/img.mp4" \
+    && ok || bad "--disable-guardrail does not skip face blur"
+  # a model directory without the video guardrail's models: refused, naming them, unless disabled
+  grep -v '"face_blur"\|"video_content_filter"' "$V2W/cosmos-model.json" | sed 's/"tokenizer.h5",$/"tokenizer.h5"/' \
+    >"$WORK/faces/cosmos-model.json"
+  "$BIN" generate --model-dir "$WORK/faces" --input "$IMG" --prompt "x" --output "$WORK/ng.mp4" 2>"$WORK/err.txt" \
+    && bad "a model directory without the video guardrail was accepted" \
+    || { grep -q "no video guardrail models" "$WORK/err.txt" && grep -q -- "--disable-guardrail" "$WORK/err.txt" \
+      && [ ! -e "$WORK/ng.mp4" ] && ok || bad "no-video-guardrail message: $(tail -2 "$WORK/err.txt")"; }
+else
+  echo "SKIPPED: the video guardrail's edited-model checks (/usr/bin/python3 has no h5py; tools/install_deps.sh test)"
+fi
 # bad inputs: clear errors, no output
 "$BIN" generate --model-dir "$V2W" --input "$WORK/missing.png" --prompt "x" --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
   && bad "missing input accepted" || { grep -q "missing.png" "$WORK/err.txt" && [ ! -e "$WORK/m.mp4" ] && ok || bad "missing input message"; }

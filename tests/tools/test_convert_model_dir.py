@@ -15,8 +15,13 @@ reference model directories; their weights are written back out as a fake offici
       "context_mask"} (the base model's dd_context)
   CKPT/Cosmos-1.0-Tokenizer-CV8x8x8/{decoder.jit, mean_std.pt}   a traced CV decoder (+ its JIT-only
       buffers and never-called CT convs) and a (mean, std) pair
-The conversion (--dtype bf16, --ar-config / --tokenizer-config / --dd-config / --cv-config for the
-tiny model) must give every dataset of the reference bit for bit, a manifest naming the files, and
+  CKPT/Cosmos-1.0-Guardrail/face_blur_filter/Resnet50_Final.pth   the tiny RetinaFace, "module."-prefixed
+      f32 state dict with num_batches_tracked (spec components.md 5.5)
+  CKPT/Cosmos-1.0-Guardrail/video_content_safety_filter/{safety_filter.pt ({"model": classifier}),
+      models--google--siglip-so400m-patch14-384/snapshots/REV/{config.json, model.safetensors}}
+      the tiny SigLIP (vision keys + a text key and logit_scale, which are dropped) (spec 5.4)
+The conversion (--dtype bf16, --ar-config / --tokenizer-config / --dd-config / --cv-config /
+--face-blur-config / --content-filter-config for the tiny model) must give every dataset of the reference bit for bit, a manifest naming the files, and
 `cosmos-ar generate` on it the same tokens and video as on the reference (17 frames of 96x64), through
 the diffusion decoder. Then: --resume keeps finished files (the diffusion decoder's too) and redoes a
 missing or broken one; a non-empty DIR without --force/--resume, a missing model.pt, a missing T5,
@@ -24,7 +29,9 @@ an unknown model name and a T5 length that is not the AR context_len all exit 2 
 with no manifest written. A base model (tiny-ar-4b) gets no T5 and a dd_context.h5 from aux_vars.pt.
 --diffusion-decoder: auto without the decoder folder leaves it out (saying so), yes without it (or
 without aux_vars.pt for a base model) exits 2 listing the expected paths and writes nothing, no
-leaves it out.
+leaves it out. --guardrail: auto without Cosmos-1.0-Guardrail leaves the video guardrail out (and
+`generate` then refuses the directory unless --disable-guardrail), yes without it (or without one of
+its files) exits 2 naming the expected paths.
 
 Plain script: /usr/bin/python3 tests/tools/test_convert_model_dir.py COSMOS_AR
 Prints "N passed, M failed" and exits non-zero on any failure.
@@ -64,6 +71,10 @@ CV_DIR = "Cosmos-1.0-Tokenizer-CV8x8x8"
 DD_FILES = ["cv.h5", "dd.h5"]
 IMAGE = os.path.join(REPO, "tests", "data", "media-tiny.png")
 MODEL = "tiny-ar-5b-video2world"
+FB_CONFIG = os.path.join(REPO, "configs", "models", "retinaface-tiny.json")
+CF_CONFIG = os.path.join(REPO, "configs", "models", "siglip-tiny-safety.json")
+GUARD_DIR = "Cosmos-1.0-Guardrail"
+GUARD_FILES = ["face_blur.h5", "video_content_filter.h5"]
 
 
 def expect(cond, what):
@@ -170,6 +181,52 @@ def write_cv_folder(ref_cv, folder):
                 torch.from_numpy(arrays[dv.STD_KEY]).reshape(-1)), os.path.join(folder, "mean_std.pt"))
 
 
+def h5_arrays(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f.keys()}
+
+
+def write_safetensors(path, arrays):
+    """A float32 .safetensors file (8-byte header length, JSON header, raw data) without the package."""
+    header, blobs, off = {}, [], 0
+    for k, v in arrays.items():
+        b = np.ascontiguousarray(v, dtype="<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as fh:
+        fh.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def write_guardrail_folder(ref_fb, ref_cf, ckpt):
+    """CKPT/Cosmos-1.0-Guardrail from the reference's face_blur.h5 and video_content_filter.h5."""
+    g = os.path.join(ckpt, GUARD_DIR)
+    os.makedirs(os.path.join(g, "face_blur_filter"))
+    sd = {}
+    for k, v in h5_arrays(ref_fb).items():
+        sd["module." + k] = torch.from_numpy(v)
+        if k.endswith(".running_var"):
+            sd["module." + k[:-len("running_var")] + "num_batches_tracked"] = torch.tensor(7)
+    torch.save(sd, os.path.join(g, "face_blur_filter", "Resnet50_Final.pth"))
+    arrays = h5_arrays(ref_cf)
+    vcf = os.path.join(g, "video_content_safety_filter")
+    snap = os.path.join(vcf, "models--google--siglip-so400m-patch14-384", "snapshots", "0abc")
+    os.makedirs(snap)
+    vision = {k: v for k, v in arrays.items() if k.startswith("vision_model.")}
+    vision["text_model.embeddings.token_embedding.weight"] = np.zeros((4, 8), np.float32)
+    vision["logit_scale"] = np.ones(1, np.float32)
+    write_safetensors(os.path.join(snap, "model.safetensors"), vision)
+    with open(os.path.join(snap, "config.json"), "w") as fh:
+        json.dump({"model_type": "siglip"}, fh)
+    cls = {k: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("network.")}
+    for k in list(cls):
+        if k.endswith(".running_var"):
+            cls[k[:-len("running_var")] + "num_batches_tracked"] = torch.tensor(3)
+    torch.save({"model": cls}, os.path.join(vcf, "safety_filter.pt"))
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -183,7 +240,7 @@ class Env:
         cmd = [sys.executable, CONVERTER, "model-dir", "--checkpoint-dir", ckpt, "--model", model, "--out", out]
         if tiny:
             cmd += ["--ar-config", ar_config, "--tokenizer-config", TOK_CONFIG, "--dd-config", DD_CONFIG,
-                    "--cv-config", CV_CONFIG]
+                    "--cv-config", CV_CONFIG, "--face-blur-config", FB_CONFIG, "--content-filter-config", CF_CONFIG]
         return subprocess.run(cmd + list(extra), capture_output=True, text=True, env=self.env)
 
     def generate(self, model_dir, out, prompt=True):
@@ -274,9 +331,12 @@ def main():
         write_dd_checkpoint(os.path.join(ref, "dd.h5"), os.path.join(ckpt, DD_DIR, "model.pt"))
         write_aux_vars(os.path.join(ref4, "dd_context.h5"), os.path.join(ckpt, DD_DIR, "aux_vars.pt"))
         write_cv_folder(os.path.join(ref, "cv.h5"), os.path.join(ckpt, CV_DIR))
+        for name in GUARD_FILES:  # one guardrail folder serves both models, as officially
+            same_datasets(os.path.join(ref, name), os.path.join(ref4, name))
+        write_guardrail_folder(os.path.join(ref, "face_blur.h5"), os.path.join(ref, "video_content_filter.h5"), ckpt)
         out = os.path.join(tmp, "model")
         manifest = os.path.join(out, "cosmos-model.json")
-        v2w_files = sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"] + DD_FILES)
+        v2w_files = sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"] + DD_FILES + GUARD_FILES)
 
         def convert_and_generate():
             r = e.convert(ckpt, out, "--dtype", "bf16")
@@ -287,9 +347,11 @@ def main():
             expect({k: v for k, v in m.items() if k != "comment"}
                    == {"format": "cosmos-ar-model-dir", "format_version": 1, "name": MODEL, "ar": "ar.h5",
                        "tokenizer": "tokenizer.h5", "t5": "t5.h5", "diffusion_decoder": "dd.h5",
-                       "cv_tokenizer": "cv.h5"}, f"manifest {m}")
+                       "cv_tokenizer": "cv.h5", "face_blur": "face_blur.h5",
+                       "video_content_filter": "video_content_filter.h5"}, f"manifest {m}")
+            expect(f"video guardrail: found {os.path.join(ckpt, GUARD_DIR)}" in r.stdout, f"model-dir: {r.stdout}")
             expect(sorted(os.listdir(out)) == v2w_files, f"files in {out}: {os.listdir(out)}")
-            for name in ("ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"):
+            for name in ["ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"] + GUARD_FILES:
                 same_datasets(os.path.join(ref, name), os.path.join(out, name))
                 expect(os.stat(os.path.join(out, name)).st_mtime_ns <= os.stat(manifest).st_mtime_ns,
                        f"the manifest was written before {name}")
@@ -300,7 +362,7 @@ def main():
                    "generate: the converted model directory gives other tokens or frames than the reference")
 
         def resume():
-            names = ("ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5")
+            names = ["ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"] + GUARD_FILES
             stamps = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in names}
             os.remove(os.path.join(out, "t5.h5"))
             for n in ("t5.h5", "dd.h5"):
@@ -308,8 +370,8 @@ def main():
                     fh.write("left by a killed run")
             r = e.convert(ckpt, out, "--dtype", "bf16", "--resume")
             expect(r.returncode == 0, f"--resume: exit {r.returncode}\n{r.stderr}")
-            expect(r.stdout.count("resume: keeping") == 4 and "t5: converting" in r.stdout, f"--resume: {r.stdout}")
-            for n in ("ar.h5", "tokenizer.h5", "dd.h5", "cv.h5"):
+            expect(r.stdout.count("resume: keeping") == 6 and "t5: converting" in r.stdout, f"--resume: {r.stdout}")
+            for n in ["ar.h5", "tokenizer.h5", "dd.h5", "cv.h5"] + GUARD_FILES:
                 expect(os.stat(os.path.join(out, n)).st_mtime_ns == stamps[n], f"--resume rewrote {n}")
             expect(sorted(os.listdir(out)) == v2w_files, f"files after --resume: {os.listdir(out)}")
             same_datasets(os.path.join(ref, "t5.h5"), os.path.join(out, "t5.h5"))
@@ -322,7 +384,7 @@ def main():
             r = e.convert(ckpt, out, "--dtype", "bf16", "--resume")
             expect(r.returncode == 0 and "another config" in r.stderr and "t5: converting" in r.stdout
                    and "diffusion_decoder: converting" in r.stdout and "cv_tokenizer: converting" in r.stdout
-                   and r.stdout.count("resume: keeping") == 2, f"--resume over foreign files: {r.stdout}\n{r.stderr}")
+                   and r.stdout.count("resume: keeping") == 4, f"--resume over foreign files: {r.stdout}\n{r.stderr}")
             for name in DD_FILES:
                 same_datasets(os.path.join(ref, name), os.path.join(out, name))
 
@@ -365,7 +427,8 @@ def main():
             expect(r.returncode == 0 and os.path.exists(os.path.join(out2, "cosmos-model.json")),
                    f"--t5-dir {t5_plain}: exit {r.returncode}\n{r.stderr}")
             expect("not included (--diffusion-decoder no)" in r.stdout
-                   and sorted(os.listdir(out2)) == ["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"],
+                   and sorted(os.listdir(out2)) == sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"]
+                                                          + GUARD_FILES),
                    f"--diffusion-decoder no: {r.stdout}, files {os.listdir(out2)}")
 
         def diffusion_decoder_modes():
@@ -379,7 +442,8 @@ def main():
             with open(os.path.join(out5, "cosmos-model.json")) as fh:
                 m = json.load(fh)
             expect(not {"diffusion_decoder", "cv_tokenizer", "dd_context"} & set(m)
-                   and sorted(os.listdir(out5)) == ["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"],
+                   and sorted(os.listdir(out5)) == sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"]
+                                                          + GUARD_FILES),
                    f"auto without the folders: manifest {m}, files {os.listdir(out5)}")
             out6 = os.path.join(tmp, "model-yes")
             r = e.convert(bare, out6, "--diffusion-decoder", "yes")
@@ -396,6 +460,47 @@ def main():
                           ar_config=AR_CONFIG.replace("tiny-ar-5b-video2world", "tiny-ar-4b"))
             expect_refused(r, "base model without aux_vars.pt", [os.path.join(bare, DD_DIR, "aux_vars.pt")])
             expect(not os.path.exists(out6), "--diffusion-decoder yes wrote something without aux_vars.pt")
+
+        def guardrail_modes():
+            bare = os.path.join(tmp, "ckpt-no-guard")  # without Cosmos-1.0-Guardrail
+            shutil.copytree(ckpt, bare, symlinks=True, ignore=shutil.ignore_patterns(GUARD_DIR))
+            out7 = os.path.join(tmp, "model-no-guard")
+            r = e.convert(bare, out7, "--diffusion-decoder", "no")
+            expect(r.returncode == 0 and f"video guardrail: not included ({os.path.join(bare, GUARD_DIR)} not found)"
+                   in r.stdout, f"--guardrail auto without the folder: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
+            with open(os.path.join(out7, "cosmos-model.json")) as fh:
+                m = json.load(fh)
+            expect(not {"face_blur", "video_content_filter"} & set(m), f"manifest {m}")
+            # the engine refuses a directory without the video guardrail, unless it is disabled
+            g = [e.binary, "generate", "--model-dir", out7, "--input", IMAGE, "--prompt", "a red cube", "--output"]
+            r = subprocess.run(g + [os.path.join(tmp, "ng.mp4")], capture_output=True, text=True, env=e.env)
+            expect(r.returncode != 0 and "video_content_filter" in r.stderr and "--disable-guardrail" in r.stderr
+                   and not os.path.exists(os.path.join(tmp, "ng.mp4")), f"generate without the guardrail: {r.stderr}")
+            r = subprocess.run(g + [os.path.join(tmp, "ng.mp4"), "--disable-guardrail"], capture_output=True, text=True,
+                               env=e.env)
+            expect(r.returncode == 0 and os.path.exists(os.path.join(tmp, "ng.mp4")),
+                   f"generate --disable-guardrail: {r.stderr[-2000:]}")
+            out8 = os.path.join(tmp, "model-guard-yes")
+            r = e.convert(bare, out8, "--guardrail", "yes")
+            expect_refused(r, "--guardrail yes without the folder",
+                           [os.path.join(bare, GUARD_DIR, "face_blur_filter", "Resnet50_Final.pth"),
+                            os.path.join(bare, GUARD_DIR, "video_content_safety_filter", "safety_filter.pt"),
+                            "siglip"])
+            expect(not os.path.exists(out8), "--guardrail yes wrote something with pieces missing")
+            r = e.convert(ckpt, out8, "--guardrail", "no", "--diffusion-decoder", "no")
+            expect(r.returncode == 0 and "video guardrail: not included (--guardrail no)" in r.stdout
+                   and not set(GUARD_FILES) & set(os.listdir(out8)), f"--guardrail no: {r.stdout} {os.listdir(out8)}")
+            # a classifier of another shape is named
+            broken = os.path.join(tmp, "ckpt-bad-guard")
+            shutil.copytree(ckpt, broken, symlinks=True, ignore=shutil.ignore_patterns(DD_DIR, CV_DIR))
+            pt = os.path.join(broken, GUARD_DIR, "video_content_safety_filter", "safety_filter.pt")
+            obj = torch.load(pt)
+            obj["model"]["network.layers.0.weight"] = obj["model"]["network.layers.0.weight"][:, :-1].clone()
+            torch.save(obj, pt)
+            r = e.convert(broken, os.path.join(tmp, "model-bad-guard"))
+            expect_refused(r, "misshaped classifier", ["network.layers.0.weight"])
+            expect(not os.path.exists(os.path.join(tmp, "model-bad-guard", "cosmos-model.json")),
+                   "manifest written after a bad classifier")
 
         def bad_options():
             out3 = os.path.join(tmp, "model-bad")
@@ -417,18 +522,19 @@ def main():
             expect("context_mask marks 3 of 16 rows" in r.stderr, f"no note on the context_mask: {r.stderr}")
             with open(os.path.join(out4, "cosmos-model.json")) as fh:
                 m = json.load(fh)
-            files = ["ar.h5", "cosmos-model.json", "cv.h5", "dd.h5", "dd_context.h5", "tokenizer.h5"]
+            files = sorted(["ar.h5", "cosmos-model.json", "cv.h5", "dd.h5", "dd_context.h5", "tokenizer.h5"]
+                           + GUARD_FILES)
             expect("t5" not in m and m["diffusion_decoder"] == "dd.h5" and m["cv_tokenizer"] == "cv.h5"
                    and m["dd_context"] == "dd_context.h5" and sorted(os.listdir(out4)) == files,
                    f"base model: manifest {m}, files {os.listdir(out4)}")
-            for name in ("ar.h5", "tokenizer.h5", "dd.h5", "cv.h5", "dd_context.h5"):
+            for name in ["ar.h5", "tokenizer.h5", "dd.h5", "cv.h5", "dd_context.h5"] + GUARD_FILES:
                 same_datasets(os.path.join(ref4, name), os.path.join(out4, name))
             expect(e.generate(out4, os.path.join(tmp, "conv4.mp4"), prompt=False)
                    == e.generate(ref4, os.path.join(tmp, "ref4.mp4"), prompt=False),
                    "generate: the converted base model gives other tokens or frames than the reference")
             stamp = os.stat(os.path.join(out4, "dd_context.h5")).st_mtime_ns
             r = e.convert(ckpt, out4, "--resume", **base)
-            expect(r.returncode == 0 and r.stdout.count("resume: keeping") == 5, f"base --resume: {r.stdout}")
+            expect(r.returncode == 0 and r.stdout.count("resume: keeping") == 7, f"base --resume: {r.stdout}")
             expect(os.stat(os.path.join(out4, "dd_context.h5")).st_mtime_ns == stamp, "--resume rewrote dd_context.h5")
             # --force --diffusion-decoder no: the manifest drops the decoder, its old files stay (with a note)
             r = e.convert(ckpt, out4, "--force", "--diffusion-decoder", "no", **base)
@@ -444,6 +550,7 @@ def main():
         check("non-empty DIR refused without --force", refused_not_empty)
         check("missing pieces named with their paths, no manifest", missing_pieces)
         check("--diffusion-decoder auto / yes without the decoder folders", diffusion_decoder_modes)
+        check("--guardrail auto / yes / no, a misshaped classifier", guardrail_modes)
         check("unknown model, T5 length mismatch", bad_options)
         check("aux_vars.pt: accepted layouts and errors", lambda: aux_vars_checks(tmp))
     return summary()
