@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -66,4 +67,32 @@ double bench_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_sgemm_gflops(int M, int N, int K, int reps) {
+    float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N);
+    float *c = calloc((size_t)M * N, sizeof(float));
+    double best = 1e30;
+    if (a && b && c) {
+        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7 % 13) - 6) * 0.01f;
+        for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)((i * 5 % 11) - 5) * 0.01f;
+        for (int r = -1; r < reps; r++) {
+            double t0 = bench_now_s();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 1.0f, c, N);
+            double dt = bench_now_s() - t0;
+            if (r >= 0 && dt < best) best = dt;
+        }
+    }
+    free(a), free(b), free(c);
+    return best < 1e30 ? 2.0 * M * N * K / best / 1e9 : 0.0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void bench_min_p50(double *v, int n, double *mn, double *p50) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    *mn = v[0], *p50 = v[n / 2];
 }

@@ -12,5 +12,10 @@ void bench_provenance_print(json_t *prov);
 /* Peak resident set size of this process in bytes. */
 long long bench_peak_rss_bytes(void);
 double bench_now_s(void);
+/* GFLOP/s of C[M,N] += A[M,K] B[K,N] (row-major cblas_sgemm, as the CPU conv and linear kernels
+ * call it), best of reps after one warm-up; 0 when out of memory. The "floor" of the benchmarks. */
+double bench_sgemm_gflops(int M, int N, int K, int reps);
+/* Minimum and median of v[n] (sorts v; n >= 1). */
+void bench_min_p50(double *v, int n, double *mn, double *p50);
 
 #endif

@@ -12,7 +12,6 @@
  * Output: a table headed by provenance, and --json FILE. Weights: --weights FILE.h5, or random
  * weights for --config written to a temporary file and deleted at exit. */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -151,28 +150,6 @@ static struct flops decoder_flops(const struct cosmos_dv_config *cfg, int64_t Tl
     return f;
 }
 
-/* ---- measured sgemm rate ---- */
-
-/* GFLOP/s of C[M,N] += A[M,K] B[K,N] (row-major, as the conv kernel calls it), best of reps after
- * one warm-up. */
-static double sgemm_gflops(int M, int N, int K, int reps) {
-    float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N);
-    float *c = calloc((size_t)M * N, sizeof(float));
-    double best = 1e30;
-    if (a && b && c) {
-        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7 % 13) - 6) * 0.01f;
-        for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)((i * 5 % 11) - 5) * 0.01f;
-        for (int r = -1; r < reps; r++) {
-            double t0 = bench_now_s();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 1.0f, c, N);
-            double dt = bench_now_s() - t0;
-            if (r >= 0 && dt < best) best = dt;
-        }
-    }
-    free(a), free(b), free(c);
-    return best < 1e30 ? 2.0 * M * N * K / best / 1e9 : 0.0;
-}
-
 /* ---- timing helpers ---- */
 
 static double cpu_time_s(void) {
@@ -190,17 +167,6 @@ static double loadavg1(void) {
         fclose(f);
     }
     return l;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* min and median of v[n] (sorts v) */
-static void min_p50(double *v, int n, double *mn, double *p50) {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    *mn = v[0], *p50 = v[n / 2];
 }
 
 /* A phase's results: wall seconds per rep, CPU utilisation (process CPU time / (wall * threads)
@@ -420,7 +386,7 @@ int main(int argc, char **argv) {
 
     /* sgemm rate on the shapes the conv kernel runs: the (1,3,3) convs of 256 and 512 channels,
      * column chunks as causal_conv3d.c cuts them (~16 M floats) */
-    const double g256 = sgemm_gflops(256, 7168, 256 * 9, 3), g512 = sgemm_gflops(512, 3584, 512 * 9, 3);
+    const double g256 = bench_sgemm_gflops(256, 7168, 256 * 9, 3), g512 = bench_sgemm_gflops(512, 3584, 512 * 9, 3);
     const double gemm = g256 > g512 ? g256 : g512;
     const double load_end = loadavg1();
     CHECK_ARG(gemm > 0, COSMOS_ERR_NOMEM, "sgemm probe failed (out of memory)");
@@ -428,7 +394,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++) {
         if (!ph[i]->ran) continue;
         ph[i]->floor_s = flops_total(&ph[i]->fl) / (gemm * 1e9);
-        min_p50(ph[i]->sec, reps, &ph[i]->s_min, &ph[i]->s_p50);
+        bench_min_p50(ph[i]->sec, reps, &ph[i]->s_min, &ph[i]->s_p50);
     }
     for (int64_t k = 0; k < Tl; k++) {
         struct flops a = decoder_flops(&cfg, k + 1, Hl, Wl), b = decoder_flops(&cfg, k, Hl, Wl);

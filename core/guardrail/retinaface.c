@@ -222,6 +222,7 @@ struct rf_layer {
     char conv[80]; /* "<prefix>" of <prefix>.weight */
     char bn[80];   /* BN prefix, or "" when the conv has its own bias */
     int cout, cin, k, stride, pad;
+    int level; /* output resolution: ceil(H / 2^level) x ceil(W / 2^level) */
 };
 
 struct rf_table {
@@ -231,7 +232,7 @@ struct rf_table {
 };
 
 static cosmos_status table_add(struct rf_table *t, const char *conv, const char *bn, int cout, int cin, int k,
-                               int stride) {
+                               int stride, int level) {
     if (t->n == t->cap) {
         int cap = t->cap ? 2 * t->cap : 64;
         struct rf_layer *p = realloc(t->l, sizeof *p * (size_t)cap);
@@ -244,7 +245,7 @@ static cosmos_status table_add(struct rf_table *t, const char *conv, const char 
     struct rf_layer *L = &t->l[t->n++];
     snprintf(L->conv, sizeof L->conv, "%s", conv);
     snprintf(L->bn, sizeof L->bn, "%s", bn);
-    L->cout = cout, L->cin = cin, L->k = k, L->stride = stride, L->pad = k / 2;
+    L->cout = cout, L->cin = cin, L->k = k, L->stride = stride, L->pad = k / 2, L->level = level;
     return COSMOS_OK;
 }
 
@@ -254,7 +255,7 @@ static cosmos_status build_table(const struct cosmos_retinaface_config *c, struc
     cosmos_status st = COSMOS_OK;
     char a[80], b[80];
     memset(t, 0, sizeof *t);
-    CHECK(table_add(t, "body.conv1", "body.bn1", c->stem_width, 3, 7, 2));
+    CHECK(table_add(t, "body.conv1", "body.bn1", c->stem_width, 3, 7, 2, 1));
     int inpl = c->stem_width;
     for (int li = 0; li < 4; li++) {
         const int w = c->base_width << li, out = w * c->expansion, stride = li == 0 ? 1 : 2;
@@ -264,12 +265,12 @@ static cosmos_status build_table(const struct cosmos_retinaface_config *c, struc
                 snprintf(a, sizeof a, "%s%d.%d.conv%d", P, li + 1, bi, j);
                 snprintf(b, sizeof b, "%s%d.%d.bn%d", P, li + 1, bi, j);
                 CHECK(table_add(t, a, b, j == 3 ? out : w, j == 1 ? inpl : w, j == 2 ? 3 : 1,
-                                j == 2 && bi == 0 ? stride : 1));
+                                j == 2 && bi == 0 ? stride : 1, j == 1 && bi == 0 && li > 0 ? li + 1 : li + 2));
             }
             if (bi == 0 && (stride != 1 || inpl != out)) {
                 snprintf(a, sizeof a, "%s%d.0.downsample.0", P, li + 1);
                 snprintf(b, sizeof b, "%s%d.0.downsample.1", P, li + 1);
-                CHECK(table_add(t, a, b, out, inpl, 1, stride));
+                CHECK(table_add(t, a, b, out, inpl, 1, stride, li + 2));
             }
             inpl = out;
         }
@@ -280,12 +281,12 @@ static cosmos_status build_table(const struct cosmos_retinaface_config *c, struc
     for (int i = 1; i <= 3; i++) {
         snprintf(a, sizeof a, "fpn.output%d.0", i);
         snprintf(b, sizeof b, "fpn.output%d.1", i);
-        CHECK(table_add(t, a, b, oc, layer_out(c, i), 1, 1));
+        CHECK(table_add(t, a, b, oc, layer_out(c, i), 1, 1, i + 2));
     }
     for (int i = 1; i <= 2; i++) {
         snprintf(a, sizeof a, "fpn.merge%d.0", i);
         snprintf(b, sizeof b, "fpn.merge%d.1", i);
-        CHECK(table_add(t, a, b, oc, oc, 3, 1));
+        CHECK(table_add(t, a, b, oc, oc, 3, 1, i + 2));
     }
     t->ssh = t->n;
     static const char *ssh_names[5] = {"conv3X3", "conv5X5_1", "conv5X5_2", "conv7X7_2", "conv7x7_3"};
@@ -293,7 +294,7 @@ static cosmos_status build_table(const struct cosmos_retinaface_config *c, struc
         for (int j = 0; j < 5; j++) {
             snprintf(a, sizeof a, "ssh%d.%s.0", s, ssh_names[j]);
             snprintf(b, sizeof b, "ssh%d.%s.1", s, ssh_names[j]);
-            CHECK(table_add(t, a, b, j == 0 ? oc / 2 : oc / 4, j <= 1 ? oc : oc / 4, 3, 1));
+            CHECK(table_add(t, a, b, j == 0 ? oc / 2 : oc / 4, j <= 1 ? oc : oc / 4, 3, 1, s + 2));
         }
     }
     static const char *heads[3] = {"ClassHead", "BboxHead", "LandmarkHead"};
@@ -304,12 +305,25 @@ static cosmos_status build_table(const struct cosmos_retinaface_config *c, struc
         if (h == 2) t->ldm = t->n;
         for (int i = 0; i < 3; i++) {
             snprintf(a, sizeof a, "%s.%d.conv1x1", heads[h], i);
-            CHECK(table_add(t, a, "", c->num_anchors * per_anchor[h], oc, 1, 1));
+            CHECK(table_add(t, a, "", c->num_anchors * per_anchor[h], oc, 1, 1, i + 3));
         }
     }
 fail:
     if (st != COSMOS_OK) free(t->l), t->l = NULL;
     return st;
+}
+
+double cosmos_retinaface_flops(const struct cosmos_retinaface_config *c, int H, int W) {
+    struct rf_table t;
+    double f = 0;
+    if (H < 1 || W < 1 || build_table(c, &t) != COSMOS_OK) return 0;
+    for (int i = 0; i < t.ldm; i++) { /* the landmark head is never computed */
+        const struct rf_layer *L = &t.l[i];
+        const int64_t d = (int64_t)1 << L->level, h = (H + d - 1) / d, w = (W + d - 1) / d;
+        f += 2.0 * L->cout * L->cin * L->k * L->k * (double)(h * w);
+    }
+    free(t.l);
+    return f;
 }
 
 cosmos_status cosmos_retinaface_weight_specs(const struct cosmos_retinaface_config *c,

@@ -80,6 +80,10 @@ cosmos_status cosmos_retinaface_load(const char *path, cosmos_retinaface_t **out
 void cosmos_retinaface_free(cosmos_retinaface_t *m); /* NULL is a no-op */
 const struct cosmos_retinaface_config *cosmos_retinaface_get_config(const cosmos_retinaface_t *m);
 
+/* Floating-point operations of one forward pass on an H x W frame as the CPU code computes it:
+ * every convolution 2 * Cout * Cin * k * k * Ho * Wo (im2col + sgemm), landmark head excluded;
+ * 0 for a bad size. For benchmarks (cosmos-bench-guardrail). */
+double cosmos_retinaface_flops(const struct cosmos_retinaface_config *cfg, int H, int W);
 /* Number of priors for an H x W frame: sum over levels of num_anchors * ceil(H/step) * ceil(W/step). */
 int64_t cosmos_retinaface_num_priors(const struct cosmos_retinaface_config *cfg, int H, int W);
 /* Priors (RF PriorBox, clip off) into priors [P, 4], computed in double and rounded to f32. */

@@ -141,6 +141,21 @@ fail:
     return st;
 }
 
+double cosmos_siglip_flops(const struct cosmos_siglip_config *c) {
+    const double g = c->image_size / c->patch_size, N = g * g, D = c->hidden_size, F = c->intermediate_size;
+    double f = 2.0 * N * D * 3.0 * c->patch_size * c->patch_size;     /* patch convolution */
+    f += c->num_hidden_layers * (2.0 * N * D * (4.0 * D + 2.0 * F)   /* q, k, v, out, MLP */
+                                 + 4.0 * N * N * D);                 /* QK^T, PV */
+    f += 2.0 * D * D * 2.0 + 2.0 * N * D * 2.0 * D + 4.0 * N * D + 4.0 * D * F; /* pooling head */
+    double in = D;
+    for (int j = 0; j <= c->n_classifier_hidden; j++) {
+        const double out = j < c->n_classifier_hidden ? c->classifier_hidden_sizes[j] : c->num_classes;
+        f += 2.0 * in * out;
+        in = out;
+    }
+    return f;
+}
+
 cosmos_status cosmos_siglip_config_load(const char *path, struct cosmos_siglip_config *c) {
     cosmos_status st = COSMOS_OK;
     char *text = NULL;

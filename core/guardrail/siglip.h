@@ -48,6 +48,9 @@ int cosmos_config_file_is_siglip(const char *path);
 /* Parameters of the weight file this config describes (BatchNorm statistics included). */
 int64_t cosmos_siglip_config_num_params(const struct cosmos_siglip_config *cfg);
 
+/* Floating-point operations of one frame's forward pass (patch conv, encoder GEMMs and attention,
+ * pooling head, classifier; the resize not counted). For benchmarks (cosmos-bench-guardrail). */
+double cosmos_siglip_flops(const struct cosmos_siglip_config *cfg);
 typedef struct cosmos_siglip cosmos_siglip_t;
 
 /* Load a weight file into host memory as float32. Strict: model_type "siglip_safety", every

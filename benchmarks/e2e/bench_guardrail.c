@@ -1,0 +1,248 @@
+/* cosmos-bench-guardrail: cost of the video guardrail (spec components.md 5.4, 5.5; docs/guardrail.md)
+ * per generated frame on the host, where the pipeline's decoder rank runs it:
+ * - content_filter: one frame through the SigLIP encoder + safety classifier (cosmos_siglip_forward:
+ *   Pillow bicubic resize, vision tower, pooling head, classifier);
+ * - face_blur: RetinaFace on one frame + post-processing + pixelation of the boxes found
+ *   (cosmos_retinaface_detect, cosmos_face_blur_apply);
+ * for each: seconds per frame (min and median over --reps x --frames), GFLOP per frame as the CPU
+ * code computes it (cosmos_siglip_flops, cosmos_retinaface_flops), the floor = GFLOP / the sgemm
+ * rate measured in the same run on a GEMM of the model's own shape, "of floor" = floor / measured,
+ * and the projection to a clip (--clip-frames, 33 by default, the official clip). Peak RSS.
+ * Weights: --face-blur / --content-filter FILE.h5, or random weights for --face-blur-config /
+ * --content-filter-config (default: the official RetinaFace ResNet-50 and SigLIP so400m configs),
+ * written to a temporary file, loaded, and deleted. Frames: seeded smooth random images of
+ * --height x --width (default 640 x 1024). Output: a table headed by provenance, and --json FILE. */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "benchmarks/provenance.h"
+#include "benchmarks/tmp_weights.h"
+#include "core/guardrail/face_blur.h"
+#include "core/guardrail/retinaface.h"
+#include "core/guardrail/siglip.h"
+#include "core/json_file.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "cosmos_build_config.h"
+#include "launcher/cli.h"
+
+#define RNG_STREAM_FRAMES 0x47524446u /* "GRDF" */
+
+struct result {
+    const char *name;
+    int ran;
+    double *sec; /* [reps * frames] */
+    double s_min, s_p50, gflop, gemm_gflops, floor_s;
+    int64_t detections, blurred; /* face_blur */
+    int unsafe_frames;           /* content_filter */
+};
+
+/* Seeded smooth frames [n, H, W, 3]: a colour gradient per frame plus low-amplitude noise. */
+static void make_frames(uint8_t *rgb, int n, int H, int W, uint64_t seed) {
+    for (int t = 0; t < n; t++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++) {
+                    const size_t i = (((size_t)t * H + y) * W + x) * 3 + c;
+                    const double g = 128.0 + 100.0 * sin(0.013 * (x + 37 * c) + 0.021 * (y + 11 * t));
+                    const double v = g + 12.0 * cosmos_rng_normal(seed, RNG_STREAM_FRAMES, i);
+                    rgb[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+}
+
+/* The weight file of one model: `file` as given, or random weights for the config (temporary). */
+static cosmos_status weights_for(const char *file, const char *kind, int face_blur, const char *config,
+                                 uint64_t seed, const char **path, int *random) {
+    cosmos_status st = COSMOS_OK;
+    *random = !file;
+    if (file) {
+        *path = file;
+        return COSMOS_OK;
+    }
+    CHECK(bench_tmp_weights_path("cosmos-bench-guardrail", kind, path));
+    const double t0 = bench_now_s();
+    if (face_blur) {
+        struct cosmos_retinaface_config c;
+        CHECK(cosmos_retinaface_config_load(config, &c));
+        CHECK(cosmos_retinaface_init_random(&c, seed, *path));
+    } else {
+        struct cosmos_siglip_config c;
+        CHECK(cosmos_siglip_config_load(config, &c));
+        CHECK(cosmos_siglip_init_random(&c, seed, *path));
+    }
+    LOG_INFO("bench-guardrail: random weights for %s -> %s in %.1f s (deleted after loading)", config, *path,
+             bench_now_s() - t0);
+fail:
+    return st;
+}
+
+static void finish(struct result *r, int n, int clip_frames) {
+    bench_min_p50(r->sec, n, &r->s_min, &r->s_p50);
+    r->floor_s = r->gemm_gflops > 0 ? r->gflop / r->gemm_gflops : 0;
+    printf("%-15s %10.4f %10.4f %9.2f %9.1f %10.4f %8.3f %12.2f\n", r->name, r->s_min, r->s_p50, r->gflop,
+           r->gemm_gflops, r->floor_s, r->floor_s / r->s_p50, r->s_p50 * clip_frames);
+}
+
+static json_t *result_json(const struct result *r, int clip_frames) {
+    json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "seconds_per_frame_min", r->s_min,
+                          "seconds_per_frame_p50", r->s_p50, "gflop_per_frame", r->gflop, "sgemm_gflops",
+                          r->gemm_gflops, "floor_s", r->floor_s, "fraction_of_floor", r->floor_s / r->s_p50,
+                          "clip_projected_s", r->s_p50 * clip_frames);
+    if (o && !strcmp(r->name, "face_blur")) {
+        json_object_set_new(o, "detections", json_integer(r->detections));
+        json_object_set_new(o, "regions_blurred", json_integer(r->blurred));
+    }
+    if (o && !strcmp(r->name, "content_filter")) json_object_set_new(o, "unsafe_frames", json_integer(r->unsafe_frames));
+    return o;
+}
+
+int main(int argc, char **argv) {
+    cosmos_status st = COSMOS_OK;
+    const char *fb_file = NULL, *cf_file = NULL, *json_out = NULL, *only = NULL;
+    const char *fb_config = COSMOS_SOURCE_DIR "/configs/models/retinaface-resnet50.json";
+    const char *cf_config = COSMOS_SOURCE_DIR "/configs/models/siglip-so400m-safety.json";
+    int height = 640, width = 1024, frames = 2, reps = 1, clip_frames = 33, n_pos = 0;
+    uint64_t seed = 0;
+    const char *pos[1];
+    cosmos_retinaface_t *rf = NULL;
+    cosmos_siglip_t *sg = NULL;
+    uint8_t *rgb = NULL, *work = NULL;
+    json_t *prov = NULL, *js = NULL;
+    struct result res[2] = {{.name = "content_filter"}, {.name = "face_blur"}};
+    struct cli_common common;
+    cli_common_default(&common);
+    struct cli_opt opts[] = {
+        {"content-filter", CLI_STR, &cf_file, "an existing content-filter .h5 (default: random weights)", 0},
+        {"content-filter-config", CLI_STR, &cf_config,
+         "config of the random content filter (default configs/models/siglip-so400m-safety.json)", 0},
+        {"face-blur", CLI_STR, &fb_file, "an existing face-blur .h5 (default: random weights)", 0},
+        {"face-blur-config", CLI_STR, &fb_config,
+         "config of the random face detector (default configs/models/retinaface-resnet50.json)", 0},
+        {"only", CLI_STR, &only, "time one check only: content_filter or face_blur", 0},
+        {"height", CLI_INT, &height, "frame height (default 640)", 0},
+        {"width", CLI_INT, &width, "frame width (default 1024)", 0},
+        {"frames", CLI_INT, &frames, "distinct frames per repetition (default 2)", 0},
+        {"reps", CLI_INT, &reps, "repetitions (default 1; no warm-up run)", 0},
+        {"clip-frames", CLI_INT, &clip_frames, "frames of the projected clip (default 33)", 0},
+        {"seed", CLI_U64, &seed, "seed of the frames and random weights (default 0)", 0},
+        {"json", CLI_STR, &json_out, "also write the results as JSON to this file", 0},
+        CLI_COMMON_OPTS(common),
+        {NULL, 0, NULL, NULL, 0},
+    };
+    CHECK(cli_parse_command("bench-guardrail", argc - 1, argv + 1, opts, pos, 0, &n_pos, &common));
+    if (common.help) return 0;
+    CHECK_ARG(height >= 1 && height <= 16384 && width >= 1 && width <= 16384, COSMOS_ERR_INVALID_ARG,
+              "--height and --width must be in [1, 16384]");
+    CHECK_ARG(frames >= 1 && reps >= 1 && clip_frames >= 1, COSMOS_ERR_INVALID_ARG,
+              "--frames, --reps and --clip-frames must be >= 1");
+    CHECK_ARG(!only || !strcmp(only, "content_filter") || !strcmp(only, "face_blur"), COSMOS_ERR_INVALID_ARG,
+              "--only takes content_filter or face_blur, not '%s'", only);
+    if (common.threads > 0) openblas_set_num_threads(common.threads); /* the GEMMs are the work */
+    res[0].ran = !only || !strcmp(only, "content_filter");
+    res[1].ran = !only || !strcmp(only, "face_blur");
+
+    const size_t frame_bytes = (size_t)height * (size_t)width * 3;
+    rgb = malloc(frame_bytes * (size_t)frames);
+    work = malloc(frame_bytes);
+    CHECK_ALLOC(rgb);
+    CHECK_ALLOC(work);
+    make_frames(rgb, frames, height, width, seed);
+    const int n = reps * frames;
+    int random_cf = 0, random_fb = 0;
+    if (res[0].ran) {
+        const char *path = NULL;
+        CHECK(weights_for(cf_file, "content_filter.h5", 0, cf_config, seed, &path, &random_cf));
+        st = cosmos_siglip_load(path, &sg);
+        if (random_cf) bench_tmp_weights_remove();
+        CHECK(st);
+        const struct cosmos_siglip_config *c = cosmos_siglip_get_config(sg);
+        const int tokens = (c->image_size / c->patch_size) * (c->image_size / c->patch_size);
+        res[0].gflop = cosmos_siglip_flops(c) * 1e-9;
+        res[0].gemm_gflops = bench_sgemm_gflops(tokens, 3 * c->hidden_size, c->hidden_size, 3); /* q, k, v */
+        res[0].sec = calloc((size_t)n, sizeof(double));
+        CHECK_ALLOC(res[0].sec);
+        float logits[COSMOS_SIGLIP_MAX_CLASSES];
+        for (int i = 0; i < n; i++) {
+            const double t0 = bench_now_s();
+            CHECK(cosmos_siglip_forward(sg, rgb + frame_bytes * (size_t)(i % frames), height, width, NULL, NULL, NULL,
+                                        logits));
+            res[0].sec[i] = bench_now_s() - t0;
+            int best = 0;
+            for (int j = 1; j < c->num_classes; j++)
+                if (logits[j] > logits[best]) best = j;
+            res[0].unsafe_frames += best != 0;
+        }
+    }
+    if (res[1].ran) {
+        const char *path = NULL;
+        CHECK(weights_for(fb_file, "face_blur.h5", 1, fb_config, seed, &path, &random_fb));
+        st = cosmos_retinaface_load(path, &rf);
+        if (random_fb) bench_tmp_weights_remove();
+        CHECK(st);
+        const struct cosmos_retinaface_config *c = cosmos_retinaface_get_config(rf);
+        const int l3 = ((height + 7) / 8) * ((width + 7) / 8);
+        res[1].gflop = cosmos_retinaface_flops(c, height, width) * 1e-9;
+        res[1].gemm_gflops = bench_sgemm_gflops(c->out_channel, l3, 9 * c->out_channel, 3); /* an FPN/SSH 3x3 */
+        res[1].sec = calloc((size_t)n, sizeof(double));
+        CHECK_ALLOC(res[1].sec);
+        for (int i = 0; i < n; i++) {
+            struct cosmos_retinaface_box *boxes = NULL;
+            int nb = 0, blurred = 0;
+            memcpy(work, rgb + frame_bytes * (size_t)(i % frames), frame_bytes);
+            const double t0 = bench_now_s();
+            st = cosmos_retinaface_detect(rf, work, height, width, &boxes, &nb);
+            if (st == COSMOS_OK)
+                st = cosmos_face_blur_apply(work, height, width, boxes, nb, c->min_face_size, c->pixelate_blocks,
+                                            &blurred);
+            res[1].sec[i] = bench_now_s() - t0;
+            free(boxes);
+            CHECK(st);
+            res[1].detections += nb, res[1].blurred += blurred;
+        }
+    }
+
+    prov = bench_provenance("cpu (host code)", openblas_get_num_threads());
+    bench_provenance_print(prov);
+    printf("# frames       %d of %dx%d (WxH), %d rep(s); clip projection: %d frames\n", frames, width, height, reps,
+           clip_frames);
+    if (res[0].ran)
+        printf("# content      %s (%s)%s\n", cosmos_siglip_get_config(sg)->name, cf_file ? cf_file : cf_config,
+               random_cf ? ", random weights" : "");
+    if (res[1].ran)
+        printf("# face blur    %s (%s)%s\n", cosmos_retinaface_get_config(rf)->name, fb_file ? fb_file : fb_config,
+               random_fb ? ", random weights" : "");
+    printf("# GFLOP per frame as the CPU code computes it; floor = GFLOP / sgemm rate on the model's own GEMM\n"
+           "# shape (best of 3); of floor = floor / p50 (1.0 = every FLOP at the sgemm rate)\n");
+    printf("%-15s %10s %10s %9s %9s %10s %8s %12s\n", "check", "s/frame", "p50", "GFLOP", "sgemm/s", "floor s",
+           "of floor", "clip p50 s");
+    for (int k = 0; k < 2; k++)
+        if (res[k].ran) finish(&res[k], n, clip_frames);
+    if (res[1].ran)
+        printf("# face blur: %lld detections, %lld regions pixelated over %d frames\n", (long long)res[1].detections,
+               (long long)res[1].blurred, n);
+    const double rss = (double)bench_peak_rss_bytes();
+    printf("# peak RSS     %.1f MB\n", rss * 1e-6);
+    if (json_out) {
+        js = json_pack("{s:O, s:{s:i, s:i, s:i, s:i, s:i}, s:f}", "provenance", prov, "frames", "count", frames,
+                       "height", height, "width", width, "reps", reps, "clip_frames", clip_frames, "peak_rss_bytes",
+                       rss);
+        CHECK_ALLOC(js);
+        for (int k = 0; k < 2; k++)
+            if (res[k].ran) json_object_set_new(js, res[k].name, result_json(&res[k], clip_frames));
+        CHECK(cosmos_json_write(js, json_out, JSON_INDENT(2)));
+    }
+fail:
+    json_decref(js);
+    json_decref(prov);
+    cosmos_siglip_free(sg);
+    cosmos_retinaface_free(rf);
+    bench_tmp_weights_remove();
+    free(rgb), free(work), free(res[0].sec), free(res[1].sec);
+    if (st != COSMOS_OK) LOG_ERROR("bench-guardrail failed: %s", cosmos_status_str(st));
+    return st == COSMOS_OK ? 0 : st == COSMOS_ERR_INVALID_ARG ? 2 : 1;
+}
