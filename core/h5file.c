@@ -257,7 +257,7 @@ static cosmos_status info_of(cosmos_h5_t *h, hid_t d, const char *name, struct c
         info->dtype = COSMOS_BF16;
     else if (cls == H5T_FLOAT && sz == 4)
         info->dtype = COSMOS_F32;
-    else if (cls == H5T_INTEGER && (sz == 4 || sz == 8)) {
+    else if (cls == H5T_INTEGER && (sz == 1 || sz == 4 || sz == 8)) { /* 1: uint8 frames (cosmos_h5_write_u8) */
         info->dtype = COSMOS_I32;
         info->is_int64 = sz == 8;
     } else {

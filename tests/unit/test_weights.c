@@ -167,6 +167,27 @@ Test(weights, foreign_and_truncated_files) {
     unlink(q);
 }
 
+Test(weights, uint8_datasets_read_back_as_int32) {
+    char p[1024];
+    file_path(p, sizeof p, "u8.h5");
+    cosmos_h5_t *h = NULL;
+    const uint8_t px[6] = {0, 1, 127, 128, 254, 255};
+    const int64_t shape[2] = {2, 3};
+    cr_assert_eq(cosmos_h5_create(p, &h), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_write_u8(h, "frames", 2, shape, px), COSMOS_OK);
+    cosmos_h5_close(h);
+    cr_assert_eq(cosmos_h5_open(p, &h), COSMOS_OK);
+    struct cosmos_h5_info info;
+    cr_assert_eq(cosmos_h5_info(h, "frames", &info), COSMOS_OK);
+    cr_expect(info.dtype == COSMOS_I32 && info.ndim == 2 && info.shape[0] == 2 && info.shape[1] == 3 &&
+              info.bytes == 6);
+    int32_t got[6] = {0};
+    cr_assert_eq(cosmos_h5_read(h, "frames", COSMOS_I32, got), COSMOS_OK);
+    for (int i = 0; i < 6; i++) cr_expect_eq(got[i], px[i], "element %d: %d", i, got[i]);
+    cosmos_h5_close(h);
+    unlink(p);
+}
+
 Test(weights, wrong_format_version) {
     char p[1024];
     file_path(p, sizeof p, "version.h5");
