@@ -262,6 +262,27 @@ cosmos_status cosmos_ar_config_load(const char *path, struct cosmos_ar_config *c
     return st;
 }
 
+cosmos_status cosmos_file_read(const char *path, const char *what, uint8_t **data, size_t *n) {
+    cosmos_status st = COSMOS_OK;
+    uint8_t *buf = NULL;
+    FILE *fp = fopen(path, "rb");
+    CHECK_ARG(fp, COSMOS_ERR_IO, "cannot open %s '%s'", what, path);
+    CHECK_ARG(fseek(fp, 0, SEEK_END) == 0, COSMOS_ERR_IO, "cannot read %s '%s'", what, path);
+    long sz = ftell(fp);
+    CHECK_ARG(sz > 0, COSMOS_ERR_IO, "%s '%s' is empty", what, path);
+    rewind(fp);
+    buf = malloc((size_t)sz);
+    CHECK_ALLOC(buf);
+    CHECK_ARG(fread(buf, 1, (size_t)sz, fp) == (size_t)sz, COSMOS_ERR_IO, "short read of %s '%s'", what, path);
+    *data = buf;
+    *n = (size_t)sz;
+    buf = NULL;
+fail:
+    if (fp) fclose(fp);
+    free(buf);
+    return st;
+}
+
 cosmos_status cosmos_config_json_object(const char *text, const char *src, const char *what, json_t **root) {
     json_error_t err;
     *root = json_loads(text, 0, &err);

@@ -47,6 +47,9 @@ cosmos_status cosmos_ar_config_load(const char *path, struct cosmos_ar_config *c
  * *_parse(text, path, ...). A file jansson cannot read is INVALID_ARG with file:line:column and
  * jansson's message. *text is malloc'd (caller frees). */
 cosmos_status cosmos_config_file_text(const char *path, char **text);
+/* The bytes of a regular file (what: its kind, for messages, e.g. "SentencePiece model"). IO error
+ * naming the file when it cannot be read or is empty. *data is malloc'd (caller frees). */
+cosmos_status cosmos_file_read(const char *path, const char *what, uint8_t **data, size_t *n);
 /* Is `path` a regular file holding a JSON object whose "model_type" is `model_type` ("t5",
  * "dv_tokenizer", "pipeline")? Never reads a pipe (so the caller's loader still can). */
 int cosmos_config_file_has_model_type(const char *path, const char *model_type);

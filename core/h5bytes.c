@@ -59,3 +59,31 @@ fail:
     }
     return st;
 }
+
+cosmos_status cosmos_h5_zero_dataset(const char *path, const char *name) {
+    cosmos_status st = COSMOS_OK;
+    hid_t f = -1, d = -1, t = -1, sp = -1;
+    void *zeros = NULL;
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK_ARG(f >= 0, COSMOS_ERR_IO, "%s: cannot open HDF5 file for writing", path);
+    d = H5Dopen2(f, name, H5P_DEFAULT);
+    CHECK_ARG(d >= 0, COSMOS_ERR_FORMAT, "%s: no dataset '%s'", path, name);
+    t = H5Dget_type(d);
+    sp = H5Dget_space(d);
+    const hssize_t n = H5Sget_simple_extent_npoints(sp);
+    CHECK_ARG(t >= 0 && n >= 0, COSMOS_ERR_HDF5, "%s: cannot read the shape of '%s'", path, name);
+    zeros = calloc((size_t)n > 0 ? (size_t)n : 1, H5Tget_size(t));
+    CHECK_ALLOC(zeros);
+    CHECK_ARG(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) >= 0, COSMOS_ERR_HDF5, "%s: writing '%s' failed",
+              path, name);
+fail:
+    free(zeros);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
+    if (f >= 0 && H5Fclose(f) < 0 && st == COSMOS_OK) {
+        LOG_ERROR("%s: closing after writing '%s' failed", path, name);
+        st = COSMOS_ERR_HDF5;
+    }
+    return st;
+}

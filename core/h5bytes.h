@@ -15,5 +15,8 @@
 cosmos_status cosmos_h5_read_bytes(const char *path, const char *name, uint8_t **data, size_t *n);
 /* Add uint8 dataset `name` [n] to the existing file at `path`. */
 cosmos_status cosmos_h5_write_bytes(const char *path, const char *name, const void *data, size_t n);
+/* Overwrite every element of dataset `name` of the existing file at `path` with zero bits (e.g. a
+ * random model's final norm weight, core/guardrail/aegis.c). */
+cosmos_status cosmos_h5_zero_dataset(const char *path, const char *name);
 
 #endif

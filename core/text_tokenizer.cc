@@ -45,6 +45,9 @@ extern "C" void cosmos_spm_free(cosmos_spm_t *spm) { delete spm; }
 extern "C" int cosmos_spm_piece_size(const cosmos_spm_t *spm) { return spm->proc.GetPieceSize(); }
 extern "C" int cosmos_spm_eos_id(const cosmos_spm_t *spm) { return spm->proc.eos_id(); }
 extern "C" int cosmos_spm_pad_id(const cosmos_spm_t *spm) { return spm->proc.pad_id(); }
+extern "C" int cosmos_spm_is_special(const cosmos_spm_t *spm, int id) {
+    return id < 0 || id >= spm->proc.GetPieceSize() || spm->proc.IsControl(id) || spm->proc.IsUnknown(id);
+}
 
 extern "C" cosmos_status cosmos_spm_encode(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n) {
     *ids = nullptr;

@@ -24,6 +24,9 @@ void cosmos_spm_free(cosmos_spm_t *spm); /* NULL is a no-op */
 int cosmos_spm_piece_size(const cosmos_spm_t *spm);
 int cosmos_spm_eos_id(const cosmos_spm_t *spm);
 int cosmos_spm_pad_id(const cosmos_spm_t *spm);
+/* 1 for ids a Hugging Face decode with skip_special_tokens drops: control pieces (<s>, </s>, <pad>),
+ * the unknown piece, and ids outside the vocabulary; 0 otherwise. */
+int cosmos_spm_is_special(const cosmos_spm_t *spm, int id);
 /* Ids of `text` (UTF-8, NUL-terminated); no EOS added. *ids is malloc'd (caller frees). */
 cosmos_status cosmos_spm_encode(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n);
 /* Text of ids[0..n); *text is malloc'd (caller frees). */

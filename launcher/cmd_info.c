@@ -13,6 +13,7 @@
 #include "core/media.h"
 
 #include "core/backend.h"
+#include "core/guardrail/llama.h"
 #include "core/guardrail/retinaface.h"
 #include "core/guardrail/siglip.h"
 #include "core/log.h"
@@ -195,6 +196,39 @@ fail:
     return st;
 }
 
+/* A Llama file (the Aegis check's model, spec 5.3): strict load, config, sizes, embedded extras. */
+static cosmos_status info_llama(const char *path, int threads) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = NULL;
+    cosmos_llama_t *m = NULL;
+    cosmos_h5_t *h5 = NULL;
+    char *json = NULL;
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = threads;
+    CHECK(cosmos_backend_create("cpu", &bp, &be));
+    CHECK(cosmos_llama_load(be, path, 1, &m));
+    json = cosmos_llama_config_to_json(cosmos_llama_get_config(m));
+    CHECK_ALLOC(json);
+    CHECK(cosmos_h5_open(path, &h5));
+    const struct cosmos_llama_memory mem = cosmos_llama_memory(m);
+    const int64_t n_params = cosmos_llama_config_num_params(cosmos_llama_get_config(m));
+    printf("file            %s\n", path);
+    printf("format          cosmos-ar-weights, format_version 1\n");
+    printf("model_type      %s (the Aegis prompt check's language model, spec components.md 5.3)\n",
+           COSMOS_LLAMA_MODEL_TYPE);
+    printf("parameters      %lld (%.3f B)\n", (long long)n_params, n_params * 1e-9);
+    printf("weight bytes    %zu (%.2f GB bf16)\n", mem.weight_bytes, mem.weight_bytes * 1e-9);
+    printf("tokenizer       %s\n", cosmos_h5_has_dataset(h5, COSMOS_LLAMA_TOKENIZER_DATASET) ? "embedded" : "none");
+    printf("aegis prompt    %s\n", cosmos_h5_has_dataset(h5, COSMOS_LLAMA_AEGIS_PROMPT_DATASET) ? "embedded" : "none");
+    printf("config          %s\n", json);
+fail:
+    free(json);
+    cosmos_h5_close(h5);
+    cosmos_llama_free(m);
+    cosmos_backend_free(be);
+    return st;
+}
+
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *pos[1] = {NULL};
@@ -226,6 +260,10 @@ cosmos_status cmd_info(int argc, char **argv) {
     }
     if (h5_model_type_is(model, COSMOS_DIT_MODEL_TYPE)) {
         CHECK(info_dit(model));
+        goto fail;
+    }
+    if (h5_model_type_is(model, COSMOS_LLAMA_MODEL_TYPE)) {
+        CHECK(info_llama(model, common.threads));
         goto fail;
     }
     if (h5_model_type_is(model, "retinaface") || h5_model_type_is(model, COSMOS_SIGLIP_MODEL_TYPE)) {

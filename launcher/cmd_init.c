@@ -5,10 +5,13 @@
  * "dv_tokenizer" makes a DV tokenizer file (encoder and decoder parts, core/model/dv_init.h), one
  * with "cv_tokenizer" a CV tokenizer file (decoder part + latent statistics, spec 4.7), one with
  * "diffusion_decoder" a diffusion decoder DiT file (core/model/dit_init.h, spec 4.4); "retinaface" and
- * "siglip_safety" the video guardrail's face detector and content-safety filter (spec 5.5, 5.4). */
+ * "siglip_safety" the video guardrail's face detector and content-safety filter (spec 5.5, 5.4); "aegis"
+ * the prompt check's model (a random llama + tokenizer + moderation prompt, spec 5.3). */
 #include <string.h>
 
 #include "core/config.h"
+#include "core/guardrail/aegis.h"
+#include "core/guardrail/llama.h"
 #include "core/guardrail/retinaface.h"
 #include "core/guardrail/siglip.h"
 #include "core/log.h"
@@ -75,6 +78,20 @@ cosmos_status cmd_init(int argc, char **argv) {
         LOG_INFO0("init: %s (diffusion decoder DiT), %.3f M parameters, seed %llu -> %s", dit.name,
                   cosmos_dit_config_num_params(&dit) * 1e-6, (unsigned long long)seed, out);
         CHECK(cosmos_dit_init_random(&dit, seed, out));
+        return COSMOS_OK;
+    }
+    if (cosmos_config_file_is_llama(config)) { /* a plain Llama-2 language model (Aegis's, spec 5.3) */
+        struct cosmos_llama_config lc;
+        CHECK(cosmos_llama_config_load(config, &lc));
+        LOG_INFO0("init: %s (llama), %.3f B parameters, seed %llu -> %s", lc.name,
+                  cosmos_llama_config_num_params(&lc) * 1e-9, (unsigned long long)seed, out);
+        CHECK(cosmos_llama_init_random(&lc, seed, NULL, out));
+        return COSMOS_OK;
+    }
+    if (cosmos_config_file_has_model_type(config, "aegis")) { /* the Aegis prompt check (spec 5.3) */
+        LOG_INFO0("init: %s (Aegis: a random llama with the config's tokenizer and prompt), seed %llu -> %s", config,
+                  (unsigned long long)seed, out);
+        CHECK(cosmos_aegis_init_random(config, seed, out));
         return COSMOS_OK;
     }
     if (cosmos_config_file_has_model_type(config, "retinaface")) { /* face blur detector (spec 5.5) */

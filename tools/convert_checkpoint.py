@@ -67,9 +67,19 @@ Subcommands:
        the official code keeps there; text tower dropped) + the classifier of safety_filter.pt (key
        "model") -> the content filter file of docs/guardrail.md (tools/cosmos_siglip_h5.py).
 
-  The model-dir mode adds both (--guardrail auto|yes|no; auto: when CKPT/Cosmos-1.0-Guardrail
-  exists) as DIR/face_blur.h5 and DIR/video_content_filter.h5 (manifest keys face_blur,
-  video_content_filter); --face-blur-config / --content-filter-config override their configs.
+  aegis  convert_checkpoint.py aegis --checkpoint GUARDRAIL/aegis (--cosmos-src COSMOS | --aegis-prompt P.json)
+         --out AEGIS.h5 [--aegis-base DIR] [--aegis-adapter DIR] [--aegis-config LLAMA.json]
+       Cosmos-1.0-Guardrail aegis/ (spec components.md 5.3: the hub caches of meta-llama/LlamaGuard-7b
+       and of the nvidia/Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0 LoRA adapter) -> the Aegis
+       file of docs/guardrail.md: the LoRA merged into the base weights (tools/cosmos_llama_h5.py), bf16,
+       the base folder's tokenizer.model, and the moderation prompt (tools/cosmos_aegis.py: extracted
+       from the official source, which is not part of this repository, or given as a JSON file).
+
+  The model-dir mode adds them (--guardrail auto|yes|no; auto: when CKPT/Cosmos-1.0-Guardrail
+  exists) as DIR/face_blur.h5, DIR/video_content_filter.h5 and, for Video2World models,
+  DIR/aegis.h5 (manifest keys face_blur, video_content_filter, aegis); --face-blur-config /
+  --content-filter-config / --aegis-config override their configs, --cosmos-src / --aegis-prompt
+  give the Aegis prompt.
 
   diffusion-decoder  convert_checkpoint.py diffusion-decoder --config DD.json --checkpoint model.pt --out DD.h5
        Official Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8 `model.pt` (spec components.md 4.1: a
@@ -545,11 +555,15 @@ MODEL_DIR_MANIFEST = "cosmos-model.json"
 # part (= manifest key) -> file name in the model directory (the names `cosmos-ar init` writes)
 MODEL_DIR_FILES = {"ar": "ar.h5", "tokenizer": "tokenizer.h5", "t5": "t5.h5", "diffusion_decoder": "dd.h5",
                    "cv_tokenizer": "cv.h5", "dd_context": "dd_context.h5", "face_blur": "face_blur.h5",
-                   "video_content_filter": "video_content_filter.h5"}
+                   "video_content_filter": "video_content_filter.h5", "aegis": "aegis.h5"}
 # the video guardrail (spec components.md 5.1, 5.4, 5.5): CKPT/Cosmos-1.0-Guardrail/
 GUARDRAIL_DIR = "Cosmos-1.0-Guardrail"
 FACE_BLUR_PTH = os.path.join("face_blur_filter", "Resnet50_Final.pth")
 CONTENT_FILTER_DIR = "video_content_safety_filter"  # safety_filter.pt + the hub cache of SigLIP
+AEGIS_DIR = "aegis"  # the hub caches of the base model and the adapter (official aegis.py cache_dir)
+AEGIS_BASE_ENTRY = "models--meta-llama--LlamaGuard-7b"
+AEGIS_ADAPTER_ENTRY = "models--nvidia--Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0"
+AEGIS_CONFIG = "llamaguard-7b.json"
 FACE_BLUR_CONFIG = "retinaface-resnet50.json"
 CONTENT_FILTER_CONFIG = "siglip-so400m-safety.json"
 CONTEXT_DATASET = "context"  # context files: float32 /context [rows, cols] (core/context_file.h)
@@ -567,22 +581,32 @@ def pick_ar_config(args):
     return name, os.path.join(CONFIG_DIR, AR_MODELS[name])
 
 
-def hf_cache_snapshot(entry):
-    """The snapshot folder of a Hugging Face hub cache entry (models--ORG--NAME/): the revision in
-    refs/main, else the only snapshot; None when there is none."""
+def hf_cache_snapshot(entry, marker="config.json", flag="--t5-dir"):
+    """The snapshot folder of a Hugging Face hub cache entry (models--ORG--NAME/) that holds `marker`:
+    the revision in refs/main, else the only snapshot; None when there is none."""
     snaps = os.path.join(entry, "snapshots")
     ref = os.path.join(entry, "refs", "main")
     if os.path.isfile(ref):
         with open(ref, "r", encoding="utf-8") as fh:
             path = os.path.join(snaps, fh.read().strip())
-        if os.path.isfile(os.path.join(path, "config.json")):
+        if os.path.isfile(os.path.join(path, marker)):
             return path
-    found = sorted(n for n in os.listdir(snaps) if os.path.isfile(os.path.join(snaps, n, "config.json"))) \
+    found = sorted(n for n in os.listdir(snaps) if os.path.isfile(os.path.join(snaps, n, marker))) \
         if os.path.isdir(snaps) else []
     if len(found) > 1:
         raise ConversionError(f"{snaps} holds several snapshots ({', '.join(found)}) and no usable refs/main: "
-                              f"pass one with --t5-dir")
+                              f"pass one with {flag}")
     return os.path.join(snaps, found[0]) if found else None
+
+
+def hf_folder(path, marker, flag):
+    """A Hugging Face model folder holding `marker` for path: itself, or the snapshot of a hub cache
+    entry; None when neither."""
+    if os.path.isfile(os.path.join(path, marker)):
+        return path
+    if os.path.isdir(os.path.join(path, "snapshots")):
+        return hf_cache_snapshot(path, marker, flag)
+    return None
 
 
 def t5_search_paths(ckpt_dir):
@@ -824,16 +848,18 @@ def load_diffusion_decoder_inputs(plan):
                        if plan["aux_vars"] else None)
 
 
-def plan_guardrail(args, ckpt):
-    """What the video guardrail adds to the model directory: (plan or None, problems), like
-    plan_diffusion_decoder. auto: added when CKPT/Cosmos-1.0-Guardrail exists."""
+def plan_guardrail(args, ckpt, v2w):
+    """What the guardrail adds to the model directory: (plan or None, problems), like
+    plan_diffusion_decoder. auto: added when CKPT/Cosmos-1.0-Guardrail exists. The video checks for
+    every model, the Aegis prompt check for Video2World models (as the official pipelines)."""
     import cosmos_retinaface_h5 as rf
     import cosmos_siglip_h5 as sg
 
     mode = args.guardrail
     gdir = os.path.join(ckpt, GUARDRAIL_DIR)
-    if not include_part(mode, "video guardrail", "--guardrail", gdir, "face_blur.h5, video_content_filter.h5",
-                        "generate then needs --disable-guardrail", "for the official content filter and face blur"):
+    outputs = "face_blur.h5, video_content_filter.h5" + (", aegis.h5" if v2w else "")
+    if not include_part(mode, "guardrail", "--guardrail", gdir, outputs, "generate then needs --disable-guardrail",
+                        "for the official prompt check, content filter and face blur"):
         return None, []
     hint = " (or pass --guardrail no)" if mode == "auto" else ""
     pth = os.path.join(gdir, FACE_BLUR_PTH)
@@ -856,8 +882,84 @@ def plan_guardrail(args, ckpt):
     except (OSError, ValueError, cosmos_h5.FormatError) as exc:
         raise ConversionError(f"content filter config {sg_config}: {exc}") from exc
     plan = {"rf_config": rf_config, "rf_cfg": rf_cfg, "pth": pth, "sg_config": sg_config, "sg_cfg": sg_cfg,
-            "siglip": vcf, "safety_pt": safety_pt}
+            "siglip": vcf, "safety_pt": safety_pt, "aegis": None}
+    if v2w:
+        aegis, aegis_problems = locate_aegis(os.path.join(gdir, AEGIS_DIR), args, hint)
+        plan["aegis"] = aegis
+        problems += aegis_problems
     return plan, problems
+
+
+def locate_aegis(aegis_dir, args, hint=""):
+    """(inputs of the Aegis file or None, problems): the LlamaGuard-7b and adapter folders (plain or
+    hub-cache entries under aegis_dir, as the official code caches them), the tokenizer, the prompt
+    source (--cosmos-src or --aegis-prompt) and the config."""
+    import cosmos_llama_h5 as ll
+
+    base = getattr(args, "aegis_base", None) or os.path.join(aegis_dir, AEGIS_BASE_ENTRY)
+    adapter = getattr(args, "aegis_adapter", None) or os.path.join(aegis_dir, AEGIS_ADAPTER_ENTRY)
+    problems = []
+    base_dir = hf_folder(base, "config.json", "--aegis-base") if os.path.isdir(base) else None
+    adapter_dir = hf_folder(adapter, "adapter_config.json", "--aegis-adapter") if os.path.isdir(adapter) else None
+    if base_dir is None:
+        problems.append(f"Aegis base model (meta-llama/LlamaGuard-7b): no config.json in {base}{hint}")
+    elif not os.path.isfile(os.path.join(base_dir, "tokenizer.model")):
+        problems.append(f"Aegis tokenizer: {os.path.join(base_dir, 'tokenizer.model')} not found{hint}")
+    if adapter_dir is None:
+        problems.append(f"Aegis adapter (nvidia/Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0): no "
+                        f"adapter_config.json in {adapter}{hint}")
+    src, prompt_file = getattr(args, "cosmos_src", None), getattr(args, "aegis_prompt", None)
+    if not src and not prompt_file:
+        problems.append("Aegis moderation prompt: pass --cosmos-src (a checkout of NVIDIA/Cosmos: the prompt is read "
+                        "from cosmos1/models/guardrail/aegis/) or --aegis-prompt FILE.json" + hint)
+    config = getattr(args, "aegis_config", None) or os.path.join(CONFIG_DIR, AEGIS_CONFIG)
+    try:
+        cfg = ll.load_config(config)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"Aegis config {config}: {exc}") from exc
+    return {"base": base_dir, "adapter": adapter_dir, "config": config, "cfg": cfg, "cosmos_src": src,
+            "prompt_file": prompt_file}, problems
+
+
+def aegis_prompt(inputs):
+    """The moderation prompt data: extracted from the official source, or read from a file."""
+    import cosmos_aegis
+
+    try:
+        if inputs["cosmos_src"]:
+            return cosmos_aegis.extract_prompt(inputs["cosmos_src"])
+        return cosmos_aegis.load_prompt(inputs["prompt_file"])
+    except (OSError, SyntaxError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(f"Aegis moderation prompt: {exc}") from exc
+
+
+def write_aegis(inputs, prompt, out):
+    """LlamaGuard + the merged LoRA + tokenizer + prompt -> the Aegis file at out (temp + rename)."""
+    import cosmos_aegis
+    import cosmos_llama_h5 as ll
+
+    tmp = f"{out}.tmp-{os.getpid()}"
+    try:
+        ll.convert_llama(inputs["base"], tmp, inputs["config"], adapter_dir=inputs["adapter"],
+                         spm_path=os.path.join(inputs["base"], "tokenizer.model"))
+        cosmos_aegis.add_prompt(tmp, prompt)
+        os.replace(tmp, out)
+    except (OSError, ValueError, cosmos_h5.FormatError) as exc:
+        raise ConversionError(str(exc)) from exc
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"wrote {out}: LlamaGuard + Aegis LoRA (merged), tokenizer, moderation prompt "
+          f"({len(prompt['categories'])} categories)")
+
+
+def convert_aegis(args):
+    """Cosmos-1.0-Guardrail aegis/ (LlamaGuard-7b + the Aegis LoRA) -> the Aegis file."""
+    inputs, problems = locate_aegis(args.checkpoint or "", args)
+    if problems:
+        raise ConversionError("missing pieces of the Aegis check:\n  " + "\n  ".join(problems))
+    write_aegis(inputs, aegis_prompt(inputs), args.out)
+    return 0
 
 
 def convert_model_dir(args):
@@ -900,7 +1002,7 @@ def convert_model_dir(args):
         print(f"note: {name} is a base model (no cross-attention): --t5-dir is not used", file=sys.stderr)
     dd, dd_problems = plan_diffusion_decoder(args, ckpt, ar_config, ar_cfg, derived)
     problems += dd_problems
-    guard, guard_problems = plan_guardrail(args, ckpt)
+    guard, guard_problems = plan_guardrail(args, ckpt, v2w)
     problems += guard_problems
     if problems:
         raise ConversionError(f"missing pieces of the checkpoints folder {ckpt}:\n  " + "\n  ".join(problems))
@@ -987,6 +1089,16 @@ def convert_model_dir(args):
                      lambda p: convert_content_filter(ns(config=guard["sg_config"], siglip=guard["siglip"],
                                                          safety_filter=guard["safety_pt"], out=p)),
                      lambda p: h5_file_problem(p, sg.MODEL_TYPE, guard["sg_cfg"], sg.expected_tensors(guard["sg_cfg"]))))
+        if guard["aegis"]:
+            import cosmos_aegis
+            import cosmos_llama_h5 as ll
+
+            a = guard["aegis"]
+            prompt = aegis_prompt(a)  # read before anything is written
+            jobs.append(("aegis", lambda p: write_aegis(a, prompt, p),
+                         lambda p: h5_file_problem(p, ll.MODEL_TYPE, a["cfg"], ll.expected_tensors(a["cfg"])
+                                                   + [(ll.TOKENIZER_DATASET, None),
+                                                      (cosmos_aegis.PROMPT_DATASET, None)])))
     parts = [part for part, _, _ in jobs]
     for part, fname in MODEL_DIR_FILES.items():
         if part not in parts and os.path.exists(os.path.join(out, fname)):
@@ -1159,6 +1271,10 @@ def build_parser():
                          f"{GUARDRAIL_DIR} exists; yes: required; no: leave it out (generate then needs "
                          f"--disable-guardrail)")
     md.add_argument("--face-blur-config", help=f"face blur config (default configs/models/{FACE_BLUR_CONFIG})")
+    md.add_argument("--aegis-config", help=f"Aegis language model config (default configs/models/{AEGIS_CONFIG})")
+    md.add_argument("--cosmos-src", help="a checkout of NVIDIA/Cosmos: the Aegis moderation prompt is read from its "
+                                         "cosmos1/models/guardrail/aegis/ (Video2World models with the guardrail)")
+    md.add_argument("--aegis-prompt", help="the Aegis moderation prompt as an aegis_prompt JSON file instead")
     md.add_argument("--content-filter-config",
                     help=f"content filter config (default configs/models/{CONTENT_FILTER_CONFIG})")
     md.add_argument("--cv-config", help=f"CV8x8x8 tokenizer config (default configs/models/{CV_CONFIG})")
@@ -1187,6 +1303,18 @@ def build_parser():
     cf.add_argument("--safety-filter", required=True, help="official video_content_safety_filter/safety_filter.pt")
     cf.add_argument("--out", required=True, help="output .h5 file")
     cf.set_defaults(func=convert_content_filter)
+    ag = sub.add_parser("aegis", help="Cosmos-1.0-Guardrail aegis/ (LlamaGuard-7b + the Aegis LoRA) -> HDF5 "
+                                      "(docs/guardrail.md)")
+    ag.add_argument("--checkpoint", help="the official Cosmos-1.0-Guardrail/aegis/ folder (the two hub caches)")
+    ag.add_argument("--aegis-base", help="meta-llama/LlamaGuard-7b: a model folder or hub cache entry "
+                                         "(default: CHECKPOINT/models--meta-llama--LlamaGuard-7b)")
+    ag.add_argument("--aegis-adapter", help="the Aegis PEFT adapter folder or hub cache entry (default: CHECKPOINT/"
+                                            "models--nvidia--Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0)")
+    ag.add_argument("--aegis-config", help=f"language model config (default configs/models/{AEGIS_CONFIG})")
+    ag.add_argument("--cosmos-src", help="a checkout of NVIDIA/Cosmos (the moderation prompt's source)")
+    ag.add_argument("--aegis-prompt", help="the moderation prompt as an aegis_prompt JSON file instead")
+    ag.add_argument("--out", required=True, help="output .h5 file")
+    ag.set_defaults(func=convert_aegis)
     return ap
 
 

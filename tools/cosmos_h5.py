@@ -19,6 +19,7 @@ import contextlib
 import inspect
 import json
 import os
+import struct
 import sys
 
 import h5py
@@ -240,6 +241,71 @@ def root_attributes(cfg):
     return attrs
 
 
+# safetensors without the safetensors package: an 8-byte little-endian header length, a JSON header
+# {key: {dtype, shape, data_offsets}}, then raw little-endian data.
+_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "F64": np.float64, "I64": np.int64}
+
+
+def read_safetensors_header(path):
+    """(header dict without __metadata__, data offset) of a .safetensors file."""
+    with open(path, "rb") as fh:
+        raw = fh.read(8)
+        if len(raw) != 8:
+            raise FormatError(f"{path}: not a safetensors file (shorter than 8 bytes)")
+        (n,) = struct.unpack("<Q", raw)
+        if n > 100_000_000:
+            raise FormatError(f"{path}: not a safetensors file (header length {n})")
+        try:
+            header = json.loads(fh.read(n))
+        except json.JSONDecodeError as exc:
+            raise FormatError(f"{path}: bad safetensors header: {exc}") from exc
+    header.pop("__metadata__", None)
+    return header, 8 + n
+
+
+class SafetensorsFile:
+    """Lazy numpy reader of one .safetensors file: get(key) -> float32 array."""
+
+    def __init__(self, path):
+        self.path = path
+        self.header, self.offset = read_safetensors_header(path)
+        self.size = os.path.getsize(path)
+
+    def keys(self):
+        return list(self.header)
+
+    def shape(self, key):
+        return tuple(self.header[key]["shape"])
+
+    def get(self, key):
+        e = self.header[key]
+        if e["dtype"] not in _ST_DTYPES:
+            raise FormatError(f"{self.path}: tensor {key} has unsupported dtype {e['dtype']}")
+        b0, b1 = e["data_offsets"]
+        dt = np.dtype(_ST_DTYPES[e["dtype"]]).newbyteorder("<")
+        count = int(np.prod(e["shape"], dtype=np.int64))
+        if self.offset + b1 > self.size or b1 - b0 != count * dt.itemsize:
+            raise FormatError(f"{self.path}: tensor {key} lies outside the file or has the wrong byte count")
+        arr = np.fromfile(self.path, dtype=dt, count=count, offset=self.offset + b0).reshape(e["shape"])
+        if e["dtype"] == "BF16":
+            return bf16_bits_to_f32(arr).reshape(e["shape"])
+        return arr.astype(np.float32)
+
+
+def write_safetensors(path, tensors, dtype="F32"):
+    """A .safetensors file of float arrays stored as F32 or BF16 (test fixtures: fake checkpoints)."""
+    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for k, v in tensors.items():
+        b = (f32_to_bf16_bits(np.asarray(v, np.float32)) if dtype == "BF16" else np.asarray(v, "<f4")).tobytes()
+        header[k] = {"dtype": dtype, "shape": list(np.shape(v)), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
 class WeightsWriter:
     """Base of the weight-file writers (AR, DiT, tokenizer): opens the file with 64-byte alignment,
     writes the root attributes, then one dataset per expected key via add(); close() checks that
@@ -313,10 +379,11 @@ def model_attributes(model_type, cfg, int_keys=()):
             + [(k, np.int64(cfg[k])) for k in int_keys])
 
 
-def read_f32_weights(path, model_type, validate_config, expected_tensors):
+def read_f32_weights(path, model_type, validate_config, expected_tensors, extra=()):
     """Strict reader of a component file (model_type, a config validate_config accepts, exactly the
-    datasets expected_tensors(cfg) names with their shapes; float32 or bf16 stored): (cfg, {key:
-    float32 array}). FormatError naming the file and the dataset."""
+    datasets expected_tensors(cfg) names with their shapes, plus the optional datasets in `extra`,
+    not read; float32 or bf16 stored): (cfg, {key: float32 array}). FormatError naming the file and
+    the dataset."""
     import h5py
 
     def s(v):
@@ -330,9 +397,9 @@ def read_f32_weights(path, model_type, validate_config, expected_tensors):
             raise FormatError(f"{path}: model_type is {s(a.get('model_type'))!r}, want {model_type!r}")
         cfg = validate_config(json.loads(s(a["config"])), f"{path} (config attribute)")
         expected = dict(expected_tensors(cfg))
-        extra = sorted(set(f.keys()) - set(expected))
-        if extra:
-            raise FormatError(f"{path}: unexpected dataset {extra[0]}")
+        unknown = sorted(set(f.keys()) - set(expected) - set(extra))
+        if unknown:
+            raise FormatError(f"{path}: unexpected dataset {unknown[0]}")
         out = {}
         for key, shape in expected.items():
             if key not in f:

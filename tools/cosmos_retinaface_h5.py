@@ -11,7 +11,6 @@ kept, num_batches_tracked dropped), in the official shapes, e.g. "body.conv1.wei
 "ClassHead.0.conv1x1.bias" [4]. The C loader folds BatchNorm into the convolutions.
 """
 
-import json
 
 import numpy as np
 

@@ -17,9 +17,7 @@ writes that):
 """
 
 import glob
-import json
 import os
-import struct
 
 import numpy as np
 
@@ -159,47 +157,11 @@ def read_siglip_weights(path):
 # ----------------------------------------------------------------------------------------------
 # reading the official files
 
-_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": "bf16", "I64": np.int64}
-
-
 def read_safetensors(path, keep=None):
-    """{key: float32 numpy array} of a .safetensors file, without the safetensors package: an 8-byte
-    little-endian header length, a JSON header {key: {dtype, shape, data_offsets}}, then raw data
-    (memory-mapped; only the tensors whose key passes keep(key) are converted)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise cosmos_h5.FormatError(f"{path}: too short for a safetensors file")
-        (n,) = struct.unpack("<Q", head)
-        if n > size - 8:
-            raise cosmos_h5.FormatError(f"{path}: header length {n} exceeds the file size (truncated?)")
-        try:
-            header = json.loads(fh.read(n).decode("utf-8"))
-        except ValueError as exc:
-            raise cosmos_h5.FormatError(f"{path}: bad safetensors header: {exc}") from exc
-    base = 8 + n
-    raw = np.memmap(path, dtype=np.uint8, mode="r") if size > base else np.zeros(0, np.uint8)
-    out = {}
-    for key, meta in header.items():
-        if key == "__metadata__" or (keep is not None and not keep(key)):
-            continue
-        dt = _ST_DTYPES.get(meta.get("dtype"))
-        if dt is None:
-            raise cosmos_h5.FormatError(f"{path}: tensor {key} has unsupported dtype {meta.get('dtype')}")
-        b0, b1 = meta["data_offsets"]
-        if base + b1 > size or b0 > b1:
-            raise cosmos_h5.FormatError(f"{path}: tensor {key} lies outside the file (truncated?)")
-        buf = raw[base + b0:base + b1]
-        if dt == "bf16":
-            x = cosmos_h5.bf16_bits_to_f32(buf.view("<u2"))
-        else:
-            x = buf.view(np.dtype(dt).newbyteorder("<")).astype(np.float32)
-        shape = tuple(meta["shape"])
-        if x.size != int(np.prod(shape, dtype=np.int64)):
-            raise cosmos_h5.FormatError(f"{path}: tensor {key}: {x.size} values for shape {list(shape)}")
-        out[key] = x.reshape(shape)
-    return out
+    """{key: float32 numpy array} of a .safetensors file (cosmos_h5.SafetensorsFile), only the
+    tensors whose key passes keep(key)."""
+    f = cosmos_h5.SafetensorsFile(path)
+    return {k: f.get(k) for k in f.keys() if keep is None or keep(k)}
 
 
 def _to_numpy(t):

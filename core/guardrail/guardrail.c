@@ -22,7 +22,7 @@ static const struct {
     cosmos_guardrail_check_create_fn create; /* NULL: known, not implemented yet */
 } g_registry[] = {
     {"blocklist", cosmos_guardrail_blocklist_create},
-    {"aegis", NULL},
+    {"aegis", cosmos_guardrail_aegis_create},
     {"video_content_filter", cosmos_guardrail_content_filter_create},
     {"face_blur", cosmos_guardrail_face_blur_create},
 };

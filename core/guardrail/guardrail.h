@@ -1,9 +1,9 @@
 /* Content-safety guardrails (spec components.md 5.1): one runner over an ordered list of checks.
  * A check looks at the prompt (pre-guard, before T5), at the generated frames (post-guard), or
  * rewrites the frames (post-processing, e.g. face blur). Checks run in list order and the first
- * "unsafe" stops the run, as the official GuardrailRunner does. Implemented today: "blocklist"
- * (spec 5.2, text only). The model-based checks ("aegis" 5.3, "video_content_filter" 5.4,
- * "face_blur" 5.5) are known names that return UNSUPPORTED until they exist (docs/guardrail.md).
+ * "unsafe" stops the run, as the official GuardrailRunner does. Checks: "blocklist" (spec 5.2) and
+ * "aegis" (5.3, LlamaGuard) on the prompt; "video_content_filter" (5.4, SigLIP) and "face_blur"
+ * (5.5, RetinaFace) on the frames (docs/guardrail.md).
  * Frames are uint8 RGB [T,H,W,3], row-major, as the pipeline's final output. */
 #ifndef COSMOS_GUARDRAIL_H
 #define COSMOS_GUARDRAIL_H
@@ -29,6 +29,11 @@ struct cosmos_guardrail_params {
      * classifier of "video_content_filter" (spec 5.4). Each is required by its check. */
     const char *face_blur_weights;
     const char *content_filter_weights;
+    /* The Aegis file (LlamaGuard-7b + the Aegis LoRA, its tokenizer and moderation prompt; spec
+     * 5.3), required by "aegis", and the backend its language model runs on (borrowed; NULL: a CPU
+     * backend of the check's own). */
+    const char *aegis_weights;
+    struct cosmos_backend *backend;
 };
 
 /* checks = {"blocklist"}, blocklist_dir = NULL (the caller must set it). */
@@ -54,7 +59,8 @@ const char *cosmos_guardrail_check_name(const cosmos_guardrail_t *g, int i); /* 
 
 /* Pre-guard: run the text checks on a NUL-terminated prompt (any bytes; UTF-8 expected). Writes
  * the verdict; the return status is an error only when a check could not run (NOMEM, ...), never
- * for an unsafe prompt. Synchronous; g is not modified, so concurrent calls on one g are fine. */
+ * for an unsafe prompt. Synchronous. One call at a time per g: model checks (aegis) keep their
+ * model's state in g (a blocklist-only g may be shared between threads). */
 cosmos_status cosmos_guardrail_check_text(const cosmos_guardrail_t *g, const char *prompt,
                                           struct cosmos_guardrail_verdict *v);
 

@@ -35,6 +35,10 @@ cosmos_status cosmos_guardrail_blocklist_create(const struct cosmos_guardrail_pa
 cosmos_status cosmos_guardrail_content_filter_create(const struct cosmos_guardrail_params *p,
                                                      const struct cosmos_guardrail_check_ops **ops, void **ctx);
 
+/* The Aegis prompt check (spec 5.3), core/guardrail/aegis.c. */
+cosmos_status cosmos_guardrail_aegis_create(const struct cosmos_guardrail_params *p,
+                                            const struct cosmos_guardrail_check_ops **ops, void **ctx);
+
 /* Face blur (spec 5.5), core/guardrail/face_blur.c. */
 cosmos_status cosmos_guardrail_face_blur_create(const struct cosmos_guardrail_params *p,
                                                 const struct cosmos_guardrail_check_ops **ops, void **ctx);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/h5bytes.h"
 #include "core/h5file.h"
 #include "core/log.h"
@@ -30,27 +31,6 @@ fail:
     return st;
 }
 
-static cosmos_status read_file(const char *path, uint8_t **data, size_t *n) {
-    cosmos_status st = COSMOS_OK;
-    uint8_t *buf = NULL;
-    FILE *fp = fopen(path, "rb");
-    CHECK_ARG(fp, COSMOS_ERR_IO, "cannot open SentencePiece model '%s'", path);
-    CHECK_ARG(fseek(fp, 0, SEEK_END) == 0, COSMOS_ERR_IO, "cannot read '%s'", path);
-    long sz = ftell(fp);
-    CHECK_ARG(sz > 0, COSMOS_ERR_IO, "'%s' is empty", path);
-    rewind(fp);
-    buf = malloc((size_t)sz);
-    CHECK_ALLOC(buf);
-    CHECK_ARG(fread(buf, 1, (size_t)sz, fp) == (size_t)sz, COSMOS_ERR_IO, "short read of '%s'", path);
-    *data = buf;
-    *n = (size_t)sz;
-    buf = NULL;
-fail:
-    if (fp) fclose(fp);
-    free(buf);
-    return st;
-}
-
 cosmos_status cosmos_t5_init_random(const struct cosmos_t5_config *c, uint64_t seed, const char *spm_path,
                                     const char *out_path) {
     cosmos_status st = COSMOS_OK;
@@ -65,7 +45,7 @@ cosmos_status cosmos_t5_init_random(const struct cosmos_t5_config *c, uint64_t s
     cosmos_tmp_path(out_path, tmp, sizeof tmp);
     CHECK_ARG(spm_path && spm_path[0], COSMOS_ERR_INVALID_ARG,
               "init: a T5 model needs a SentencePiece model: set \"spiece_model\" in the config or pass --spm");
-    CHECK(read_file(spm_path, &blob, &blob_n));
+    CHECK(cosmos_file_read(spm_path, "SentencePiece model", &blob, &blob_n));
     CHECK(cosmos_spm_load(blob, blob_n, spm_path, &spm));
     CHECK_ARG(cosmos_spm_piece_size(spm) <= c->vocab_size, COSMOS_ERR_INVALID_ARG,
               "init: %s has %d pieces, more than vocab_size %d", spm_path, cosmos_spm_piece_size(spm), c->vocab_size);

@@ -19,6 +19,7 @@
 #include "core/model/dv_config.h"
 #include "core/model/dv_init.h"
 #include "core/context_file.h"
+#include "core/guardrail/aegis.h"
 #include "core/guardrail/retinaface.h"
 #include "core/guardrail/siglip.h"
 #include "core/model/dd_sampler.h"
@@ -70,7 +71,7 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
     json_object_foreach(root, key, v) {
         static const char *known[] = {"format",    "format_version",    "name",         "ar",        "tokenizer",
                                       "t5",        "diffusion_decoder", "cv_tokenizer", "dd_context", "comment",
-                                      "face_blur", "video_content_filter"};
+                                      "face_blur", "video_content_filter", "aegis"};
         int ok = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
         CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", manifest, key);
@@ -97,6 +98,7 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
               "%s: 'dd_context' without a 'diffusion_decoder'", manifest);
     CHECK(resolve(dir, manifest, root, "face_blur", 0, out->face_blur));
     CHECK(resolve(dir, manifest, root, "video_content_filter", 0, out->video_content_filter));
+    CHECK(resolve(dir, manifest, root, "aegis", 0, out->aegis));
     CHECK_ARG(!out->face_blur[0] == !out->video_content_filter[0], COSMOS_ERR_FORMAT,
               "%s: 'face_blur' and 'video_content_filter' come together (the video guardrail runs both)", manifest);
 fail:
@@ -110,11 +112,11 @@ cosmos_status cosmos_model_dir_write(const char *dir, const struct cosmos_model_
     json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s}", "format", "cosmos-ar-model-dir", "format_version", 1,
                              "name", n->name, "ar", n->ar, "tokenizer", n->tokenizer);
     CHECK_ALLOC(root);
-    const char *opt_keys[6] = {"t5", "diffusion_decoder", "cv_tokenizer", "dd_context", "face_blur",
-                               "video_content_filter"};
-    const char *opt[6] = {n->t5, n->diffusion_decoder, n->cv_tokenizer, n->dd_context, n->face_blur,
-                          n->video_content_filter};
-    for (int i = 0; i < 6; i++)
+    const char *opt_keys[7] = {"t5",        "diffusion_decoder",    "cv_tokenizer", "dd_context",
+                               "face_blur", "video_content_filter", "aegis"};
+    const char *opt[7] = {n->t5,        n->diffusion_decoder,    n->cv_tokenizer, n->dd_context,
+                          n->face_blur, n->video_content_filter, n->aegis};
+    for (int i = 0; i < 7; i++)
         if (opt[i]) json_object_set_new(root, opt_keys[i], json_string(opt[i]));
     CHECK_ARG(snprintf(path, sizeof path, "%s/%s", dir, COSMOS_MODEL_DIR_MANIFEST) < (int)sizeof path,
               COSMOS_ERR_INVALID_ARG, "model directory path too long");
@@ -130,10 +132,10 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
     cosmos_status st = COSMOS_OK;
     json_error_t err;
     json_t *root = json_load_file(pipeline_config, 0, &err);
-    enum { N_PARTS = 7 };
+    enum { N_PARTS = 8 };
     char base[COSMOS_MODEL_DIR_PATH], cfg_path[N_PARTS][COSMOS_MODEL_DIR_PATH], out[COSMOS_MODEL_DIR_PATH];
     static const char *keys[N_PARTS] = {"ar",           "tokenizer", "t5", "diffusion_decoder",
-                                        "cv_tokenizer", "face_blur", "video_content_filter"};
+                                        "cv_tokenizer", "face_blur", "video_content_filter", "aegis"};
     int base_model = 0;
     float *dd_ctx = NULL;
     CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s)", pipeline_config,
@@ -145,7 +147,7 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
             static const char *known[] = {"model_type", "name",          "comment",
                                           "ar",         "tokenizer",     "t5",
                                           "diffusion_decoder", "cv_tokenizer",
-                                          "face_blur",  "video_content_filter"};
+                                          "face_blur",  "video_content_filter", "aegis"};
             int ok = 0;
             for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
             CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", pipeline_config, key);
@@ -243,6 +245,13 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
         LOG_INFO0("init: %s -> %s", sg.name, out);
         CHECK(cosmos_siglip_init_random(&sg, seed + 7, out));
     }
+    if (cfg_path[7][0]) {
+        CHECK_ARG(!base_model, COSMOS_ERR_FORMAT,
+                  "%s: 'aegis' checks prompts, and this is a base (no-text) model: leave it out", pipeline_config);
+        snprintf(out, sizeof out, "%s/aegis.h5", dir);
+        LOG_INFO0("init: %s -> %s", cfg_path[7], out);
+        CHECK(cosmos_aegis_init_random(cfg_path[7], seed + 8, out));
+    }
     {
         const int dd = cfg_path[3][0] != '\0', guard = cfg_path[5][0] != '\0';
         const struct cosmos_model_dir_names names = {
@@ -255,6 +264,7 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
             .dd_context = dd && base_model ? "dd_context.h5" : NULL,
             .face_blur = guard ? "face_blur.h5" : NULL,
             .video_content_filter = guard ? "video_content_filter.h5" : NULL,
+            .aegis = cfg_path[7][0] ? "aegis.h5" : NULL,
         };
         CHECK(cosmos_model_dir_write(dir, &names));
     }

@@ -267,7 +267,8 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
      * on a host backend */
     const int dd_here = v->use_dd && (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) ||
                                       (v->cfg_comm && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER_CFG)));
-    const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) ||
+    const int aegis_here = v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL);
+    const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) || aegis_here ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || (dd_here && p->backend && strcmp(p->backend, "cpu"))) {
@@ -291,10 +292,24 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
     }
 
-    if (v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL))
-    {
+    const int video_guard_here = !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
+    {   /* the guardrail's models this rank needs (spec 5.1), all named in one message */
+        const int no_aegis = aegis_here && !p->model_dir->aegis[0];
+        const int no_video = video_guard_here && !(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0]);
+        CHECK_ARG(!no_aegis && !no_video, COSMOS_ERR_FORMAT,
+                  "model directory of '%s' lacks the guardrail's %s%s%s (keys of its manifest): convert the "
+                  "Cosmos-1.0-Guardrail checkpoint into it (tools/convert_checkpoint.py model-dir), make it with "
+                  "`cosmos-ar init` from a pipeline config that names them, or run with --disable-guardrail",
+                  p->model_dir->name, no_aegis ? "\"aegis\" (the prompt check of a Video2World model)" : "",
+                  no_aegis && no_video ? " and " : "",
+                  no_video ? "\"face_blur\" and \"video_content_filter\" (the video guardrail)" : "");
+    }
+    if (aegis_here) { /* the text guardrail (spec 5.1): blocklist, then Aegis (LlamaGuard on the host) */
         struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
         gp.blocklist_dir = p->guardrail_dir ? p->guardrail_dir : "configs/guardrail";
+        gp.checks[1] = "aegis", gp.n_checks = 2;
+        gp.aegis_weights = p->model_dir->aegis;
+        gp.backend = v->host_be;
         CHECK(cosmos_guardrail_load(&gp, &v->guard));
     }
     if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) {
@@ -340,14 +355,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
                      "per clip (--backend cuda puts it on a GPU; --disable-diffusion-decoder uses the DV decoder)",
                      v->rank, cosmos_dit_config_num_params(dc) * 1e-9);
     }
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && !p->disable_guardrail) {
-        /* the video guardrail (spec components.md 1 step 9): on the frames the decoder makes */
-        CHECK_ARG(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0], COSMOS_ERR_FORMAT,
-                  "model directory of '%s' has no video guardrail models (\"face_blur\", \"video_content_filter\" "
-                  "in its manifest): convert the Cosmos-1.0-Guardrail checkpoint into it (tools/convert_checkpoint.py "
-                  "model-dir), make it with `cosmos-ar init` from a pipeline config that names them, or run with "
-                  "--disable-guardrail",
-                  p->model_dir->name);
+    if (video_guard_here) { /* the video guardrail (spec components.md 1 step 9): on the decoder's frames */
         struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
         gp.checks[0] = "video_content_filter", gp.checks[1] = "face_blur", gp.n_checks = 2;
         gp.content_filter_weights = p->model_dir->video_content_filter;

@@ -124,7 +124,7 @@ PY
     >"$WORK/faces/cosmos-model.json"
   "$BIN" generate --model-dir "$WORK/faces" --input "$IMG" --prompt "x" --output "$WORK/ng.mp4" 2>"$WORK/err.txt" \
     && bad "a model directory without the video guardrail was accepted" \
-    || { grep -q "no video guardrail models" "$WORK/err.txt" && grep -q -- "--disable-guardrail" "$WORK/err.txt" \
+    || { grep -q "lacks the guardrail's .*\"video_content_filter\"" "$WORK/err.txt" && grep -q -- "--disable-guardrail" "$WORK/err.txt" \
       && [ ! -e "$WORK/ng.mp4" ] && ok || bad "no-video-guardrail message: $(tail -2 "$WORK/err.txt")"; }
 else
   echo "SKIPPED: the video guardrail's edited-model checks (/usr/bin/python3 has no h5py; tools/install_deps.sh test)"

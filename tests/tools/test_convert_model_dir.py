@@ -75,6 +75,9 @@ FB_CONFIG = os.path.join(REPO, "configs", "models", "retinaface-tiny.json")
 CF_CONFIG = os.path.join(REPO, "configs", "models", "siglip-tiny-safety.json")
 GUARD_DIR = "Cosmos-1.0-Guardrail"
 GUARD_FILES = ["face_blur.h5", "video_content_filter.h5"]
+V2W_GUARD = GUARD_FILES + ["aegis.h5"]  # Video2World models also check the prompt (spec 5.3)
+LLAMA_CONFIG = os.path.join(REPO, "configs", "models", "llama-tiny.json")
+AEGIS_PROMPT = os.path.join(REPO, "configs", "guardrail", "aegis-prompt-demo.json")
 
 
 def expect(cond, what):
@@ -187,17 +190,41 @@ def h5_arrays(path):
 
 
 def write_safetensors(path, arrays):
-    """A float32 .safetensors file (8-byte header length, JSON header, raw data) without the package."""
-    header, blobs, off = {}, [], 0
-    for k, v in arrays.items():
-        b = np.ascontiguousarray(v, dtype="<f4").tobytes()
-        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as fh:
-        fh.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+    cosmos_h5.write_safetensors(path, arrays, "F32")
+
+
+def write_aegis_folder(ref_aegis, ckpt):
+    """CKPT/Cosmos-1.0-Guardrail/aegis/ from the reference's aegis.h5: the hub caches of the base model
+    (config.json, f32 model.safetensors, tokenizer.model) and of a LoRA adapter whose B matrices are
+    zero (the merge must give the base weights back, bit for bit)."""
+    a = os.path.join(ckpt, GUARD_DIR, "aegis")
+    base = os.path.join(a, "models--meta-llama--LlamaGuard-7b", "snapshots", "1a2b")
+    adapter = os.path.join(a, "models--nvidia--Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0", "snapshots", "3c4d")
+    os.makedirs(base)
+    os.makedirs(adapter)
+    weights = {}
+    with h5py.File(ref_aegis, "r") as f:
+        for k in f.keys():
+            if k == "tokenizer_model":
+                with open(os.path.join(base, "tokenizer.model"), "wb") as fh:
+                    fh.write(bytes(f[k][()]))
+            elif k != "aegis_prompt":
+                weights[k] = cosmos_h5.bf16_bits_to_f32(f[k][()])
+    write_safetensors(os.path.join(base, "model.safetensors"), weights)
+    with open(LLAMA_CONFIG) as fh:
+        cfg = json.load(fh)
+    with open(os.path.join(base, "config.json"), "w") as fh:
+        json.dump(dict(cfg, architectures=["LlamaForCausalLM"]), fh)
+    with open(os.path.join(adapter, "adapter_config.json"), "w") as fh:
+        json.dump({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj", "v_proj"],
+                   "bias": "none", "fan_in_fan_out": False}, fh)
+    lora, d = {}, cfg["hidden_size"]
+    for li in range(cfg["num_hidden_layers"]):
+        for m, out in (("q_proj", d), ("v_proj", d * cfg["num_key_value_heads"] // cfg["num_attention_heads"])):
+            pre = f"base_model.model.model.layers.{li}.self_attn.{m}"
+            lora[f"{pre}.lora_A.weight"] = np.random.default_rng(li).normal(size=(2, d)).astype(np.float32)
+            lora[f"{pre}.lora_B.weight"] = np.zeros((out, 2), np.float32)
+    write_safetensors(os.path.join(adapter, "adapter_model.safetensors"), lora)
 
 
 def write_guardrail_folder(ref_fb, ref_cf, ckpt):
@@ -240,7 +267,8 @@ class Env:
         cmd = [sys.executable, CONVERTER, "model-dir", "--checkpoint-dir", ckpt, "--model", model, "--out", out]
         if tiny:
             cmd += ["--ar-config", ar_config, "--tokenizer-config", TOK_CONFIG, "--dd-config", DD_CONFIG,
-                    "--cv-config", CV_CONFIG, "--face-blur-config", FB_CONFIG, "--content-filter-config", CF_CONFIG]
+                    "--cv-config", CV_CONFIG, "--face-blur-config", FB_CONFIG, "--content-filter-config", CF_CONFIG,
+                    "--aegis-config", LLAMA_CONFIG, "--aegis-prompt", AEGIS_PROMPT]
         return subprocess.run(cmd + list(extra), capture_output=True, text=True, env=self.env)
 
     def generate(self, model_dir, out, prompt=True):
@@ -264,6 +292,9 @@ def same_datasets(a, b):
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         expect(set(fa.keys()) == set(fb.keys()), f"{b}: datasets {sorted(set(fa.keys()) ^ set(fb.keys()))[:3]}")
         for k in fa.keys():
+            if k == "aegis_prompt":  # JSON text: the same data, not necessarily the same bytes
+                expect(json.loads(bytes(fa[k][()])) == json.loads(bytes(fb[k][()])), f"{b}: {k} differs from {a}")
+                continue
             expect(fa[k].dtype == fb[k].dtype and fa[k].attrs.get("dtype") == fb[k].attrs.get("dtype")
                    and np.array_equal(fa[k][()], fb[k][()]), f"{b}: dataset {k} differs from {a}")
 
@@ -334,9 +365,10 @@ def main():
         for name in GUARD_FILES:  # one guardrail folder serves both models, as officially
             same_datasets(os.path.join(ref, name), os.path.join(ref4, name))
         write_guardrail_folder(os.path.join(ref, "face_blur.h5"), os.path.join(ref, "video_content_filter.h5"), ckpt)
+        write_aegis_folder(os.path.join(ref, "aegis.h5"), ckpt)
         out = os.path.join(tmp, "model")
         manifest = os.path.join(out, "cosmos-model.json")
-        v2w_files = sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"] + DD_FILES + GUARD_FILES)
+        v2w_files = sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"] + DD_FILES + V2W_GUARD)
 
         def convert_and_generate():
             r = e.convert(ckpt, out, "--dtype", "bf16")
@@ -348,10 +380,10 @@ def main():
                    == {"format": "cosmos-ar-model-dir", "format_version": 1, "name": MODEL, "ar": "ar.h5",
                        "tokenizer": "tokenizer.h5", "t5": "t5.h5", "diffusion_decoder": "dd.h5",
                        "cv_tokenizer": "cv.h5", "face_blur": "face_blur.h5",
-                       "video_content_filter": "video_content_filter.h5"}, f"manifest {m}")
-            expect(f"video guardrail: found {os.path.join(ckpt, GUARD_DIR)}" in r.stdout, f"model-dir: {r.stdout}")
+                       "video_content_filter": "video_content_filter.h5", "aegis": "aegis.h5"}, f"manifest {m}")
+            expect(f"guardrail: found {os.path.join(ckpt, GUARD_DIR)}" in r.stdout, f"model-dir: {r.stdout}")
             expect(sorted(os.listdir(out)) == v2w_files, f"files in {out}: {os.listdir(out)}")
-            for name in ["ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"] + GUARD_FILES:
+            for name in ["ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"] + V2W_GUARD:
                 same_datasets(os.path.join(ref, name), os.path.join(out, name))
                 expect(os.stat(os.path.join(out, name)).st_mtime_ns <= os.stat(manifest).st_mtime_ns,
                        f"the manifest was written before {name}")
@@ -362,7 +394,7 @@ def main():
                    "generate: the converted model directory gives other tokens or frames than the reference")
 
         def resume():
-            names = ["ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"] + GUARD_FILES
+            names = ["ar.h5", "tokenizer.h5", "t5.h5", "dd.h5", "cv.h5"] + V2W_GUARD
             stamps = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in names}
             os.remove(os.path.join(out, "t5.h5"))
             for n in ("t5.h5", "dd.h5"):
@@ -370,8 +402,8 @@ def main():
                     fh.write("left by a killed run")
             r = e.convert(ckpt, out, "--dtype", "bf16", "--resume")
             expect(r.returncode == 0, f"--resume: exit {r.returncode}\n{r.stderr}")
-            expect(r.stdout.count("resume: keeping") == 6 and "t5: converting" in r.stdout, f"--resume: {r.stdout}")
-            for n in ["ar.h5", "tokenizer.h5", "dd.h5", "cv.h5"] + GUARD_FILES:
+            expect(r.stdout.count("resume: keeping") == 7 and "t5: converting" in r.stdout, f"--resume: {r.stdout}")
+            for n in ["ar.h5", "tokenizer.h5", "dd.h5", "cv.h5"] + V2W_GUARD:
                 expect(os.stat(os.path.join(out, n)).st_mtime_ns == stamps[n], f"--resume rewrote {n}")
             expect(sorted(os.listdir(out)) == v2w_files, f"files after --resume: {os.listdir(out)}")
             same_datasets(os.path.join(ref, "t5.h5"), os.path.join(out, "t5.h5"))
@@ -384,7 +416,7 @@ def main():
             r = e.convert(ckpt, out, "--dtype", "bf16", "--resume")
             expect(r.returncode == 0 and "another config" in r.stderr and "t5: converting" in r.stdout
                    and "diffusion_decoder: converting" in r.stdout and "cv_tokenizer: converting" in r.stdout
-                   and r.stdout.count("resume: keeping") == 4, f"--resume over foreign files: {r.stdout}\n{r.stderr}")
+                   and r.stdout.count("resume: keeping") == 5, f"--resume over foreign files: {r.stdout}\n{r.stderr}")
             for name in DD_FILES:
                 same_datasets(os.path.join(ref, name), os.path.join(out, name))
 
@@ -428,7 +460,7 @@ def main():
                    f"--t5-dir {t5_plain}: exit {r.returncode}\n{r.stderr}")
             expect("not included (--diffusion-decoder no)" in r.stdout
                    and sorted(os.listdir(out2)) == sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"]
-                                                          + GUARD_FILES),
+                                                          + V2W_GUARD),
                    f"--diffusion-decoder no: {r.stdout}, files {os.listdir(out2)}")
 
         def diffusion_decoder_modes():
@@ -443,7 +475,7 @@ def main():
                 m = json.load(fh)
             expect(not {"diffusion_decoder", "cv_tokenizer", "dd_context"} & set(m)
                    and sorted(os.listdir(out5)) == sorted(["ar.h5", "cosmos-model.json", "t5.h5", "tokenizer.h5"]
-                                                          + GUARD_FILES),
+                                                          + V2W_GUARD),
                    f"auto without the folders: manifest {m}, files {os.listdir(out5)}")
             out6 = os.path.join(tmp, "model-yes")
             r = e.convert(bare, out6, "--diffusion-decoder", "yes")
@@ -466,11 +498,11 @@ def main():
             shutil.copytree(ckpt, bare, symlinks=True, ignore=shutil.ignore_patterns(GUARD_DIR))
             out7 = os.path.join(tmp, "model-no-guard")
             r = e.convert(bare, out7, "--diffusion-decoder", "no")
-            expect(r.returncode == 0 and f"video guardrail: not included ({os.path.join(bare, GUARD_DIR)} not found)"
+            expect(r.returncode == 0 and f"guardrail: not included ({os.path.join(bare, GUARD_DIR)} not found)"
                    in r.stdout, f"--guardrail auto without the folder: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
             with open(os.path.join(out7, "cosmos-model.json")) as fh:
                 m = json.load(fh)
-            expect(not {"face_blur", "video_content_filter"} & set(m), f"manifest {m}")
+            expect(not {"face_blur", "video_content_filter", "aegis"} & set(m), f"manifest {m}")
             # the engine refuses a directory without the video guardrail, unless it is disabled
             g = [e.binary, "generate", "--model-dir", out7, "--input", IMAGE, "--prompt", "a red cube", "--output"]
             r = subprocess.run(g + [os.path.join(tmp, "ng.mp4")], capture_output=True, text=True, env=e.env)
@@ -485,11 +517,12 @@ def main():
             expect_refused(r, "--guardrail yes without the folder",
                            [os.path.join(bare, GUARD_DIR, "face_blur_filter", "Resnet50_Final.pth"),
                             os.path.join(bare, GUARD_DIR, "video_content_safety_filter", "safety_filter.pt"),
-                            "siglip"])
+                            "siglip", os.path.join(bare, GUARD_DIR, "aegis", "models--meta-llama--LlamaGuard-7b"),
+                            "Aegis adapter"])
             expect(not os.path.exists(out8), "--guardrail yes wrote something with pieces missing")
             r = e.convert(ckpt, out8, "--guardrail", "no", "--diffusion-decoder", "no")
-            expect(r.returncode == 0 and "video guardrail: not included (--guardrail no)" in r.stdout
-                   and not set(GUARD_FILES) & set(os.listdir(out8)), f"--guardrail no: {r.stdout} {os.listdir(out8)}")
+            expect(r.returncode == 0 and "guardrail: not included (--guardrail no)" in r.stdout
+                   and not set(V2W_GUARD) & set(os.listdir(out8)), f"--guardrail no: {r.stdout} {os.listdir(out8)}")
             # a classifier of another shape is named
             broken = os.path.join(tmp, "ckpt-bad-guard")
             shutil.copytree(ckpt, broken, symlinks=True, ignore=shutil.ignore_patterns(DD_DIR, CV_DIR))

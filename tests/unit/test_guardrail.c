@@ -375,17 +375,17 @@ Test(guardrail, check_names) {
     cosmos_guardrail_t *g = NULL;
     log_capture_start();
     p.checks[0] = "aegis";
-    cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_UNSUPPORTED);
-    cr_expect(strstr(log_captured(), "'aegis' is not implemented yet") != NULL, "%s", log_captured());
+    cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
+    cr_expect(strstr(log_captured(), "aegis_weights") != NULL, "%s", log_captured());
     p.checks[0] = "blocklst";
     cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
     cr_expect(strstr(log_captured(), "unknown check 'blocklst'") != NULL, "%s", log_captured());
     p.n_checks = 0;
     cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
-    /* a check that cannot be made after a good one (unimplemented; a model check without its
-     * weights): the good one is freed, nothing leaks out */
+    /* a check that cannot be made after a good one (a model check without its weights): the good
+     * one is freed, nothing leaks out */
     p.checks[0] = "blocklist", p.checks[1] = "aegis", p.n_checks = 2;
-    cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_UNSUPPORTED);
+    cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
     cr_expect_null(g);
     p.checks[1] = "face_blur";
     cr_expect_eq(cosmos_guardrail_load(&p, &g), COSMOS_ERR_INVALID_ARG);
