@@ -522,11 +522,11 @@ cosmos_status cosmos_llama_load(cosmos_backend_t *be, const char *path, int max_
     CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
     CHECK(model_alloc(m, &m->token, COSMOS_I32, 1, 1, 1, 1, sc));
     const double MiB = 1024.0 * 1024.0;
-    LOG_INFO0("llama '%s' on %s: weights %.1f MiB (%.1f MiB mapped from the file), KV cache %.1f MiB (max_seq %d, "
-              "%s), RoPE tables %.1f MiB, scratch %.1f MiB (%d-token chunks)",
-              c->name, cosmos_backend_name(be), (double)m->mem.weight_bytes / MiB,
-              (double)m->mem.weight_mapped_bytes / MiB, (double)m->mem.kv_bytes / MiB, m->max_seq,
-              cosmos_dtype_name(act), (double)m->mem.table_bytes / MiB, (double)m->mem.scratch_bytes / MiB, m->chunk);
+    LOG_INFO("llama '%s' on %s: weights %.1f MiB (%.1f MiB mapped from the file), KV cache %.1f MiB (max_seq %d, "
+             "%s), RoPE tables %.1f MiB, scratch %.1f MiB (%d-token chunks)",
+             c->name, cosmos_backend_name(be), (double)m->mem.weight_bytes / MiB,
+             (double)m->mem.weight_mapped_bytes / MiB, (double)m->mem.kv_bytes / MiB, m->max_seq,
+             cosmos_dtype_name(act), (double)m->mem.table_bytes / MiB, (double)m->mem.scratch_bytes / MiB, m->chunk);
     *out = m;
     m = NULL;
 fail:

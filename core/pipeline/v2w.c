@@ -267,11 +267,14 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
      * on a host backend */
     const int dd_here = v->use_dd && (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) ||
                                       (v->cfg_comm && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER_CFG)));
+    /* Aegis (LlamaGuard, the text guardrail's model) runs on the requested backend too: its ops are
+     * the transformer's */
     const int aegis_here = v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL);
-    const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) || aegis_here ||
+    const int device = p->backend && strcmp(p->backend, "cpu") != 0;
+    const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) || (aegis_here && !device) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || (dd_here && p->backend && strcmp(p->backend, "cpu"))) {
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here) && device)) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
         if (p->world)
@@ -304,12 +307,12 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
                   no_aegis && no_video ? " and " : "",
                   no_video ? "\"face_blur\" and \"video_content_filter\" (the video guardrail)" : "");
     }
-    if (aegis_here) { /* the text guardrail (spec 5.1): blocklist, then Aegis (LlamaGuard on the host) */
+    if (aegis_here) { /* the text guardrail (spec 5.1): blocklist, then Aegis (LlamaGuard) */
         struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
         gp.blocklist_dir = p->guardrail_dir ? p->guardrail_dir : "configs/guardrail";
         gp.checks[1] = "aegis", gp.n_checks = 2;
         gp.aegis_weights = p->model_dir->aegis;
-        gp.backend = v->host_be;
+        gp.backend = device ? v->be : v->host_be;
         CHECK(cosmos_guardrail_load(&gp, &v->guard));
     }
     if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) {

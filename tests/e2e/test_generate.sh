@@ -237,7 +237,7 @@ fi
 # the AR role on a device-style backend (cpu-staged: the GPU code paths on the CPU: weights copied
 # in, tokens drawn on the backend, TP activations through host staging), T5 and DV on a CPU backend,
 # the diffusion decoder's DiT on cpu-staged as well (rank 3's own at 4 ranks), its CV decoder on the
-# CPU: the same tokens and frames as the cpu run, under mpirun on 1 and 4 ranks (AR tp 2); the mp4
+# CPU, Aegis on the guardrail rank's cpu-staged backend: the same tokens and frames as the cpu run, under mpirun on 1 and 4 ranks (AR tp 2); the mp4
 # bytes are not compared: x264 writes its thread count, which follows mpirun's core binding
 for np in 1 4; do
   if run -np $np "$BIN" generate --backend cpu-staged --model-dir "$V2W" --input "$IMG" \
@@ -248,6 +248,8 @@ for np in 1 4; do
     # the diffusion decoder's DiT ran on the device-style backend too (its CV decoder on the CPU)
     grep -q "diffusion decoder 'dd-tiny' on cpu-staged + 'cv-tokenizer-tiny' on cpu" "$WORK/err.txt" && ok \
       || bad "cpu-staged np $np: the DiT did not run on cpu-staged"
+    # Aegis (the text guardrail's LlamaGuard) on the guardrail rank's cpu-staged backend
+    grep -q "llama 'llama-tiny' on cpu-staged" "$WORK/err.txt" && ok || bad "cpu-staged np $np: Aegis not on cpu-staged"
     "$BIN" prep-video --input "$WORK/img.st$np.mp4" --num-input-frames 9 --height 64 --width 96 \
       --out "$WORK/img.st$np.frames.h5" 2>/dev/null \
       && h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.st$np.frames.h5" >/dev/null && ok \
