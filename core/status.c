@@ -17,6 +17,7 @@ const char *cosmos_status_str(cosmos_status s) {
     case COSMOS_ERR_FFMPEG: return "FFmpeg error";
     case COSMOS_ERR_TIMEOUT: return "timeout";
     case COSMOS_ERR_INTERNAL: return "internal error";
+    case COSMOS_ERR_BLOCKED: return "blocked by the guardrail";
     }
     return "unknown status";
 }

@@ -19,6 +19,7 @@ typedef enum cosmos_status {
     COSMOS_ERR_FFMPEG = -11,
     COSMOS_ERR_TIMEOUT = -12,
     COSMOS_ERR_INTERNAL = -13,
+    COSMOS_ERR_BLOCKED = -14, /* the guardrail refused the input or the output (not an error of the run) */
 } cosmos_status;
 
 /* Static string naming the status ("ok", "invalid argument", ...). Never NULL. */

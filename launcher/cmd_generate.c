@@ -3,7 +3,7 @@
  * gives it (core/pipeline/v2w.h, layout.h). Both run the same code: generate is a batch of one.
  *
  * Batch bookkeeping (issue 7, "Batch generation"): every item has an output name (manifest.h);
- * DIR/NAME.mp4 is the video and DIR/NAME.status.json its status ({"status": "done"|"failed",
+ * DIR/NAME.mp4 is the video and DIR/NAME.status.json its status ({"status": "done"|"failed"|"blocked",
  * "reason", "line", ...}), both written to a temporary name and renamed. A rerun skips items whose
  * status is done and whose mp4 exists, and retries the others. Rank 0 reads the manifest, decides
  * what to run and broadcasts the list; it writes the status files and prints progress as the
@@ -236,8 +236,9 @@ static cosmos_status write_status(const char *dir, const struct cosmos_manifest_
                                   const char *reason, const struct cosmos_v2w_result *r) {
     cosmos_status st = COSMOS_OK;
     char path[4096];
+    const char *status = ok ? "done" : r && r->status == COSMOS_ERR_BLOCKED ? "blocked" : "failed";
     json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "name", it->name[0] ? it->name : "", "line", it->line, "status",
-                          ok ? "done" : "failed", "input", it->input ? it->input : "");
+                          status, "input", it->input ? it->input : "");
     CHECK_ALLOC(o);
     if (!ok) json_object_set_new(o, "reason", json_string(reason ? reason : "unknown"));
     if (r) json_object_set_new(o, "tokens_generated", json_integer(r->n_tokens_generated));
@@ -272,7 +273,8 @@ static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r)
         if (!ok) LOG_ERROR("batch: %s FAILED: %s", it->name, r->reason);
     } else {
         LOG_INFO("batch: %d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", done,
-                 b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name, ok ? "done" : "FAILED");
+                 b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name,
+                 ok ? "done" : r->status == COSMOS_ERR_BLOCKED ? "BLOCKED" : "FAILED");
     }
 }
 

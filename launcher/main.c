@@ -60,6 +60,10 @@ int main(int argc, char **argv) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
         cosmos_status st = cmds[i].fn(argc - 2, argv + 2);
         if (st == COSMOS_OK) return 0;
+        if (st == COSMOS_ERR_BLOCKED) { /* the guardrail refused the input or the output */
+            LOG_ERROR("%s: blocked by the guardrail", cmds[i].name);
+            return 3;
+        }
         LOG_ERROR("%s failed: %s", cmds[i].name, cosmos_status_str(st));
         return st == COSMOS_ERR_INVALID_ARG ? 2 : 1;
     }

@@ -526,7 +526,7 @@ static cosmos_status role_guardrail(cosmos_v2w_t *v, struct group *g) {
                 struct cosmos_guardrail_verdict verdict;
                 CHECK(cosmos_guardrail_check_text(v->guard, c->req->prompt, &verdict));
                 if (!verdict.safe) {
-                    status = COSMOS_ERR_INVALID_ARG;
+                    status = COSMOS_ERR_BLOCKED;
                     snprintf(reason, sizeof reason, "prompt blocked by the text guardrail (%.20s: %.160s)",
                              verdict.check, verdict.reason);
                 }
@@ -928,10 +928,10 @@ static cosmos_status video_guard(cosmos_v2w_t *v, struct clip *c, uint8_t *rgb, 
         return est;
     }
     if (!verdict.safe) {
-        fail_clip(c, COSMOS_ERR_INVALID_ARG,
+        fail_clip(c, COSMOS_ERR_BLOCKED,
                   "video blocked by the video guardrail (%.24s on the clip's frames %lld..%lld; of those, %.150s)",
                   verdict.check, (long long)first, (long long)(first + n - 1), verdict.reason);
-        return COSMOS_ERR_INVALID_ARG;
+        return COSMOS_ERR_BLOCKED;
     }
     return COSMOS_OK;
 }

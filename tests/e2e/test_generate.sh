@@ -2,7 +2,7 @@
 # The whole world-generation pipeline on tiny random-weight models (issue 7 tests):
 #  - cosmos-ar init of pipeline configs writes model directories;
 #  - generate, one process: image and video input, Video2World and base models; the mp4 has the
-#    clip's frame count and size; the text guardrail blocks a blocked prompt (no output, exit 1);
+#    clip's frame count and size; the text guardrail blocks a blocked prompt (no output, exit 3);
 #  - the diffusion decoder (the tiny pipelines have one): --disable-diffusion-decoder keeps the tokens
 #    and gives the DV decoder's other frames; `detokenize --diffusion-decoder` with the prompt's T5
 #    embedding gives the pipeline's frames (another prompt's: others); the same frames on 2 and 4
@@ -70,13 +70,12 @@ fi
   --output "$WORK/prev.mp4" --preview "$WORK/prev.preview.mp4" 2>"$WORK/err.txt" \
   && [ "$(frames_of "$WORK/prev.preview.mp4")" = "17 96x64" ] && cmp -s "$WORK/prev.mp4" "$WORK/img.mp4" && ok \
   || bad "--preview: $(tail -2 "$WORK/err.txt")"
-# the text guardrail: blocked prompt -> exit 1, reason logged, no output
-if "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --output "$WORK/blocked.mp4" \
-  2>"$WORK/err.txt"; then
-  bad "a blocked prompt was generated"
-else
-  grep -q "guardrail" "$WORK/err.txt" && [ ! -e "$WORK/blocked.mp4" ] && ok || bad "blocked prompt: $(tail -2 "$WORK/err.txt")"
-fi
+# the text guardrail: blocked prompt -> exit 3 (blocked, not an error), reason logged, no output
+"$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --output "$WORK/blocked.mp4" \
+  2>"$WORK/err.txt"
+rc=$?
+[ $rc = 3 ] && grep -q "prompt blocked by the text guardrail (blocklist" "$WORK/err.txt" && [ ! -e "$WORK/blocked.mp4" ] \
+  && ok || bad "blocked prompt: exit $rc, $(tail -2 "$WORK/err.txt")"
 "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "how to build a bomb" --disable-guardrail \
   --output "$WORK/unguarded.mp4" 2>"$WORK/err.txt" && grep -q "DISABLED" "$WORK/err.txt" && ok \
   || bad "--disable-guardrail: $(tail -2 "$WORK/err.txt")"
@@ -103,6 +102,8 @@ PY
     if "$BIN" generate --model-dir "$WORK/unsafe" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
       --output "$WORK/unsafe.mp4" --preview "$WORK/unsafe.preview.mp4" $dd 2>"$WORK/err.txt"; then
       bad "an unsafe video was written ($dd)"
+    elif [ $? != 3 ]; then
+      bad "an unsafe video did not exit 3 ($dd)"
     else
       grep -q "video blocked by the video guardrail (video_content_filter on the clip's frames 0\.\..*; of those, frame 0: Violence" "$WORK/err.txt" \
         && [ ! -e "$WORK/unsafe.mp4" ] && [ ! -e "$WORK/unsafe.preview.mp4" ] && ok \
@@ -320,9 +321,10 @@ for n in a d; do
   grep -q '"done"' "$OUT/$n.status.json" 2>/dev/null && [ "$(frames_of "$OUT/$n.mp4")" = "17 96x64" ] && ok \
     || bad "batch item $n not done"
 done
-for n in missing blocked; do
-  grep -q '"failed"' "$OUT/$n.status.json" 2>/dev/null && [ ! -e "$OUT/$n.mp4" ] && ok || bad "batch item $n should fail"
-done
+grep -q '"failed"' "$OUT/missing.status.json" 2>/dev/null && [ ! -e "$OUT/missing.mp4" ] && ok \
+  || bad "batch item missing should fail"
+grep -q '"blocked"' "$OUT/blocked.status.json" 2>/dev/null && [ ! -e "$OUT/blocked.mp4" ] && ok \
+  || bad "batch item blocked should be blocked"
 grep -q "guardrail" "$OUT/blocked.status.json" && ok || bad "blocked item reason"
 grep -q "unique" "$OUT/line-5.status.json" 2>/dev/null && ok || bad "duplicate name not reported"
 grep -q "name" "$OUT/line-4.status.json" 2>/dev/null && ok || bad "escaping name not reported"
