@@ -11,6 +11,7 @@ cosmos_status cmd_sample(int argc, char **argv);
 cosmos_status cmd_info(int argc, char **argv);
 cosmos_status cmd_prep_video(int argc, char **argv);
 cosmos_status cmd_encode_text(int argc, char **argv);
+cosmos_status cmd_guardrail(int argc, char **argv);
 cosmos_status cmd_generate(int argc, char **argv);
 cosmos_status cmd_batch(int argc, char **argv);
 cosmos_status cmd_tokenize(int argc, char **argv);

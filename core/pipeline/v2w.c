@@ -912,9 +912,11 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
  * clip c, which are its frames [first, first + n): the content-safety filter, then face blur in
  * place. The official pipeline classifies every frame, then blurs every frame; doing both per
  * batch of frames as they are decoded gives the same output (a blocked clip has none), and no
- * frame reaches the writer, or its preview, unchecked and unblurred. Returns COSMOS_OK when the
- * frames may be written; otherwise the clip has failed with the reason (a blocked clip, or a check
- * that could not run: never passed silently). Adds its time to the clip's video_guardrail_s. */
+ * frame reaches the writer, or its preview, unchecked and unblurred. A blocked clip's preview (of
+ * its earlier, passed frames) is removed: officially a refused video has no output at all. Returns
+ * COSMOS_OK when the frames may be written; otherwise the clip has failed with the reason (a
+ * blocked clip, or a check that could not run: never passed silently). Adds its time to the
+ * clip's video_guardrail_s. */
 static cosmos_status video_guard(cosmos_v2w_t *v, struct clip *c, uint8_t *rgb, int64_t n, int64_t first) {
     if (!v->video_guard) return COSMOS_OK; /* --disable-guardrail (logged by the launcher) */
     const double t0 = now_real();
@@ -928,6 +930,8 @@ static cosmos_status video_guard(cosmos_v2w_t *v, struct clip *c, uint8_t *rgb, 
         return est;
     }
     if (!verdict.safe) {
+        /* a refused clip shows nothing: the preview of its earlier frames goes too */
+        if (c->req->preview && c->req->preview[0]) remove(c->req->preview);
         fail_clip(c, COSMOS_ERR_BLOCKED,
                   "video blocked by the video guardrail (%.24s on the clip's frames %lld..%lld; of those, %.150s)",
                   verdict.check, (long long)first, (long long)(first + n - 1), verdict.reason);
