@@ -39,7 +39,7 @@ BIN=.gpu-bundle/bin
 
 case "$what" in
 tests)
-  for t in test_cuda_ops test_cuda_sample test_cuda_dit; do
+  for t in test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama; do
     bash tests/cuda/run_skippable.sh "$BIN/$t" 2>&1 | tee "$OUT/$t.log" | tail -5
     echo "$t exit ${PIPESTATUS[0]}" | tee -a "$OUT/card.txt"
   done
