@@ -44,3 +44,27 @@ def compare_regenerated(paths, out_dir, tolerance, what):
         return 1
     print(f"fixtures reproduce ({what})")
     return 0
+
+
+def fixture_main(argv, what, make, tolerance, compared, repo, size_limit):
+    """The command line of a fixture generator: `[--out-dir DIR] [--check]`. make(folder) writes the
+    fixtures into folder and returns their paths; --check regenerates them in a temporary folder and
+    compares (compare_regenerated; `compared` says how), else they go to DIR (default
+    REPO/tests/data) with their sizes, warned about when their total reaches size_limit bytes."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=f"generate the {what} fixtures (see the module docstring)")
+    ap.add_argument("--out-dir", default=os.path.join(repo, "tests", "data"))
+    ap.add_argument("--check", action="store_true", help="regenerate into a temporary folder and compare")
+    args = ap.parse_args(argv)
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            return compare_regenerated(make(tmp), args.out_dir, tolerance, compared)
+    os.makedirs(args.out_dir, exist_ok=True)
+    total = 0
+    for p in make(args.out_dir):
+        total += os.path.getsize(p)
+        print(f"  {os.path.relpath(p, repo)}: {os.path.getsize(p)} bytes")
+    print(f"  total {total} bytes" + ("" if total < size_limit else f"   WARNING: {size_limit} bytes or more"))
+    return 0

@@ -23,10 +23,8 @@ Usage: /usr/bin/python3 tools/reference/make_llama_fixtures.py [--out-dir tests/
 bit, logits within 1e-5 absolute, tokens exactly.) Exit 77 without torch/h5py.
 """
 
-import argparse
 import os
 import sys
-import tempfile
 import zlib
 
 try:
@@ -44,7 +42,7 @@ sys.path.insert(0, HERE)
 import cosmos_h5  # noqa: E402
 import cosmos_llama_h5 as llh5  # noqa: E402
 import llama_ref as ref  # noqa: E402
-from fixture_check import compare_regenerated  # noqa: E402
+from fixture_check import fixture_main  # noqa: E402
 
 CONFIG = os.path.join(REPO, "configs", "models", "llama-tiny.json")
 SIZE_LIMIT = 500_000
@@ -116,23 +114,8 @@ def golden_tolerance(key, ref_arr):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="generate the Llama fixtures (see module docstring)")
-    ap.add_argument("--out-dir", default=os.path.join(REPO, "tests", "data"))
-    ap.add_argument("--check", action="store_true", help="regenerate into a temporary folder and compare")
-    args = ap.parse_args(argv)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = make(tmp)
-            return compare_regenerated(paths, args.out_dir, golden_tolerance,
-                                       "weights bit for bit, logits within 1e-5, tokens exactly")
-    paths = make(args.out_dir)
-    total = 0
-    for p in paths:
-        size = os.path.getsize(p)
-        total += size
-        print(f"  {os.path.relpath(p, REPO)}: {size} bytes")
-    print(f"  total {total} bytes" + ("" if total < SIZE_LIMIT else "   WARNING: over the limit"))
-    return 0
+    return fixture_main(argv, "Llama", make, golden_tolerance,
+                        "weights bit for bit, logits within 1e-5, tokens exactly", REPO, SIZE_LIMIT)
 
 
 if __name__ == "__main__":

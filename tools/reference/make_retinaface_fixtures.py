@@ -32,10 +32,8 @@ Usage: /usr/bin/python3 tools/reference/make_retinaface_fixtures.py [--out-dir t
 bit, float outputs within 1e-5 relative, everything else exactly.) Exit 77 without torch/h5py.
 """
 
-import argparse
 import os
 import sys
-import tempfile
 import zlib
 
 try:
@@ -53,7 +51,7 @@ sys.path.insert(0, HERE)
 import cosmos_h5  # noqa: E402
 import cosmos_retinaface_h5 as rfh5  # noqa: E402
 import retinaface_ref as ref  # noqa: E402
-from fixture_check import compare_regenerated  # noqa: E402
+from fixture_check import fixture_main  # noqa: E402
 
 CONFIG = os.path.join(REPO, "configs", "models", "retinaface-tiny.json")
 H, W, T = 96, 160, 2
@@ -264,20 +262,9 @@ def golden_tolerance(key, ref):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="generate the RetinaFace fixtures (see module docstring)")
-    ap.add_argument("--out-dir", default=os.path.join(REPO, "tests", "data"))
-    ap.add_argument("--check", action="store_true", help="regenerate into a temporary folder and compare")
-    args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            return compare_regenerated(make(tmp), args.out_dir, golden_tolerance,
-                                       "weights bit for bit, head outputs within 1e-5, frames exactly")
-    os.makedirs(args.out_dir, exist_ok=True)
-    for p in make(args.out_dir):
-        size = os.path.getsize(p)
-        print(f"  {os.path.relpath(p, REPO)}: {size} bytes" + ("" if size < SIZE_LIMIT else "   WARNING: too big"))
-    return 0
+    return fixture_main(argv, "RetinaFace", make, golden_tolerance,
+                        "weights bit for bit, head outputs within 1e-5, frames exactly", REPO, SIZE_LIMIT)
 
 
 if __name__ == "__main__":

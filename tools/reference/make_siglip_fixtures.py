@@ -27,10 +27,8 @@ Usage: /usr/bin/python3 tools/reference/make_siglip_fixtures.py [--out-dir tests
 data bit for bit, floats within 1e-5.)
 """
 
-import argparse
 import os
 import sys
-import tempfile
 import zlib
 
 import h5py
@@ -43,7 +41,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import cosmos_siglip_h5  # noqa: E402
 from siglip_ref import SiglipSafetyRef, pil_resize_bicubic  # noqa: E402
-from fixture_check import compare_regenerated  # noqa: E402
+from fixture_check import fixture_main  # noqa: E402
 
 NAME = "siglip-tiny-safety"
 FRAME_SIZES = [(40, 64), (40, 64), (64, 48), (20, 24), (30, 30), (50, 20)]
@@ -154,21 +152,9 @@ def golden_tolerance(key, ref):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="generate the SigLIP content-filter fixtures (see module docstring)")
-    ap.add_argument("--out-dir", default=os.path.join(REPO, "tests", "data"))
-    ap.add_argument("--check", action="store_true", help="regenerate into a temporary folder and compare")
-    args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            return compare_regenerated(make(tmp), args.out_dir, golden_tolerance,
-                                       f"weights and uint8 bit for bit; floats within {FLOAT_TOL:g}")
-    os.makedirs(args.out_dir, exist_ok=True)
-    for p in make(args.out_dir):
-        size = os.path.getsize(p)
-        flag = "" if size < SIZE_LIMIT else f"   WARNING: >= {SIZE_LIMIT} bytes"
-        print(f"  {os.path.relpath(p, REPO)}: {size} bytes{flag}")
-    return 0
+    return fixture_main(argv, "SigLIP content-filter", make, golden_tolerance,
+                        f"weights and uint8 bit for bit; floats within {FLOAT_TOL:g}", REPO, SIZE_LIMIT)
 
 
 if __name__ == "__main__":
