@@ -11,7 +11,14 @@
  * Weights: --face-blur / --content-filter FILE.h5, or random weights for --face-blur-config /
  * --content-filter-config (default: the official RetinaFace ResNet-50 and SigLIP so400m configs),
  * written to a temporary file, loaded, and deleted. Frames: seeded smooth random images of
- * --height x --width (default 640 x 1024). Output: a table headed by provenance, and --json FILE. */
+ * --height x --width (default 640 x 1024). Output: a table headed by provenance, and --json FILE.
+ * --only aegis times the prompt check's language model instead (spec 5.3; not in the default run:
+ * LlamaGuard-7b is 13.5 GB): --aegis FILE, or random weights for --aegis-config (default
+ * configs/models/llamaguard-7b.json) on the CPU backend; a prefill of --prompt-tokens random ids
+ * (default 2000, about the official moderation prompt), then --decode-tokens single-token steps
+ * through the cache; GFLOP of the prefill (2 x parameters x tokens + causal attention) at the sgemm
+ * rate of a [tokens x hidden] x [hidden x hidden] product as its floor, and the projected check:
+ * the prefill plus 3 decode steps (an answer "safe" and EOS is 2-3 tokens). */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <jansson.h>
@@ -22,7 +29,9 @@
 
 #include "benchmarks/provenance.h"
 #include "benchmarks/tmp_weights.h"
+#include "core/backend.h"
 #include "core/guardrail/face_blur.h"
+#include "core/guardrail/llama.h"
 #include "core/guardrail/retinaface.h"
 #include "core/guardrail/siglip.h"
 #include "core/json_file.h"
@@ -101,9 +110,81 @@ static json_t *result_json(const struct result *r, int clip_frames) {
     return o;
 }
 
+/* The aegis phase (see the header comment). */
+static cosmos_status bench_aegis(const char *file, const char *config, int prompt_tokens, int decode_tokens,
+                                 int threads, uint64_t seed, json_t *js) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = NULL;
+    cosmos_llama_t *m = NULL;
+    int32_t *ids = NULL;
+    double *step = NULL;
+    const char *path = file;
+    int random = 0;
+    if (!file) {
+        struct cosmos_llama_config c;
+        CHECK(cosmos_llama_config_load(config, &c));
+        CHECK(bench_tmp_weights_path("cosmos-bench-guardrail", "aegis.h5", &path));
+        random = 1;
+        const double t0 = bench_now_s();
+        CHECK(cosmos_llama_init_random(&c, seed, NULL, path));
+        LOG_INFO("bench-guardrail: random weights for %s -> %s in %.1f s (deleted after the run)", config, path,
+                 bench_now_s() - t0);
+    }
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = threads;
+    CHECK(cosmos_backend_create("cpu", &bp, &be));
+    CHECK(cosmos_llama_load(be, path, prompt_tokens + decode_tokens, &m));
+    const struct cosmos_llama_config *c = cosmos_llama_get_config(m);
+    ids = malloc(sizeof(int32_t) * (size_t)(prompt_tokens + decode_tokens));
+    step = calloc((size_t)(decode_tokens > 0 ? decode_tokens : 1), sizeof(double));
+    CHECK_ALLOC(ids);
+    CHECK_ALLOC(step);
+    for (int i = 0; i < prompt_tokens + decode_tokens; i++)
+        ids[i] = (int32_t)(cosmos_rng_uniform(seed, RNG_STREAM_FRAMES, (uint64_t)i) * c->vocab_size) % c->vocab_size;
+    double t0 = bench_now_s();
+    CHECK(cosmos_llama_forward(m, ids, prompt_tokens, 0, NULL));
+    const double prefill_s = bench_now_s() - t0;
+    for (int k = 0; k < decode_tokens; k++) {
+        t0 = bench_now_s();
+        CHECK(cosmos_llama_forward(m, ids + prompt_tokens + k, 1, prompt_tokens + k, NULL));
+        step[k] = bench_now_s() - t0;
+    }
+    double s_min = 0, s_p50 = 0;
+    if (decode_tokens > 0) bench_min_p50(step, decode_tokens, &s_min, &s_p50);
+    const double P = (double)cosmos_llama_config_num_params(c), N = prompt_tokens, D = c->hidden_size;
+    const double gflop = (2.0 * P * N + 2.0 * c->num_hidden_layers * N * N * D) * 1e-9; /* causal QK^T + PV */
+    const double gemm = bench_sgemm_gflops(prompt_tokens < 4096 ? prompt_tokens : 4096, c->hidden_size,
+                                           c->hidden_size, 3);
+    const struct cosmos_llama_memory mem = cosmos_llama_memory(m);
+    printf("# aegis        %s (%s)%s, %.2f B parameters, %.1f GB weights, %d threads\n", c->name,
+           file ? file : config, random ? ", random weights" : "", P * 1e-9, mem.weight_bytes * 1e-9,
+           threads > 0 ? threads : openblas_get_num_threads());
+    printf("%-15s %10s %10s %9s %9s %10s %8s %12s\n", "aegis", "prefill s", "decode s", "GFLOP", "sgemm/s",
+           "floor s", "of floor", "check s");
+    printf("%-15s %10.2f %10.3f %9.1f %9.1f %10.2f %8.3f %12.2f\n", "", prefill_s, s_p50, gflop, gemm,
+           gemm > 0 ? gflop / gemm : 0, gemm > 0 ? gflop / gemm / prefill_s : 0, prefill_s + 3 * s_p50);
+    printf("# %d prompt tokens, %d decode steps (p50 %.3f s, min %.3f s); check = prefill + 3 steps\n",
+           prompt_tokens, decode_tokens, s_p50, s_min);
+    json_object_set_new(js, "aegis",
+                        json_pack("{s:s, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f}", "model", c->name,
+                                  "parameters", P, "prompt_tokens", prompt_tokens, "decode_tokens", decode_tokens,
+                                  "prefill_s", prefill_s, "decode_s_p50", s_p50, "prefill_gflop", gflop,
+                                  "sgemm_gflops", gemm, "fraction_of_floor", gemm > 0 ? gflop / gemm / prefill_s : 0,
+                                  "check_projected_s", prefill_s + 3 * s_p50));
+fail:
+    free(ids);
+    free(step);
+    cosmos_llama_free(m);
+    cosmos_backend_free(be);
+    if (random) bench_tmp_weights_remove();
+    return st;
+}
+
 int main(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
-    const char *fb_file = NULL, *cf_file = NULL, *json_out = NULL, *only = NULL;
+    const char *fb_file = NULL, *cf_file = NULL, *json_out = NULL, *only = NULL, *ag_file = NULL;
+    const char *ag_config = COSMOS_SOURCE_DIR "/configs/models/llamaguard-7b.json";
+    int prompt_tokens = 2000, decode_tokens = 4;
     const char *fb_config = COSMOS_SOURCE_DIR "/configs/models/retinaface-resnet50.json";
     const char *cf_config = COSMOS_SOURCE_DIR "/configs/models/siglip-so400m-safety.json";
     int height = 640, width = 1024, frames = 2, reps = 1, clip_frames = 33, n_pos = 0;
@@ -123,7 +204,12 @@ int main(int argc, char **argv) {
         {"face-blur", CLI_STR, &fb_file, "an existing face-blur .h5 (default: random weights)", 0},
         {"face-blur-config", CLI_STR, &fb_config,
          "config of the random face detector (default configs/models/retinaface-resnet50.json)", 0},
-        {"only", CLI_STR, &only, "time one check only: content_filter or face_blur", 0},
+        {"only", CLI_STR, &only, "time one check only: content_filter, face_blur, or aegis (not in the default run)", 0},
+        {"aegis", CLI_STR, &ag_file, "--only aegis: an existing Aegis / llama .h5 (default: random weights)", 0},
+        {"aegis-config", CLI_STR, &ag_config,
+         "--only aegis: llama config of the random model (default configs/models/llamaguard-7b.json)", 0},
+        {"prompt-tokens", CLI_INT, &prompt_tokens, "--only aegis: prefill length (default 2000)", 0},
+        {"decode-tokens", CLI_INT, &decode_tokens, "--only aegis: single-token steps timed (default 4)", 0},
         {"height", CLI_INT, &height, "frame height (default 640)", 0},
         {"width", CLI_INT, &width, "frame width (default 1024)", 0},
         {"frames", CLI_INT, &frames, "distinct frames per repetition (default 2)", 0},
@@ -140,8 +226,20 @@ int main(int argc, char **argv) {
               "--height and --width must be in [1, 16384]");
     CHECK_ARG(frames >= 1 && reps >= 1 && clip_frames >= 1, COSMOS_ERR_INVALID_ARG,
               "--frames, --reps and --clip-frames must be >= 1");
-    CHECK_ARG(!only || !strcmp(only, "content_filter") || !strcmp(only, "face_blur"), COSMOS_ERR_INVALID_ARG,
-              "--only takes content_filter or face_blur, not '%s'", only);
+    CHECK_ARG(!only || !strcmp(only, "content_filter") || !strcmp(only, "face_blur") || !strcmp(only, "aegis"),
+              COSMOS_ERR_INVALID_ARG, "--only takes content_filter, face_blur or aegis, not '%s'", only);
+    if (only && !strcmp(only, "aegis")) {
+        CHECK_ARG(prompt_tokens >= 1 && decode_tokens >= 0 && prompt_tokens + decode_tokens <= 1 << 20,
+                  COSMOS_ERR_INVALID_ARG, "--prompt-tokens must be >= 1 and --decode-tokens >= 0");
+        prov = bench_provenance("cpu", common.threads > 0 ? common.threads : openblas_get_num_threads());
+        bench_provenance_print(prov);
+        js = json_pack("{s:O}", "provenance", prov);
+        CHECK_ALLOC(js);
+        CHECK(bench_aegis(ag_file, ag_config, prompt_tokens, decode_tokens, common.threads, seed, js));
+        printf("# peak RSS     %.1f MB\n", bench_peak_rss_bytes() * 1e-6);
+        if (json_out) CHECK(cosmos_json_write(js, json_out, JSON_INDENT(2)));
+        goto fail;
+    }
     if (common.threads > 0) openblas_set_num_threads(common.threads); /* the GEMMs are the work */
     res[0].ran = !only || !strcmp(only, "content_filter");
     res[1].ran = !only || !strcmp(only, "face_blur");
