@@ -613,6 +613,26 @@ void cosmos_h5_shape_str(char *dst, size_t n, int ndim, const int64_t *shape) {
     if (k < n) snprintf(dst + k, n - k, "]");
 }
 
+cosmos_status cosmos_h5_expect_shape(cosmos_h5_t *h, const char *kind, const char *name, int ndim,
+                                     const int64_t *shape, const char *missing_hint, const char *shape_hint,
+                                     struct cosmos_h5_info *info) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_h5_info own;
+    char want[64], got[96];
+    if (!info) info = &own;
+    cosmos_h5_shape_str(want, sizeof want, ndim, shape);
+    CHECK_ARG(cosmos_h5_has_dataset(h, name), COSMOS_ERR_FORMAT, "%s: missing %s '%s' (expected shape %s)%s", h->path,
+              kind, name, want, missing_hint);
+    CHECK(cosmos_h5_info(h, name, info));
+    int same = info->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = info->shape[d] == shape[d];
+    cosmos_h5_shape_str(got, sizeof got, info->ndim, info->shape);
+    CHECK_ARG(same, COSMOS_ERR_FORMAT, "%s: %s '%s' has shape %s, expected %s%s", h->path, kind, name, got, want,
+              shape_hint);
+fail:
+    return st;
+}
+
 void cosmos_tmp_path(const char *path, char *tmp, size_t n) { snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid()); }
 
 cosmos_status cosmos_commit_tmp(const char *tmp, const char *path) {

@@ -84,6 +84,15 @@ cosmos_status cosmos_h5_check_model_header(cosmos_h5_t *h, const char *model_typ
 
 /* "[d0, d1, ...]" of a dataset or tensor shape into dst (size n; truncated to fit), for messages. */
 void cosmos_h5_shape_str(char *dst, size_t n, int ndim, const int64_t *shape);
+/* The strict loaders' check of one tensor: dataset `name` exists with exactly shape[ndim], its info
+ * into *info (may be NULL). FORMAT error otherwise, logged as
+ *   "<file>: missing <kind> '<name>' (expected shape <want>)<missing_hint>" or
+ *   "<file>: <kind> '<name>' has shape <got>, expected <want><shape_hint>"
+ * (kind: "dataset" or "tensor"; the hints, e.g. " (hint: ...)", may be ""). The dtype is the
+ * caller's to check. */
+cosmos_status cosmos_h5_expect_shape(cosmos_h5_t *h, const char *kind, const char *name, int ndim,
+                                     const int64_t *shape, const char *missing_hint, const char *shape_hint,
+                                     struct cosmos_h5_info *info);
 
 /* Output files are written to a temporary name and renamed when complete. */
 /* Fills tmp (size n) with "<path>.tmp.<pid>". */

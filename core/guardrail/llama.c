@@ -368,21 +368,12 @@ static cosmos_status bind_weights(cosmos_llama_t *m, const struct cosmos_llama_t
     size_t arena_bytes = 0, arena_off = 0;
     for (int j = 0; j < n_specs; j++) {
         const struct cosmos_llama_tensor_spec *sp = &specs[j];
-        char want[64], got[64];
-        cosmos_h5_shape_str(want, sizeof want, sp->ndim, sp->shape);
-        CHECK_ARG(cosmos_h5_has_dataset(m->h5, sp->name), COSMOS_ERR_FORMAT,
-                  "%s: missing dataset '%s' (expected shape %s; hint: truncated conversion, or the config does not "
-                  "match this checkpoint)",
-                  path, sp->name, want);
         struct cosmos_h5_info info;
-        CHECK(cosmos_h5_info(m->h5, sp->name, &info));
-        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
-        int same = info.ndim == sp->ndim;
-        for (int d = 0; same && d < sp->ndim; d++) same = info.shape[d] == sp->shape[d];
-        CHECK_ARG(same, COSMOS_ERR_FORMAT,
-                  "%s: dataset '%s' has shape %s, expected %s (hint: the config's hidden_size / heads / "
-                  "intermediate_size / vocab_size do not match this checkpoint)",
-                  path, sp->name, got, want);
+        CHECK(cosmos_h5_expect_shape(m->h5, "dataset", sp->name, sp->ndim, sp->shape,
+                                     " (hint: truncated conversion, or the config does not match this checkpoint)",
+                                     " (hint: the config's hidden_size / heads / intermediate_size / vocab_size do "
+                                     "not match this checkpoint)",
+                                     &info));
         CHECK_ARG(info.dtype == COSMOS_BF16, COSMOS_ERR_FORMAT,
                   "%s: dataset '%s' is %s, expected bfloat16 (uint16 with attribute dtype=\"bfloat16\")", path,
                   sp->name, cosmos_dtype_name(info.dtype));

@@ -388,18 +388,8 @@ void cosmos_retinaface_free(cosmos_retinaface_t *m) {
 static cosmos_status read_tensor(cosmos_h5_t *h, const char *name, int ndim, const int64_t *shape, float *dst) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_h5_info info;
-    char want[64], got[64];
-    cosmos_h5_shape_str(want, sizeof want, ndim, shape);
-    CHECK_ARG(cosmos_h5_has_dataset(h, name), COSMOS_ERR_FORMAT, "%s: missing dataset '%s' (expected shape %s)",
-              cosmos_h5_path(h), name, want);
-    CHECK(cosmos_h5_info(h, name, &info));
-    int same = info.ndim == ndim;
-    for (int i = 0; same && i < ndim; i++) same = info.shape[i] == shape[i];
-    cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
-    CHECK_ARG(same, COSMOS_ERR_FORMAT,
-              "%s: dataset '%s' has shape %s, expected %s for this config (hint: the weights and the config "
-              "attribute disagree)",
-              cosmos_h5_path(h), name, got, want);
+    CHECK(cosmos_h5_expect_shape(h, "dataset", name, ndim, shape, "",
+                                 " for this config (hint: the weights and the config attribute disagree)", &info));
     CHECK_ARG(info.dtype == COSMOS_F32, COSMOS_ERR_FORMAT,
               "%s: dataset '%s' must be float32 (RetinaFace weights are "
               "stored f32)",

@@ -336,18 +336,9 @@ static cosmos_status read_tensor(cosmos_h5_t *h5, const struct spec *sp, float *
     struct cosmos_h5_info info;
     void *owned = NULL;
     const char *path = cosmos_h5_path(h5);
-    char want[64], got[64];
-    CHECK_ARG(cosmos_h5_has_dataset(h5, sp->name), COSMOS_ERR_FORMAT,
-              "%s: dataset '%s' is missing (expected shape %s; hint: convert with tools/convert_checkpoint.py or "
-              "write with `cosmos-ar init`)",
-              path, sp->name, (cosmos_h5_shape_str(want, sizeof want, sp->ndim, sp->shape), want));
-    CHECK(cosmos_h5_info(h5, sp->name, &info));
-    int ok = info.ndim == sp->ndim;
-    for (int d = 0; ok && d < sp->ndim; d++) ok = info.shape[d] == sp->shape[d];
-    cosmos_h5_shape_str(want, sizeof want, sp->ndim, sp->shape);
-    cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
-    CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: dataset '%s' has shape %s, the config wants %s (hint: wrong config?)", path,
-              sp->name, got, want);
+    CHECK(cosmos_h5_expect_shape(h5, "dataset", sp->name, sp->ndim, sp->shape,
+                                 " (hint: convert with tools/convert_checkpoint.py or write with `cosmos-ar init`)",
+                                 " (hint: wrong config?)", &info));
     const size_t numel = (size_t)spec_numel(sp);
     if (info.dtype == COSMOS_F32 && !info.is_int64) {
         CHECK(cosmos_h5_read(h5, sp->name, COSMOS_F32, dst));

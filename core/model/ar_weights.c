@@ -135,21 +135,12 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
     }
     for (int j = 0; j < n_specs; j++) {
         const struct cosmos_ar_tensor_spec *sp = &specs[j];
-        char want[64], got[64];
-        cosmos_h5_shape_str(want, sizeof want, sp->ndim, sp->shape);
-        CHECK_ARG(cosmos_h5_has_dataset(h5, sp->name), COSMOS_ERR_FORMAT,
-                  "%s: missing tensor '%s' (expected shape %s; hint: truncated conversion, or the config "
-                  "does not match this checkpoint)",
-                  path, sp->name, want);
         struct cosmos_h5_info info;
-        CHECK(cosmos_h5_info(h5, sp->name, &info));
-        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
-        int same = info.ndim == sp->ndim;
-        for (int d = 0; same && d < sp->ndim; d++) same = info.shape[d] == sp->shape[d];
-        CHECK_ARG(same, COSMOS_ERR_FORMAT,
-                  "%s: tensor '%s' has shape %s, expected %s (hint: the config's dim/n_heads/head_dim/"
-                  "ffn_hidden_size/vocab_size do not match this checkpoint)",
-                  path, sp->name, got, want);
+        CHECK(cosmos_h5_expect_shape(h5, "tensor", sp->name, sp->ndim, sp->shape,
+                                     " (hint: truncated conversion, or the config does not match this checkpoint)",
+                                     " (hint: the config's dim/n_heads/head_dim/ffn_hidden_size/vocab_size do not "
+                                     "match this checkpoint)",
+                                     &info));
         CHECK_ARG(info.dtype == COSMOS_BF16, COSMOS_ERR_FORMAT,
                   "%s: tensor '%s' is %s, expected bfloat16 (uint16 with attribute dtype=\"bfloat16\")", path,
                   sp->name, cosmos_dtype_name(info.dtype));

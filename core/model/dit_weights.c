@@ -134,22 +134,14 @@ cosmos_status cosmos_dit_check_weights(cosmos_h5_t *h5, const struct cosmos_dit_
     int n = 0, n_names = 0;
     const char *path = cosmos_h5_path(h5);
     CHECK(cosmos_dit_weight_specs(cfg, &specs, &n));
+    char missing_hint[256], shape_hint[256];
+    snprintf(missing_hint, sizeof missing_hint,
+             " for config '%s' (hint: truncated conversion, or a file of another config?)", cfg->name);
+    snprintf(shape_hint, sizeof shape_hint, " for config '%s' (hint: wrong config for this file?)", cfg->name);
     for (int i = 0; i < n; i++) {
         const struct cosmos_dit_tensor_spec *s = &specs[i];
         struct cosmos_h5_info info;
-        char want[64], got[96];
-        cosmos_h5_shape_str(want, sizeof want, s->ndim, s->shape);
-        CHECK_ARG(cosmos_h5_has_dataset(h5, s->name), COSMOS_ERR_FORMAT,
-                  "%s: missing dataset '%s' (expected shape %s) for config '%s' (hint: truncated conversion, or a "
-                  "file of another config?)",
-                  path, s->name, want, cfg->name);
-        CHECK(cosmos_h5_info(h5, s->name, &info));
-        int same = info.ndim == s->ndim;
-        for (int d = 0; same && d < s->ndim; d++) same = info.shape[d] == s->shape[d];
-        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
-        CHECK_ARG(same, COSMOS_ERR_FORMAT,
-                  "%s: dataset '%s' has shape %s, expected %s for config '%s' (hint: wrong config for this file?)",
-                  path, s->name, got, want, cfg->name);
+        CHECK(cosmos_h5_expect_shape(h5, "dataset", s->name, s->ndim, s->shape, missing_hint, shape_hint, &info));
         CHECK_ARG(info.dtype == COSMOS_BF16 || info.dtype == COSMOS_F32, COSMOS_ERR_FORMAT,
                   "%s: dataset '%s' is %s; diffusion decoder tensors are bf16 (uint16 + dtype=\"bfloat16\") or f32",
                   path, s->name, cosmos_dtype_name(info.dtype));

@@ -327,20 +327,15 @@ cosmos_status cosmos_dv_check_weights(cosmos_h5_t *h5, const struct cosmos_dv_co
     for (int i = 0; i < n; i++) {
         const struct cosmos_dv_tensor_spec *s = &specs[i];
         struct cosmos_h5_info info;
-        char want[64], got[96];
-        cosmos_h5_shape_str(want, sizeof want, s->stored_ndim, s->stored_shape);
-        CHECK_ARG(cosmos_h5_has_dataset(h5, s->name), COSMOS_ERR_FORMAT,
-                  "%s: missing dataset '%s' (expected shape %s) for the %s of config '%s' (hint: truncated "
-                  "conversion, or a file of another config or of the other tokenizer part?)",
-                  path, s->name, want, part_name(s->part), cfg->name);
-        CHECK(cosmos_h5_info(h5, s->name, &info));
-        int same = info.ndim == s->stored_ndim;
-        for (int d = 0; same && d < s->stored_ndim; d++) same = info.shape[d] == s->stored_shape[d];
-        cosmos_h5_shape_str(got, sizeof got, info.ndim, info.shape);
-        CHECK_ARG(same, COSMOS_ERR_FORMAT,
-                  "%s: dataset '%s' has shape %s, expected %s (conv weights are stored flattened to "
-                  "[Cout, Cin*kt*kh*kw]; hint: wrong config for this file?)",
-                  path, s->name, got, want);
+        char missing_hint[256];
+        snprintf(missing_hint, sizeof missing_hint,
+                 " for the %s of config '%s' (hint: truncated conversion, or a file of another config or of the "
+                 "other tokenizer part?)",
+                 part_name(s->part), cfg->name);
+        CHECK(cosmos_h5_expect_shape(h5, "dataset", s->name, s->stored_ndim, s->stored_shape, missing_hint,
+                                     " (conv weights are stored flattened to [Cout, Cin*kt*kh*kw]; hint: wrong "
+                                     "config for this file?)",
+                                     &info));
         CHECK_ARG(info.dtype == COSMOS_BF16 || info.dtype == COSMOS_F32, COSMOS_ERR_FORMAT,
                   "%s: dataset '%s' is %s; tokenizer tensors are bf16 (uint16 + dtype=\"bfloat16\") or f32", path,
                   s->name, cosmos_dtype_name(info.dtype));

@@ -402,12 +402,12 @@ Test(content_filter, weight_file_errors) {
     cr_assert_eq(cosmos_siglip_load(path, &m), COSMOS_OK);
     cosmos_siglip_free(m);
     weights_case("vision_model.head.probe", DROP,
-                 "dataset 'vision_model.head.probe' is missing (expected shape [1, 1, 32]");
+                 "missing dataset 'vision_model.head.probe' (expected shape [1, 1, 32])");
     weights_case("vision_model.encoder.layers.1.mlp.fc1.weight", RESHAPE,
-                 "'vision_model.encoder.layers.1.mlp.fc1.weight' has shape [64, 33], the config wants [64, 32]");
+                 "'vision_model.encoder.layers.1.mlp.fc1.weight' has shape [64, 33], expected [64, 32]");
     weights_case("vision_model.embeddings.patch_embedding.weight", RESHAPE,
                  "'vision_model.embeddings.patch_embedding.weight' has shape [32, 3, 7, 8], "
-                 "the config wants [32, 3, 7, 7]");
+                 "expected [32, 3, 7, 7]");
     weights_case("network.layers.6.bias", EXTRA, "unknown dataset 'extra.weight'");
     weights_case("network.layers.4.running_var", NEG_VAR, "'network.layers.4.running_var' (a variance) is negative");
     weights_case("network.layers.3.weight", NAN_VALUE, "'network.layers.3.weight' holds a non-finite value");
