@@ -299,6 +299,17 @@ cosmos_status cosmos_config_json_object(const char *text, const char *src, const
     return COSMOS_OK;
 }
 
+const char *cosmos_config_json_unknown_key(const json_t *obj, const char *const *known, size_t n) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        size_t i = 0;
+        while (i < n && strcmp(key, known[i]) != 0) i++;
+        if (i == n) return key;
+    }
+    return NULL;
+}
+
 cosmos_status cosmos_config_json_int(const json_t *v, const char *key, const char *src, int lo, int hi, int *out) {
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
         LOG_ERROR("%s: '%s' must be an integer in [%d, %d]", src, key, lo, hi);

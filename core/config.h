@@ -58,6 +58,9 @@ int cosmos_config_file_has_model_type(const char *path, const char *model_type);
  * bad JSON, "src: <what> must be a JSON object" for another value (what: "a T5 config", ...).
  * *root is NULL on error; the caller json_decref's it. */
 cosmos_status cosmos_config_json_object(const char *text, const char *src, const char *what, json_t **root);
+/* The first key of `obj` (in object order) that is not one of known[0..n), or NULL when every key
+ * is known: the strict parsers' unknown-key check, each with its own message. */
+const char *cosmos_config_json_unknown_key(const json_t *obj, const char *const *known, size_t n);
 /* The integer value v of `key` in [lo, hi], else INVALID_ARG naming src, key and the range. */
 cosmos_status cosmos_config_json_int(const json_t *v, const char *key, const char *src, int lo, int hi, int *out);
 /* A list of exactly n integers in [lo, hi] (messages name the element). */

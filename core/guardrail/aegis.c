@@ -50,16 +50,11 @@ cosmos_status cosmos_aegis_prompt_parse(const char *json, const char *src, struc
     json_t *root = json_loads(json, 0, &err);
     CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s)", src,
               root ? "another value" : err.text);
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v) {
-        static const char *known[] = {"format", "prompt_prefix", "prompt_suffix", "categories", "max_new_tokens",
-                                      "comment"};
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
-        CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", src, key);
-    }
-    v = json_object_get(root, "format");
+    static const char *const known[] = {"format",     "prompt_prefix",  "prompt_suffix",
+                                        "categories", "max_new_tokens", "comment"};
+    const char *unknown = cosmos_config_json_unknown_key(root, known, sizeof known / sizeof known[0]);
+    CHECK_ARG(!unknown, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", src, unknown);
+    json_t *v = json_object_get(root, "format");
     CHECK_ARG(json_is_string(v) && !strcmp(json_string_value(v), "cosmos-ar-aegis-prompt"), COSMOS_ERR_FORMAT,
               "%s: 'format' must be \"cosmos-ar-aegis-prompt\"", src);
     json_t *pre = json_object_get(root, "prompt_prefix"), *suf = json_object_get(root, "prompt_suffix");
@@ -307,16 +302,11 @@ cosmos_status cosmos_aegis_init_random(const char *config_path, uint64_t seed, c
     int made = 0;
     CHECK(cosmos_config_file_text(config_path, &text));
     CHECK(cosmos_config_json_object(text, config_path, "an Aegis config", &root));
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v) {
-        static const char *known[] = {"model_type", "name", "comment", "llm", "spiece_model", "prompt"};
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
-        CHECK_ARG(ok, COSMOS_ERR_INVALID_ARG, "%s: unknown key '%s' (keys: model_type, name, llm, spiece_model, prompt)",
-                  config_path, key);
-    }
-    v = json_object_get(root, "model_type");
+    static const char *const known[] = {"model_type", "name", "comment", "llm", "spiece_model", "prompt"};
+    const char *unknown = cosmos_config_json_unknown_key(root, known, sizeof known / sizeof known[0]);
+    CHECK_ARG(!unknown, COSMOS_ERR_INVALID_ARG,
+              "%s: unknown key '%s' (keys: model_type, name, llm, spiece_model, prompt)", config_path, unknown);
+    json_t *v = json_object_get(root, "model_type");
     CHECK_ARG(json_is_string(v) && !strcmp(json_string_value(v), "aegis"), COSMOS_ERR_INVALID_ARG,
               "%s: model_type must be \"aegis\"", config_path);
     CHECK(config_relative(config_path, root, "llm", llm, sizeof llm));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 
 const char *cosmos_role_name(enum cosmos_role r) {
@@ -113,18 +114,15 @@ cosmos_status cosmos_layout_load(const char *path, int n_ranks, struct cosmos_la
     json_t *root = json_load_file(path, 0, &err);
     CHECK_ARG(root, COSMOS_ERR_FORMAT, "layout %s: %s (line %d)", path, err.text, err.line);
     CHECK_ARG(json_is_object(root), COSMOS_ERR_FORMAT, "layout %s: not a JSON object", path);
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v) {
-        static const char *known[] = {"name",    "ranks",     "ar",          "t5",     "tokenizer",
-                                      "decoder", "guardrail", "decoder_cfg", "comment"};
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
-        CHECK_ARG(ok, COSMOS_ERR_FORMAT,
+    {
+        static const char *const known[] = {"name",    "ranks",     "ar",          "t5",     "tokenizer",
+                                            "decoder", "guardrail", "decoder_cfg", "comment"};
+        const char *unknown = cosmos_config_json_unknown_key(root, known, sizeof known / sizeof known[0]);
+        CHECK_ARG(!unknown, COSMOS_ERR_FORMAT,
                   "layout %s: unknown key '%s' (keys: name, ranks, ar, t5, tokenizer, decoder, guardrail, decoder_cfg)",
-                  path, key);
+                  path, unknown);
     }
-    v = json_object_get(root, "name");
+    json_t *v = json_object_get(root, "name");
     snprintf(out->name, sizeof out->name, "%s", json_is_string(v) ? json_string_value(v) : path);
     CHECK(json_rank(root, "ranks", path, &out->n_ranks));
     CHECK_ARG(out->n_ranks == n_ranks, COSMOS_ERR_INVALID_ARG,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 
 int cosmos_manifest_name_ok(const char *name) {
@@ -40,17 +41,13 @@ static void parse_line(const char *text, const struct cosmos_manifest_defaults *
         json_decref(o);
         return;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v) {
-        static const char *known[] = {"input", "visual_input", "prompt", "seed", "name", "num_input_frames"};
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
-        if (!ok) {
-            item_fail(it, "unknown key '%s' (keys: input, prompt, seed, name, num_input_frames)", key);
-            goto done;
-        }
+    static const char *const known[] = {"input", "visual_input", "prompt", "seed", "name", "num_input_frames"};
+    const char *unknown = cosmos_config_json_unknown_key(o, known, sizeof known / sizeof known[0]);
+    if (unknown) {
+        item_fail(it, "unknown key '%s' (keys: input, prompt, seed, name, num_input_frames)", unknown);
+        goto done;
     }
+    json_t *v;
     json_t *in = json_object_get(o, "input");
     if (!in) in = json_object_get(o, "visual_input");
     if (!json_is_string(in) || json_string_length(in) == 0) {

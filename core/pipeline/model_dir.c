@@ -66,17 +66,13 @@ cosmos_status cosmos_model_dir_load(const char *dir, struct cosmos_model_dir *ou
     root = json_load_file(manifest, 0, &err);
     CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s, line %d)", manifest,
               root ? "wrong type" : err.text, root ? 0 : err.line);
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v) {
-        static const char *known[] = {"format",    "format_version",    "name",         "ar",        "tokenizer",
-                                      "t5",        "diffusion_decoder", "cv_tokenizer", "dd_context", "comment",
-                                      "face_blur", "video_content_filter", "aegis"};
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
-        CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", manifest, key);
-    }
-    v = json_object_get(root, "format");
+    static const char *const known[] = {"format",       "format_version", "name",      "ar",
+                                        "tokenizer",    "t5",             "diffusion_decoder",
+                                        "cv_tokenizer", "dd_context",     "comment",   "face_blur",
+                                        "video_content_filter",           "aegis"};
+    const char *unknown = cosmos_config_json_unknown_key(root, known, sizeof known / sizeof known[0]);
+    CHECK_ARG(!unknown, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", manifest, unknown);
+    json_t *v = json_object_get(root, "format");
     CHECK_ARG(json_is_string(v) && !strcmp(json_string_value(v), "cosmos-ar-model-dir"), COSMOS_ERR_FORMAT,
               "%s: 'format' must be \"cosmos-ar-model-dir\"", manifest);
     v = json_object_get(root, "format_version");
@@ -141,17 +137,12 @@ cosmos_status cosmos_model_dir_init_random(const char *pipeline_config, uint64_t
     CHECK_ARG(root && json_is_object(root), COSMOS_ERR_FORMAT, "%s: not a JSON object (%s)", pipeline_config,
               root ? "wrong type" : err.text);
     {
-        const char *key;
-        json_t *v;
-        json_object_foreach(root, key, v) {
-            static const char *known[] = {"model_type", "name",          "comment",
-                                          "ar",         "tokenizer",     "t5",
-                                          "diffusion_decoder", "cv_tokenizer",
-                                          "face_blur",  "video_content_filter", "aegis"};
-            int ok = 0;
-            for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
-            CHECK_ARG(ok, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", pipeline_config, key);
-        }
+        static const char *const known[] = {"model_type",        "name",         "comment",   "ar",
+                                            "tokenizer",         "t5",           "diffusion_decoder",
+                                            "cv_tokenizer",      "face_blur",    "video_content_filter",
+                                            "aegis"};
+        const char *unknown = cosmos_config_json_unknown_key(root, known, sizeof known / sizeof known[0]);
+        CHECK_ARG(!unknown, COSMOS_ERR_FORMAT, "%s: unknown key '%s'", pipeline_config, unknown);
     }
     snprintf(base, sizeof base, "%s", pipeline_config);
     const char *bdir = dirname(base);
