@@ -8,7 +8,13 @@
  * status is done and whose mp4 exists, and retries the others. Rank 0 reads the manifest, decides
  * what to run and broadcasts the list; it writes the status files and prints progress as the
  * decoder rank (the one that writes videos) reports finished clips. SIGTERM, SIGINT and SIGUSR1 (Slurm's pre-timeout
- * signal) make the run stop after the clip in flight: outputs stay consistent and a rerun resumes. */
+ * signal) make the run stop after the clip in flight: outputs stay consistent and a rerun resumes.
+ *
+ * Data-parallel replicas (batch --replicas R; docs/pipeline.md "Data-parallel replicas"): the job's
+ * N ranks form R independent copies of the pipeline, replica q on world ranks [q*N/R, (q+1)*N/R)
+ * with a layout of N/R ranks; replica q runs the planned items q, q+R, q+2R, ... Each replica's
+ * first rank writes its status files and progress; at the end rank 0 gathers every replica's
+ * records (timing table and JSON with world ranks, totals) and all ranks exit alike. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -56,6 +62,7 @@ static void install_signals(void) {
 struct gen_opts {
     const char *model_dir, *layout, *guardrail_dir, *timing_json;
     int num_input_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
+    int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
     float temperature, top_p;
     uint64_t seed;
     struct cli_common common;
@@ -90,13 +97,19 @@ static void gen_opts_default(struct gen_opts *o) {
     o->common.pp = 0;
 }
 
-/* The run: world, layout, model directory, pipeline. */
+/* The run: world, layout, model directory, pipeline. With data-parallel replicas (batch
+ * --replicas R) the job's N ranks form R copies of the pipeline: replica q is world ranks
+ * [q*N/R, (q+1)*N/R), with its own communicator (pipe) and the layout of N/R ranks; without them
+ * pipe is the world and there is one replica. */
 struct gen_run {
     cosmos_comm_t *world;
+    cosmos_comm_t *pipe;  /* the replica's communicator (== world with one replica; NULL: one process) */
+    cosmos_comm_t *pipe_own; /* pipe, when it was split off the world here */
     struct cosmos_layout layout;
     struct cosmos_model_dir md;
     cosmos_v2w_t *v2w;
-    int rank;
+    int rank, size;       /* in the world */
+    int replica, n_replicas, replica_size;
 };
 
 static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_run *r) {
@@ -109,26 +122,46 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
               cmd);
     CHECK_ARG(!o->common.pp_layers, COSMOS_ERR_UNSUPPORTED, "%s: --pp-layers is not supported here yet (even split)",
               cmd);
-    int size = 1;
+    int local_rank = -1;
+    r->size = 1;
     /* MPI only when started by a launcher (mpirun, srun): a plain run is one process */
     st = cli_launched_by_mpi() ? cosmos_comm_mpi_world(&r->world) : COSMOS_ERR_UNSUPPORTED;
     if (st == COSMOS_OK) {
-        size = cosmos_comm_size(r->world);
+        r->size = cosmos_comm_size(r->world);
         r->rank = cosmos_comm_rank(r->world);
     } else {
         r->world = NULL; /* a build without MPI: one process */
         st = COSMOS_OK;
     }
+    r->n_replicas = o->replicas > 0 ? o->replicas : 1;
+    CHECK_ARG(o->replicas >= 0, COSMOS_ERR_INVALID_ARG, "%s: --replicas must be positive", cmd);
+    CHECK_ARG(r->size % r->n_replicas == 0, COSMOS_ERR_INVALID_ARG,
+              "%s: --replicas %d must divide the job's %d rank(s) (every replica gets the same number of ranks; "
+              "start the job with mpirun -np <a multiple of %d>)",
+              cmd, r->n_replicas, r->size, r->n_replicas);
+    r->replica_size = r->size / r->n_replicas;
+    r->replica = r->rank / r->replica_size;
+    r->pipe = r->world;
+    if (r->n_replicas > 1) { /* the replica's ranks, in world order; GPUs still by the node's local rank */
+        CHECK(cosmos_comm_local_rank(r->world, &local_rank));
+        CHECK(cosmos_comm_split(r->world, r->replica, r->rank, &r->pipe_own));
+        r->pipe = r->pipe_own;
+    }
     if (o->layout)
-        CHECK(cosmos_layout_load(o->layout, size, &r->layout));
+        CHECK(cosmos_layout_load(o->layout, r->replica_size, &r->layout));
     else
-        CHECK(cosmos_layout_default(size, o->common.tp, o->common.pp, &r->layout));
+        CHECK(cosmos_layout_default(r->replica_size, o->common.tp, o->common.pp, &r->layout));
     CHECK_ARG(!o->layout || (!o->common.tp && !o->common.pp), COSMOS_ERR_INVALID_ARG,
               "%s: give either --layout or --tp/--pp, not both", cmd);
     if (cosmos_log_is_rank0()) {
         char buf[8192];
         cosmos_layout_describe(&r->layout, buf, sizeof buf);
-        LOG_INFO("%s", buf);
+        if (r->n_replicas > 1)
+            LOG_INFO("%s: %d data-parallel replicas of the pipeline, each on %d rank(s) (replica q = world ranks "
+                     "q*%d + the ranks below); replica q runs the items q, q+%d, q+%d, ... of those to run\n%s",
+                     cmd, r->n_replicas, r->replica_size, r->replica_size, r->n_replicas, 2 * r->n_replicas, buf);
+        else
+            LOG_INFO("%s", buf);
     }
     CHECK(cosmos_model_dir_load(o->model_dir, &r->md));
     static char default_guard[4096];
@@ -147,7 +180,8 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     struct cosmos_v2w_params p = cosmos_v2w_params_default();
     p.model_dir = &r->md;
     p.layout = &r->layout;
-    p.world = size > 1 ? r->world : NULL;
+    p.world = r->replica_size > 1 ? r->pipe : NULL;
+    p.local_rank = local_rank;
     p.backend = o->common.backend;
     p.threads = o->common.threads;
     p.guardrail_dir = o->guardrail_dir;
@@ -158,13 +192,22 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
               "%s: --clips-in-flight must be in 1..%d", cmd, COSMOS_V2W_MAX_IN_FLIGHT);
     p.clips_in_flight = o->clips_in_flight > 0 ? o->clips_in_flight : r->layout.pp;
     if (p.clips_in_flight > 1) LOG_INFO0("%s: %d clips in flight in the transformer", cmd, p.clips_in_flight);
-    CHECK(cosmos_v2w_open(&p, &r->v2w));
+    st = cosmos_v2w_open(&p, &r->v2w);
+    if (r->n_replicas > 1) { /* every replica learns whether all of them loaded (no one waits alone) */
+        int all_ok = 0;
+        cosmos_status cst = cosmos_comm_all_ok(r->world, st == COSMOS_OK, &all_ok);
+        if (st == COSMOS_OK && (cst != COSMOS_OK || !all_ok)) {
+            LOG_ERROR("%s: another replica failed to load its models; stopping", cmd);
+            st = COSMOS_ERR_IO;
+        }
+    }
 fail:
     return st;
 }
 
 static void gen_close(struct gen_run *r) {
     cosmos_v2w_free(r->v2w);
+    cosmos_comm_free(r->pipe_own);
     cosmos_comm_free(r->world);
     memset(r, 0, sizeof *r);
 }
@@ -220,10 +263,11 @@ fail:
 
 struct batch_ctx {
     const char *out_dir;
-    const struct cosmos_manifest_item *items; /* [n_run], in run order */
+    const struct cosmos_manifest_item *items; /* [n_run], in this replica's run order */
     int n_run, n_ok, n_failed;
     int64_t tokens;
     double t0;
+    char who[32]; /* "" with one replica, else "replica q/R: " */
 };
 
 static double mono_s(void) {
@@ -267,13 +311,13 @@ static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r)
         const int w = (int)(40.0 * done / (b->n_run > 0 ? b->n_run : 1));
         for (int i = 0; i < 40; i++) bar[i] = i < w ? '#' : '.';
         bar[40] = '\0';
-        fprintf(stderr, "\r[%s] %d/%d clips, %d failed, %.1f tokens/s, ETA %.0f s%s", bar, done, b->n_run,
+        fprintf(stderr, "\r%s[%s] %d/%d clips, %d failed, %.1f tokens/s, ETA %.0f s%s", b->who, bar, done, b->n_run,
                 b->n_failed, dt > 0 ? b->tokens / dt : 0.0, eta, done == b->n_run ? "\n" : "");
         if (!ok) fprintf(stderr, "\n");
         if (!ok) LOG_ERROR("batch: %s FAILED: %s", it->name, r->reason);
     } else {
-        LOG_INFO("batch: %d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", done,
-                 b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name,
+        LOG_INFO("batch: %s%d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", b->who,
+                 done, b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name,
                  ok ? "done" : r->status == COSMOS_ERR_BLOCKED ? "BLOCKED" : "FAILED");
     }
 }
@@ -350,6 +394,55 @@ fail:
     return st;
 }
 
+/* Rank 0 collects every replica's records: res[i] and ran[i] (the item was run: it is among the
+ * first `done` items of its replica, those started before a stop request) for i in [0, n_run); the
+ * first rank of replica q sends its n_mine records (item q + k*R at k), with the stage ranks turned
+ * into world ranks. One replica: its records as they are. */
+static cosmos_status gather_replicas(const struct gen_run *r, struct cosmos_v2w_result *mine, int n_mine, int done,
+                                     struct cosmos_v2w_result *res, char *ran, int n_run) {
+    cosmos_status st = COSMOS_OK;
+    enum { TAG_GATHER = 401 };
+    const int R = r->n_replicas, m = r->replica_size;
+    struct cosmos_v2w_result *buf = NULL;
+    for (int k = 0; k < n_mine; k++)
+        for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
+            if (mine[k].start[s] > 0) mine[k].stage_rank[s] += r->replica * m;
+    if (R == 1) {
+        memcpy(res, mine, sizeof *res * (size_t)n_mine);
+        for (int i = 0; i < done; i++) ran[i] = 1;
+        return COSMOS_OK;
+    }
+    if (r->rank != 0) {
+        if (r->rank % m == 0) { /* the replica's first rank holds its merged records */
+            int32_t hdr[2] = {n_mine, done};
+            CHECK(cosmos_comm_send(r->world, hdr, sizeof hdr, 0, TAG_GATHER));
+            if (n_mine > 0) CHECK(cosmos_comm_send(r->world, mine, sizeof *mine * (size_t)n_mine, 0, TAG_GATHER));
+        }
+        return COSMOS_OK;
+    }
+    buf = calloc((size_t)n_mine + 1 + (size_t)n_run / (size_t)R + 1, sizeof *buf);
+    CHECK_ALLOC(buf);
+    for (int q = 0; q < R; q++) {
+        int32_t hdr[2] = {n_mine, done};
+        const struct cosmos_v2w_result *src = mine;
+        if (q > 0) {
+            CHECK(cosmos_comm_recv(r->world, hdr, sizeof hdr, q * m, TAG_GATHER));
+            const int expect = n_run > q ? (n_run - q + R - 1) / R : 0;
+            CHECK_ARG(hdr[0] == expect && hdr[1] >= 0 && hdr[1] <= hdr[0], COSMOS_ERR_INTERNAL,
+                      "batch: replica %d reports %d of %d items (expected %d)", q, hdr[1], hdr[0], expect);
+            if (hdr[0] > 0) CHECK(cosmos_comm_recv(r->world, buf, sizeof *buf * (size_t)hdr[0], q * m, TAG_GATHER));
+            src = buf;
+        }
+        for (int k = 0; k < hdr[0]; k++) {
+            res[q + k * R] = src[k];
+            ran[q + k * R] = k < hdr[1];
+        }
+    }
+fail:
+    free(buf);
+    return st;
+}
+
 cosmos_status cmd_batch(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     struct gen_opts o;
@@ -359,13 +452,18 @@ cosmos_status cmd_batch(int argc, char **argv) {
     json_t *arr = NULL;
     struct cosmos_manifest_item *items = NULL;
     struct cosmos_v2w_request *reqs = NULL;
-    struct cosmos_v2w_result *res = NULL;
-    char **paths = NULL;
+    struct cosmos_v2w_result *res = NULL, *my_res = NULL;
+    struct cosmos_manifest_item *my_items = NULL;
+    struct cosmos_v2w_request *my_reqs = NULL;
+    char **paths = NULL, *ran = NULL;
     struct gen_run r = {0};
     gen_opts_default(&o);
     struct cli_opt opts[] = {
         {"manifest", CLI_STR, &manifest, "JSONL: one {\"input\", \"prompt\", \"seed\", \"name\"} per line", 0},
         {"output-dir", CLI_STR, &out_dir, "where NAME.mp4 and NAME.status.json go", 0},
+        {"replicas", CLI_INT, &o.replicas,
+         "data-parallel copies of the pipeline, each on (ranks / R) ranks with its own layout; replica q runs "
+         "the items q, q+R, ... (default 1)", 0},
         GEN_OPTS(o),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -421,21 +519,59 @@ cosmos_status cmd_batch(int argc, char **argv) {
         reqs[i] = (struct cosmos_v2w_request){it->input, it->prompt, it->num_input_frames, o.temperature, o.top_p,
                                               o.top_k, it->seed, paths[i], NULL, NULL};
     }
-    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s()};
-    CHECK(cosmos_v2w_run(r.v2w, reqs, n_run, res, &n_done, on_clip_done, &b));
-    int n_failed = 0;
-    for (int i = 0; i < n_done; i++) n_failed += res[i].status != COSMOS_OK;
+    /* this replica's share: items q, q + R, q + 2R, ... (one replica: all of them) */
+    const int R = r.n_replicas, q = r.replica;
+    const int n_mine = n_run > q ? (n_run - q + R - 1) / R : 0;
+    my_items = calloc((size_t)n_mine + 1, sizeof *my_items);
+    my_reqs = calloc((size_t)n_mine + 1, sizeof *my_reqs);
+    my_res = calloc((size_t)n_mine + 1, sizeof *my_res);
+    CHECK_ALLOC(my_items);
+    CHECK_ALLOC(my_reqs);
+    CHECK_ALLOC(my_res);
+    for (int k = 0; k < n_mine; k++) my_items[k] = items[q + k * R], my_reqs[k] = reqs[q + k * R];
+    struct batch_ctx b = {out_dir, my_items, n_mine, 0, 0, 0, mono_s(), ""};
+    if (R > 1) snprintf(b.who, sizeof b.who, "replica %d/%d: ", q, R);
+    int my_done = 0;
+    cosmos_status rst = cosmos_v2w_run(r.v2w, my_reqs, n_mine, my_res, &my_done, on_clip_done, &b);
+    if (R > 1) { /* every replica's record goes to rank 0, after all of them finished (or failed) */
+        int all_ok = 0;
+        CHECK(cosmos_comm_all_ok(r.world, rst == COSMOS_OK, &all_ok));
+        CHECK(rst);
+        CHECK_ARG(all_ok, COSMOS_ERR_IO, "batch: another replica's run failed (see its log)");
+    }
+    CHECK(rst);
+    ran = calloc((size_t)n_run, sizeof *ran);
+    CHECK_ALLOC(ran);
+    CHECK(gather_replicas(&r, my_res, n_mine, my_done, res, ran, n_run));
+    int totals[3] = {0, 0, n_bad}; /* clips run, failed, bad lines: rank 0's, for every rank's exit status */
     if (r.rank == 0) {
+        for (int i = 0; i < n_run; i++) {
+            if (!ran[i]) continue;
+            reqs[totals[0]] = reqs[i], res[totals[0]] = res[i]; /* the clips that ran, in manifest order */
+            totals[0]++;
+            totals[1] += res[i].status != COSMOS_OK;
+        }
+        n_done = totals[0];
         cosmos_v2w_log_timing(res, n_done);
         if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, reqs, res, n_done));
-        LOG_INFO("batch: %d of %d clips run, %d failed%s", n_done, n_run, n_failed,
+        LOG_INFO("batch: %d of %d clips run, %d failed%s", n_done, n_run, totals[1],
                  n_done < n_run ? " (stopped by a signal: run the same command again to resume)" : "");
     }
-    CHECK_ARG(n_done == n_run, COSMOS_ERR_IO, "batch: interrupted after %d of %d clips; rerun to resume", n_done,
-              n_run);
-    CHECK_ARG(n_failed == 0 && n_bad == 0, COSMOS_ERR_IO,
-              "batch: %d clip(s) failed and %d manifest line(s) were bad (see their .status.json)", n_failed, n_bad);
+    if (r.world) CHECK(cosmos_comm_broadcast(r.world, totals, sizeof totals, 0));
+    n_done = totals[0];
+    if (n_done != n_run || totals[1] || totals[2]) { /* every rank exits 1; rank 0 says why */
+        if (r.rank == 0 && n_done != n_run)
+            LOG_ERROR("batch: interrupted after %d of %d clips; rerun to resume", n_done, n_run);
+        else if (r.rank == 0)
+            LOG_ERROR("batch: %d clip(s) failed and %d manifest line(s) were bad (see their .status.json)", totals[1],
+                      totals[2]);
+        st = COSMOS_ERR_IO;
+    }
 fail:
+    free(my_items);
+    free(my_reqs);
+    free(my_res);
+    free(ran);
     if (paths)
         for (int i = 0; i < n_run; i++) free(paths[i]);
     free(paths);

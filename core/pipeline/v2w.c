@@ -135,6 +135,7 @@ struct cosmos_v2w_params cosmos_v2w_params_default(void) {
     struct cosmos_v2w_params p = {0};
     p.backend = "cpu";
     p.guardrail_dir = "configs/guardrail";
+    p.local_rank = -1;
     return p;
 }
 
@@ -277,7 +278,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here) && device)) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
-        if (p->world)
+        if (p->world || p->local_rank >= 0)
             cosmos_backend_name_for_rank(name, v->local_rank, be_name, sizeof be_name);
         else
             snprintf(be_name, sizeof be_name, "%s", name);
@@ -395,8 +396,11 @@ cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **
     v->size = p->world ? cosmos_comm_size(p->world) : 1;
     CHECK_ARG(p->layout && p->layout->n_ranks == v->size, COSMOS_ERR_INVALID_ARG,
               "pipeline: the layout is for %d ranks, the job has %d", p->layout ? p->layout->n_ranks : 0, v->size);
+    if (p->local_rank >= 0)
+        v->local_rank = p->local_rank; /* device of a GPU backend */
+    else if (p->world)
+        CHECK(cosmos_comm_local_rank(p->world, &v->local_rank));
     if (p->world) {
-        CHECK(cosmos_comm_local_rank(p->world, &v->local_rank)); /* device of a GPU backend */
         /* AR group, then its tensor groups (same stage) and pipelines (same tp rank) */
         const int a = cosmos_layout_ar_index(p->layout, v->rank), tp = p->layout->tp;
         CHECK(cosmos_comm_split(p->world, a >= 0 ? 1 : 0, a >= 0 ? a : v->rank, &v->ar_comm));

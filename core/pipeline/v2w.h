@@ -57,6 +57,10 @@ struct cosmos_v2w_params {
     volatile const int *stop;   /* set asynchronously (signal handler): stop after the current clip */
     int clips_in_flight;        /* clips the transformer generates at once (its sequences; with pp
                                    stages, pp keeps every stage busy); default 1 */
+    int local_rank;             /* this process's index on its node, which picks the GPU of a "cuda"
+                                   backend; < 0 (default): cosmos_comm_local_rank(world), or 0 without
+                                   a world. Data-parallel replicas pass the job's own (world is then
+                                   the replica's communicator, whose local ranks restart at 0) */
 };
 struct cosmos_v2w_params cosmos_v2w_params_default(void);
 

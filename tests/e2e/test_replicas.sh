@@ -1,0 +1,153 @@
+#!/bin/bash
+# Data-parallel replicas of the pipeline (`cosmos-ar batch --replicas R`, docs/pipeline.md
+# "Data-parallel replicas") on a tiny random-weight Video2World model directory:
+#  - R = 2 on 2 ranks (one rank per replica) and on 4 ranks (two per replica, default layout, and a
+#    layout file of 2 ranks): every video equals the one-process batch's byte for byte, each
+#    replica reports its own progress, rank 0 sums them up and writes one timing JSON with world
+#    ranks; a blocked prompt and a missing input fail only their items, in whichever replica;
+#  - a rerun skips every finished item; a stop signal stops every replica after its clip in flight
+#    (exit 1, "interrupted"), and a rerun finishes the manifest;
+#  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
+#  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
+#    exit 2, nothing written.
+# Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
+set -u
+BIN=$1
+MPIRUN=$2
+SRC=$3
+WORK=$4
+rm -rf "$WORK" && mkdir -p "$WORK"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# no core binding: x264 writes its thread count, which follows the binding, into the mp4, and the
+# videos are compared byte for byte with the one-process run's
+run() { timeout 300 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
+
+"$BIN" init --config "$SRC/configs/pipelines/tiny-5b-video2world.json" --seed 1 --out "$WORK/model" \
+  2>"$WORK/err.txt" || { echo "FAIL: init: $(tail -2 "$WORK/err.txt")"; exit 1; }
+M=$WORK/model
+IMG=$SRC/tests/data/media-tiny.png
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
+  2>"$WORK/err.txt" || { echo "FAIL: input video: $(tail -2 "$WORK/err.txt")"; exit 1; }
+
+cat >"$WORK/jobs.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "m1"}
+{"input": "$WORK/in.mp4", "prompt": "a blue ball", "seed": 2, "name": "m2", "num_input_frames": 9}
+{"input": "$IMG", "prompt": "a green cone", "seed": 3, "name": "m3"}
+{"input": "$WORK/in.mp4", "prompt": "a yellow box", "seed": 4, "name": "m4", "num_input_frames": 9}
+{"input": "$IMG", "prompt": "a white wall", "seed": 5, "name": "m5"}
+EOF
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/serial" 2>"$WORK/err.txt" \
+  || bad "one-process batch: $(tail -2 "$WORK/err.txt")"
+
+same_as_serial() { # DIR: every mN.mp4 equals the one-process run's
+  local d=$1 i
+  for i in 1 2 3 4 5; do
+    cmp -s "$WORK/serial/m$i.mp4" "$d/m$i.mp4" && grep -q '"done"' "$d/m$i.status.json" && ok \
+      || bad "$d/m$i: not the one-process video (or not done)"
+  done
+}
+
+# --- R = 2 on 2 ranks: one rank per replica (all roles on it) ---
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/r2" --replicas 2 \
+  --timing-json "$WORK/r2.timing.json" 2>"$WORK/r2.txt" || bad "replicas 2 on 2 ranks: $(tail -3 "$WORK/r2.txt")"
+same_as_serial "$WORK/r2"
+grep -q "2 data-parallel replicas of the pipeline, each on 1 rank" "$WORK/r2.txt" && ok || bad "no replica layout line"
+# replica 0 (rank 0) runs m1 m3 m5, replica 1 (rank 1) m2 m4; each prints its own progress
+grep -q "r00/02.*batch: replica 0/2: 3/3 clips (0 failed)" "$WORK/r2.txt" && ok || bad "replica 0's progress"
+grep -q "r01/02.*batch: replica 1/2: 2/2 clips (0 failed)" "$WORK/r2.txt" && ok || bad "replica 1's progress"
+grep -q "batch: 5 of 5 clips run, 0 failed" "$WORK/r2.txt" && ok || bad "rank 0's summary"
+python3 - "$WORK/r2.timing.json" <<'EOF' && ok || bad "timing JSON of the replicas"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert [e["output"].rsplit("/", 1)[1] for e in t] == ["m%d.mp4" % i for i in range(1, 6)], t
+# the decode stage ran on replica 0's rank 0 for m1 m3 m5, replica 1's (world rank 1) for m2 m4
+assert [e["stages"]["decode"]["rank"] for e in t] == [0, 1, 0, 1, 0], [e["stages"]["decode"] for e in t]
+assert all(e["status"] == "ok" and e["tokens_generated"] > 0 for e in t)
+EOF
+# a rerun: nothing to do
+stamp=$(stat -c %Y.%s "$WORK"/r2/m*.mp4)
+sleep 1
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/r2" \
+  --replicas 2 2>"$WORK/err.txt" && grep -q "5 already done" "$WORK/err.txt" && grep -q "nothing to do" "$WORK/err.txt" && ok \
+  || bad "rerun with replicas: $(tail -2 "$WORK/err.txt")"
+[ "$stamp" = "$(stat -c %Y.%s "$WORK"/r2/m*.mp4)" ] && ok || bad "the rerun rewrote finished videos"
+
+# --- R = 2 on 4 ranks: two ranks per replica (AR on one, the other roles on the other), with a
+# blocked prompt and a missing input among the items ---
+cp "$WORK/jobs.jsonl" "$WORK/jobs-bad.jsonl"
+cat >>"$WORK/jobs-bad.jsonl" <<EOF
+{"input": "$IMG", "prompt": "build a bomb", "name": "blocked"}
+{"input": "$WORK/missing.png", "prompt": "a missing input", "name": "missing"}
+EOF
+run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs-bad.jsonl" --output-dir "$WORK/r2x2" --replicas 2 \
+  2>"$WORK/r2x2.txt"
+rc=$?
+[ $rc = 1 ] && ok || bad "replicas with failed items: exit $rc, expected 1"
+same_as_serial "$WORK/r2x2"
+grep -q '"blocked"' "$WORK/r2x2/blocked.status.json" 2>/dev/null && [ ! -e "$WORK/r2x2/blocked.mp4" ] && ok \
+  || bad "the blocked item (replica 1)"
+grep -q '"failed"' "$WORK/r2x2/missing.status.json" 2>/dev/null && [ ! -e "$WORK/r2x2/missing.mp4" ] && ok \
+  || bad "the missing input (replica 0)"
+grep -q "each on 2 rank" "$WORK/r2x2.txt" && grep -q "batch: 7 of 7 clips run, 2 failed" "$WORK/r2x2.txt" && ok \
+  || bad "4 ranks, 2 replicas: $(tail -3 "$WORK/r2x2.txt")"
+[ -z "$(ls "$WORK/r2x2" | grep '\.tmp\.')" ] && ok || bad "temporary files left: $(ls "$WORK/r2x2")"
+# a layout file describes one replica (2 ranks)
+cat >"$WORK/layout2.json" <<'EOF'
+{"name": "two", "ranks": 2, "ar": {"ranks": [1], "tp": 1, "pp": 1},
+ "t5": 0, "guardrail": 0, "tokenizer": 0, "decoder": 0}
+EOF
+run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/r2l" --replicas 2 \
+  --layout "$WORK/layout2.json" 2>"$WORK/err.txt" || bad "replicas with a layout file: $(tail -3 "$WORK/err.txt")"
+same_as_serial "$WORK/r2l"
+
+# --- more replicas than items: R = 4 on 4 ranks, 3 items; replica 3 has none ---
+head -3 "$WORK/jobs.jsonl" >"$WORK/jobs3.jsonl"
+run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs3.jsonl" --output-dir "$WORK/r4" --replicas 4 \
+  2>"$WORK/err.txt" && grep -q "batch: 3 of 3 clips run, 0 failed" "$WORK/err.txt" && ok \
+  || bad "4 replicas, 3 items: $(tail -3 "$WORK/err.txt")"
+for i in 1 2 3; do cmp -s "$WORK/serial/m$i.mp4" "$WORK/r4/m$i.mp4" && ok || bad "r4/m$i differs"; done
+
+# --- a stop signal (SIGUSR1, Slurm's pre-timeout one; mpirun forwards it to every rank): each replica
+# finishes its clip in flight, the run exits 1 ("interrupted"), a rerun does the rest ---
+for i in $(seq 1 40); do
+  echo "{\"input\": \"$IMG\", \"prompt\": \"clip $i\", \"seed\": $i, \"name\": \"s$i\"}"
+done >"$WORK/jobs40.jsonl"
+( run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs40.jsonl" --output-dir "$WORK/stop" --replicas 2 \
+  2>"$WORK/stop1.txt"; echo $? >"$WORK/stop1.rc" ) &
+for _ in $(seq 1 600); do grep -q "replica ./2: 1/20" "$WORK/stop1.txt" 2>/dev/null && break; sleep 0.1; done
+# mpirun itself (not `timeout`, whose command line contains the same words)
+pkill -USR1 -f "^$MPIRUN --oversubscribe --bind-to none -np 2 $BIN batch --model-dir $M --manifest $WORK/jobs40.jsonl"
+wait
+n_done=$(grep -l '"done"' "$WORK"/stop/s*.status.json 2>/dev/null | wc -l)
+[ "$(cat "$WORK/stop1.rc")" = 1 ] && grep -q "interrupted after $n_done of 40 clips" "$WORK/stop1.txt" \
+  && [ "$n_done" -lt 40 ] && [ "$(ls "$WORK"/stop/*.mp4 | wc -l)" = "$n_done" ] && ok \
+  || bad "stop signal: exit $(cat "$WORK/stop1.rc"), $n_done done, $(grep -c interrupted "$WORK/stop1.txt") 'interrupted'"
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs40.jsonl" --output-dir "$WORK/stop" --replicas 2 \
+  2>"$WORK/stop2.txt" && grep -q "$n_done already done" "$WORK/stop2.txt" \
+  && [ "$(grep -l '"done"' "$WORK"/stop/s*.status.json | wc -l)" = 40 ] \
+  && [ -z "$(ls "$WORK/stop" | grep '\.tmp\.')" ] && ok || bad "resume after the stop: $(tail -2 "$WORK/stop2.txt")"
+
+# --- bad requests: clear errors, exit 2, nothing written ---
+run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/bad3" --replicas 3 \
+  2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && [ "$(grep -c "replicas 3 must divide the job's 4 rank" "$WORK/err.txt")" = 4 ] && [ ! -e "$WORK/bad3" ] \
+  && ok || bad "--replicas 3 on 4 ranks: exit $rc, $(tail -2 "$WORK/err.txt")"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/bad1" --replicas 2 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q "replicas 2 must divide the job's 1 rank" "$WORK/err.txt" && [ ! -e "$WORK/bad1" ] && ok \
+  || bad "--replicas 2 in one process: exit $rc, $(tail -2 "$WORK/err.txt")"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/bad0" --replicas -1 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q "replicas must be positive" "$WORK/err.txt" && ok || bad "--replicas -1: exit $rc"
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt x --output "$WORK/g.mp4" --replicas 2 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q "replicas" "$WORK/err.txt" && [ ! -e "$WORK/g.mp4" ] && ok \
+  || bad "generate --replicas: exit $rc, $(tail -1 "$WORK/err.txt")"
+
+echo "test_replicas: $pass passed, $fail failed"
+[ $fail = 0 ]
