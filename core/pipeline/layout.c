@@ -17,6 +17,7 @@ const char *cosmos_role_name(enum cosmos_role r) {
     case COSMOS_ROLE_DECODER: return "decoder";
     case COSMOS_ROLE_GUARDRAIL: return "guardrail";
     case COSMOS_ROLE_DECODER_CFG: return "decoder-cfg";
+    case COSMOS_ROLE_VIDEO_GUARDRAIL: return "video-guardrail";
     }
     return "?";
 }
@@ -45,6 +46,15 @@ cosmos_status cosmos_layout_validate(const struct cosmos_layout *l) {
         CHECK_ARG(single[i].rank >= 0 && single[i].rank < n, COSMOS_ERR_INVALID_ARG,
                   "layout '%s': the %s role's rank %d is outside the job's ranks 0..%d", l->name, single[i].name,
                   single[i].rank, n - 1);
+    CHECK_ARG(l->video_guardrail >= 0 && l->video_guardrail < n, COSMOS_ERR_INVALID_ARG,
+              "layout '%s': the video_guardrail role's rank %d is outside the job's ranks 0..%d", l->name,
+              l->video_guardrail, n - 1);
+    CHECK_ARG(l->video_guardrail == l->decoder ||
+                  (cosmos_layout_ar_index(l, l->video_guardrail) < 0 && l->video_guardrail != l->decoder_cfg),
+              COSMOS_ERR_INVALID_ARG,
+              "layout '%s': video_guardrail rank %d is an %s rank: the decoder streams frames to it while those "
+              "roles run, so it must be the decoder rank itself (%d) or a rank without the ar and decoder_cfg roles",
+              l->name, l->video_guardrail, l->video_guardrail == l->decoder_cfg ? "decoder_cfg" : "ar", l->decoder);
     if (l->decoder_cfg != -1) {
         CHECK_ARG(l->decoder_cfg >= 0 && l->decoder_cfg < n, COSMOS_ERR_INVALID_ARG,
                   "layout '%s': the decoder_cfg rank %d is outside the job's ranks 0..%d", l->name, l->decoder_cfg,
@@ -80,6 +90,7 @@ cosmos_status cosmos_layout_default(int n_ranks, int tp, int pp, struct cosmos_l
     const int n_ar = tp * pp, r = n_ranks - n_ar;
     for (int i = 0; i < n_ar; i++) out->ar_ranks[i] = i;
     out->decoder_cfg = r >= 4 ? n_ar + 3 : -1;
+    out->video_guardrail = r >= 5 ? n_ar + 4 : -1; /* -1: the decoder's, below */
     if (r == 0) {
         out->t5 = out->guardrail = out->tokenizer = out->decoder = 0;
     } else if (r == 1) {
@@ -92,6 +103,7 @@ cosmos_status cosmos_layout_default(int n_ranks, int tp, int pp, struct cosmos_l
         out->tokenizer = n_ar + 1;
         out->decoder = n_ar + 2;
     }
+    if (out->video_guardrail < 0) out->video_guardrail = out->decoder;
     CHECK(cosmos_layout_validate(out));
 fail:
     return st;
@@ -115,11 +127,14 @@ cosmos_status cosmos_layout_load(const char *path, int n_ranks, struct cosmos_la
     CHECK_ARG(root, COSMOS_ERR_FORMAT, "layout %s: %s (line %d)", path, err.text, err.line);
     CHECK_ARG(json_is_object(root), COSMOS_ERR_FORMAT, "layout %s: not a JSON object", path);
     {
-        static const char *const known[] = {"name",    "ranks",     "ar",          "t5",     "tokenizer",
-                                            "decoder", "guardrail", "decoder_cfg", "comment"};
+        static const char *const known[] = {"name",      "ranks",       "ar",
+                                            "t5",        "tokenizer",   "decoder",
+                                            "guardrail", "decoder_cfg", "video_guardrail",
+                                            "comment"};
         const char *unknown = cosmos_config_json_unknown_key(root, known, sizeof known / sizeof known[0]);
         CHECK_ARG(!unknown, COSMOS_ERR_FORMAT,
-                  "layout %s: unknown key '%s' (keys: name, ranks, ar, t5, tokenizer, decoder, guardrail, decoder_cfg)",
+                  "layout %s: unknown key '%s' (keys: name, ranks, ar, t5, tokenizer, decoder, guardrail, decoder_cfg, "
+                  "video_guardrail)",
                   path, unknown);
     }
     json_t *v = json_object_get(root, "name");
@@ -150,6 +165,9 @@ cosmos_status cosmos_layout_load(const char *path, int n_ranks, struct cosmos_la
     CHECK(json_rank(root, "guardrail", path, &out->guardrail));
     out->decoder_cfg = -1;
     if (json_object_get(root, "decoder_cfg")) CHECK(json_rank(root, "decoder_cfg", path, &out->decoder_cfg));
+    out->video_guardrail = out->decoder;
+    if (json_object_get(root, "video_guardrail"))
+        CHECK(json_rank(root, "video_guardrail", path, &out->video_guardrail));
     CHECK(cosmos_layout_validate(out));
 fail:
     json_decref(root);
@@ -170,6 +188,7 @@ int cosmos_layout_has_role(const struct cosmos_layout *l, int rank, enum cosmos_
     case COSMOS_ROLE_DECODER: return l->decoder == rank;
     case COSMOS_ROLE_GUARDRAIL: return l->guardrail == rank;
     case COSMOS_ROLE_DECODER_CFG: return l->decoder_cfg >= 0 && l->decoder_cfg == rank;
+    case COSMOS_ROLE_VIDEO_GUARDRAIL: return l->video_guardrail == rank;
     }
     return 0;
 }
@@ -192,7 +211,7 @@ void cosmos_layout_describe(const struct cosmos_layout *l, char *buf, size_t siz
             PUT(" ar(stage %d, tp %d)", a / l->tp, a % l->tp);
             any = 1;
         }
-        for (int role = COSMOS_ROLE_T5; role <= COSMOS_ROLE_DECODER_CFG; role++)
+        for (int role = COSMOS_ROLE_T5; role <= COSMOS_ROLE_VIDEO_GUARDRAIL; role++)
             if (cosmos_layout_has_role(l, r, (enum cosmos_role)role)) {
                 PUT(" %s", cosmos_role_name((enum cosmos_role)role));
                 any = 1;

@@ -10,6 +10,10 @@
  *                                           a diffusion decoder on a Video2World model, a header with
  *                                           aux AUX_CONTEXT and f32 [context_len, context_dim] (the
  *                                           clip's T5 context) comes before the clip's first frame
+ *   RGB     decoder -> video guardrail      uint8 [n,H,W,3] the clip's next n frames (aux: the first
+ *           (a rank of its own)             one's index); a header with bytes 0 ends the clip (status:
+ *                                           why, if it failed; aux: tokens generated), then one with
+ *                                           MSG_GROUP_END / MSG_GROUP_STOP ends the group
  * Within the AR group the first rank broadcasts the header, ids and context. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/json_file.h"
@@ -38,7 +42,10 @@
 #include "core/model/dv_encoder.h"
 #include "core/model/t5_model.h"
 
-enum { TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305, TAG_PROGRESS = 306 };
+enum {
+    TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305, TAG_PROGRESS = 306,
+    TAG_RGB = 307
+};
 /* header status: >= 0 flow control, < 0 a cosmos_status failure of that clip */
 enum { MSG_OK = 0, MSG_STOP = 1, MSG_GROUP_END = 2, MSG_GROUP_STOP = 3 };
 /* aux of a FRAME message whose payload is the clip's context (diffusion decoder, Video2World) */
@@ -71,11 +78,23 @@ struct dec_state {
     float *frames_f32;  /* [3, max new frames, H, W] */
     uint8_t *frames_u8; /* [max new frames, H, W, 3] */
     int n_pushed;
+    int64_t n_out;      /* frames passed on (to the video guardrail and the mp4) so far */
     int32_t *ids;       /* diffusion decoder: [Tl*Hl*Wl] the clip's tokens, collected */
     float *ctx;         /* diffusion decoder, Video2World: [context_len, context_dim] */
     int failed;         /* this clip failed here: later frames are drained and dropped */
     int ended;          /* the end-of-clip (or failure / stop) message was handled */
 };
+
+/* Per-clip state of a video-guardrail rank of its own: the clip's mp4, written as frames pass. */
+struct vg_state {
+    cosmos_media_writer_t *writer;
+    int failed; /* the clip failed (here or upstream): later frames are dropped */
+};
+
+static void vg_reset(struct vg_state *s) {
+    cosmos_media_writer_abort(s->writer);
+    memset(s, 0, sizeof *s);
+}
 
 static void dec_reset(struct dec_state *d) {
     cosmos_media_writer_abort(d->writer);
@@ -114,6 +133,8 @@ struct cosmos_v2w {
     int in_flight;         /* clips per group (the transformer's sequences) */
     struct dec_state *dec; /* [in_flight] decoder role state of the clips in flight */
     int group_ended;       /* the decoder saw the group's end message */
+    int vg_remote;         /* the video guardrail (and the mp4 writer) is a rank other than the decoder */
+    struct vg_state *vg;   /* [in_flight] that rank's state of the clips in flight */
     /* progress: the decoder rank reports each finished clip to rank 0, which calls on_done */
     cosmos_v2w_done_fn on_done;
     void *on_done_ud;
@@ -127,7 +148,8 @@ static double now_real(void) {
 }
 
 const char *cosmos_v2w_stage_name(enum cosmos_v2w_stage s) {
-    static const char *names[] = {"guardrail", "t5", "input", "tokenize", "ar_prefill", "ar_decode", "decode"};
+    static const char *names[] = {"guardrail",  "t5",        "input",  "tokenize",
+                                  "ar_prefill", "ar_decode", "decode", "video_guardrail"};
     return s < COSMOS_V2W_N_STAGES ? names[s] : "?";
 }
 
@@ -296,7 +318,8 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
     }
 
-    const int video_guard_here = !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER);
+    v->vg_remote = l->video_guardrail != l->decoder;
+    const int video_guard_here = !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
     {   /* the guardrail's models this rank needs (spec 5.1), all named in one message */
         const int no_aegis = aegis_here && !p->model_dir->aegis[0];
         const int no_video = video_guard_here && !(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0]);
@@ -359,7 +382,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
                      "per clip (--backend cuda puts it on a GPU; --disable-diffusion-decoder uses the DV decoder)",
                      v->rank, cosmos_dit_config_num_params(dc) * 1e-9);
     }
-    if (video_guard_here) { /* the video guardrail (spec components.md 1 step 9): on the decoder's frames */
+    if (video_guard_here) { /* the video guardrail (spec components.md 1 step 9): on the decoded frames */
         struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
         gp.checks[0] = "video_content_filter", gp.checks[1] = "face_blur", gp.n_checks = 2;
         gp.content_filter_weights = p->model_dir->video_content_filter;
@@ -370,6 +393,10 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->dec_h5));
         v->dec = calloc((size_t)v->in_flight, sizeof *v->dec);
         CHECK_ALLOC(v->dec);
+    }
+    if (v->vg_remote && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_VIDEO_GUARDRAIL)) {
+        v->vg = calloc((size_t)v->in_flight, sizeof *v->vg);
+        CHECK_ALLOC(v->vg);
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR)) {
         struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
@@ -458,6 +485,8 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     free(v->dd_ctx);
     for (int j = 0; v->dec && j < v->in_flight; j++) dec_reset(&v->dec[j]);
     free(v->dec);
+    for (int j = 0; v->vg && j < v->in_flight; j++) vg_reset(&v->vg[j]);
+    free(v->vg);
     cosmos_t5_free(v->t5);
     cosmos_guardrail_free(v->guard);
     cosmos_guardrail_free(v->video_guard);
@@ -644,12 +673,13 @@ fail:
 
 /* ---- progress to rank 0 ---- */
 
-/* Rank 0 (when it is not the decoder): handle the decoder rank's reports waiting now, or until
- * `until` reports have been handled in all. Called between groups, between tokens on the first AR
- * rank and at the end of the run, so rank 0 prints progress without ever blocking the clip flow. */
+/* Rank 0 (when it is not the rank that finishes clips: the video-guardrail rank, which is the
+ * decoder rank by default): handle that rank's reports waiting now, or until `until` reports have
+ * been handled in all. Called between groups, between tokens on the first AR rank and at the end of
+ * the run, so rank 0 prints progress without ever blocking the clip flow. */
 static cosmos_status progress_poll(cosmos_v2w_t *v, int until) {
     cosmos_status st = COSMOS_OK;
-    const int dec = v->p.layout->decoder;
+    const int dec = v->p.layout->video_guardrail;
     if (!v->on_done || v->rank != 0 || dec == 0 || !v->p.world) return COSMOS_OK;
     for (;;) {
         int flag = 0;
@@ -669,7 +699,8 @@ fail:
     return st;
 }
 
-/* The decoder rank, after clip i: report it (to rank 0, or call on_done here if this is rank 0). */
+/* The rank that finishes clips, after clip i: report it (to rank 0, or call on_done here if this
+ * is rank 0). */
 static cosmos_status progress_report(cosmos_v2w_t *v, int i, const struct cosmos_v2w_result *r) {
     if (!v->on_done) return COSMOS_OK;
     if (v->rank == 0 || !v->p.world) {
@@ -895,15 +926,12 @@ fail:
 
 static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state *d) {
     const size_t max_new = (size_t)v->dv_cfg.temporal_compression, px = (size_t)v->H * (size_t)v->W;
-    struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
-    ep.preview_path = c->req->preview;
     stage_begin(v, c, COSMOS_V2W_DECODE);
     if (v->use_dd) { /* the diffusion decoder needs the whole clip: collect the tokens */
         d->ids = malloc(sizeof(int32_t) * (size_t)v->Tl * (size_t)v->Hl * (size_t)v->Wl);
         return d->ids ? COSMOS_OK : COSMOS_ERR_NOMEM;
     }
     cosmos_status est = cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d->stream);
-    if (est == COSMOS_OK) est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
     if (est == COSMOS_OK) {
         d->frames_f32 = malloc(sizeof(float) * 3 * max_new * px);
         d->frames_u8 = malloc(3 * max_new * px);
@@ -941,6 +969,40 @@ static cosmos_status video_guard(cosmos_v2w_t *v, struct clip *c, uint8_t *rgb, 
                   verdict.check, (long long)first, (long long)(first + n - 1), verdict.reason);
         return COSMOS_ERR_BLOCKED;
     }
+    return COSMOS_OK;
+}
+
+/* The video-guardrail role on n new frames [n,H,W,3] of clip c (its frames [first, first + n)):
+ * video_guard, then the clip's mp4 (*writer, opened at the clip's first frames, with its preview).
+ * Returns 1 when the clip goes on, 0 when it has failed (with its reason in the clip). */
+static int guard_and_write(cosmos_v2w_t *v, struct clip *c, cosmos_media_writer_t **writer, uint8_t *rgb, int64_t n,
+                           int64_t first) {
+    if (video_guard(v, c, rgb, n, first) != COSMOS_OK) return 0; /* failed with the guardrail's reason */
+    cosmos_status est = COSMOS_OK;
+    if (!*writer) {
+        struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+        ep.preview_path = c->req->preview;
+        est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, writer);
+    }
+    if (est == COSMOS_OK) est = cosmos_media_writer_append(*writer, rgb, n);
+    if (est != COSMOS_OK) {
+        fail_clip(c, est, "cannot write frames %lld..%lld of '%s' (%s)", (long long)first, (long long)(first + n - 1),
+                  c->req->output, cosmos_status_str(est));
+        return 0;
+    }
+    return 1;
+}
+
+/* The decoder's next n frames [n,H,W,3] of clip c go on to the video-guardrail role: inline
+ * (guard_and_write into d->writer) or to its rank. A failed clip is recorded in the clip and
+ * d->failed; the return status is for failures of the run itself (a send). */
+static cosmos_status dec_emit(cosmos_v2w_t *v, struct clip *c, struct dec_state *d, uint8_t *rgb, int64_t n) {
+    const int64_t first = d->n_out;
+    d->n_out += n;
+    if (v->vg_remote)
+        return msg_send_aux(v, v->p.layout->video_guardrail, TAG_RGB, c->index, MSG_OK, NULL, rgb,
+                            n * 3 * (int64_t)v->H * v->W, first);
+    if (!guard_and_write(v, c, &d->writer, rgb, n, first)) d->failed = 1; /* its writer is aborted at the end */
     return COSMOS_OK;
 }
 
@@ -991,27 +1053,21 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
     }
     int n_new = 0;
     est = cosmos_dv_stream_push(d->stream, payload, d->frames_f32, &n_new);
-    if (est == COSMOS_OK && n_new > 0) {
-        cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
-        if (video_guard(v, c, d->frames_u8, n_new, cosmos_media_writer_frames(d->writer)) != COSMOS_OK) {
-            d->failed = 1; /* the clip failed with the guardrail's reason; its writer is aborted */
-            d->n_pushed++;
-            return COSMOS_OK;
-        }
-        est = cosmos_media_writer_append(d->writer, d->frames_u8, n_new);
-    }
     if (est != COSMOS_OK) {
-        fail_clip(c, est, "decoding latent frame %d into '%s' failed (%s)", d->n_pushed, c->req->output,
+        fail_clip(c, est, "decoding latent frame %d of '%s' failed (%s)", d->n_pushed, c->req->output,
                   cosmos_status_str(est));
         d->failed = 1;
+    } else if (n_new > 0) {
+        cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
+        CHECK(dec_emit(v, c, d, d->frames_u8, n_new));
     }
     d->n_pushed++;
 fail:
     return st;
 }
 
-/* Diffusion decoder (use_dd): the clip's collected tokens -> frames -> a new mp4 writer in d->writer. */
-static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state *d) {
+/* Diffusion decoder (use_dd): the clip's collected tokens -> uint8 frames *rgb [T,H,W,3] (malloc'd). */
+static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state *d, uint8_t **rgb_out) {
     const float *ctx = v->v2w ? d->ctx : v->dd_ctx;
     const int L = v->v2w ? v->ar_cfg.context_len : v->dd_ctx_rows;
     const size_t px = (size_t)v->H * (size_t)v->W;
@@ -1041,16 +1097,8 @@ static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state 
     if (est == COSMOS_OK)
         est = cosmos_diffusion_decoder_run(v->dd, &dp, d->ids, v->Tl, v->Hl, v->Wl, v->H, v->W, ctx, L, v->T, video);
     if (est == COSMOS_OK) {
-        struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
-        ep.preview_path = c->req->preview;
         cosmos_dv_video_to_u8(video, v->T, v->H, v->W, rgb);
-        if (video_guard(v, c, rgb, v->T, 0) != COSMOS_OK) { /* the clip failed with the guardrail's reason */
-            free(video);
-            free(rgb);
-            return COSMOS_OK;
-        }
-        est = cosmos_media_writer_open(c->req->output, v->W, v->H, &ep, &d->writer);
-        if (est == COSMOS_OK) est = cosmos_media_writer_append(d->writer, rgb, v->T);
+        *rgb_out = rgb, rgb = NULL;
     }
     free(video);
     free(rgb);
@@ -1086,24 +1134,36 @@ static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
     for (int j = 0; j < g->n_live; j++) {
         struct clip *c = &g->c[j];
         struct dec_state *d = &v->dec[j];
-        if (c->res->status == COSMOS_OK && !d->writer && !d->ids)
+        const int started = d->stream || d->ids;
+        if (c->res->status == COSMOS_OK && !started)
             fail_clip(c, COSMOS_ERR_INTERNAL, "no frame of the clip reached the decoder");
-        if (!d->writer && !d->ids) continue;
-        if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl && v->use_dd) {
-            cosmos_status est = dd_video(v, c, d);
+        if (c->res->status == COSMOS_OK && d->n_pushed != v->Tl)
+            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl);
+        if (c->res->status == COSMOS_OK && v->use_dd) {
+            uint8_t *rgb = NULL;
+            cosmos_status est = dd_video(v, c, d, &rgb);
             if (est != COSMOS_OK)
                 fail_clip(c, est, "the diffusion decoder failed on '%s' (%s)", c->req->output, cosmos_status_str(est));
+            else
+                st = dec_emit(v, c, d, rgb, v->T);
+            free(rgb);
+            CHECK(st);
         }
-        if (c->res->status == COSMOS_OK && d->n_pushed == v->Tl) { /* every frame passed video_guard */
+        if (!v->vg_remote && c->res->status == COSMOS_OK) { /* every frame passed video_guard: finish the mp4 */
             c->res->n_frames = (int)cosmos_media_writer_frames(d->writer);
-            cosmos_status cst = cosmos_media_writer_close(d->writer);
+            cosmos_status cst = d->writer ? cosmos_media_writer_close(d->writer) : COSMOS_ERR_INTERNAL;
             d->writer = NULL;
             if (cst != COSMOS_OK) fail_clip(c, cst, "cannot finish '%s'", c->req->output);
-        } else if (c->res->status == COSMOS_OK) {
-            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl);
         }
-        stage_end(c, COSMOS_V2W_DECODE);
+        if (started) stage_end(c, COSMOS_V2W_DECODE);
+        if (v->vg_remote) /* the clip ends at the video-guardrail rank too, with its status here */
+            CHECK(msg_send_aux(v, l->video_guardrail, TAG_RGB, c->index, c->res->status,
+                               c->res->status != COSMOS_OK ? c->res->reason : NULL, NULL, 0,
+                               c->res->n_tokens_generated));
     }
+    if (v->vg_remote) /* and so does the group (the clip field says how many of its clips ran) */
+        CHECK(msg_send(v, l->video_guardrail, TAG_RGB, g->c[0].index + g->n_live,
+                       g->stop ? MSG_GROUP_STOP : MSG_GROUP_END, NULL, NULL, 0));
     if (v->cfg_comm) { /* the decoder_cfg rank's group ends here too */
         int32_t hdr[4] = {CFG_END, 0, g->n_live, g->stop};
         CHECK(cosmos_comm_broadcast(v->cfg_comm, hdr, sizeof hdr, 0));
@@ -1112,6 +1172,59 @@ fail:
     free(payload);
     for (int j = 0; j < g->n; j++) dec_reset(&v->dec[j]); /* aborts unfinished writers: no partial outputs */
     v->group_ended = 0;
+    return st;
+}
+
+/* The video guardrail on a rank of its own: the decoder streams it each clip's frames (RGB
+ * messages), which it checks, blurs and writes to the clip's mp4 as they arrive; the clip's end
+ * message carries the decoder's status (a failure upstream or in the decoder), the group's end
+ * whether the run stops. This rank finishes the clips (it reports them to rank 0). */
+static cosmos_status role_video_guardrail(cosmos_v2w_t *v, struct group *g) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = v->p.layout;
+    const int64_t frame_bytes = 3 * (int64_t)v->H * v->W;
+    struct msg_hdr h;
+    void *payload = NULL;
+    for (;;) {
+        CHECK(msg_recv(v, l->decoder, TAG_RGB, &h, &payload));
+        if (h.status == MSG_GROUP_END || h.status == MSG_GROUP_STOP) {
+            if (h.status == MSG_GROUP_STOP) group_stop_at(g, h.clip - g->c[0].index);
+            break;
+        }
+        const int j = h.clip - g->c[0].index;
+        CHECK_ARG(j >= 0 && j < g->n, COSMOS_ERR_INTERNAL, "pipeline: frames of clip %d outside the group [%d, %d)",
+                  h.clip, g->c[0].index, g->c[0].index + g->n);
+        struct clip *c = &g->c[j];
+        struct vg_state *s = &v->vg[j];
+        if (h.bytes > 0) { /* frames [aux, aux + n) */
+            CHECK_ARG(h.status == MSG_OK && h.bytes % frame_bytes == 0 && h.aux >= 0, COSMOS_ERR_INTERNAL,
+                      "pipeline: a %lld-byte frame message for clip %d (frames are %lld bytes)", (long long)h.bytes,
+                      h.clip, (long long)frame_bytes);
+            if (c->res->start[COSMOS_V2W_VIDEO_GUARDRAIL] == 0) stage_begin(v, c, COSMOS_V2W_VIDEO_GUARDRAIL);
+            if (!s->failed && !guard_and_write(v, c, &s->writer, payload, h.bytes / frame_bytes, h.aux))
+                s->failed = 1;
+        } else { /* the end of the clip */
+            if (h.status != MSG_OK && c->res->status == COSMOS_OK) { /* the decoder rank logged it */
+                c->res->status = h.status;
+                snprintf(c->res->reason, sizeof c->res->reason, "%s", h.reason);
+            }
+            if (h.aux > 0) c->res->n_tokens_generated = h.aux;
+            if (c->res->status == COSMOS_OK && !s->writer)
+                fail_clip(c, COSMOS_ERR_INTERNAL, "no frame of the clip reached the video guardrail");
+            if (c->res->status == COSMOS_OK) {
+                c->res->n_frames = (int)cosmos_media_writer_frames(s->writer);
+                cosmos_status cst = cosmos_media_writer_close(s->writer);
+                s->writer = NULL;
+                if (cst != COSMOS_OK) fail_clip(c, cst, "cannot finish '%s'", c->req->output);
+            }
+            vg_reset(s); /* a failed clip's writer is aborted: no partial output */
+            if (c->res->start[COSMOS_V2W_VIDEO_GUARDRAIL] > 0) stage_end(c, COSMOS_V2W_VIDEO_GUARDRAIL);
+        }
+        free(payload), payload = NULL;
+    }
+fail:
+    free(payload);
+    for (int j = 0; j < g->n; j++) vg_reset(&v->vg[j]);
     return st;
 }
 
@@ -1172,7 +1285,8 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     const int has_role = cosmos_layout_has_role(l, r, COSMOS_ROLE_AR) || cosmos_layout_has_role(l, r, COSMOS_ROLE_T5) ||
                          cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) ||
                          cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER) ||
-                         cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL) || cfg_rank;
+                         cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL) ||
+                         cosmos_layout_has_role(l, r, COSMOS_ROLE_VIDEO_GUARDRAIL) || cfg_rank;
     for (int i = 0; i < n; i += v->in_flight) {
         struct group g;
         memset(&g, 0, sizeof g);
@@ -1183,10 +1297,11 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
         if (v->v2w && cosmos_layout_has_role(l, r, COSMOS_ROLE_T5)) CHECK(role_t5(v, &g));
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER)) CHECK(role_tokenizer(v, &g));
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_AR)) CHECK(role_ar(v, &g));
-        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER)) {
-            CHECK(role_decoder(v, &g));
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER)) CHECK(role_decoder(v, &g));
+        if (v->vg_remote && cosmos_layout_has_role(l, r, COSMOS_ROLE_VIDEO_GUARDRAIL))
+            CHECK(role_video_guardrail(v, &g));
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_VIDEO_GUARDRAIL)) /* where clips finish */
             for (int j = 0; j < g.n_live; j++) CHECK(progress_report(v, i + j, &mine[i + j]));
-        }
         if (cfg_rank) CHECK(role_decoder_cfg(v, &g));
         CHECK(progress_poll(v, -1));
         count += g.n_live;
@@ -1205,7 +1320,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
         counts[0] = count;
         all = mine, mine = NULL;
     }
-    CHECK(progress_poll(v, counts[l->decoder])); /* every report the decoder rank sent */
+    CHECK(progress_poll(v, counts[l->video_guardrail])); /* every report the finishing rank sent */
     int done = n;
     for (int k = 0; k < v->size; k++) done = counts[k] < done ? counts[k] : done;
     if (n_done) *n_done = done;
@@ -1251,7 +1366,7 @@ void cosmos_v2w_log_timing(const struct cosmos_v2w_result *results, int n) {
     char line[1024];
     int k = snprintf(line, sizeof line, "%-5s", "clip");
     for (int s = 0; s < COSMOS_V2W_N_STAGES; s++)
-        k += snprintf(line + k, sizeof line - (size_t)k, " %14s", cosmos_v2w_stage_name((enum cosmos_v2w_stage)s));
+        k += snprintf(line + k, sizeof line - (size_t)k, " %15s", cosmos_v2w_stage_name((enum cosmos_v2w_stage)s));
     snprintf(line + k, sizeof line - (size_t)k, " %9s  status", "total");
     LOG_INFO("stage times in seconds (@rank; stages of one clip overlap when they run on different ranks):\n%s",
              line);
@@ -1260,10 +1375,10 @@ void cosmos_v2w_log_timing(const struct cosmos_v2w_result *results, int n) {
         k = snprintf(line, sizeof line, "%-5d", i);
         for (int s = 0; s < COSMOS_V2W_N_STAGES && k < (int)sizeof line - 32; s++) {
             if (r->start[s] > 0)
-                k += snprintf(line + k, sizeof line - (size_t)k, " %9.3f @%-3d", r->end[s] - r->start[s],
+                k += snprintf(line + k, sizeof line - (size_t)k, " %10.3f @%-3d", r->end[s] - r->start[s],
                               r->stage_rank[s]);
             else
-                k += snprintf(line + k, sizeof line - (size_t)k, " %14s", "-");
+                k += snprintf(line + k, sizeof line - (size_t)k, " %15s", "-");
         }
         snprintf(line + k, sizeof line - (size_t)k, " %9.3f  %s", clip_span(r, NULL),
                  r->status == COSMOS_OK ? "ok" : r->reason);

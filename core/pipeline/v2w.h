@@ -18,11 +18,13 @@
  *              (seed, position). The first AR rank streams latent frames to the decoder rank: the
  *              context frames at once, each generated frame as soon as its last token is known.
  *   decoder:   causal streaming DV decode of each latent frame as it arrives -> uint8 frames
- *              (x*0.5+0.5, clamp, *255 truncated) appended to the mp4 (temp name, renamed when
- *              complete); optional preview mp4. The video guardrail (unless disable_guardrail;
- *              spec components.md 5.4, 5.5) runs on every batch of new frames before they are
- *              written: the content-safety filter (an unsafe frame fails the clip: no output), then
- *              face blur in place. With a diffusion decoder in the model directory (and not
+ *              (x*0.5+0.5, clamp, *255 truncated) -> the video-guardrail role, which is this rank
+ *              itself by default (inline) or a rank of its own that the decoder streams each batch
+ *              of frames to. The diffusion-decoder variant is described below.
+ *   video-guardrail: on every batch of new frames, before they are written (unless
+ *              disable_guardrail; spec components.md 5.4, 5.5): the content-safety filter (an unsafe
+ *              frame fails the clip: no output), then face blur in place; then the frames are
+ *              appended to the mp4 (temp name, renamed when complete; optional preview mp4). With a diffusion decoder in the model directory (and not
  *              disable_diffusion_decoder): the latent frames are collected, and at the clip's end
  *              the diffusion decoder (core/model/diffusion_decoder.h: DiT sampling over chunks +
  *              CV8x8x8 decode, spec components.md 4) makes the frames, conditioned on the prompt's
@@ -79,7 +81,9 @@ struct cosmos_v2w_request {
 
 enum cosmos_v2w_stage {
     COSMOS_V2W_GUARDRAIL, COSMOS_V2W_T5, COSMOS_V2W_INPUT, COSMOS_V2W_TOKENIZE, COSMOS_V2W_AR_PREFILL,
-    COSMOS_V2W_AR_DECODE, COSMOS_V2W_DECODE, COSMOS_V2W_N_STAGES
+    COSMOS_V2W_AR_DECODE, COSMOS_V2W_DECODE,
+    COSMOS_V2W_VIDEO_GUARDRAIL, /* only on a video-guardrail rank of its own (else inside "decode") */
+    COSMOS_V2W_N_STAGES
 };
 const char *cosmos_v2w_stage_name(enum cosmos_v2w_stage s);
 
@@ -90,7 +94,8 @@ struct cosmos_v2w_result {
     int stage_rank[COSMOS_V2W_N_STAGES];
     int64_t n_tokens_generated;
     int n_frames;
-    double video_guardrail_s; /* time in the video guardrail (content filter + face blur), inside "decode" */
+    double video_guardrail_s; /* time in the video guardrail (content filter + face blur): inside "decode", or
+                                 inside "video_guardrail" on a rank of its own */
 };
 
 typedef struct cosmos_v2w cosmos_v2w_t;

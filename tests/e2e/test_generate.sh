@@ -83,21 +83,8 @@ rc=$?
 # class biases say so); edited copies block a clip (content filter) or blur faces (RetinaFace)
 if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
   cp -r "$V2W" "$WORK/unsafe" && cp -r "$V2W" "$WORK/faces"
-  /usr/bin/python3 - "$WORK/unsafe/video_content_filter.h5" "$WORK/faces/face_blur.h5" <<'PY'
-import sys, h5py
-with h5py.File(sys.argv[1], "a") as f:  # the classifier's last layer: class 2 (Violence) always wins
-    b = f["network.layers.6.bias"]
-    v = b[()]
-    v[2] += 1000.0
-    b[...] = v
-with h5py.File(sys.argv[2], "a") as f:  # every prior is a face
-    for k in f.keys():
-        if k.startswith("ClassHead.") and k.endswith(".bias"):
-            v = f[k][()]
-            v[0::2] -= 20.0
-            v[1::2] += 20.0
-            f[k][...] = v
-PY
+  /usr/bin/python3 "$SRC/tests/e2e/edit_guardrail_models.py" --unsafe "$WORK/unsafe/video_content_filter.h5" \
+    --faces "$WORK/faces/face_blur.h5"
   for dd in "" --disable-diffusion-decoder; do
     if "$BIN" generate --model-dir "$WORK/unsafe" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
       --output "$WORK/unsafe.mp4" --preview "$WORK/unsafe.preview.mp4" $dd 2>"$WORK/err.txt"; then

@@ -44,20 +44,8 @@ rc=$?
   && ok || bad "safe video: exit $rc, '$out', $(tail -1 "$WORK/err.txt")"
 if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
   cp -r "$M" "$WORK/edited"
-  /usr/bin/python3 - "$WORK/edited/video_content_filter.h5" "$WORK/edited/face_blur.h5" <<'PY'
-import sys, h5py
-with h5py.File(sys.argv[1], "a") as f:  # the classifier's last layer: class 2 (Violence) always wins
-    v = f["network.layers.6.bias"][()]
-    v[2] += 1000.0
-    f["network.layers.6.bias"][...] = v
-with h5py.File(sys.argv[2], "a") as f:  # every prior is a face
-    for k in f.keys():
-        if k.startswith("ClassHead.") and k.endswith(".bias"):
-            v = f[k][()]
-            v[0::2] -= 20.0
-            v[1::2] += 20.0
-            f[k][...] = v
-PY
+  /usr/bin/python3 "$SRC/tests/e2e/edit_guardrail_models.py" --unsafe "$WORK/edited/video_content_filter.h5" \
+    --faces "$WORK/edited/face_blur.h5"
   out=$("$BIN" guardrail --model-dir "$WORK/edited" --input "$WORK/v.mp4" --output "$WORK/u.mp4" 2>"$WORK/err.txt")
   rc=$?
   [ $rc = 3 ] && [ "${out#unsafe video_content_filter: frame 0: Violence}" != "$out" ] && [ ! -e "$WORK/u.mp4" ] && ok \

@@ -43,6 +43,18 @@ Test(layout, defaults_by_world_size) {
     cr_assert(l.tp == 4 && l.t5 == 4 && l.tokenizer == 5 && l.decoder == 6);
     cr_assert(!cosmos_layout_has_role(&l, 7, COSMOS_ROLE_AR) && !cosmos_layout_has_role(&l, 7, COSMOS_ROLE_DECODER));
     cr_assert(cosmos_layout_has_role(&l, 7, COSMOS_ROLE_DECODER_CFG) && l.decoder == 6, "8 ranks: decoder 6, CFG half 7");
+    cr_assert(l.video_guardrail == 6 && cosmos_layout_has_role(&l, 6, COSMOS_ROLE_VIDEO_GUARDRAIL),
+              "8 ranks: the video guardrail on the decoder rank");
+    /* 5 ranks beyond the transformer's: the video guardrail gets the 5th */
+    cr_assert_eq(cosmos_layout_default(7, 2, 1, &l), COSMOS_OK);
+    cr_assert(l.t5 == 2 && l.tokenizer == 3 && l.decoder == 4 && l.decoder_cfg == 5 && l.video_guardrail == 6);
+    {
+        char b6[2048];
+        cosmos_layout_describe(&l, b6, sizeof b6);
+        cr_assert(strstr(b6, "rank 6: video-guardrail\n") != NULL && strstr(b6, "rank 4: decoder\n") != NULL, "%s", b6);
+    }
+    cr_assert_eq(cosmos_layout_default(3, 0, 0, &l), COSMOS_OK);
+    cr_assert(l.decoder == 2 && l.video_guardrail == 2);
     /* explicit tp/pp: ar first, the rest after */
     cr_assert_eq(cosmos_layout_default(4, 2, 2, &l), COSMOS_OK);
     cr_assert(l.tp == 2 && l.pp == 2 && l.t5 == 0 && l.decoder == 0);
@@ -73,6 +85,16 @@ Test(layout, file) {
     cr_assert(l.tp == 2 && l.pp == 1 && l.ar_ranks[0] == 2 && l.ar_ranks[1] == 3 && l.decoder == 1);
     cr_assert(cosmos_layout_has_role(&l, 3, COSMOS_ROLE_AR) && cosmos_layout_has_role(&l, 0, COSMOS_ROLE_T5));
     cr_assert_eq(l.decoder_cfg, -1, "no decoder_cfg key: none");
+    cr_assert_eq(l.video_guardrail, 1, "no video_guardrail key: the decoder rank");
+    /* the video guardrail on a rank of its own, or sharing one without ar / decoder_cfg roles */
+    write_file(p, "{\"name\": \"x\", \"ranks\": 4, \"ar\": {\"ranks\": [2], \"tp\": 1},"
+                  " \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"video_guardrail\": 3}");
+    cr_assert_eq(cosmos_layout_load(p, 4, &l), COSMOS_OK);
+    cr_assert(cosmos_layout_has_role(&l, 3, COSMOS_ROLE_VIDEO_GUARDRAIL) &&
+              !cosmos_layout_has_role(&l, 1, COSMOS_ROLE_VIDEO_GUARDRAIL));
+    write_file(p, "{\"name\": \"x\", \"ranks\": 4, \"ar\": {\"ranks\": [2], \"tp\": 1},"
+                  " \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"video_guardrail\": 0}");
+    cr_assert_eq(cosmos_layout_load(p, 4, &l), COSMOS_OK);
     cr_assert_eq(cosmos_layout_load(p, 2, &l), COSMOS_ERR_INVALID_ARG, "world size differs from the file's");
     write_file(p, "{\"name\": \"x\", \"ranks\": 4, \"ar\": {\"ranks\": [2], \"tp\": 1},"
                   " \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 3}");
@@ -89,6 +111,11 @@ Test(layout, file) {
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 1}",
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 3}",
         "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 4}",
+        /* video_guardrail: inside the job, not on an ar or decoder_cfg rank unless it is the decoder's */
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"video_guardrail\": 4}",
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"video_guardrail\": 3}",
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2], \"tp\": 1}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"decoder_cfg\": 3, \"video_guardrail\": 3}",
+        "{\"ranks\": 4, \"ar\": {\"ranks\": [2, 3], \"tp\": 2}, \"t5\": 0, \"tokenizer\": 1, \"decoder\": 1, \"guardrail\": 0, \"video_guardrail\": \"x\"}",
         "[1, 2]",
         "{\"ranks\": 4,",
     };
@@ -267,12 +294,15 @@ Test(layout, shipped_layout_files_load) {
     const struct {
         const char *file;
         int ranks, decoder_cfg;
-    } files[] = {{"2-ranks", 2, -1}, {"4-ranks-tp2", 4, -1}, {"8-ranks-tp2-pp2", 8, 7}};
+        int video_guardrail;
+    } files[] = {{"2-ranks", 2, -1, 1}, {"4-ranks-tp2", 4, -1, 3}, {"8-ranks-tp2-pp2", 8, 7, 6},
+                 {"8-ranks-tp4-video-guardrail", 8, -1, 7}};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1200];
         struct cosmos_layout l;
         snprintf(path, sizeof path, "%s/configs/layouts/%s.json", COSMOS_SOURCE_DIR, files[i].file);
         cr_assert_eq(cosmos_layout_load(path, files[i].ranks, &l), COSMOS_OK, "%s", path);
         cr_expect_eq(l.decoder_cfg, files[i].decoder_cfg, "%s", path);
+        cr_expect_eq(l.video_guardrail, files[i].video_guardrail, "%s", path);
     }
 }
