@@ -8,6 +8,7 @@
 #  - a rerun skips every finished item; a stop signal stops every replica after its clip in flight
 #    (exit 1, "interrupted"), and a rerun finishes the manifest;
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
+#  - each replica's rank picks the GPU of its local rank on the node (cuda:1 for world rank 1);
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
 #    exit 2, nothing written.
 # Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
@@ -130,6 +131,17 @@ run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs40.jsonl" --output
   2>"$WORK/stop2.txt" && grep -q "$n_done already done" "$WORK/stop2.txt" \
   && [ "$(grep -l '"done"' "$WORK"/stop/s*.status.json | wc -l)" = 40 ] \
   && [ -z "$(ls "$WORK/stop" | grep '\.tmp\.')" ] && ok || bad "resume after the stop: $(tail -2 "$WORK/stop2.txt")"
+
+# --- GPUs follow the node's local rank, not the rank in the replica: with one rank per replica,
+# rank 1 opens cuda:1 (no GPU here, so both fail, naming the device; with GPUs this check is moot) ---
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/gpu" --replicas 2 \
+    --backend cuda 2>"$WORK/err.txt"
+  rc=$?
+  [ $rc != 0 ] && grep -q "r00/02.*backend cuda:0 is not available" "$WORK/err.txt" \
+    && grep -q "r01/02.*backend cuda:1 is not available" "$WORK/err.txt" && [ -z "$(ls "$WORK/gpu" 2>/dev/null)" ] && ok \
+    || bad "replicas' GPUs: exit $rc, $(grep -m2 'cuda:' "$WORK/err.txt")"
+fi
 
 # --- bad requests: clear errors, exit 2, nothing written ---
 run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/bad3" --replicas 3 \
