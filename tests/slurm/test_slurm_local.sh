@@ -4,7 +4,8 @@
 # then, with a tiny Video2World model directory (cosmos-ar init) and manifests of image inputs with
 # prompts: a job array splitting a 3-item manifest; a rerun that resumes (only a deleted output is
 # made again); generate.sbatch with 2 ranks (default layout: transformer | T5, tokenizer, decoder)
-# under srun, generate-multinode.sbatch (on one node, --tp 2) under mpirun; a SIGUSR1 in the middle
+# under srun, generate-multinode.sbatch (on one node, --tp 2) under mpirun, generate.sbatch with
+# --replicas 2 under srun (two data-parallel copies of the pipeline); a SIGUSR1 in the middle
 # of an 8-item manifest on 2 ranks under srun (the clips in flight are finished and marked done, the
 # job requeues itself and completes the rest without rewriting finished outputs); a job without
 # --model-dir fails at once.
@@ -352,6 +353,26 @@ for launcher in srun mpirun; do
   if grep -q "2 rank(s)" "$log" && grep -qF "$role" "$log"; then ok; else bad "$launcher: no 2-rank layout with '$role' in the job log"; fi
   echo "$script, 2 ranks, $launcher: $((SECONDS - t0)) s"
 done
+
+# ---- 3b. 2 ranks under srun as 2 data-parallel replicas (--replicas 2: one whole pipeline per rank
+# and fake GPU), the same videos ----
+t0=$SECONDS
+id=$(submit replicas --nodes=1 --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1 \
+  "$SRC/slurm/generate.sbatch" "$D/manifest.jsonl" "$D/out-replicas" "${ARGS[@]}" --replicas 2)
+if [ -z "$id" ]; then
+  bad "sbatch generate.sbatch --replicas 2: $(cat "$D/logs/sbatch-replicas.err")"
+else
+  wait_done "$id" && ok
+  check_outputs "$D/out-replicas" "generate.sbatch --replicas 2" "${REFS[@]}"
+  log=$D/logs/replicas-$id.out
+  if grep -q "2 data-parallel replicas of the pipeline, each on 1 rank" "$log" && grep -q "replica 1/2: 1/1 clips" "$log" \
+    && grep -q "batch: 3 of 3 clips run, 0 failed" "$log"; then
+    ok
+  else
+    bad "replicas under srun: $(grep -m3 'replica\|clips run' "$log")"
+  fi
+fi
+echo "generate.sbatch --replicas 2, srun: $((SECONDS - t0)) s"
 
 # ---- 4. SIGUSR1 mid-manifest, 2 ranks under srun: every rank stops after the clip in flight, that
 # clip is done, the job requeues itself and the next run does the rest ----
