@@ -13,8 +13,9 @@
  * Data-parallel replicas (batch --replicas R; docs/pipeline.md "Data-parallel replicas"): the job's
  * N ranks form R independent copies of the pipeline, replica q on world ranks [q*N/R, (q+1)*N/R)
  * with a layout of N/R ranks; replica q runs the planned items q, q+R, q+2R, ... Each replica's
- * first rank writes its status files and progress; at the end rank 0 gathers every replica's
- * records (timing table and JSON with world ranks, totals) and all ranks exit alike. */
+ * first rank writes its status files and sends rank 0 a small progress record per clip, so rank 0
+ * prints the progress of the whole job; at the end rank 0 gathers every replica's records (timing
+ * table and JSON with world ranks, totals) and all ranks exit alike. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -263,11 +264,22 @@ fail:
 
 struct batch_ctx {
     const char *out_dir;
-    const struct cosmos_manifest_item *items; /* [n_run], in this replica's run order */
-    int n_run, n_ok, n_failed;
+    const struct cosmos_manifest_item *items; /* [n_run]: every planned item */
+    int n_run, n_ok, n_failed;                /* progress of the whole job (rank 0) */
     int64_t tokens;
     double t0;
-    char who[32]; /* "" with one replica, else "replica q/R: " */
+    /* data-parallel replicas: replica q's clip k is item q + k*R; the first rank of each replica
+     * writes its items' status files and sends rank 0 a progress record per clip (TAG_PROGRESS_DP),
+     * then an end record; rank 0 prints the job's progress as they come */
+    const struct gen_run *run;
+    int *ended; /* rank 0: [R] replica q sent its end record */
+};
+
+enum { TAG_GATHER = 401, TAG_PROGRESS_DP = 402 };
+struct dp_progress { /* a finished clip (gi >= 0) or the end of a replica's clips (gi = -1) */
+    int32_t gi, status;
+    int64_t tokens;
+    char reason[256];
 };
 
 static double mono_s(void) {
@@ -296,14 +308,12 @@ fail:
     return st;
 }
 
-static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r) {
-    struct batch_ctx *b = ud;
-    const struct cosmos_manifest_item *it = &b->items[index];
-    const int ok = r->status == COSMOS_OK;
-    if (write_status(b->out_dir, it, ok, r->reason, r) != COSMOS_OK)
-        LOG_ERROR("batch: could not write the status of '%s'", it->name);
+/* Rank 0: one more finished clip of the job (item gi), in the progress bar or log. */
+static void progress_line(struct batch_ctx *b, int gi, cosmos_status status, int64_t tokens, const char *reason) {
+    const struct cosmos_manifest_item *it = &b->items[gi];
+    const int ok = status == COSMOS_OK;
     ok ? b->n_ok++ : b->n_failed++;
-    b->tokens += r->n_tokens_generated;
+    b->tokens += tokens;
     const int done = b->n_ok + b->n_failed;
     const double dt = mono_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
     if (isatty(STDERR_FILENO)) { /* a bar redrawn in place; plain log lines otherwise */
@@ -311,15 +321,59 @@ static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r)
         const int w = (int)(40.0 * done / (b->n_run > 0 ? b->n_run : 1));
         for (int i = 0; i < 40; i++) bar[i] = i < w ? '#' : '.';
         bar[40] = '\0';
-        fprintf(stderr, "\r%s[%s] %d/%d clips, %d failed, %.1f tokens/s, ETA %.0f s%s", b->who, bar, done, b->n_run,
+        fprintf(stderr, "\r[%s] %d/%d clips, %d failed, %.1f tokens/s, ETA %.0f s%s", bar, done, b->n_run,
                 b->n_failed, dt > 0 ? b->tokens / dt : 0.0, eta, done == b->n_run ? "\n" : "");
         if (!ok) fprintf(stderr, "\n");
-        if (!ok) LOG_ERROR("batch: %s FAILED: %s", it->name, r->reason);
+        if (!ok) LOG_ERROR("batch: %s FAILED: %s", it->name, reason);
     } else {
-        LOG_INFO("batch: %s%d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", b->who,
-                 done, b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name,
-                 ok ? "done" : r->status == COSMOS_ERR_BLOCKED ? "BLOCKED" : "FAILED");
+        LOG_INFO("batch: %d/%d clips (%d failed) | %.1f tokens/s | elapsed %.0f s | ETA %.0f s | %s %s", done,
+                 b->n_run, b->n_failed, dt > 0 ? b->tokens / dt : 0.0, dt, eta, it->name,
+                 ok ? "done" : status == COSMOS_ERR_BLOCKED ? "BLOCKED" : "FAILED");
     }
+}
+
+/* Rank 0 with replicas: the other replicas' progress records waiting now (block = 0), or all of
+ * them up to every replica's end record (block = 1). Records are small (eager sends): a replica
+ * never waits for rank 0 to take them. */
+static cosmos_status drain_replica_progress(struct batch_ctx *b, int block) {
+    cosmos_status st = COSMOS_OK;
+    const struct gen_run *r = b->run;
+    for (int q = 1; q < r->n_replicas; q++) {
+        while (!b->ended[q]) {
+            int flag = 1;
+            if (!block) CHECK(cosmos_comm_probe(r->world, q * r->replica_size, TAG_PROGRESS_DP, &flag));
+            if (!flag) break;
+            struct dp_progress m;
+            CHECK(cosmos_comm_recv(r->world, &m, sizeof m, q * r->replica_size, TAG_PROGRESS_DP));
+            m.reason[sizeof m.reason - 1] = '\0';
+            if (m.gi < 0)
+                b->ended[q] = 1;
+            else if (m.gi < b->n_run)
+                progress_line(b, m.gi, (cosmos_status)m.status, m.tokens, m.reason);
+        }
+    }
+fail:
+    return st;
+}
+
+/* on_done of the pipeline (the replica's first rank, clip `index` of its share): the status file,
+ * then the progress (here on rank 0, else a record to rank 0). */
+static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r) {
+    struct batch_ctx *b = ud;
+    const int gi = b->run->replica + index * b->run->n_replicas;
+    const struct cosmos_manifest_item *it = &b->items[gi];
+    if (write_status(b->out_dir, it, r->status == COSMOS_OK, r->reason, r) != COSMOS_OK)
+        LOG_ERROR("batch: could not write the status of '%s'", it->name);
+    if (b->run->rank != 0) {
+        struct dp_progress m = {gi, r->status, r->n_tokens_generated, ""};
+        snprintf(m.reason, sizeof m.reason, "%s", r->reason);
+        if (cosmos_comm_send(b->run->world, &m, sizeof m, 0, TAG_PROGRESS_DP) != COSMOS_OK)
+            LOG_ERROR("batch: could not report '%s' to rank 0", it->name);
+        return;
+    }
+    progress_line(b, gi, r->status, r->n_tokens_generated, r->reason);
+    if (b->run->n_replicas > 1 && drain_replica_progress(b, 0) != COSMOS_OK)
+        LOG_ERROR("batch: could not read the other replicas' progress");
 }
 
 static int item_done(const char *dir, const char *name) {
@@ -401,7 +455,6 @@ fail:
 static cosmos_status gather_replicas(const struct gen_run *r, struct cosmos_v2w_result *mine, int n_mine, int done,
                                      struct cosmos_v2w_result *res, char *ran, int n_run) {
     cosmos_status st = COSMOS_OK;
-    enum { TAG_GATHER = 401 };
     const int R = r->n_replicas, m = r->replica_size;
     struct cosmos_v2w_result *buf = NULL;
     for (int k = 0; k < n_mine; k++)
@@ -453,9 +506,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
     struct cosmos_manifest_item *items = NULL;
     struct cosmos_v2w_request *reqs = NULL;
     struct cosmos_v2w_result *res = NULL, *my_res = NULL;
-    struct cosmos_manifest_item *my_items = NULL;
     struct cosmos_v2w_request *my_reqs = NULL;
     char **paths = NULL, *ran = NULL;
+    int *ended = NULL;
     struct gen_run r = {0};
     gen_opts_default(&o);
     struct cli_opt opts[] = {
@@ -522,22 +575,26 @@ cosmos_status cmd_batch(int argc, char **argv) {
     /* this replica's share: items q, q + R, q + 2R, ... (one replica: all of them) */
     const int R = r.n_replicas, q = r.replica;
     const int n_mine = n_run > q ? (n_run - q + R - 1) / R : 0;
-    my_items = calloc((size_t)n_mine + 1, sizeof *my_items);
     my_reqs = calloc((size_t)n_mine + 1, sizeof *my_reqs);
     my_res = calloc((size_t)n_mine + 1, sizeof *my_res);
-    CHECK_ALLOC(my_items);
     CHECK_ALLOC(my_reqs);
     CHECK_ALLOC(my_res);
-    for (int k = 0; k < n_mine; k++) my_items[k] = items[q + k * R], my_reqs[k] = reqs[q + k * R];
-    struct batch_ctx b = {out_dir, my_items, n_mine, 0, 0, 0, mono_s(), ""};
-    if (R > 1) snprintf(b.who, sizeof b.who, "replica %d/%d: ", q, R);
+    for (int k = 0; k < n_mine; k++) my_reqs[k] = reqs[q + k * R];
+    ended = calloc((size_t)R, sizeof *ended);
+    CHECK_ALLOC(ended);
+    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s(), &r, ended};
     int my_done = 0;
     cosmos_status rst = cosmos_v2w_run(r.v2w, my_reqs, n_mine, my_res, &my_done, on_clip_done, &b);
     if (R > 1) { /* every replica's record goes to rank 0, after all of them finished (or failed) */
+        if (r.rank != 0 && r.rank % r.replica_size == 0) { /* its progress records end here */
+            struct dp_progress m = {-1, 0, 0, ""};
+            CHECK(cosmos_comm_send(r.world, &m, sizeof m, 0, TAG_PROGRESS_DP));
+        }
         int all_ok = 0;
         CHECK(cosmos_comm_all_ok(r.world, rst == COSMOS_OK, &all_ok));
         CHECK(rst);
         CHECK_ARG(all_ok, COSMOS_ERR_IO, "batch: another replica's run failed (see its log)");
+        if (r.rank == 0) CHECK(drain_replica_progress(&b, 1));
     }
     CHECK(rst);
     ran = calloc((size_t)n_run, sizeof *ran);
@@ -568,10 +625,10 @@ cosmos_status cmd_batch(int argc, char **argv) {
         st = COSMOS_ERR_IO;
     }
 fail:
-    free(my_items);
     free(my_reqs);
     free(my_res);
     free(ran);
+    free(ended);
     if (paths)
         for (int i = 0; i < n_run; i++) free(paths[i]);
     free(paths);

@@ -2,9 +2,9 @@
 # Data-parallel replicas of the pipeline (`cosmos-ar batch --replicas R`, docs/pipeline.md
 # "Data-parallel replicas") on a tiny random-weight Video2World model directory:
 #  - R = 2 on 2 ranks (one rank per replica) and on 4 ranks (two per replica, default layout, and a
-#    layout file of 2 ranks): every video equals the one-process batch's byte for byte, each
-#    replica reports its own progress, rank 0 sums them up and writes one timing JSON with world
-#    ranks; a blocked prompt and a missing input fail only their items, in whichever replica;
+#    layout file of 2 ranks): every video equals the one-process batch's byte for byte, rank 0
+#    prints the progress of the whole job, sums it up and writes one timing JSON with world ranks;
+#    a blocked prompt and a missing input fail only their items, in whichever replica;
 #  - a rerun skips every finished item; a stop signal stops every replica after its clip in flight
 #    (exit 1, "interrupted"), and a rerun finishes the manifest;
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
@@ -57,9 +57,12 @@ run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-d
   --timing-json "$WORK/r2.timing.json" 2>"$WORK/r2.txt" || bad "replicas 2 on 2 ranks: $(tail -3 "$WORK/r2.txt")"
 same_as_serial "$WORK/r2"
 grep -q "2 data-parallel replicas of the pipeline, each on 1 rank" "$WORK/r2.txt" && ok || bad "no replica layout line"
-# replica 0 (rank 0) runs m1 m3 m5, replica 1 (rank 1) m2 m4; each prints its own progress
-grep -q "r00/02.*batch: replica 0/2: 3/3 clips (0 failed)" "$WORK/r2.txt" && ok || bad "replica 0's progress"
-grep -q "r01/02.*batch: replica 1/2: 2/2 clips (0 failed)" "$WORK/r2.txt" && ok || bad "replica 1's progress"
+# replica 0 (rank 0) runs m1 m3 m5, replica 1 (rank 1) m2 m4; rank 0 prints the job's progress,
+# the other replica's clips included (it sends rank 0 a record per clip)
+grep -q "r00/02.*batch: 5/5 clips (0 failed)" "$WORK/r2.txt" && ok || bad "rank 0's progress of the job"
+[ "$(grep -c "r00/02.*batch: ./5 clips (0 failed) .* m[24] done" "$WORK/r2.txt")" = 2 ] && ok \
+  || bad "replica 1's clips in rank 0's progress"
+grep -q "r01/02.*clips (" "$WORK/r2.txt" && bad "rank 1 printed progress" || ok
 grep -q "batch: 5 of 5 clips run, 0 failed" "$WORK/r2.txt" && ok || bad "rank 0's summary"
 python3 - "$WORK/r2.timing.json" <<'EOF' && ok || bad "timing JSON of the replicas"
 import json, sys
@@ -119,7 +122,7 @@ for i in $(seq 1 40); do
 done >"$WORK/jobs40.jsonl"
 ( run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs40.jsonl" --output-dir "$WORK/stop" --replicas 2 \
   2>"$WORK/stop1.txt"; echo $? >"$WORK/stop1.rc" ) &
-for _ in $(seq 1 600); do grep -q "replica ./2: 1/20" "$WORK/stop1.txt" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 600); do grep -q "batch: 2/40" "$WORK/stop1.txt" 2>/dev/null && break; sleep 0.1; done
 # mpirun itself (not `timeout`, whose command line contains the same words)
 pkill -USR1 -f "^$MPIRUN --oversubscribe --bind-to none -np 2 $BIN batch --model-dir $M --manifest $WORK/jobs40.jsonl"
 wait

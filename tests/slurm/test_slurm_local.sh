@@ -365,7 +365,7 @@ else
   wait_done "$id" && ok
   check_outputs "$D/out-replicas" "generate.sbatch --replicas 2" "${REFS[@]}"
   log=$D/logs/replicas-$id.out
-  if grep -q "2 data-parallel replicas of the pipeline, each on 1 rank" "$log" && grep -q "replica 1/2: 1/1 clips" "$log" \
+  if grep -q "2 data-parallel replicas of the pipeline, each on 1 rank" "$log" && grep -q "batch: 3/3 clips (0 failed)" "$log" \
     && grep -q "batch: 3 of 3 clips run, 0 failed" "$log"; then
     ok
   else
