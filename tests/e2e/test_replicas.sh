@@ -12,25 +12,7 @@
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
 #    exit 2, nothing written.
 # Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
-set -u
-BIN=$1
-MPIRUN=$2
-SRC=$3
-WORK=$4
-rm -rf "$WORK" && mkdir -p "$WORK"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# no core binding: x264 writes its thread count, which follows the binding, into the mp4, and the
-# videos are compared byte for byte with the one-process run's
-run() { timeout 300 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
-
-"$BIN" init --config "$SRC/configs/pipelines/tiny-5b-video2world.json" --seed 1 --out "$WORK/model" \
-  2>"$WORK/err.txt" || { echo "FAIL: init: $(tail -2 "$WORK/err.txt")"; exit 1; }
-M=$WORK/model
-IMG=$SRC/tests/data/media-tiny.png
+. "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
   2>"$WORK/err.txt" || { echo "FAIL: input video: $(tail -2 "$WORK/err.txt")"; exit 1; }
 
@@ -164,5 +146,4 @@ rc=$?
 [ $rc = 2 ] && grep -q "replicas" "$WORK/err.txt" && [ ! -e "$WORK/g.mp4" ] && ok \
   || bad "generate --replicas: exit $rc, $(tail -1 "$WORK/err.txt")"
 
-echo "test_replicas: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish test_replicas

@@ -13,23 +13,7 @@
 # Every mpirun is bounded by `timeout`, without core binding (x264 writes its thread count, which
 # follows the binding, into the mp4; the videos are compared byte for byte).
 # Usage: test_video_guardrail_rank.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
-set -u
-BIN=$1
-MPIRUN=$2
-SRC=$3
-WORK=$4
-rm -rf "$WORK" && mkdir -p "$WORK"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-run() { timeout 300 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
-
-"$BIN" init --config "$SRC/configs/pipelines/tiny-5b-video2world.json" --seed 1 --out "$WORK/model" \
-  2>"$WORK/err.txt" || { echo "FAIL: init: $(tail -2 "$WORK/err.txt")"; exit 1; }
-M=$WORK/model
-IMG=$SRC/tests/data/media-tiny.png
+. "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
 PROMPT="a robot arm picks up a red cube"
 cat >"$WORK/own.json" <<'EOF'
 {"name": "own", "ranks": 3, "ar": {"ranks": [0], "tp": 1}, "t5": 1, "guardrail": 1, "tokenizer": 1,
@@ -137,5 +121,4 @@ run -np 3 "$BIN" batch --model-dir "$M" --layout "$WORK/own.json" --manifest "$W
   && grep -q "$n_done already done" "$WORK/stop2.txt" && [ "$(grep -l '"done"' "$WORK"/stop/s*.status.json | wc -l)" = 30 ] \
   && [ -z "$(ls "$WORK/stop" | grep '\.tmp\.')" ] && ok || bad "resume after the stop: $(tail -2 "$WORK/stop2.txt")"
 
-echo "test_video_guardrail_rank: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish test_video_guardrail_rank
