@@ -307,12 +307,7 @@ def convert_t5(args):
             key = "shared.weight" if "shared.weight" not in state else None
         if key in expected:
             state[key] = t
-    errors = []
-    for key, shape in expected.items():
-        if key not in state:
-            errors.append(f"missing tensor {key} {list(shape)}")
-        elif tuple(state[key].shape) != tuple(shape):
-            errors.append(f"{key}: expected shape {list(shape)}, found {list(state[key].shape)}")
+    errors = cosmos_h5.shape_errors(state, expected)
     if errors:
         raise ConversionError("checkpoint does not match its config.json:\n  " + "\n  ".join(errors))
     with cosmos_h5.atomic_output(args.out) as tmp:

@@ -183,6 +183,19 @@ def expected_tensors(cfg):
     return out
 
 
+def shape_errors(state, expected):
+    """Problems of state (name -> array) against expected (name -> shape), in expected's order: a
+    line per missing tensor and per tensor of another shape. Tensors beyond expected are the
+    caller's to judge."""
+    errors = []
+    for key, shape in expected.items():
+        if key not in state:
+            errors.append(f"missing tensor {key} {list(shape)}")
+        elif tuple(state[key].shape) != tuple(shape):
+            errors.append(f"{key}: expected shape {list(shape)}, found {list(state[key].shape)}")
+    return errors
+
+
 def is_norm_key(key):
     """True for RMSNorm weight vectors (including the final norm.weight)."""
     return key == "norm.weight" or key.endswith(NORM_SUFFIXES)

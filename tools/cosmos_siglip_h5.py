@@ -235,12 +235,7 @@ def load_classifier(safety_filter_pt):
 def check_state(state, cfg, sources):
     """List of problems (missing, misshaped, unexpected keys) of state against cfg."""
     expected = dict(expected_tensors(cfg))
-    errors = []
-    for key, shape in expected.items():
-        if key not in state:
-            errors.append(f"missing tensor {key} {list(shape)}")
-        elif tuple(state[key].shape) != tuple(shape):
-            errors.append(f"{key}: expected shape {list(shape)}, found {list(state[key].shape)}")
+    errors = cosmos_h5.shape_errors(state, expected)
     for key in sorted(set(state) - set(expected)):
         errors.append(f"unexpected tensor {key} {list(state[key].shape)} (in {sources})")
     for key in state:
