@@ -473,7 +473,7 @@ static cosmos_status gather_replicas(const struct gen_run *r, struct cosmos_v2w_
         }
         return COSMOS_OK;
     }
-    buf = calloc((size_t)n_mine + 1 + (size_t)n_run / (size_t)R + 1, sizeof *buf);
+    buf = calloc((size_t)(n_run + R - 1) / (size_t)R + 1, sizeof *buf); /* the largest share */
     CHECK_ALLOC(buf);
     for (int q = 0; q < R; q++) {
         int32_t hdr[2] = {n_mine, done};
