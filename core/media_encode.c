@@ -4,7 +4,8 @@
  * libx264 when libavcodec has it (Debian's does), else the first H.264 encoder, else MPEG-4 part 2,
  * with a warning naming the choice. The moov atom goes first (faststart) so a truncated file is
  * detected by frame count. Written to cosmos_tmp_path(path) and renamed on close; the muxer is
- * named, not guessed from the name. The optional preview is a whole mp4 of the frames so far,
+ * named, not guessed from the name. libx264 runs without MB-tree (see writer_start: with it the
+ * output bytes depended on uninitialised memory). The optional preview is a whole mp4 of the frames so far,
  * re-encoded after each append by a second writer (a fragmented main file is not used: the
  * encoder's lookahead holds back the last frames until the final flush). */
 #define _POSIX_C_SOURCE 200809L /* strdup */
@@ -129,6 +130,11 @@ static cosmos_status writer_start(cosmos_media_writer_t *w) {
         snprintf(crf, sizeof crf, "%d", w->p.crf);
         av_dict_set(&opts, "crf", crf, 0);
         av_dict_set(&opts, "preset", "medium", 0);
+        /* MB-tree off: with it, libx264 (0.164, Debian's) reads memory it never initialised, so the
+         * same frames gave different bitstreams from run to run (seen at 96x64 and 960x640 with
+         * MALLOC_PERTURB_; tests/e2e/test_clip_length.sh). Without it the bytes are a function of
+         * the frames, which reproducible runs and the byte-for-byte tests rely on. */
+        av_dict_set(&opts, "x264-params", "mbtree=0", 0);
     } else {
         enc->bit_rate = (int64_t)w->W * w->H * w->p.fps / 4; /* ~2 bits per pixel-second: generous */
     }
