@@ -62,7 +62,7 @@ static void install_signals(void) {
 /* Options shared by generate and batch. */
 struct gen_opts {
     const char *model_dir, *layout, *guardrail_dir, *timing_json;
-    int num_input_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
+    int num_input_frames, num_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
     int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
     float temperature, top_p;
     uint64_t seed;
@@ -72,6 +72,9 @@ struct gen_opts {
 #define GEN_OPTS(o)                                                                                              \
     {"model-dir", CLI_STR, &(o).model_dir, "model directory (cosmos-model.json + HDF5 files)", 0},               \
         {"num-input-frames", CLI_INT, &(o).num_input_frames, "input frames used as context: 1 or 9 (default 9)", 0}, \
+        {"num-frames", CLI_INT, &(o).num_frames,                                                                 \
+         "frames of the output clip, input frames included: 1+8k (default: the model's 33); more than 33 "      \
+         "continue in sliding windows (docs/pipeline.md)", 0},                                                   \
         {"temperature", CLI_FLOAT, &(o).temperature, "sampling temperature (default 1.0; 0 = greedy)", 0},        \
         {"top-p", CLI_FLOAT, &(o).top_p, "nucleus mass (default: the model's: 4B 0.8, 5B 0.7, 12B 0.9, 13B 0.8)", 0}, \
         {"top-k", CLI_INT, &(o).top_k, "keep the k most likely tokens (default 0 = off)", 0},                    \
@@ -119,6 +122,8 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     CHECK_ARG(o->model_dir, COSMOS_ERR_INVALID_ARG, "%s: --model-dir is required", cmd);
     CHECK_ARG(o->num_input_frames == 1 || o->num_input_frames == 9, COSMOS_ERR_INVALID_ARG,
               "%s: --num-input-frames must be 1 or 9", cmd);
+    CHECK_ARG(o->num_frames >= 0, COSMOS_ERR_INVALID_ARG, "%s: --num-frames must be 1 + 8k (got %d)", cmd,
+              o->num_frames);
     CHECK_ARG(o->common.tp >= 0 && o->common.pp >= 0, COSMOS_ERR_INVALID_ARG, "%s: --tp and --pp must be positive",
               cmd);
     CHECK_ARG(!o->common.pp_layers, COSMOS_ERR_UNSUPPORTED, "%s: --pp-layers is not supported here yet (even split)",
@@ -188,6 +193,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     p.guardrail_dir = o->guardrail_dir;
     p.disable_guardrail = o->disable_guardrail;
     p.disable_diffusion_decoder = o->disable_dd;
+    p.num_frames = o->num_frames;
     p.stop = &g_stop_int;
     CHECK_ARG(o->clips_in_flight >= 0 && o->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
               "%s: --clips-in-flight must be in 1..%d", cmd, COSMOS_V2W_MAX_IN_FLIGHT);
@@ -525,7 +531,19 @@ cosmos_status cmd_batch(int argc, char **argv) {
     CHECK_ARG(manifest && out_dir, COSMOS_ERR_INVALID_ARG, "batch: --manifest and --output-dir are required");
     install_signals();
     CHECK(gen_open(&o, "batch", &r));
-    snprintf(settings, sizeof settings, "T=%g p=%g k=%d model=%s", o.temperature, o.top_p, o.top_k, r.md.name);
+    {
+        /* what changes an unnamed item's output goes into its name's hash; the settings added later
+         * only when they differ from the default, so older outputs keep their names */
+        int nf = 0, len = snprintf(settings, sizeof settings, "T=%g p=%g k=%d model=%s", o.temperature, o.top_p,
+                                   o.top_k, r.md.name);
+        cosmos_v2w_clip_shape(r.v2w, &nf, NULL, NULL, NULL);
+        if (o.num_frames > 0 && o.num_frames != nf && len > 0 && len < (int)sizeof settings)
+            len += snprintf(settings + len, sizeof settings - (size_t)len, " frames=%d", o.num_frames);
+        if (o.disable_dd && r.md.diffusion_decoder[0] && len > 0 && len < (int)sizeof settings)
+            len += snprintf(settings + len, sizeof settings - (size_t)len, " dv-decoder");
+        if (o.disable_guardrail && len > 0 && len < (int)sizeof settings)
+            snprintf(settings + len, sizeof settings - (size_t)len, " no-guardrail");
+    }
     struct cosmos_manifest_defaults d = {o.seed, o.num_input_frames, settings};
     /* rank 0 plans; everyone gets the plan (or learns that planning failed) */
     int64_t len = 0;

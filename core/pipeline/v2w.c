@@ -111,7 +111,9 @@ struct cosmos_v2w {
     int rank, size;
     struct cosmos_ar_config ar_cfg;
     struct cosmos_dv_config dv_cfg;
-    int T, H, W, Tl, Hl, Wl; /* clip and latent geometry */
+    int T, H, W, Tl, Hl, Wl; /* clip and latent geometry (the model's window) */
+    int T_out, Tl_out;       /* frames and latent frames of an output clip (num_frames) */
+    int win_ctx;             /* latent frames of context of a continuation window */
     int v2w;
     cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
     cosmos_backend_t *host_be;  /* T5 and DV tokenizer: be if it is a host backend, else host_own */
@@ -151,6 +153,10 @@ const char *cosmos_v2w_stage_name(enum cosmos_v2w_stage s) {
     static const char *names[] = {"guardrail",  "t5",        "input",  "tokenize",
                                   "ar_prefill", "ar_decode", "decode", "video_guardrail"};
     return s < COSMOS_V2W_N_STAGES ? names[s] : "?";
+}
+
+uint64_t cosmos_v2w_window_seed(uint64_t seed, int w) {
+    return w == 0 ? seed : seed ^ ((uint64_t)w * UINT64_C(0x9E3779B97F4A7C15));
 }
 
 struct cosmos_v2w_params cosmos_v2w_params_default(void) {
@@ -275,6 +281,21 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     CHECK_ARG(!v->v2w || p->model_dir->t5[0], COSMOS_ERR_FORMAT,
               "model '%s' is a Video2World model: its model directory needs a \"t5\" file", v->ar_cfg.name);
     v->use_dd = p->model_dir->diffusion_decoder[0] && !p->disable_diffusion_decoder;
+    {
+        const int tc = v->dv_cfg.temporal_compression, nf = p->num_frames > 0 ? p->num_frames : v->T;
+        CHECK_ARG(nf >= 1 && (nf - 1) % tc == 0 && 1 + (nf - 1) / tc >= 2 &&
+                      1 + (nf - 1) / tc <= COSMOS_V2W_MAX_LATENT_FRAMES,
+                  COSMOS_ERR_INVALID_ARG,
+                  "pipeline: %d output frames: the tokenizer makes 1 + %dk frames (k latent frames after the "
+                  "first), from %d to %d",
+                  nf, tc, 1 + tc, 1 + tc * (COSMOS_V2W_MAX_LATENT_FRAMES - 1));
+        v->T_out = nf, v->Tl_out = 1 + (nf - 1) / tc;
+        v->win_ctx = v->Tl >= 3 ? 2 : 1;
+        CHECK_ARG(!v->use_dd || v->Tl_out == v->Tl, COSMOS_ERR_UNSUPPORTED,
+                  "pipeline: the diffusion decoder makes %d-frame clips only (asked for %d frames); run with "
+                  "--disable-diffusion-decoder for other lengths (the DV decoder)",
+                  v->T, nf);
+    }
     CHECK_ARG(!v->use_dd || v->v2w || p->model_dir->dd_context[0], COSMOS_ERR_FORMAT,
               "model '%s' is a base (no-text) model with a diffusion decoder: its model directory needs a "
               "\"dd_context\" file (the generic prompt's T5 embedding, the official aux_vars.pt), or run with "
@@ -766,7 +787,9 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
     const int first = l->ar_ranks[0] == v->rank, G = g->n;
+    /* n_ids: the input clip's ids (tokenizer); n_out: the output clip's (num_frames) */
     const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl, F = (int64_t)v->Hl * v->Wl;
+    const int64_t n_out = (int64_t)v->Tl_out * F, n_buf = n_out > n_ids ? n_out : n_ids;
     const int64_t n_ctx_vals = v->v2w ? (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim : 0;
     struct msg_hdr h = {0};
     void *payload = NULL;
@@ -779,7 +802,7 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
     char reasons[COSMOS_V2W_MAX_IN_FLIGHT][240];
     int js[COSMOS_V2W_MAX_IN_FLIGHT], plen[COSMOS_V2W_MAX_IN_FLIGHT], n_gens[COSMOS_V2W_MAX_IN_FLIGHT];
     uint64_t seeds[COSMOS_V2W_MAX_IN_FLIGHT];
-    ids = malloc(sizeof(int32_t) * (size_t)(G * n_ids));
+    ids = malloc(sizeof(int32_t) * (size_t)(G * n_buf));
     ctx = malloc(sizeof(float) * (size_t)(G * n_ctx_vals + 1));
     CHECK_ALLOC(ids);
     CHECK_ALLOC(ctx);
@@ -813,7 +836,7 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
                 CHECK_ARG(h.bytes == (int64_t)sizeof(int32_t) * (2 + n_ids), COSMOS_ERR_INTERNAL,
                           "pipeline: token message of %lld bytes", (long long)h.bytes);
                 n_ctx[j] = ((int32_t *)payload)[0];
-                memcpy(ids + j * n_ids, (int32_t *)payload + 2, sizeof(int32_t) * (size_t)n_ids);
+                memcpy(ids + j * n_buf, (int32_t *)payload + 2, sizeof(int32_t) * (size_t)n_ids);
             }
             free(payload), payload = NULL;
             if (h.status == MSG_STOP) {
@@ -828,11 +851,22 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
         g->n_live = info[2 * G], g->stop = info[2 * G + 1];
         for (int j = 0; j < g->n_live; j++) {
             if (status[j] != MSG_OK) continue;
-            CHECK(cosmos_comm_broadcast(v->ar_comm, ids + j * n_ids, sizeof(int32_t) * (size_t)n_ids, 0));
+            CHECK(cosmos_comm_broadcast(v->ar_comm, ids + j * n_buf, sizeof(int32_t) * (size_t)n_ids, 0));
             if (v->v2w)
                 CHECK(cosmos_comm_broadcast(v->ar_comm, ctx + j * n_ctx_vals, sizeof(float) * (size_t)n_ctx_vals, 0));
         }
     }
+    /* a clip whose context already fills num_frames has nothing to generate (every AR rank knows
+     * n_ctx now, so they agree) */
+    for (int j = 0; j < g->n_live; j++)
+        if (status[j] == MSG_OK && n_ctx[j] >= v->Tl_out) {
+            status[j] = COSMOS_ERR_INVALID_ARG;
+            snprintf(reasons[j], sizeof reasons[j],
+                     "%d output frames leave nothing to generate after %d input frames (their %d latent frames): "
+                     "ask for at least %d",
+                     v->T_out, 1 + v->dv_cfg.temporal_compression * (n_ctx[j] - 1), n_ctx[j],
+                     1 + v->dv_cfg.temporal_compression * n_ctx[j]);
+        }
     /* the clips that can run become sequences 0..m-1 of the model */
     int m = 0;
     for (int j = 0; j < g->n_live; j++) {
@@ -852,20 +886,19 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
         CHECK_ALLOC(outs);
         CHECK_ALLOC(streams);
         struct cosmos_sampler_params sp = cosmos_sampler_params_default();
+        /* window 0: the clip's own context frames, then up to the model's Tl or num_frames */
+        const int64_t win0_end = (int64_t)(v->Tl_out < v->Tl ? v->Tl_out : v->Tl) * F;
         for (int s = 0; s < m; s++) {
             const int j = js[s];
             const struct cosmos_v2w_request *req = g->c[j].req;
             plen[s] = bov + (int)(n_ctx[j] * F);
-            n_gens[s] = (int)(n_ids - n_ctx[j] * F);
-            CHECK_ARG(n_gens[s] >= 1, COSMOS_ERR_INVALID_ARG,
-                      "pipeline: %d latent frames of context leave nothing to generate in a %d-frame latent clip",
-                      n_ctx[j], v->Tl);
-            prompts[s] = malloc(sizeof(int32_t) * (size_t)plen[s]);
-            outs[s] = malloc(sizeof(int32_t) * (size_t)n_gens[s]);
+            n_gens[s] = (int)(win0_end - n_ctx[j] * F);
+            prompts[s] = malloc(sizeof(int32_t) * (size_t)(bov + n_ids));
+            outs[s] = malloc(sizeof(int32_t) * (size_t)n_ids);
             CHECK_ALLOC(prompts[s]);
             CHECK_ALLOC(outs[s]);
             if (bov) prompts[s][0] = v->ar_cfg.bov_token_id;
-            memcpy(prompts[s] + bov, ids + j * n_ids, sizeof(int32_t) * (size_t)(n_ctx[j] * F));
+            memcpy(prompts[s] + bov, ids + j * n_buf, sizeof(int32_t) * (size_t)(n_ctx[j] * F));
             CHECK(cosmos_ar_use_seq(v->ar, s));
             if (v->v2w)
                 CHECK(cosmos_ar_set_context(v->ar, ctx + j * n_ctx_vals, v->ar_cfg.context_len,
@@ -876,34 +909,58 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
             sp.top_k = req->top_k;
             seeds[s] = req->seed;
             /* the decoder starts on the context frames while we generate */
-            streams[s] = (struct ar_stream){v, g, g->c[j].index, ids + j * n_ids, n_ctx[j] * F, 0};
+            streams[s] = (struct ar_stream){v, g, g->c[j].index, ids + j * n_buf, n_ctx[j] * F, 0};
             if (first && v->use_dd && v->v2w) /* the diffusion decoder conditions on the prompt too */
                 CHECK(msg_send_aux(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, ctx + j * n_ctx_vals,
                                    sizeof(float) * n_ctx_vals, AUX_CONTEXT));
             if (first) CHECK(stream_frames(&streams[s]));
         }
         CHECK(cosmos_sampler_params_check(&sp));
-        struct cosmos_ar_gen_stats gs = {0};
         const double t0 = now_real();
-        CHECK(cosmos_ar_generate_cb(v->ar, m, (const int32_t *const *)prompts, plen, n_gens, &sp, seeds, outs, &gs,
-                                    first ? on_token : NULL, streams));
+        double prefill_s = 0;
+        int64_t have = win0_end; /* latent-frame-aligned ids known for every clip after this window */
+        for (int w = 0;; w++) {
+            struct cosmos_ar_gen_stats gs = {0};
+            uint64_t wseeds[COSMOS_V2W_MAX_IN_FLIGHT];
+            for (int s = 0; s < m; s++) wseeds[s] = w == 0 ? seeds[s] : cosmos_v2w_window_seed(seeds[s], w);
+            CHECK(cosmos_ar_generate_cb(v->ar, m, (const int32_t *const *)prompts, plen, n_gens, &sp, wseeds, outs,
+                                        &gs, first ? on_token : NULL, streams));
+            if (w == 0) prefill_s = gs.prefill_s;
+            /* every AR rank appends the window's tokens (on the first rank on_token already did) */
+            for (int s = 0; s < m; s++) {
+                int32_t *all = ids + js[s] * n_buf;
+                memcpy(all + have - n_gens[s], outs[s], sizeof(int32_t) * (size_t)n_gens[s]);
+                g->c[js[s]].res->n_tokens_generated += n_gens[s];
+            }
+            if (have >= n_out) break;
+            /* the next window: [BOV] + the last win_ctx latent frames at positions 0.., then as many
+             * new latent frames as the model's window holds (or num_frames still needs) */
+            const int64_t ctx_ids = (int64_t)v->win_ctx * F;
+            int64_t gen = (int64_t)(v->Tl - v->win_ctx) * F;
+            if (gen > n_out - have) gen = n_out - have;
+            for (int s = 0; s < m; s++) {
+                memcpy(prompts[s] + bov, ids + js[s] * n_buf + have - ctx_ids, sizeof(int32_t) * (size_t)ctx_ids);
+                plen[s] = bov + (int)ctx_ids;
+                n_gens[s] = (int)gen;
+            }
+            have += gen;
+        }
         const double t1 = now_real();
         for (int s = 0; s < m; s++) {
             struct cosmos_v2w_result *r = g->c[js[s]].res;
-            r->start[COSMOS_V2W_AR_PREFILL] = t0, r->end[COSMOS_V2W_AR_PREFILL] = t0 + gs.prefill_s;
-            r->start[COSMOS_V2W_AR_DECODE] = t0 + gs.prefill_s, r->end[COSMOS_V2W_AR_DECODE] = t1;
+            r->start[COSMOS_V2W_AR_PREFILL] = t0, r->end[COSMOS_V2W_AR_PREFILL] = t0 + prefill_s;
+            r->start[COSMOS_V2W_AR_DECODE] = t0 + prefill_s, r->end[COSMOS_V2W_AR_DECODE] = t1;
             r->stage_rank[COSMOS_V2W_AR_PREFILL] = r->stage_rank[COSMOS_V2W_AR_DECODE] = v->rank;
-            r->n_tokens_generated = n_gens[s];
         }
         for (int s = 0; first && s < m; s++) {
             const int j = js[s];
-            CHECK_ARG(streams[s].n_sent == n_ids, COSMOS_ERR_INTERNAL,
+            CHECK_ARG(streams[s].n_sent == n_out, COSMOS_ERR_INTERNAL,
                       "pipeline: %lld of %lld tokens of clip %d reached the decoder", (long long)streams[s].n_sent,
-                      (long long)n_ids, g->c[j].index);
+                      (long long)n_out, g->c[j].index);
             CHECK(msg_send_aux(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, NULL, 0,
-                               n_gens[s])); /* end of clip */
+                               g->c[j].res->n_tokens_generated)); /* end of clip */
             const char *tok_out = g->c[j].req->tokens_out;
-            if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_ids, n_ids) != COSMOS_OK)
+            if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_buf, n_out) != COSMOS_OK)
                 LOG_WARN("clip %d: could not write %s", g->c[j].index, tok_out);
         }
     }
@@ -931,7 +988,7 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
         d->ids = malloc(sizeof(int32_t) * (size_t)v->Tl * (size_t)v->Hl * (size_t)v->Wl);
         return d->ids ? COSMOS_OK : COSMOS_ERR_NOMEM;
     }
-    cosmos_status est = cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl, &d->stream);
+    cosmos_status est = cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl_out, &d->stream);
     if (est == COSMOS_OK) {
         d->frames_f32 = malloc(sizeof(float) * 3 * max_new * px);
         d->frames_u8 = malloc(3 * max_new * px);
@@ -1137,8 +1194,8 @@ static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
         const int started = d->stream || d->ids;
         if (c->res->status == COSMOS_OK && !started)
             fail_clip(c, COSMOS_ERR_INTERNAL, "no frame of the clip reached the decoder");
-        if (c->res->status == COSMOS_OK && d->n_pushed != v->Tl)
-            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl);
+        if (c->res->status == COSMOS_OK && d->n_pushed != v->Tl_out)
+            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl_out);
         if (c->res->status == COSMOS_OK && v->use_dd) {
             uint8_t *rgb = NULL;
             cosmos_status est = dd_video(v, c, d, &rgb);

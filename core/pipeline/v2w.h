@@ -14,8 +14,9 @@
  *              and crop to the AR model's clip size, DV-encode -> all token ids -> the first AR rank.
  *   ar:        the first AR rank broadcasts ids and context in the AR group; prompt = [BOV] +
  *              ids of the first n_ctx latent frames (n_ctx = 2 for 9 input frames, 1 otherwise);
- *              n_gen = the remaining latent frames' tokens; sampling with the counter-based RNG at
- *              (seed, position). The first AR rank streams latent frames to the decoder rank: the
+ *              n_gen = the remaining latent frames' tokens (num_frames: see "Clip length");
+ *              sampling with the counter-based RNG at (seed, position). The first AR rank
+ *              streams latent frames to the decoder rank: the
  *              context frames at once, each generated frame as soon as its last token is known.
  *   decoder:   causal streaming DV decode of each latent frame as it arrives -> uint8 frames
  *              (x*0.5+0.5, clamp, *255 truncated) -> the video-guardrail role, which is this rank
@@ -30,6 +31,18 @@
  *              CV8x8x8 decode, spec components.md 4) makes the frames, conditioned on the prompt's
  *              T5 context (Video2World: the first AR rank forwards it ahead of the clip's frames)
  *              or on the model directory's dd_context (base models); then the same uint8 / mp4 path.
+ * Clip length (num_frames; user need 3 of spec performance-and-peers.md: explicit length control,
+ * token-level continuation with a sliding window). The output has Tl_out = 1 + (num_frames-1)/8
+ * latent frames. Up to the model's Tl (5) the first window is the whole run: the AR group stops
+ * after latent frame Tl_out-1. Beyond it the AR group goes on in windows of the model's own
+ * length: each further window is prefilled with [BOV] + the last K = min(2, Tl-1) latent frames
+ * generated so far, placed at latent positions 0..K-1 (as 9 input frames are), and samples the
+ * next min(Tl-K, remaining) latent frames with the seed cosmos_v2w_window_seed(seed, w) (window 0
+ * uses the seed itself). Tokens are never turned back into pixels between windows (the official
+ * route, chaining mp4 outputs through the tokenizer, degrades; NVIDIA/Cosmos #54). The decoder
+ * decodes all Tl_out latent frames as one causal stream, giving 1 + 8(Tl_out-1) frames. The
+ * model was trained on single windows: what it makes of a continued window (an 8-frame latent in
+ * the slot of a 1-frame one) is not validated here (random weights); docs/pipeline.md.
  * A failure of one clip (unreadable input, blocked prompt) travels down the chain as a status in
  * the message header: that clip fails with its reason, the others go on. Communication failures
  * are fatal for the run.
@@ -45,6 +58,7 @@
 #include "parallel/comm.h"
 
 #define COSMOS_V2W_MAX_IN_FLIGHT 64
+#define COSMOS_V2W_MAX_LATENT_FRAMES 256 /* num_frames <= 1 + 8 * 255 = 2041 with DV8x16x16 */
 
 struct cosmos_v2w_params {
     const struct cosmos_model_dir *model_dir;
@@ -63,6 +77,12 @@ struct cosmos_v2w_params {
                                    backend; < 0 (default): cosmos_comm_local_rank(world), or 0 without
                                    a world. Data-parallel replicas pass the job's own (world is then
                                    the replica's communicator, whose local ranks restart at 0) */
+    int num_frames;             /* frames of every output clip, input frames included: 1 + 8k (the
+                                   tokenizer's temporal compression), at most COSMOS_V2W_MAX_FRAMES;
+                                   0 (default) = the model's clip (33). Fewer: the clip's first
+                                   frames, exactly (causal model and decoder, RNG at (seed, position)).
+                                   More: continued through a sliding window (see "Clip length"
+                                   above). The diffusion decoder makes the model's clip length only. */
 };
 struct cosmos_v2w_params cosmos_v2w_params_default(void);
 
@@ -86,6 +106,10 @@ enum cosmos_v2w_stage {
     COSMOS_V2W_N_STAGES
 };
 const char *cosmos_v2w_stage_name(enum cosmos_v2w_stage s);
+/* Sampling seed of continuation window w >= 1 of a clip with the given seed: seed XOR
+ * (w * 0x9E3779B97F4A7C15) mod 2^64 (window 0: the seed). Distinct windows draw from distinct
+ * streams of the counter-based RNG, which is keyed by (seed, position) and positions restart. */
+uint64_t cosmos_v2w_window_seed(uint64_t seed, int w);
 
 struct cosmos_v2w_result {
     cosmos_status status;      /* OK, or why the clip failed */

@@ -1,4 +1,4 @@
-# The common start of the pipeline's MPI test scripts (test_replicas.sh,
+# The common start of the pipeline's MPI test scripts (test_replicas.sh, test_clip_length.sh,
 # test_video_guardrail_rank.sh), sourced with the script's arguments
 # COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR. It sets:
 #  - BIN, MPIRUN, SRC, WORK (emptied);
