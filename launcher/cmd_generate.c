@@ -549,10 +549,10 @@ cosmos_status cmd_batch(int argc, char **argv) {
     int64_t len = 0;
     if (r.rank == 0) {
         cosmos_status pst = plan_batch(manifest, out_dir, &d, &plan, &n_bad);
-        len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : -(int64_t)pst;
+        len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : (int64_t)pst; /* statuses are negative */
     }
     if (r.world) CHECK(cosmos_comm_broadcast(r.world, &len, sizeof len, 0));
-    CHECK_ARG(len > 0, len < 0 ? (cosmos_status)(-len) : COSMOS_ERR_INTERNAL, "batch: planning failed (see rank 0)");
+    CHECK_ARG(len > 0, len < 0 ? (cosmos_status)len : COSMOS_ERR_INTERNAL, "batch: planning failed (see rank 0)");
     if (r.rank != 0) {
         plan = malloc((size_t)len);
         CHECK_ALLOC(plan);

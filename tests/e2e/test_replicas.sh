@@ -10,7 +10,7 @@
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
 #  - each replica's rank picks the GPU of its local rank on the node (cuda:1 for world rank 1);
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
-#    exit 2, nothing written.
+#    exit 2, nothing written; a manifest rank 0 cannot read: every rank exits 1 with the reason.
 # Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
@@ -145,5 +145,15 @@ rc=$?
 rc=$?
 [ $rc = 2 ] && grep -q "replicas" "$WORK/err.txt" && [ ! -e "$WORK/g.mp4" ] && ok \
   || bad "generate --replicas: exit $rc, $(tail -1 "$WORK/err.txt")"
+# a manifest rank 0 cannot read: every rank stops with the reason (it crashed rank 0 in MPI_Bcast
+# when the status was negated into a positive plan length), with and without replicas
+for rep in "" "--replicas 2"; do
+  run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/no-such.jsonl" --output-dir "$WORK/nomani" $rep \
+    2>"$WORK/err.txt"
+  rc=$?
+  [ $rc = 1 ] && grep -q "cannot open the manifest" "$WORK/err.txt" \
+    && [ "$(grep -c "planning failed (see rank 0)" "$WORK/err.txt")" = 2 ] && ! grep -qi "signal" "$WORK/err.txt" \
+    && ok || bad "missing manifest on 2 ranks $rep: exit $rc, $(tail -2 "$WORK/err.txt")"
+done
 
 finish test_replicas
