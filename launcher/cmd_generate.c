@@ -256,6 +256,7 @@ cosmos_status cmd_generate(int argc, char **argv) {
     CHECK(cosmos_v2w_run(r.v2w, &req, 1, &res, &n_done, NULL, NULL));
     if (r.rank == 0) {
         cosmos_v2w_log_timing(&res, 1);
+        cosmos_v2w_log_memory(r.v2w, "memory per rank");
         if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, &req, &res, 1));
     }
     CHECK_ARG(n_done == 1, COSMOS_ERR_IO, "generate: interrupted before the clip was finished; no output written");
@@ -628,6 +629,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
         }
         n_done = totals[0];
         cosmos_v2w_log_timing(res, n_done);
+        cosmos_v2w_log_memory(r.v2w, R > 1 ? "memory per rank of replica 0 (world ranks 0..; the other replicas "
+                                             "run the same layout)"
+                                           : "memory per rank");
         if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, reqs, res, n_done));
         LOG_INFO("batch: %d of %d clips run, %d failed%s", n_done, n_run, totals[1],
                  n_done < n_run ? " (stopped by a signal: run the same command again to resume)" : "");

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/backend.h"
@@ -114,6 +115,7 @@ struct cosmos_v2w {
     int T, H, W, Tl, Hl, Wl; /* clip and latent geometry (the model's window) */
     int T_out, Tl_out;       /* frames and latent frames of an output clip (num_frames) */
     int win_ctx;             /* latent frames of context of a continuation window */
+    struct cosmos_v2w_memory_row *mem; /* [size] every rank's memory in the last run */
     int v2w;
     cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
     cosmos_backend_t *host_be;  /* T5 and DV tokenizer: be if it is a host backend, else host_own */
@@ -513,6 +515,7 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_guardrail_free(v->video_guard);
     cosmos_backend_free(v->be);
     cosmos_backend_free(v->host_own);
+    free(v->mem);
     free(v);
 }
 
@@ -1328,6 +1331,8 @@ fail:
 
 /* ---- the run ---- */
 
+static void memory_row(const cosmos_v2w_t *v, struct cosmos_v2w_memory_row *row);
+
 cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *reqs, int n,
                              struct cosmos_v2w_result *results, int *n_done, cosmos_v2w_done_fn on_done, void *ud) {
     cosmos_status st = COSMOS_OK;
@@ -1364,6 +1369,16 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
         count += g.n_live;
         if (g.stop) break;
     }
+    /* every rank's memory (gathered with the records) */
+    struct cosmos_v2w_memory_row row;
+    memory_row(v, &row);
+    free(v->mem);
+    v->mem = calloc((size_t)v->size, sizeof *v->mem);
+    CHECK_ALLOC(v->mem);
+    if (v->p.world)
+        CHECK(cosmos_comm_allgather(v->p.world, &row, v->mem, sizeof row));
+    else
+        v->mem[0] = row;
     /* rank 0 merges every rank's record of every clip */
     if (!has_role) count = n;
     counts = calloc((size_t)v->size, sizeof *counts);
@@ -1405,6 +1420,60 @@ fail:
     free(all);
     free(counts);
     return st;
+}
+
+/* ---- memory ---- */
+
+static void memory_row(const cosmos_v2w_t *v, struct cosmos_v2w_memory_row *row) {
+    const struct cosmos_layout *l = v->p.layout;
+    memset(row, 0, sizeof *row);
+    size_t k = 0;
+    for (int r = COSMOS_ROLE_AR; r <= COSMOS_ROLE_VIDEO_GUARDRAIL; r++) {
+        if (!cosmos_layout_has_role(l, v->rank, (enum cosmos_role)r) || k >= sizeof row->roles) continue;
+        const int a = cosmos_layout_ar_index(l, v->rank);
+        if (r == COSMOS_ROLE_AR && (l->tp > 1 || l->pp > 1))
+            k += (size_t)snprintf(row->roles + k, sizeof row->roles - k, "%sar tp%d/pp%d", k ? ", " : "", a % l->tp,
+                                  a / l->tp);
+        else
+            k += (size_t)snprintf(row->roles + k, sizeof row->roles - k, "%s%s", k ? ", " : "",
+                                  cosmos_role_name((enum cosmos_role)r));
+    }
+    if (!k) snprintf(row->roles, sizeof row->roles, "idle");
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) row->host_peak = (int64_t)ru.ru_maxrss * 1024; /* KiB on Linux */
+    if (v->ar) {
+        const struct cosmos_ar_memory m = cosmos_ar_model_memory(v->ar);
+        row->ar_weights = (int64_t)m.weight_bytes, row->ar_kv = (int64_t)m.kv_bytes;
+        row->ar_other = (int64_t)(m.context_bytes + m.table_bytes + m.scratch_bytes);
+    }
+    struct cosmos_backend_memory bm;
+    if (v->be && !cosmos_backend_is_host(v->be) && cosmos_backend_memory(v->be, &bm) == COSMOS_OK)
+        row->device_used = (int64_t)(bm.device_total - bm.device_free), row->device_total = (int64_t)bm.device_total;
+}
+
+const struct cosmos_v2w_memory_row *cosmos_v2w_memory(const cosmos_v2w_t *v, int *n) {
+    if (n) *n = v->mem ? v->size : 0;
+    return v->mem;
+}
+
+void cosmos_v2w_log_memory(const cosmos_v2w_t *v, const char *title) {
+    if (!cosmos_log_is_rank0() || !v->mem) return;
+    char buf[16384];
+    int k = snprintf(buf, sizeof buf,
+                     "%s (MB; host: peak resident set of the process; ar: the transformer's weights, KV cache, "
+                     "context K/V + tables + activations on that rank; device: in use / total at the end):\n"
+                     "%-4s %-56s %10s %10s %10s %10s %21s",
+                     title, "rank", "roles", "host peak", "ar weights", "ar kv", "ar other", "device");
+    for (int i = 0; i < v->size && k > 0 && k < (int)sizeof buf - 160; i++) {
+        const struct cosmos_v2w_memory_row *m = &v->mem[i];
+        char dev[32] = "-";
+        if (m->device_total > 0)
+            snprintf(dev, sizeof dev, "%.1f / %.1f", (double)m->device_used * 1e-6, (double)m->device_total * 1e-6);
+        k += snprintf(buf + k, sizeof buf - (size_t)k, "\n%-4d %-56s %10.1f %10.1f %10.1f %10.1f %21s", i, m->roles,
+                      (double)m->host_peak * 1e-6, (double)m->ar_weights * 1e-6, (double)m->ar_kv * 1e-6,
+                      (double)m->ar_other * 1e-6, dev);
+    }
+    LOG_INFO("%s", buf);
 }
 
 static double clip_span(const struct cosmos_v2w_result *r, double *t0) {

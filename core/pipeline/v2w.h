@@ -143,6 +143,23 @@ typedef void (*cosmos_v2w_done_fn)(void *ud, int index, const struct cosmos_v2w_
 cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *reqs, int n,
                              struct cosmos_v2w_result *results, int *n_done, cosmos_v2w_done_fn on_done, void *ud);
 
+/* Memory of each rank of the pipeline, measured during cosmos_v2w_run (user need 1 of spec
+ * performance-and-peers.md: a clear memory table per mode). Bytes. */
+struct cosmos_v2w_memory_row {
+    char roles[96];          /* the rank's roles, e.g. "ar tp0/pp0, decoder" */
+    int64_t host_peak;       /* the process's peak resident set (getrusage): weight pages mapped from
+                                files and read count, as do every model and buffer on the host */
+    int64_t ar_weights, ar_kv, ar_other; /* the transformer on this rank (its shard), in its backend's
+                                memory: weights, self-attention KV cache, and context K/V + tables +
+                                activations; 0 on ranks without the transformer */
+    int64_t device_used, device_total;   /* a GPU backend: memory in use on the device (by every
+                                process on it) and its size, at the end of the run; 0 on the CPU */
+};
+/* After cosmos_v2w_run: every rank's row ([*n] = the world size; on every rank), or NULL before. */
+const struct cosmos_v2w_memory_row *cosmos_v2w_memory(const cosmos_v2w_t *v, int *n);
+/* The memory table of the last run in rank 0's log; `title` names whose ranks they are. */
+void cosmos_v2w_log_memory(const cosmos_v2w_t *v, const char *title);
+
 /* Per-stage timing table of the results (rank 0's log) and the same as JSON (to a file, temp +
  * rename). */
 void cosmos_v2w_log_timing(const struct cosmos_v2w_result *results, int n);

@@ -202,6 +202,13 @@ for np in 2 4; do
     cmp -s "$WORK/img.tokens.txt" "$WORK/img.np$np.tokens.txt" && ok || bad "np $np: tokens differ from 1 process"
     [ "$(frames_of "$WORK/img.np$np.mp4")" = "17 96x64" ] && ok || bad "np $np mp4"
     grep -q "layout default-$np" "$WORK/err.txt" && ok || bad "np $np: no layout table printed"
+    # the memory table: a row per rank; the transformer's bytes on its ranks only, host peaks > 0
+    awk '/memory per rank/ {on = 1; getline; next} on && /^[0-9]+ / {print; next} {on = 0}' "$WORK/err.txt" \
+      >"$WORK/mem.txt"
+    [ "$(wc -l <"$WORK/mem.txt")" = $np ] && grep -q "^0 *ar" "$WORK/mem.txt" \
+      && awk '{n = split($0, f, "  +"); w = f[n - 3] + 0; h = f[n - 4] + 0; ar = ($2 ~ /^ar/);
+               if (h <= 0 || (ar && w <= 0) || (!ar && w != 0)) bad = 1} END {exit bad}' "$WORK/mem.txt" && ok \
+      || bad "np $np: memory table: $(cat "$WORK/mem.txt")"
     # the decoder rank (not the first AR rank at 2 and 4 ranks) got the prompt's context: the same frames
     "$BIN" prep-video --input "$WORK/img.np$np.mp4" --num-input-frames 9 --height 64 --width 96 \
       --out "$WORK/img.np$np.frames.h5" 2>/dev/null \
