@@ -64,6 +64,7 @@ struct gen_opts {
     const char *model_dir, *layout, *guardrail_dir, *timing_json;
     int num_input_frames, num_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
     int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
+    int variants; /* batch: clips per manifest item, seeds seed, seed+1, ... (0 or 1: one) */
     float temperature, top_p;
     uint64_t seed;
     struct cli_common common;
@@ -412,9 +413,22 @@ static void remove_stale_temps(const char *dir, const char *name) {
     closedir(d);
 }
 
-/* Rank 0: read the manifest, write statuses of bad lines, keep the items to run; as JSON. */
+/* Variant v of an item: with variants > 1 its name + "-v<v>", else the name; its seed + v
+ * (wrapping). With variants > 1 every name ends in "-v<digits>", which parses back uniquely, and
+ * item names are unique (manifest.h): variant names never collide. */
+static void item_variant(const struct cosmos_manifest_item *it, int variants, int v, char *name, size_t size,
+                         uint64_t *seed) {
+    if (variants > 1)
+        snprintf(name, size, "%s-v%d", it->name, v);
+    else
+        snprintf(name, size, "%s", it->name);
+    *seed = it->seed + (uint64_t)v;
+}
+
+/* Rank 0: read the manifest, write statuses of bad lines, keep the items to run (each usable item
+ * `variants` times); as JSON. */
 static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
-                                char **plan_json, int *n_bad_out) {
+                                int variants, char **plan_json, int *n_bad_out) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_manifest_item *items = NULL;
     int n = 0, n_skip = 0, n_bad = 0;
@@ -435,18 +449,27 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
             n_bad++;
             continue;
         }
-        remove_stale_temps(out_dir, it->name);
-        if (item_done(out_dir, it->name)) {
-            n_skip++;
-            continue;
+        for (int v = 0; v < variants; v++) {
+            char name[sizeof it->name + 16];
+            uint64_t seed;
+            item_variant(it, variants, v, name, sizeof name, &seed);
+            remove_stale_temps(out_dir, name);
+            if (item_done(out_dir, name)) {
+                n_skip++;
+                continue;
+            }
+            json_array_append_new(arr, json_pack("{s:i, s:s, s:s?, s:I, s:i, s:s}", "line", it->line, "input",
+                                                 it->input, "prompt", it->prompt, "seed", (json_int_t)seed, "nif",
+                                                 it->num_input_frames, "name", name));
         }
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:s?, s:I, s:i, s:s}", "line", it->line, "input", it->input,
-                                             "prompt", it->prompt, "seed", (json_int_t)it->seed, "nif",
-                                             it->num_input_frames, "name", it->name));
     }
     *n_bad_out = n_bad;
-    LOG_INFO("batch: %d items in %s: %d to run, %d already done, %d bad lines", n, manifest,
-             (int)json_array_size(arr), n_skip, n_bad);
+    if (variants > 1)
+        LOG_INFO("batch: %d items in %s, %d variants each: %d clips to run, %d already done, %d bad", n, manifest,
+                 variants, (int)json_array_size(arr), n_skip, n_bad);
+    else
+        LOG_INFO("batch: %d items in %s: %d to run, %d already done, %d bad lines", n, manifest,
+                 (int)json_array_size(arr), n_skip, n_bad);
     *plan_json = json_dumps(arr, JSON_COMPACT);
     CHECK_ALLOC(*plan_json);
 fail:
@@ -524,12 +547,17 @@ cosmos_status cmd_batch(int argc, char **argv) {
         {"replicas", CLI_INT, &o.replicas,
          "data-parallel copies of the pipeline, each on (ranks / R) ranks with its own layout; replica q runs "
          "the items q, q+R, ... (default 1)", 0},
+        {"variants", CLI_INT, &o.variants,
+         "clips per manifest item, with seeds seed, seed+1, ... and names NAME-v0, NAME-v1, ... (default 1: NAME)",
+         0},
         GEN_OPTS(o),
         {NULL, 0, NULL, NULL, 0},
     };
     CHECK(cli_parse_command("batch", argc, argv, opts, pos, 0, &n_pos, &o.common));
     if (o.common.help) return COSMOS_OK;
     CHECK_ARG(manifest && out_dir, COSMOS_ERR_INVALID_ARG, "batch: --manifest and --output-dir are required");
+    CHECK_ARG(o.variants >= 0 && o.variants <= 1000, COSMOS_ERR_INVALID_ARG,
+              "batch: --variants must be in 1..1000 (got %d)", o.variants);
     install_signals();
     CHECK(gen_open(&o, "batch", &r));
     {
@@ -549,7 +577,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
     /* rank 0 plans; everyone gets the plan (or learns that planning failed) */
     int64_t len = 0;
     if (r.rank == 0) {
-        cosmos_status pst = plan_batch(manifest, out_dir, &d, &plan, &n_bad);
+        cosmos_status pst = plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, &plan, &n_bad);
         len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : (int64_t)pst; /* statuses are negative */
     }
     if (r.world) CHECK(cosmos_comm_broadcast(r.world, &len, sizeof len, 0));

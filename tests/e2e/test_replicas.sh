@@ -10,7 +10,9 @@
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
 #  - each replica's rank picks the GPU of its local rank on the node (cuda:1 for world rank 1);
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
-#    exit 2, nothing written; a manifest rank 0 cannot read: every rank exits 1 with the reason.
+#    exit 2, nothing written; a manifest rank 0 cannot read: every rank exits 1 with the reason;
+#  - --variants K: K clips per item with seeds seed, seed+1, ..., split over the replicas; a rerun
+#    with a larger K runs only the new variants.
 # Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
@@ -145,6 +147,27 @@ rc=$?
 rc=$?
 [ $rc = 2 ] && grep -q "replicas" "$WORK/err.txt" && [ ! -e "$WORK/g.mp4" ] && ok \
   || bad "generate --replicas: exit $rc, $(tail -1 "$WORK/err.txt")"
+# --- batch --variants K: K clips per item (seeds seed, seed+1, ...; names NAME-vK), split over the
+# replicas like any items; a rerun with a larger K makes only the new variants ---
+head -2 "$WORK/jobs.jsonl" >"$WORK/var.jsonl"
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/var.jsonl" --output-dir "$WORK/var" --replicas 2 \
+  --variants 3 2>"$WORK/err.txt" && grep -q "2 items in .*, 3 variants each: 6 clips to run" "$WORK/err.txt" && ok \
+  || bad "--variants 3: $(tail -2 "$WORK/err.txt")"
+[ "$(ls "$WORK/var"/*.mp4 | wc -l)" = 6 ] && cmp -s "$WORK/var/m1-v0.mp4" "$WORK/serial/m1.mp4" \
+  && cmp -s "$WORK/var/m2-v0.mp4" "$WORK/serial/m2.mp4" && ok \
+  || bad "variant 0 is not the item itself: $(ls "$WORK/var")"
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a red cube" --seed 3 --output "$WORK/m1s3.mp4" \
+  2>"$WORK/err.txt" && cmp -s "$WORK/var/m1-v2.mp4" "$WORK/m1s3.mp4" \
+  && ! cmp -s "$WORK/var/m1-v1.mp4" "$WORK/m1s3.mp4" && ok || bad "variant 2 of m1 (seed 1) is not the seed-3 clip"
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/var.jsonl" --output-dir "$WORK/var" --replicas 2 \
+  --variants 4 2>"$WORK/err.txt" && grep -q "2 clips to run, 6 already done" "$WORK/err.txt" \
+  && [ -e "$WORK/var/m1-v3.mp4" ] && [ -e "$WORK/var/m2-v3.mp4" ] && ok \
+  || bad "--variants 4 rerun: $(tail -2 "$WORK/err.txt")"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/var.jsonl" --output-dir "$WORK/var-bad" --variants -2 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q "variants must be in 1..1000" "$WORK/err.txt" && [ ! -e "$WORK/var-bad" ] && ok \
+  || bad "--variants -2: exit $rc"
+
 # a manifest rank 0 cannot read: every rank stops with the reason (it crashed rank 0 in MPI_Bcast
 # when the status was negated into a positive plan length), with and without replicas
 for rep in "" "--replicas 2"; do
