@@ -32,6 +32,7 @@
 #include "core/h5file.h"
 #include "cosmos_build_config.h"
 #include "core/log.h"
+#include "core/model/sampler.h"
 #include "core/pipeline/layout.h"
 #include "core/pipeline/manifest.h"
 #include "core/pipeline/model_dir.h"
@@ -117,6 +118,16 @@ struct gen_run {
     int replica, n_replicas, replica_size;
 };
 
+/* A failed run (not a failed clip: those are in the results) on a job of several ranks: the other
+ * ranks may be waiting for this one's next message, so the job is ended here (MPI_Abort) instead of
+ * hanging in a receive or in MPI_Finalize. Every failure path of the run logs its reason first. */
+static void run_or_abort(const struct gen_run *r, const char *cmd, cosmos_status st) {
+    if (st == COSMOS_OK || !r->world || r->size < 2) return;
+    LOG_ERROR("%s: the run failed on this rank (%s); ending the whole job so that no rank waits for it forever", cmd,
+              cosmos_status_str(st));
+    cosmos_comm_abort(r->world, st == COSMOS_ERR_INVALID_ARG ? 2 : 1);
+}
+
 static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_run *r) {
     cosmos_status st = COSMOS_OK;
     memset(r, 0, sizeof *r);
@@ -125,6 +136,12 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
               "%s: --num-input-frames must be 1 or 9", cmd);
     CHECK_ARG(o->num_frames >= 0, COSMOS_ERR_INVALID_ARG, "%s: --num-frames must be 1 + 8k (got %d)", cmd,
               o->num_frames);
+    { /* here, on every rank alike: inside the run only the transformer's ranks would see it */
+        struct cosmos_sampler_params sp = cosmos_sampler_params_default();
+        sp.temperature = o->temperature, sp.top_k = o->top_k;
+        if (o->top_p >= 0) sp.top_p = o->top_p;
+        CHECK(cosmos_sampler_params_check(&sp));
+    }
     CHECK_ARG(o->common.tp >= 0 && o->common.pp >= 0, COSMOS_ERR_INVALID_ARG, "%s: --tp and --pp must be positive",
               cmd);
     CHECK_ARG(!o->common.pp_layers, COSMOS_ERR_UNSUPPORTED, "%s: --pp-layers is not supported here yet (even split)",
@@ -254,7 +271,9 @@ cosmos_status cmd_generate(int argc, char **argv) {
         LOG_WARN("generate: base models take no prompt; --prompt is ignored");
     struct cosmos_v2w_request req = {input, prompt, o.num_input_frames, o.temperature, o.top_p, o.top_k, o.seed,
                                      output, preview, tokens_out};
-    CHECK(cosmos_v2w_run(r.v2w, &req, 1, &res, &n_done, NULL, NULL));
+    cosmos_status rst = cosmos_v2w_run(r.v2w, &req, 1, &res, &n_done, NULL, NULL);
+    run_or_abort(&r, "generate", rst);
+    CHECK(rst);
     if (r.rank == 0) {
         cosmos_v2w_log_timing(&res, 1);
         cosmos_v2w_log_memory(r.v2w, "memory per rank");
@@ -439,6 +458,9 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
         st = COSMOS_ERR_IO;
         goto fail;
     }
+    struct stat sb;
+    CHECK_ARG(stat(out_dir, &sb) == 0 && S_ISDIR(sb.st_mode), COSMOS_ERR_INVALID_ARG,
+              "batch: the output directory '%s' is not a directory", out_dir);
     CHECK_ARG(access(out_dir, W_OK) == 0, COSMOS_ERR_IO, "batch: the output directory '%s' is not writable", out_dir);
     CHECK(cosmos_manifest_load(manifest, d, &items, &n));
     for (int i = 0; i < n; i++) {
@@ -632,6 +654,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
     struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s(), &r, ended};
     int my_done = 0;
     cosmos_status rst = cosmos_v2w_run(r.v2w, my_reqs, n_mine, my_res, &my_done, on_clip_done, &b);
+    run_or_abort(&r, "batch", rst);
     if (R > 1) { /* every replica's record goes to rank 0, after all of them finished (or failed) */
         if (r.rank != 0 && r.rank % r.replica_size == 0) { /* its progress records end here */
             struct dp_progress m = {-1, 0, 0, ""};

@@ -79,6 +79,9 @@ cosmos_status cosmos_comm_probe(cosmos_comm_t *c, int src, int tag, int *flag) {
     return c->ops->probe(c->ctx, src, tag, flag);
 }
 cosmos_status cosmos_comm_barrier(cosmos_comm_t *c) { return c->ops->barrier(c->ctx); }
+void cosmos_comm_abort(cosmos_comm_t *c, int code) {
+    if (c && c->ops->abort) c->ops->abort(c->ctx, code);
+}
 cosmos_status cosmos_comm_all_ok(cosmos_comm_t *c, int ok, int *all_ok) { return c->ops->all_ok(c->ctx, ok, all_ok); }
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out) {
     *out = NULL;

@@ -46,6 +46,11 @@ cosmos_status cosmos_comm_all_ok(cosmos_comm_t *c, int ok, int *all_ok);
  * its start), else 0 (MPI_Iprobe). UNSUPPORTED for communicators without point-to-point queues
  * (self, NCCL). */
 cosmos_status cosmos_comm_probe(cosmos_comm_t *c, int src, int tag, int *flag);
+/* Ends every process of the job with exit status `code` (MPI_Abort), for a failure the other
+ * ranks cannot learn of: they would wait forever for this rank's next message (spec
+ * performance-and-peers.md 4.2 and 5.5: turn hangs into exits the launcher sees). Returns only where
+ * the communicator cannot abort (self, NCCL): the caller then exits as usual. */
+void cosmos_comm_abort(cosmos_comm_t *c, int code);
 /* Ranks with the same color form a new communicator, ordered by key (MPI_Comm_split). */
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
 /* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */

@@ -186,9 +186,14 @@ static cosmos_status mpi_probe(void *p, int src, int tag, int *flag) {
     return COSMOS_OK;
 }
 
+static void mpi_abort(void *p, int code) {
+    struct mpi_ctx *c = p;
+    MPI_Abort(c->comm, code); /* Open MPI ends every process of the job */
+}
+
 static const struct cosmos_comm_ops mpi_ops = {
     "mpi", mpi_free, mpi_allreduce, mpi_allgather, mpi_bcast, mpi_send, mpi_recv, mpi_barrier, mpi_all_ok,
-    mpi_split, mpi_local_rank, mpi_probe, 0,
+    mpi_split, mpi_local_rank, mpi_probe, mpi_abort, 0,
 };
 
 static cosmos_status wrap_comm(MPI_Comm comm, int is_world, int we_init, cosmos_comm_t **out) {

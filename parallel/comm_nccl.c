@@ -108,7 +108,7 @@ static cosmos_status nccl_local_rank(void *p, int *local_rank) {
 
 static const struct cosmos_comm_ops nccl_ops = {
     "nccl", nccl_free, nccl_allreduce, nccl_allgather, nccl_bcast, nccl_send, nccl_recv, nccl_barrier, nccl_all_ok,
-    nccl_split, nccl_local_rank, NULL, 1,
+    nccl_split, nccl_local_rank, NULL, NULL, 1,
 };
 
 /* Every rank reaches the same collectives whatever fails where: the id travels with rank 0's

@@ -59,7 +59,7 @@ static cosmos_status self_local_rank(void *ctx, int *local_rank) {
 
 static const struct cosmos_comm_ops self_ops = {
     "self", self_free, self_allreduce, self_allgather, self_bcast, self_p2p, self_recv, self_barrier, self_all_ok,
-    self_split, self_local_rank, NULL, 0,
+    self_split, self_local_rank, NULL, NULL, 0,
 };
 
 cosmos_status cosmos_comm_self_create(cosmos_comm_t **out) { return cosmos_comm_wrap(&self_ops, NULL, 0, 1, out); }

@@ -1342,6 +1342,12 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     int count = 0;
     CHECK_ALLOC(mine);
     v->on_done = on_done, v->on_done_ud = ud, v->n_progress = 0;
+    { /* test hook (tests/e2e/test_replicas.sh): this rank's run fails before its first clip, as a
+       * rank-local error would, while the other ranks wait for its messages */
+        const char *fr = getenv("COSMOS_TEST_FAIL_RANK");
+        CHECK_ARG(!fr || !fr[0] || atoi(fr) != v->rank, COSMOS_ERR_INTERNAL,
+                  "pipeline: failure injected on rank %d (COSMOS_TEST_FAIL_RANK)", v->rank);
+    }
     const int r = v->rank;
     const int cfg_rank = v->cfg_comm && cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER_CFG);
     const int has_role = cosmos_layout_has_role(l, r, COSMOS_ROLE_AR) || cosmos_layout_has_role(l, r, COSMOS_ROLE_T5) ||

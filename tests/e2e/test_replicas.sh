@@ -12,7 +12,9 @@
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
 #    exit 2, nothing written; a manifest rank 0 cannot read: every rank exits 1 with the reason;
 #  - --variants K: K clips per item with seeds seed, seed+1, ..., split over the replicas; a rerun
-#    with a larger K runs only the new variants.
+#    with a larger K runs only the new variants;
+#  - failures: an output directory that is a file; a bad top-p on 4 ranks (exit 2 on every rank);
+#    a run failing on one rank (COSMOS_TEST_FAIL_RANK) ends the job (exit 1, no hang).
 # Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
@@ -177,6 +179,34 @@ for rep in "" "--replicas 2"; do
   [ $rc = 1 ] && grep -q "cannot open the manifest" "$WORK/err.txt" \
     && [ "$(grep -c "planning failed (see rank 0)" "$WORK/err.txt")" = 2 ] && ! grep -qi "signal" "$WORK/err.txt" \
     && ok || bad "missing manifest on 2 ranks $rep: exit $rc, $(tail -2 "$WORK/err.txt")"
+done
+# an output directory that is a file: refused before anything runs
+echo "not a directory" >"$WORK/afile"
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/afile" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q "output directory '.*afile' is not a directory" "$WORK/err.txt" && ok \
+  || bad "an output directory that is a file: exit $rc, $(tail -1 "$WORK/err.txt")"
+# sampling settings only the transformer's ranks would use are checked on every rank up front (a
+# bad top-p made the other ranks of a 4-rank job wait forever)
+run -np 4 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt x --output "$WORK/tp.mp4" --top-p 2 \
+  2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && [ "$(grep -c "top-p must be in (0, 1\] (got 2)" "$WORK/err.txt")" = 4 ] && [ ! -e "$WORK/tp.mp4" ] && ok \
+  || bad "--top-p 2 on 4 ranks: exit $rc, $(tail -1 "$WORK/err.txt")"
+# a run that fails on one rank (injected) ends the whole job instead of leaving the others waiting
+# for that rank's messages: exit 1 (not the timeout's 124), the reason logged, no output
+for cmd in generate batch; do
+  if [ $cmd = generate ]; then
+    args=(generate --input "$IMG" --prompt x --output "$WORK/inj.mp4")
+  else
+    args=(batch --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/inj" --replicas 2)
+  fi
+  COSMOS_TEST_FAIL_RANK=1 timeout 120 "$MPIRUN" --oversubscribe --bind-to none -np 4 "$BIN" "${args[@]}" \
+    --model-dir "$M" >"$WORK/err.txt" 2>&1
+  rc=$?
+  [ $rc = 1 ] && grep -q "failure injected on rank 1" "$WORK/err.txt" && grep -q "ending the whole job" "$WORK/err.txt" \
+    && [ ! -e "$WORK/inj.mp4" ] && [ -z "$(ls "$WORK/inj"/*.mp4 2>/dev/null)" ] && ok \
+    || bad "$cmd with a failing rank: exit $rc, $(grep ERROR "$WORK/err.txt" | tail -2)"
 done
 
 finish test_replicas
