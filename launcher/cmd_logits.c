@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/model/ar_model.h"
 #include "launcher/cli.h"
+#include "parallel/comm.h"
 #include "launcher/commands.h"
 
 cosmos_status cmd_logits(int argc, char **argv) {
@@ -51,10 +52,17 @@ cosmos_status cmd_logits(int argc, char **argv) {
     logits = malloc(sizeof(float) * V * (size_t)block);
     CHECK_ALLOC(logits);
     cosmos_tmp_path(out, tmp, sizeof tmp);
+    cosmos_status cst = COSMOS_OK;
     if (sess.is_writer) {
-        CHECK(cosmos_h5_create(tmp, &h5));
-        CHECK(cosmos_h5_create_f32_2d(h5, "logits", n, (int64_t)V));
+        cst = cosmos_h5_create(tmp, &h5);
+        if (cst == COSMOS_OK) cst = cosmos_h5_create_f32_2d(h5, "logits", n, (int64_t)V);
     }
+    if (sess.world) { /* every rank learns whether the writer could create the output (no hang) */
+        int all_ok = 0;
+        CHECK(cosmos_comm_all_ok(sess.world, cst == COSMOS_OK, &all_ok));
+        CHECK_ARG(all_ok || cst != COSMOS_OK, COSMOS_ERR_IO, "logits: rank 0 could not create the output (see its log)");
+    }
+    CHECK(cst);
     for (int t0 = 0; t0 < n; t0 += block) {
         const int cnt = n - t0 < block ? n - t0 : block;
         CHECK(cosmos_ar_forward(m, tokens + t0, cnt, t0, decode ? COSMOS_LOGITS_LAST : COSMOS_LOGITS_ALL, logits));
