@@ -37,13 +37,17 @@ struct cosmos_media_encode_params {
     int fps;          /* frames per second (default 25, the official pipeline's) */
     int crf;          /* libx264 constant rate factor (default 18; lower is better) */
     int rotation_deg; /* display-matrix rotation written as metadata (0, 90, 180, 270; default 0) */
-    /* Writer only (default NULL: none): after each append, a complete mp4 of every frame so far is
-     * written here (temporary name + rename, so it is always whole and playable). Borrowed: the
-     * writer copies the string. Must differ from the output path. Left in place by close and
-     * abort (the caller removes it). cosmos_media_encode ignores it. */
+    /* Writer only (default NULL: none): after an append, a complete mp4 of every frame so far is
+     * written here (temporary name + rename, so it is always whole and playable): after every
+     * append while the clip has at most COSMOS_MEDIA_PREVIEW_EVERY frames, then whenever it has
+     * grown by a quarter since the last preview (each preview re-encodes every frame: this keeps
+     * their total work linear in the clip's length); close makes it a copy of the finished output
+     * if it lags. Borrowed: the writer copies the string. Must differ from the output path. Left in
+     * place by close and abort (the caller removes it). cosmos_media_encode ignores it. */
     const char *preview_path;
 };
 struct cosmos_media_encode_params cosmos_media_encode_params_default(void);
+#define COSMOS_MEDIA_PREVIEW_EVERY 64 /* frames up to which every append rewrites the preview */
 
 /* Incremental H.264 yuv420p mp4 writer: frames are encoded and muxed as they are appended, into
  * cosmos_tmp_path(path); close renames it to `path`, so `path` never holds a partial file. Uses

@@ -6,7 +6,8 @@
  * detected by frame count. Written to cosmos_tmp_path(path) and renamed on close; the muxer is
  * named, not guessed from the name. libx264 runs without MB-tree (see writer_start: with it the
  * output bytes depended on uninitialised memory). The optional preview is a whole mp4 of the frames so far,
- * re-encoded after each append by a second writer (a fragmented main file is not used: the
+ * re-encoded after an append (every one up to COSMOS_MEDIA_PREVIEW_EVERY frames, then each time
+ * the frames have grown by a quarter) by a second writer (a fragmented main file is not used: the
  * encoder's lookahead holds back the last frames until the final flush). */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct cosmos_media_writer {
     AVPacket *pkt;
     struct SwsContext *sws;
     uint8_t *kept; /* preview only: every frame so far, [n_frames, H, W, 3] */
+    int64_t preview_frames; /* frames in the last preview written */
 };
 
 struct cosmos_media_encode_params cosmos_media_encode_params_default(void) {
@@ -270,8 +272,37 @@ cosmos_status cosmos_media_writer_append(cosmos_media_writer_t *w, const uint8_t
         CHECK(w->spoiled);
         w->n_frames++;
     }
-    if (w->preview_path) CHECK(write_preview(w));
+    /* every append up to COSMOS_MEDIA_PREVIEW_EVERY frames; beyond, once the frames have grown by
+     * a quarter since the last preview: each re-encodes every frame, so this bounds the previews'
+     * total work by about 5x the clip's own encode (a long clip would be quadratic otherwise) */
+    if (w->preview_path &&
+        (w->n_frames <= COSMOS_MEDIA_PREVIEW_EVERY || 4 * w->n_frames >= 5 * w->preview_frames)) {
+        CHECK(write_preview(w));
+        w->preview_frames = w->n_frames;
+    }
 fail:
+    return st;
+}
+
+/* dst = a copy of src, through dst's temporary name. */
+static cosmos_status copy_file(const char *src, const char *dst) {
+    cosmos_status st = COSMOS_OK;
+    char tmp[4096], buf[1 << 16];
+    cosmos_tmp_path(dst, tmp, sizeof tmp);
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
+    CHECK_ARG(in && out, COSMOS_ERR_IO, "cannot copy '%s' to '%s'", src, tmp);
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        CHECK_ARG(fwrite(buf, 1, n, out) == n, COSMOS_ERR_IO, "cannot write '%s'", tmp);
+    CHECK_ARG(!ferror(in), COSMOS_ERR_IO, "cannot read '%s'", src);
+    const int closed = fclose(out);
+    out = NULL;
+    CHECK_ARG(closed == 0, COSMOS_ERR_IO, "cannot write '%s'", tmp);
+    CHECK(cosmos_commit_tmp(tmp, dst));
+fail:
+    if (in) fclose(in);
+    if (out) fclose(out);
+    if (st != COSMOS_OK) unlink(tmp);
     return st;
 }
 
@@ -289,6 +320,9 @@ cosmos_status cosmos_media_writer_close(cosmos_media_writer_t *w) {
     CHECK_ARG(e >= 0, COSMOS_ERR_IO, "'%s': cannot close '%s' (%s)", w->path, w->tmp, ff_err(e, eb, sizeof eb));
     CHECK(cosmos_commit_tmp(w->tmp, w->path));
     w->tmp_made = 0;
+    if (w->preview_path && w->preview_frames < w->n_frames && copy_file(w->path, w->preview_path) != COSMOS_OK)
+        LOG_WARN("'%s': the preview '%s' keeps its first %lld frames", w->path, w->preview_path,
+                 (long long)w->preview_frames); /* the output itself is complete */
     LOG_DEBUG("wrote '%s': %lld frame(s) %dx%d at %d fps with %s", w->path, (long long)w->n_frames, w->W, w->H,
               w->p.fps, w->codec->name);
 fail:

@@ -511,6 +511,41 @@ static void expect_clip(const char *path, const uint8_t *ref, int T, int H, int 
     cosmos_frames_free(&out);
 }
 
+Test(media, preview_of_a_long_clip) {
+    /* One frame per append, 200 appends: the preview has every frame up to
+     * COSMOS_MEDIA_PREVIEW_EVERY, then lags by less than a fifth (rewritten when the frames grew by
+     * a quarter: a handful of rewrites, not one per append); close brings it to the whole clip. */
+    char path[1024], prev[1024];
+    tmp_file(path, sizeof path, "long.mp4");
+    tmp_file(prev, sizeof prev, "long-preview.mp4");
+    const int H = 16, W = 16, T = 200;
+    struct cosmos_frames in = smooth_clip(T, H, W);
+    struct cosmos_media_encode_params ep = cosmos_media_encode_params_default();
+    ep.preview_path = prev;
+    cosmos_media_writer_t *w = NULL;
+    cr_assert_eq(cosmos_media_writer_open(path, W, H, &ep, &w), COSMOS_OK);
+    int rewrites = 0, last = 0;
+    for (int n = 1; n <= T; n++) {
+        cr_assert_eq(cosmos_media_writer_append(w, in.rgb + (size_t)(n - 1) * H * W * 3, 1), COSMOS_OK, "append %d", n);
+        struct cosmos_frames p = {0};
+        cr_assert_eq(cosmos_media_decode(prev, 0, &p), COSMOS_OK, "preview after %d frames", n);
+        if (n <= COSMOS_MEDIA_PREVIEW_EVERY)
+            cr_expect_eq(p.T, n, "preview after %d frames has %d", n, p.T);
+        else
+            cr_expect(p.T <= n && 4 * n < 5 * p.T + 5, "preview after %d frames has %d", n, p.T);
+        if (n > COSMOS_MEDIA_PREVIEW_EVERY && p.T != last) rewrites++;
+        last = p.T;
+        cosmos_frames_free(&p);
+    }
+    cr_expect(rewrites >= 2 && rewrites <= 8, "%d preview rewrites for frames %d..%d", rewrites,
+              COSMOS_MEDIA_PREVIEW_EVERY + 1, T);
+    cr_assert_eq(cosmos_media_writer_close(w), COSMOS_OK);
+    expect_clip(prev, in.rgb, T, H, W, "preview after close");
+    cosmos_frames_free(&in);
+    unlink(path);
+    unlink(prev);
+}
+
 Test(media, writer_appends_like_the_pipeline) {
     /* 1 frame, then 8, then 8: the video pipeline's pattern (first latent frame, then 8 each). */
     char path[1024], tmp[1100], prev[1024], prev_tmp[1100];
