@@ -72,10 +72,12 @@ cosmos_status cmd_sample(int argc, char **argv) {
               sp.temperature, sp.top_p, sp.top_k, (unsigned long long)sp.seed);
     double t0 = now_s();
     CHECK(cosmos_ar_forward(m, prompt, n, 0, COSMOS_LOGITS_LAST, logits));
+    CHECK(cosmos_ar_check_logits(m, logits, n));
     gen[0] = cosmos_sampler_sample(sampler, logits, n);
     double t1 = now_s();
     for (int i = 1; i < num_gen; i++) {
         CHECK(cosmos_ar_forward(m, &gen[i - 1], 1, n + i - 1, COSMOS_LOGITS_LAST, logits));
+        CHECK(cosmos_ar_check_logits(m, logits, (int64_t)n + i));
         gen[i] = cosmos_sampler_sample(sampler, logits, (int64_t)n + i);
     }
     double t2 = now_s();

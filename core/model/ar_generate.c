@@ -75,6 +75,7 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     for (int i = 0; i < n; i++) {
         CHECK(cosmos_ar_use_seq(m, i));
         CHECK(cosmos_ar_forward(m, prompts[i], prompt_len[i], 0, COSMOS_LOGITS_LAST, logits));
+        CHECK(cosmos_ar_check_logits(m, logits, prompt_len[i]));
         out[i][0] = cosmos_sampler_sample(samplers[i], logits, prompt_len[i]);
         if (on_token && stage == 0) CHECK(on_token(ud, i, 0, out[i][0]));
     }
@@ -104,7 +105,10 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
             } else {
                 CHECK(cosmos_ar_forward_stage(m, &out[i][k - 1], 1, pos,
                                               stage == last ? COSMOS_LOGITS_LAST : COSMOS_LOGITS_NONE, logits));
-                if (stage == last) out[i][k] = cosmos_sampler_sample(samplers[i], logits, pos + 1);
+                if (stage == last) {
+                    CHECK(cosmos_ar_check_logits(m, logits, pos + 1));
+                    out[i][k] = cosmos_sampler_sample(samplers[i], logits, pos + 1);
+                }
             }
             if (stage == last) {
                 if (on_token && pp == 1) CHECK(on_token(ud, i, k, out[i][k]));

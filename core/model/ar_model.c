@@ -15,6 +15,7 @@
 #include "core/model/ar_model.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -385,6 +386,19 @@ fail:
     return st;
 }
 
+cosmos_status cosmos_ar_check_logits(const cosmos_ar_model_t *m, const float *logits, int64_t position) {
+    const struct cosmos_ar_config *c = &m->cfg;
+    int64_t n_bad = 0, first = -1;
+    for (int i = 0; i < c->vocab_size; i++)
+        if (!isfinite(logits[i]) && n_bad++ == 0) first = i;
+    if (n_bad == 0) return COSMOS_OK;
+    LOG_ERROR("model '%s': the logits for position %lld hold %lld non-finite value(s) of %d (the first: %g at "
+              "token %lld); the weights or the configuration are broken (e.g. a checkpoint converted with the wrong "
+              "config or dtype), and sampling would only make noise",
+              c->name, (long long)position, (long long)n_bad, c->vocab_size, (double)logits[first], (long long)first);
+    return COSMOS_ERR_FORMAT;
+}
+
 cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int64_t index) {
     const struct cosmos_ar_config *c = &m->cfg;
     if (id >= 0 && id < c->vocab_size) return COSMOS_OK;
@@ -640,6 +654,8 @@ static cosmos_status sample_row(cosmos_ar_model_t *m, int64_t r0, const struct c
     cosmos_status st = COSMOS_OK;
     struct cosmos_tensor lf;
     CHECK(logits_rows(m, r0 + 1, r0, 1, &lf));
+    /* host logits are checked here; a GPU's stay there unchecked (docs/cuda.md) */
+    if (cosmos_backend_is_host(m->be)) CHECK(cosmos_ar_check_logits(m, lf.data, position));
     CHECK(cosmos_op_sample(m->be, cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1),
                            cosmos_tensor_1d(lf.data, COSMOS_F32, m->Vl), p, position));
 fail:

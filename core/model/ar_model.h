@@ -103,5 +103,11 @@ double cosmos_ar_model_comm_seconds(const cosmos_ar_model_t *m);
 
 /* Check a token id for this model; logs why it is invalid (index = its place in the input). */
 cosmos_status cosmos_ar_check_token(const cosmos_ar_model_t *m, int64_t id, int64_t index);
+/* Check host logits[vocab_size] that predict the token at `position` (user need 6 of spec
+ * performance-and-peers.md: NaN/Inf detection): a NaN or an infinity there means broken weights or
+ * a wrong configuration (NVIDIA/Cosmos #148, cosmos-predict1 #90), and sampling from them would
+ * silently make noise. FORMAT with a message naming the position, the count and the first bad
+ * value. */
+cosmos_status cosmos_ar_check_logits(const cosmos_ar_model_t *m, const float *logits, int64_t position);
 
 #endif

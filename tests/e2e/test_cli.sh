@@ -99,6 +99,17 @@ expect_fail "missing model" "no such file" "$WORK/o16.h5" -- "$BIN" logits --mod
 expect_fail "unknown flag" "unknown option '--temprature'" "$WORK/o17.txt" -- "$BIN" sample --model "$M4" --tokens "$T4" --num-gen 2 --temprature 1 --out "$WORK/o17.txt"
 expect_fail "bad top-p" "top-p must be in (0, 1]" "$WORK/o18.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 2 --top-p 1.5 --out "$WORK/o18.txt"
 expect_fail "bad number" "bad value 'abc' for --num-gen" "$WORK/o19.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen abc --out "$WORK/o19.txt"
+# broken weights (a NaN in a norm weight of the last layer): the logits are checked before any
+# draw, so sampling fails naming the position instead of writing noise (also greedy)
+cp "$M4" "$WORK/nan.h5" && /usr/bin/python3 - "$WORK/nan.h5" <<'EOF'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    d = f["layers.1.ffn_norm.weight"]; a = d[...]; a[3] = 0x7FC0; d[...] = a  # bf16 NaN
+EOF
+expect_fail "NaN weights" "non-finite value(s) of 512" "$WORK/o20.txt" -- "$BIN" sample \
+  --model "$WORK/nan.h5" --tokens "$WORK/prompt.txt" --num-gen 4 --out "$WORK/o20.txt"
+expect_fail "NaN weights, greedy" "non-finite value(s)" "$WORK/o21.txt" -- "$BIN" sample --model "$WORK/nan.h5" \
+  --tokens "$WORK/prompt.txt" --num-gen 4 --temperature 0 --out "$WORK/o21.txt"
 expect_fail "too long generation" "exceed max_seq_len 128" "$WORK/o20.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen 200 --out "$WORK/o20.txt"
 expect_fail "unwritable output" "cannot create" "" -- "$BIN" logits --model "$M4" --tokens "$T4" --out "$WORK/no/such/dir/l.h5"
 expect_fail "bad config" "unknown key" "$WORK/o21.h5" -- "$BIN" init --config <(echo '{"dim": 8, "bogus": 1}') --out "$WORK/o21.h5"

@@ -195,6 +195,21 @@ mkdir -p "$WORK/base-noctx" && cp "$BASE"/*.h5 "$WORK/base-noctx/" \
 "$BIN" generate --model-dir "$WORK/base-noctx" --input "$IMG" --output "$WORK/noctx.mp4" --disable-diffusion-decoder \
   2>"$WORK/err.txt" && [ "$(frames_of "$WORK/noctx.mp4")" = "17 96x64" ] && ok || bad "base, DV decoder: $(tail -2 "$WORK/err.txt")"
 
+# broken transformer weights (a NaN): the clip fails naming the logits instead of a noise video; on
+# 2 ranks the failing rank ends the job (no rank waits for it)
+mkdir -p "$WORK/nan-model" && cp "$V2W"/* "$WORK/nan-model/" && /usr/bin/python3 - "$WORK/nan-model/ar.h5" <<'EOF'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    d = f["layers.1.ffn_norm.weight"]; a = d[...]; a[3] = 0x7FC0; d[...] = a  # bf16 NaN
+EOF
+for np in 1 2; do
+  run -np $np "$BIN" generate --model-dir "$WORK/nan-model" --input "$IMG" --prompt "a robot arm" \
+    --output "$WORK/nan.mp4" >"$WORK/err.txt" 2>&1
+  rc=$?
+  [ $rc = 1 ] && grep -q "non-finite value(s)" "$WORK/err.txt" && [ -z "$(ls "$WORK"/nan.mp4* 2>/dev/null)" ] && ok \
+    || bad "NaN weights on $np rank(s): exit $rc, $(grep ERROR "$WORK/err.txt" | tail -1)"
+done
+
 # --- the same tokens on several ranks ---
 for np in 2 4; do
   if run -np $np "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
