@@ -270,7 +270,7 @@ cosmos_status cmd_generate(int argc, char **argv) {
     if (!cosmos_v2w_is_video2world(r.v2w) && prompt && prompt[0] && cosmos_log_is_rank0())
         LOG_WARN("generate: base models take no prompt; --prompt is ignored");
     struct cosmos_v2w_request req = {input, prompt, o.num_input_frames, o.temperature, o.top_p, o.top_k, o.seed,
-                                     output, preview, tokens_out};
+                                     output, preview, tokens_out, 0};
     cosmos_status rst = cosmos_v2w_run(r.v2w, &req, 1, &res, &n_done, NULL, NULL);
     run_or_abort(&r, "generate", rst);
     CHECK(rst);
@@ -480,9 +480,9 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
                 n_skip++;
                 continue;
             }
-            json_array_append_new(arr, json_pack("{s:i, s:s, s:s?, s:I, s:i, s:s}", "line", it->line, "input",
+            json_array_append_new(arr, json_pack("{s:i, s:s, s:s?, s:I, s:i, s:i, s:s}", "line", it->line, "input",
                                                  it->input, "prompt", it->prompt, "seed", (json_int_t)seed, "nif",
-                                                 it->num_input_frames, "name", name));
+                                                 it->num_input_frames, "nf", it->num_frames, "name", name));
         }
     }
     *n_bad_out = n_bad;
@@ -633,13 +633,14 @@ cosmos_status cmd_batch(int argc, char **argv) {
         it->prompt = (char *)json_string_value(json_object_get(e, "prompt"));
         it->seed = (uint64_t)json_integer_value(json_object_get(e, "seed"));
         it->num_input_frames = (int)json_integer_value(json_object_get(e, "nif"));
+        it->num_frames = (int)json_integer_value(json_object_get(e, "nf"));
         snprintf(it->name, sizeof it->name, "%s", json_string_value(json_object_get(e, "name")));
         size_t pl = strlen(out_dir) + strlen(it->name) + 8;
         paths[i] = malloc(pl);
         CHECK_ALLOC(paths[i]);
         snprintf(paths[i], pl, "%s/%s.mp4", out_dir, it->name);
         reqs[i] = (struct cosmos_v2w_request){it->input, it->prompt, it->num_input_frames, o.temperature, o.top_p,
-                                              o.top_k, it->seed, paths[i], NULL, NULL};
+                                              o.top_k, it->seed, paths[i], NULL, NULL, it->num_frames};
     }
     /* this replica's share: items q, q + R, q + 2R, ... (one replica: all of them) */
     const int R = r.n_replicas, q = r.replica;

@@ -55,7 +55,8 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     CHECK_ARG(n >= 1 && n <= cosmos_ar_model_n_seq(m), COSMOS_ERR_INVALID_ARG,
               "generate: %d sequences, but the model holds %d (load param n_seq)", n, cosmos_ar_model_n_seq(m));
     for (int i = 0; i < n; i++) {
-        CHECK_ARG(n_gens[i] >= 1, COSMOS_ERR_INVALID_ARG, "generate: sequence %d: n_gen must be >= 1", i);
+        CHECK_ARG(n_gens[i] >= 0, COSMOS_ERR_INVALID_ARG, "generate: sequence %d: n_gen must be >= 0", i);
+        if (n_gens[i] == 0) continue; /* sits this call out */
         CHECK_ARG(prompt_len[i] >= 1 && (int64_t)prompt_len[i] + n_gens[i] - 1 <= c->max_seq_len,
                   COSMOS_ERR_INVALID_ARG, "generate: sequence %d: %d prompt + %d generated tokens exceed max_seq_len %d",
                   i, prompt_len[i], n_gens[i], c->max_seq_len);
@@ -73,6 +74,7 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     /* prefill: every rank gets the logits (broadcast) and samples the first token */
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
+        if (n_gens[i] == 0) continue;
         CHECK(cosmos_ar_use_seq(m, i));
         CHECK(cosmos_ar_forward(m, prompts[i], prompt_len[i], 0, COSMOS_LOGITS_LAST, logits));
         CHECK(cosmos_ar_check_logits(m, logits, prompt_len[i]));
@@ -122,7 +124,7 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     }
     if (pp > 1) /* stage 0 has every token now; it shares them with the other stages */
         for (int i = 0; i < n; i++)
-            CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gens[i], 0));
+            if (n_gens[i] > 0) CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gens[i], 0));
     double t2 = now_s();
     if (stats) {
         stats->prefill_s = t1 - t0;

@@ -31,7 +31,9 @@ cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *con
  * ranks when pp = 1) for every generated token, in order of k for each sequence, as soon as that
  * stage knows it (with pp > 1 stage 0 learns token k when it needs it as the next input, one step
  * later). A status other than OK stops generation and is returned. Here every sequence has its own
- * number of generated tokens n_gens[i] (a batch of clips with 1 or 9 input frames). */
+ * number of generated tokens n_gens[i] (a batch of clips with 1 or 9 input frames); n_gens[i] = 0
+ * leaves sequence i out of this call (not prefilled, its cache slot untouched: clips of several
+ * lengths continued in windows). */
 typedef cosmos_status (*cosmos_ar_token_fn)(void *ud, int seq, int k, int32_t token);
 cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
                                     const int *n_gens, const struct cosmos_sampler_params *params,

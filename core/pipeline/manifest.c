@@ -41,10 +41,11 @@ static void parse_line(const char *text, const struct cosmos_manifest_defaults *
         json_decref(o);
         return;
     }
-    static const char *const known[] = {"input", "visual_input", "prompt", "seed", "name", "num_input_frames"};
+    static const char *const known[] = {"input", "visual_input", "prompt", "seed", "name", "num_input_frames",
+                                        "num_frames"};
     const char *unknown = cosmos_config_json_unknown_key(o, known, sizeof known / sizeof known[0]);
     if (unknown) {
-        item_fail(it, "unknown key '%s' (keys: input, prompt, seed, name, num_input_frames)", unknown);
+        item_fail(it, "unknown key '%s' (keys: input, prompt, seed, name, num_input_frames, num_frames)", unknown);
         goto done;
     }
     json_t *v;
@@ -77,6 +78,14 @@ static void parse_line(const char *text, const struct cosmos_manifest_defaults *
         }
         it->num_input_frames = (int)json_integer_value(v);
     }
+    v = json_object_get(o, "num_frames");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100000) {
+            item_fail(it, "%s", "\"num_frames\" must be a positive integer (1 + 8k frames)");
+            goto done;
+        }
+        it->num_frames = (int)json_integer_value(v);
+    }
     v = json_object_get(o, "name");
     if (v) {
         if (!json_is_string(v) || !cosmos_manifest_name_ok(json_string_value(v))) {
@@ -91,7 +100,11 @@ static void parse_line(const char *text, const struct cosmos_manifest_defaults *
         uint64_t h = 14695981039346656037ull;
         h = fnv1a(h, it->input);
         h = fnv1a(h, it->prompt ? it->prompt : "");
-        snprintf(num, sizeof num, "%llu/%d", (unsigned long long)it->seed, it->num_input_frames);
+        if (it->num_frames > 0) /* hashed only when given: names of older manifests stay */
+            snprintf(num, sizeof num, "%llu/%d/f%d", (unsigned long long)it->seed, it->num_input_frames,
+                     it->num_frames);
+        else
+            snprintf(num, sizeof num, "%llu/%d", (unsigned long long)it->seed, it->num_input_frames);
         h = fnv1a(h, num);
         h = fnv1a(h, d->settings);
         snprintf(it->name, sizeof it->name, "clip-%016llx", (unsigned long long)h);

@@ -786,13 +786,37 @@ static cosmos_status on_token(void *ud, int seq, int k, int32_t token) {
     return st;
 }
 
+/* Latent frames of a clip's output: its request's num_frames, else the run's. 0 when the clip's
+ * own num_frames is unusable, with the reason in why (when given). */
+static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *req, char *why, size_t n_why) {
+    const int tc = v->dv_cfg.temporal_compression, nf = req->num_frames > 0 ? req->num_frames : v->T_out;
+    const int tl = 1 + (nf - 1) / tc;
+    if ((nf - 1) % tc != 0 || tl < 2 || tl > COSMOS_V2W_MAX_LATENT_FRAMES) {
+        if (why)
+            snprintf(why, n_why, "%d output frames: the tokenizer makes 1 + %dk frames (k latent frames after the "
+                                 "first), from %d to %d", nf, tc, 1 + tc, 1 + tc * (COSMOS_V2W_MAX_LATENT_FRAMES - 1));
+        return 0;
+    }
+    if (v->use_dd && tl != v->Tl) {
+        if (why)
+            snprintf(why, n_why, "the diffusion decoder makes %d-frame clips only (asked for %d frames); run with "
+                                 "--disable-diffusion-decoder for other lengths", v->T, nf);
+        return 0;
+    }
+    return tl;
+}
+
 static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
     const int first = l->ar_ranks[0] == v->rank, G = g->n;
-    /* n_ids: the input clip's ids (tokenizer); n_out: the output clip's (num_frames) */
+    /* n_ids: the input clip's ids (tokenizer); n_buf: room for the longest output clip's */
     const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl, F = (int64_t)v->Hl * v->Wl;
-    const int64_t n_out = (int64_t)v->Tl_out * F, n_buf = n_out > n_ids ? n_out : n_ids;
+    int64_t n_buf = n_ids;
+    for (int j = 0; j < G; j++) {
+        const int64_t lat = clip_latents(v, g->c[j].req, NULL, 0);
+        if (lat * F > n_buf) n_buf = lat * F;
+    }
     const int64_t n_ctx_vals = v->v2w ? (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim : 0;
     struct msg_hdr h = {0};
     void *payload = NULL;
@@ -859,17 +883,24 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
                 CHECK(cosmos_comm_broadcast(v->ar_comm, ctx + j * n_ctx_vals, sizeof(float) * (size_t)n_ctx_vals, 0));
         }
     }
-    /* a clip whose context already fills num_frames has nothing to generate (every AR rank knows
-     * n_ctx now, so they agree) */
-    for (int j = 0; j < g->n_live; j++)
-        if (status[j] == MSG_OK && n_ctx[j] >= v->Tl_out) {
+    /* a clip with an unusable length, or whose context already fills it, fails here (every AR rank
+     * knows n_ctx now, so they agree) */
+    int lats[COSMOS_V2W_MAX_IN_FLIGHT];
+    for (int j = 0; j < g->n_live; j++) {
+        if (status[j] != MSG_OK) continue;
+        lats[j] = clip_latents(v, g->c[j].req, reasons[j], sizeof reasons[j]);
+        if (lats[j] == 0) {
+            status[j] = COSMOS_ERR_INVALID_ARG;
+        } else if (n_ctx[j] >= lats[j]) {
             status[j] = COSMOS_ERR_INVALID_ARG;
             snprintf(reasons[j], sizeof reasons[j],
                      "%d output frames leave nothing to generate after %d input frames (their %d latent frames): "
                      "ask for at least %d",
-                     v->T_out, 1 + v->dv_cfg.temporal_compression * (n_ctx[j] - 1), n_ctx[j],
+                     1 + v->dv_cfg.temporal_compression * (lats[j] - 1),
+                     1 + v->dv_cfg.temporal_compression * (n_ctx[j] - 1), n_ctx[j],
                      1 + v->dv_cfg.temporal_compression * n_ctx[j]);
         }
+    }
     /* the clips that can run become sequences 0..m-1 of the model */
     int m = 0;
     for (int j = 0; j < g->n_live; j++) {
@@ -889,13 +920,16 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
         CHECK_ALLOC(outs);
         CHECK_ALLOC(streams);
         struct cosmos_sampler_params sp = cosmos_sampler_params_default();
-        /* window 0: the clip's own context frames, then up to the model's Tl or num_frames */
-        const int64_t win0_end = (int64_t)(v->Tl_out < v->Tl ? v->Tl_out : v->Tl) * F;
+        /* per clip: ids of its output (n_out), ids known after the current window (have); window 0
+         * is the clip's own context frames, then up to the model's Tl or the clip's length */
+        int64_t n_out[COSMOS_V2W_MAX_IN_FLIGHT], have[COSMOS_V2W_MAX_IN_FLIGHT];
         for (int s = 0; s < m; s++) {
             const int j = js[s];
             const struct cosmos_v2w_request *req = g->c[j].req;
+            n_out[s] = (int64_t)lats[j] * F;
+            have[s] = (int64_t)(lats[j] < v->Tl ? lats[j] : v->Tl) * F;
             plen[s] = bov + (int)(n_ctx[j] * F);
-            n_gens[s] = (int)(win0_end - n_ctx[j] * F);
+            n_gens[s] = (int)(have[s] - n_ctx[j] * F);
             prompts[s] = malloc(sizeof(int32_t) * (size_t)(bov + n_ids));
             outs[s] = malloc(sizeof(int32_t) * (size_t)n_ids);
             CHECK_ALLOC(prompts[s]);
@@ -921,7 +955,6 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
         CHECK(cosmos_sampler_params_check(&sp));
         const double t0 = now_real();
         double prefill_s = 0;
-        int64_t have = win0_end; /* latent-frame-aligned ids known for every clip after this window */
         for (int w = 0;; w++) {
             struct cosmos_ar_gen_stats gs = {0};
             uint64_t wseeds[COSMOS_V2W_MAX_IN_FLIGHT];
@@ -932,21 +965,25 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
             /* every AR rank appends the window's tokens (on the first rank on_token already did) */
             for (int s = 0; s < m; s++) {
                 int32_t *all = ids + js[s] * n_buf;
-                memcpy(all + have - n_gens[s], outs[s], sizeof(int32_t) * (size_t)n_gens[s]);
+                memcpy(all + have[s] - n_gens[s], outs[s], sizeof(int32_t) * (size_t)n_gens[s]);
                 g->c[js[s]].res->n_tokens_generated += n_gens[s];
             }
-            if (have >= n_out) break;
-            /* the next window: [BOV] + the last win_ctx latent frames at positions 0.., then as many
-             * new latent frames as the model's window holds (or num_frames still needs) */
+            /* the next window of each clip still short of its length: [BOV] + its last win_ctx
+             * latent frames at positions 0.., then as many new latent frames as the model's window
+             * holds (or the clip still needs); the others sit it out (n_gen 0) */
             const int64_t ctx_ids = (int64_t)v->win_ctx * F;
-            int64_t gen = (int64_t)(v->Tl - v->win_ctx) * F;
-            if (gen > n_out - have) gen = n_out - have;
+            int more = 0;
             for (int s = 0; s < m; s++) {
-                memcpy(prompts[s] + bov, ids + js[s] * n_buf + have - ctx_ids, sizeof(int32_t) * (size_t)ctx_ids);
-                plen[s] = bov + (int)ctx_ids;
+                int64_t gen = (int64_t)(v->Tl - v->win_ctx) * F;
+                if (gen > n_out[s] - have[s]) gen = n_out[s] - have[s];
                 n_gens[s] = (int)gen;
+                if (gen <= 0) continue;
+                memcpy(prompts[s] + bov, ids + js[s] * n_buf + have[s] - ctx_ids, sizeof(int32_t) * (size_t)ctx_ids);
+                plen[s] = bov + (int)ctx_ids;
+                have[s] += gen;
+                more = 1;
             }
-            have += gen;
+            if (!more) break;
         }
         const double t1 = now_real();
         for (int s = 0; s < m; s++) {
@@ -957,13 +994,13 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
         }
         for (int s = 0; first && s < m; s++) {
             const int j = js[s];
-            CHECK_ARG(streams[s].n_sent == n_out, COSMOS_ERR_INTERNAL,
+            CHECK_ARG(streams[s].n_sent == n_out[s], COSMOS_ERR_INTERNAL,
                       "pipeline: %lld of %lld tokens of clip %d reached the decoder", (long long)streams[s].n_sent,
-                      (long long)n_out, g->c[j].index);
+                      (long long)n_out[s], g->c[j].index);
             CHECK(msg_send_aux(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, NULL, 0,
                                g->c[j].res->n_tokens_generated)); /* end of clip */
             const char *tok_out = g->c[j].req->tokens_out;
-            if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_buf, n_out) != COSMOS_OK)
+            if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_buf, n_out[s]) != COSMOS_OK)
                 LOG_WARN("clip %d: could not write %s", g->c[j].index, tok_out);
         }
     }
@@ -991,7 +1028,9 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
         d->ids = malloc(sizeof(int32_t) * (size_t)v->Tl * (size_t)v->Hl * (size_t)v->Wl);
         return d->ids ? COSMOS_OK : COSMOS_ERR_NOMEM;
     }
-    cosmos_status est = cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, v->Tl_out, &d->stream);
+    const int lat = clip_latents(v, c->req, NULL, 0); /* > 0: the AR rank checked it before any frame */
+    cosmos_status est = lat > 0 ? cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, lat, &d->stream)
+                                : COSMOS_ERR_INTERNAL;
     if (est == COSMOS_OK) {
         d->frames_f32 = malloc(sizeof(float) * 3 * max_new * px);
         d->frames_u8 = malloc(3 * max_new * px);
@@ -1197,8 +1236,9 @@ static cosmos_status role_decoder(cosmos_v2w_t *v, struct group *g) {
         const int started = d->stream || d->ids;
         if (c->res->status == COSMOS_OK && !started)
             fail_clip(c, COSMOS_ERR_INTERNAL, "no frame of the clip reached the decoder");
-        if (c->res->status == COSMOS_OK && d->n_pushed != v->Tl_out)
-            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, v->Tl_out);
+        const int lat = clip_latents(v, c->req, NULL, 0);
+        if (c->res->status == COSMOS_OK && d->n_pushed != lat)
+            fail_clip(c, COSMOS_ERR_INTERNAL, "the clip ended after %d of %d latent frames", d->n_pushed, lat);
         if (c->res->status == COSMOS_OK && v->use_dd) {
             uint8_t *rgb = NULL;
             cosmos_status est = dd_video(v, c, d, &rgb);

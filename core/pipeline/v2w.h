@@ -97,6 +97,9 @@ struct cosmos_v2w_request {
     const char *output;  /* .mp4 */
     const char *preview; /* optional partial mp4 updated while generating */
     const char *tokens_out; /* optional: all 12800-style token ids of the clip, one per line */
+    int num_frames;      /* this clip's output frames (see params.num_frames); 0 = the run's. A bad
+                            value (not 1 + 8k, out of range, or not 33 with the diffusion
+                            decoder) fails the clip alone */
 };
 
 enum cosmos_v2w_stage {

@@ -13,7 +13,8 @@
 #  - bad lengths: not 1+8k, negative, too long, with the diffusion decoder, or no longer than the
 #    input's context (that clip fails with the reason; in a batch only that item);
 #  - batch: an unnamed item's output name changes with --num-frames, so a rerun at another length
-#    makes a new clip and a rerun at the same one skips it.
+#    makes a new clip and a rerun at the same one skips it;
+#  - per item: "num_frames" in the manifest, clips of several lengths in one group in flight.
 # Usage: test_clip_length.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "$0")/pipeline_mpi_lib.sh"
 frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3}'; }
@@ -108,6 +109,39 @@ for x in img vid vid1; do
 done
 cmp -s "$WORK/b1/vid.mp4" "$WORK/v41.mp4" && ok || bad "batch item vid differs from generate"
 grep -q '"tokens_generated": 96' "$WORK/b1/vid.status.json" && ok || bad "vid: tokens_generated in its status"
+
+# --- per item: "num_frames" in the manifest; clips of several lengths in one group of clips in
+# flight (each continues in its own windows, the others sit out); the same videos as generate ---
+cat >"$WORK/mixed.jsonl" <<EOF
+{"input": "$IMG", "prompt": "$P", "seed": 3, "name": "f9", "num_frames": 9}
+{"input": "$IMG", "prompt": "$P", "seed": 3, "name": "f49", "num_frames": 49}
+{"input": "$WORK/n17.mp4", "prompt": "$P", "seed": 5, "name": "f41"}
+{"input": "$IMG", "prompt": "$P", "seed": 3, "name": "f33", "num_frames": 33}
+{"input": "$IMG", "prompt": "$P", "seed": 3, "name": "f20", "num_frames": 20}
+{"input": "$IMG", "prompt": "$P", "seed": 3, "name": "fbad", "num_frames": "many"}
+EOF
+for lay in "" "--layout $WORK/layout-tp2-pp2.json"; do
+  np=1 && [ -n "$lay" ] && np=4
+  rm -rf "$WORK/mixed"
+  run -np $np "$BIN" batch --model-dir "$M" $lay --clips-in-flight 4 --manifest "$WORK/mixed.jsonl" \
+    --output-dir "$WORK/mixed" --disable-diffusion-decoder --num-frames 41 2>"$WORK/err.txt"
+  rc=$?
+  [ $rc = 1 ] && cmp -s "$WORK/mixed/f9.mp4" "$WORK/n9.mp4" && cmp -s "$WORK/mixed/f49.mp4" "$WORK/n49.mp4" \
+    && cmp -s "$WORK/mixed/f33.mp4" "$WORK/n33.mp4" && cmp -s "$WORK/mixed/f41.mp4" "$WORK/v41.mp4" && ok \
+    || bad "per-item lengths on $np rank(s): exit $rc, $(ls "$WORK/mixed" | tr '\n' ' ')"
+  grep -q '"status": "failed"' "$WORK/mixed/f20.status.json" \
+    && grep -q "20 output frames" "$WORK/mixed/f20.status.json" && [ ! -e "$WORK/mixed/f20.mp4" ] \
+    && grep -q 'num_frames.* must be a positive integer' "$WORK/mixed/line-6.status.json" && ok \
+    || bad "bad per-item lengths on $np rank(s): $(cat "$WORK/mixed/f20.status.json" 2>/dev/null)"
+done
+# the diffusion decoder refuses another length per item only
+printf '%s\n' "{\"input\": \"$IMG\", \"prompt\": \"$P\", \"name\": \"dd25\", \"num_frames\": 25}" \
+  "{\"input\": \"$IMG\", \"prompt\": \"$P\", \"name\": \"dd17\"}" >"$WORK/dd.jsonl"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/dd.jsonl" --output-dir "$WORK/dd" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && [ -e "$WORK/dd/dd17.mp4" ] && [ ! -e "$WORK/dd/dd25.mp4" ] \
+  && grep -q "disable-diffusion-decoder" "$WORK/dd/dd25.status.json" && ok \
+  || bad "per-item length with the diffusion decoder: exit $rc, $(ls "$WORK/dd" | tr '\n' ' ')"
 
 # --- bad lengths: a clear error, exit 2 (1: unsupported), no output ---
 for a in 20 -8 0x9 2049; do

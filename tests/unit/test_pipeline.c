@@ -194,6 +194,33 @@ Test(manifest, lines) {
     cosmos_manifest_free(it, n);
 }
 
+Test(manifest, num_frames) {
+    quiet();
+    const char *p = tmp_path("manifest-nf.jsonl");
+    write_file(p, "{\"input\": \"b.png\", \"prompt\": \"x\"}\n"
+                  "{\"input\": \"b.png\", \"prompt\": \"x\", \"num_frames\": 57}\n"
+                  "{\"input\": \"b.png\", \"prompt\": \"x\", \"num_frames\": 0}\n"
+                  "{\"input\": \"b.png\", \"prompt\": \"x\", \"num_frames\": \"long\"}\n"
+                  "{\"input\": \"b.png\", \"prompt\": \"x\", \"num_frames\": 25, \"name\": \"n25\"}\n");
+    struct cosmos_manifest_defaults d = {7, 9, "settings"};
+    struct cosmos_manifest_item *it = NULL;
+    int n = 0;
+    cr_assert_eq(cosmos_manifest_load(p, &d, &it, &n), COSMOS_OK);
+    cr_assert_eq(n, 5);
+    cr_expect_eq(it[0].status, COSMOS_OK);
+    cr_expect_eq(it[0].num_frames, 0, "not given: the run's");
+    cr_expect_eq(it[1].status, COSMOS_OK);
+    cr_expect_eq(it[1].num_frames, 57);
+    cr_expect_str_neq(it[1].name, it[0].name, "a given num_frames is part of the hash");
+    for (int i = 2; i <= 3; i++) {
+        cr_expect_neq(it[i].status, COSMOS_OK, "line %d", it[i].line);
+        cr_expect(strstr(it[i].reason, "num_frames") != NULL, "%s", it[i].reason);
+    }
+    cr_expect_eq(it[4].num_frames, 25);
+    cr_expect_str_eq(it[4].name, "n25");
+    cosmos_manifest_free(it, n);
+}
+
 Test(manifest, unusable_files) {
     quiet();
     struct cosmos_manifest_defaults d = {0, 9, ""};
