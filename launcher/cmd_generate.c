@@ -325,6 +325,7 @@ static cosmos_status write_status(const char *dir, const struct cosmos_manifest_
     CHECK_ALLOC(o);
     if (!ok) json_object_set_new(o, "reason", json_string(reason ? reason : "unknown"));
     if (r) json_object_set_new(o, "tokens_generated", json_integer(r->n_tokens_generated));
+    if (r && ok) json_object_set_new(o, "frames", json_integer(r->n_frames));
     if (it->name[0])
         snprintf(path, sizeof path, "%s/%s.status.json", dir, it->name);
     else

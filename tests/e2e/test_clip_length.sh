@@ -108,7 +108,8 @@ for x in img vid vid1; do
     || bad "batch item $x: $(frames_of "$WORK/b1/$x.mp4") frames, or another video on tp 2 / pp 2"
 done
 cmp -s "$WORK/b1/vid.mp4" "$WORK/v41.mp4" && ok || bad "batch item vid differs from generate"
-grep -q '"tokens_generated": 96' "$WORK/b1/vid.status.json" && ok || bad "vid: tokens_generated in its status"
+grep -q '"tokens_generated": 96' "$WORK/b1/vid.status.json" && grep -q '"frames": 41' "$WORK/b1/vid.status.json" \
+  && ok || bad "vid: tokens_generated and frames in its status: $(cat "$WORK/b1/vid.status.json")"
 
 # --- per item: "num_frames" in the manifest; clips of several lengths in one group of clips in
 # flight (each continues in its own windows, the others sit out); the same videos as generate ---
