@@ -5,10 +5,14 @@
  * ("model_type": "dv_tokenizer") gets its config, parts, parameter counts and default clip; a CV
  * tokenizer file ("cv_tokenizer", spec 4.7) the same with its latent channels and statistics; a
  * diffusion decoder file ("diffusion_decoder", spec 4.4) its architecture, sampling settings and sizes;
- * the video guardrail's files ("retinaface" spec 5.5, "siglip_safety" spec 5.4) their config. */
+ * the video guardrail's files ("retinaface" spec 5.5, "siglip_safety" spec 5.4) their config.
+ * Given a model directory (core/pipeline/model_dir.h), it lists its files with their sizes on disk
+ * and the pipeline role that loads each, with a total per role (what each rank of a layout reads;
+ * the memory a run actually used is the table generate and batch print at the end). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/media.h"
 
@@ -20,6 +24,7 @@
 #include "core/model/ar_model.h"
 #include "core/model/dit_weights.h"
 #include "core/model/dv_weights.h"
+#include "core/pipeline/model_dir.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
@@ -229,6 +234,57 @@ fail:
     return st;
 }
 
+static int is_dir(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int64_t file_bytes(const char *path) {
+    struct stat sb;
+    return path[0] && stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+/* A model directory: its files, their sizes and the roles that load them. */
+static cosmos_status info_model_dir(const char *dir) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_model_dir md;
+    CHECK(cosmos_model_dir_load(dir, &md));
+    enum { AR = 1, T5 = 2, TOK = 4, DEC = 8, GUARD = 16, VGUARD = 32 };
+    static const char *const roles[] = {"ar", "t5", "tokenizer", "decoder", "guardrail", "video-guardrail"};
+    const struct {
+        const char *key, *path, *loaded_by;
+        int roles; /* the roles whose rank reads the file (the decoder reads the whole tokenizer file) */
+    } files[] = {
+        {"ar", md.ar, "ar (split over its tp x pp ranks)", AR},
+        {"t5", md.t5, "t5", T5},
+        {"tokenizer", md.tokenizer, "tokenizer (encoder), decoder (decoder)", TOK | DEC},
+        {"diffusion_decoder", md.diffusion_decoder, "decoder, decoder-cfg", DEC},
+        {"cv_tokenizer", md.cv_tokenizer, "decoder", DEC},
+        {"dd_context", md.dd_context, "decoder", DEC},
+        {"aegis", md.aegis, "guardrail", GUARD},
+        {"video_content_filter", md.video_content_filter, "video-guardrail", VGUARD},
+        {"face_blur", md.face_blur, "video-guardrail", VGUARD},
+    };
+    int64_t per_role[6] = {0}, total = 0;
+    printf("model dir       %s (%s)\n", dir, md.name);
+    printf("%-21s %-28s %12s  %s\n", "file", "path", "MB on disk", "loaded by");
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (!files[i].path[0]) continue;
+        const int64_t b = file_bytes(files[i].path);
+        const char *base = strrchr(files[i].path, '/');
+        printf("%-21s %-28s %12.1f  %s\n", files[i].key, base ? base + 1 : files[i].path, (double)b * 1e-6,
+               files[i].loaded_by);
+        total += b;
+        for (int r = 0; r < 6; r++)
+            if (files[i].roles & (1 << r)) per_role[r] += b;
+    }
+    printf("total           %.1f MB\n", (double)total * 1e-6);
+    printf("per role (MB on disk; the ar role's share is divided by tp x pp):");
+    for (int r = 0; r < 6; r++) printf(" %s %.1f%s", roles[r], (double)per_role[r] * 1e-6, r < 5 ? "," : "\n");
+fail:
+    return st;
+}
+
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *pos[1] = {NULL};
@@ -246,6 +302,10 @@ cosmos_status cmd_info(int argc, char **argv) {
     if (common.help) return COSMOS_OK;
     if (!model && n_pos == 1) model = pos[0];
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
+    if (is_dir(model)) {
+        CHECK(info_model_dir(model));
+        goto fail;
+    }
     if (!is_hdf5(model)) {
         struct cosmos_frames f;
         CHECK(cosmos_media_decode(model, 0, &f));

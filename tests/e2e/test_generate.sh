@@ -38,6 +38,13 @@ for p in tiny-5b-video2world tiny-4b; do
 done
 V2W=$WORK/tiny-5b-video2world
 BASE=$WORK/tiny-4b
+# info on a model directory: every file, its size and who loads it, totals per role
+"$BIN" info "$V2W" >"$WORK/info.txt" 2>"$WORK/err.txt" \
+  && grep -q "^model dir .*(tiny-5b-video2world)" "$WORK/info.txt" && [ "$(grep -cE '^(ar|t5|tokenizer|diffusion_decoder|cv_tokenizer|aegis|video_content_filter|face_blur) ' \
+    "$WORK/info.txt")" = 8 ] && grep -q "^per role .* video-guardrail [0-9.]*$" "$WORK/info.txt" && ok \
+  || bad "info DIR: $(cat "$WORK/info.txt" "$WORK/err.txt")"
+"$BIN" info "$WORK" >/dev/null 2>"$WORK/err.txt" && bad "info on a directory without cosmos-model.json" \
+  || { grep -q "has no cosmos-model.json" "$WORK/err.txt" && ok || bad "info DIR message: $(cat "$WORK/err.txt")"; }
 IMG=$SRC/tests/data/media-tiny.png
 
 # --- one process ---
