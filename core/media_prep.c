@@ -143,6 +143,16 @@ cosmos_status cosmos_media_prepare(const struct cosmos_frames *in, const struct 
     const int rh = (int)ceil(s * H), rw = (int)ceil(s * W);
     CHECK_ARG(rh >= OH && rw >= OW && (int64_t)rh * rw <= ((int64_t)1 << 30), COSMOS_ERR_INVALID_ARG,
               "'%s': resize %dx%d -> %dx%d does not fit", name, H, W, rh, rw);
+    /* user need 4 of spec performance-and-peers.md: say when the input is far from the clip size
+     * (the official code resizes and crops the same way, silently) */
+    const double kept = (double)OH * OW / ((double)rh * rw);
+    if (kept < 0.75)
+        LOG_WARN("'%s' is %dx%d (WxH), another aspect ratio than the clip's %dx%d: the centre crop keeps %.0f%% of "
+                 "each frame",
+                 name, W, H, OW, OH, 100.0 * kept);
+    if (s > 2.0)
+        LOG_WARN("'%s' is %dx%d (WxH), upscaled %.1fx to fill the clip's %dx%d: expect a blurry start", name, W, H, s,
+                 OW, OH);
     /* center_crop offsets: int(round((size - crop) / 2.0)), round half to even. */
     const int top = (int)nearbyint((rh - OH) / 2.0), left = (int)nearbyint((rw - OW) / 2.0);
     const size_t plane = (size_t)OH * OW;

@@ -68,6 +68,16 @@ expect_ok "sample v2w greedy" "$BIN" sample --model "$M5" --tokens "$T5" --conte
 PNG=$SRC/tests/data/media-tiny.png
 expect_ok "prep-video" "$BIN" prep-video --input "$PNG" --num-input-frames 1 --height 32 --width 48 --out "$WORK/v.h5"
 if h5dump -H "$WORK/v.h5" 2>/dev/null | grep -q "SIMPLE { ( 3, 33, 32, 48 )"; then ok; else bad "prep-video: /video is not [3, 33, 32, 48]"; fi
+# far from the clip's size: a warning says how much the centre crop drops or how far it upscales
+# (the 80x48 test image into a portrait 48x96 clip, and into the full 1024x640); near it, none
+"$BIN" prep-video --input "$PNG" --num-input-frames 1 --height 96 --width 48 --out "$WORK/w1.h5" 2>"$WORK/err.txt" \
+  && grep -q "another aspect ratio than the clip's 48x96: the centre crop keeps 30% of each frame" "$WORK/err.txt" \
+  && ok || bad "prep-video portrait: no crop warning: $(cat "$WORK/err.txt")"
+"$BIN" prep-video --input "$PNG" --num-input-frames 1 --out "$WORK/w2.h5" 2>"$WORK/err.txt" \
+  && grep -q "upscaled 13.3x to fill the clip's 1024x640" "$WORK/err.txt" && ok \
+  || bad "prep-video 1024x640: no upscale warning: $(cat "$WORK/err.txt")"
+grep -q WARN <("$BIN" prep-video --input "$PNG" --num-input-frames 1 --height 64 --width 96 --out "$WORK/w3.h5" 2>&1) \
+  && bad "prep-video 96x64: a warning for a near size" || ok
 expect_fail "prep-video missing input" "cannot open media file" "$WORK/v2.h5" -- "$BIN" prep-video --input "$WORK/none.mp4" --out "$WORK/v2.h5"
 expect_fail "prep-video not media" "$T4" "$WORK/v3.h5" -- "$BIN" prep-video --input "$T4" --out "$WORK/v3.h5"
 expect_fail "prep-video frames" "--num-input-frames must be 1 or 9" "$WORK/v4.h5" -- "$BIN" prep-video --input "$PNG" --num-input-frames 4 --out "$WORK/v4.h5"
