@@ -374,7 +374,11 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
         CHECK(cosmos_dv_decode(be, tok, &cfg, ids, Tl, Hl, Wl, video));
     }
     if (!writer) goto fail; /* st is OK: rank 0 writes the output */
-    cosmos_dv_video_to_u8(video, VT, VH, VW, rgb);
+    const int64_t n_bad = cosmos_dv_video_to_u8(video, VT, VH, VW, rgb);
+    CHECK_ARG(n_bad == 0 || to_h5, COSMOS_ERR_FORMAT,
+              "detokenize: the decoder made %lld non-finite values (broken weights); no video written",
+              (long long)n_bad);
+    if (n_bad > 0) LOG_WARN("detokenize: the decoder made %lld non-finite values (broken weights)", (long long)n_bad);
     if (to_h5) {
         CHECK(write_decoded_h5(out, video, rgb, VT, VH, VW));
     } else {

@@ -465,13 +465,16 @@ fail:
     return st;
 }
 
-void cosmos_dv_video_to_u8(const float *video, int64_t T, int64_t H, int64_t W, uint8_t *rgb) {
+int64_t cosmos_dv_video_to_u8(const float *video, int64_t T, int64_t H, int64_t W, uint8_t *rgb) {
     const int64_t plane = T * H * W;
+    int64_t n_bad = 0;
     for (int64_t i = 0; i < plane; i++) /* i = (t*H + h)*W + w */
         for (int64_t ch = 0; ch < 3; ch++) {
+            n_bad += !isfinite(video[ch * plane + i]);
             float v = video[ch * plane + i] * 0.5f + 0.5f;
             if (!(v >= 0.0f)) v = 0.0f; /* and NaN */
             if (v > 1.0f) v = 1.0f;
             rgb[i * 3 + ch] = (uint8_t)(v * 255.0f); /* truncation, as torch's .to(uint8) */
         }
+    return n_bad;
 }

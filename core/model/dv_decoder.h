@@ -77,7 +77,9 @@ void cosmos_dv_stream_free(cosmos_dv_stream_t *s); /* NULL is a no-op */
 
 /* Decoded video [3,T,H,W] -> uint8 RGB frames [T,H,W,3] as the official pipeline saves them
  * (spec 1 steps 6 and 8): v = clamp(x*0.5+0.5, 0, 1), then (uint8)(v*255) by truncation, in f32.
- * NaN maps to 0. */
-void cosmos_dv_video_to_u8(const float *video, int64_t T, int64_t H, int64_t W, uint8_t *rgb);
+ * NaN maps to 0. Returns how many values were NaN or infinite: a decoder that makes them has broken
+ * weights, and callers refuse such frames rather than write them (user need 6 of spec
+ * performance-and-peers.md: NaN detection). */
+int64_t cosmos_dv_video_to_u8(const float *video, int64_t T, int64_t H, int64_t W, uint8_t *rgb);
 
 #endif

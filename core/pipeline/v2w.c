@@ -1157,8 +1157,16 @@ static cosmos_status dec_handle(cosmos_v2w_t *v, struct group *g, const struct m
                   cosmos_status_str(est));
         d->failed = 1;
     } else if (n_new > 0) {
-        cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
-        CHECK(dec_emit(v, c, d, d->frames_u8, n_new));
+        const int64_t n_bad = cosmos_dv_video_to_u8(d->frames_f32, n_new, v->H, v->W, d->frames_u8);
+        if (n_bad > 0) {
+            fail_clip(c, COSMOS_ERR_FORMAT,
+                      "the DV decoder made %lld non-finite values in frames %lld..%lld: its weights (the model "
+                      "directory's tokenizer file) are broken",
+                      (long long)n_bad, (long long)d->n_out, (long long)(d->n_out + n_new - 1));
+            d->failed = 1;
+        } else {
+            CHECK(dec_emit(v, c, d, d->frames_u8, n_new));
+        }
     }
     d->n_pushed++;
 fail:
@@ -1196,8 +1204,15 @@ static cosmos_status dd_video(cosmos_v2w_t *v, struct clip *c, struct dec_state 
     if (est == COSMOS_OK)
         est = cosmos_diffusion_decoder_run(v->dd, &dp, d->ids, v->Tl, v->Hl, v->Wl, v->H, v->W, ctx, L, v->T, video);
     if (est == COSMOS_OK) {
-        cosmos_dv_video_to_u8(video, v->T, v->H, v->W, rgb);
-        *rgb_out = rgb, rgb = NULL;
+        const int64_t n_bad = cosmos_dv_video_to_u8(video, v->T, v->H, v->W, rgb);
+        if (n_bad > 0) {
+            LOG_ERROR("clip %d: the diffusion decoder made %lld non-finite values: its weights (the model "
+                      "directory's diffusion_decoder / cv_tokenizer files) are broken",
+                      c->index, (long long)n_bad);
+            est = COSMOS_ERR_FORMAT;
+        } else {
+            *rgb_out = rgb, rgb = NULL;
+        }
     }
     free(video);
     free(rgb);

@@ -217,6 +217,28 @@ for np in 1 2; do
     || bad "NaN weights on $np rank(s): exit $rc, $(grep ERROR "$WORK/err.txt" | tail -1)"
 done
 
+# broken DV decoder weights (a NaN in the tokenizer file's decoder): the clip fails naming the
+# decoder instead of writing black frames, also with the video guardrail on a rank of its own
+# (6 ranks); detokenize refuses to write the video
+mkdir -p "$WORK/nan-dv" && cp "$V2W"/* "$WORK/nan-dv/" && /usr/bin/python3 - "$WORK/nan-dv/tokenizer.h5" <<'EOF'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    d = f["decoder.mid.block_1.norm1.norm.weight"]; a = d[...]; a[3] = 0x7FC0; d[...] = a  # bf16 NaN
+EOF
+for np in 1 6; do
+  run -np $np "$BIN" generate --model-dir "$WORK/nan-dv" --input "$IMG" --prompt "a robot arm" \
+    --disable-diffusion-decoder --output "$WORK/nandv.mp4" >"$WORK/err.txt" 2>&1
+  rc=$?
+  [ $rc = 1 ] && grep -q "the DV decoder made [0-9]* non-finite values in frames 0..0" "$WORK/err.txt" \
+    && [ -z "$(ls "$WORK"/nandv.mp4* 2>/dev/null)" ] && ok \
+    || bad "NaN DV decoder on $np rank(s): exit $rc, $(grep ERROR "$WORK/err.txt" | tail -1)"
+done
+"$BIN" detokenize --tokenizer "$WORK/nan-dv/tokenizer.h5" --tokens "$WORK/img.tokens.txt" --out "$WORK/nandv.mp4" \
+  2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && grep -q "non-finite values (broken weights); no video written" "$WORK/err.txt" \
+  && [ ! -e "$WORK/nandv.mp4" ] && ok || bad "detokenize with a NaN DV decoder: exit $rc"
+
 # --- the same tokens on several ranks ---
 for np in 2 4; do
   if run -np $np "$BIN" generate --model-dir "$V2W" --input "$IMG" --prompt "a robot arm picks up a red cube" --seed 3 \
