@@ -111,11 +111,8 @@ expect_fail "bad top-p" "top-p must be in (0, 1]" "$WORK/o18.txt" -- "$BIN" samp
 expect_fail "bad number" "bad value 'abc' for --num-gen" "$WORK/o19.txt" -- "$BIN" sample --model "$M4" --tokens "$WORK/prompt.txt" --num-gen abc --out "$WORK/o19.txt"
 # broken weights (a NaN in a norm weight of the last layer): the logits are checked before any
 # draw, so sampling fails naming the position instead of writing noise (also greedy)
-cp "$M4" "$WORK/nan.h5" && /usr/bin/python3 - "$WORK/nan.h5" <<'EOF'
-import sys, h5py
-with h5py.File(sys.argv[1], "r+") as f:
-    d = f["layers.1.ffn_norm.weight"]; a = d[...]; a[3] = 0x7FC0; d[...] = a  # bf16 NaN
-EOF
+cp "$M4" "$WORK/nan.h5" \
+  && /usr/bin/python3 "$SRC/tests/e2e/poison_weight.py" "$WORK/nan.h5" layers.1.ffn_norm.weight
 expect_fail "NaN weights" "non-finite value(s) of 512" "$WORK/o20.txt" -- "$BIN" sample \
   --model "$WORK/nan.h5" --tokens "$WORK/prompt.txt" --num-gen 4 --out "$WORK/o20.txt"
 expect_fail "NaN weights, greedy" "non-finite value(s)" "$WORK/o21.txt" -- "$BIN" sample --model "$WORK/nan.h5" \

@@ -204,11 +204,8 @@ mkdir -p "$WORK/base-noctx" && cp "$BASE"/*.h5 "$WORK/base-noctx/" \
 
 # broken transformer weights (a NaN): the clip fails naming the logits instead of a noise video; on
 # 2 ranks the failing rank ends the job (no rank waits for it)
-mkdir -p "$WORK/nan-model" && cp "$V2W"/* "$WORK/nan-model/" && /usr/bin/python3 - "$WORK/nan-model/ar.h5" <<'EOF'
-import sys, h5py
-with h5py.File(sys.argv[1], "r+") as f:
-    d = f["layers.1.ffn_norm.weight"]; a = d[...]; a[3] = 0x7FC0; d[...] = a  # bf16 NaN
-EOF
+mkdir -p "$WORK/nan-model" && cp "$V2W"/* "$WORK/nan-model/" \
+  && /usr/bin/python3 "$SRC/tests/e2e/poison_weight.py" "$WORK/nan-model/ar.h5" layers.1.ffn_norm.weight
 for np in 1 2; do
   run -np $np "$BIN" generate --model-dir "$WORK/nan-model" --input "$IMG" --prompt "a robot arm" \
     --output "$WORK/nan.mp4" >"$WORK/err.txt" 2>&1
@@ -220,11 +217,8 @@ done
 # broken DV decoder weights (a NaN in the tokenizer file's decoder): the clip fails naming the
 # decoder instead of writing black frames, also with the video guardrail on a rank of its own
 # (6 ranks); detokenize refuses to write the video
-mkdir -p "$WORK/nan-dv" && cp "$V2W"/* "$WORK/nan-dv/" && /usr/bin/python3 - "$WORK/nan-dv/tokenizer.h5" <<'EOF'
-import sys, h5py
-with h5py.File(sys.argv[1], "r+") as f:
-    d = f["decoder.mid.block_1.norm1.norm.weight"]; a = d[...]; a[3] = 0x7FC0; d[...] = a  # bf16 NaN
-EOF
+mkdir -p "$WORK/nan-dv" && cp "$V2W"/* "$WORK/nan-dv/" && /usr/bin/python3 "$SRC/tests/e2e/poison_weight.py" \
+  "$WORK/nan-dv/tokenizer.h5" decoder.mid.block_1.norm1.norm.weight
 for np in 1 6; do
   run -np $np "$BIN" generate --model-dir "$WORK/nan-dv" --input "$IMG" --prompt "a robot arm" \
     --disable-diffusion-decoder --output "$WORK/nandv.mp4" >"$WORK/err.txt" 2>&1
