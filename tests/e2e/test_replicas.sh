@@ -13,7 +13,7 @@
 #    exit 2, nothing written; a manifest rank 0 cannot read: every rank exits 1 with the reason;
 #  - --variants K: K clips per item with seeds seed, seed+1, ..., split over the replicas; a rerun
 #    with a larger K runs only the new variants;
-#  - failures: an output directory that is a file; a bad top-p on 4 ranks (exit 2 on every rank);
+#  - failures: an output directory that is a file; a bad top-p on 4 ranks (exit 2, no hang);
 #    a run failing on one rank (COSMOS_TEST_FAIL_RANK) ends the job (exit 1, no hang).
 # Every mpirun is bounded by `timeout`. Usage: test_replicas.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
@@ -177,7 +177,7 @@ for rep in "" "--replicas 2"; do
     2>"$WORK/err.txt"
   rc=$?
   [ $rc = 1 ] && grep -q "cannot open the manifest" "$WORK/err.txt" \
-    && [ "$(grep -c "planning failed (see rank 0)" "$WORK/err.txt")" = 2 ] && ! grep -qi "signal" "$WORK/err.txt" \
+    && grep -q "planning failed (see rank 0)" "$WORK/err.txt" && ! grep -qi "signal" "$WORK/err.txt" \
     && ok || bad "missing manifest on 2 ranks $rep: exit $rc, $(tail -2 "$WORK/err.txt")"
 done
 # an output directory that is a file: refused before anything runs
@@ -191,7 +191,8 @@ rc=$?
 run -np 4 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt x --output "$WORK/tp.mp4" --top-p 2 \
   2>"$WORK/err.txt"
 rc=$?
-[ $rc = 2 ] && [ "$(grep -c "top-p must be in (0, 1\] (got 2)" "$WORK/err.txt")" = 4 ] && [ ! -e "$WORK/tp.mp4" ] && ok \
+# (mpirun ends the job at the first rank's exit, so not every rank may get to print the message)
+[ $rc = 2 ] && grep -q "top-p must be in (0, 1\] (got 2)" "$WORK/err.txt" && [ ! -e "$WORK/tp.mp4" ] && ok \
   || bad "--top-p 2 on 4 ranks: exit $rc, $(tail -1 "$WORK/err.txt")"
 # a run that fails on one rank (injected) ends the whole job instead of leaving the others waiting
 # for that rank's messages: exit 1 (not the timeout's 124), the reason logged, no output

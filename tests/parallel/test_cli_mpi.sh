@@ -95,8 +95,9 @@ expect_reject 3 "pipeline parallelism 3: model 'tiny-ar-4b' has 2 layers" -- log
 expect_reject 2 "pipeline stage layers sum to 3, but model 'tiny-ar-4b' has 2 layers" -- logits --pp 2 --pp-layers 1,2 --model "$M" --tokens "$T" --out "$WORK/x.h5"
 expect_reject 2 "--pp-layers gives 3 stages, --pp is 2" -- logits --pp 2 --pp-layers 1,1,1 --model "$M" --tokens "$T" --out "$WORK/x.h5"
 expect_reject 2 "no such file" -- logits --tp 2 --model "$WORK/missing.h5" --tokens "$T" --out "$WORK/x.h5"
-# an output rank 0 cannot create: every rank stops (the others ran the forward and waited forever)
-expect_reject 4 "rank 0 could not create the output" -- logits --tp 2 --pp 2 --model "$M" --tokens "$T" \
+# an output rank 0 cannot create: every rank stops (the others ran the forward and waited forever);
+# rank 0 says why before any rank can exit (the others may be ended before their own message)
+expect_reject 4 "cannot create HDF5 file" -- logits --tp 2 --pp 2 --model "$M" --tokens "$T" \
   --out "$WORK/no-dir/x.h5"
 [ -e "$WORK/x.h5" ] && bad "a rejected run wrote its output"
 
