@@ -190,7 +190,7 @@ run -np 1 "$BIN" detokenize "${dd_args[@]}" --cfg-parallel --out "$WORK/cfg.np1.
   && h5diff "$WORK/cfg.1.h5" "$WORK/cfg.np1.h5" >/dev/null && ok || bad "--cfg-parallel on 1 rank: $(tail -2 "$WORK/err.txt")"
 run -np 3 "$BIN" detokenize "${dd_args[@]}" --cfg-parallel --out "$WORK/cfg.3.h5" 2>"$WORK/err.txt" \
   && bad "--cfg-parallel on 3 ranks ran" \
-  || { [ "$(grep -c "needs mpirun -np 2, not 3 ranks" "$WORK/err.txt")" = 3 ] && [ ! -e "$WORK/cfg.3.h5" ] && ok \
+  || { grep -q "needs mpirun -np 2, not 3 ranks" "$WORK/err.txt" && [ ! -e "$WORK/cfg.3.h5" ] && ok \
     || bad "--cfg-parallel on 3 ranks: $(tail -2 "$WORK/err.txt")"; }
 # a base model's diffusion decoder conditions on the model directory's dd_context: without it, a
 # clear error (or --disable-diffusion-decoder)
