@@ -193,31 +193,34 @@ int cosmos_layout_has_role(const struct cosmos_layout *l, int rank, enum cosmos_
     return 0;
 }
 
-void cosmos_layout_describe(const struct cosmos_layout *l, char *buf, size_t size) {
-    size_t n = 0;
-    if (size == 0) return;
-    buf[0] = '\0';
+/* snprintf appended at buf + *n, clamped to size (a full buffer keeps its terminator) */
 #define PUT(...)                                                                     \
     do {                                                                             \
         int w_ = snprintf(buf + n, n < size ? size - n : 0, __VA_ARGS__);           \
         if (w_ > 0) n = n + (size_t)w_ < size ? n + (size_t)w_ : size - 1;          \
     } while (0)
+
+void cosmos_layout_rank_roles(const struct cosmos_layout *l, int rank, char *buf, size_t size) {
+    size_t n = 0;
+    if (size == 0) return;
+    buf[0] = '\0';
+    const int a = cosmos_layout_ar_index(l, rank);
+    if (a >= 0) PUT("ar(stage %d, tp %d)", a / l->tp, a % l->tp);
+    for (int role = COSMOS_ROLE_T5; role <= COSMOS_ROLE_VIDEO_GUARDRAIL; role++)
+        if (cosmos_layout_has_role(l, rank, (enum cosmos_role)role))
+            PUT("%s%s", n ? " " : "", cosmos_role_name((enum cosmos_role)role));
+    if (n == 0) PUT("(idle)");
+}
+
+void cosmos_layout_describe(const struct cosmos_layout *l, char *buf, size_t size) {
+    size_t n = 0;
+    char roles[256];
+    if (size == 0) return;
+    buf[0] = '\0';
     PUT("layout %s: %d rank(s), ar tp %d x pp %d\n", l->name, l->n_ranks, l->tp, l->pp);
     for (int r = 0; r < l->n_ranks; r++) {
-        PUT("  rank %d:", r);
-        int any = 0;
-        const int a = cosmos_layout_ar_index(l, r);
-        if (a >= 0) {
-            PUT(" ar(stage %d, tp %d)", a / l->tp, a % l->tp);
-            any = 1;
-        }
-        for (int role = COSMOS_ROLE_T5; role <= COSMOS_ROLE_VIDEO_GUARDRAIL; role++)
-            if (cosmos_layout_has_role(l, r, (enum cosmos_role)role)) {
-                PUT(" %s", cosmos_role_name((enum cosmos_role)role));
-                any = 1;
-            }
-        if (!any) PUT(" (idle)");
-        PUT("\n");
+        cosmos_layout_rank_roles(l, r, roles, sizeof roles);
+        PUT("  rank %d: %s\n", r, roles);
     }
-#undef PUT
 }
+#undef PUT

@@ -65,6 +65,8 @@ cosmos_status cosmos_layout_validate(const struct cosmos_layout *l);
 int cosmos_layout_has_role(const struct cosmos_layout *l, int rank, enum cosmos_role role);
 int cosmos_layout_ar_index(const struct cosmos_layout *l, int rank); /* index in ar_ranks or -1 */
 const char *cosmos_role_name(enum cosmos_role r);
+/* One rank's roles, e.g. "ar(stage 0, tp 1) t5 guardrail", or "(idle)"; writes into buf. */
+void cosmos_layout_rank_roles(const struct cosmos_layout *l, int rank, char *buf, size_t size);
 /* Human-readable table (one line per rank: its roles), for rank 0's log; writes into buf. */
 void cosmos_layout_describe(const struct cosmos_layout *l, char *buf, size_t size);
 

@@ -1486,20 +1486,8 @@ fail:
 /* ---- memory ---- */
 
 static void memory_row(const cosmos_v2w_t *v, struct cosmos_v2w_memory_row *row) {
-    const struct cosmos_layout *l = v->p.layout;
     memset(row, 0, sizeof *row);
-    size_t k = 0;
-    for (int r = COSMOS_ROLE_AR; r <= COSMOS_ROLE_VIDEO_GUARDRAIL; r++) {
-        if (!cosmos_layout_has_role(l, v->rank, (enum cosmos_role)r) || k >= sizeof row->roles) continue;
-        const int a = cosmos_layout_ar_index(l, v->rank);
-        if (r == COSMOS_ROLE_AR && (l->tp > 1 || l->pp > 1))
-            k += (size_t)snprintf(row->roles + k, sizeof row->roles - k, "%sar tp%d/pp%d", k ? ", " : "", a % l->tp,
-                                  a / l->tp);
-        else
-            k += (size_t)snprintf(row->roles + k, sizeof row->roles - k, "%s%s", k ? ", " : "",
-                                  cosmos_role_name((enum cosmos_role)r));
-    }
-    if (!k) snprintf(row->roles, sizeof row->roles, "idle");
+    cosmos_layout_rank_roles(v->p.layout, v->rank, row->roles, sizeof row->roles);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) row->host_peak = (int64_t)ru.ru_maxrss * 1024; /* KiB on Linux */
     if (v->ar) {
@@ -1523,14 +1511,14 @@ void cosmos_v2w_log_memory(const cosmos_v2w_t *v, const char *title) {
     int k = snprintf(buf, sizeof buf,
                      "%s (MB; host: peak resident set of the process; ar: the transformer's weights, KV cache, "
                      "context K/V + tables + activations on that rank; device: in use / total at the end):\n"
-                     "%-4s %-56s %10s %10s %10s %10s %21s",
+                     "%-4s %-64s %10s %10s %10s %10s %21s",
                      title, "rank", "roles", "host peak", "ar weights", "ar kv", "ar other", "device");
     for (int i = 0; i < v->size && k > 0 && k < (int)sizeof buf - 160; i++) {
         const struct cosmos_v2w_memory_row *m = &v->mem[i];
         char dev[32] = "-";
         if (m->device_total > 0)
             snprintf(dev, sizeof dev, "%.1f / %.1f", (double)m->device_used * 1e-6, (double)m->device_total * 1e-6);
-        k += snprintf(buf + k, sizeof buf - (size_t)k, "\n%-4d %-56s %10.1f %10.1f %10.1f %10.1f %21s", i, m->roles,
+        k += snprintf(buf + k, sizeof buf - (size_t)k, "\n%-4d %-64s %10.1f %10.1f %10.1f %10.1f %21s", i, m->roles,
                       (double)m->host_peak * 1e-6, (double)m->ar_weights * 1e-6, (double)m->ar_kv * 1e-6,
                       (double)m->ar_other * 1e-6, dev);
     }

@@ -149,7 +149,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
 /* Memory of each rank of the pipeline, measured during cosmos_v2w_run (user need 1 of spec
  * performance-and-peers.md: a clear memory table per mode). Bytes. */
 struct cosmos_v2w_memory_row {
-    char roles[96];          /* the rank's roles, e.g. "ar tp0/pp0, decoder" */
+    char roles[96];          /* the rank's roles (cosmos_layout_rank_roles), e.g. "ar(stage 0, tp 1) decoder" */
     int64_t host_peak;       /* the process's peak resident set (getrusage): weight pages mapped from
                                 files and read count, as do every model and buffer on the host */
     int64_t ar_weights, ar_kv, ar_other; /* the transformer on this rank (its shard), in its backend's
