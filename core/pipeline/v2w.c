@@ -113,7 +113,7 @@ struct cosmos_v2w {
     struct cosmos_ar_config ar_cfg;
     struct cosmos_dv_config dv_cfg;
     int T, H, W, Tl, Hl, Wl; /* clip and latent geometry (the model's window) */
-    int T_out, Tl_out;       /* frames and latent frames of an output clip (num_frames) */
+    int T_out;               /* frames of an output clip: the run's num_frames (a request may set its own) */
     int win_ctx;             /* latent frames of context of a continuation window */
     struct cosmos_v2w_memory_row *mem; /* [size] every rank's memory in the last run */
     int v2w;
@@ -252,6 +252,33 @@ fail:
     return st;
 }
 
+/* Latent frames of an output clip of nf frames (*lat): 1 + 8k frames, within the bounds, and the
+ * model's own length when the diffusion decoder makes the video. Otherwise INVALID_ARG or
+ * UNSUPPORTED with the reason in why. Serves the run's num_frames and each request's. */
+static cosmos_status frames_to_latents(const cosmos_v2w_t *v, int nf, int *lat, char *why, size_t n_why) {
+    const int tc = v->dv_cfg.temporal_compression, tl = nf >= 1 ? 1 + (nf - 1) / tc : 0;
+    if (nf < 1 || (nf - 1) % tc != 0 || tl < 2 || tl > COSMOS_V2W_MAX_LATENT_FRAMES) {
+        snprintf(why, n_why, "%d output frames: the tokenizer makes 1 + %dk frames (k latent frames after the first), "
+                             "from %d to %d", nf, tc, 1 + tc, 1 + tc * (COSMOS_V2W_MAX_LATENT_FRAMES - 1));
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (v->use_dd && tl != v->Tl) {
+        snprintf(why, n_why, "the diffusion decoder makes %d-frame clips only (asked for %d frames); run with "
+                             "--disable-diffusion-decoder for other lengths (the DV decoder)", v->T, nf);
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    *lat = tl;
+    return COSMOS_OK;
+}
+
+/* Latent frames of a clip's output: its request's num_frames, else the run's; 0 when the clip's
+ * own num_frames is unusable, with the reason in why. */
+static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *req, char *why, size_t n_why) {
+    int lat = 0;
+    frames_to_latents(v, req->num_frames > 0 ? req->num_frames : v->T_out, &lat, why, n_why);
+    return lat;
+}
+
 static cosmos_status open_rank(cosmos_v2w_t *v) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_v2w_params *p = &v->p;
@@ -284,19 +311,12 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
               "model '%s' is a Video2World model: its model directory needs a \"t5\" file", v->ar_cfg.name);
     v->use_dd = p->model_dir->diffusion_decoder[0] && !p->disable_diffusion_decoder;
     {
-        const int tc = v->dv_cfg.temporal_compression, nf = p->num_frames > 0 ? p->num_frames : v->T;
-        CHECK_ARG(nf >= 1 && (nf - 1) % tc == 0 && 1 + (nf - 1) / tc >= 2 &&
-                      1 + (nf - 1) / tc <= COSMOS_V2W_MAX_LATENT_FRAMES,
-                  COSMOS_ERR_INVALID_ARG,
-                  "pipeline: %d output frames: the tokenizer makes 1 + %dk frames (k latent frames after the "
-                  "first), from %d to %d",
-                  nf, tc, 1 + tc, 1 + tc * (COSMOS_V2W_MAX_LATENT_FRAMES - 1));
-        v->T_out = nf, v->Tl_out = 1 + (nf - 1) / tc;
+        char why[240];
+        int lat = 0;
+        v->T_out = p->num_frames > 0 ? p->num_frames : v->T;
+        const cosmos_status fst = frames_to_latents(v, v->T_out, &lat, why, sizeof why);
+        CHECK_ARG(fst == COSMOS_OK, fst, "pipeline: %s", why);
         v->win_ctx = v->Tl >= 3 ? 2 : 1;
-        CHECK_ARG(!v->use_dd || v->Tl_out == v->Tl, COSMOS_ERR_UNSUPPORTED,
-                  "pipeline: the diffusion decoder makes %d-frame clips only (asked for %d frames); run with "
-                  "--disable-diffusion-decoder for other lengths (the DV decoder)",
-                  v->T, nf);
     }
     CHECK_ARG(!v->use_dd || v->v2w || p->model_dir->dd_context[0], COSMOS_ERR_FORMAT,
               "model '%s' is a base (no-text) model with a diffusion decoder: its model directory needs a "
@@ -786,36 +806,18 @@ static cosmos_status on_token(void *ud, int seq, int k, int32_t token) {
     return st;
 }
 
-/* Latent frames of a clip's output: its request's num_frames, else the run's. 0 when the clip's
- * own num_frames is unusable, with the reason in why (when given). */
-static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *req, char *why, size_t n_why) {
-    const int tc = v->dv_cfg.temporal_compression, nf = req->num_frames > 0 ? req->num_frames : v->T_out;
-    const int tl = 1 + (nf - 1) / tc;
-    if ((nf - 1) % tc != 0 || tl < 2 || tl > COSMOS_V2W_MAX_LATENT_FRAMES) {
-        if (why)
-            snprintf(why, n_why, "%d output frames: the tokenizer makes 1 + %dk frames (k latent frames after the "
-                                 "first), from %d to %d", nf, tc, 1 + tc, 1 + tc * (COSMOS_V2W_MAX_LATENT_FRAMES - 1));
-        return 0;
-    }
-    if (v->use_dd && tl != v->Tl) {
-        if (why)
-            snprintf(why, n_why, "the diffusion decoder makes %d-frame clips only (asked for %d frames); run with "
-                                 "--disable-diffusion-decoder for other lengths", v->T, nf);
-        return 0;
-    }
-    return tl;
-}
-
 static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_layout *l = v->p.layout;
     const int first = l->ar_ranks[0] == v->rank, G = g->n;
-    /* n_ids: the input clip's ids (tokenizer); n_buf: room for the longest output clip's */
+    /* n_ids: the input clip's ids (tokenizer); lats: each clip's output latent frames (0: an
+     * unusable length); n_buf: room for the longest output clip's ids */
     const int64_t n_ids = (int64_t)v->Tl * v->Hl * v->Wl, F = (int64_t)v->Hl * v->Wl;
+    int lats[COSMOS_V2W_MAX_IN_FLIGHT];
     int64_t n_buf = n_ids;
     for (int j = 0; j < G; j++) {
-        const int64_t lat = clip_latents(v, g->c[j].req, NULL, 0);
-        if (lat * F > n_buf) n_buf = lat * F;
+        lats[j] = clip_latents(v, g->c[j].req, NULL, 0);
+        if (lats[j] * F > n_buf) n_buf = lats[j] * F;
     }
     const int64_t n_ctx_vals = v->v2w ? (int64_t)v->ar_cfg.context_len * v->ar_cfg.context_dim : 0;
     struct msg_hdr h = {0};
@@ -885,12 +887,11 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
     }
     /* a clip with an unusable length, or whose context already fills it, fails here (every AR rank
      * knows n_ctx now, so they agree) */
-    int lats[COSMOS_V2W_MAX_IN_FLIGHT];
     for (int j = 0; j < g->n_live; j++) {
         if (status[j] != MSG_OK) continue;
-        lats[j] = clip_latents(v, g->c[j].req, reasons[j], sizeof reasons[j]);
         if (lats[j] == 0) {
             status[j] = COSMOS_ERR_INVALID_ARG;
+            clip_latents(v, g->c[j].req, reasons[j], sizeof reasons[j]); /* for the reason */
         } else if (n_ctx[j] >= lats[j]) {
             status[j] = COSMOS_ERR_INVALID_ARG;
             snprintf(reasons[j], sizeof reasons[j],
