@@ -105,6 +105,22 @@ void cli_common_default(struct cli_common *c) {
     c->tp = 1;
     c->pp = 1;
     c->pp_layers = NULL;
+    c->comm_timeout = NULL;
+}
+
+static cosmos_status apply_comm_timeout(const char *flag) {
+    const char *env = getenv("COSMOS_COMM_TIMEOUT");
+    const char *v = flag ? flag : (env && env[0] ? env : NULL);
+    if (!v) return COSMOS_OK;
+    const char *what = flag ? "--comm-timeout" : "COSMOS_COMM_TIMEOUT";
+    char *end = NULL;
+    errno = 0;
+    const double t = strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !(t >= 0) || t > 1e7) {
+        LOG_ERROR("%s '%s': expected a number of seconds >= 0 (0 = no timeout), at most 1e7", what, v);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return cosmos_comm_set_timeout(t);
 }
 
 cosmos_status cli_common_apply(const struct cli_common *c) {
@@ -120,7 +136,7 @@ cosmos_status cli_common_apply(const struct cli_common *c) {
         LOG_ERROR("--threads must be >= 0 (got %d)", c->threads);
         return COSMOS_ERR_INVALID_ARG;
     }
-    return COSMOS_OK;
+    return apply_comm_timeout(c->comm_timeout);
 }
 
 cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct cli_opt *opts, const char **pos,

@@ -32,17 +32,24 @@ struct cli_common {
     int help;
     int tp, pp; /* model parallelism (commands that run a model); tp * pp ranks under mpirun */
     const char *pp_layers; /* "8,8": layers per pipeline stage (default: even split) */
+    const char *comm_timeout; /* seconds (parallel/comm.h cosmos_comm_set_timeout); NULL: the
+                               * environment's COSMOS_COMM_TIMEOUT, else none */
 };
 #define CLI_MODEL_OPTS(c)                                                                      \
     {"tp", CLI_INT, &(c).tp, "tensor-parallel ranks (run under mpirun -np TP*PP)", 0},        \
         {"pp", CLI_INT, &(c).pp, "pipeline-parallel stages (default 1)", 0},                   \
-        {"pp-layers", CLI_STR, &(c).pp_layers, "layers per stage, e.g. 10,6 (default: even)", 0}
+        {"pp-layers", CLI_STR, &(c).pp_layers, "layers per stage, e.g. 10,6 (default: even)", 0},             \
+        {"comm-timeout", CLI_STR, &(c).comm_timeout,                                                \
+         "seconds a rank may wait in one communication before the job is ended (default "           \
+         "$COSMOS_COMM_TIMEOUT, else 0 = never)", 0}
 #define CLI_COMMON_OPTS(c)                                                                     \
     {"backend", CLI_STR, &(c).backend, "compute backend: cpu (default), cuda, cuda:N", 0},     \
         {"threads", CLI_INT, &(c).threads, "CPU threads (default: all cores)", 0},             \
         {"log-level", CLI_STR, &(c).log_level, "error, warn, info (default) or debug", 0},     \
         {"help", CLI_FLAG, &(c).help, "show this help", 0}
 void cli_common_default(struct cli_common *c);
+/* Applies --log-level, checks --threads, and sets the communication timeout from --comm-timeout or
+ * else the environment's COSMOS_COMM_TIMEOUT (a bad value of either is INVALID_ARG, named). */
 cosmos_status cli_common_apply(const struct cli_common *c);
 /* cli_parse, then: with --help print the options (common->help stays set: the caller returns),
  * otherwise apply the common flags. */

@@ -51,6 +51,15 @@ cosmos_status cosmos_comm_probe(cosmos_comm_t *c, int src, int tag, int *flag);
  * performance-and-peers.md 4.2 and 5.5: turn hangs into exits the launcher sees). Returns only where
  * the communicator cannot abort (self, NCCL): the caller then exits as usual. */
 void cosmos_comm_abort(cosmos_comm_t *c, int code);
+/* Communication timeout (parallel/comm_watchdog.c; spec performance-and-peers.md 4.2, 5.5): with
+ * seconds > 0, a process whose blocking operation on any communicator (collective, send, recv,
+ * split, free) has waited longer than that logs what it waited for and exits with status 1, and the
+ * launcher ends the job (mpirun; srun --kill-on-bad-exit). 0 (the default) turns it off. Set it from
+ * the main thread, before or between operations. INVALID_ARG for a negative, non-finite or
+ * absurd (> 1e7 s) value. Choose it above the longest time a rank can legitimately wait for
+ * another: a whole clip's work on one role, plus loading. */
+cosmos_status cosmos_comm_set_timeout(double seconds);
+double cosmos_comm_timeout(void);
 /* Ranks with the same color form a new communicator, ordered by key (MPI_Comm_split). */
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
 /* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */

@@ -31,4 +31,9 @@ struct cosmos_comm {
 cosmos_status cosmos_comm_wrap(const struct cosmos_comm_ops *ops, void *ctx, int rank, int size,
                                cosmos_comm_t **out);
 
+/* The watchdog's bracket around one blocking operation (parallel/comm_watchdog.c); peer -1 for
+ * collectives (the root for a broadcast), tag -1 for all but send and recv. Main thread only; nested brackets count once. */
+void cosmos_comm_wd_enter(const cosmos_comm_t *c, const char *op, int peer, int tag, size_t bytes);
+void cosmos_comm_wd_leave(void);
+
 #endif

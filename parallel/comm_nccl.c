@@ -135,7 +135,14 @@ static cosmos_status init_comm(struct nccl_ctx *c, int size) {
     st = cosmos_comm_all_ok(c->boot, msg.ok && dev_err == cudaSuccess, &all_ok);
     if (st != COSMOS_OK) return st;
     if (!all_ok) return COSMOS_ERR_NCCL; /* the failing rank said why */
-    NCCL_CHECK(c, ncclCommInitRank(&c->comm, size, msg.id, c->rank));
+    cosmos_comm_wd_enter(c->boot, "ncclCommInitRank", -1, -1, 0); /* waits for every rank: timed */
+    const ncclResult_t r = ncclCommInitRank(&c->comm, size, msg.id, c->rank);
+    cosmos_comm_wd_leave();
+    if (r != ncclSuccess) {
+        LOG_ERROR("ncclCommInitRank failed (rank %d of %d, device %d): %s", c->rank, size, c->device,
+                  ncclGetErrorString(r));
+        return COSMOS_ERR_NCCL;
+    }
     return COSMOS_OK;
 }
 

@@ -39,6 +39,10 @@ esac
 if [ "$(id -u)" -eq 0 ]; then  # containers and test clusters run as root; Open MPI refuses without these
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# A hung rank (stuck device, stalled file system) would hold the job until its time limit: with a
+# timeout, a rank that has waited longer than that in one communication ends the job (exit 1;
+# docs/pipeline.md "Flow of a clip"). Keep it well above one clip's time on the slowest role.
+# export COSMOS_COMM_TIMEOUT=1800
 # Site-dependent Open MPI / PMIx settings, uncomment where needed:
 # export PMIX_MCA_gds=hash            # PMIx shared-memory store errors under srun --mpi=pmix
 # export OMPI_MCA_btl='^openib'       # InfiniBand through UCX only (Open MPI 4.1 warns otherwise)

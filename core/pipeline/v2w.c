@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/backend.h"
 #include "core/config.h"
@@ -1398,11 +1399,16 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     int count = 0;
     CHECK_ALLOC(mine);
     v->on_done = on_done, v->on_done_ud = ud, v->n_progress = 0;
-    { /* test hook (tests/e2e/test_replicas.sh): this rank's run fails before its first clip, as a
-       * rank-local error would, while the other ranks wait for its messages */
-        const char *fr = getenv("COSMOS_TEST_FAIL_RANK");
+    { /* test hooks: this rank's run fails before its first clip, as a rank-local error would
+       * (tests/e2e/test_replicas.sh), or hangs there, as a stuck device or file system would
+       * (tests/e2e/test_comm_timeout.sh), while the other ranks wait for its messages */
+        const char *fr = getenv("COSMOS_TEST_FAIL_RANK"), *hr = getenv("COSMOS_TEST_HANG_RANK");
         CHECK_ARG(!fr || !fr[0] || atoi(fr) != v->rank, COSMOS_ERR_INTERNAL,
                   "pipeline: failure injected on rank %d (COSMOS_TEST_FAIL_RANK)", v->rank);
+        if (hr && hr[0] && atoi(hr) == v->rank) {
+            LOG_WARN("pipeline: rank %d hangs here (COSMOS_TEST_HANG_RANK)", v->rank);
+            for (;;) sleep(1);
+        }
     }
     const int r = v->rank;
     const int cfg_rank = v->cfg_comm && cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER_CFG);

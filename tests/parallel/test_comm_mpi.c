@@ -1,7 +1,8 @@
 /* The MPI communicator under mpirun (-np 1, 2, 3, 4): every collective against what each rank can
  * compute itself, on awkward sizes (0, 1, fewer elements than ranks, not a multiple of the rank
  * count, more than one all-reduce round), bit-identical all-reduce results on every rank, p2p in a
- * ring, split and all_ok. Prints "N passed, M failed" (rank 0); non-zero exit on failure. */
+ * ring, split and all_ok, all under the communication watchdog (timeout 120 s). Prints
+ * "N passed, M failed" (rank 0); non-zero exit on failure. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,12 @@ int main(void) {
     cosmos_comm_t *w = NULL;
     if (cosmos_comm_mpi_world(&w) != COSMOS_OK) return 1;
     const int rank = cosmos_comm_rank(w), n = cosmos_comm_size(w);
+    /* the watchdog (comm_watchdog.c): bad timeouts refused; every operation below runs under one */
+    EXPECT(cosmos_comm_set_timeout(-1) == COSMOS_ERR_INVALID_ARG, "timeout -1 accepted");
+    EXPECT(cosmos_comm_set_timeout(NAN) == COSMOS_ERR_INVALID_ARG, "timeout NaN accepted");
+    EXPECT(cosmos_comm_set_timeout(1e8) == COSMOS_ERR_INVALID_ARG, "timeout 1e8 accepted");
+    EXPECT(cosmos_comm_timeout() == 0, "a refused timeout was kept");
+    EXPECT(cosmos_comm_set_timeout(120) == COSMOS_OK && cosmos_comm_timeout() == 120, "timeout 120");
     const size_t sizes[] = {0, 1, 3, 1000, 4194305, 9000001};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         const size_t cnt = sizes[si];
