@@ -8,7 +8,7 @@
 # --replicas 2 under srun (two data-parallel copies of the pipeline); a SIGUSR1 in the middle
 # of an 8-item manifest on 2 ranks under srun (the clips in flight are finished and marked done, the
 # job requeues itself and completes the rest without rewriting finished outputs); a job without
-# --model-dir fails at once.
+# --model-dir fails at once; a hung rank with COSMOS_COMM_TIMEOUT ends its job in seconds (FAILED).
 # Every mp4 must be byte-identical to the one a single-process `cosmos-ar batch` of the same
 # manifest writes (checked first: two such runs agree), 17 frames of 96x64, with a "done" status
 # file. The daemons are stopped at exit, even on failure; leftovers of a killed run are stopped by
@@ -447,6 +447,26 @@ if [ -n "$id" ] && wait_gone "$id"; then
   fi
 fi
 echo "missing --model-dir: $((SECONDS - t0)) s"
+
+# ---- 6. a hung rank (the test hook COSMOS_TEST_HANG_RANK) under srun with COSMOS_COMM_TIMEOUT: the
+# waiting rank ends the job (srun --kill-on-bad-exit) in seconds instead of at the time limit; srun's
+# status is the killed hung rank's (137 here), not the watchdog's 1 ----
+t0=$SECONDS
+id=$(COSMOS_COMM_TIMEOUT=5 COSMOS_TEST_HANG_RANK=1 submit hang --nodes=1 --ntasks-per-node=2 --gpus-per-node=2 \
+  --cpus-per-task=1 --time=10 "$SRC/slurm/generate.sbatch" "$D/manifest.jsonl" "$D/out-hang" "${ARGS[@]}")
+if [ -z "$id" ]; then
+  bad "sbatch generate.sbatch with a hung rank: $(cat "$D/logs/sbatch-hang.err")"
+elif wait_gone "$id"; then
+  log=$D/logs/hang-$id.out
+  if scontrol -o show job "$id" | grep -q "JobState=FAILED .*ExitCode=[1-9]" && [ $((SECONDS - t0)) -lt 90 ] &&
+    grep -q "r00/02.*comm watchdog: .* more than --comm-timeout 5 s" "$log" && grep -q "rank 1 hangs here" "$log" &&
+    ! compgen -G "$D/out-hang/*.mp4" >/dev/null; then
+    ok
+  else
+    bad "a hung rank with COSMOS_COMM_TIMEOUT=5: $(scontrol -o show job "$id" | grep -o 'JobState=[^ ]*\|ExitCode=[^ ]*' | tr '\n' ' ') after $((SECONDS - t0)) s, $(grep -m2 'ERROR' "$log")"
+  fi
+fi
+echo "hung rank + COSMOS_COMM_TIMEOUT: $((SECONDS - t0)) s"
 
 [ "$fail" -eq 0 ] || show_logs
 echo "$pass passed, $fail failed ($SECONDS s)"
