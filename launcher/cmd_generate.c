@@ -128,9 +128,10 @@ static void run_or_abort(const struct gen_run *r, const char *cmd, cosmos_status
     cosmos_comm_abort(r->world, st == COSMOS_ERR_INVALID_ARG ? 2 : 1);
 }
 
-static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_run *r) {
+/* The checks of the options that need no model, and the guardrail's default word lists; on every
+ * rank alike, before anything is loaded. */
+static cosmos_status gen_check_opts(struct gen_opts *o, const char *cmd) {
     cosmos_status st = COSMOS_OK;
-    memset(r, 0, sizeof *r);
     CHECK_ARG(o->model_dir, COSMOS_ERR_INVALID_ARG, "%s: --model-dir is required", cmd);
     CHECK_ARG(o->num_input_frames == 1 || o->num_input_frames == 9, COSMOS_ERR_INVALID_ARG,
               "%s: --num-input-frames must be 1 or 9", cmd);
@@ -146,6 +147,19 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
               cmd);
     CHECK_ARG(!o->common.pp_layers, COSMOS_ERR_UNSUPPORTED, "%s: --pp-layers is not supported here yet (even split)",
               cmd);
+    static char default_guard[4096];
+    if (!o->guardrail_dir) {
+        snprintf(default_guard, sizeof default_guard, "%s/configs/guardrail", COSMOS_SOURCE_DIR);
+        o->guardrail_dir = default_guard;
+    }
+fail:
+    return st;
+}
+
+static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_run *r) {
+    cosmos_status st = COSMOS_OK;
+    memset(r, 0, sizeof *r);
+    CHECK(gen_check_opts(o, cmd));
     int local_rank = -1;
     r->size = 1;
     /* MPI only when started by a launcher (mpirun, srun): a plain run is one process */
@@ -188,11 +202,6 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
             LOG_INFO("%s", buf);
     }
     CHECK(cosmos_model_dir_load(o->model_dir, &r->md));
-    static char default_guard[4096];
-    if (!o->guardrail_dir) {
-        snprintf(default_guard, sizeof default_guard, "%s/configs/guardrail", COSMOS_SOURCE_DIR);
-        o->guardrail_dir = default_guard;
-    }
     if (o->disable_guardrail)
         LOG_INFO0("%s: the guardrail is DISABLED (--disable-guardrail): no prompt check, no video content filter, no "
                   "face blur",
@@ -446,29 +455,54 @@ static void item_variant(const struct cosmos_manifest_item *it, int variants, in
 }
 
 /* Rank 0: read the manifest, write statuses of bad lines, keep the items to run (each usable item
- * `variants` times); as JSON. */
+ * `variants` times); as JSON. With report (batch --dry-run) nothing is created, written or removed
+ * (the output directory is only checked), and report gets every item in manifest order:
+ * {"line", "name", "state": "bad" | "done" | "run", "reason" (bad)} plus the plan's fields (run). */
 static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
-                                int variants, char **plan_json, int *n_bad_out) {
+                                int variants, json_t *report, char **plan_json, int *n_bad_out) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_manifest_item *items = NULL;
     int n = 0, n_skip = 0, n_bad = 0;
     json_t *arr = json_array();
     CHECK_ALLOC(arr);
-    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
-        LOG_ERROR("batch: cannot create the output directory '%s' (%s)", out_dir, strerror(errno));
-        st = COSMOS_ERR_IO;
-        goto fail;
-    }
     struct stat sb;
-    CHECK_ARG(stat(out_dir, &sb) == 0 && S_ISDIR(sb.st_mode), COSMOS_ERR_INVALID_ARG,
-              "batch: the output directory '%s' is not a directory", out_dir);
-    CHECK_ARG(access(out_dir, W_OK) == 0, COSMOS_ERR_IO, "batch: the output directory '%s' is not writable", out_dir);
+    if (report && stat(out_dir, &sb) != 0 && errno == ENOENT) { /* a dry run: it would be created */
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", out_dir);
+        char *slash = strrchr(parent, '/');
+        while (slash && slash > parent && slash[1] == '\0') { /* trailing slashes */
+            *slash = '\0';
+            slash = strrchr(parent, '/');
+        }
+        if (!slash)
+            snprintf(parent, sizeof parent, ".");
+        else
+            slash[slash == parent] = '\0'; /* "/x" -> "/" */
+        CHECK_ARG(access(parent, W_OK) == 0, COSMOS_ERR_IO,
+                  "batch: the output directory '%s' does not exist and cannot be created in '%s' (%s)", out_dir, parent,
+                  strerror(errno));
+    } else {
+        if (!report && mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+            LOG_ERROR("batch: cannot create the output directory '%s' (%s)", out_dir, strerror(errno));
+            st = COSMOS_ERR_IO;
+            goto fail;
+        }
+        CHECK_ARG(stat(out_dir, &sb) == 0 && S_ISDIR(sb.st_mode), COSMOS_ERR_INVALID_ARG,
+                  "batch: the output directory '%s' is not a directory", out_dir);
+        CHECK_ARG(access(out_dir, W_OK) == 0, COSMOS_ERR_IO, "batch: the output directory '%s' is not writable",
+                  out_dir);
+    }
     CHECK(cosmos_manifest_load(manifest, d, &items, &n));
     for (int i = 0; i < n; i++) {
         const struct cosmos_manifest_item *it = &items[i];
         if (it->status != COSMOS_OK) {
-            LOG_ERROR("batch: %s line %d: %s", manifest, it->line, it->reason);
-            CHECK(write_status(out_dir, it, 0, it->reason, NULL));
+            if (report) {
+                json_array_append_new(report, json_pack("{s:i, s:s, s:s, s:s}", "line", it->line, "name", it->name,
+                                                        "state", "bad", "reason", it->reason));
+            } else {
+                LOG_ERROR("batch: %s line %d: %s", manifest, it->line, it->reason);
+                CHECK(write_status(out_dir, it, 0, it->reason, NULL));
+            }
             n_bad++;
             continue;
         }
@@ -476,14 +510,25 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
             char name[sizeof it->name + 16];
             uint64_t seed;
             item_variant(it, variants, v, name, sizeof name, &seed);
-            remove_stale_temps(out_dir, name);
+            if (!report) remove_stale_temps(out_dir, name);
             if (item_done(out_dir, name)) {
                 n_skip++;
+                if (report)
+                    json_array_append_new(report,
+                                          json_pack("{s:i, s:s, s:s}", "line", it->line, "name", name, "state", "done"));
                 continue;
             }
-            json_array_append_new(arr, json_pack("{s:i, s:s, s:s?, s:I, s:i, s:i, s:s}", "line", it->line, "input",
-                                                 it->input, "prompt", it->prompt, "seed", (json_int_t)seed, "nif",
-                                                 it->num_input_frames, "nf", it->num_frames, "name", name));
+            json_t *e = json_pack("{s:i, s:s, s:s?, s:I, s:i, s:i, s:s}", "line", it->line, "input", it->input,
+                                  "prompt", it->prompt, "seed", (json_int_t)seed, "nif", it->num_input_frames, "nf",
+                                  it->num_frames, "name", name);
+            CHECK_ALLOC(e);
+            if (report) {
+                json_t *r = json_deep_copy(e);
+                CHECK_ALLOC(r);
+                json_object_set_new(r, "state", json_string("run"));
+                json_array_append_new(report, r);
+            }
+            json_array_append_new(arr, e);
         }
     }
     *n_bad_out = n_bad;
@@ -549,11 +594,106 @@ fail:
     return st;
 }
 
+/* What changes an unnamed item's output goes into its name's hash; the settings added later only
+ * when they differ from the default, so older outputs keep their names. */
+static void batch_settings(const struct gen_opts *o, const struct cosmos_model_dir *md, const cosmos_v2w_t *v2w,
+                           char *settings, size_t size) {
+    int nf = 0, len = snprintf(settings, size, "T=%g p=%g k=%d model=%s", o->temperature, o->top_p, o->top_k, md->name);
+    cosmos_v2w_clip_shape(v2w, &nf, NULL, NULL, NULL);
+    if (o->num_frames > 0 && o->num_frames != nf && len > 0 && len < (int)size)
+        len += snprintf(settings + len, size - (size_t)len, " frames=%d", o->num_frames);
+    if (o->disable_dd && md->diffusion_decoder[0] && len > 0 && len < (int)size)
+        len += snprintf(settings + len, size - (size_t)len, " dv-decoder");
+    if (o->disable_guardrail && len > 0 && len < (int)size) snprintf(settings + len, size - (size_t)len, " no-guardrail");
+}
+
+/* batch --dry-run: in this process, without loading weights or writing anything, what a run of
+ * the manifest would do with each item (docs/pipeline.md "Batch"): a table on stdout, one row per
+ * item (and variant) in manifest order, then a summary. INVALID_ARG when an item would fail or a
+ * line is bad, BLOCKED when the only problems are prompts the blocklist blocks. */
+static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, const char *out_dir) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_model_dir md;
+    struct cosmos_layout layout;
+    cosmos_v2w_t *v2w = NULL;
+    json_t *report = NULL;
+    char *plan = NULL, settings[256];
+    int n_bad = 0, counts[5] = {0}; /* run, done, fail, blocked, bad */
+    int64_t tokens = 0;
+    CHECK(gen_check_opts(o, "batch --dry-run"));
+    CHECK(cosmos_model_dir_load(o->model_dir, &md));
+    CHECK(cosmos_layout_default(1, 0, 0, &layout));
+    struct cosmos_v2w_params p = cosmos_v2w_params_default();
+    p.model_dir = &md;
+    p.layout = &layout;
+    p.guardrail_dir = o->guardrail_dir;
+    p.disable_guardrail = o->disable_guardrail;
+    p.disable_diffusion_decoder = o->disable_dd;
+    p.num_frames = o->num_frames;
+    p.check_only = 1;
+    CHECK(cosmos_v2w_open(&p, &v2w));
+    batch_settings(o, &md, v2w, settings, sizeof settings);
+    struct cosmos_manifest_defaults d = {o->seed, o->num_input_frames, settings};
+    report = json_array();
+    CHECK_ALLOC(report);
+    CHECK(plan_batch(manifest, out_dir, &d, o->variants > 1 ? o->variants : 1, report, &plan, &n_bad));
+    int T = 0;
+    cosmos_v2w_clip_shape(v2w, &T, NULL, NULL, NULL);
+    const int run_frames = o->num_frames > 0 ? o->num_frames : T;
+    printf("%-6s %-40s %-8s %6s %9s  %s\n", "line", "name", "state", "frames", "tokens", "reason");
+    for (size_t i = 0; i < json_array_size(report); i++) {
+        json_t *e = json_array_get(report, i);
+        const char *state = json_string_value(json_object_get(e, "state"));
+        const int line = (int)json_integer_value(json_object_get(e, "line")), nf = (int)json_integer_value(json_object_get(e, "nf"));
+        const char *name = json_string_value(json_object_get(e, "name"));
+        char why[256] = "", frames[16] = "-", toks[24] = "-";
+        int k = 1; /* done */
+        if (!strcmp(state, "bad")) {
+            k = 4;
+            snprintf(why, sizeof why, "%s", json_string_value(json_object_get(e, "reason")));
+        } else if (!strcmp(state, "run")) {
+            const struct cosmos_v2w_request req = {
+                json_string_value(json_object_get(e, "input")), json_string_value(json_object_get(e, "prompt")),
+                (int)json_integer_value(json_object_get(e, "nif")), o->temperature, o->top_p, o->top_k,
+                (uint64_t)json_integer_value(json_object_get(e, "seed")), NULL, NULL, NULL, nf};
+            int64_t n_tok = 0;
+            const cosmos_status cst = cosmos_v2w_check_request(v2w, &req, &n_tok, why, sizeof why);
+            k = cst == COSMOS_OK ? 0 : cst == COSMOS_ERR_BLOCKED ? 3 : 2;
+            snprintf(frames, sizeof frames, "%d", nf > 0 ? nf : run_frames);
+            if (cst == COSMOS_OK) snprintf(toks, sizeof toks, "%lld", (long long)n_tok);
+            tokens += n_tok;
+        }
+        static const char *names[5] = {"run", "done", "FAIL", "BLOCKED", "BAD"};
+        counts[k]++;
+        printf("%-6d %-40s %-8s %6s %9s  %s\n", line, name && name[0] ? name : "-", names[k], frames, toks, why);
+    }
+    printf("dry run of %s: %d clip(s) would run (%lld tokens to generate), %d already done, %d would fail, %d "
+           "prompt(s) blocked by the blocklist, %d bad line(s)%s; nothing was written\n",
+           manifest, counts[0], (long long)tokens, counts[1], counts[2], counts[3], counts[4],
+           o->disable_guardrail || !cosmos_v2w_is_video2world(v2w) ? ""
+                                                                   : " (the Aegis prompt check and the video guardrail "
+                                                                     "run only in a real run)");
+    fflush(stdout);
+    if (counts[2] + counts[4] > 0) {
+        LOG_ERROR("batch --dry-run: %d clip(s) would fail and %d manifest line(s) are bad (see the table)", counts[2],
+                  counts[4]);
+        st = COSMOS_ERR_INVALID_ARG;
+    } else if (counts[3] > 0) {
+        LOG_WARN("batch --dry-run: %d prompt(s) would be blocked (see the table)", counts[3]);
+        st = COSMOS_ERR_BLOCKED;
+    }
+fail:
+    free(plan);
+    json_decref(report);
+    cosmos_v2w_free(v2w);
+    return st;
+}
+
 cosmos_status cmd_batch(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     struct gen_opts o;
     const char *manifest = NULL, *out_dir = NULL, *pos[1];
-    int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0;
+    int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0, dry_run = 0;
     char *plan = NULL, settings[256];
     json_t *arr = NULL;
     struct cosmos_manifest_item *items = NULL;
@@ -573,6 +713,10 @@ cosmos_status cmd_batch(int argc, char **argv) {
         {"variants", CLI_INT, &o.variants,
          "clips per manifest item, with seeds seed, seed+1, ... and names NAME-v0, NAME-v1, ... (default 1: NAME)",
          0},
+        {"dry-run", CLI_FLAG, &dry_run,
+         "check the manifest without generating: a table of what a run would do with each item (run, done, "
+         "FAIL, BLOCKED, BAD and why: prompts, lengths, inputs decoded as in a run, the blocklist), tokens to "
+         "generate; loads no weights and writes nothing; one process", 0},
         GEN_OPTS(o),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -581,26 +725,18 @@ cosmos_status cmd_batch(int argc, char **argv) {
     CHECK_ARG(manifest && out_dir, COSMOS_ERR_INVALID_ARG, "batch: --manifest and --output-dir are required");
     CHECK_ARG(o.variants >= 0 && o.variants <= 1000, COSMOS_ERR_INVALID_ARG,
               "batch: --variants must be in 1..1000 (got %d)", o.variants);
+    if (dry_run) {
+        st = batch_dry_run(&o, manifest, out_dir);
+        goto fail;
+    }
     install_signals();
     CHECK(gen_open(&o, "batch", &r));
-    {
-        /* what changes an unnamed item's output goes into its name's hash; the settings added later
-         * only when they differ from the default, so older outputs keep their names */
-        int nf = 0, len = snprintf(settings, sizeof settings, "T=%g p=%g k=%d model=%s", o.temperature, o.top_p,
-                                   o.top_k, r.md.name);
-        cosmos_v2w_clip_shape(r.v2w, &nf, NULL, NULL, NULL);
-        if (o.num_frames > 0 && o.num_frames != nf && len > 0 && len < (int)sizeof settings)
-            len += snprintf(settings + len, sizeof settings - (size_t)len, " frames=%d", o.num_frames);
-        if (o.disable_dd && r.md.diffusion_decoder[0] && len > 0 && len < (int)sizeof settings)
-            len += snprintf(settings + len, sizeof settings - (size_t)len, " dv-decoder");
-        if (o.disable_guardrail && len > 0 && len < (int)sizeof settings)
-            snprintf(settings + len, sizeof settings - (size_t)len, " no-guardrail");
-    }
+    batch_settings(&o, &r.md, r.v2w, settings, sizeof settings);
     struct cosmos_manifest_defaults d = {o.seed, o.num_input_frames, settings};
     /* rank 0 plans; everyone gets the plan (or learns that planning failed) */
     int64_t len = 0;
     if (r.rank == 0) {
-        cosmos_status pst = plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, &plan, &n_bad);
+        cosmos_status pst = plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, NULL, &plan, &n_bad);
         len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : (int64_t)pst; /* statuses are negative */
     }
     if (r.world) CHECK(cosmos_comm_broadcast(r.world, &len, sizeof len, 0));

@@ -272,6 +272,18 @@ static cosmos_status frames_to_latents(const cosmos_v2w_t *v, int nf, int *lat, 
     return COSMOS_OK;
 }
 
+/* 1 (with the reason in why) when n_ctx latent frames of input leave nothing to generate in a clip
+ * of lat latent frames. */
+static int context_fills(const cosmos_v2w_t *v, int lat, int n_ctx, char *why, size_t n_why) {
+    if (n_ctx < lat) return 0;
+    const int tc = v->dv_cfg.temporal_compression;
+    snprintf(why, n_why,
+             "%d output frames leave nothing to generate after %d input frames (their %d latent frames): ask for at "
+             "least %d",
+             1 + tc * (lat - 1), 1 + tc * (n_ctx - 1), n_ctx, 1 + tc * n_ctx);
+    return 1;
+}
+
 /* Latent frames of a clip's output: its request's num_frames, else the run's; 0 when the clip's
  * own num_frames is unusable, with the reason in why. */
 static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *req, char *why, size_t n_why) {
@@ -341,6 +353,27 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) || (aegis_here && !device) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
+    v->vg_remote = l->video_guardrail != l->decoder;
+    const int video_guard_here = !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
+    {   /* the guardrail's models this rank needs (spec 5.1), all named in one message */
+        const int no_aegis = aegis_here && !p->model_dir->aegis[0];
+        const int no_video = video_guard_here && !(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0]);
+        CHECK_ARG(!no_aegis && !no_video, COSMOS_ERR_FORMAT,
+                  "model directory of '%s' lacks the guardrail's %s%s%s (keys of its manifest): convert the "
+                  "Cosmos-1.0-Guardrail checkpoint into it (tools/convert_checkpoint.py model-dir), make it with "
+                  "`cosmos-ar init` from a pipeline config that names them, or run with --disable-guardrail",
+                  p->model_dir->name, no_aegis ? "\"aegis\" (the prompt check of a Video2World model)" : "",
+                  no_aegis && no_video ? " and " : "",
+                  no_video ? "\"face_blur\" and \"video_content_filter\" (the video guardrail)" : "");
+    }
+    if (p->check_only) { /* no backend, no weights: the prompt blocklist only */
+        if (v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL)) {
+            struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
+            gp.blocklist_dir = p->guardrail_dir ? p->guardrail_dir : "configs/guardrail";
+            CHECK(cosmos_guardrail_load(&gp, &v->guard));
+        }
+        goto fail;
+    }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here) && device)) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
@@ -362,19 +395,6 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
     }
 
-    v->vg_remote = l->video_guardrail != l->decoder;
-    const int video_guard_here = !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
-    {   /* the guardrail's models this rank needs (spec 5.1), all named in one message */
-        const int no_aegis = aegis_here && !p->model_dir->aegis[0];
-        const int no_video = video_guard_here && !(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0]);
-        CHECK_ARG(!no_aegis && !no_video, COSMOS_ERR_FORMAT,
-                  "model directory of '%s' lacks the guardrail's %s%s%s (keys of its manifest): convert the "
-                  "Cosmos-1.0-Guardrail checkpoint into it (tools/convert_checkpoint.py model-dir), make it with "
-                  "`cosmos-ar init` from a pipeline config that names them, or run with --disable-guardrail",
-                  p->model_dir->name, no_aegis ? "\"aegis\" (the prompt check of a Video2World model)" : "",
-                  no_aegis && no_video ? " and " : "",
-                  no_video ? "\"face_blur\" and \"video_content_filter\" (the video guardrail)" : "");
-    }
     if (aegis_here) { /* the text guardrail (spec 5.1): blocklist, then Aegis (LlamaGuard) */
         struct cosmos_guardrail_params gp = cosmos_guardrail_params_default();
         gp.blocklist_dir = p->guardrail_dir ? p->guardrail_dir : "configs/guardrail";
@@ -548,6 +568,47 @@ void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int la
 }
 int cosmos_v2w_is_video2world(const cosmos_v2w_t *v) { return v->v2w; }
 double cosmos_v2w_default_top_p(const cosmos_v2w_t *v) { return v->ar_cfg.default_top_p; }
+
+cosmos_status cosmos_v2w_check_request(cosmos_v2w_t *v, const struct cosmos_v2w_request *req, int64_t *n_tokens,
+                                       char *why, size_t n_why) {
+    cosmos_status st = COSMOS_OK;
+    float *video = NULL;
+    int is_image = 0;
+    *n_tokens = 0;
+    why[0] = '\0';
+    if (v->v2w && (!req->prompt || !req->prompt[0])) { /* as role_guardrail */
+        snprintf(why, n_why, "a Video2World model needs a prompt");
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (v->v2w && v->guard) {
+        struct cosmos_guardrail_verdict verdict;
+        CHECK(cosmos_guardrail_check_text(v->guard, req->prompt, &verdict));
+        if (!verdict.safe) {
+            snprintf(why, n_why, "prompt blocked by the text guardrail (%.20s: %.160s)", verdict.check,
+                     verdict.reason);
+            return COSMOS_ERR_BLOCKED;
+        }
+    }
+    const int lat = clip_latents(v, req, why, n_why);
+    if (lat == 0) return COSMOS_ERR_INVALID_ARG;
+    struct cosmos_media_prep_params pp = cosmos_media_prep_params_default(); /* as tokenize_clip */
+    pp.num_input_frames = req->num_input_frames;
+    pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
+    st = cosmos_media_load_clip(req->input, &pp, &video, &is_image);
+    if (st != COSMOS_OK) {
+        snprintf(why, n_why, "cannot use the input '%s' (%s; see the log above)", req->input, cosmos_status_str(st));
+        goto fail;
+    }
+    const int n_ctx = pp.num_input_frames == 9 && !is_image ? 2 : 1;
+    if (context_fills(v, lat, n_ctx, why, n_why)) {
+        st = COSMOS_ERR_INVALID_ARG;
+        goto fail;
+    }
+    *n_tokens = (int64_t)(lat - n_ctx) * v->Hl * v->Wl;
+fail:
+    free(video);
+    return st;
+}
 
 /* ---- roles: a group of clips at a time ---- */
 
@@ -893,14 +954,8 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
         if (lats[j] == 0) {
             status[j] = COSMOS_ERR_INVALID_ARG;
             clip_latents(v, g->c[j].req, reasons[j], sizeof reasons[j]); /* for the reason */
-        } else if (n_ctx[j] >= lats[j]) {
+        } else if (context_fills(v, lats[j], n_ctx[j], reasons[j], sizeof reasons[j])) {
             status[j] = COSMOS_ERR_INVALID_ARG;
-            snprintf(reasons[j], sizeof reasons[j],
-                     "%d output frames leave nothing to generate after %d input frames (their %d latent frames): "
-                     "ask for at least %d",
-                     1 + v->dv_cfg.temporal_compression * (lats[j] - 1),
-                     1 + v->dv_cfg.temporal_compression * (n_ctx[j] - 1), n_ctx[j],
-                     1 + v->dv_cfg.temporal_compression * n_ctx[j]);
         }
     }
     /* the clips that can run become sequences 0..m-1 of the model */
@@ -1398,6 +1453,7 @@ cosmos_status cosmos_v2w_run(cosmos_v2w_t *v, const struct cosmos_v2w_request *r
     int32_t *counts = NULL;
     int count = 0;
     CHECK_ALLOC(mine);
+    CHECK_ARG(!v->p.check_only, COSMOS_ERR_INVALID_ARG, "pipeline: a check-only handle cannot run clips");
     v->on_done = on_done, v->on_done_ud = ud, v->n_progress = 0;
     { /* test hooks: this rank's run fails before its first clip, as a rank-local error would
        * (tests/e2e/test_replicas.sh), or hangs there, as a stuck device or file system would

@@ -83,6 +83,11 @@ struct cosmos_v2w_params {
                                    frames, exactly (causal model and decoder, RNG at (seed, position)).
                                    More: continued through a sliding window (see "Clip length"
                                    above). The diffusion decoder makes the model's clip length only. */
+    int check_only;             /* open reads the model directory's headers and checks them against
+                                   each other and against num_frames, the layout and the guardrail's
+                                   files, but creates no backend and loads no weights (the prompt
+                                   blocklist excepted): a handle for cosmos_v2w_check_request only
+                                   (`batch --dry-run`); cosmos_v2w_run refuses it */
 };
 struct cosmos_v2w_params cosmos_v2w_params_default(void);
 
@@ -135,6 +140,16 @@ void cosmos_v2w_free(cosmos_v2w_t *v);
 void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int latent[3]);
 int cosmos_v2w_is_video2world(const cosmos_v2w_t *v);
 double cosmos_v2w_default_top_p(const cosmos_v2w_t *v);
+
+/* What would stop this request before its clip is generated, found without generating it: a
+ * Video2World model and no prompt; a prompt the guardrail's blocklist blocks (BLOCKED; Aegis is
+ * not run: blocked prompts it finds surface only in a run); an unusable length (its own
+ * num_frames, else the run's); an input that cannot be read or prepared (it is decoded and
+ * resized exactly as in a run); input frames that already fill the length. Returns OK, or the
+ * status the clip would fail with and the reason in why (the run's wording). *n_tokens: the
+ * tokens the transformer would generate for it (0 when it would fail). Any rank, any handle. */
+cosmos_status cosmos_v2w_check_request(cosmos_v2w_t *v, const struct cosmos_v2w_request *req, int64_t *n_tokens,
+                                       char *why, size_t n_why);
 
 /* Runs the requests. results[n] is filled on rank 0 (gathered from all ranks); *n_done gets the
  * number of clips started before a stop request (== n without one). on_done (may be NULL; the

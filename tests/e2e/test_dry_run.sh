@@ -1,0 +1,133 @@
+#!/bin/bash
+# `cosmos-ar batch --dry-run` (docs/pipeline.md "Batch") on a tiny Video2World model directory with
+# a diffusion decoder:
+#  - a manifest with items that run (image, 9-frame video, variants), a missing and a corrupt input,
+#    no prompt, a bad length, a length the diffusion decoder cannot make, a blocklisted prompt, a
+#    line that is not JSON and a duplicate name: the table gives each row its state and the run's
+#    reason, exit 2, and nothing is written (the output directory is not even created);
+#  - the dry run predicts the real run: every item's state and reason equal the status file the
+#    real batch then writes, and the tokens equal its tokens_generated;
+#  - after the run the finished items are "done"; a manifest of finished items exits 0, one whose
+#    only problem is a blocked prompt exits 3;
+#  - with --disable-diffusion-decoder: a 41-frame clip runs (its tokens are the run's), and a 9-frame
+#    video input asked for 9 frames fails ("nothing to generate");
+#  - output directories: one whose parent is missing (exit 1) and a file (exit 2).
+# Usage: test_dry_run.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
+. "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
+  2>"$WORK/err.txt" || { echo "FAIL: input video: $(tail -2 "$WORK/err.txt")"; exit 1; }
+printf 'not an image' >"$WORK/broken.png"
+
+cat >"$WORK/jobs.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "ok-image"}
+{"input": "$WORK/in.mp4", "prompt": "a blue ball", "seed": 2, "name": "ok-video", "num_input_frames": 9}
+{"input": "$WORK/missing.png", "prompt": "a green cone", "name": "missing"}
+{"input": "$WORK/broken.png", "prompt": "a cube", "name": "broken"}
+{"input": "$IMG", "name": "no-prompt"}
+{"input": "$IMG", "prompt": "a wall", "num_frames": 12, "name": "bad-length"}
+{"input": "$IMG", "prompt": "a wall", "num_frames": 25, "name": "dd-length"}
+{"input": "$IMG", "prompt": "build a bomb", "name": "blocked"}
+this is not json
+{"input": "$IMG", "prompt": "a red cube", "name": "ok-image"}
+{"input": "$IMG", "prompt": "a yellow box", "seed": 5}
+EOF
+# state of each row: line name state (the table's first three columns)
+rows() { awk 'NR > 1 && $1 ~ /^[0-9]+$/ {print $1, $2, $3}' "$1"; }
+
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" --dry-run \
+  >"$WORK/dry.txt" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && ok || bad "dry run of a manifest with problems: exit $rc, $(tail -1 "$WORK/err.txt")"
+[ ! -e "$WORK/out" ] && ok || bad "the dry run created the output directory"
+unnamed=$(awk '$1 == 11 {print $2}' "$WORK/dry.txt")
+expect="1 ok-image run
+2 ok-video run
+3 missing FAIL
+4 broken FAIL
+5 no-prompt FAIL
+6 bad-length FAIL
+7 dd-length FAIL
+8 blocked BLOCKED
+9 - BAD
+10 - BAD
+11 $unnamed run"
+[ "$(rows "$WORK/dry.txt")" = "$expect" ] && ok || bad "dry-run table: $(rows "$WORK/dry.txt" | tr '\n' ';')"
+[[ $unnamed == clip-* ]] && ok || bad "the unnamed item's name: '$unnamed'"
+grep -q "cannot use the input '$WORK/missing.png'" "$WORK/dry.txt" && grep -q "a Video2World model needs a prompt" "$WORK/dry.txt" \
+  && grep -q "12 output frames: the tokenizer makes 1 + 8k frames" "$WORK/dry.txt" \
+  && grep -q "the diffusion decoder makes 17-frame clips only (asked for 25 frames)" "$WORK/dry.txt" \
+  && grep -q "blocklist: 'bomb'" "$WORK/dry.txt" && grep -q "output name 'ok-image' (also on line 1)" "$WORK/dry.txt" && ok \
+  || bad "dry-run reasons: $(cat "$WORK/dry.txt")"
+grep -q "dry run of .*: 3 clip(s) would run (.* tokens to generate), 0 already done, 5 would fail, 1 prompt(s) blocked by the blocklist, 2 bad line(s)" \
+  "$WORK/dry.txt" && ok || bad "dry-run summary: $(tail -1 "$WORK/dry.txt")"
+
+# --- the real run: each status file says what the dry run predicted ---
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && ok || bad "the real batch: exit $rc (1 expected: failed items)"
+python3 - "$WORK/dry.txt" "$WORK/out" <<'EOF' && ok || bad "the dry run does not predict the real run"
+import json, os, re, sys
+dry, out = sys.argv[1], sys.argv[2]
+state_of = {"run": "done", "FAIL": "failed", "BLOCKED": "blocked", "BAD": "failed"}
+n = 0
+for row in open(dry).read().splitlines()[1:]:
+    m = re.match(r"(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$", row)
+    if not m:
+        continue
+    line, name, state, frames, tokens, reason = m.groups()
+    path = os.path.join(out, (name if name != "-" else "line-" + line) + ".status.json")
+    s = json.load(open(path))
+    assert s["status"] == state_of[state], (row, s)
+    assert s["line"] == int(line), (row, s)
+    if state == "run":
+        assert s["tokens_generated"] == int(tokens) and int(tokens) > 0, (row, s)
+        assert s["frames"] == int(frames), (row, s)
+    else:
+        assert s["reason"] == reason, (row, s["reason"])
+    n += 1
+assert n == 11, n
+EOF
+
+# --- after the run: finished items are done; a manifest of them alone is clean (exit 0) ---
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" --dry-run >"$WORK/dry2.txt" 2>/dev/null
+[ "$(rows "$WORK/dry2.txt" | awk '$3 == "done"' | wc -l)" = 3 ] && grep -q ": 0 clip(s) would run (0 tokens to generate), 3 already done" "$WORK/dry2.txt" \
+  && ok || bad "dry run after the run: $(tail -1 "$WORK/dry2.txt")"
+head -2 "$WORK/jobs.jsonl" >"$WORK/done.jsonl"
+ls -l --time-style=full-iso "$WORK/out" >"$WORK/before.txt"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/done.jsonl" --output-dir "$WORK/out" --dry-run >"$WORK/dry3.txt" 2>/dev/null
+rc=$?
+ls -l --time-style=full-iso "$WORK/out" >"$WORK/after.txt"
+[ $rc = 0 ] && cmp -s "$WORK/before.txt" "$WORK/after.txt" && ok || bad "dry run of finished items: exit $rc, or files changed"
+sed -n 8p "$WORK/jobs.jsonl" >"$WORK/blocked.jsonl"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/blocked.jsonl" --output-dir "$WORK/out2" --dry-run >/dev/null 2>&1
+rc=$?
+[ $rc = 3 ] && [ ! -e "$WORK/out2" ] && ok || bad "dry run of a blocked prompt only: exit $rc"
+
+# --- the DV decoder: other lengths; variants; the 9-frame input that fills a 9-frame clip ---
+cat >"$WORK/dv.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "long", "num_frames": 41}
+{"input": "$WORK/in.mp4", "prompt": "a blue ball", "name": "full", "num_input_frames": 9, "num_frames": 9}
+EOF
+"$BIN" batch --model-dir "$M" --manifest "$WORK/dv.jsonl" --output-dir "$WORK/dv" --disable-diffusion-decoder \
+  --variants 2 --dry-run >"$WORK/dry4.txt" 2>/dev/null
+rc=$?
+[ $rc = 2 ] && [ "$(rows "$WORK/dry4.txt" | tr '\n' ';')" = "1 long-v0 run;1 long-v1 run;2 full-v0 FAIL;2 full-v1 FAIL;" ] \
+  && grep -q "9 output frames leave nothing to generate after 9 input frames" "$WORK/dry4.txt" && ok \
+  || bad "DV decoder dry run: exit $rc, $(cat "$WORK/dry4.txt")"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/dv.jsonl" --output-dir "$WORK/dv" --disable-diffusion-decoder \
+  --variants 2 >/dev/null 2>&1
+tok=$(awk '$2 == "long-v1" {print $5}' "$WORK/dry4.txt")
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['status']=='done' and s['tokens_generated']==int(sys.argv[2]) and s['frames']==41, s" \
+  "$WORK/dv/long-v1.status.json" "$tok" && ok || bad "41-frame clip: tokens not the dry run's $tok"
+grep -q "nothing to generate" "$WORK/dv/full-v0.status.json" && ok || bad "the real run of the full clip"
+
+# --- output directories ---
+"$BIN" batch --model-dir "$M" --manifest "$WORK/done.jsonl" --output-dir "$WORK/nope/out" --dry-run >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && grep -q "does not exist and cannot be created in '$WORK/nope'" "$WORK/err.txt" && [ ! -e "$WORK/nope" ] && ok \
+  || bad "dry run into a missing parent: exit $rc, $(tail -1 "$WORK/err.txt")"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/done.jsonl" --output-dir "$WORK/broken.png" --dry-run >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q "is not a directory" "$WORK/err.txt" && ok || bad "dry run into a file: exit $rc, $(tail -1 "$WORK/err.txt")"
+
+finish test_dry_run
