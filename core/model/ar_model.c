@@ -156,6 +156,36 @@ fail:
     return st;
 }
 
+cosmos_status cosmos_ar_memory_plan(const struct cosmos_ar_config *c, const struct cosmos_ar_part *part, int n_seq,
+                                    int max_chunk, enum cosmos_dtype act, struct cosmos_ar_memory *out) {
+    cosmos_status st = COSMOS_OK;
+    memset(out, 0, sizeof *out);
+    CHECK(cosmos_tp_check(c, part->tp));
+    CHECK_ARG(n_seq >= 1 && n_seq <= 4096, COSMOS_ERR_INVALID_ARG, "n_seq must be in [1, 4096] (got %d)", n_seq);
+    CHECK(cosmos_ar_weights_bytes(c, part, &out->weight_bytes));
+    /* the shapes of cosmos_ar_model_load's allocations, in its order */
+    const size_t a = cosmos_dtype_size(act), f = sizeof(float);
+    const size_t S = (size_t)c->max_seq_len, D = (size_t)c->dim, Dh = (size_t)c->head_dim;
+    const size_t H = (size_t)(c->n_heads / part->tp), Hkv = (size_t)(c->n_kv_heads / part->tp), Q = H * Dh;
+    const size_t F = (size_t)(c->ffn_hidden_size / part->tp), Vl = (size_t)(c->vocab_size / part->tp);
+    const size_t Tc = (size_t)(max_chunk > 0 ? max_chunk : 256), L = (size_t)c->context_len;
+    out->table_bytes = 2 * S * (Dh / 2) * f + (c->apply_abs_pos_emb ? S * D * sizeof(cosmos_bf16) : 0);
+    for (int l = part->layer0; l < part->layer1; l++) {
+        out->kv_bytes += (size_t)n_seq * 2 * S * Hkv * Dh * a;
+        if (cosmos_ar_layer_has_cross(c, l)) out->context_bytes += (size_t)n_seq * 2 * L * Hkv * Dh * a;
+    }
+    if (c->insert_cross_attn) out->context_bytes += L * (size_t)c->context_dim * a;
+    const size_t rows = Tc > L ? Tc : L;
+    out->scratch_bytes = (2 * Tc * D + 2 * Tc * Q + 2 * Tc * Hkv * Dh + rows * (D > Q ? D : Q) + 2 * Tc * F + Tc * Vl) * a;
+    if (act != COSMOS_F32) {
+        out->scratch_bytes += Tc * Vl * f;
+        if (c->insert_cross_attn) out->scratch_bytes += L * (size_t)c->context_dim * f;
+    }
+    out->scratch_bytes += Tc * sizeof(int32_t);
+fail:
+    return st;
+}
+
 cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const struct cosmos_ar_load_params *p,
                                    cosmos_ar_model_t **out) {
     cosmos_status st = COSMOS_OK;

@@ -47,6 +47,16 @@ struct cosmos_ar_memory {
     size_t scratch_bytes;       /* activations */
 };
 
+struct cosmos_ar_part; /* core/model/ar_weights.h */
+/* The memory cosmos_ar_model_load allocates for `part` of the model (tp shards, stage layers) with
+ * n_seq sequences, max_chunk tokens per forward (0: 256) and activations of dtype act (the
+ * backend's: f32 on the CPU, bf16 on CUDA), from the config alone: the numbers
+ * cosmos_ar_model_memory then reports (tests/parallel/test_tp_mpi.c checks them equal), so a layout
+ * can be sized before anything is loaded (`cosmos-ar info DIR --ranks N`). weight_mapped_bytes is 0:
+ * that depends on the backend. */
+cosmos_status cosmos_ar_memory_plan(const struct cosmos_ar_config *c, const struct cosmos_ar_part *part, int n_seq,
+                                    int max_chunk, enum cosmos_dtype act, struct cosmos_ar_memory *out);
+
 /* Load a weight file strictly (docs/weights.md) onto backend `be` (borrowed; must outlive the
  * model). The caller owns *out. */
 cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const struct cosmos_ar_load_params *p,

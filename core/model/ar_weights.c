@@ -97,6 +97,22 @@ static size_t local_bytes(const struct cosmos_ar_tensor_spec *sp) {
     if (sp->shard_dim >= 0) local[sp->shard_dim] = sp->shard_count;
     return sizeof(cosmos_bf16) * (size_t)local[0] * (size_t)(sp->ndim == 2 ? local[1] : 1);
 }
+cosmos_status cosmos_ar_weights_bytes(const struct cosmos_ar_config *cfg, const struct cosmos_ar_part *part,
+                                      size_t *bytes) {
+    struct cosmos_ar_weights w = {0};
+    struct cosmos_ar_tensor_spec *specs = NULL;
+    int n = 0;
+    *bytes = 0;
+    w.layers = calloc((size_t)cfg->n_layers, sizeof *w.layers);
+    if (!w.layers) return COSMOS_ERR_NOMEM;
+    cosmos_status st = cosmos_ar_weight_specs(cfg, part, &w, &specs, &n);
+    for (int j = 0; j < n; j++)
+        if (specs[j].used) *bytes += local_bytes(&specs[j]);
+    free(specs);
+    free(w.layers);
+    return st;
+}
+
 #define ARENA_ALIGN ((size_t)256) /* every weight of the device arena starts on a 256-byte boundary */
 
 cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg,

@@ -59,5 +59,9 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
                                      const struct cosmos_ar_part *part, cosmos_backend_t *be,
                                      struct cosmos_ar_weights *w);
 void cosmos_ar_weights_release(struct cosmos_ar_weights *w, cosmos_backend_t *be);
+/* Bytes of the weights `part` holds (its shards under TP, its stage's layers): what
+ * cosmos_ar_weights_bind counts in w->bytes, from the config alone. */
+cosmos_status cosmos_ar_weights_bytes(const struct cosmos_ar_config *cfg, const struct cosmos_ar_part *part,
+                                      size_t *bytes);
 
 #endif

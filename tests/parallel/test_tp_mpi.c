@@ -6,7 +6,8 @@
  *   - the same logits through the decode path,
  *   - identical greedy and seeded top-p token streams;
  * and hold only its share of the weights. A layout that cannot split a model is rejected on every
- * rank, and a rank that fails to load is seen by all (cosmos_comm_all_ok, as cli_session_open does). Prints "N passed, M failed" (rank 0) and exits non-zero on any failure. */
+ * rank, and a rank that fails to load is seen by all (cosmos_comm_all_ok, as cli_session_open does).
+ * cosmos_ar_memory_plan gives each load's allocations byte for byte. Prints "N passed, M failed" (rank 0) and exits non-zero on any failure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@
 #include "core/log.h"
 #include "core/model/ar_generate.h"
 #include "core/model/ar_model.h"
+#include "core/model/ar_weights.h"
 #include "core/model/sampler.h"
 #include "cosmos_build_config.h"
 #include "parallel/comm.h"
+#include "parallel/shard.h"
 
 static int g_pass, g_fail, g_rank;
 enum { N_SEQ = 3 }; /* sequences each model holds (cosmos_ar_generate) */
@@ -125,6 +128,28 @@ static void check_model(const char *name, cosmos_comm_t *world, int tp, int pp, 
     cosmos_ar_model_t *part = load_pp(name, be, tp > 1 ? tpc : NULL, pp > 1 ? ppc : NULL, &g);
     EXPECT(full && part, "%s: load (tp %d, pp %d)", name, tp, pp);
     if (!full || !part) return;
+    { /* the memory plan (from the config alone) is what the loads allocated, byte for byte */
+        const struct cosmos_ar_config *c = cosmos_ar_model_config(full);
+        struct cosmos_ar_part whole = cosmos_ar_part_whole(c), mine = {tp, g_rank % tp, 0, 0, 0, 0};
+        const int stage = g_rank / tp;
+        EXPECT(cosmos_pp_stage_layers(c, pp, NULL, stage, &mine.layer0, &mine.layer1) == COSMOS_OK, "stage layers");
+        mine.first_stage = stage == 0, mine.last_stage = stage == pp - 1;
+        const struct cosmos_ar_part *parts[2] = {&whole, &mine};
+        cosmos_ar_model_t *models[2] = {full, part};
+        for (int k = 0; k < 2; k++) {
+            struct cosmos_ar_memory pl, got = cosmos_ar_model_memory(models[k]);
+            EXPECT(cosmos_ar_memory_plan(c, parts[k], N_SEQ, 16, cosmos_backend_act_dtype(be), &pl) == COSMOS_OK,
+                   "%s: memory plan", name);
+            EXPECT(pl.weight_bytes == got.weight_bytes && pl.kv_bytes == got.kv_bytes &&
+                       pl.context_bytes == got.context_bytes && pl.table_bytes == got.table_bytes &&
+                       pl.scratch_bytes == got.scratch_bytes,
+                   "%s tp %d pp %d (%s): planned weights %zu kv %zu context %zu tables %zu scratch %zu, loaded %zu %zu "
+                   "%zu %zu %zu",
+                   name, tp, pp, k ? "this rank's part" : "whole", pl.weight_bytes, pl.kv_bytes, pl.context_bytes,
+                   pl.table_bytes, pl.scratch_bytes, got.weight_bytes, got.kv_bytes, got.context_bytes,
+                   got.table_bytes, got.scratch_bytes);
+        }
+    }
     const int V = cosmos_ar_model_config(full)->vocab_size, n = g.n;
     float *a = malloc(sizeof(float) * (size_t)(n * V)), *b = malloc(sizeof(float) * (size_t)(n * V));
     EXPECT(cosmos_ar_forward(full, g.tokens, n, 0, COSMOS_LOGITS_ALL, a) == COSMOS_OK, "%s: full forward", name);
