@@ -45,6 +45,19 @@ cosmos_status cosmos_backend_create(const char *name, const struct cosmos_backen
     return COSMOS_ERR_INVALID_ARG;
 }
 
+cosmos_status cosmos_backend_name_act_dtype(const char *name, enum cosmos_dtype *out) {
+    if (strcmp(name, "cpu") == 0 || strcmp(name, "cpu-staged") == 0) { /* kernels/cpu/backend_cpu.c */
+        *out = COSMOS_F32;
+        return COSMOS_OK;
+    }
+    if (strcmp(name, "cuda") == 0 || strncmp(name, "cuda:", 5) == 0) { /* kernels/cuda/backend_cuda.c */
+        *out = COSMOS_BF16;
+        return COSMOS_OK;
+    }
+    LOG_ERROR("unknown backend '%s' (known: cpu, cuda, cuda:N, cpu-staged)", name);
+    return COSMOS_ERR_INVALID_ARG;
+}
+
 void cosmos_backend_name_for_rank(const char *name, int local_rank, char *out, size_t n) {
     if (strcmp(name, "cuda") == 0)
         snprintf(out, n, "cuda:%d", local_rank);

@@ -34,6 +34,10 @@ void cosmos_backend_name_for_rank(const char *name, int local_rank, char *out, s
 const char *cosmos_backend_name(const cosmos_backend_t *be);
 /* Activation dtype the backend computes in (F32 on the CPU oracle). */
 enum cosmos_dtype cosmos_backend_act_dtype(const cosmos_backend_t *be);
+/* The activation dtype a backend of this name computes in, without creating it (sizing a layout
+ * for GPUs on a machine without one): F32 for cpu and cpu-staged, BF16 for cuda and cuda:N.
+ * INVALID_ARG for an unknown name. */
+cosmos_status cosmos_backend_name_act_dtype(const char *name, enum cosmos_dtype *out);
 /* True when the backend computes on host memory (weights may alias an mmap). */
 int cosmos_backend_is_host(const cosmos_backend_t *be);
 /* CUDA device index of the backend, -1 for backends without a device (cpu, cpu-staged). */

@@ -62,7 +62,7 @@ static void install_signals(void) {
 
 /* Options shared by generate and batch. */
 struct gen_opts {
-    const char *model_dir, *layout, *guardrail_dir, *timing_json;
+    const char *model_dir, *layout, *guardrail_dir, *timing_json, *memory_json;
     int num_input_frames, num_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
     int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
     int variants; /* batch: clips per manifest item, seeds seed, seed+1, ... (0 or 1: one) */
@@ -88,6 +88,8 @@ struct gen_opts {
          "accepted for the official flag; the DV decoder is what runs", 0},                                     \
         {"layout", CLI_STR, &(o).layout, "rank layout JSON (configs/layouts/); default by rank count", 0},      \
         {"timing-json", CLI_STR, &(o).timing_json, "write per-clip stage timings as JSON", 0},                   \
+        {"memory-json", CLI_STR, &(o).memory_json,                                                              \
+         "write the memory table of every rank as JSON (bytes; `info DIR --ranks N --json` plans it)", 0},     \
         {"clips-in-flight", CLI_INT, &(o).clips_in_flight,                                                      \
          "batch: clips the transformer generates at once (default: its pipeline stages)", 0},                  \
         CLI_MODEL_OPTS((o).common), CLI_COMMON_OPTS((o).common)
@@ -287,6 +289,7 @@ cosmos_status cmd_generate(int argc, char **argv) {
         cosmos_v2w_log_timing(&res, 1);
         cosmos_v2w_log_memory(r.v2w, "memory per rank");
         if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, &req, &res, 1));
+        if (o.memory_json) CHECK(cosmos_v2w_write_memory_json(r.v2w, o.memory_json));
     }
     CHECK_ARG(n_done == 1, COSMOS_ERR_IO, "generate: interrupted before the clip was finished; no output written");
     CHECK_ARG(res.status == COSMOS_OK, res.status, "generate: %s", res.reason);
@@ -822,6 +825,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
                                              "run the same layout)"
                                            : "memory per rank");
         if (o.timing_json) CHECK(cosmos_v2w_write_timing_json(o.timing_json, reqs, res, n_done));
+        if (o.memory_json) CHECK(cosmos_v2w_write_memory_json(r.v2w, o.memory_json));
         LOG_INFO("batch: %d of %d clips run, %d failed%s", n_done, n_run, totals[1],
                  n_done < n_run ? " (stopped by a signal: run the same command again to resume)" : "");
     }

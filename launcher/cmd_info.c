@@ -8,7 +8,11 @@
  * the video guardrail's files ("retinaface" spec 5.5, "siglip_safety" spec 5.4) their config.
  * Given a model directory (core/pipeline/model_dir.h), it lists its files with their sizes on disk
  * and the pipeline role that loads each, with a total per role (what each rank of a layout reads;
- * the memory a run actually used is the table generate and batch print at the end). */
+ * the memory a run actually used is the table generate and batch print at the end). With --ranks N
+ * (and the run's --layout or --tp/--pp, --backend, --clips-in-flight, --disable-*), it plans the
+ * memory of each rank of that job before anything is loaded (cosmos_v2w_plan_memory): the
+ * transformer's weights, KV cache and other buffers exactly as the run will allocate them, and
+ * the other models' file sizes on the device and on the host; --json F writes the plan. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +28,10 @@
 #include "core/model/ar_model.h"
 #include "core/model/dit_weights.h"
 #include "core/model/dv_weights.h"
+#include "core/json_file.h"
+#include "core/pipeline/layout.h"
 #include "core/pipeline/model_dir.h"
+#include "core/pipeline/v2w.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
@@ -285,6 +292,82 @@ fail:
     return st;
 }
 
+/* The options of a memory plan (info DIR --ranks N ...). */
+struct plan_opts {
+    int ranks, tp, pp, clips_in_flight, disable_guardrail, disable_dd;
+    const char *layout, *json;
+};
+
+/* info DIR --ranks N: the planned memory of each rank (cosmos_v2w_plan_memory) as a table, and as
+ * JSON in po->json. */
+static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po, const char *backend) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_model_dir md;
+    struct cosmos_layout l;
+    struct cosmos_v2w_memory_plan_row *rows = NULL;
+    json_t *doc = NULL, *arr = NULL;
+    CHECK_ARG(po->ranks >= 1 && po->ranks <= 65536, COSMOS_ERR_INVALID_ARG, "info: --ranks must be in 1..65536 (got %d)",
+              po->ranks);
+    CHECK_ARG(!po->layout || (!po->tp && !po->pp), COSMOS_ERR_INVALID_ARG,
+              "info: give either --layout or --tp/--pp, not both");
+    CHECK_ARG(po->tp >= 0 && po->pp >= 0, COSMOS_ERR_INVALID_ARG, "info: --tp and --pp must be positive");
+    CHECK(cosmos_model_dir_load(dir, &md));
+    if (po->layout)
+        CHECK(cosmos_layout_load(po->layout, po->ranks, &l));
+    else
+        CHECK(cosmos_layout_default(po->ranks, po->tp, po->pp, &l));
+    /* the run's defaults (launcher/cmd_generate.c gen_open): one clip in flight per pipeline stage */
+    CHECK_ARG(po->clips_in_flight >= 0 && po->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
+              "info: --clips-in-flight must be in 1..%d", COSMOS_V2W_MAX_IN_FLIGHT);
+    struct cosmos_v2w_params p = cosmos_v2w_params_default();
+    p.model_dir = &md;
+    p.layout = &l;
+    p.backend = backend;
+    p.clips_in_flight = po->clips_in_flight > 0 ? po->clips_in_flight : l.pp;
+    p.disable_guardrail = po->disable_guardrail;
+    p.disable_diffusion_decoder = po->disable_dd;
+    rows = calloc((size_t)l.n_ranks, sizeof *rows);
+    CHECK_ALLOC(rows);
+    CHECK(cosmos_v2w_plan_memory(&p, rows));
+    const int device = strcmp(backend, "cpu") != 0;
+    char buf[8192];
+    cosmos_layout_describe(&l, buf, sizeof buf);
+    printf("%s\n", buf);
+    printf("memory plan: %d rank(s), backend %s, %d clip(s) in flight (MB; ar: the transformer's buffers on the "
+           "rank, exactly as the run allocates them; models: the other models' files on disk, by where they run)\n",
+           l.n_ranks, backend, p.clips_in_flight);
+    printf("%-4s %-64s %10s %10s %10s %12s %12s %14s\n", "rank", "roles", "ar weights", "ar kv", "ar other",
+           "models dev", "models host", device ? "device total" : "host total");
+    arr = json_array();
+    CHECK_ALLOC(arr);
+    for (int r = 0; r < l.n_ranks; r++) {
+        const struct cosmos_v2w_memory_plan_row *w = &rows[r];
+        const int64_t ar = w->ar_weights + w->ar_kv + w->ar_other;
+        const int64_t total = ar + (device ? w->models_device : w->models_host);
+        printf("%-4d %-64s %10.1f %10.1f %10.1f %12.1f %12.1f %14.1f\n", r, w->roles, w->ar_weights * 1e-6,
+               w->ar_kv * 1e-6, w->ar_other * 1e-6, w->models_device * 1e-6, w->models_host * 1e-6, total * 1e-6);
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "rank", r, "roles", w->roles,
+                                             "ar_weights", (json_int_t)w->ar_weights, "ar_kv", (json_int_t)w->ar_kv,
+                                             "ar_other", (json_int_t)w->ar_other, "models_device",
+                                             (json_int_t)w->models_device, "models_host",
+                                             (json_int_t)w->models_host));
+    }
+    printf("not included: the working memory (activations) of T5, the tokenizer, the decoders and the guardrail, "
+           "and CUDA / cuBLAS / NCCL workspaces; generate and batch print the measured table at the end "
+           "(--memory-json writes it)\n");
+    if (po->json) {
+        doc = json_pack("{s:s, s:s, s:i, s:s, s:i, s:O}", "model_dir", dir, "model", md.name, "ranks", l.n_ranks,
+                        "backend", backend, "clips_in_flight", p.clips_in_flight, "rows", arr);
+        CHECK_ALLOC(doc);
+        CHECK(cosmos_json_write(doc, po->json, JSON_INDENT(2)));
+    }
+fail:
+    json_decref(doc);
+    json_decref(arr);
+    free(rows);
+    return st;
+}
+
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *pos[1] = {NULL};
@@ -292,9 +375,18 @@ cosmos_status cmd_info(int argc, char **argv) {
     cosmos_backend_t *be = NULL;
     cosmos_ar_model_t *m = NULL;
     struct cli_common common;
+    struct plan_opts po = {0};
     cli_common_default(&common);
     struct cli_opt opts[] = {
         {"model", CLI_STR, &model, "weight file (or give it as the only argument)", 0},
+        {"ranks", CLI_INT, &po.ranks, "model directory: plan the memory of each rank of a job of N ranks", 0},
+        {"layout", CLI_STR, &po.layout, "with --ranks: the run's rank layout JSON", 0},
+        {"tp", CLI_INT, &po.tp, "with --ranks: the run's tensor-parallel ranks (default: the layout's)", 0},
+        {"pp", CLI_INT, &po.pp, "with --ranks: the run's pipeline stages (default: the layout's)", 0},
+        {"clips-in-flight", CLI_INT, &po.clips_in_flight, "with --ranks: the run's (default: its pipeline stages)", 0},
+        {"disable-guardrail", CLI_FLAG, &po.disable_guardrail, "with --ranks: as the run's flag", 0},
+        {"disable-diffusion-decoder", CLI_FLAG, &po.disable_dd, "with --ranks: as the run's flag", 0},
+        {"json", CLI_STR, &po.json, "with --ranks: also write the plan as JSON (bytes)", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -302,8 +394,15 @@ cosmos_status cmd_info(int argc, char **argv) {
     if (common.help) return COSMOS_OK;
     if (!model && n_pos == 1) model = pos[0];
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
+    const int planning = po.ranks || po.layout || po.tp || po.pp || po.clips_in_flight || po.disable_guardrail ||
+                         po.disable_dd || po.json;
+    CHECK_ARG(!planning || is_dir(model), COSMOS_ERR_INVALID_ARG,
+              "info: --ranks, --layout, --tp, --pp, --clips-in-flight, --disable-* and --json plan a model "
+              "directory's memory; '%s' is not a directory",
+              model);
+    CHECK_ARG(!planning || po.ranks, COSMOS_ERR_INVALID_ARG, "info: planning a job's memory needs --ranks N");
     if (is_dir(model)) {
-        CHECK(info_model_dir(model));
+        CHECK(po.ranks ? plan_model_dir(model, &po, common.backend) : info_model_dir(model));
         goto fail;
     }
     if (!is_hdf5(model)) {

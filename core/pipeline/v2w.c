@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@
 #include "core/media.h"
 #include "core/model/ar_generate.h"
 #include "core/model/ar_model.h"
+#include "core/model/ar_weights.h"
+#include "parallel/shard.h"
 #include "core/context_file.h"
 #include "core/model/diffusion_decoder.h"
 #include "core/model/dv_config.h"
@@ -1563,9 +1566,81 @@ static void memory_row(const cosmos_v2w_t *v, struct cosmos_v2w_memory_row *row)
         row->device_used = (int64_t)(bm.device_total - bm.device_free), row->device_total = (int64_t)bm.device_total;
 }
 
+static int64_t file_size(const char *path) {
+    struct stat sb;
+    return path && path[0] && stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+cosmos_status cosmos_v2w_plan_memory(const struct cosmos_v2w_params *p, struct cosmos_v2w_memory_plan_row *rows) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = p->layout;
+    const struct cosmos_model_dir *md = p->model_dir;
+    char *json = NULL;
+    struct cosmos_ar_config c;
+    enum cosmos_dtype act;
+    CHECK(read_header_config(md->ar, "ar", &json));
+    CHECK(cosmos_ar_config_parse(json, md->ar, &c));
+    const char *backend = p->backend ? p->backend : "cpu";
+    CHECK(cosmos_backend_name_act_dtype(backend, &act));
+    /* where open_rank puts each model */
+    const int device = strcmp(backend, "cpu") != 0, v2w = c.insert_cross_attn;
+    const int use_dd = md->diffusion_decoder[0] && !p->disable_diffusion_decoder;
+    const int n_seq = p->clips_in_flight > 0 ? p->clips_in_flight : 1;
+    for (int r = 0; r < l->n_ranks; r++) {
+        struct cosmos_v2w_memory_plan_row *row = &rows[r];
+        memset(row, 0, sizeof *row);
+        cosmos_layout_rank_roles(l, r, row->roles, sizeof row->roles);
+        const int a = cosmos_layout_ar_index(l, r);
+        if (a >= 0) { /* tp rank a % tp of stage a / tp, as cosmos_v2w_open splits the AR group */
+            struct cosmos_ar_part part = {l->tp, a % l->tp, 0, 0, a / l->tp == 0, a / l->tp == l->pp - 1};
+            struct cosmos_ar_memory m;
+            CHECK(cosmos_pp_stage_layers(&c, l->pp, NULL, a / l->tp, &part.layer0, &part.layer1));
+            CHECK(cosmos_ar_memory_plan(&c, &part, n_seq, 0, act, &m));
+            row->ar_weights = (int64_t)m.weight_bytes, row->ar_kv = (int64_t)m.kv_bytes;
+            row->ar_other = (int64_t)(m.context_bytes + m.table_bytes + m.scratch_bytes);
+        }
+        const int dd_here = use_dd && (cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER) ||
+                                       cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER_CFG));
+        const int aegis_here = v2w && !p->disable_guardrail && cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL);
+        int64_t *dev = device ? &row->models_device : &row->models_host;
+        if (dd_here) *dev += file_size(md->diffusion_decoder), row->models_host += file_size(md->cv_tokenizer);
+        if (aegis_here) *dev += file_size(md->aegis);
+        if (v2w && cosmos_layout_has_role(l, r, COSMOS_ROLE_T5)) row->models_host += file_size(md->t5);
+        if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
+            row->models_host += file_size(md->tokenizer);
+        if (!p->disable_guardrail && cosmos_layout_has_role(l, r, COSMOS_ROLE_VIDEO_GUARDRAIL))
+            row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);
+    }
+fail:
+    free(json);
+    return st;
+}
+
 const struct cosmos_v2w_memory_row *cosmos_v2w_memory(const cosmos_v2w_t *v, int *n) {
     if (n) *n = v->mem ? v->size : 0;
     return v->mem;
+}
+
+cosmos_status cosmos_v2w_write_memory_json(const cosmos_v2w_t *v, const char *path) {
+    cosmos_status st = COSMOS_OK;
+    json_t *arr = json_array(), *doc = NULL;
+    CHECK_ALLOC(arr);
+    CHECK_ARG(v->mem, COSMOS_ERR_INVALID_ARG, "pipeline: no memory table before a run");
+    for (int i = 0; i < v->size; i++) {
+        const struct cosmos_v2w_memory_row *m = &v->mem[i];
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "rank", i, "roles", m->roles,
+                                             "host_peak", (json_int_t)m->host_peak, "ar_weights",
+                                             (json_int_t)m->ar_weights, "ar_kv", (json_int_t)m->ar_kv, "ar_other",
+                                             (json_int_t)m->ar_other, "device_used", (json_int_t)m->device_used,
+                                             "device_total", (json_int_t)m->device_total));
+    }
+    doc = json_pack("{s:O}", "rows", arr);
+    CHECK_ALLOC(doc);
+    CHECK(cosmos_json_write(doc, path, JSON_INDENT(2)));
+fail:
+    json_decref(doc);
+    json_decref(arr);
+    return st;
 }
 
 void cosmos_v2w_log_memory(const cosmos_v2w_t *v, const char *title) {

@@ -173,8 +173,24 @@ struct cosmos_v2w_memory_row {
     int64_t device_used, device_total;   /* a GPU backend: memory in use on the device (by every
                                 process on it) and its size, at the end of the run; 0 on the CPU */
 };
+/* The memory of each rank of p->layout planned before anything is loaded (`cosmos-ar info DIR
+ * --ranks N`), from the model directory's file headers and sizes, p->backend, p->clips_in_flight
+ * (0: 1), p->disable_guardrail and p->disable_diffusion_decoder, as cosmos_v2w_open would place
+ * the models. rows[p->layout->n_ranks]. */
+struct cosmos_v2w_memory_plan_row {
+    char roles[96];
+    int64_t ar_weights, ar_kv, ar_other; /* exactly what the run's row will say (cosmos_ar_memory_plan) */
+    int64_t models_device, models_host;  /* bytes on disk of the other models the rank runs on its GPU
+                                            backend (diffusion decoder DiT, Aegis) and on the host (T5,
+                                            DV tokenizer, CV decoder, video guardrail; all of them on a
+                                            CPU backend): their weights, not their working memory */
+};
+cosmos_status cosmos_v2w_plan_memory(const struct cosmos_v2w_params *p, struct cosmos_v2w_memory_plan_row *rows);
 /* After cosmos_v2w_run: every rank's row ([*n] = the world size; on every rank), or NULL before. */
 const struct cosmos_v2w_memory_row *cosmos_v2w_memory(const cosmos_v2w_t *v, int *n);
+/* The same rows as JSON (bytes): {"rows": [{"rank", "roles", "host_peak", "ar_weights", "ar_kv",
+ * "ar_other", "device_used", "device_total"}, ...]}, via a temporary name. */
+cosmos_status cosmos_v2w_write_memory_json(const cosmos_v2w_t *v, const char *path);
 /* The memory table of the last run in rank 0's log; `title` names whose ranks they are. */
 void cosmos_v2w_log_memory(const cosmos_v2w_t *v, const char *title);
 

@@ -1,0 +1,110 @@
+#!/bin/bash
+# Memory planning before a run (`cosmos-ar info DIR --ranks N ... --json`, docs/pipeline.md
+# "Memory") against the memory a run measures (`generate` / `batch --memory-json`) on a tiny
+# Video2World model directory:
+#  - on 1, 2 and 4 ranks (default layouts), tp 2 x pp 2, and 3 clips in flight: every rank's roles
+#    and the transformer's weights, KV cache and other buffers are the run's, byte for byte;
+#  - where the other models go: every file on the host with the CPU backend; the diffusion
+#    decoder's DiT and Aegis on the device with --backend cuda (planned without a GPU); the
+#    guardrail's and the diffusion decoder's files left out with --disable-guardrail and
+#    --disable-diffusion-decoder;
+#  - bad requests: a layout the ranks cannot hold, a file instead of a directory, --layout with
+#    --tp, an unknown backend, planning options without --ranks: exit 2, the problem named.
+# Usage: test_memory_plan.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
+. "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
+
+# same_ar PLAN MEASURED WHAT: the roles and the three ar fields of every rank agree exactly
+same_ar() {
+  python3 - "$1" "$2" <<'EOF' && ok || bad "$3: the plan is not the run's memory"
+import json, sys
+plan, got = json.load(open(sys.argv[1]))["rows"], json.load(open(sys.argv[2]))["rows"]
+assert len(plan) == len(got), (len(plan), len(got))
+for p, g in zip(plan, got):
+    for k in ("rank", "roles", "ar_weights", "ar_kv", "ar_other"):
+        assert p[k] == g[k], (k, p, g)
+assert any(g["ar_weights"] > 0 and g["ar_kv"] > 0 and g["ar_other"] > 0 for g in got), got
+EOF
+}
+
+for np in 1 2 4; do
+  "$BIN" info "$M" --ranks $np --json "$WORK/plan$np.json" >"$WORK/plan$np.txt" 2>"$WORK/err.txt" \
+    || bad "info --ranks $np: $(tail -1 "$WORK/err.txt")"
+  if [ $np = 1 ]; then
+    "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a red cube" --output "$WORK/g$np.mp4" \
+      --memory-json "$WORK/mem$np.json" 2>"$WORK/err.txt" || bad "generate on 1 rank: $(tail -1 "$WORK/err.txt")"
+  else
+    run -np $np "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a red cube" --output "$WORK/g$np.mp4" \
+      --memory-json "$WORK/mem$np.json" 2>"$WORK/err.txt" || bad "generate on $np ranks: $(tail -1 "$WORK/err.txt")"
+  fi
+  same_ar "$WORK/plan$np.json" "$WORK/mem$np.json" "$np rank(s)"
+done
+grep -q "^memory plan: 4 rank(s), backend cpu, 1 clip(s) in flight" "$WORK/plan4.txt" && ok \
+  || bad "the plan's heading: $(grep 'memory plan' "$WORK/plan4.txt")"
+
+# tp 2 x pp 2 with 3 clips in flight (batch: the KV cache holds 3 sequences)
+cat >"$WORK/jobs.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": 1, "name": "a"}
+{"input": "$IMG", "prompt": "a blue ball", "seed": 2, "name": "b"}
+{"input": "$IMG", "prompt": "a green cone", "seed": 3, "name": "c"}
+EOF
+"$BIN" info "$M" --ranks 4 --tp 2 --pp 2 --clips-in-flight 3 --json "$WORK/plan22.json" >/dev/null 2>"$WORK/err.txt" \
+  || bad "info --tp 2 --pp 2: $(tail -1 "$WORK/err.txt")"
+run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/b22" --tp 2 --pp 2 \
+  --clips-in-flight 3 --memory-json "$WORK/mem22.json" 2>"$WORK/err.txt" || bad "batch tp 2 pp 2: $(tail -1 "$WORK/err.txt")"
+same_ar "$WORK/plan22.json" "$WORK/mem22.json" "tp 2 x pp 2, 3 clips in flight"
+python3 - "$WORK/plan22.json" "$WORK/plan4.json" <<'EOF' && ok || bad "3 clips in flight: not 3 KV caches of a quarter of the model"
+import json, sys
+p22, p4 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert p22["clips_in_flight"] == 3
+# 4 default ranks: tp 2 (whole layers); tp 2 x pp 2: half the layers each, 3 sequences
+kv1 = p4["rows"][0]["ar_kv"]
+assert all(r["ar_kv"] * 2 == 3 * kv1 for r in p22["rows"]), ([r["ar_kv"] for r in p22["rows"]], kv1)
+EOF
+
+# where the other models go
+python3 - "$M" "$WORK/plan1.json" <<'EOF' && ok || bad "1 rank, CPU: the other models on the host"
+import json, os, sys
+d, plan = sys.argv[1], json.load(open(sys.argv[2]))
+man = json.load(open(os.path.join(d, "cosmos-model.json")))
+size = lambda k: os.path.getsize(os.path.join(d, man[k]))
+files = ["t5", "tokenizer", "diffusion_decoder", "cv_tokenizer", "aegis", "video_content_filter", "face_blur"]
+r = plan["rows"][0]
+assert r["models_host"] == sum(size(k) for k in files) and r["models_device"] == 0, (r, [size(k) for k in files])
+EOF
+"$BIN" info "$M" --ranks 2 --backend cuda --json "$WORK/plan-cuda.json" >"$WORK/plan-cuda.txt" 2>"$WORK/err.txt" \
+  || bad "info --backend cuda: $(tail -1 "$WORK/err.txt")"
+"$BIN" info "$M" --ranks 2 --disable-guardrail --disable-diffusion-decoder --json "$WORK/plan-off.json" >/dev/null \
+  2>"$WORK/err.txt" || bad "info --disable-*: $(tail -1 "$WORK/err.txt")"
+python3 - "$M" "$WORK/plan-cuda.json" "$WORK/plan2.json" "$WORK/plan-off.json" <<'EOF' && ok || bad "models on the device / left out"
+import json, os, sys
+d = sys.argv[1]
+cuda, cpu, off = (json.load(open(p)) for p in sys.argv[2:5])
+man = json.load(open(os.path.join(d, "cosmos-model.json")))
+size = lambda k: os.path.getsize(os.path.join(d, man[k]))
+# rank 0: the transformer; rank 1: everything else
+r0, r1 = cuda["rows"][0], cuda["rows"][1]
+assert r0["models_device"] == 0 and r0["models_host"] == 0, r0
+assert r1["models_device"] == size("diffusion_decoder") + size("aegis"), r1
+assert r1["models_host"] == size("t5") + size("tokenizer") + size("cv_tokenizer") + size("video_content_filter") + size("face_blur"), r1
+# bf16 activations on CUDA: the KV cache is half the CPU's f32 one
+assert r0["ar_kv"] * 2 == cpu["rows"][0]["ar_kv"] and r0["ar_weights"] == cpu["rows"][0]["ar_weights"], (r0, cpu["rows"][0])
+assert off["rows"][1]["models_host"] == size("t5") + size("tokenizer"), off["rows"][1]
+EOF
+grep -q "device total" "$WORK/plan-cuda.txt" && ok || bad "no device column with --backend cuda"
+
+# bad requests
+expect2() { # WHAT MESSAGE ARGS...: exit 2 with MESSAGE in the error
+  local what=$1 msg=$2
+  shift 2
+  "$BIN" info "$@" >/dev/null 2>"$WORK/err.txt"
+  local rc=$?
+  [ $rc = 2 ] && grep -q -- "$msg" "$WORK/err.txt" && ok || bad "$what: exit $rc, $(tail -1 "$WORK/err.txt")"
+}
+expect2 "tp 2 x pp 2 on 3 ranks" "needs\|ranks" "$M" --ranks 3 --tp 2 --pp 2
+expect2 "a file with --ranks" "is not a directory" "$M/ar.h5" --ranks 2
+expect2 "--layout with --tp" "either --layout or --tp/--pp" "$M" --ranks 2 --tp 2 --layout "$SRC/configs/layouts/2-ranks.json"
+expect2 "an unknown backend" "unknown backend 'tpu'" "$M" --ranks 1 --backend tpu
+expect2 "--json without --ranks" "needs --ranks N" "$M" --json "$WORK/x.json"
+[ ! -e "$WORK/x.json" ] && ok || bad "a refused plan wrote its JSON"
+
+finish test_memory_plan
