@@ -295,14 +295,15 @@ fail:
 /* The options of a memory plan (info DIR --ranks N ...). */
 struct plan_opts {
     int ranks, tp, pp, clips_in_flight, disable_guardrail, disable_dd;
-    const char *layout, *json;
+    const char *layout, *json, *config;
 };
 
 /* info DIR --ranks N: the planned memory of each rank (cosmos_v2w_plan_memory) as a table, and as
- * JSON in po->json. */
+ * JSON in po->json; info --config CFG.json --ranks N (dir NULL): the transformer's only. */
 static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po, const char *backend) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_model_dir md;
+    struct cosmos_ar_config cfg;
     struct cosmos_layout l;
     struct cosmos_v2w_memory_plan_row *rows = NULL;
     json_t *doc = NULL, *arr = NULL;
@@ -311,7 +312,10 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     CHECK_ARG(!po->layout || (!po->tp && !po->pp), COSMOS_ERR_INVALID_ARG,
               "info: give either --layout or --tp/--pp, not both");
     CHECK_ARG(po->tp >= 0 && po->pp >= 0, COSMOS_ERR_INVALID_ARG, "info: --tp and --pp must be positive");
-    CHECK(cosmos_model_dir_load(dir, &md));
+    if (dir)
+        CHECK(cosmos_model_dir_load(dir, &md));
+    else
+        CHECK(cosmos_ar_config_load(po->config, &cfg));
     if (po->layout)
         CHECK(cosmos_layout_load(po->layout, po->ranks, &l));
     else
@@ -320,7 +324,7 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     CHECK_ARG(po->clips_in_flight >= 0 && po->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
               "info: --clips-in-flight must be in 1..%d", COSMOS_V2W_MAX_IN_FLIGHT);
     struct cosmos_v2w_params p = cosmos_v2w_params_default();
-    p.model_dir = &md;
+    p.model_dir = dir ? &md : NULL;
     p.layout = &l;
     p.backend = backend;
     p.clips_in_flight = po->clips_in_flight > 0 ? po->clips_in_flight : l.pp;
@@ -328,7 +332,7 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     p.disable_diffusion_decoder = po->disable_dd;
     rows = calloc((size_t)l.n_ranks, sizeof *rows);
     CHECK_ALLOC(rows);
-    CHECK(cosmos_v2w_plan_memory(&p, rows));
+    CHECK(dir ? cosmos_v2w_plan_memory(&p, rows) : cosmos_v2w_plan_memory_config(&p, &cfg, rows));
     const int device = strcmp(backend, "cpu") != 0;
     char buf[8192];
     cosmos_layout_describe(&l, buf, sizeof buf);
@@ -352,11 +356,13 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
                                              (json_int_t)w->models_device, "models_host",
                                              (json_int_t)w->models_host));
     }
+    if (!dir) printf("the transformer only (%s): the other models' files are a model directory's\n", cfg.name);
     printf("not included: the working memory (activations) of T5, the tokenizer, the decoders and the guardrail, "
            "and CUDA / cuBLAS / NCCL workspaces; generate and batch print the measured table at the end "
            "(--memory-json writes it)\n");
     if (po->json) {
-        doc = json_pack("{s:s, s:s, s:i, s:s, s:i, s:O}", "model_dir", dir, "model", md.name, "ranks", l.n_ranks,
+        doc = json_pack("{s:s, s:s, s:i, s:s, s:i, s:O}", dir ? "model_dir" : "config", dir ? dir : po->config,
+                        "model", dir ? md.name : cfg.name, "ranks", l.n_ranks,
                         "backend", backend, "clips_in_flight", p.clips_in_flight, "rows", arr);
         CHECK_ALLOC(doc);
         CHECK(cosmos_json_write(doc, po->json, JSON_INDENT(2)));
@@ -387,12 +393,20 @@ cosmos_status cmd_info(int argc, char **argv) {
         {"disable-guardrail", CLI_FLAG, &po.disable_guardrail, "with --ranks: as the run's flag", 0},
         {"disable-diffusion-decoder", CLI_FLAG, &po.disable_dd, "with --ranks: as the run's flag", 0},
         {"json", CLI_STR, &po.json, "with --ranks: also write the plan as JSON (bytes)", 0},
+        {"config", CLI_STR, &po.config,
+         "with --ranks and no model: plan the transformer of this model config (configs/models/*.json) alone", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
     CHECK(cli_parse_command("info", argc, argv, opts, pos, 1, &n_pos, &common));
     if (common.help) return COSMOS_OK;
     if (!model && n_pos == 1) model = pos[0];
+    if (po.config) {
+        CHECK_ARG(!model, COSMOS_ERR_INVALID_ARG, "info: give either a model (file or directory) or --config");
+        CHECK_ARG(po.ranks, COSMOS_ERR_INVALID_ARG, "info: --config plans a job's memory: it needs --ranks N");
+        CHECK(plan_model_dir(NULL, &po, common.backend));
+        goto fail;
+    }
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
     const int planning = po.ranks || po.layout || po.tp || po.pp || po.clips_in_flight || po.disable_guardrail ||
                          po.disable_dd || po.json;

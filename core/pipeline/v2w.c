@@ -1573,13 +1573,24 @@ static int64_t file_size(const char *path) {
 
 cosmos_status cosmos_v2w_plan_memory(const struct cosmos_v2w_params *p, struct cosmos_v2w_memory_plan_row *rows) {
     cosmos_status st = COSMOS_OK;
-    const struct cosmos_layout *l = p->layout;
-    const struct cosmos_model_dir *md = p->model_dir;
     char *json = NULL;
     struct cosmos_ar_config c;
+    CHECK(read_header_config(p->model_dir->ar, "ar", &json));
+    CHECK(cosmos_ar_config_parse(json, p->model_dir->ar, &c));
+    CHECK(cosmos_v2w_plan_memory_config(p, &c, rows));
+fail:
+    free(json);
+    return st;
+}
+
+cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, const struct cosmos_ar_config *cfg,
+                                            struct cosmos_v2w_memory_plan_row *rows) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_layout *l = p->layout;
+    static const struct cosmos_model_dir no_files; /* every path "" */
+    const struct cosmos_model_dir *md = p->model_dir ? p->model_dir : &no_files;
+    const struct cosmos_ar_config c = *cfg;
     enum cosmos_dtype act;
-    CHECK(read_header_config(md->ar, "ar", &json));
-    CHECK(cosmos_ar_config_parse(json, md->ar, &c));
     const char *backend = p->backend ? p->backend : "cpu";
     CHECK(cosmos_backend_name_act_dtype(backend, &act));
     /* where open_rank puts each model */
@@ -1612,7 +1623,6 @@ cosmos_status cosmos_v2w_plan_memory(const struct cosmos_v2w_params *p, struct c
             row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);
     }
 fail:
-    free(json);
     return st;
 }
 

@@ -186,6 +186,12 @@ struct cosmos_v2w_memory_plan_row {
                                             CPU backend): their weights, not their working memory */
 };
 cosmos_status cosmos_v2w_plan_memory(const struct cosmos_v2w_params *p, struct cosmos_v2w_memory_plan_row *rows);
+struct cosmos_ar_config; /* core/config.h */
+/* The same for the transformer of config c, with p->model_dir NULL (the models columns 0) or the
+ * directory whose other files to place (`cosmos-ar info --config CFG.json --ranks N`: an official
+ * model sized before its weights are downloaded). */
+cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, const struct cosmos_ar_config *c,
+                                            struct cosmos_v2w_memory_plan_row *rows);
 /* After cosmos_v2w_run: every rank's row ([*n] = the world size; on every rank), or NULL before. */
 const struct cosmos_v2w_memory_row *cosmos_v2w_memory(const cosmos_v2w_t *v, int *n);
 /* The same rows as JSON (bytes): {"rows": [{"rank", "roles", "host_peak", "ar_weights", "ar_kv",

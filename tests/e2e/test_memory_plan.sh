@@ -8,6 +8,8 @@
 #    decoder's DiT and Aegis on the device with --backend cuda (planned without a GPU); the
 #    guardrail's and the diffusion decoder's files left out with --disable-guardrail and
 #    --disable-diffusion-decoder;
+#  - a model config alone (--config, the transformer only): the model directory's transformer
+#    columns; the official 5B-Video2World with tp 8 on CUDA: an eighth of the KV cache per rank;
 #  - bad requests: a layout the ranks cannot hold, a file instead of a directory, --layout with
 #    --tp, an unknown backend, planning options without --ranks: exit 2, the problem named.
 # Usage: test_memory_plan.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
@@ -92,6 +94,28 @@ assert off["rows"][1]["models_host"] == size("t5") + size("tokenizer"), off["row
 EOF
 grep -q "device total" "$WORK/plan-cuda.txt" && ok || bad "no device column with --backend cuda"
 
+# a model config alone (no weights): the transformer's columns of the model directory's plan; the
+# official 5B-Video2World on 8 GPUs with tp 8 has an eighth of the KV cache of one GPU per rank
+"$BIN" info --config "$SRC/configs/models/tiny-ar-5b-video2world.json" --ranks 4 --tp 2 --pp 2 --clips-in-flight 3 \
+  --json "$WORK/plan-cfg.json" >"$WORK/plan-cfg.txt" 2>"$WORK/err.txt" || bad "info --config: $(tail -1 "$WORK/err.txt")"
+for tp in 1 8; do
+  "$BIN" info --config "$SRC/configs/models/cosmos-1.0-ar-5b-video2world.json" --ranks $tp --tp $tp --backend cuda \
+    --json "$WORK/plan5b-$tp.json" >/dev/null 2>"$WORK/err.txt" || bad "info --config 5B, tp $tp: $(tail -1 "$WORK/err.txt")"
+done
+python3 - "$WORK/plan-cfg.json" "$WORK/plan22.json" "$WORK/plan5b-1.json" "$WORK/plan5b-8.json" <<'EOF' && ok || bad "plans of a config"
+import json, sys
+cfg, d, one, eight = (json.load(open(p)) for p in sys.argv[1:5])
+assert cfg["config"].endswith("tiny-ar-5b-video2world.json"), cfg["config"]
+for a, b in zip(cfg["rows"], d["rows"]):
+    assert [a[k] for k in ("roles", "ar_weights", "ar_kv", "ar_other")] == [b[k] for k in ("roles", "ar_weights", "ar_kv", "ar_other")], (a, b)
+    assert a["models_device"] == 0 and a["models_host"] == 0, a
+assert len(eight["rows"]) == 8 and all(r["ar_kv"] * 8 == one["rows"][0]["ar_kv"] for r in eight["rows"]), eight["rows"]
+w1 = one["rows"][0]["ar_weights"]
+assert 4.0e9 < w1 / 2 < 5.5e9, w1  # bf16 weights of a 4-5 B parameter model
+assert all(w1 / 8 < r["ar_weights"] < w1 / 8 * 1.1 for r in eight["rows"]), (w1, eight["rows"])
+EOF
+grep -q "the transformer only (tiny-ar-5b-video2world)" "$WORK/plan-cfg.txt" && ok || bad "the config plan's note"
+
 # bad requests
 expect2() { # WHAT MESSAGE ARGS...: exit 2 with MESSAGE in the error
   local what=$1 msg=$2
@@ -106,5 +130,7 @@ expect2 "--layout with --tp" "either --layout or --tp/--pp" "$M" --ranks 2 --tp 
 expect2 "an unknown backend" "unknown backend 'tpu'" "$M" --ranks 1 --backend tpu
 expect2 "--json without --ranks" "needs --ranks N" "$M" --json "$WORK/x.json"
 [ ! -e "$WORK/x.json" ] && ok || bad "a refused plan wrote its JSON"
+expect2 "--config with a model" "either a model (file or directory) or --config" "$M" --config "$SRC/configs/models/tiny-ar-4b.json" --ranks 1
+expect2 "--config without --ranks" "needs --ranks N" --config "$SRC/configs/models/tiny-ar-4b.json"
 
 finish test_memory_plan
