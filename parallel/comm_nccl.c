@@ -16,12 +16,14 @@ struct nccl_ctx {
     int device, rank;
     cosmos_comm_t *boot;       /* bootstrap (MPI) communicator over the same ranks */
     cosmos_comm_t *boot_owned; /* set when this communicator came from split and owns its bootstrap */
+    int failed;                /* an NCCL or CUDA call failed: free aborts instead of destroying */
 };
 
 #define NCCL_CHECK(c, call)                                                                             \
     do {                                                                                                \
         ncclResult_t r_ = (call);                                                                       \
         if (r_ != ncclSuccess) {                                                                        \
+            (c)->failed = 1;                                                                            \
             LOG_ERROR("%s failed at %s:%d (rank %d, device %d): %s", #call, __FILE__, __LINE__, (c)->rank, \
                       (c)->device, ncclGetErrorString(r_));                                             \
             return COSMOS_ERR_NCCL;                                                                     \
@@ -31,6 +33,7 @@ struct nccl_ctx {
     do {                                                                                                \
         cudaError_t e_ = (call);                                                                        \
         if (e_ != cudaSuccess) {                                                                        \
+            (c)->failed = 1;                                                                            \
             LOG_ERROR("%s failed at %s:%d (rank %d, device %d): %s", #call, __FILE__, __LINE__, (c)->rank, \
                       (c)->device, cudaGetErrorString(e_));                                             \
             return COSMOS_ERR_CUDA;                                                                     \
@@ -40,7 +43,12 @@ struct nccl_ctx {
 static void nccl_free(void *p) {
     struct nccl_ctx *c = p;
     if (!c) return;
-    if (c->comm) ncclCommDestroy(c->comm);
+    /* ncclCommDestroy waits for the communicator's outstanding work, which may never finish after a
+     * failure (a peer gone): abort then (spec performance-and-peers.md 4.1) */
+    if (c->comm && c->failed)
+        ncclCommAbort(c->comm);
+    else if (c->comm)
+        ncclCommDestroy(c->comm);
     cosmos_comm_free(c->boot_owned);
     free(c);
 }
@@ -139,6 +147,7 @@ static cosmos_status init_comm(struct nccl_ctx *c, int size) {
     const ncclResult_t r = ncclCommInitRank(&c->comm, size, msg.id, c->rank);
     cosmos_comm_wd_leave();
     if (r != ncclSuccess) {
+        c->failed = 1;
         LOG_ERROR("ncclCommInitRank failed (rank %d of %d, device %d): %s", c->rank, size, c->device,
                   ncclGetErrorString(r));
         return COSMOS_ERR_NCCL;
