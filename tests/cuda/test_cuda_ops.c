@@ -16,6 +16,7 @@
 #include "cuda_test_util.h"
 #include "core/h5file.h"
 #include "core/model/ar_model.h"
+#include "core/model/ar_weights.h"
 #include "core/model/sampler.h"
 #include "core/rng.h"
 #include "cosmos_build_config.h"
@@ -423,6 +424,19 @@ static void check_tiny_model(const char *name) {
     cosmos_ar_model_t *mc = NULL, *mg = NULL;
     cr_assert_eq(cosmos_ar_model_load(path, cpu, NULL, &mc), COSMOS_OK, "%s on cpu", path);
     cr_assert_eq(cosmos_ar_model_load(path, gpu, NULL, &mg), COSMOS_OK, "%s on cuda", path);
+    { /* the memory plan of bf16 activations (info DIR --ranks N --backend cuda) is what the load allocated */
+        const struct cosmos_ar_config *c = cosmos_ar_model_config(mg);
+        const struct cosmos_ar_part whole = cosmos_ar_part_whole(c);
+        struct cosmos_ar_memory pl, got = cosmos_ar_model_memory(mg);
+        cr_assert_eq(cosmos_ar_memory_plan(c, &whole, 1, 0, cosmos_backend_act_dtype(gpu), &pl), COSMOS_OK);
+        cr_expect(pl.weight_bytes == got.weight_bytes && pl.kv_bytes == got.kv_bytes &&
+                      pl.context_bytes == got.context_bytes && pl.table_bytes == got.table_bytes &&
+                      pl.scratch_bytes == got.scratch_bytes,
+                  "%s on cuda: planned %zu %zu %zu %zu %zu, loaded %zu %zu %zu %zu %zu (weights kv context tables "
+                  "scratch)",
+                  name, pl.weight_bytes, pl.kv_bytes, pl.context_bytes, pl.table_bytes, pl.scratch_bytes,
+                  got.weight_bytes, got.kv_bytes, got.context_bytes, got.table_bytes, got.scratch_bytes);
+    }
     if (ctx) {
         cr_assert_eq(cosmos_ar_set_context(mc, ctx, ctx_rows, ctx_cols), COSMOS_OK);
         cr_assert_eq(cosmos_ar_set_context(mg, ctx, ctx_rows, ctx_cols), COSMOS_OK);
