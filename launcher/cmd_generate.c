@@ -312,6 +312,7 @@ struct batch_ctx {
      * then an end record; rank 0 prints the job's progress as they come */
     const struct gen_run *run;
     int *ended; /* rank 0: [R] replica q sent its end record */
+    json_t *settings; /* what made the clips, for their status files (batch_settings_json) */
 };
 
 enum { TAG_GATHER = 401, TAG_PROGRESS_DP = 402 };
@@ -327,8 +328,21 @@ static double mono_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The run's settings recorded in every clip's status file, so that a video of a synthetic data set
+ * says what made it: engine version, model, sampling, guardrail, decoder. */
+static json_t *batch_settings_json(const struct gen_opts *o, const struct gen_run *r) {
+    const double top_p = o->top_p >= 0 ? o->top_p : cosmos_v2w_default_top_p(r->v2w);
+    char engine[96];
+    snprintf(engine, sizeof engine, "cosmos-ar %s (%s)", COSMOS_VERSION, COSMOS_GIT_SHA);
+    return json_pack("{s:s, s:s, s:f, s:f, s:i, s:b, s:s}", "engine", engine, "model", r->md.name, "temperature",
+                     (double)o->temperature, "top_p", top_p, "top_k", o->top_k, "guardrail", !o->disable_guardrail,
+                     "decoder", r->md.diffusion_decoder[0] && !o->disable_dd ? "diffusion decoder" : "DV decoder");
+}
+
+/* NAME.status.json of an item: its status, and for an item that ran (r) what it made and how: the
+ * tokens, frames, prompt, seed, input frames and the run's settings. */
 static cosmos_status write_status(const char *dir, const struct cosmos_manifest_item *it, int ok,
-                                  const char *reason, const struct cosmos_v2w_result *r) {
+                                  const char *reason, const struct cosmos_v2w_result *r, json_t *settings) {
     cosmos_status st = COSMOS_OK;
     char path[4096];
     const char *status = ok ? "done" : r && r->status == COSMOS_ERR_BLOCKED ? "blocked" : "failed";
@@ -338,11 +352,17 @@ static cosmos_status write_status(const char *dir, const struct cosmos_manifest_
     if (!ok) json_object_set_new(o, "reason", json_string(reason ? reason : "unknown"));
     if (r) json_object_set_new(o, "tokens_generated", json_integer(r->n_tokens_generated));
     if (r && ok) json_object_set_new(o, "frames", json_integer(r->n_frames));
+    if (r) {
+        if (it->prompt) json_object_set_new(o, "prompt", json_string(it->prompt));
+        json_object_set_new(o, "seed", json_integer((json_int_t)it->seed));
+        json_object_set_new(o, "num_input_frames", json_integer(it->num_input_frames));
+        if (settings) json_object_set(o, "settings", settings);
+    }
     if (it->name[0])
         snprintf(path, sizeof path, "%s/%s.status.json", dir, it->name);
     else
         snprintf(path, sizeof path, "%s/line-%d.status.json", dir, it->line);
-    CHECK(cosmos_json_write(o, path, JSON_INDENT(2)));
+    CHECK(cosmos_json_write(o, path, JSON_INDENT(2) | JSON_REAL_PRECISION(7)));
 fail:
     json_decref(o);
     return st;
@@ -402,7 +422,7 @@ static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r)
     struct batch_ctx *b = ud;
     const int gi = b->run->replica + index * b->run->n_replicas;
     const struct cosmos_manifest_item *it = &b->items[gi];
-    if (write_status(b->out_dir, it, r->status == COSMOS_OK, r->reason, r) != COSMOS_OK)
+    if (write_status(b->out_dir, it, r->status == COSMOS_OK, r->reason, r, b->settings) != COSMOS_OK)
         LOG_ERROR("batch: could not write the status of '%s'", it->name);
     if (b->run->rank != 0) {
         struct dp_progress m = {gi, r->status, r->n_tokens_generated, ""};
@@ -504,7 +524,7 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
                                                         "state", "bad", "reason", it->reason));
             } else {
                 LOG_ERROR("batch: %s line %d: %s", manifest, it->line, it->reason);
-                CHECK(write_status(out_dir, it, 0, it->reason, NULL));
+                CHECK(write_status(out_dir, it, 0, it->reason, NULL, NULL));
             }
             n_bad++;
             continue;
@@ -698,7 +718,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
     const char *manifest = NULL, *out_dir = NULL, *pos[1];
     int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0, dry_run = 0;
     char *plan = NULL, settings[256];
-    json_t *arr = NULL;
+    json_t *arr = NULL, *settings_json = NULL;
     struct cosmos_manifest_item *items = NULL;
     struct cosmos_v2w_request *reqs = NULL;
     struct cosmos_v2w_result *res = NULL, *my_res = NULL;
@@ -792,7 +812,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
     for (int k = 0; k < n_mine; k++) my_reqs[k] = reqs[q + k * R];
     ended = calloc((size_t)R, sizeof *ended);
     CHECK_ALLOC(ended);
-    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s(), &r, ended};
+    settings_json = batch_settings_json(&o, &r);
+    CHECK_ALLOC(settings_json);
+    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s(), &r, ended, settings_json};
     int my_done = 0;
     cosmos_status rst = cosmos_v2w_run(r.v2w, my_reqs, n_mine, my_res, &my_done, on_clip_done, &b);
     run_or_abort(&r, "batch", rst);
@@ -851,6 +873,7 @@ fail:
     free(reqs);
     free(res);
     json_decref(arr);
+    json_decref(settings_json);
     free(plan);
     gen_close(&r);
     return st;

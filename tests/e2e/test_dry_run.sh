@@ -6,7 +6,8 @@
 #    line that is not JSON and a duplicate name: the table gives each row its state and the run's
 #    reason, exit 2, and nothing is written (the output directory is not even created);
 #  - the dry run predicts the real run: every item's state and reason equal the status file the
-#    real batch then writes, and the tokens equal its tokens_generated;
+#    real batch then writes, and the tokens equal its tokens_generated; the status files of the
+#    items that ran record their prompt, seed (variant v: seed + v) and the run's settings;
 #  - after the run the finished items are "done"; a manifest of finished items exits 0, one whose
 #    only problem is a blocked prompt exits 3;
 #  - with --disable-diffusion-decoder: a 41-frame clip runs (its tokens are the run's), and a 9-frame
@@ -82,8 +83,20 @@ for row in open(dry).read().splitlines()[1:]:
     if state == "run":
         assert s["tokens_generated"] == int(tokens) and int(tokens) > 0, (row, s)
         assert s["frames"] == int(frames), (row, s)
+        # what made the clip (batch_settings_json): the item's prompt and seed, the run's settings
+        st = s["settings"]
+        assert s["prompt"] and isinstance(s["seed"], int) and s["num_input_frames"] in (1, 9), s
+        assert st["engine"].startswith("cosmos-ar ") and st["model"] == "tiny-5b-video2world", st
+        assert st["temperature"] == 1.0 and st["top_p"] == 0.7 and st["top_k"] == 0, st
+        assert st["guardrail"] is True and st["decoder"] == "diffusion decoder", st
     else:
         assert s["reason"] == reason, (row, s["reason"])
+    if name == "ok-image":
+        assert s["seed"] == 1, s
+    if state in ("FAIL", "BLOCKED"):
+        assert "settings" in s and "seed" in s, s  # items that ran record how, failed or not
+    if state == "BAD":
+        assert "settings" not in s, s
     n += 1
 assert n == 11, n
 EOF
@@ -117,7 +130,7 @@ rc=$?
 "$BIN" batch --model-dir "$M" --manifest "$WORK/dv.jsonl" --output-dir "$WORK/dv" --disable-diffusion-decoder \
   --variants 2 >/dev/null 2>&1
 tok=$(awk '$2 == "long-v1" {print $5}' "$WORK/dry4.txt")
-python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['status']=='done' and s['tokens_generated']==int(sys.argv[2]) and s['frames']==41, s" \
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['status']=='done' and s['tokens_generated']==int(sys.argv[2]) and s['frames']==41 and s['seed']==2 and s['settings']['decoder']=='DV decoder', s" \
   "$WORK/dv/long-v1.status.json" "$tok" && ok || bad "41-frame clip: tokens not the dry run's $tok"
 grep -q "nothing to generate" "$WORK/dv/full-v0.status.json" && ok || bad "the real run of the full clip"
 
