@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,17 +56,6 @@ void bench_provenance_print(json_t *prov) {
     }
 }
 
-long long bench_peak_rss_bytes(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (long long)ru.ru_maxrss * 1024;
-}
-
-double bench_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double bench_sgemm_gflops(int M, int N, int K, int reps) {
     float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N);
@@ -77,9 +65,9 @@ double bench_sgemm_gflops(int M, int N, int K, int reps) {
         for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7 % 13) - 6) * 0.01f;
         for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)((i * 5 % 11) - 5) * 0.01f;
         for (int r = -1; r < reps; r++) {
-            double t0 = bench_now_s();
+            double t0 = cosmos_now_s();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 1.0f, c, N);
-            double dt = bench_now_s() - t0;
+            double dt = cosmos_now_s() - t0;
             if (r >= 0 && dt < best) best = dt;
         }
     }

@@ -5,13 +5,12 @@
 
 #include <jansson.h>
 
+#include "core/process.h" /* cosmos_now_s, cosmos_peak_rss_bytes: the benchmarks' clock and RSS */
+
 /* A JSON object with the provenance fields (caller owns the reference). */
 json_t *bench_provenance(const char *backend, int n_threads);
 /* Print "# key: value" lines of a provenance object to stdout. */
 void bench_provenance_print(json_t *prov);
-/* Peak resident set size of this process in bytes. */
-long long bench_peak_rss_bytes(void);
-double bench_now_s(void);
 /* GFLOP/s of C[M,N] += A[M,K] B[K,N] (row-major cblas_sgemm, as the CPU conv and linear kernels
  * call it), best of reps after one warm-up; 0 when out of memory. The "floor" of the benchmarks. */
 double bench_sgemm_gflops(int M, int N, int K, int reps);

@@ -1,5 +1,6 @@
 /* Logging implementation: see log.h. The start time is taken at the first message. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/process.h"
 #include "core/log.h"
 
 #include <stdarg.h>
@@ -15,11 +16,6 @@ static cosmos_log_sink_fn g_sink = NULL;
 static void *g_sink_user = NULL;
 static double g_t0 = -1.0;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void cosmos_log_set_rank(int rank, int world_size) {
     g_rank = rank;
@@ -47,7 +43,7 @@ cosmos_status cosmos_log_level_parse(const char *s, enum cosmos_log_level *out) 
 
 void cosmos_log_msg(enum cosmos_log_level level, const char *file, int line, const char *fmt, ...) {
     static const char *tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    if (g_t0 < 0) g_t0 = now_s();
+    if (g_t0 < 0) g_t0 = cosmos_now_s();
     char host[64] = "?";
     gethostname(host, sizeof host - 1);
     char *dot = strchr(host, '.');
@@ -60,9 +56,9 @@ void cosmos_log_msg(enum cosmos_log_level level, const char *file, int line, con
     char buf[2400];
     if (level == COSMOS_LOG_DEBUG)
         snprintf(buf, sizeof buf, "[cosmos r%02d/%02d %s +%.1fs] %s %s (%s:%d)", g_rank, g_world, host,
-                 now_s() - g_t0, tags[level], msg, file, line);
+                 cosmos_now_s() - g_t0, tags[level], msg, file, line);
     else
-        snprintf(buf, sizeof buf, "[cosmos r%02d/%02d %s +%.1fs] %s %s", g_rank, g_world, host, now_s() - g_t0,
+        snprintf(buf, sizeof buf, "[cosmos r%02d/%02d %s +%.1fs] %s %s", g_rank, g_world, host, cosmos_now_s() - g_t0,
                  tags[level], msg);
     if (g_sink)
         g_sink(level, buf, g_sink_user);

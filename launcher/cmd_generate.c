@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/process.h"
 #include "core/json_file.h"
 #include "core/h5file.h"
 #include "cosmos_build_config.h"
@@ -322,11 +323,6 @@ struct dp_progress { /* a finished clip (gi >= 0) or the end of a replica's clip
     char reason[256];
 };
 
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The run's settings recorded in every clip's status file, so that a video of a synthetic data set
  * says what made it: engine version, model, sampling, guardrail, decoder. */
@@ -375,7 +371,7 @@ static void progress_line(struct batch_ctx *b, int gi, cosmos_status status, int
     ok ? b->n_ok++ : b->n_failed++;
     b->tokens += tokens;
     const int done = b->n_ok + b->n_failed;
-    const double dt = mono_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
+    const double dt = cosmos_now_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
     if (isatty(STDERR_FILENO)) { /* a bar redrawn in place; plain log lines otherwise */
         char bar[41];
         const int w = (int)(40.0 * done / (b->n_run > 0 ? b->n_run : 1));
@@ -814,7 +810,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
     CHECK_ALLOC(ended);
     settings_json = batch_settings_json(&o, &r);
     CHECK_ALLOC(settings_json);
-    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, mono_s(), &r, ended, settings_json};
+    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, cosmos_now_s(), &r, ended, settings_json};
     int my_done = 0;
     cosmos_status rst = cosmos_v2w_run(r.v2w, my_reqs, n_mine, my_res, &my_done, on_clip_done, &b);
     run_or_abort(&r, "batch", rst);

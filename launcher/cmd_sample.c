@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/process.h"
 #include "core/backend.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
@@ -11,11 +12,6 @@
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 cosmos_status cmd_sample(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
@@ -70,17 +66,17 @@ cosmos_status cmd_sample(int argc, char **argv) {
     CHECK_ALLOC(gen);
     LOG_INFO0("sample: prompt %d tokens, generating %d (temperature %g, top-p %g, top-k %d, seed %llu)", n, num_gen,
               sp.temperature, sp.top_p, sp.top_k, (unsigned long long)sp.seed);
-    double t0 = now_s();
+    double t0 = cosmos_now_s();
     CHECK(cosmos_ar_forward(m, prompt, n, 0, COSMOS_LOGITS_LAST, logits));
     CHECK(cosmos_ar_check_logits(m, logits, n));
     gen[0] = cosmos_sampler_sample(sampler, logits, n);
-    double t1 = now_s();
+    double t1 = cosmos_now_s();
     for (int i = 1; i < num_gen; i++) {
         CHECK(cosmos_ar_forward(m, &gen[i - 1], 1, n + i - 1, COSMOS_LOGITS_LAST, logits));
         CHECK(cosmos_ar_check_logits(m, logits, (int64_t)n + i));
         gen[i] = cosmos_sampler_sample(sampler, logits, (int64_t)n + i);
     }
-    double t2 = now_s();
+    double t2 = cosmos_now_s();
     LOG_INFO0("sample: prefill %d tokens in %.3f s (%.1f tok/s); decode %d tokens in %.3f s (%.2f tok/s)", n, t1 - t0,
               n / (t1 - t0), num_gen - 1, t2 - t1, num_gen > 1 ? (num_gen - 1) / (t2 - t1) : 0.0);
     if (sess.is_writer) CHECK(cli_write_tokens(out, gen, num_gen));

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/process.h"
 #include "core/log.h"
 #include "parallel/comm_impl.h"
 
@@ -36,11 +37,6 @@ static struct {
     double start; /* 0 = no operation in progress */
 } wd_cur;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void *wd_main(void *unused) {
     (void)unused;
@@ -54,7 +50,7 @@ static void *wd_main(void *unused) {
         }
         pthread_mutex_lock(&wd_mu);
         const double start = wd_cur.start, limit = wd_timeout;
-        const double waited = start > 0 ? now_s() - start : 0;
+        const double waited = start > 0 ? cosmos_now_s() - start : 0;
         if (limit > 0 && start > 0 && waited > limit) {
             char peer[64] = "";
             if (wd_cur.peer >= 0 && wd_cur.tag >= 0)
@@ -114,7 +110,7 @@ void cosmos_comm_wd_enter(const cosmos_comm_t *c, const char *op, int peer, int 
     wd_cur.op = op, wd_cur.kind = c->ops->kind;
     wd_cur.peer = peer, wd_cur.tag = tag, wd_cur.rank = c->rank, wd_cur.size = c->size;
     wd_cur.bytes = bytes;
-    wd_cur.start = now_s();
+    wd_cur.start = cosmos_now_s();
     pthread_mutex_unlock(&wd_mu);
 }
 

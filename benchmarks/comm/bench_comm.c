@@ -145,12 +145,12 @@ int main(int argc, char **argv) {
                 else CHECK(cosmos_comm_allgather(c, b.buf, b.out, per_rank * es));
             }
             CHECK(cosmos_comm_barrier(c));
-            double t0 = bench_now_s();
+            double t0 = cosmos_now_s();
             for (int i = 0; i < iters; i++) {
                 if (phase == 0) CHECK(cosmos_comm_allreduce(c, b.buf, count, dt));
                 else CHECK(cosmos_comm_allgather(c, b.buf, b.out, per_rank * es));
             }
-            float dt_s = (float)((bench_now_s() - t0) / iters), all[1024];
+            float dt_s = (float)((cosmos_now_s() - t0) / iters), all[1024];
             CHECK_ARG(n <= 1024, COSMOS_ERR_UNSUPPORTED, "more than 1024 ranks");
             /* the slowest rank, over the host channel (MPI, or NCCL's bootstrap) */
             CHECK(cosmos_comm_allgather(world ? world : c, &dt_s, all, sizeof dt_s));

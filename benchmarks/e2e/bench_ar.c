@@ -34,10 +34,10 @@ static double read_bandwidth_gbs(size_t bytes, int reps) {
     for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
     double best = 1e30, sink = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = bench_now_s(), s = 0;
+        double t0 = cosmos_now_s(), s = 0;
 #pragma omp parallel for simd schedule(static) reduction(+ : s)
         for (size_t i = 0; i < n; i++) s += buf[i];
-        double dt = bench_now_s() - t0;
+        double dt = cosmos_now_s() - t0;
         sink += s;
         if (dt < best) best = dt;
     }
@@ -58,9 +58,9 @@ static double device_copy_bandwidth_gbs(cosmos_backend_t *be, size_t bytes, int 
     struct cosmos_tensor ta = cosmos_tensor_1d(a, COSMOS_BF16, n), tb = cosmos_tensor_1d(b, COSMOS_BF16, n);
     if (cosmos_op_copy(be, tb, ta) != COSMOS_OK || cosmos_backend_sync(be) != COSMOS_OK) goto out; /* warm-up */
     for (int r = 0; r < reps; r++) {
-        double t0 = bench_now_s();
+        double t0 = cosmos_now_s();
         if (cosmos_op_copy(be, tb, ta) != COSMOS_OK || cosmos_backend_sync(be) != COSMOS_OK) goto out;
-        double dt = bench_now_s() - t0;
+        double dt = cosmos_now_s() - t0;
         if (dt < best) best = dt;
     }
 out:
@@ -130,9 +130,9 @@ int main(int argc, char **argv) {
     if (graphs) lp.decode_graphs = 1;
     CHECK_ARG(!lp.decode_graphs || sample_step, COSMOS_ERR_INVALID_ARG, "--cuda-graphs needs --sample (the graph is "
               "the sampling step)");
-    double t_load = bench_now_s();
+    double t_load = cosmos_now_s();
     CHECK(cosmos_ar_model_load(model, be, &lp, &m));
-    t_load = bench_now_s() - t_load;
+    t_load = cosmos_now_s() - t_load;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     if (start_pos < 0) start_pos = prompt;
     CHECK_ARG(prompt <= c->max_seq_len && start_pos + n_decode <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
@@ -160,9 +160,9 @@ int main(int argc, char **argv) {
     CHECK(cosmos_ar_forward(m, tokens, prompt, 0, COSMOS_LOGITS_LAST, logits));
     double prefill_s = 1e30;
     for (int r = 0; r < 3; r++) {
-        double t0 = bench_now_s();
+        double t0 = cosmos_now_s();
         CHECK(cosmos_ar_forward(m, tokens, prompt, 0, COSMOS_LOGITS_LAST, logits));
-        double dt = bench_now_s() - t0;
+        double dt = cosmos_now_s() - t0;
         if (dt < prefill_s) prefill_s = dt;
     }
     /* decode: fill the cache up to start_pos (positions past the prompt get teacher-forced tokens) */
@@ -176,15 +176,15 @@ int main(int argc, char **argv) {
     else
         CHECK(cosmos_ar_forward(m, tokens + start_pos, 1, start_pos, COSMOS_LOGITS_LAST, logits));
     for (int i = 0; i < n_decode; i++) {
-        double t0 = bench_now_s();
+        double t0 = cosmos_now_s();
         if (sample_step)
             CHECK(cosmos_ar_forward_sample(m, tokens + start_pos + i, 1, start_pos + i, &sp, &drawn));
         else
             CHECK(cosmos_ar_forward(m, tokens + start_pos + i, 1, start_pos + i, COSMOS_LOGITS_LAST, logits));
-        step_ms[i] = (bench_now_s() - t0) * 1e3;
+        step_ms[i] = (cosmos_now_s() - t0) * 1e3;
     }
     qsort(step_ms, (size_t)n_decode, sizeof(double), cmp_double);
-    const long long peak_rss = bench_peak_rss_bytes(); /* before the bandwidth probe's buffer */
+    const long long peak_rss = cosmos_peak_rss_bytes(); /* before the bandwidth probe's buffer */
     const int host = cosmos_backend_is_host(be);
     const double bw = host ? read_bandwidth_gbs((size_t)bw_mb << 20, 5)
                            : device_copy_bandwidth_gbs(be, (size_t)bw_mb << 20, 10);

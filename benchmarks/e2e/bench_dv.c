@@ -263,9 +263,9 @@ int main(int argc, char **argv) {
         const char *tmp_file = NULL;
         CHECK(bench_tmp_weights_path("cosmos-bench-dv", "tokenizer.h5", &tmp_file));
         LOG_INFO("bench-dv: random weights for %s -> %s (deleted at exit)", cfg.name, tmp_file);
-        init_s = bench_now_s();
+        init_s = cosmos_now_s();
         CHECK(cosmos_dv_init_random(&cfg, seed, COSMOS_DV_BOTH, tmp_file));
-        init_s = bench_now_s() - init_s;
+        init_s = cosmos_now_s() - init_s;
         CHECK(cosmos_h5_open(tmp_file, &h5));
         weights = tmp_file;
     }
@@ -307,16 +307,16 @@ int main(int argc, char **argv) {
 
     /* encode */
     for (int r = 0; r < reps; r++) {
-        double c0 = cpu_time_s(), t0 = bench_now_s();
+        double c0 = cpu_time_s(), t0 = cosmos_now_s();
         CHECK(cosmos_dv_encode(be, h5, &cfg, video, frames, height, width, NULL, r ? idx : idx0, NULL));
-        enc.sec[r] = bench_now_s() - t0;
+        enc.sec[r] = cosmos_now_s() - t0;
         enc.cpu_util = (cpu_time_s() - c0) / (enc.sec[r] * n_threads);
         if (r) idx_stable &= memcmp(idx, idx0, sizeof(int32_t) * (size_t)n_tok) == 0;
         LOG_INFO("bench-dv: encode rep %d: %.3f s (%.3f frames/s, %.1f tokens/s, cpu %.0f%%)", r, enc.sec[r],
                  frames / enc.sec[r], n_tok / enc.sec[r], 100 * enc.cpu_util);
     }
     enc.ran = 1;
-    rss_enc = (double)bench_peak_rss_bytes();
+    rss_enc = (double)cosmos_peak_rss_bytes();
     LOG_INFO("bench-dv: peak RSS after encode %.1f MB", rss_enc / 1e6);
     free(video);
     video = NULL;
@@ -328,15 +328,15 @@ int main(int argc, char **argv) {
     }
     if (!skip_decode) {
         for (int r = 0; r < reps; r++) {
-            double c0 = cpu_time_s(), t0 = bench_now_s();
+            double c0 = cpu_time_s(), t0 = cosmos_now_s();
             CHECK(cosmos_dv_decode(be, h5, &cfg, idx0, Tl, Hl, Wl, out));
-            dec.sec[r] = bench_now_s() - t0;
+            dec.sec[r] = cosmos_now_s() - t0;
             dec.cpu_util = (cpu_time_s() - c0) / (dec.sec[r] * n_threads);
             LOG_INFO("bench-dv: decode rep %d: %.3f s (%.3f frames/s, cpu %.0f%%)", r, dec.sec[r],
                      (double)To / dec.sec[r], 100 * dec.cpu_util);
         }
         dec.ran = 1;
-        rss_dec = (double)bench_peak_rss_bytes();
+        rss_dec = (double)cosmos_peak_rss_bytes();
         LOG_INFO("bench-dv: peak RSS after decode %.1f MB", rss_dec / 1e6);
     }
 
@@ -345,16 +345,16 @@ int main(int argc, char **argv) {
         chunk = malloc(sizeof(float) * (size_t)(frame_px * cfg.temporal_compression));
         CHECK_ALLOC(chunk);
         for (int r = 0; r < reps; r++) {
-            double t0 = bench_now_s(), cpu = 0;
+            double t0 = cosmos_now_s(), cpu = 0;
             CHECK(cosmos_dv_stream_open(be, h5, &cfg, Hl, Wl, Tl, &stream));
-            const double t_open = bench_now_s() - t0;
+            const double t_open = cosmos_now_s() - t0;
             int64_t f0 = 0;
             str.sec[r] = 0;
             for (int64_t k = 0; k < Tl; k++) {
                 int nf = 0;
-                double c0 = cpu_time_s(), tp = bench_now_s();
+                double c0 = cpu_time_s(), tp = cosmos_now_s();
                 CHECK(cosmos_dv_stream_push(stream, idx0 + k * Hl * Wl, chunk, &nf));
-                push_s[r * Tl + k] = bench_now_s() - tp;
+                push_s[r * Tl + k] = cosmos_now_s() - tp;
                 cpu += cpu_time_s() - c0;
                 str.sec[r] += push_s[r * Tl + k];
                 /* chunk [C, nf, H, W] against frames f0 .. f0+nf of the whole-clip output */
@@ -380,9 +380,9 @@ int main(int argc, char **argv) {
                      (double)To / str.sec[r]);
         }
         str.ran = 1;
-        rss_str = (double)bench_peak_rss_bytes();
+        rss_str = (double)cosmos_peak_rss_bytes();
     }
-    const long long peak_rss = bench_peak_rss_bytes(); /* before the sgemm probe's buffers */
+    const long long peak_rss = cosmos_peak_rss_bytes(); /* before the sgemm probe's buffers */
 
     /* sgemm rate on the shapes the conv kernel runs: the (1,3,3) convs of 256 and 512 channels,
      * column chunks as causal_conv3d.c cuts them (~16 M floats) */

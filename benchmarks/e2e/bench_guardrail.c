@@ -74,7 +74,7 @@ static cosmos_status weights_for(const char *file, const char *kind, int face_bl
         return COSMOS_OK;
     }
     CHECK(bench_tmp_weights_path("cosmos-bench-guardrail", kind, path));
-    const double t0 = bench_now_s();
+    const double t0 = cosmos_now_s();
     if (face_blur) {
         struct cosmos_retinaface_config c;
         CHECK(cosmos_retinaface_config_load(config, &c));
@@ -85,7 +85,7 @@ static cosmos_status weights_for(const char *file, const char *kind, int face_bl
         CHECK(cosmos_siglip_init_random(&c, seed, *path));
     }
     LOG_INFO("bench-guardrail: random weights for %s -> %s in %.1f s (deleted after loading)", config, *path,
-             bench_now_s() - t0);
+             cosmos_now_s() - t0);
 fail:
     return st;
 }
@@ -125,10 +125,10 @@ static cosmos_status bench_aegis(const char *file, const char *config, int promp
         CHECK(cosmos_llama_config_load(config, &c));
         CHECK(bench_tmp_weights_path("cosmos-bench-guardrail", "aegis.h5", &path));
         random = 1;
-        const double t0 = bench_now_s();
+        const double t0 = cosmos_now_s();
         CHECK(cosmos_llama_init_random(&c, seed, NULL, path));
         LOG_INFO("bench-guardrail: random weights for %s -> %s in %.1f s (deleted after the run)", config, path,
-                 bench_now_s() - t0);
+                 cosmos_now_s() - t0);
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = threads;
@@ -141,13 +141,13 @@ static cosmos_status bench_aegis(const char *file, const char *config, int promp
     CHECK_ALLOC(step);
     for (int i = 0; i < prompt_tokens + decode_tokens; i++)
         ids[i] = (int32_t)(cosmos_rng_uniform(seed, RNG_STREAM_FRAMES, (uint64_t)i) * c->vocab_size) % c->vocab_size;
-    double t0 = bench_now_s();
+    double t0 = cosmos_now_s();
     CHECK(cosmos_llama_forward(m, ids, prompt_tokens, 0, NULL));
-    const double prefill_s = bench_now_s() - t0;
+    const double prefill_s = cosmos_now_s() - t0;
     for (int k = 0; k < decode_tokens; k++) {
-        t0 = bench_now_s();
+        t0 = cosmos_now_s();
         CHECK(cosmos_llama_forward(m, ids + prompt_tokens + k, 1, prompt_tokens + k, NULL));
-        step[k] = bench_now_s() - t0;
+        step[k] = cosmos_now_s() - t0;
     }
     double s_min = 0, s_p50 = 0;
     if (decode_tokens > 0) bench_min_p50(step, decode_tokens, &s_min, &s_p50);
@@ -236,7 +236,7 @@ int main(int argc, char **argv) {
         js = json_pack("{s:O}", "provenance", prov);
         CHECK_ALLOC(js);
         CHECK(bench_aegis(ag_file, ag_config, prompt_tokens, decode_tokens, common.threads, seed, js));
-        printf("# peak RSS     %.1f MB\n", bench_peak_rss_bytes() * 1e-6);
+        printf("# peak RSS     %.1f MB\n", cosmos_peak_rss_bytes() * 1e-6);
         if (json_out) CHECK(cosmos_json_write(js, json_out, JSON_INDENT(2)));
         goto fail;
     }
@@ -266,10 +266,10 @@ int main(int argc, char **argv) {
         CHECK_ALLOC(res[0].sec);
         float logits[COSMOS_SIGLIP_MAX_CLASSES];
         for (int i = 0; i < n; i++) {
-            const double t0 = bench_now_s();
+            const double t0 = cosmos_now_s();
             CHECK(cosmos_siglip_forward(sg, rgb + frame_bytes * (size_t)(i % frames), height, width, NULL, NULL, NULL,
                                         logits));
-            res[0].sec[i] = bench_now_s() - t0;
+            res[0].sec[i] = cosmos_now_s() - t0;
             int best = 0;
             for (int j = 1; j < c->num_classes; j++)
                 if (logits[j] > logits[best]) best = j;
@@ -292,12 +292,12 @@ int main(int argc, char **argv) {
             struct cosmos_retinaface_box *boxes = NULL;
             int nb = 0, blurred = 0;
             memcpy(work, rgb + frame_bytes * (size_t)(i % frames), frame_bytes);
-            const double t0 = bench_now_s();
+            const double t0 = cosmos_now_s();
             st = cosmos_retinaface_detect(rf, work, height, width, &boxes, &nb);
             if (st == COSMOS_OK)
                 st = cosmos_face_blur_apply(work, height, width, boxes, nb, c->min_face_size, c->pixelate_blocks,
                                             &blurred);
-            res[1].sec[i] = bench_now_s() - t0;
+            res[1].sec[i] = cosmos_now_s() - t0;
             free(boxes);
             CHECK(st);
             res[1].detections += nb, res[1].blurred += blurred;
@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
     if (res[1].ran)
         printf("# face blur: %lld detections, %lld regions pixelated over %d frames\n", (long long)res[1].detections,
                (long long)res[1].blurred, n);
-    const double rss = (double)bench_peak_rss_bytes();
+    const double rss = (double)cosmos_peak_rss_bytes();
     printf("# peak RSS     %.1f MB\n", rss * 1e-6);
     if (json_out) {
         js = json_pack("{s:O, s:{s:i, s:i, s:i, s:i, s:i}, s:f}", "provenance", prov, "frames", "count", frames,

@@ -10,6 +10,7 @@
  * the logits stay there); with TP on the host from the gathered logits. Both draw the same token.
  * The first token of each sequence comes from the prefill's logits on every rank (host sampler). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/process.h"
 #include "core/model/ar_generate.h"
 
 #include <stdlib.h>
@@ -20,11 +21,6 @@
 
 #define TAG_TOKEN 23
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 cosmos_status cosmos_ar_generate(cosmos_ar_model_t *m, int n, const int32_t *const *prompts, const int *prompt_len,
                                  int n_gen, const struct cosmos_sampler_params *params, const uint64_t *seeds,
@@ -72,7 +68,7 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
         CHECK(cosmos_sampler_init(&sp, c->vocab_size, &samplers[i]));
     }
     /* prefill: every rank gets the logits (broadcast) and samples the first token */
-    double t0 = now_s();
+    double t0 = cosmos_now_s();
     for (int i = 0; i < n; i++) {
         if (n_gens[i] == 0) continue;
         CHECK(cosmos_ar_use_seq(m, i));
@@ -81,7 +77,7 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
         out[i][0] = cosmos_sampler_sample(samplers[i], logits, prompt_len[i]);
         if (on_token && stage == 0) CHECK(on_token(ud, i, 0, out[i][0]));
     }
-    double t1 = now_s();
+    double t1 = cosmos_now_s();
     const int last = pp - 1;
     /* the last stage draws decode tokens on the backend (GPU sampling) unless TP splits the logits */
     const int on_backend = stage == last && cosmos_ar_samples_on_backend(m);
@@ -94,9 +90,9 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
             if (k > n_gens[i]) continue;
             const int pos = prompt_len[i] + k - 1;
             if (pp > 1 && stage == 0 && k >= 2) {
-                const double tw = now_s();
+                const double tw = cosmos_now_s();
                 CHECK(cosmos_comm_recv(ppc, &out[i][k - 1], sizeof(int32_t), last, TAG_TOKEN));
-                tok_comm += now_s() - tw;
+                tok_comm += cosmos_now_s() - tw;
                 if (on_token) CHECK(on_token(ud, i, k - 1, out[i][k - 1]));
             }
             if (k == n_gens[i]) continue;
@@ -115,9 +111,9 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
             if (stage == last) {
                 if (on_token && pp == 1) CHECK(on_token(ud, i, k, out[i][k]));
                 if (pp > 1) {
-                    const double tw = now_s();
+                    const double tw = cosmos_now_s();
                     CHECK(cosmos_comm_send(ppc, &out[i][k], sizeof(int32_t), 0, TAG_TOKEN));
-                    tok_comm += now_s() - tw;
+                    tok_comm += cosmos_now_s() - tw;
                 }
             }
         }
@@ -125,7 +121,7 @@ cosmos_status cosmos_ar_generate_cb(cosmos_ar_model_t *m, int n, const int32_t *
     if (pp > 1) /* stage 0 has every token now; it shares them with the other stages */
         for (int i = 0; i < n; i++)
             if (n_gens[i] > 0) CHECK(cosmos_comm_broadcast(ppc, out[i], sizeof(int32_t) * (size_t)n_gens[i], 0));
-    double t2 = now_s();
+    double t2 = cosmos_now_s();
     if (stats) {
         stats->prefill_s = t1 - t0;
         stats->decode_s = t2 - t1;

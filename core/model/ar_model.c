@@ -12,6 +12,7 @@
  *     buffer (download, MPI in the activation dtype, upload).
  * Logits, tokens and control messages always travel on the host over the MPI communicators. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/process.h"
 #include "core/model/ar_model.h"
 
 #include <stdio.h>
@@ -364,11 +365,6 @@ void cosmos_ar_model_stage(const cosmos_ar_model_t *m, int *stage, int *pp) {
 cosmos_comm_t *cosmos_ar_model_pp_comm(const cosmos_ar_model_t *m) { return m->pp_comm; }
 double cosmos_ar_model_comm_seconds(const cosmos_ar_model_t *m) { return m->comm_s; }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* View [T, n, Dh] of a [T, n*Dh] activation. */
 static struct cosmos_tensor heads(struct cosmos_tensor t, int64_t T, int64_t n, int64_t Dh) {
@@ -457,7 +453,7 @@ static cosmos_status upload_ids(cosmos_ar_model_t *m, const int32_t *tokens, int
 static cosmos_status tp_allreduce(cosmos_ar_model_t *m, struct cosmos_tensor t) {
     if (m->tp == 1) return COSMOS_OK;
     cosmos_status st = COSMOS_OK;
-    const double t0 = now_s();
+    const double t0 = cosmos_now_s();
     const size_t n = (size_t)cosmos_tensor_numel(&t), bytes = cosmos_tensor_bytes(&t);
     if (m->tp_dev) {
         CHECK(cosmos_comm_allreduce(m->tp_dev, t.data, n, t.dtype));
@@ -469,14 +465,14 @@ static cosmos_status tp_allreduce(cosmos_ar_model_t *m, struct cosmos_tensor t) 
         CHECK(cosmos_backend_upload(m->be, t.data, m->stage_buf, bytes));
     }
 fail:
-    m->comm_s += now_s() - t0;
+    m->comm_s += cosmos_now_s() - t0;
     return st;
 }
 
 /* The activation x to the next / from the previous pipeline stage. */
 static cosmos_status pp_send_act(cosmos_ar_model_t *m, struct cosmos_tensor x) {
     cosmos_status st = COSMOS_OK;
-    const double t0 = now_s();
+    const double t0 = cosmos_now_s();
     const size_t bytes = cosmos_tensor_bytes(&x);
     if (m->pp_dev) {
         CHECK(cosmos_comm_send(m->pp_dev, x.data, bytes, m->stage + 1, PP_TAG_ACT));
@@ -487,12 +483,12 @@ static cosmos_status pp_send_act(cosmos_ar_model_t *m, struct cosmos_tensor x) {
         CHECK(cosmos_comm_send(m->pp_comm, m->stage_buf, bytes, m->stage + 1, PP_TAG_ACT));
     }
 fail:
-    m->comm_s += now_s() - t0;
+    m->comm_s += cosmos_now_s() - t0;
     return st;
 }
 static cosmos_status pp_recv_act(cosmos_ar_model_t *m, struct cosmos_tensor x) {
     cosmos_status st = COSMOS_OK;
-    const double t0 = now_s();
+    const double t0 = cosmos_now_s();
     const size_t bytes = cosmos_tensor_bytes(&x);
     if (m->pp_dev) {
         CHECK(cosmos_comm_recv(m->pp_dev, x.data, bytes, m->stage - 1, PP_TAG_ACT));
@@ -503,16 +499,16 @@ static cosmos_status pp_recv_act(cosmos_ar_model_t *m, struct cosmos_tensor x) {
         CHECK(cosmos_backend_upload(m->be, x.data, m->stage_buf, bytes));
     }
 fail:
-    m->comm_s += now_s() - t0;
+    m->comm_s += cosmos_now_s() - t0;
     return st;
 }
 
 /* Local logits [nr, Vl] (host) -> full logits dst [nr, V] on every rank (tp > 1). */
 static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, int64_t nr, float *dst) {
     const int64_t Vl = m->Vl;
-    const double t0 = now_s();
+    const double t0 = cosmos_now_s();
     cosmos_status st = cosmos_comm_allgather(m->tp_comm, local, m->gather, sizeof(float) * (size_t)(nr * Vl));
-    m->comm_s += now_s() - t0;
+    m->comm_s += cosmos_now_s() - t0;
     if (st != COSMOS_OK) return st;
     for (int r = 0; r < m->tp; r++)
         for (int64_t t = 0; t < nr; t++)
@@ -591,9 +587,9 @@ fail:
 }
 
 static cosmos_status pp_broadcast(cosmos_ar_model_t *m, float *buf, int64_t n) {
-    const double t0 = now_s();
+    const double t0 = cosmos_now_s();
     cosmos_status st = cosmos_comm_broadcast(m->pp_comm, buf, sizeof(float) * (size_t)n, m->pp - 1);
-    m->comm_s += now_s() - t0;
+    m->comm_s += cosmos_now_s() - t0;
     return st;
 }
 

@@ -16,6 +16,7 @@
  *                                           MSG_GROUP_END / MSG_GROUP_STOP ends the group
  * Within the AR group the first rank broadcasts the header, ids and context. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/process.h"
 #include "core/json_file.h"
 #include "core/pipeline/v2w.h"
 
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1554,8 +1554,7 @@ fail:
 static void memory_row(const cosmos_v2w_t *v, struct cosmos_v2w_memory_row *row) {
     memset(row, 0, sizeof *row);
     cosmos_layout_rank_roles(v->p.layout, v->rank, row->roles, sizeof row->roles);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) row->host_peak = (int64_t)ru.ru_maxrss * 1024; /* KiB on Linux */
+    row->host_peak = cosmos_peak_rss_bytes();
     if (v->ar) {
         const struct cosmos_ar_memory m = cosmos_ar_model_memory(v->ar);
         row->ar_weights = (int64_t)m.weight_bytes, row->ar_kv = (int64_t)m.kv_bytes;

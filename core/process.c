@@ -1,0 +1,18 @@
+/* Process facts (see process.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "core/process.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+double cosmos_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int64_t cosmos_peak_rss_bytes(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (int64_t)ru.ru_maxrss * 1024; /* KiB on Linux */
+}
