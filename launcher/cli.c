@@ -158,6 +158,15 @@ int cli_launched_by_mpi(void) {
     return 0;
 }
 
+int cli_launcher_rank(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && v[0]) return atoi(v);
+    }
+    return 0;
+}
+
 cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n) {
     *out = NULL;
     *n = 0;

@@ -59,6 +59,9 @@ cosmos_status cli_parse_command(const char *cmd, int argc, char **argv, struct c
 /* 1 when this process was started by an MPI launcher (mpirun, srun: its environment variables),
  * so that a plain run never initialises MPI. */
 int cli_launched_by_mpi(void);
+/* This process's rank as the launcher's environment gives it (OMPI_COMM_WORLD_RANK, PMIX_RANK,
+ * PMI_RANK, SLURM_PROCID), without initialising MPI; 0 when there is none. */
+int cli_launcher_rank(void);
 
 /* Whitespace-separated decimal integers. Errors: missing file, empty file, a non-integer word
  * (with its index), more than max_n values. *out is malloc'd. */

@@ -744,8 +744,8 @@ cosmos_status cmd_batch(int argc, char **argv) {
     CHECK_ARG(manifest && out_dir, COSMOS_ERR_INVALID_ARG, "batch: --manifest and --output-dir are required");
     CHECK_ARG(o.variants >= 0 && o.variants <= 1000, COSMOS_ERR_INVALID_ARG,
               "batch: --variants must be in 1..1000 (got %d)", o.variants);
-    if (dry_run) {
-        st = batch_dry_run(&o, manifest, out_dir);
+    if (dry_run) { /* one process's work: under a launcher, the first rank does it, the others leave */
+        if (cli_launcher_rank() == 0) st = batch_dry_run(&o, manifest, out_dir);
         goto fail;
     }
     install_signals();

@@ -4,7 +4,8 @@
 #  - a manifest with items that run (image, 9-frame video, variants), a missing and a corrupt input,
 #    no prompt, a bad length, a length the diffusion decoder cannot make, a blocklisted prompt, a
 #    line that is not JSON and a duplicate name: the table gives each row its state and the run's
-#    reason, exit 2, and nothing is written (the output directory is not even created);
+#    reason, exit 2, and nothing is written (the output directory is not even created); under
+#    mpirun only the first rank prints it;
 #  - the dry run predicts the real run: every item's state and reason equal the status file the
 #    real batch then writes, and the tokens equal its tokens_generated; the status files of the
 #    items that ran record their prompt, seed (variant v: seed + v) and the run's settings;
@@ -61,6 +62,13 @@ grep -q "cannot use the input '$WORK/missing.png'" "$WORK/dry.txt" && grep -q "a
   || bad "dry-run reasons: $(cat "$WORK/dry.txt")"
 grep -q "dry run of .*: 3 clip(s) would run (.* tokens to generate), 0 already done, 5 would fail, 1 prompt(s) blocked by the blocklist, 2 bad line(s)" \
   "$WORK/dry.txt" && ok || bad "dry-run summary: $(tail -1 "$WORK/dry.txt")"
+
+# under a launcher the first rank does the dry run alone: one table, the same rows, the same exit
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" --dry-run \
+  >"$WORK/dry-np2.txt" 2>/dev/null
+rc=$?
+[ $rc = 2 ] && [ "$(grep -c '^dry run of' "$WORK/dry-np2.txt")" = 1 ] && [ "$(rows "$WORK/dry-np2.txt")" = "$expect" ] \
+  && [ ! -e "$WORK/out" ] && ok || bad "dry run on 2 ranks: exit $rc, $(grep -c '^dry run of' "$WORK/dry-np2.txt") summaries"
 
 # --- the real run: each status file says what the dry run predicted ---
 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" >/dev/null 2>"$WORK/err.txt"
