@@ -296,6 +296,7 @@ fail:
 struct plan_opts {
     int ranks, tp, pp, clips_in_flight, disable_guardrail, disable_dd;
     const char *layout, *json, *config;
+    float memory_gb; /* > 0: each rank's total must fit in this many GB (10^9 bytes) */
 };
 
 /* info DIR --ranks N: the planned memory of each rank (cosmos_v2w_plan_memory) as a table, and as
@@ -312,6 +313,8 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     CHECK_ARG(!po->layout || (!po->tp && !po->pp), COSMOS_ERR_INVALID_ARG,
               "info: give either --layout or --tp/--pp, not both");
     CHECK_ARG(po->tp >= 0 && po->pp >= 0, COSMOS_ERR_INVALID_ARG, "info: --tp and --pp must be positive");
+    CHECK_ARG(po->memory_gb >= 0 && po->memory_gb < 1e6, COSMOS_ERR_INVALID_ARG,
+              "info: --memory must be a positive number of GB (got %g)", (double)po->memory_gb);
     if (dir)
         CHECK(cosmos_model_dir_load(dir, &md));
     else
@@ -344,10 +347,16 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
            "models dev", "models host", device ? "device total" : "host total");
     arr = json_array();
     CHECK_ALLOC(arr);
+    int n_over = 0;
     for (int r = 0; r < l.n_ranks; r++) {
         const struct cosmos_v2w_memory_plan_row *w = &rows[r];
         const int64_t ar = w->ar_weights + w->ar_kv + w->ar_other;
         const int64_t total = ar + (device ? w->models_device : w->models_host);
+        if (po->memory_gb > 0 && (double)total > po->memory_gb * 1e9) {
+            LOG_ERROR("info: rank %d (%s) needs %.2f GB of %s memory, more than --memory %.2f GB", r, w->roles,
+                      total * 1e-9, device ? "device" : "host", (double)po->memory_gb);
+            n_over++;
+        }
         printf("%-4d %-64s %10.1f %10.1f %10.1f %12.1f %12.1f %14.1f\n", r, w->roles, w->ar_weights * 1e-6,
                w->ar_kv * 1e-6, w->ar_other * 1e-6, w->models_device * 1e-6, w->models_host * 1e-6, total * 1e-6);
         json_array_append_new(arr, json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "rank", r, "roles", w->roles,
@@ -360,6 +369,8 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     printf("not included: the working memory (activations) of T5, the tokenizer, the decoders and the guardrail, "
            "and CUDA / cuBLAS / NCCL workspaces; generate and batch print the measured table at the end "
            "(--memory-json writes it)\n");
+    if (po->memory_gb > 0 && n_over == 0)
+        printf("every rank fits in %.2f GB (the planned part of its memory)\n", (double)po->memory_gb);
     if (po->json) {
         doc = json_pack("{s:s, s:s, s:i, s:s, s:i, s:O}", dir ? "model_dir" : "config", dir ? dir : po->config,
                         "model", dir ? md.name : cfg.name, "ranks", l.n_ranks,
@@ -367,6 +378,10 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
         CHECK_ALLOC(doc);
         CHECK(cosmos_json_write(doc, po->json, JSON_INDENT(2)));
     }
+    CHECK_ARG(n_over == 0, COSMOS_ERR_NOMEM,
+              "info: %d rank(s) of this layout do not fit in %.2f GB: more ranks (--tp, --pp), fewer "
+              "--clips-in-flight, or bigger GPUs",
+              n_over, (double)po->memory_gb);
 fail:
     json_decref(doc);
     json_decref(arr);
@@ -393,6 +408,8 @@ cosmos_status cmd_info(int argc, char **argv) {
         {"disable-guardrail", CLI_FLAG, &po.disable_guardrail, "with --ranks: as the run's flag", 0},
         {"disable-diffusion-decoder", CLI_FLAG, &po.disable_dd, "with --ranks: as the run's flag", 0},
         {"json", CLI_STR, &po.json, "with --ranks: also write the plan as JSON (bytes)", 0},
+        {"memory", CLI_FLOAT, &po.memory_gb,
+         "with --ranks: the memory of one GPU (or host) in GB; exit 1 when a rank's planned total exceeds it", 0},
         {"config", CLI_STR, &po.config,
          "with --ranks and no model: plan the transformer of this model config (configs/models/*.json) alone", 0},
         CLI_COMMON_OPTS(common),
@@ -409,7 +426,7 @@ cosmos_status cmd_info(int argc, char **argv) {
     }
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
     const int planning = po.ranks || po.layout || po.tp || po.pp || po.clips_in_flight || po.disable_guardrail ||
-                         po.disable_dd || po.json;
+                         po.disable_dd || po.json || po.memory_gb != 0;
     CHECK_ARG(!planning || is_dir(model), COSMOS_ERR_INVALID_ARG,
               "info: --ranks, --layout, --tp, --pp, --clips-in-flight, --disable-* and --json plan a model "
               "directory's memory; '%s' is not a directory",

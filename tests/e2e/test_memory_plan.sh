@@ -10,6 +10,8 @@
 #    --disable-diffusion-decoder;
 #  - a model config alone (--config, the transformer only): the model directory's transformer
 #    columns; the official 5B-Video2World with tp 8 on CUDA: an eighth of the KV cache per rank;
+#  - --memory GB: the 13B-Video2World transformer does not fit one 24 GB GPU (exit 1, the rank and
+#    its need named) and fits two at tp 2;
 #  - bad requests: a layout the ranks cannot hold, a file instead of a directory, --layout with
 #    --tp, an unknown backend, planning options without --ranks: exit 2, the problem named.
 # Usage: test_memory_plan.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
@@ -116,6 +118,16 @@ assert all(w1 / 8 < r["ar_weights"] < w1 / 8 * 1.1 for r in eight["rows"]), (w1,
 EOF
 grep -q "the transformer only (tiny-ar-5b-video2world)" "$WORK/plan-cfg.txt" && ok || bad "the config plan's note"
 
+# --memory GB: the 13B-Video2World transformer needs about 29 GB on one GPU, about 15 GB per GPU at tp 2
+C13=$SRC/configs/models/cosmos-1.0-ar-13b-video2world.json
+"$BIN" info --config "$C13" --ranks 1 --backend cuda --memory 24 >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && grep -q "rank 0 (.*) needs 29.1. GB of device memory, more than --memory 24.00 GB" "$WORK/err.txt" && ok \
+  || bad "13B on one 24 GB GPU: exit $rc, $(grep ERROR "$WORK/err.txt" | head -1)"
+"$BIN" info --config "$C13" --ranks 2 --tp 2 --backend cuda --memory 24 >"$WORK/fit.txt" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 0 ] && grep -q "every rank fits in 24.00 GB" "$WORK/fit.txt" && ok || bad "13B on two 24 GB GPUs: exit $rc"
+
 # bad requests
 expect2() { # WHAT MESSAGE ARGS...: exit 2 with MESSAGE in the error
   local what=$1 msg=$2
@@ -129,6 +141,7 @@ expect2 "a file with --ranks" "is not a directory" "$M/ar.h5" --ranks 2
 expect2 "--layout with --tp" "either --layout or --tp/--pp" "$M" --ranks 2 --tp 2 --layout "$SRC/configs/layouts/2-ranks.json"
 expect2 "an unknown backend" "unknown backend 'tpu'" "$M" --ranks 1 --backend tpu
 expect2 "--json without --ranks" "needs --ranks N" "$M" --json "$WORK/x.json"
+expect2 "a negative --memory" "--memory must be a positive number of GB" "$M" --ranks 1 --memory -1
 [ ! -e "$WORK/x.json" ] && ok || bad "a refused plan wrote its JSON"
 expect2 "--config with a model" "either a model (file or directory) or --config" "$M" --config "$SRC/configs/models/tiny-ar-4b.json" --ranks 1
 expect2 "--config without --ranks" "needs --ranks N" --config "$SRC/configs/models/tiny-ar-4b.json"
