@@ -290,8 +290,8 @@ cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, str
 
 cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token, struct cosmos_tensor logits,
                                const struct cosmos_sampler_params *p, int64_t position) {
-    if (token.dtype != COSMOS_I32 || cosmos_tensor_numel(&token) != 1)
-        return shape_error("sample", "token must be one int32", &token, NULL);
+    if (token.dtype != COSMOS_I32 || cosmos_tensor_numel(&token) < 1 || cosmos_tensor_numel(&token) > 2)
+        return shape_error("sample", "token must be one int32 (or two: token, non-finite flag)", &token, NULL);
     if (logits.dtype != COSMOS_F32 || cosmos_tensor_numel(&logits) < 1 || cosmos_tensor_numel(&logits) > INT32_MAX)
         return shape_error("sample", "logits must be f32 [V]", &logits, NULL);
     if (position < 0 && position != COSMOS_POS_DEVICE) {

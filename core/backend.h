@@ -124,7 +124,10 @@ cosmos_status cosmos_op_copy(cosmos_backend_t *be, struct cosmos_tensor dst, str
 /* token int32 [1] = the next token drawn from logits f32 [V] by the rules of core/model/sampler.h
  * (temperature, top-k, top-p, counter-based RNG at (p->seed, position)): the same token as
  * cosmos_sampler_sample, without the logits leaving the backend. Stream-ordered. position
- * COSMOS_POS_DEVICE: the position cell + 1 (the token after a one-token step at the cell's position). */
+ * COSMOS_POS_DEVICE: the position cell + 1 (the token after a one-token step at the cell's position).
+ * token int32 [2]: also token[1] = 1 when any logit is NaN or infinite, else 0 (the token is then
+ * noise): how a device backend, whose op cannot fail on the data (it does not wait for it), reports
+ * broken logits to the caller that downloads the token. */
 struct cosmos_sampler_params;
 cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token, struct cosmos_tensor logits,
                                const struct cosmos_sampler_params *p, int64_t position);

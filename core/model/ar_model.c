@@ -182,7 +182,7 @@ cosmos_status cosmos_ar_memory_plan(const struct cosmos_ar_config *c, const stru
         out->scratch_bytes += Tc * Vl * f;
         if (c->insert_cross_attn) out->scratch_bytes += L * (size_t)c->context_dim * f;
     }
-    out->scratch_bytes += Tc * sizeof(int32_t);
+    out->scratch_bytes += (Tc > 1 ? Tc : 2) * sizeof(int32_t);
 fail:
     return st;
 }
@@ -301,7 +301,8 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
         if (c->insert_cross_attn)
             CHECK(model_alloc(m, &m->ctx_f32, COSMOS_F32, 2, c->context_len, c->context_dim, 1, sc));
     }
-    CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
+    /* a chunk's tokens; after a sample, [0] the token and [1] the non-finite flag (cosmos_op_sample) */
+    CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc > 1 ? Tc : 2, 1, 1, sc));
     /* decode through the device-position path: with CUDA graphs where the backend has them (and
      * the whole model is on this rank: no communication inside a step), or when asked (tests) */
     m->use_graphs = p->decode_graphs && cosmos_backend_has_graphs(be) && m->tp == 1 && m->pp == 1;
@@ -680,9 +681,10 @@ static cosmos_status sample_row(cosmos_ar_model_t *m, int64_t r0, const struct c
     cosmos_status st = COSMOS_OK;
     struct cosmos_tensor lf;
     CHECK(logits_rows(m, r0 + 1, r0, 1, &lf));
-    /* host logits are checked here; a GPU's stay there unchecked (docs/cuda.md) */
+    /* host logits are checked here (the message names the first bad value); a device's by the
+     * sample op itself, whose flag in m->ids[1] cosmos_ar_forward_sample reads with the token */
     if (cosmos_backend_is_host(m->be)) CHECK(cosmos_ar_check_logits(m, lf.data, position));
-    CHECK(cosmos_op_sample(m->be, cosmos_tensor_1d(m->ids.data, COSMOS_I32, 1),
+    CHECK(cosmos_op_sample(m->be, cosmos_tensor_1d(m->ids.data, COSMOS_I32, 2),
                            cosmos_tensor_1d(lf.data, COSMOS_F32, m->Vl), p, position));
 fail:
     return st;
@@ -746,7 +748,14 @@ cosmos_status cosmos_ar_forward_sample(cosmos_ar_model_t *m, const int32_t *toke
         /* the hidden state of token T-1 is row (T-1) % max_chunk of the last chunk */
         CHECK(sample_row(m, (int64_t)(T - 1) % m->max_chunk, p, (int64_t)pos0 + T));
     }
-    CHECK(cosmos_backend_download(be, token, m->ids.data, sizeof(int32_t))); /* waits for the step */
+    int32_t got[2];
+    CHECK(cosmos_backend_download(be, got, m->ids.data, sizeof got)); /* waits for the step */
+    CHECK_ARG(!got[1], COSMOS_ERR_FORMAT,
+              "model '%s': the logits for position %lld hold non-finite values (NaN or Inf, found by the %s backend's "
+              "sampler); the weights or the configuration are broken (e.g. a checkpoint converted with the wrong "
+              "config or dtype), and sampling would only make noise",
+              m->cfg.name, (long long)pos0 + T, cosmos_backend_name(be));
+    *token = got[0];
 fail:
     return st;
 }

@@ -1,6 +1,7 @@
 /* The CPU backend: host memory, synchronous ops, f32 activations, bf16 weights used in place
  * (they may point into a read-only mmap of the weight file). Wires cosmos_backend_ops to the
  * reference kernels of cpu_ops.h. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,12 @@ static cosmos_status cpu_sample(void *ctx, struct cosmos_tensor token, struct co
     }
     if (st != COSMOS_OK) return st;
     *(int32_t *)token.data = cosmos_sampler_sample(c->sampler, logits.data, position);
+    if (cosmos_tensor_numel(&token) == 2) { /* the non-finite flag (backend.h) */
+        const float *x = logits.data;
+        int bad = 0;
+        for (int i = 0; i < V && !bad; i++) bad = !isfinite(x[i]);
+        ((int32_t *)token.data)[1] = bad;
+    }
     return COSMOS_OK;
 }
 static cosmos_status cpu_store_rows(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0) {

@@ -285,10 +285,11 @@ static cosmos_status cuda_sample(void *ctx, struct cosmos_tensor token, struct c
         CHECK(cosmos_cuda_sampler_init(V, &c->sampler));
         c->sampler_v = V;
     }
+    int32_t *nonfinite = cosmos_tensor_numel(&token) == 2 ? (int32_t *)token.data + 1 : NULL;
     if (position == COSMOS_POS_DEVICE)
-        st = cosmos_cuda_sample_devpos(c->sampler, token.data, logits.data, p, c->d_pos + 1, c->stream);
+        st = cosmos_cuda_sample_devpos(c->sampler, token.data, nonfinite, logits.data, p, c->d_pos + 1, c->stream);
     else
-        st = cosmos_cuda_sample(c->sampler, token.data, logits.data, p, position, c->stream);
+        st = cosmos_cuda_sample(c->sampler, token.data, nonfinite, logits.data, p, position, c->stream);
 fail:
     return st;
 }

@@ -30,16 +30,18 @@ void cosmos_cuda_sampler_free(cosmos_cuda_sampler_t *s); /* NULL is a no-op; syn
 size_t cosmos_cuda_sampler_bytes(const cosmos_cuda_sampler_t *s); /* device bytes it holds; 0 for NULL */
 
 /* token[0] (int32, device) = the token cosmos_sampler_sample draws from logits[V] (f32, device)
- * with params p at sequence position `position` (the RNG counter). Stream-ordered on `stream`: no
- * host sync, no allocation, so it can be captured in a CUDA graph (the params and the position are
- * then baked into the graph). Invalid params: logged, COSMOS_ERR_INVALID_ARG, nothing enqueued. */
-cosmos_status cosmos_cuda_sample(cosmos_cuda_sampler_t *s, int32_t *token, const float *logits,
+ * with params p at sequence position `position` (the RNG counter); *nonfinite (int32, device; NULL:
+ * not reported) = 1 when any logit is NaN or infinite, else 0 (the token is unchanged by it: NaNs
+ * are skipped as the CPU sampler skips them). Stream-ordered on `stream`: no host sync, no
+ * allocation, so it can be captured in a CUDA graph (the params and the position are then baked
+ * into the graph). Invalid params: logged, COSMOS_ERR_INVALID_ARG, nothing enqueued. */
+cosmos_status cosmos_cuda_sample(cosmos_cuda_sampler_t *s, int32_t *token, int32_t *nonfinite, const float *logits,
                                  const struct cosmos_sampler_params *p, int64_t position, cudaStream_t stream);
 /* The same with the position read from device memory (*position, int64) when the kernel runs, so
  * a captured graph replays with whatever position was last written there. */
-cosmos_status cosmos_cuda_sample_devpos(cosmos_cuda_sampler_t *s, int32_t *token, const float *logits,
-                                        const struct cosmos_sampler_params *p, const int64_t *position,
-                                        cudaStream_t stream);
+cosmos_status cosmos_cuda_sample_devpos(cosmos_cuda_sampler_t *s, int32_t *token, int32_t *nonfinite,
+                                        const float *logits, const struct cosmos_sampler_params *p,
+                                        const int64_t *position, cudaStream_t stream);
 
 /* Tests only: out[i] = cosmos_rng_uniform(seed[i], rng_stream, index[i]) computed on the device,
  * for i < n (all device arrays). Stream-ordered. */

@@ -69,16 +69,22 @@ typedef cub::BlockScan<double, SAMPLE_THREADS> sum_scan;
 typedef cub::BlockReduce<int, SAMPLE_THREADS> min_reduce;
 
 /* The index the CPU loop `if (x[i] > x[best]) best = i` ends with: the first maximum of the
- * non-NaN values, or 0 when x[0] is NaN (nothing compares greater than it). Every thread gets it. */
-static __device__ int block_argmax(const float *x, int V, argmax_reduce::TempStorage &tmp, int *s_best) {
+ * non-NaN values, or 0 when x[0] is NaN (nothing compares greater than it). Every thread gets it.
+ * With nonfinite (device; thread 0 writes it): 1 when any x[i] is NaN or infinite, else 0. */
+static __device__ int block_argmax(const float *x, int V, argmax_reduce::TempStorage &tmp, int *s_best,
+                                   int32_t *nonfinite) {
     argmax_item a = {-INFINITY, ARGMAX_NONE};
+    int bad = 0;
     for (int i = threadIdx.x; i < V; i += blockDim.x) {
         const float v = x[i];
+        bad |= !isfinite(v);
         if (!isnan(v) && (a.i == ARGMAX_NONE || v > a.v)) {
             a.v = v;
             a.i = i;
         }
     }
+    bad = __syncthreads_or(bad);
+    if (nonfinite && threadIdx.x == 0) *nonfinite = bad ? 1 : 0;
     const argmax_item r = argmax_reduce(tmp).Reduce(a, argmax_op());
     if (threadIdx.x == 0) *s_best = (isnan(x[0]) || r.i == ARGMAX_NONE) ? 0 : r.i;
     __syncthreads();
@@ -88,10 +94,10 @@ static __device__ int block_argmax(const float *x, int V, argmax_reduce::TempSto
 /* ---- kernels: one block of SAMPLE_THREADS each ---- */
 
 static __global__ void __launch_bounds__(SAMPLE_THREADS)
-    sample_argmax_f32_kernel(int32_t *token, const float *logits, int V) {
+    sample_argmax_f32_kernel(int32_t *token, int32_t *nonfinite, const float *logits, int V) {
     __shared__ argmax_reduce::TempStorage tmp;
     __shared__ int s_best;
-    const int best = block_argmax(logits, V, tmp, &s_best);
+    const int best = block_argmax(logits, V, tmp, &s_best, nonfinite);
     if (threadIdx.x == 0) *token = best;
 }
 
@@ -99,14 +105,14 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS)
  * exp in double rounded to f32, as the CPU sampler computes it (glibc's double exp there): the two
  * doubles differ by an ulp at most, so the f32 values agree except next to a rounding midpoint. */
 static __global__ void __launch_bounds__(SAMPLE_THREADS)
-    sample_softmax_f32_kernel(float *probs, int32_t *ids, const float *logits, int V, float inv_t) {
+    sample_softmax_f32_kernel(float *probs, int32_t *ids, int32_t *nonfinite, const float *logits, int V, float inv_t) {
     __shared__ union {
         argmax_reduce::TempStorage argmax;
         sum_reduce::TempStorage sum;
     } tmp;
     __shared__ int s_best;
     __shared__ double s_sum;
-    const float mx = logits[block_argmax(logits, V, tmp.argmax, &s_best)];
+    const float mx = logits[block_argmax(logits, V, tmp.argmax, &s_best, nonfinite)];
     double part = 0.0;
     for (int i = threadIdx.x; i < V; i += blockDim.x) {
         const float p = (float)exp((double)((logits[i] - mx) * inv_t));
@@ -244,7 +250,7 @@ extern "C" void cosmos_cuda_sampler_free(cosmos_cuda_sampler_t *s) {
 }
 
 /* pos_dev NULL: the position is pos_host. Only launches (no sync, no allocation). */
-static cosmos_status sample_launch(cosmos_cuda_sampler_t *s, int32_t *token, const float *logits,
+static cosmos_status sample_launch(cosmos_cuda_sampler_t *s, int32_t *token, int32_t *nonfinite, const float *logits,
                                    const struct cosmos_sampler_params *p, int64_t pos_host, const int64_t *pos_dev,
                                    cudaStream_t stream) {
     cosmos_status st = COSMOS_OK;
@@ -253,11 +259,11 @@ static cosmos_status sample_launch(cosmos_cuda_sampler_t *s, int32_t *token, con
     CHECK_ARG(s && token && logits && p, COSMOS_ERR_INVALID_ARG, "GPU sampler: NULL argument");
     CHECK(cosmos_sampler_params_check(p));
     if (p->temperature == 0.0f) {
-        sample_argmax_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(token, logits, s->V);
+        sample_argmax_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(token, nonfinite, logits, s->V);
         return CUDA_LAUNCH_STATUS("sample_argmax_f32_kernel");
     }
     inv_t = 1.0f / p->temperature; /* as the CPU: f32 reciprocal, then a multiply */
-    sample_softmax_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(s->probs, s->ids, logits, s->V, inv_t);
+    sample_softmax_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(s->probs, s->ids, nonfinite, logits, s->V, inv_t);
     CHECK(CUDA_LAUNCH_STATUS("sample_softmax_f32_kernel"));
     tmp_bytes = s->sort_tmp_bytes;
     CUDA_CHECK(cub::DeviceRadixSort::SortPairsDescending(s->sort_tmp, tmp_bytes, (const float *)s->probs,
@@ -270,18 +276,18 @@ fail:
     return st;
 }
 
-extern "C" cosmos_status cosmos_cuda_sample(cosmos_cuda_sampler_t *s, int32_t *token, const float *logits,
-                                            const struct cosmos_sampler_params *p, int64_t position,
-                                            cudaStream_t stream) {
-    return sample_launch(s, token, logits, p, position, NULL, stream);
+extern "C" cosmos_status cosmos_cuda_sample(cosmos_cuda_sampler_t *s, int32_t *token, int32_t *nonfinite,
+                                            const float *logits, const struct cosmos_sampler_params *p,
+                                            int64_t position, cudaStream_t stream) {
+    return sample_launch(s, token, nonfinite, logits, p, position, NULL, stream);
 }
 
-extern "C" cosmos_status cosmos_cuda_sample_devpos(cosmos_cuda_sampler_t *s, int32_t *token, const float *logits,
-                                                   const struct cosmos_sampler_params *p, const int64_t *position,
-                                                   cudaStream_t stream) {
+extern "C" cosmos_status cosmos_cuda_sample_devpos(cosmos_cuda_sampler_t *s, int32_t *token, int32_t *nonfinite,
+                                                   const float *logits, const struct cosmos_sampler_params *p,
+                                                   const int64_t *position, cudaStream_t stream) {
     cosmos_status st = COSMOS_OK;
     CHECK_ARG(position, COSMOS_ERR_INVALID_ARG, "GPU sampler: NULL device position");
-    return sample_launch(s, token, logits, p, 0, position, stream);
+    return sample_launch(s, token, nonfinite, logits, p, 0, position, stream);
 fail:
     return st;
 }

@@ -88,8 +88,8 @@ static void compare_draws(const char *what, cosmos_cuda_sampler_t *gs, const flo
                           struct cosmos_sampler_params p, const int64_t *pos, const int64_t *pos_d, int n) {
     int32_t *tok_d = dev_alloc(sizeof(int32_t) * (size_t)n), *got = malloc(sizeof(int32_t) * (size_t)n);
     for (int j = 0; j < n; j++) {
-        const cosmos_status st = pos_d ? cosmos_cuda_sample_devpos(gs, tok_d + j, lg_d, &p, pos_d + j, stream)
-                                       : cosmos_cuda_sample(gs, tok_d + j, lg_d, &p, pos[j], stream);
+        const cosmos_status st = pos_d ? cosmos_cuda_sample_devpos(gs, tok_d + j, NULL, lg_d, &p, pos_d + j, stream)
+                                       : cosmos_cuda_sample(gs, tok_d + j, NULL, lg_d, &p, pos[j], stream);
         cr_assert_eq(st, COSMOS_OK, "%s: launch %d", what, j);
     }
     download(got, tok_d, sizeof(int32_t) * (size_t)n);
@@ -206,7 +206,7 @@ static void check_greedy(const char *what, const float *lg, int V, int want) {
     int32_t got = -1;
     upload(lg_d, lg, sizeof(float) * (size_t)V);
     const struct cosmos_sampler_params p = {0.0f, 0.8f, 0, 0};
-    cr_assert_eq(cosmos_cuda_sample(gs, tok_d, lg_d, &p, 123, stream), COSMOS_OK);
+    cr_assert_eq(cosmos_cuda_sample(gs, tok_d, NULL, lg_d, &p, 123, stream), COSMOS_OK);
     download(&got, tok_d, sizeof got);
     cosmos_sampler_t *cs = NULL;
     cr_assert_eq(cosmos_sampler_init(&p, V, &cs), COSMOS_OK);
@@ -246,6 +246,35 @@ Test(cuda_sample, greedy_argmax_lowest_index_on_ties, .init = open_device, .fini
         if (lg[i] > lg[best]) best = i;
     check_greedy("V=513 quantized (ties)", lg, 513, best);
     free(lg);
+}
+
+/* The non-finite flag (cosmos_op_sample with a two-element token): 0 for finite logits, 1 with a
+ * NaN or an infinity anywhere, greedy and sampled alike; the token is the one without the flag. */
+Test(cuda_sample, nonfinite_flag, .init = open_device, .fini = close_device) {
+    enum { V = 4099 };
+    cosmos_cuda_sampler_t *gs = NULL;
+    cr_assert_eq(cosmos_cuda_sampler_init(V, &gs), COSMOS_OK);
+    float *lg = malloc(sizeof(float) * V), *lg_d = dev_alloc(sizeof(float) * V);
+    int32_t *tok_d = dev_alloc(2 * sizeof(int32_t)), got[2], plain = -1;
+    make_logits(lg, V, LG_NORMAL, 91);
+    const struct cosmos_sampler_params ps[2] = {{0.0f, 0.8f, 0, 3}, {1.0f, 0.9f, 0, 3}};
+    const float bad_values[3] = {NAN, INFINITY, -INFINITY};
+    for (int k = -1; k < 3; k++) {
+        if (k >= 0) lg[777] = bad_values[k];
+        upload(lg_d, lg, sizeof(float) * V);
+        for (int j = 0; j < 2; j++) {
+            cr_assert_eq(cosmos_cuda_sample(gs, tok_d, tok_d + 1, lg_d, &ps[j], 40, stream), COSMOS_OK);
+            download(got, tok_d, sizeof got);
+            cr_expect_eq(got[1], k >= 0, "value %d, temperature %g: flag %d", k, (double)ps[j].temperature, got[1]);
+            cr_assert_eq(cosmos_cuda_sample(gs, tok_d, NULL, lg_d, &ps[j], 40, stream), COSMOS_OK);
+            download(&plain, tok_d, sizeof plain);
+            cr_expect_eq(got[0], plain, "the flag changed the token (value %d)", k);
+        }
+    }
+    free(lg);
+    cudaFree(lg_d);
+    cudaFree(tok_d);
+    cosmos_cuda_sampler_free(gs);
 }
 
 Test(cuda_sample, top_p_edge_rule, .init = open_device, .fini = close_device) {
@@ -309,10 +338,10 @@ static void check_graph(int V, struct cosmos_sampler_params p, enum logit_kind k
     cudaGraphExec_t exec = NULL;
     /* one eager call first, as the prefill's sample is in the decode loop: kernels loaded (lazy
      * module loading) before the capture */
-    cr_assert_eq(cosmos_cuda_sample(gs, tok_d, lg_d, &p, 0, stream), COSMOS_OK);
+    cr_assert_eq(cosmos_cuda_sample(gs, tok_d, NULL, lg_d, &p, 0, stream), COSMOS_OK);
     cr_assert_eq(cudaStreamSynchronize(stream), cudaSuccess);
     cr_assert_eq(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
-    const cosmos_status st = cosmos_cuda_sample_devpos(gs, tok_d, lg_d, &p, pos_d, stream);
+    const cosmos_status st = cosmos_cuda_sample_devpos(gs, tok_d, NULL, lg_d, &p, pos_d, stream);
     const cudaError_t end = cudaStreamEndCapture(stream, &graph);
     cr_assert_eq(st, COSMOS_OK, "sampling call under stream capture");
     cr_assert_eq(end, cudaSuccess, "cudaStreamEndCapture: %s", cudaGetErrorString(end));
@@ -363,8 +392,8 @@ Test(cuda_sample, rejects_bad_params, .init = open_device, .fini = close_device)
     const struct cosmos_sampler_params bad[] = {
         {-1.0f, 0.8f, 0, 0}, {1.0f, 0.0f, 0, 0}, {1.0f, 1.5f, 0, 0}, {1.0f, 0.8f, -2, 0}, {NAN, 0.8f, 0, 0}};
     for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++)
-        cr_expect_eq(cosmos_cuda_sample(gs, tok_d, lg_d, &bad[i], 0, stream), COSMOS_ERR_INVALID_ARG, "case %d", i);
-    cr_expect_eq(cosmos_cuda_sample_devpos(gs, tok_d, lg_d, &(struct cosmos_sampler_params){1.0f, 0.8f, 0, 0}, NULL,
+        cr_expect_eq(cosmos_cuda_sample(gs, tok_d, NULL, lg_d, &bad[i], 0, stream), COSMOS_ERR_INVALID_ARG, "case %d", i);
+    cr_expect_eq(cosmos_cuda_sample_devpos(gs, tok_d, NULL, lg_d, &(struct cosmos_sampler_params){1.0f, 0.8f, 0, 0}, NULL,
                                            stream),
                  COSMOS_ERR_INVALID_ARG);
     cr_expect_eq(cudaStreamSynchronize(stream), cudaSuccess);

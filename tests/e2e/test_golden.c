@@ -1,12 +1,16 @@
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
 /* Golden tests: the C engine against teacher-forced logits of the PyTorch reference
  * (tools/reference/cosmos_ar_ref.py, itself cross-checked against the official modules, see
  * docs/reference-crosscheck.md) for the tiny config of each of the four architectures; prefill vs
- * decode vs chunked prefill; greedy sampling equals the argmax of the logits. */
+ * decode vs chunked prefill; greedy sampling equals the argmax of the logits; non-finite logits fail a
+ * step sampled on the backend. */
 #include <criterion/criterion.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/backend.h"
 #include "core/h5file.h"
@@ -205,5 +209,63 @@ Test(golden, context_is_required_and_checked) {
                  "positions beyond max_seq_len");
     cosmos_ar_model_free(m);
     cosmos_backend_free(be);
+    free_golden(&g);
+}
+
+/* A copy of tests/data/NAME.h5 at `out` with one element of dataset `name` (bf16, stored as uint16)
+ * set to NaN, as tests/e2e/poison_weight.py does: a broken checkpoint. */
+static void poisoned_copy(const char *model, const char *name, const char *out) {
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tests/data/%s.h5", COSMOS_SOURCE_DIR, model);
+    FILE *a = fopen(src, "rb"), *b = fopen(out, "wb");
+    cr_assert(a && b, "copy %s to %s", src, out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0) cr_assert_eq(fwrite(buf, 1, n, b), n);
+    fclose(a);
+    fclose(b);
+    hid_t f = H5Fopen(out, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    cr_assert(f >= 0 && d >= 0, "%s in %s", name, out);
+    uint16_t v[64];
+    cr_assert(H5Dread(d, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    v[3] = 0x7FC0; /* bf16 quiet NaN */
+    cr_assert(H5Dwrite(d, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+/* Non-finite logits fail a step sampled on the backend (cosmos_ar_forward_sample): on a host
+ * backend by the check of the logits before the draw, on a device backend by the sample op's flag
+ * read with the token (cpu-staged runs the device path on the CPU); a sound model samples the same
+ * token on both. */
+Test(golden, nonfinite_logits_fail_a_backend_sampled_step) {
+    struct golden g;
+    load_golden("tiny-ar-4b", &g);
+    char path[1024], bad_path[] = "/tmp/cosmos-test-nan-XXXXXX";
+    const int fd = mkstemp(bad_path);
+    cr_assert(fd >= 0);
+    close(fd);
+    snprintf(path, sizeof path, "%s/tests/data/tiny-ar-4b.h5", COSMOS_SOURCE_DIR);
+    poisoned_copy("tiny-ar-4b", "layers.1.ffn_norm.weight", bad_path);
+    const struct cosmos_sampler_params sp = {1.0f, 0.9f, 0, 5};
+    int32_t tok[2][2] = {{-1, -1}, {-1, -1}};
+    const char *backends[2] = {"cpu", "cpu-staged"};
+    for (int i = 0; i < 2; i++) {
+        cosmos_backend_t *be = NULL;
+        cosmos_ar_model_t *good = NULL, *bad = NULL;
+        cr_assert_eq(cosmos_backend_create(backends[i], NULL, &be), COSMOS_OK);
+        cr_assert_eq(cosmos_ar_model_load(path, be, NULL, &good), COSMOS_OK);
+        cr_assert_eq(cosmos_ar_model_load(bad_path, be, NULL, &bad), COSMOS_OK);
+        cr_expect_eq(cosmos_ar_forward_sample(good, g.tokens, 9, 0, &sp, &tok[i][0]), COSMOS_OK, "%s", backends[i]);
+        cr_expect_eq(cosmos_ar_forward_sample(bad, g.tokens, 9, 0, &sp, &tok[i][1]), COSMOS_ERR_FORMAT,
+                     "%s: NaN logits must fail the step", backends[i]);
+        cosmos_ar_model_free(good);
+        cosmos_ar_model_free(bad);
+        cosmos_backend_free(be);
+    }
+    cr_expect_eq(tok[0][0], tok[1][0], "the sound model's token differs between cpu and cpu-staged");
+    cr_expect(tok[0][0] >= 0 && tok[0][0] < g.V);
+    unlink(bad_path);
     free_golden(&g);
 }

@@ -108,6 +108,15 @@ Test(sampler, rejects_bad_params) {
     }
 }
 
+/* The token the sampler draws at `pos`. */
+static int32_t tok_at(const float *lg, int V, const struct cosmos_sampler_params *p, int64_t pos) {
+    cosmos_sampler_t *s = NULL;
+    cr_assert_eq(cosmos_sampler_init(p, V, &s), COSMOS_OK);
+    const int32_t t = cosmos_sampler_sample(s, lg, pos);
+    cosmos_sampler_free(s);
+    return t;
+}
+
 /* The backend op (cosmos_op_sample, what the decode loop calls so that GPU logits stay on the GPU)
  * draws the same token as the sampler on the CPU backend; bad shapes and params are refused. */
 Test(sampler, backend_op_matches_sampler) {
@@ -140,6 +149,27 @@ Test(sampler, backend_op_matches_sampler) {
     cr_expect_neq(cosmos_op_sample(be, cosmos_tensor_1d(&tok, COSMOS_I32, 1), cosmos_tensor_1d(lg, COSMOS_F32, V),
                                    &cases[0], -2),
                   COSMOS_OK, "a negative position is refused");
+    /* a two-element token also gets the non-finite flag: 0 for these logits, 1 with a NaN or an
+     * infinity anywhere; the token itself is the sampler's either way */
+    int32_t tf[3] = {-1, -1, -7};
+    cr_assert_eq(cosmos_op_sample(be, cosmos_tensor_1d(tf, COSMOS_I32, 2), cosmos_tensor_1d(lg, COSMOS_F32, V),
+                                  &cases[1], 11),
+                 COSMOS_OK);
+    cr_expect(tf[0] == tok_at(lg, V, &cases[1], 11) && tf[1] == 0 && tf[2] == -7, "finite: %d %d %d", tf[0], tf[1], tf[2]);
+    const float bad_values[3] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 3; k++) {
+        const float keep = lg[V - 5];
+        lg[V - 5] = bad_values[k];
+        tf[1] = -1;
+        cr_assert_eq(cosmos_op_sample(be, cosmos_tensor_1d(tf, COSMOS_I32, 2), cosmos_tensor_1d(lg, COSMOS_F32, V),
+                                      &cases[0], 11),
+                     COSMOS_OK);
+        cr_expect_eq(tf[1], 1, "a %g logit sets the flag", (double)bad_values[k]);
+        lg[V - 5] = keep;
+    }
+    cr_expect_neq(cosmos_op_sample(be, cosmos_tensor_1d(tf, COSMOS_I32, 3), cosmos_tensor_1d(lg, COSMOS_F32, V),
+                                   &cases[0], 0),
+                  COSMOS_OK, "a three-element token is refused");
     free(lg);
     cosmos_backend_free(be);
 }
