@@ -820,7 +820,12 @@ cosmos_status cmd_batch(int argc, char **argv) {
             CHECK(cosmos_comm_send(r.world, &m, sizeof m, 0, TAG_PROGRESS_DP));
         }
         int all_ok = 0;
-        CHECK(cosmos_comm_all_ok(r.world, rst == COSMOS_OK, &all_ok));
+        /* a replica that finished its share waits here for the others, for as many clips as they
+         * have left: not a hang (a stuck replica of several ranks is caught by its own ranks) */
+        cosmos_comm_watchdog_patient(1);
+        const cosmos_status ast = cosmos_comm_all_ok(r.world, rst == COSMOS_OK, &all_ok);
+        cosmos_comm_watchdog_patient(0);
+        CHECK(ast);
         CHECK(rst);
         CHECK_ARG(all_ok, COSMOS_ERR_IO, "batch: another replica's run failed (see its log)");
         if (r.rank == 0) CHECK(drain_replica_progress(&b, 1));

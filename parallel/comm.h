@@ -57,9 +57,13 @@ void cosmos_comm_abort(cosmos_comm_t *c, int code);
  * launcher ends the job (mpirun; srun --kill-on-bad-exit). 0 (the default) turns it off. Set it from
  * the main thread, before or between operations. INVALID_ARG for a negative, non-finite or
  * absurd (> 1e7 s) value. Choose it above the longest time a rank can legitimately wait for
- * another: a whole clip's work on one role, plus loading. */
+ * another: a group of clips' work on one role, and the longest model load. */
 cosmos_status cosmos_comm_set_timeout(double seconds);
 double cosmos_comm_timeout(void);
+/* With on = 1, the operations that follow (main thread) are not timed until it is called with 0:
+ * for a wait whose length is legitimately unbounded, such as a data-parallel replica that finished
+ * its share waiting for the others at the end of a batch. */
+void cosmos_comm_watchdog_patient(int on);
 /* Ranks with the same color form a new communicator, ordered by key (MPI_Comm_split). */
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
 /* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */

@@ -30,6 +30,7 @@ static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
 static double wd_timeout;     /* seconds; 0 = off */
 static int wd_thread_started; /* under wd_mu */
 static int wd_depth;          /* main thread only */
+static int wd_patient;        /* main thread only: operations are not timed */
 static struct {
     const char *op, *kind;
     int peer, tag, rank, size;
@@ -104,8 +105,11 @@ double cosmos_comm_timeout(void) {
     return t;
 }
 
+void cosmos_comm_watchdog_patient(int on) { wd_patient = on != 0; }
+
 void cosmos_comm_wd_enter(const cosmos_comm_t *c, const char *op, int peer, int tag, size_t bytes) {
-    if (wd_depth++ > 0 || !wd_thread_started) return; /* nested, or never enabled: nothing to time */
+    /* nested, never enabled, or patient: nothing to time */
+    if (wd_depth++ > 0 || !wd_thread_started || wd_patient) return;
     pthread_mutex_lock(&wd_mu);
     wd_cur.op = op, wd_cur.kind = c->ops->kind;
     wd_cur.peer = peer, wd_cur.tag = tag, wd_cur.rank = c->rank, wd_cur.size = c->size;

@@ -8,6 +8,8 @@
 #  - the same under `batch --replicas 2` on 4 ranks (a hung rank in each replica), with the
 #    timeout from the environment; a rerun
 #    without the hang then finishes every item, with no temporary file left;
+#  - a replica that finished early waits for the others at the end of a batch without being timed
+#    (--comm-timeout 1 while the other replica makes 12 clips);
 #  - runs that do not hang are unchanged: generate on 2 ranks with a timeout gives the one-process
 #    video byte for byte, and sample --tp 2 the one-process tokens;
 #  - bad values of the flag and of the environment variable: exit 2, the source named.
@@ -52,6 +54,23 @@ for i in 1 2 3; do
   [ -s "$WORK/b/b$i.mp4" ] && grep -q '"done"' "$WORK/b/b$i.status.json" && ok || bad "b$i not done after the rerun"
 done
 [ "$(ls "$WORK/b" | grep -cv '^b[123]\.\(mp4\|status\.json\)$')" = 0 ] && ok || bad "files left in the output: $(ls "$WORK/b")"
+
+# --- a replica that finished its share early waits for the others without the watchdog ending the
+# job: replica 0's 12 items fail at once (missing inputs), replica 1 makes 12 clips (seconds) ---
+python3 - "$WORK/uneven.jsonl" "$IMG" <<'EOF'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(24):  # item i goes to replica i % 2
+        e = {"input": "/no/such/input.png", "prompt": "x", "name": "f%d" % i} if i % 2 == 0 else \
+            {"input": sys.argv[2], "prompt": "a cube %d" % i, "seed": i, "name": "ok%d" % i}
+        f.write(json.dumps(e) + "\n")
+EOF
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/uneven.jsonl" --output-dir "$WORK/uneven" --replicas 2 \
+  --comm-timeout 1 >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && ! grep -q "comm watchdog" "$WORK/err.txt" && grep -q "batch: 24 of 24 clips run, 12 failed" "$WORK/err.txt" \
+  && [ "$(ls "$WORK/uneven"/ok*.mp4 | wc -l)" = 12 ] && ok \
+  || bad "uneven replicas with --comm-timeout 1: exit $rc, $(grep 'watchdog\|clips run' "$WORK/err.txt" | head -2)"
 
 # --- runs that do not hang are unchanged by the watchdog ---
 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 4 --output "$WORK/one.mp4" \
