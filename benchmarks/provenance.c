@@ -9,32 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/system_info.h"
 #include "cosmos_build_config.h"
-
-static void cpu_model(char *buf, size_t n) {
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c++;
-                while (*c == ' ') c++;
-                c[strcspn(c, "\n")] = '\0';
-                snprintf(buf, n, "%s", c);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
 
 json_t *bench_provenance(const char *backend, int n_threads) {
     char host[128] = "?", cpu[256], date[64];
     gethostname(host, sizeof host - 1);
-    cpu_model(cpu, sizeof cpu);
+    cosmos_cpu_model(cpu, sizeof cpu);
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);

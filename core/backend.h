@@ -34,6 +34,17 @@ void cosmos_backend_name_for_rank(const char *name, int local_rank, char *out, s
 const char *cosmos_backend_name(const cosmos_backend_t *be);
 /* Activation dtype the backend computes in (F32 on the CPU oracle). */
 enum cosmos_dtype cosmos_backend_act_dtype(const cosmos_backend_t *be);
+/* The CUDA devices this process can see, for reports (`cosmos-ar env`): up to max of them in out,
+ * their count in *n, and the CUDA runtime and driver versions (1000 * major + 10 * minor; 0 when
+ * unknown). UNSUPPORTED, with the reason in why, where none can be listed: a build without CUDA,
+ * or no driver or device. Logs nothing. */
+struct cosmos_gpu_info {
+    char name[128]; /* cudaDeviceProp.name, cut to 127 characters */
+    size_t memory_bytes;
+    int cc_major, cc_minor; /* compute capability */
+};
+cosmos_status cosmos_backend_cuda_devices(struct cosmos_gpu_info *out, int max, int *n, int *runtime_version,
+                                          int *driver_version, char *why, size_t n_why);
 /* The activation dtype a backend of this name computes in, without creating it (sizing a layout
  * for GPUs on a machine without one): F32 for cpu and cpu-staged, BF16 for cuda and cuda:N.
  * INVALID_ARG for an unknown name. */

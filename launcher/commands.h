@@ -16,5 +16,6 @@ cosmos_status cmd_generate(int argc, char **argv);
 cosmos_status cmd_batch(int argc, char **argv);
 cosmos_status cmd_tokenize(int argc, char **argv);
 cosmos_status cmd_detokenize(int argc, char **argv);
+cosmos_status cmd_env(int argc, char **argv);
 
 #endif

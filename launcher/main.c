@@ -38,6 +38,8 @@ static void usage(void) {
             "                                                   many clips, resumable\n"
             "  guardrail --model-dir DIR (--prompt TEXT | --input VIDEO [--output OUT.mp4])\n"
             "                                                   the guardrail's checks alone (exit 3: unsafe)\n"
+            "  env     [--json F]                               this build's features, the host, library\n"
+            "                                                   versions, CUDA devices (for bug reports)\n"
             "\n"
             "`cosmos-ar <command> --help` lists a command's options.\n",
             COSMOS_VERSION, COSMOS_GIT_SHA);
@@ -58,7 +60,7 @@ int main(int argc, char **argv) {
     } cmds[] = {{"init", cmd_init}, {"logits", cmd_logits}, {"sample", cmd_sample}, {"info", cmd_info},
                    {"encode-text", cmd_encode_text}, {"prep-video", cmd_prep_video},
                    {"generate", cmd_generate}, {"batch", cmd_batch}, {"tokenize", cmd_tokenize},
-                   {"detokenize", cmd_detokenize}, {"guardrail", cmd_guardrail}};
+                   {"detokenize", cmd_detokenize}, {"guardrail", cmd_guardrail}, {"env", cmd_env}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
         cosmos_status st = cmds[i].fn(argc - 2, argv + 2);

@@ -64,6 +64,9 @@ double cosmos_comm_timeout(void);
  * for a wait whose length is legitimately unbounded, such as a data-parallel replica that finished
  * its share waiting for the others at the end of a batch. */
 void cosmos_comm_watchdog_patient(int on);
+/* The MPI library's version string (MPI_Get_library_version; no MPI_Init needed), or why there is
+ * none (a build without MPI), for reports. */
+void cosmos_comm_mpi_library(char *buf, size_t n);
 /* Ranks with the same color form a new communicator, ordered by key (MPI_Comm_split). */
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
 /* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */

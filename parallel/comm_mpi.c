@@ -2,6 +2,7 @@
  * file:line, rank and MPI's own error string. Errors are returned, not fatal: the communicator
  * sets MPI_ERRORS_RETURN. Freeing the world communicator finalises MPI if this module initialised it. */
 #include <mpi.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,4 +222,12 @@ cosmos_status cosmos_comm_mpi_world(cosmos_comm_t **out) {
     cosmos_status st = wrap_comm(MPI_COMM_WORLD, 1, we_init, out);
     if (st == COSMOS_OK) cosmos_log_set_rank((*out)->rank, (*out)->size);
     return st;
+}
+
+void cosmos_comm_mpi_library(char *buf, size_t n) {
+    char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    if (MPI_Get_library_version(v, &len) != MPI_SUCCESS) snprintf(v, sizeof v, "unknown");
+    v[strcspn(v, "\n")] = '\0'; /* its first line */
+    snprintf(buf, n, "%s", v);
 }

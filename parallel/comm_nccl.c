@@ -178,3 +178,8 @@ cosmos_status cosmos_comm_nccl_create(cosmos_comm_t *bootstrap, int device, void
     }
     return cosmos_comm_wrap(&nccl_ops, c, c->rank, size, out);
 }
+
+int cosmos_comm_nccl_version(void) {
+    int v = 0;
+    return ncclGetVersion(&v) == ncclSuccess ? v : 0;
+}

@@ -12,6 +12,9 @@
 /* bootstrap (borrowed, must outlive the result): an MPI communicator over the same ranks.
  * device: the CUDA device of this rank (cosmos_comm_local_rank of the world, one process per GPU).
  * UNSUPPORTED with a message in builds without CUDA/NCCL. */
+/* The NCCL library's version (ncclGetVersion: 10000 * major + 100 * minor + patch), 0 in a build
+ * without it. */
+int cosmos_comm_nccl_version(void);
 cosmos_status cosmos_comm_nccl_create(cosmos_comm_t *bootstrap, int device, void *stream, cosmos_comm_t **out);
 
 #endif

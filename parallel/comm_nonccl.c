@@ -10,3 +10,5 @@ cosmos_status cosmos_comm_nccl_create(cosmos_comm_t *bootstrap, int device, void
               device);
     return COSMOS_ERR_UNSUPPORTED;
 }
+
+int cosmos_comm_nccl_version(void) { return 0; }

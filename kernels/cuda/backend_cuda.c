@@ -430,6 +430,34 @@ static const struct cosmos_backend_ops cuda_ops = {
     .add_gated = cuda_add_gated,
 };
 
+cosmos_status cosmos_backend_cuda_devices(struct cosmos_gpu_info *out, int max, int *n, int *runtime_version,
+                                          int *driver_version, char *why, size_t n_why) {
+    *n = 0, *runtime_version = 0, *driver_version = 0;
+    cudaRuntimeGetVersion(runtime_version);
+    cudaDriverGetVersion(driver_version); /* 0 without a driver */
+    int n_dev = 0;
+    const cudaError_t err = cudaGetDeviceCount(&n_dev);
+    if (err != cudaSuccess || n_dev == 0) {
+        if (err != cudaSuccess) cudaGetLastError(); /* reset the runtime's last-error state */
+        snprintf(why, n_why, "no CUDA device usable here (%s)",
+                 err != cudaSuccess ? cudaGetErrorString(err) : "cudaGetDeviceCount found none");
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    *n = n_dev;
+    for (int i = 0; i < n_dev && i < max; i++) {
+        struct cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, i) != cudaSuccess) {
+            cudaGetLastError();
+            snprintf(out[i].name, sizeof out[i].name, "(properties unreadable)");
+            out[i].memory_bytes = 0, out[i].cc_major = out[i].cc_minor = 0;
+            continue;
+        }
+        snprintf(out[i].name, sizeof out[i].name, "%.127s", p.name);
+        out[i].memory_bytes = p.totalGlobalMem, out[i].cc_major = p.major, out[i].cc_minor = p.minor;
+    }
+    return COSMOS_OK;
+}
+
 cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend_params *params,
                                          cosmos_backend_t **out) {
     (void)params;

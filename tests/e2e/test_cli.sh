@@ -124,5 +124,28 @@ expect_fail "unknown backend" "unknown backend 'gpu'" "$WORK/o22.h5" -- "$BIN" l
 expect_fail "cuda without a CUDA build or device" "no CUDA support" "$WORK/o23.h5" -- "$BIN" logits --backend cuda:0 --model "$M4" --tokens "$T4" --out "$WORK/o23.h5"
 expect_fail "unknown command" "unknown command 'frobnicate'" "" -- "$BIN" frobnicate
 
+# env: the build and the machine, readable and as JSON; the CUDA section says why it lists no device
+# here (no GPU, or no CUDA in the build); the environment variables the engine reads are shown when set
+if OMP_NUM_THREADS=1 COSMOS_COMM_TIMEOUT=77 "$BIN" env --json "$WORK/env.json" >"$WORK/env.txt" 2>"$WORK/err.txt"; then
+  ok
+else
+  bad "env: exit $?, $(tail -1 "$WORK/err.txt")"
+fi
+grep -q "^engine  *version  *$("$BIN" --version | awk '{print $2}')$" "$WORK/env.txt" \
+  && grep -q "^libraries  *hdf5  *[0-9]" "$WORK/env.txt" && grep -q "^libraries  *ffmpeg " "$WORK/env.txt" \
+  && grep -q "^environment  *COSMOS_COMM_TIMEOUT  *77$" "$WORK/env.txt" && ok || bad "env report: $(head -30 "$WORK/env.txt")"
+/usr/bin/python3 - "$WORK/env.json" <<'EOF' && ok || bad "env --json"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert set(e) == {"engine", "host", "libraries", "cuda", "environment"}, list(e)
+assert e["engine"]["git_sha"] and isinstance(e["engine"]["cuda_built"], bool), e["engine"]
+assert e["host"]["online_cpus"] >= 1 and e["host"]["memory_bytes"] > 0, e["host"]
+assert {"openblas", "hdf5", "ffmpeg", "jansson", "mpi", "nccl"} <= set(e["libraries"]), e["libraries"]
+devs = e["cuda"]["devices"]
+assert devs or e["cuda"]["note"], e["cuda"]  # a device list, or why there is none
+assert e["environment"].get("OMP_NUM_THREADS") == "1" and e["environment"].get("COSMOS_COMM_TIMEOUT") == "77", e["environment"]
+EOF
+expect_fail "env with a stray argument" "unknown option '--bogus'" "" -- "$BIN" env --bogus
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
