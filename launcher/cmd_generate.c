@@ -254,6 +254,50 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* A pipeline handle that checks requests without loading any weights (cosmos_v2w_check_request):
+ * the model directory's headers, the run's clip length and decoder, the prompt blocklist. md and
+ * layout (filled here) must outlive it. */
+static cosmos_status open_check_handle(struct gen_opts *o, const char *cmd, struct cosmos_model_dir *md,
+                                       struct cosmos_layout *layout, cosmos_v2w_t **v2w) {
+    cosmos_status st = COSMOS_OK;
+    *v2w = NULL;
+    CHECK(gen_check_opts(o, cmd));
+    CHECK(cosmos_model_dir_load(o->model_dir, md));
+    CHECK(cosmos_layout_default(1, 0, 0, layout));
+    struct cosmos_v2w_params p = cosmos_v2w_params_default();
+    p.model_dir = md;
+    p.layout = layout;
+    p.guardrail_dir = o->guardrail_dir;
+    p.disable_guardrail = o->disable_guardrail;
+    p.disable_diffusion_decoder = o->disable_dd;
+    p.num_frames = o->num_frames;
+    p.check_only = 1;
+    CHECK(cosmos_v2w_open(&p, v2w));
+fail:
+    return st;
+}
+
+/* generate: what would fail the clip for its own sake (no prompt for a Video2World model, a bad
+ * length, an input that cannot be read or prepared, a blocklisted prompt) ends the command before
+ * the models load, which takes minutes at full size (spec performance-and-peers.md 4.6: validate
+ * before loading). Every rank checks alike, before MPI starts. */
+static cosmos_status generate_precheck(struct gen_opts *o, const struct cosmos_v2w_request *req) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_model_dir md;
+    struct cosmos_layout layout;
+    cosmos_v2w_t *v = NULL;
+    char why[256];
+    int64_t n_tokens = 0;
+    CHECK(open_check_handle(o, "generate", &md, &layout, &v));
+    CHECK_ARG(!cosmos_v2w_is_video2world(v) || (req->prompt && req->prompt[0]), COSMOS_ERR_INVALID_ARG,
+              "generate: this is a Video2World model: --prompt is required");
+    st = cosmos_v2w_check_request(v, req, &n_tokens, why, sizeof why);
+    CHECK_ARG(st == COSMOS_OK, st, "generate: %s (nothing was loaded)", why);
+fail:
+    cosmos_v2w_free(v);
+    return st;
+}
+
 cosmos_status cmd_generate(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     struct gen_opts o;
@@ -275,10 +319,13 @@ cosmos_status cmd_generate(int argc, char **argv) {
     if (o.common.help) return COSMOS_OK;
     CHECK_ARG(input && output, COSMOS_ERR_INVALID_ARG, "generate: --input and --output are required");
     CHECK_ARG(ends_with(output, ".mp4"), COSMOS_ERR_INVALID_ARG, "generate: --output must end in .mp4 ('%s')", output);
+    {
+        const struct cosmos_v2w_request pre = {input, prompt, o.num_input_frames, o.temperature, o.top_p, o.top_k,
+                                               o.seed, output, NULL, NULL, 0};
+        CHECK(generate_precheck(&o, &pre));
+    }
     install_signals();
     CHECK(gen_open(&o, "generate", &r));
-    CHECK_ARG(!cosmos_v2w_is_video2world(r.v2w) || (prompt && prompt[0]), COSMOS_ERR_INVALID_ARG,
-              "generate: this is a Video2World model: --prompt is required");
     if (!cosmos_v2w_is_video2world(r.v2w) && prompt && prompt[0] && cosmos_log_is_rank0())
         LOG_WARN("generate: base models take no prompt; --prompt is ignored");
     struct cosmos_v2w_request req = {input, prompt, o.num_input_frames, o.temperature, o.top_p, o.top_k, o.seed,
@@ -639,18 +686,7 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
     char *plan = NULL, settings[256];
     int n_bad = 0, counts[5] = {0}; /* run, done, fail, blocked, bad */
     int64_t tokens = 0;
-    CHECK(gen_check_opts(o, "batch --dry-run"));
-    CHECK(cosmos_model_dir_load(o->model_dir, &md));
-    CHECK(cosmos_layout_default(1, 0, 0, &layout));
-    struct cosmos_v2w_params p = cosmos_v2w_params_default();
-    p.model_dir = &md;
-    p.layout = &layout;
-    p.guardrail_dir = o->guardrail_dir;
-    p.disable_guardrail = o->disable_guardrail;
-    p.disable_diffusion_decoder = o->disable_dd;
-    p.num_frames = o->num_frames;
-    p.check_only = 1;
-    CHECK(cosmos_v2w_open(&p, &v2w));
+    CHECK(open_check_handle(o, "batch --dry-run", &md, &layout, &v2w));
     batch_settings(o, &md, v2w, settings, sizeof settings);
     struct cosmos_manifest_defaults d = {o->seed, o->num_input_frames, settings};
     report = json_array();

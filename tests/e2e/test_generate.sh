@@ -127,6 +127,10 @@ fi
 # bad inputs: clear errors, no output
 "$BIN" generate --model-dir "$V2W" --input "$WORK/missing.png" --prompt "x" --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
   && bad "missing input accepted" || { grep -q "missing.png" "$WORK/err.txt" && [ ! -e "$WORK/m.mp4" ] && ok || bad "missing input message"; }
+# ... found before any model is loaded (generate checks the request first): no model's load line
+grep -q "cannot use the input '$WORK/missing.png' (I/O error; see the log above) (nothing was loaded)" "$WORK/err.txt" \
+  && ! grep -q "diffusion decoder '\|llama '\|t5: prompt" "$WORK/err.txt" && ok \
+  || bad "the missing input was found after loading: $(grep -c INFO "$WORK/err.txt") INFO lines"
 "$BIN" generate --model-dir "$V2W" --input "$IMG" --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
   && bad "V2W without a prompt accepted" || { grep -q "prompt" "$WORK/err.txt" && ok || bad "no-prompt message"; }
 "$BIN" generate --model-dir "$WORK/nowhere" --input "$IMG" --prompt x --output "$WORK/m.mp4" 2>"$WORK/err.txt" \
