@@ -520,19 +520,12 @@ static void item_variant(const struct cosmos_manifest_item *it, int variants, in
     *seed = it->seed + (uint64_t)v;
 }
 
-/* Rank 0: read the manifest, write statuses of bad lines, keep the items to run (each usable item
- * `variants` times); as JSON. With report (batch --dry-run) nothing is created, written or removed
- * (the output directory is only checked), and report gets every item in manifest order:
- * {"line", "name", "state": "bad" | "done" | "run", "reason" (bad)} plus the plan's fields (run). */
-static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
-                                int variants, json_t *report, char **plan_json, int *n_bad_out) {
+/* The output directory can take the outputs: a writable directory, or (not there yet) a name in a
+ * writable directory. Creates nothing. */
+static cosmos_status check_out_dir(const char *out_dir) {
     cosmos_status st = COSMOS_OK;
-    struct cosmos_manifest_item *items = NULL;
-    int n = 0, n_skip = 0, n_bad = 0;
-    json_t *arr = json_array();
-    CHECK_ALLOC(arr);
     struct stat sb;
-    if (report && stat(out_dir, &sb) != 0 && errno == ENOENT) { /* a dry run: it would be created */
+    if (stat(out_dir, &sb) != 0 && errno == ENOENT) { /* it will be created */
         char parent[4096];
         snprintf(parent, sizeof parent, "%s", out_dir);
         char *slash = strrchr(parent, '/');
@@ -548,16 +541,32 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
                   "batch: the output directory '%s' does not exist and cannot be created in '%s' (%s)", out_dir, parent,
                   strerror(errno));
     } else {
-        if (!report && mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
-            LOG_ERROR("batch: cannot create the output directory '%s' (%s)", out_dir, strerror(errno));
-            st = COSMOS_ERR_IO;
-            goto fail;
-        }
         CHECK_ARG(stat(out_dir, &sb) == 0 && S_ISDIR(sb.st_mode), COSMOS_ERR_INVALID_ARG,
                   "batch: the output directory '%s' is not a directory", out_dir);
         CHECK_ARG(access(out_dir, W_OK) == 0, COSMOS_ERR_IO, "batch: the output directory '%s' is not writable",
                   out_dir);
     }
+fail:
+    return st;
+}
+
+/* Rank 0: read the manifest, write statuses of bad lines, keep the items to run (each usable item
+ * `variants` times); as JSON. With report (batch --dry-run) nothing is created, written or removed
+ * (the output directory is only checked), and report gets every item in manifest order:
+ * {"line", "name", "state": "bad" | "done" | "run", "reason" (bad)} plus the plan's fields (run). */
+static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
+                                int variants, json_t *report, char **plan_json, int *n_bad_out) {
+    cosmos_status st = COSMOS_OK;
+    struct cosmos_manifest_item *items = NULL;
+    int n = 0, n_skip = 0, n_bad = 0;
+    json_t *arr = json_array();
+    CHECK_ALLOC(arr);
+    if (!report && mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        LOG_ERROR("batch: cannot create the output directory '%s' (%s)", out_dir, strerror(errno));
+        st = COSMOS_ERR_IO;
+        goto fail;
+    }
+    CHECK(check_out_dir(out_dir));
     CHECK(cosmos_manifest_load(manifest, d, &items, &n));
     for (int i = 0; i < n; i++) {
         const struct cosmos_manifest_item *it = &items[i];
@@ -783,6 +792,14 @@ cosmos_status cmd_batch(int argc, char **argv) {
     if (dry_run) { /* one process's work: under a launcher, the first rank does it, the others leave */
         if (cli_launcher_rank() == 0) st = batch_dry_run(&o, manifest, out_dir);
         goto fail;
+    }
+    { /* a manifest that cannot be read or an output directory that cannot be written ends the
+       * command before the models load (every rank checks alike, before MPI starts) */
+        FILE *mf = fopen(manifest, "r");
+        CHECK_ARG(mf, COSMOS_ERR_IO, "batch: cannot open the manifest '%s' (%s; nothing was loaded)", manifest,
+                  strerror(errno));
+        fclose(mf);
+        CHECK(check_out_dir(out_dir));
     }
     install_signals();
     CHECK(gen_open(&o, "batch", &r));

@@ -10,7 +10,8 @@
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
 #  - each replica's rank picks the GPU of its local rank on the node (cuda:1 for world rank 1);
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
-#    exit 2, nothing written; a manifest rank 0 cannot read: every rank exits 1 with the reason;
+#    exit 2, nothing written; a manifest rank 0 cannot plan (empty) or read (missing, before any
+#    model loads): every rank exits non-zero (2 and 1) with the reason;
 #  - --variants K: K clips per item with seeds seed, seed+1, ..., split over the replicas; a rerun
 #    with a larger K runs only the new variants;
 #  - failures: an output directory that is a file; a bad top-p on 4 ranks (exit 2, no hang);
@@ -171,16 +172,23 @@ rc=$?
 [ $rc = 2 ] && grep -q "variants must be in 1..1000" "$WORK/err.txt" && [ ! -e "$WORK/var-bad" ] && ok \
   || bad "--variants -2: exit $rc"
 
-# a manifest rank 0 cannot read: every rank stops with the reason (it crashed rank 0 in MPI_Bcast
-# when the status was negated into a positive plan length), with and without replicas
+# a manifest rank 0 cannot plan (no items): every rank stops with the reason (it crashed rank 0 in
+# MPI_Bcast when the status was negated into a positive plan length), with and without replicas
+: >"$WORK/empty.jsonl"
 for rep in "" "--replicas 2"; do
-  run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/no-such.jsonl" --output-dir "$WORK/nomani" $rep \
+  run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/empty.jsonl" --output-dir "$WORK/nomani" $rep \
     2>"$WORK/err.txt"
   rc=$?
-  [ $rc = 1 ] && grep -q "cannot open the manifest" "$WORK/err.txt" \
+  [ $rc = 2 ] && grep -q "has no items" "$WORK/err.txt" \
     && grep -q "planning failed (see rank 0)" "$WORK/err.txt" && ! grep -qi "signal" "$WORK/err.txt" \
-    && ok || bad "missing manifest on 2 ranks $rep: exit $rc, $(tail -2 "$WORK/err.txt")"
+    && ok || bad "empty manifest on 2 ranks $rep: exit $rc, $(tail -2 "$WORK/err.txt")"
 done
+# a manifest that cannot be read at all: every rank stops before loading anything
+run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/no-such.jsonl" --output-dir "$WORK/nomani" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && grep -q "cannot open the manifest '.*no-such.jsonl' (No such file or directory; nothing was loaded)" \
+  "$WORK/err.txt" && ! grep -q "diffusion decoder '" "$WORK/err.txt" && ok \
+  || bad "missing manifest on 2 ranks: exit $rc, $(tail -2 "$WORK/err.txt")"
 # an output directory that is a file: refused before anything runs
 echo "not a directory" >"$WORK/afile"
 run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/afile" 2>"$WORK/err.txt"
