@@ -67,6 +67,7 @@ struct gen_opts {
     int num_input_frames, num_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
     int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
     int variants; /* batch: clips per manifest item, seeds seed, seed+1, ... (0 or 1: one) */
+    int save_tokens; /* batch: also OUT/NAME.tokens.txt, the clip's token ids */
     float temperature, top_p;
     uint64_t seed;
     struct cli_common common;
@@ -479,8 +480,12 @@ static void on_clip_done(void *ud, int index, const struct cosmos_v2w_result *r)
         LOG_ERROR("batch: could not read the other replicas' progress");
 }
 
-static int item_done(const char *dir, const char *name) {
+/* An item is done when its mp4 exists and its status says so (and, with --save-tokens, its token
+ * file exists: a rerun with the flag makes the token files that are missing). */
+static int item_done(const char *dir, const char *name, int tokens) {
     char path[4096];
+    snprintf(path, sizeof path, "%s/%s.tokens.txt", dir, name);
+    if (tokens && access(path, R_OK) != 0) return 0;
     snprintf(path, sizeof path, "%s/%s.mp4", dir, name);
     if (access(path, R_OK) != 0) return 0;
     snprintf(path, sizeof path, "%s/%s.status.json", dir, name);
@@ -491,17 +496,20 @@ static int item_done(const char *dir, const char *name) {
     return done;
 }
 
-/* Removes NAME.mp4.tmp.* and NAME.status.json.tmp.* left by a killed run of this item (only this
- * manifest's items: array tasks share an output directory with other items). */
+/* Removes NAME.mp4.tmp.*, NAME.status.json.tmp.* and NAME.tokens.txt.tmp.* left by a killed run of
+ * this item (only this manifest's items: array tasks share an output directory with other items). */
 static void remove_stale_temps(const char *dir, const char *name) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
-    char a[200], b[200], path[4096];
+    char a[200], b[200], c[200], path[4096];
     snprintf(a, sizeof a, "%s.mp4.tmp.", name);
     snprintf(b, sizeof b, "%s.status.json.tmp.", name);
+    snprintf(c, sizeof c, "%s.tokens.txt.tmp.", name);
     while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, a, strlen(a)) != 0 && strncmp(e->d_name, b, strlen(b)) != 0) continue;
+        if (strncmp(e->d_name, a, strlen(a)) != 0 && strncmp(e->d_name, b, strlen(b)) != 0 &&
+            strncmp(e->d_name, c, strlen(c)) != 0)
+            continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) == 0) LOG_INFO("batch: removed %s, left by an interrupted run", path);
     }
@@ -555,7 +563,7 @@ fail:
  * (the output directory is only checked), and report gets every item in manifest order:
  * {"line", "name", "state": "bad" | "done" | "run", "reason" (bad)} plus the plan's fields (run). */
 static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
-                                int variants, json_t *report, char **plan_json, int *n_bad_out) {
+                                int variants, int tokens, json_t *report, char **plan_json, int *n_bad_out) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_manifest_item *items = NULL;
     int n = 0, n_skip = 0, n_bad = 0;
@@ -586,7 +594,7 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
             uint64_t seed;
             item_variant(it, variants, v, name, sizeof name, &seed);
             if (!report) remove_stale_temps(out_dir, name);
-            if (item_done(out_dir, name)) {
+            if (item_done(out_dir, name, tokens)) {
                 n_skip++;
                 if (report)
                     json_array_append_new(report,
@@ -700,7 +708,7 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
     struct cosmos_manifest_defaults d = {o->seed, o->num_input_frames, settings};
     report = json_array();
     CHECK_ALLOC(report);
-    CHECK(plan_batch(manifest, out_dir, &d, o->variants > 1 ? o->variants : 1, report, &plan, &n_bad));
+    CHECK(plan_batch(manifest, out_dir, &d, o->variants > 1 ? o->variants : 1, o->save_tokens, report, &plan, &n_bad));
     int T = 0;
     cosmos_v2w_clip_shape(v2w, &T, NULL, NULL, NULL);
     const int run_frames = o->num_frames > 0 ? o->num_frames : T;
@@ -777,6 +785,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
         {"variants", CLI_INT, &o.variants,
          "clips per manifest item, with seeds seed, seed+1, ... and names NAME-v0, NAME-v1, ... (default 1: NAME)",
          0},
+        {"save-tokens", CLI_FLAG, &o.save_tokens,
+         "also write OUT/NAME.tokens.txt, each clip's token ids (input frames' included; `detokenize` decodes them); "
+         "a rerun makes the missing ones", 0},
         {"dry-run", CLI_FLAG, &dry_run,
          "check the manifest without generating: a table of what a run would do with each item (run, done, "
          "FAIL, BLOCKED, BAD and why: prompts, lengths, inputs decoded as in a run, the blocklist), tokens to "
@@ -808,7 +819,8 @@ cosmos_status cmd_batch(int argc, char **argv) {
     /* rank 0 plans; everyone gets the plan (or learns that planning failed) */
     int64_t len = 0;
     if (r.rank == 0) {
-        cosmos_status pst = plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, NULL, &plan, &n_bad);
+        cosmos_status pst =
+            plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, o.save_tokens, NULL, &plan, &n_bad);
         len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : (int64_t)pst; /* statuses are negative */
     }
     if (r.world) CHECK(cosmos_comm_broadcast(r.world, &len, sizeof len, 0));
@@ -844,12 +856,14 @@ cosmos_status cmd_batch(int argc, char **argv) {
         it->num_input_frames = (int)json_integer_value(json_object_get(e, "nif"));
         it->num_frames = (int)json_integer_value(json_object_get(e, "nf"));
         snprintf(it->name, sizeof it->name, "%s", json_string_value(json_object_get(e, "name")));
-        size_t pl = strlen(out_dir) + strlen(it->name) + 8;
-        paths[i] = malloc(pl);
+        size_t pl = strlen(out_dir) + strlen(it->name) + 16;
+        paths[i] = malloc(2 * pl); /* NAME.mp4, then NAME.tokens.txt */
         CHECK_ALLOC(paths[i]);
         snprintf(paths[i], pl, "%s/%s.mp4", out_dir, it->name);
+        snprintf(paths[i] + pl, pl, "%s/%s.tokens.txt", out_dir, it->name);
         reqs[i] = (struct cosmos_v2w_request){it->input, it->prompt, it->num_input_frames, o.temperature, o.top_p,
-                                              o.top_k, it->seed, paths[i], NULL, NULL, it->num_frames};
+                                              o.top_k, it->seed, paths[i], NULL, o.save_tokens ? paths[i] + pl : NULL,
+                                              it->num_frames};
     }
     /* this replica's share: items q, q + R, q + 2R, ... (one replica: all of them) */
     const int R = r.n_replicas, q = r.replica;

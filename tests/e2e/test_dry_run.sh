@@ -13,6 +13,7 @@
 #    only problem is a blocked prompt exits 3;
 #  - with --disable-diffusion-decoder: a 41-frame clip runs (its tokens are the run's), and a 9-frame
 #    video input asked for 9 frames fails ("nothing to generate");
+#  - --save-tokens: token files equal generate's; an item without its token file is not done;
 #  - output directories: one whose parent is missing (exit 1) and a file (exit 2).
 # Usage: test_dry_run.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
@@ -141,6 +142,25 @@ tok=$(awk '$2 == "long-v1" {print $5}' "$WORK/dry4.txt")
 python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['status']=='done' and s['tokens_generated']==int(sys.argv[2]) and s['frames']==41 and s['seed']==2 and s['settings']['decoder']=='DV decoder', s" \
   "$WORK/dv/long-v1.status.json" "$tok" && ok || bad "41-frame clip: tokens not the dry run's $tok"
 grep -q "nothing to generate" "$WORK/dv/full-v0.status.json" && ok || bad "the real run of the full clip"
+
+# --- --save-tokens: NAME.tokens.txt beside each clip, generate's --save-tokens byte for byte; an item
+# is done only with its token file, so a rerun with the flag makes the missing ones (dry run: "run") ---
+head -2 "$WORK/jobs.jsonl" >"$WORK/tok.jsonl"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/tok.jsonl" --output-dir "$WORK/tok" 2>/dev/null || bad "batch without tokens"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/tok.jsonl" --output-dir "$WORK/tok" --save-tokens --dry-run \
+  >"$WORK/dry-tok.txt" 2>/dev/null
+[ "$(rows "$WORK/dry-tok.txt" | tr '\n' ';')" = "1 ok-image run;2 ok-video run;" ] && ok \
+  || bad "dry run with --save-tokens over clips without tokens: $(rows "$WORK/dry-tok.txt" | tr '\n' ';')"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/tok.jsonl" --output-dir "$WORK/tok" --save-tokens 2>/dev/null \
+  || bad "batch --save-tokens"
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a red cube" --seed 1 --output "$WORK/tok-g.mp4" \
+  --save-tokens "$WORK/tok-g.tokens.txt" 2>/dev/null || bad "generate --save-tokens"
+cmp -s "$WORK/tok-g.tokens.txt" "$WORK/tok/ok-image.tokens.txt" && cmp -s "$WORK/tok-g.mp4" "$WORK/tok/ok-image.mp4" \
+  && [ -s "$WORK/tok/ok-video.tokens.txt" ] && [ -z "$(ls -A "$WORK/tok" | grep tmp)" ] && ok \
+  || bad "batch --save-tokens: not generate's tokens, or files missing: $(ls "$WORK/tok")"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/tok.jsonl" --output-dir "$WORK/tok" --save-tokens --dry-run \
+  >"$WORK/dry-tok.txt" 2>/dev/null && [ "$(rows "$WORK/dry-tok.txt" | awk '{print $3}' | tr '\n' ' ')" = "done done " ] \
+  && ok || bad "after batch --save-tokens the items are not done"
 
 # --- output directories ---
 "$BIN" batch --model-dir "$M" --manifest "$WORK/done.jsonl" --output-dir "$WORK/nope/out" --dry-run >/dev/null 2>"$WORK/err.txt"

@@ -5,7 +5,8 @@
 #    layout file of 2 ranks): every video equals the one-process batch's byte for byte, rank 0
 #    prints the progress of the whole job, sums it up and writes one timing JSON with world ranks;
 #    a blocked prompt and a missing input fail only their items, in whichever replica;
-#  - a rerun skips every finished item; a stop signal stops every replica after its clip in flight
+#  - a rerun skips every finished item; --save-tokens makes every item's token file (the
+#    one-process batch's tokens) on 2 replicas of 2 ranks; a stop signal stops every replica after its clip in flight
 #    (exit 1, "interrupted"), and a rerun finishes the manifest;
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
 #  - each replica's rank picks the GPU of its local rank on the node (cuda:1 for world rank 1);
@@ -66,6 +67,18 @@ run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-d
   --replicas 2 2>"$WORK/err.txt" && grep -q "5 already done" "$WORK/err.txt" && grep -q "nothing to do" "$WORK/err.txt" && ok \
   || bad "rerun with replicas: $(tail -2 "$WORK/err.txt")"
 [ "$stamp" = "$(stat -c %Y.%s "$WORK"/r2/m*.mp4)" ] && ok || bad "the rerun rewrote finished videos"
+# --save-tokens over the same outputs, 4 ranks as 2 replicas of 2 (the token files are written by
+# each replica's transformer rank, the videos by the other): every item is made again for its
+# token file; the tokens are the one-process batch's, the videos unchanged
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/serial-tok" --save-tokens \
+  2>"$WORK/err.txt" || bad "one-process batch --save-tokens: $(tail -2 "$WORK/err.txt")"
+run -np 4 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/r2" --replicas 2 \
+  --save-tokens 2>"$WORK/err.txt" && grep -q "5 to run, 0 already done" "$WORK/err.txt" && ok \
+  || bad "--save-tokens rerun with replicas: $(grep 'to run\|ERROR' "$WORK/err.txt" | head -2)"
+for i in 1 2 3 4 5; do
+  cmp -s "$WORK/serial-tok/m$i.tokens.txt" "$WORK/r2/m$i.tokens.txt" && cmp -s "$WORK/serial/m$i.mp4" "$WORK/r2/m$i.mp4" \
+    && ok || bad "m$i: tokens or video of the replicas differ from one process's"
+done
 
 # --- R = 2 on 4 ranks: two ranks per replica (AR on one, the other roles on the other), with a
 # blocked prompt and a missing input among the items ---
