@@ -239,28 +239,35 @@ cosmos_status cli_write_tokens(const char *path, const int32_t *ids, int n) {
     return cosmos_commit_tmp(tmp, path);
 }
 
+cosmos_status cli_parse_pp_layers(const char *s, int pp, int *out) {
+    cosmos_status st = COSMOS_OK;
+    int n = 0;
+    CHECK_ARG(pp >= 1 && pp <= 256, COSMOS_ERR_INVALID_ARG, "--pp-layers: --pp must be in [1, 256] (got %d)", pp);
+    const char *p = s;
+    while (*p && n < 256) {
+        char *end = NULL;
+        const long v = strtol(p, &end, 10);
+        CHECK_ARG(end != p && v > 0 && v < 100000 && (*end == ',' || *end == '\0'), COSMOS_ERR_INVALID_ARG,
+                  "--pp-layers '%s': expected positive layer counts separated by commas", s);
+        if (n < pp) out[n] = (int)v;
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    CHECK_ARG(n == pp, COSMOS_ERR_INVALID_ARG, "--pp-layers gives %d stages, --pp is %d", n, pp);
+fail:
+    return st;
+}
+
 cosmos_status cli_session_open(const struct cli_common *common, const char *model_path, const char *ctx_path,
                                int max_chunk, int n_seq, struct cli_session *s) {
     cosmos_status st = COSMOS_OK;
     float *ctx = NULL;
     memset(s, 0, sizeof *s);
     s->is_writer = 1;
-    int stage_layers[256], n_stage_layers = 0;
+    int stage_layers[256];
     CHECK_ARG(common->tp >= 1 && common->pp >= 1 && common->pp <= 256, COSMOS_ERR_INVALID_ARG,
               "--tp must be >= 1 and --pp in [1, 256]");
-    if (common->pp_layers) {
-        const char *p = common->pp_layers;
-        while (*p && n_stage_layers < 256) {
-            char *end = NULL;
-            long v = strtol(p, &end, 10);
-            CHECK_ARG(end != p && v > 0 && v < 100000 && (*end == ',' || *end == '\0'), COSMOS_ERR_INVALID_ARG,
-                      "--pp-layers '%s': expected positive layer counts separated by commas", common->pp_layers);
-            stage_layers[n_stage_layers++] = (int)v;
-            p = *end ? end + 1 : end;
-        }
-        CHECK_ARG(n_stage_layers == common->pp, COSMOS_ERR_INVALID_ARG, "--pp-layers gives %d stages, --pp is %d",
-                  n_stage_layers, common->pp);
-    }
+    if (common->pp_layers) CHECK(cli_parse_pp_layers(common->pp_layers, common->pp, stage_layers));
     if (common->tp * common->pp > 1) {
         CHECK(cosmos_comm_mpi_world(&s->world));
         const int rank = cosmos_comm_rank(s->world);

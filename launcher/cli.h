@@ -48,6 +48,9 @@ struct cli_common {
         {"log-level", CLI_STR, &(c).log_level, "error, warn, info (default) or debug", 0},     \
         {"help", CLI_FLAG, &(c).help, "show this help", 0}
 void cli_common_default(struct cli_common *c);
+/* --pp-layers "10,6": pp positive layer counts into out[pp] (pp <= 256); INVALID_ARG, named, for
+ * anything else. Whether they sum to the model's layers is checked where the model is known. */
+cosmos_status cli_parse_pp_layers(const char *s, int pp, int *out);
 /* Applies --log-level, checks --threads, and sets the communication timeout from --comm-timeout or
  * else the environment's COSMOS_COMM_TIMEOUT (a bad value of either is INVALID_ARG, named). */
 cosmos_status cli_common_apply(const struct cli_common *c);

@@ -120,6 +120,7 @@ struct gen_run {
     cosmos_v2w_t *v2w;
     int rank, size;       /* in the world */
     int replica, n_replicas, replica_size;
+    int stage_layers[256]; /* --pp-layers, for the layout's pp stages */
 };
 
 /* A failed run (not a failed clip: those are in the results) on a job of several ranks: the other
@@ -148,8 +149,6 @@ static cosmos_status gen_check_opts(struct gen_opts *o, const char *cmd) {
         CHECK(cosmos_sampler_params_check(&sp));
     }
     CHECK_ARG(o->common.tp >= 0 && o->common.pp >= 0, COSMOS_ERR_INVALID_ARG, "%s: --tp and --pp must be positive",
-              cmd);
-    CHECK_ARG(!o->common.pp_layers, COSMOS_ERR_UNSUPPORTED, "%s: --pp-layers is not supported here yet (even split)",
               cmd);
     static char default_guard[4096];
     if (!o->guardrail_dir) {
@@ -195,6 +194,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
         CHECK(cosmos_layout_default(r->replica_size, o->common.tp, o->common.pp, &r->layout));
     CHECK_ARG(!o->layout || (!o->common.tp && !o->common.pp), COSMOS_ERR_INVALID_ARG,
               "%s: give either --layout or --tp/--pp, not both", cmd);
+    if (o->common.pp_layers) CHECK(cli_parse_pp_layers(o->common.pp_layers, r->layout.pp, r->stage_layers));
     if (cosmos_log_is_rank0()) {
         char buf[8192];
         cosmos_layout_describe(&r->layout, buf, sizeof buf);
@@ -225,6 +225,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     p.disable_guardrail = o->disable_guardrail;
     p.disable_diffusion_decoder = o->disable_dd;
     p.num_frames = o->num_frames;
+    p.stage_layers = o->common.pp_layers ? r->stage_layers : NULL;
     p.stop = &g_stop_int;
     CHECK_ARG(o->clips_in_flight >= 0 && o->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
               "%s: --clips-in-flight must be in 1..%d", cmd, COSMOS_V2W_MAX_IN_FLIGHT);

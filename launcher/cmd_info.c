@@ -295,7 +295,7 @@ fail:
 /* The options of a memory plan (info DIR --ranks N ...). */
 struct plan_opts {
     int ranks, tp, pp, clips_in_flight, disable_guardrail, disable_dd;
-    const char *layout, *json, *config;
+    const char *layout, *json, *config, *pp_layers;
     float memory_gb; /* > 0: each rank's total must fit in this many GB (10^9 bytes) */
 };
 
@@ -326,7 +326,10 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     /* the run's defaults (launcher/cmd_generate.c gen_open): one clip in flight per pipeline stage */
     CHECK_ARG(po->clips_in_flight >= 0 && po->clips_in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
               "info: --clips-in-flight must be in 1..%d", COSMOS_V2W_MAX_IN_FLIGHT);
+    int stage_layers[256];
+    if (po->pp_layers) CHECK(cli_parse_pp_layers(po->pp_layers, l.pp, stage_layers));
     struct cosmos_v2w_params p = cosmos_v2w_params_default();
+    p.stage_layers = po->pp_layers ? stage_layers : NULL;
     p.model_dir = dir ? &md : NULL;
     p.layout = &l;
     p.backend = backend;
@@ -404,6 +407,7 @@ cosmos_status cmd_info(int argc, char **argv) {
         {"layout", CLI_STR, &po.layout, "with --ranks: the run's rank layout JSON", 0},
         {"tp", CLI_INT, &po.tp, "with --ranks: the run's tensor-parallel ranks (default: the layout's)", 0},
         {"pp", CLI_INT, &po.pp, "with --ranks: the run's pipeline stages (default: the layout's)", 0},
+        {"pp-layers", CLI_STR, &po.pp_layers, "with --ranks: the run's layers per stage, e.g. 3,1 (default: even)", 0},
         {"clips-in-flight", CLI_INT, &po.clips_in_flight, "with --ranks: the run's (default: its pipeline stages)", 0},
         {"disable-guardrail", CLI_FLAG, &po.disable_guardrail, "with --ranks: as the run's flag", 0},
         {"disable-diffusion-decoder", CLI_FLAG, &po.disable_dd, "with --ranks: as the run's flag", 0},
@@ -426,7 +430,7 @@ cosmos_status cmd_info(int argc, char **argv) {
     }
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
     const int planning = po.ranks || po.layout || po.tp || po.pp || po.clips_in_flight || po.disable_guardrail ||
-                         po.disable_dd || po.json || po.memory_gb != 0;
+                         po.disable_dd || po.json || po.memory_gb != 0 || po.pp_layers;
     CHECK_ARG(!planning || is_dir(model), COSMOS_ERR_INVALID_ARG,
               "info: --ranks, --layout, --tp, --pp, --clips-in-flight, --disable-* and --json plan a model "
               "directory's memory; '%s' is not a directory",

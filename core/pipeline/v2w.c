@@ -470,6 +470,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         lp.tp_comm = l->tp > 1 ? v->tp_comm : NULL;
         lp.pp_comm = l->pp > 1 ? v->pp_comm : NULL;
         lp.n_seq = v->in_flight;
+        lp.stage_layers = p->stage_layers;
         CHECK(cosmos_ar_model_load(p->model_dir->ar, v->be, &lp, &v->ar));
     }
 fail:
@@ -1604,7 +1605,7 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         if (a >= 0) { /* tp rank a % tp of stage a / tp, as cosmos_v2w_open splits the AR group */
             struct cosmos_ar_part part = {l->tp, a % l->tp, 0, 0, a / l->tp == 0, a / l->tp == l->pp - 1};
             struct cosmos_ar_memory m;
-            CHECK(cosmos_pp_stage_layers(&c, l->pp, NULL, a / l->tp, &part.layer0, &part.layer1));
+            CHECK(cosmos_pp_stage_layers(&c, l->pp, p->stage_layers, a / l->tp, &part.layer0, &part.layer1));
             CHECK(cosmos_ar_memory_plan(&c, &part, n_seq, 0, act, &m));
             row->ar_weights = (int64_t)m.weight_bytes, row->ar_kv = (int64_t)m.kv_bytes;
             row->ar_other = (int64_t)(m.context_bytes + m.table_bytes + m.scratch_bytes);

@@ -83,6 +83,8 @@ struct cosmos_v2w_params {
                                    frames, exactly (causal model and decoder, RNG at (seed, position)).
                                    More: continued through a sliding window (see "Clip length"
                                    above). The diffusion decoder makes the model's clip length only. */
+    const int *stage_layers;    /* [layout->pp] the transformer's layers per pipeline stage (sum
+                                   n_layers); NULL (default): even, the extra ones to the first */
     int check_only;             /* open reads the model directory's headers and checks them against
                                    each other and against num_frames, the layout and the guardrail's
                                    files, but creates no backend and loads no weights (the prompt

@@ -4,6 +4,9 @@
 # Video2World model directory:
 #  - on 1, 2 and 4 ranks (default layouts), tp 2 x pp 2, and 3 clips in flight: every rank's roles
 #    and the transformer's weights, KV cache and other buffers are the run's, byte for byte;
+#  - --pp-layers 3,1 on a 4-layer model: one process's video, stage 0 holds the larger share, the
+#    plan is the run's; a split that does not sum to the layers, or one for another stage count,
+#    is refused;
 #  - where the other models go: every file on the host with the CPU backend; the diffusion
 #    decoder's DiT and Aegis on the device with --backend cuda (planned without a GPU); the
 #    guardrail's and the diffusion decoder's files left out with --disable-guardrail and
@@ -64,6 +67,44 @@ assert p22["clips_in_flight"] == 3
 kv1 = p4["rows"][0]["ar_kv"]
 assert all(r["ar_kv"] * 2 == 3 * kv1 for r in p22["rows"]), ([r["ar_kv"] for r in p22["rows"]], kv1)
 EOF
+
+# --pp-layers: uneven pipeline stages on a 4-layer model: the video is one process's, the stage with
+# 3 layers holds more weights, and the plan says so byte for byte
+python3 - "$SRC" "$WORK/p4" <<'EOF'
+import json, os, sys
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+ar = json.load(open(os.path.join(src, "configs/models/tiny-ar-5b-video2world.json")))
+ar["n_layers"], ar["name"] = 4, "tiny-ar-5b-video2world-4l"
+json.dump(ar, open(os.path.join(out, "ar4.json"), "w"))
+p = json.load(open(os.path.join(src, "configs/pipelines/tiny-5b-video2world.json")))
+for k, v in p.items():
+    if isinstance(v, str) and v.startswith("../models/"):
+        p[k] = os.path.join(src, "configs/models", v[len("../models/"):])
+p["ar"], p["name"] = os.path.join(out, "ar4.json"), "tiny-5b-4-layers"
+json.dump(p, open(os.path.join(out, "pipe.json"), "w"))
+EOF
+"$BIN" init --config "$WORK/p4/pipe.json" --seed 1 --out "$WORK/p4/model" 2>"$WORK/err.txt" || bad "init 4 layers: $(tail -1 "$WORK/err.txt")"
+M4=$WORK/p4/model
+"$BIN" generate --model-dir "$M4" --input "$IMG" --prompt "a cube" --output "$WORK/p4/one.mp4" 2>/dev/null || bad "4 layers, 1 process"
+"$BIN" info "$M4" --ranks 3 --tp 1 --pp 2 --pp-layers 3,1 --json "$WORK/p4/plan.json" >/dev/null 2>"$WORK/err.txt" \
+  || bad "info --pp-layers 3,1: $(tail -1 "$WORK/err.txt")"
+run -np 3 "$BIN" generate --model-dir "$M4" --input "$IMG" --prompt "a cube" --output "$WORK/p4/pp.mp4" --tp 1 --pp 2 \
+  --pp-layers 3,1 --memory-json "$WORK/p4/mem.json" 2>"$WORK/err.txt" || bad "generate --pp-layers 3,1: $(tail -1 "$WORK/err.txt")"
+cmp -s "$WORK/p4/one.mp4" "$WORK/p4/pp.mp4" && ok || bad "--pp-layers 3,1: not one process's video"
+same_ar "$WORK/p4/plan.json" "$WORK/p4/mem.json" "--pp-layers 3,1"
+python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows']; assert r[0]['ar_weights'] > 2 * r[1]['ar_weights'] > 0, r" \
+  "$WORK/p4/mem.json" && ok || bad "--pp-layers 3,1: stage 0 does not hold the larger share"
+run -np 3 "$BIN" generate --model-dir "$M4" --input "$IMG" --prompt "a cube" --output "$WORK/p4/bad.mp4" --tp 1 --pp 2 \
+  --pp-layers 2,1 2>"$WORK/err.txt"
+rc=$?
+[ $rc != 0 ] && grep -q "stage layers sum to 3, but model 'tiny-ar-5b-video2world-4l' has 4 layers" "$WORK/err.txt" \
+  && [ ! -e "$WORK/p4/bad.mp4" ] && ok || bad "--pp-layers 2,1 on 4 layers: exit $rc, $(grep ERROR "$WORK/err.txt" | head -1)"
+"$BIN" generate --model-dir "$M4" --input "$IMG" --prompt "a cube" --output "$WORK/p4/bad.mp4" --pp-layers 3,1 \
+  2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q -- "--pp-layers gives 2 stages, --pp is 1" "$WORK/err.txt" && ok \
+  || bad "--pp-layers on one stage: exit $rc, $(grep ERROR "$WORK/err.txt" | head -1)"
 
 # where the other models go
 python3 - "$M" "$WORK/plan1.json" <<'EOF' && ok || bad "1 rank, CPU: the other models on the host"
