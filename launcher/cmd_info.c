@@ -13,6 +13,7 @@
  * memory of each rank of that job before anything is loaded (cosmos_v2w_plan_memory): the
  * transformer's weights, KV cache and other buffers exactly as the run will allocate them, and
  * the other models' file sizes on the device and on the host; --json F writes the plan. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,16 @@
 #include "core/guardrail/retinaface.h"
 #include "core/guardrail/siglip.h"
 #include "core/log.h"
+#include "core/context_file.h"
 #include "core/model/ar_model.h"
+#include "core/model/t5_model.h"
 #include "core/model/dit_weights.h"
 #include "core/model/dv_weights.h"
 #include "core/json_file.h"
 #include "core/pipeline/layout.h"
 #include "core/pipeline/model_dir.h"
 #include "core/pipeline/v2w.h"
+#include "cosmos_build_config.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
@@ -56,6 +60,16 @@ static int h5_model_type_is(const char *path, const char *type) {
         cosmos_h5_attr_string(h5, "model_type", &kind) == COSMOS_OK)
         yes = strcmp(kind, type) == 0;
     free(kind);
+    cosmos_h5_close(h5);
+    return yes;
+}
+
+/* 1 when the HDF5 file has no model_type and a /context dataset (a context file). */
+static int h5_has_context(const char *path) {
+    cosmos_h5_t *h5 = NULL;
+    int yes = 0;
+    if (cosmos_h5_open(path, &h5) == COSMOS_OK)
+        yes = !cosmos_h5_has_attr(h5, "model_type") && cosmos_h5_has_dataset(h5, "context");
     cosmos_h5_close(h5);
     return yes;
 }
@@ -252,7 +266,67 @@ static int64_t file_bytes(const char *path) {
 }
 
 /* A model directory: its files, their sizes and the roles that load them. */
-static cosmos_status info_model_dir(const char *dir) {
+static cosmos_status info_file(const char *path, int threads);
+
+/* Every floating-point value of an HDF5 file is finite (a checkpoint converted wrongly, or damaged,
+ * can hold NaN or Inf that shapes do not show), scanned in slices of at most 64 MB along the first
+ * dimension (bf16 mapped in place where possible). FORMAT naming the first bad tensor otherwise. */
+static cosmos_status scan_values(const char *path) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *h5 = NULL;
+    char **names = NULL;
+    int n = 0, n_tensors = 0;
+    int64_t n_values = 0, n_bad = 0;
+    char first_bad[256] = "";
+    float *buf = NULL;
+    CHECK(cosmos_h5_open(path, &h5));
+    CHECK(cosmos_h5_list(h5, &names, &n));
+    for (int i = 0; i < n; i++) {
+        struct cosmos_h5_info hi;
+        CHECK(cosmos_h5_info(h5, names[i], &hi));
+        if (hi.dtype != COSMOS_BF16 && hi.dtype != COSMOS_F32) continue;
+        int64_t rows = hi.ndim > 0 ? hi.shape[0] : 1, row = 1;
+        for (int d = 1; d < hi.ndim; d++) row *= hi.shape[d];
+        const size_t esz = hi.dtype == COSMOS_BF16 ? 2 : 4;
+        int64_t step = (int64_t)((64u << 20) / (esz * (size_t)(row > 0 ? row : 1)));
+        if (step < 1) step = 1;
+        int64_t bad_here = 0;
+        for (int64_t r0 = 0; r0 < rows && hi.ndim > 0; r0 += step) {
+            const int64_t nr = rows - r0 < step ? rows - r0 : step, cnt = nr * row;
+            if (hi.dtype == COSMOS_BF16) {
+                const cosmos_bf16 *p = NULL;
+                void *owned = NULL;
+                CHECK(cosmos_h5_map_bf16_rows(h5, names[i], r0, nr, &p, &owned));
+                for (int64_t k = 0; k < cnt; k++) bad_here += (p[k] & 0x7F80u) == 0x7F80u; /* exponent all ones */
+                free(owned);
+            } else {
+                free(buf);
+                buf = malloc(sizeof(float) * (size_t)(cnt > 0 ? cnt : 1));
+                CHECK_ALLOC(buf);
+                CHECK(cosmos_h5_read_slice(h5, names[i], 0, r0, nr, COSMOS_F32, buf));
+                for (int64_t k = 0; k < cnt; k++) bad_here += !isfinite(buf[k]);
+            }
+            n_values += cnt;
+        }
+        n_tensors++;
+        if (bad_here && !n_bad) snprintf(first_bad, sizeof first_bad, "%s", names[i]);
+        n_bad += bad_here;
+    }
+    CHECK_ARG(n_bad == 0, COSMOS_ERR_FORMAT, "%s: %lld non-finite value(s) (NaN or Inf), the first in tensor '%s'",
+              path, (long long)n_bad, first_bad);
+    printf("values          all finite (%d tensors, %lld values)\n", n_tensors, (long long)n_values);
+fail:
+    free(buf);
+    cosmos_h5_free_names(names, n);
+    cosmos_h5_close(h5);
+    return st;
+}
+
+/* A model directory: its files, their sizes and the roles that load them; with check, then every
+ * file's strict check and description (info_file), a scan of its values (all finite), and the
+ * files checked against each other (a check-only pipeline handle), with a summary: FORMAT when
+ * anything failed. */
+static cosmos_status info_model_dir(const char *dir, int check, int threads) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_model_dir md;
     CHECK(cosmos_model_dir_load(dir, &md));
@@ -288,7 +362,184 @@ static cosmos_status info_model_dir(const char *dir) {
     printf("total           %.1f MB\n", (double)total * 1e-6);
     printf("per role (MB on disk; the ar role's share is divided by tp x pp):");
     for (int r = 0; r < 6; r++) printf(" %s %.1f%s", roles[r], (double)per_role[r] * 1e-6, r < 5 ? "," : "\n");
+    if (check) {
+        int n_files = 0, n_bad = 0;
+        char bad[1024] = "";
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            if (!files[i].path[0]) continue;
+            printf("\n== %s\n", files[i].key);
+            fflush(stdout);
+            n_files++;
+            if (info_file(files[i].path, threads) != COSMOS_OK || scan_values(files[i].path) != COSMOS_OK) {
+                n_bad++;
+                const size_t k = strlen(bad);
+                snprintf(bad + k, sizeof bad - k, "%s%s", k ? ", " : "", files[i].key);
+                printf("FAILED (the error is above)\n");
+            }
+        }
+        /* the files against each other, as a run would open them (no weights loaded) */
+        printf("\n== the files together\n");
+        fflush(stdout);
+        struct cosmos_layout layout;
+        cosmos_v2w_t *v = NULL;
+        struct cosmos_v2w_params p = cosmos_v2w_params_default();
+        p.model_dir = &md;
+        p.layout = &layout;
+        p.check_only = 1;
+        p.guardrail_dir = COSMOS_SOURCE_DIR "/configs/guardrail"; /* generate's default word lists */
+        cosmos_status cst = cosmos_layout_default(1, 0, 0, &layout);
+        if (cst == COSMOS_OK) cst = cosmos_v2w_open(&p, &v);
+        cosmos_v2w_free(v);
+        if (cst == COSMOS_OK) {
+            printf("consistent      the transformer, tokenizer, text encoder and decoders fit together\n");
+        } else {
+            n_bad++;
+            const size_t k = strlen(bad);
+            snprintf(bad + k, sizeof bad - k, "%sthe files together", k ? ", " : "");
+            printf("FAILED (the error is above)\n");
+        }
+        printf("\ncheck of %s: %d file(s), %s%s\n", dir, n_files, n_bad ? "FAILED: " : "all OK", bad);
+        CHECK_ARG(n_bad == 0, COSMOS_ERR_FORMAT, "info --check: %s: %s", dir, bad);
+    }
 fail:
+    return st;
+}
+
+/* T5 encoder file (spec components.md 3): the strict load on a CPU backend (bf16 weights mapped, not
+ * copied), then the config and sizes. */
+static cosmos_status info_t5(const char *path, int threads) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *t5 = NULL;
+    cosmos_h5_t *h5 = NULL;
+    struct cosmos_t5_tensor_spec *specs = NULL;
+    int n_specs = 0;
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = threads;
+    CHECK(cosmos_backend_create("cpu", &bp, &be));
+    CHECK(cosmos_t5_load(be, path, &t5));
+    const struct cosmos_t5_config *c = cosmos_t5_get_config(t5);
+    CHECK(cosmos_t5_weight_specs(c, &specs, &n_specs));
+    CHECK(cosmos_h5_open(path, &h5));
+    size_t bytes = 0;
+    for (int i = 0; i < n_specs; i++) {
+        struct cosmos_h5_info hi;
+        CHECK(cosmos_h5_info(h5, specs[i].name, &hi));
+        bytes += hi.bytes;
+    }
+    const int64_t n_params = cosmos_t5_config_num_params(c);
+    printf("file            %s\n", path);
+    printf("model_type      t5 (text encoder, spec components.md 3)\n");
+    printf("name            %s\n", c->name);
+    printf("layers          %d (encoder)\n", c->num_layers);
+    printf("d_model         %d, heads %d x %d, d_ff %d\n", c->d_model, c->num_heads, c->d_kv, c->d_ff);
+    printf("vocab           %d embedding rows, %d tokenizer pieces\n", c->vocab_size,
+           cosmos_spm_piece_size(cosmos_t5_tokenizer(t5)));
+    printf("prompt          %d tokens (EOS included), relative buckets %d, max distance %d\n", c->max_length,
+           c->relative_attention_num_buckets, c->relative_attention_max_distance);
+    printf("parameters      %lld (%.3f B)\n", (long long)n_params, n_params * 1e-9);
+    printf("weight bytes    %zu (%.2f GB)\n", bytes, bytes * 1e-9);
+fail:
+    free(specs);
+    cosmos_h5_close(h5);
+    cosmos_t5_free(t5);
+    cosmos_backend_free(be);
+    return st;
+}
+
+/* A context file (float32 /context [rows, cols]: a T5 embedding, or the diffusion decoder's
+ * generic-prompt context dd_context): its shape, checked finite. */
+static cosmos_status info_context(const char *path) {
+    cosmos_status st = COSMOS_OK;
+    float *ctx = NULL;
+    int rows = 0, cols = 0;
+    CHECK(cosmos_context_read(path, &ctx, &rows, &cols));
+    int64_t n_bad = 0;
+    for (int64_t i = 0; i < (int64_t)rows * cols; i++) n_bad += !isfinite(ctx[i]);
+    CHECK_ARG(n_bad == 0, COSMOS_ERR_FORMAT, "%s: /context holds %lld non-finite value(s)", path, (long long)n_bad);
+    printf("file            %s\n", path);
+    printf("context         float32 [%d, %d] (a text embedding: T5's, or the diffusion decoder's dd_context)\n",
+           rows, cols);
+fail:
+    free(ctx);
+    return st;
+}
+
+/* One file: a video or image (frames and size), or an HDF5 file by its model_type (each strictly
+ * checked, then described); AR transformer files when there is no other type. */
+static cosmos_status info_file(const char *path, int threads) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = NULL;
+    cosmos_ar_model_t *m = NULL;
+    if (!is_hdf5(path)) {
+        struct cosmos_frames f;
+        CHECK(cosmos_media_decode(path, 0, &f));
+        printf("file            %s\n", path);
+        printf("media           %s, %d frame(s) of %dx%d (WxH)\n", f.is_image ? "image" : "video", f.T, f.W, f.H);
+        cosmos_frames_free(&f);
+        goto fail;
+    }
+    if (h5_model_type_is(path, COSMOS_DV_MODEL_TYPE) || h5_model_type_is(path, COSMOS_CV_MODEL_TYPE)) {
+        CHECK(info_dv(path));
+        goto fail;
+    }
+    if (h5_model_type_is(path, COSMOS_DIT_MODEL_TYPE)) {
+        CHECK(info_dit(path));
+        goto fail;
+    }
+    if (h5_model_type_is(path, COSMOS_LLAMA_MODEL_TYPE)) {
+        CHECK(info_llama(path, threads));
+        goto fail;
+    }
+    if (h5_model_type_is(path, "retinaface") || h5_model_type_is(path, COSMOS_SIGLIP_MODEL_TYPE)) {
+        CHECK(info_guardrail(path, h5_model_type_is(path, "retinaface")));
+        goto fail;
+    }
+    if (h5_model_type_is(path, "t5")) {
+        CHECK(info_t5(path, threads));
+        goto fail;
+    }
+    if (h5_has_context(path)) {
+        CHECK(info_context(path));
+        goto fail;
+    }
+    struct cosmos_backend_params bp = cosmos_backend_params_default();
+    bp.n_threads = threads;
+    CHECK(cosmos_backend_create("cpu", &bp, &be));
+    struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+    lp.weights_only = 1;
+    CHECK(cosmos_ar_model_load(path, be, &lp, &m));
+    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
+    struct cosmos_ar_memory mem = cosmos_ar_model_memory(m);
+    const int64_t n_params = cosmos_ar_config_num_params(c);
+    printf("file            %s\n", path);
+    printf("format          cosmos-ar-weights, format_version 1\n");
+    printf("name            %s\n", c->name);
+    printf("family          %s\n", c->training_type == COSMOS_TEXT_TO_VIDEO ? "video2world (text_to_video)"
+                                                                             : "base (video_to_video)");
+    printf("layers          %d\n", c->n_layers);
+    printf("dim             %d\n", c->dim);
+    printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
+    printf("ffn_hidden_size %d\n", c->ffn_hidden_size);
+    printf("vocab           %d output, %d input rows, BOV %d\n", c->vocab_size, c->input_vocab_size, c->bov_token_id);
+    printf("latent [T,H,W]  [%d, %d, %d], max_seq_len %d\n", c->video_latent_shape[0], c->video_latent_shape[1],
+           c->video_latent_shape[2], c->max_seq_len);
+    printf("qk-norm         %s\n", c->use_qk_normalization ? "yes" : "no");
+    printf("yarn            %s\n", c->apply_yarn ? "yes" : "no");
+    printf("abs pos emb     %s\n", c->apply_abs_pos_emb ? "yes" : "no");
+    if (c->insert_cross_attn)
+        printf("cross-attention every %d layer(s), context [%d, %d]\n", c->insert_cross_attn_every_k_layers,
+               c->context_len, c->context_dim);
+    else
+        printf("cross-attention none\n");
+    printf("parameters      %lld (%.3f B)\n", (long long)n_params, n_params * 1e-9);
+    printf("weight bytes    %zu (%.2f GB bf16; %zu memory-mapped)\n", mem.weight_bytes, mem.weight_bytes * 1e-9,
+           mem.weight_mapped_bytes);
+    printf("kv cache        %d positions x %d layers x 2 x %d\n", c->max_seq_len, c->n_layers,
+           c->n_kv_heads * c->head_dim);
+fail:
+    cosmos_ar_model_free(m);
+    cosmos_backend_free(be);
     return st;
 }
 
@@ -395,14 +646,14 @@ fail:
 cosmos_status cmd_info(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *pos[1] = {NULL};
-    int n_pos = 0;
-    cosmos_backend_t *be = NULL;
-    cosmos_ar_model_t *m = NULL;
+    int n_pos = 0, check = 0;
     struct cli_common common;
     struct plan_opts po = {0};
     cli_common_default(&common);
     struct cli_opt opts[] = {
         {"model", CLI_STR, &model, "weight file (or give it as the only argument)", 0},
+        {"check", CLI_FLAG, &check,
+         "model directory: check every file strictly and all of them together (before a long job)", 0},
         {"ranks", CLI_INT, &po.ranks, "model directory: plan the memory of each rank of a job of N ranks", 0},
         {"layout", CLI_STR, &po.layout, "with --ranks: the run's rank layout JSON", 0},
         {"tp", CLI_INT, &po.tp, "with --ranks: the run's tensor-parallel ranks (default: the layout's)", 0},
@@ -436,70 +687,15 @@ cosmos_status cmd_info(int argc, char **argv) {
               "directory's memory; '%s' is not a directory",
               model);
     CHECK_ARG(!planning || po.ranks, COSMOS_ERR_INVALID_ARG, "info: planning a job's memory needs --ranks N");
+    CHECK_ARG(!check || is_dir(model), COSMOS_ERR_INVALID_ARG,
+              "info: --check checks a model directory; '%s' is not one (info FILE checks a file strictly anyway)",
+              model);
+    CHECK_ARG(!check || !po.ranks, COSMOS_ERR_INVALID_ARG, "info: give --check or --ranks, not both");
     if (is_dir(model)) {
-        CHECK(po.ranks ? plan_model_dir(model, &po, common.backend) : info_model_dir(model));
+        CHECK(po.ranks ? plan_model_dir(model, &po, common.backend) : info_model_dir(model, check, common.threads));
         goto fail;
     }
-    if (!is_hdf5(model)) {
-        struct cosmos_frames f;
-        CHECK(cosmos_media_decode(model, 0, &f));
-        printf("file            %s\n", model);
-        printf("media           %s, %d frame(s) of %dx%d (WxH)\n", f.is_image ? "image" : "video", f.T, f.W, f.H);
-        cosmos_frames_free(&f);
-        goto fail;
-    }
-    if (h5_model_type_is(model, COSMOS_DV_MODEL_TYPE) || h5_model_type_is(model, COSMOS_CV_MODEL_TYPE)) {
-        CHECK(info_dv(model));
-        goto fail;
-    }
-    if (h5_model_type_is(model, COSMOS_DIT_MODEL_TYPE)) {
-        CHECK(info_dit(model));
-        goto fail;
-    }
-    if (h5_model_type_is(model, COSMOS_LLAMA_MODEL_TYPE)) {
-        CHECK(info_llama(model, common.threads));
-        goto fail;
-    }
-    if (h5_model_type_is(model, "retinaface") || h5_model_type_is(model, COSMOS_SIGLIP_MODEL_TYPE)) {
-        CHECK(info_guardrail(model, h5_model_type_is(model, "retinaface")));
-        goto fail;
-    }
-    struct cosmos_backend_params bp = cosmos_backend_params_default();
-    bp.n_threads = common.threads;
-    CHECK(cosmos_backend_create("cpu", &bp, &be));
-    struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
-    lp.weights_only = 1;
-    CHECK(cosmos_ar_model_load(model, be, &lp, &m));
-    const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
-    struct cosmos_ar_memory mem = cosmos_ar_model_memory(m);
-    const int64_t n_params = cosmos_ar_config_num_params(c);
-    printf("file            %s\n", model);
-    printf("format          cosmos-ar-weights, format_version 1\n");
-    printf("name            %s\n", c->name);
-    printf("family          %s\n", c->training_type == COSMOS_TEXT_TO_VIDEO ? "video2world (text_to_video)"
-                                                                             : "base (video_to_video)");
-    printf("layers          %d\n", c->n_layers);
-    printf("dim             %d\n", c->dim);
-    printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
-    printf("ffn_hidden_size %d\n", c->ffn_hidden_size);
-    printf("vocab           %d output, %d input rows, BOV %d\n", c->vocab_size, c->input_vocab_size, c->bov_token_id);
-    printf("latent [T,H,W]  [%d, %d, %d], max_seq_len %d\n", c->video_latent_shape[0], c->video_latent_shape[1],
-           c->video_latent_shape[2], c->max_seq_len);
-    printf("qk-norm         %s\n", c->use_qk_normalization ? "yes" : "no");
-    printf("yarn            %s\n", c->apply_yarn ? "yes" : "no");
-    printf("abs pos emb     %s\n", c->apply_abs_pos_emb ? "yes" : "no");
-    if (c->insert_cross_attn)
-        printf("cross-attention every %d layer(s), context [%d, %d]\n", c->insert_cross_attn_every_k_layers,
-               c->context_len, c->context_dim);
-    else
-        printf("cross-attention none\n");
-    printf("parameters      %lld (%.3f B)\n", (long long)n_params, n_params * 1e-9);
-    printf("weight bytes    %zu (%.2f GB bf16; %zu memory-mapped)\n", mem.weight_bytes, mem.weight_bytes * 1e-9,
-           mem.weight_mapped_bytes);
-    printf("kv cache        %d positions x %d layers x 2 x %d\n", c->max_seq_len, c->n_layers,
-           c->n_kv_heads * c->head_dim);
+    CHECK(info_file(model, common.threads));
 fail:
-    cosmos_ar_model_free(m);
-    cosmos_backend_free(be);
     return st;
 }

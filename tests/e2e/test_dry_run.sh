@@ -14,7 +14,9 @@
 #  - with --disable-diffusion-decoder: a 41-frame clip runs (its tokens are the run's), and a 9-frame
 #    video input asked for 9 frames fails ("nothing to generate");
 #  - --save-tokens: token files equal generate's; an item without its token file is not done;
-#  - output directories: one whose parent is missing (exit 1) and a file (exit 2).
+#  - output directories: one whose parent is missing (exit 1) and a file (exit 2);
+#  - info DIR --check (before a long job): all files OK here; a truncated file and a NaN weight are
+#    named (exit 1); info of T5 and context files.
 # Usage: test_dry_run.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
 . "$(dirname "${BASH_SOURCE[0]}")/pipeline_mpi_lib.sh" "$@"
 "$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a robot arm" --seed 9 --output "$WORK/in.mp4" \
@@ -161,6 +163,30 @@ cmp -s "$WORK/tok-g.tokens.txt" "$WORK/tok/ok-image.tokens.txt" && cmp -s "$WORK
 "$BIN" batch --model-dir "$M" --manifest "$WORK/tok.jsonl" --output-dir "$WORK/tok" --save-tokens --dry-run \
   >"$WORK/dry-tok.txt" 2>/dev/null && [ "$(rows "$WORK/dry-tok.txt" | awk '{print $3}' | tr '\n' ' ')" = "done done " ] \
   && ok || bad "after batch --save-tokens the items are not done"
+
+# --- info DIR --check: every file strictly, its values, and the files together; a truncated file
+# and a NaN weight are found and named; T5 and context files are described too ---
+"$BIN" info "$M" --check >"$WORK/check.txt" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 0 ] && grep -q "check of .*: 8 file(s), all OK" "$WORK/check.txt" \
+  && [ "$(grep -c '^values  *all finite' "$WORK/check.txt")" = 8 ] && grep -q "^consistent " "$WORK/check.txt" \
+  && grep -q "^model_type  *t5 " "$WORK/check.txt" && ok || bad "info --check of a sound directory: exit $rc, $(tail -2 "$WORK/check.txt")"
+cp -r "$M" "$WORK/m-trunc" && truncate -s 4096 "$WORK/m-trunc/dd.h5"
+"$BIN" info "$WORK/m-trunc" --check >"$WORK/check.txt" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && grep -q "FAILED: diffusion_decoder$" "$WORK/check.txt" && grep -q "damaged or truncated" "$WORK/err.txt" && ok \
+  || bad "info --check of a truncated dd.h5: exit $rc, $(tail -1 "$WORK/check.txt")"
+cp -r "$M" "$WORK/m-nan" && /usr/bin/python3 "$SRC/tests/e2e/poison_weight.py" "$WORK/m-nan/ar.h5" layers.1.ffn_norm.weight
+"$BIN" info "$WORK/m-nan" --check >"$WORK/check.txt" 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 1 ] && grep -q "FAILED: ar$" "$WORK/check.txt" \
+  && grep -q "1 non-finite value(s) (NaN or Inf), the first in tensor 'layers.1.ffn_norm.weight'" "$WORK/err.txt" && ok \
+  || bad "info --check of a NaN weight: exit $rc, $(grep ERROR "$WORK/err.txt" | head -1)"
+"$BIN" info "$M/ar.h5" --check >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q -- "--check checks a model directory" "$WORK/err.txt" && ok || bad "info FILE --check: exit $rc"
+"$BIN" info "$SRC/tests/data/tiny-ar-13b-video2world.context.h5" >"$WORK/ctx.txt" 2>&1 \
+  && grep -q "^context  *float32 \[16, 64\]" "$WORK/ctx.txt" && ok || bad "info of a context file: $(tail -1 "$WORK/ctx.txt")"
 
 # --- output directories ---
 "$BIN" batch --model-dir "$M" --manifest "$WORK/done.jsonl" --output-dir "$WORK/nope/out" --dry-run >/dev/null 2>"$WORK/err.txt"
