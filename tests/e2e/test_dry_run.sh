@@ -15,6 +15,8 @@
 #    video input asked for 9 frames fails ("nothing to generate");
 #  - --save-tokens: token files equal generate's; an item without its token file is not done;
 #  - output directories: one whose parent is missing (exit 1) and a file (exit 2);
+#  - hostile manifests (random bytes, a 10 MB line, deep nesting, NUL bytes, wrong types, names
+#    escaping OUT): a BAD or FAIL row per item, exit 2, no crash;
 #  - info DIR --check (before a long job): all files OK here; a truncated file and a NaN weight are
 #    named (exit 1); info of T5 and context files.
 # Usage: test_dry_run.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
@@ -163,6 +165,31 @@ cmp -s "$WORK/tok-g.tokens.txt" "$WORK/tok/ok-image.tokens.txt" && cmp -s "$WORK
 "$BIN" batch --model-dir "$M" --manifest "$WORK/tok.jsonl" --output-dir "$WORK/tok" --save-tokens --dry-run \
   >"$WORK/dry-tok.txt" 2>/dev/null && [ "$(rows "$WORK/dry-tok.txt" | awk '{print $3}' | tr '\n' ' ')" = "done done " ] \
   && ok || bad "after batch --save-tokens the items are not done"
+
+# --- hostile manifests (random bytes, a 10 MB line, 100000 nested brackets, a NUL byte, wrong
+# types, names that try to leave OUT): a BAD or FAIL row per item with a reason, exit 2, no crash ---
+/usr/bin/python3 - "$WORK/fz" "$IMG" <<'EOF'
+import json, os, random, sys
+out, img = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+random.seed(5)
+open(os.path.join(out, "1.jsonl"), "wb").write(bytes(random.getrandbits(8) for _ in range(20000)))
+open(os.path.join(out, "2.jsonl"), "w").write('{"input": "' + "a" * 10_000_000 + '", "prompt": "x"}\n')
+open(os.path.join(out, "3.jsonl"), "w").write("[" * 100000 + "]" * 100000 + "\n")
+open(os.path.join(out, "4.jsonl"), "wb").write(b'{"input": "' + img.encode() + b'", "prompt": "a\x00b"}\n')
+with open(os.path.join(out, "5.jsonl"), "w") as f:
+    for e in ({"input": img, "prompt": "x" * 100000, "name": "n" * 500},
+              {"input": img, "prompt": "ok", "seed": -5, "num_frames": 1e30, "num_input_frames": "9"},
+              {"input": 123, "prompt": ["a"]}, {"input": "../../etc/passwd", "prompt": "x", "name": "../../evil"}):
+        f.write(json.dumps(e) + "\n")
+EOF
+for k in 1 2 3 4 5; do
+  timeout 120 "$BIN" batch --model-dir "$M" --manifest "$WORK/fz/$k.jsonl" --output-dir "$WORK/fz/out" --dry-run \
+    >"$WORK/fz/$k.out" 2>"$WORK/fz/$k.err"
+  rc=$?
+  [ $rc = 2 ] && grep -q "^dry run of " "$WORK/fz/$k.out" && [ "$(rows "$WORK/fz/$k.out" | grep -cv ' run$')" -ge 1 ] \
+    && [ ! -e "$WORK/fz/out" ] && ok || bad "hostile manifest $k: exit $rc, $(tail -1 "$WORK/fz/$k.err")"
+done
 
 # --- info DIR --check: every file strictly, its values, and the files together; a truncated file
 # and a NaN weight are found and named; T5 and context files are described too ---
