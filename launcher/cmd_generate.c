@@ -68,6 +68,7 @@ struct gen_opts {
     int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
     int variants; /* batch: clips per manifest item, seeds seed, seed+1, ... (0 or 1: one) */
     int save_tokens; /* batch: also OUT/NAME.tokens.txt, the clip's token ids */
+    const char *progress_json; /* batch: the job's progress, rewritten after every clip (rank 0) */
     float temperature, top_p;
     uint64_t seed;
     struct cli_common common;
@@ -363,7 +364,36 @@ struct batch_ctx {
     const struct gen_run *run;
     int *ended; /* rank 0: [R] replica q sent its end record */
     json_t *settings; /* what made the clips, for their status files (batch_settings_json) */
+    const char *progress_json; /* NULL: none */
+    int n_skipped, n_bad;      /* of the plan: already done, bad manifest lines */
+    const char *last;          /* the last finished clip's name */
 };
+
+/* --progress-json (rank 0): the job's progress as a small JSON file, rewritten atomically after
+ * every clip and at the end, for monitors of long batches: state ("running", "finished",
+ * "interrupted"), clip counts, tokens, rate, elapsed and ETA, the last clip, when it was written,
+ * and who writes it (host, pid, Slurm job). A job that dies leaves "running" with an old "updated". */
+static void write_progress(const struct batch_ctx *b, const char *state) {
+    if (!b->progress_json) return;
+    const int done = b->n_ok + b->n_failed;
+    const double dt = cosmos_now_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
+    char host[256] = "?", when[32];
+    gethostname(host, sizeof host - 1);
+    const time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *job = getenv("SLURM_JOB_ID");
+    json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:s?, s:s, s:s, s:i, s:s?}", "state",
+                          state, "clips_to_run", b->n_run, "clips_done", b->n_ok, "clips_failed", b->n_failed,
+                          "clips_left", b->n_run - done, "already_done", b->n_skipped, "bad_lines", b->n_bad,
+                          "tokens_generated", (json_int_t)b->tokens, "tokens_per_s", dt > 0 ? b->tokens / dt : 0.0,
+                          "elapsed_s", dt, "eta_s", eta, "last_clip", b->last, "updated", when, "host", host, "pid",
+                          (int)getpid(), "slurm_job_id", job);
+    if (!o || cosmos_json_write(o, b->progress_json, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != COSMOS_OK)
+        LOG_WARN("batch: could not write the progress file '%s'", b->progress_json);
+    json_decref(o);
+}
 
 enum { TAG_GATHER = 401, TAG_PROGRESS_DP = 402 };
 struct dp_progress { /* a finished clip (gi >= 0) or the end of a replica's clips (gi = -1) */
@@ -419,6 +449,8 @@ static void progress_line(struct batch_ctx *b, int gi, cosmos_status status, int
     const int ok = status == COSMOS_OK;
     ok ? b->n_ok++ : b->n_failed++;
     b->tokens += tokens;
+    b->last = it->name;
+    write_progress(b, "running");
     const int done = b->n_ok + b->n_failed;
     const double dt = cosmos_now_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
     if (isatty(STDERR_FILENO)) { /* a bar redrawn in place; plain log lines otherwise */
@@ -564,7 +596,8 @@ fail:
  * (the output directory is only checked), and report gets every item in manifest order:
  * {"line", "name", "state": "bad" | "done" | "run", "reason" (bad)} plus the plan's fields (run). */
 static cosmos_status plan_batch(const char *manifest, const char *out_dir, const struct cosmos_manifest_defaults *d,
-                                int variants, int tokens, json_t *report, char **plan_json, int *n_bad_out) {
+                                int variants, int tokens, json_t *report, char **plan_json, int *n_bad_out,
+                                int *n_skip_out) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_manifest_item *items = NULL;
     int n = 0, n_skip = 0, n_bad = 0;
@@ -616,6 +649,7 @@ static cosmos_status plan_batch(const char *manifest, const char *out_dir, const
         }
     }
     *n_bad_out = n_bad;
+    if (n_skip_out) *n_skip_out = n_skip;
     if (variants > 1)
         LOG_INFO("batch: %d items in %s, %d variants each: %d clips to run, %d already done, %d bad", n, manifest,
                  variants, (int)json_array_size(arr), n_skip, n_bad);
@@ -709,7 +743,8 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
     struct cosmos_manifest_defaults d = {o->seed, o->num_input_frames, settings};
     report = json_array();
     CHECK_ALLOC(report);
-    CHECK(plan_batch(manifest, out_dir, &d, o->variants > 1 ? o->variants : 1, o->save_tokens, report, &plan, &n_bad));
+    CHECK(plan_batch(manifest, out_dir, &d, o->variants > 1 ? o->variants : 1, o->save_tokens, report, &plan, &n_bad,
+                     NULL));
     int T = 0;
     cosmos_v2w_clip_shape(v2w, &T, NULL, NULL, NULL);
     const int run_frames = o->num_frames > 0 ? o->num_frames : T;
@@ -766,7 +801,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     struct gen_opts o;
     const char *manifest = NULL, *out_dir = NULL, *pos[1];
-    int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0, dry_run = 0;
+    int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0, n_skipped = 0, dry_run = 0;
     char *plan = NULL, settings[256];
     json_t *arr = NULL, *settings_json = NULL;
     struct cosmos_manifest_item *items = NULL;
@@ -789,6 +824,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
         {"save-tokens", CLI_FLAG, &o.save_tokens,
          "also write OUT/NAME.tokens.txt, each clip's token ids (input frames' included; `detokenize` decodes them); "
          "a rerun makes the missing ones", 0},
+        {"progress-json", CLI_STR, &o.progress_json,
+         "keep the job's progress in this JSON file (state, clips done/failed/left, tokens/s, ETA), rewritten "
+         "after every clip", 0},
         {"dry-run", CLI_FLAG, &dry_run,
          "check the manifest without generating: a table of what a run would do with each item (run, done, "
          "FAIL, BLOCKED, BAD and why: prompts, lengths, inputs decoded as in a run, the blocklist), tokens to "
@@ -820,8 +858,8 @@ cosmos_status cmd_batch(int argc, char **argv) {
     /* rank 0 plans; everyone gets the plan (or learns that planning failed) */
     int64_t len = 0;
     if (r.rank == 0) {
-        cosmos_status pst =
-            plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, o.save_tokens, NULL, &plan, &n_bad);
+        cosmos_status pst = plan_batch(manifest, out_dir, &d, o.variants > 1 ? o.variants : 1, o.save_tokens, NULL,
+                                       &plan, &n_bad, &n_skipped);
         len = pst == COSMOS_OK ? (int64_t)strlen(plan) + 1 : (int64_t)pst; /* statuses are negative */
     }
     if (r.world) CHECK(cosmos_comm_broadcast(r.world, &len, sizeof len, 0));
@@ -836,6 +874,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
     n_run = (int)json_array_size(arr);
     if (n_run == 0) {
         LOG_INFO0("batch: nothing to do");
+        const struct batch_ctx none = {out_dir, NULL, 0, 0, 0, 0, cosmos_now_s(), &r, NULL, NULL,
+                                       r.rank == 0 ? o.progress_json : NULL, n_skipped, n_bad, NULL};
+        write_progress(&none, "finished");
         CHECK_ARG(n_bad == 0, COSMOS_ERR_INVALID_ARG, "batch: %d bad manifest line(s) (see their .status.json)", n_bad);
         goto fail;
     }
@@ -878,7 +919,9 @@ cosmos_status cmd_batch(int argc, char **argv) {
     CHECK_ALLOC(ended);
     settings_json = batch_settings_json(&o, &r);
     CHECK_ALLOC(settings_json);
-    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, cosmos_now_s(), &r, ended, settings_json};
+    struct batch_ctx b = {out_dir, items, n_run, 0, 0, 0, cosmos_now_s(), &r, ended, settings_json,
+                          r.rank == 0 ? o.progress_json : NULL, n_skipped, n_bad, NULL};
+    write_progress(&b, "running");
     int my_done = 0;
     cosmos_status rst = cosmos_v2w_run(r.v2w, my_reqs, n_mine, my_res, &my_done, on_clip_done, &b);
     run_or_abort(&r, "batch", rst);
@@ -919,6 +962,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
         if (o.memory_json) CHECK(cosmos_v2w_write_memory_json(r.v2w, o.memory_json));
         LOG_INFO("batch: %d of %d clips run, %d failed%s", n_done, n_run, totals[1],
                  n_done < n_run ? " (stopped by a signal: run the same command again to resume)" : "");
+        write_progress(&b, n_done < n_run ? "interrupted" : "finished");
     }
     if (r.world) CHECK(cosmos_comm_broadcast(r.world, totals, sizeof totals, 0));
     n_done = totals[0];

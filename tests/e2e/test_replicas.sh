@@ -6,8 +6,9 @@
 #    prints the progress of the whole job, sums it up and writes one timing JSON with world ranks;
 #    a blocked prompt and a missing input fail only their items, in whichever replica;
 #  - a rerun skips every finished item; --save-tokens makes every item's token file (the
-#    one-process batch's tokens) on 2 replicas of 2 ranks; a stop signal stops every replica after its clip in flight
-#    (exit 1, "interrupted"), and a rerun finishes the manifest;
+#    one-process batch's tokens) on 2 replicas of 2 ranks; a stop signal stops every replica after
+#    its clip in flight (exit 1, "interrupted"), and a rerun finishes the manifest; rank 0's
+#    --progress-json says "finished" or "interrupted" with the counts;
 #  - more replicas than items (R = 4 on 4 ranks, 3 items): idle replicas finish cleanly;
 #  - each replica's rank picks the GPU of its local rank on the node (cuda:1 for world rank 1);
 #  - bad requests: R not dividing the ranks, R without mpirun, R = 0: a clear error on every rank,
@@ -42,7 +43,11 @@ same_as_serial() { # DIR: every mN.mp4 equals the one-process run's
 
 # --- R = 2 on 2 ranks: one rank per replica (all roles on it) ---
 run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/r2" --replicas 2 \
-  --timing-json "$WORK/r2.timing.json" 2>"$WORK/r2.txt" || bad "replicas 2 on 2 ranks: $(tail -3 "$WORK/r2.txt")"
+  --timing-json "$WORK/r2.timing.json" --progress-json "$WORK/r2.progress.json" 2>"$WORK/r2.txt" \
+  || bad "replicas 2 on 2 ranks: $(tail -3 "$WORK/r2.txt")"
+# the progress file rank 0 keeps (both replicas' clips): finished, 5 of 5
+python3 -c "import json,sys; p=json.load(open(sys.argv[1])); assert (p['state'], p['clips_to_run'], p['clips_done'], p['clips_failed'], p['clips_left']) == ('finished', 5, 5, 0, 0) and p['tokens_generated'] > 0 and p['last_clip'], p" \
+  "$WORK/r2.progress.json" && ok || bad "progress file of 2 replicas: $(cat "$WORK/r2.progress.json")"
 same_as_serial "$WORK/r2"
 grep -q "2 data-parallel replicas of the pipeline, each on 1 rank" "$WORK/r2.txt" && ok || bad "no replica layout line"
 # replica 0 (rank 0) runs m1 m3 m5, replica 1 (rank 1) m2 m4; rank 0 prints the job's progress,
@@ -121,7 +126,7 @@ for i in $(seq 1 40); do
   echo "{\"input\": \"$IMG\", \"prompt\": \"clip $i\", \"seed\": $i, \"name\": \"s$i\"}"
 done >"$WORK/jobs40.jsonl"
 ( run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs40.jsonl" --output-dir "$WORK/stop" --replicas 2 \
-  2>"$WORK/stop1.txt"; echo $? >"$WORK/stop1.rc" ) &
+  --progress-json "$WORK/stop.progress.json" 2>"$WORK/stop1.txt"; echo $? >"$WORK/stop1.rc" ) &
 for _ in $(seq 1 600); do grep -q "batch: 2/40" "$WORK/stop1.txt" 2>/dev/null && break; sleep 0.1; done
 # mpirun itself (not `timeout`, whose command line contains the same words)
 pkill -USR1 -f "^$MPIRUN --oversubscribe --bind-to none -np 2 $BIN batch --model-dir $M --manifest $WORK/jobs40.jsonl"
@@ -130,6 +135,8 @@ n_done=$(grep -l '"done"' "$WORK"/stop/s*.status.json 2>/dev/null | wc -l)
 [ "$(cat "$WORK/stop1.rc")" = 1 ] && grep -q "interrupted after $n_done of 40 clips" "$WORK/stop1.txt" \
   && [ "$n_done" -lt 40 ] && [ "$(ls "$WORK"/stop/*.mp4 | wc -l)" = "$n_done" ] && ok \
   || bad "stop signal: exit $(cat "$WORK/stop1.rc"), $n_done done, $(grep -c interrupted "$WORK/stop1.txt") 'interrupted'"
+python3 -c "import json,sys; p=json.load(open(sys.argv[1])); assert p['state'] == 'interrupted' and p['clips_done'] == int(sys.argv[2]) and p['clips_left'] == 40 - int(sys.argv[2]), p" \
+  "$WORK/stop.progress.json" "$n_done" && ok || bad "progress file after the stop: $(cat "$WORK/stop.progress.json")"
 run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs40.jsonl" --output-dir "$WORK/stop" --replicas 2 \
   2>"$WORK/stop2.txt" && grep -q "$n_done already done" "$WORK/stop2.txt" \
   && [ "$(grep -l '"done"' "$WORK"/stop/s*.status.json | wc -l)" = 40 ] \
