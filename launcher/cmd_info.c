@@ -5,14 +5,18 @@
  * ("model_type": "dv_tokenizer") gets its config, parts, parameter counts and default clip; a CV
  * tokenizer file ("cv_tokenizer", spec 4.7) the same with its latent channels and statistics; a
  * diffusion decoder file ("diffusion_decoder", spec 4.4) its architecture, sampling settings and sizes;
- * the video guardrail's files ("retinaface" spec 5.5, "siglip_safety" spec 5.4) their config.
- * Given a model directory (core/pipeline/model_dir.h), it lists its files with their sizes on disk
+ * the video guardrail's files ("retinaface" spec 5.5, "siglip_safety" spec 5.4) their config; a
+ * T5 encoder file ("t5", spec 3) its config and sizes; a context file (/context, no model_type)
+ * its shape. Given a model directory (core/pipeline/model_dir.h), it lists its files with their sizes on disk
  * and the pipeline role that loads each, with a total per role (what each rank of a layout reads;
  * the memory a run actually used is the table generate and batch print at the end). With --ranks N
  * (and the run's --layout or --tp/--pp, --backend, --clips-in-flight, --disable-*), it plans the
  * memory of each rank of that job before anything is loaded (cosmos_v2w_plan_memory): the
  * transformer's weights, KV cache and other buffers exactly as the run will allocate them, and
- * the other models' file sizes on the device and on the host; --json F writes the plan. */
+ * the other models' file sizes on the device and on the host; --json F writes the plan, --memory
+ * GB checks it against one GPU; --config CFG.json plans a transformer config alone. With --check,
+ * every file of the directory is described as above, its values scanned (all finite), and the
+ * files checked against each other, with a summary (exit 1 when anything failed). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
