@@ -284,7 +284,7 @@ fail:
  * length, an input that cannot be read or prepared, a blocklisted prompt) ends the command before
  * the models load, which takes minutes at full size (spec performance-and-peers.md 4.6: validate
  * before loading). Every rank checks alike, before MPI starts. */
-static cosmos_status generate_precheck(struct gen_opts *o, const struct cosmos_v2w_request *req) {
+static cosmos_status generate_precheck(struct gen_opts *o, const struct cosmos_v2w_request *req, int report) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_model_dir md;
     struct cosmos_layout layout;
@@ -296,6 +296,13 @@ static cosmos_status generate_precheck(struct gen_opts *o, const struct cosmos_v
               "generate: this is a Video2World model: --prompt is required");
     st = cosmos_v2w_check_request(v, req, &n_tokens, why, sizeof why);
     CHECK_ARG(st == COSMOS_OK, st, "generate: %s (nothing was loaded)", why);
+    if (report) { /* generate --dry-run: what the run would make (stdout), without making it */
+        int T = 0;
+        cosmos_v2w_clip_shape(v, &T, NULL, NULL, NULL);
+        printf("dry run: generate would make %s, %d frames, %lld tokens to generate (model %s); nothing was "
+               "loaded or written\n",
+               req->output, o->num_frames > 0 ? o->num_frames : T, (long long)n_tokens, md.name);
+    }
 fail:
     cosmos_v2w_free(v);
     return st;
@@ -305,6 +312,7 @@ cosmos_status cmd_generate(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     struct gen_opts o;
     const char *input = NULL, *prompt = NULL, *output = NULL, *preview = NULL, *tokens_out = NULL, *pos[1];
+    int dry_run = 0;
     int n_pos = 0, n_done = 0;
     struct gen_run r = {0};
     struct cosmos_v2w_result res;
@@ -315,6 +323,9 @@ cosmos_status cmd_generate(int argc, char **argv) {
         {"output", CLI_STR, &output, "output video (.mp4)", 0},
         {"preview", CLI_STR, &preview, "also keep a playable partial mp4 here while generating", 0},
         {"save-tokens", CLI_STR, &tokens_out, "write the clip's token ids (one per line)", 0},
+        {"dry-run", CLI_FLAG, &dry_run,
+         "check the request (input decoded as in a run, prompt, length, blocklist) and say what the run would "
+         "make, without loading the models or writing anything", 0},
         GEN_OPTS(o),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -325,7 +336,8 @@ cosmos_status cmd_generate(int argc, char **argv) {
     {
         const struct cosmos_v2w_request pre = {input, prompt, o.num_input_frames, o.temperature, o.top_p, o.top_k,
                                                o.seed, output, NULL, NULL, 0};
-        CHECK(generate_precheck(&o, &pre));
+        CHECK(generate_precheck(&o, &pre, dry_run && cli_launcher_rank() == 0));
+        if (dry_run) goto fail;
     }
     install_signals();
     CHECK(gen_open(&o, "generate", &r));

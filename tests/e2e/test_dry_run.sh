@@ -14,6 +14,7 @@
 #  - with --disable-diffusion-decoder: a 41-frame clip runs (its tokens are the run's), and a 9-frame
 #    video input asked for 9 frames fails ("nothing to generate");
 #  - --save-tokens: token files equal generate's; an item without its token file is not done;
+#  - generate --dry-run: one clip's frames and tokens, nothing written; a missing input fails;
 #  - output directories: one whose parent is missing (exit 1) and a file (exit 2);
 #  - hostile manifests (random bytes, a 10 MB line, deep nesting, NUL bytes, wrong types, names
 #    escaping OUT): a BAD or FAIL row per item, exit 2, no crash;
@@ -74,6 +75,21 @@ run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-d
 rc=$?
 [ $rc = 2 ] && [ "$(grep -c '^dry run of' "$WORK/dry-np2.txt")" = 1 ] && [ "$(rows "$WORK/dry-np2.txt")" = "$expect" ] \
   && [ ! -e "$WORK/out" ] && ok || bad "dry run on 2 ranks: exit $rc, $(grep -c '^dry run of' "$WORK/dry-np2.txt") summaries"
+
+# generate --dry-run: the same check for one clip, its frames and tokens (batch's row for the same
+# item), nothing written; a missing input fails it
+tok1=$(awk '$1 == 1 {print $5}' "$WORK/dry.txt")
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a red cube" --seed 1 --output "$WORK/g-dry.mp4" --dry-run \
+  >"$WORK/g-dry.txt" 2>/dev/null
+rc=$?
+[ $rc = 0 ] && grep -q "generate would make .*g-dry.mp4, 17 frames, $tok1 tokens to generate" "$WORK/g-dry.txt" \
+  && [ ! -e "$WORK/g-dry.mp4" ] && ok || bad "generate --dry-run: exit $rc, $(cat "$WORK/g-dry.txt")"
+"$BIN" generate --model-dir "$M" --input "$IMG" --prompt "a red cube" --output "$WORK/g-dry.mp4" --dry-run \
+  --num-frames 41 --disable-diffusion-decoder 2>/dev/null | grep -q "41 frames" && ok || bad "generate --dry-run, 41 frames"
+"$BIN" generate --model-dir "$M" --input "$WORK/missing.png" --prompt x --output "$WORK/g-dry.mp4" --dry-run \
+  >/dev/null 2>&1
+rc=$?
+[ $rc = 1 ] && [ ! -e "$WORK/g-dry.mp4" ] && ok || bad "generate --dry-run of a missing input: exit $rc"
 
 # --- the real run: each status file says what the dry run predicted ---
 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" >/dev/null 2>"$WORK/err.txt"
