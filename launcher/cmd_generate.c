@@ -741,15 +741,17 @@ static void batch_settings(const struct gen_opts *o, const struct cosmos_model_d
  * the manifest would do with each item (docs/pipeline.md "Batch"): a table on stdout, one row per
  * item (and variant) in manifest order, then a summary. INVALID_ARG when an item would fail or a
  * line is bad, BLOCKED when the only problems are prompts the blocklist blocks. */
-static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, const char *out_dir) {
+static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, const char *out_dir,
+                                   const char *json_out) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_model_dir md;
     struct cosmos_layout layout;
     cosmos_v2w_t *v2w = NULL;
-    json_t *report = NULL;
+    json_t *report = NULL, *rows = json_array(), *doc = NULL;
     char *plan = NULL, settings[256];
     int n_bad = 0, counts[5] = {0}; /* run, done, fail, blocked, bad */
     int64_t tokens = 0;
+    CHECK_ALLOC(rows);
     CHECK(open_check_handle(o, "batch --dry-run", &md, &layout, &v2w));
     batch_settings(o, &md, v2w, settings, sizeof settings);
     struct cosmos_manifest_defaults d = {o->seed, o->num_input_frames, settings};
@@ -786,6 +788,13 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
         static const char *names[5] = {"run", "done", "FAIL", "BLOCKED", "BAD"};
         counts[k]++;
         printf("%-6d %-40s %-8s %6s %9s  %s\n", line, name && name[0] ? name : "-", names[k], frames, toks, why);
+        json_t *row = json_pack("{s:i, s:s?, s:s}", "line", line, "name", name && name[0] ? name : NULL, "state",
+                                names[k]);
+        CHECK_ALLOC(row);
+        if (frames[0] != '-') json_object_set_new(row, "frames", json_integer(atoi(frames)));
+        if (toks[0] != '-') json_object_set_new(row, "tokens", json_integer(atoll(toks)));
+        if (why[0]) json_object_set_new(row, "reason", json_string(why));
+        json_array_append_new(rows, row);
     }
     printf("dry run of %s: %d clip(s) would run (%lld tokens to generate), %d already done, %d would fail, %d "
            "prompt(s) blocked by the blocklist, %d bad line(s)%s; nothing was written\n",
@@ -794,6 +803,13 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
                                                                    : " (the Aegis prompt check and the video guardrail "
                                                                      "run only in a real run)");
     fflush(stdout);
+    if (json_out) { /* the same table for scripts */
+        doc = json_pack("{s:s, s:{s:i, s:I, s:i, s:i, s:i, s:i}, s:O}", "manifest", manifest, "summary", "run",
+                        counts[0], "tokens", (json_int_t)tokens, "done", counts[1], "fail", counts[2], "blocked",
+                        counts[3], "bad", counts[4], "items", rows);
+        CHECK_ALLOC(doc);
+        CHECK(cosmos_json_write(doc, json_out, JSON_INDENT(2)));
+    }
     if (counts[2] + counts[4] > 0) {
         LOG_ERROR("batch --dry-run: %d clip(s) would fail and %d manifest line(s) are bad (see the table)", counts[2],
                   counts[4]);
@@ -804,6 +820,8 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
     }
 fail:
     free(plan);
+    json_decref(doc);
+    json_decref(rows);
     json_decref(report);
     cosmos_v2w_free(v2w);
     return st;
@@ -814,6 +832,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
     struct gen_opts o;
     const char *manifest = NULL, *out_dir = NULL, *pos[1];
     int n_pos = 0, n_run = 0, n_done = 0, n_bad = 0, n_skipped = 0, dry_run = 0;
+    const char *dry_run_json = NULL;
     char *plan = NULL, settings[256];
     json_t *arr = NULL, *settings_json = NULL;
     struct cosmos_manifest_item *items = NULL;
@@ -839,6 +858,7 @@ cosmos_status cmd_batch(int argc, char **argv) {
         {"progress-json", CLI_STR, &o.progress_json,
          "keep the job's progress in this JSON file (state, clips done/failed/left, tokens/s, ETA), rewritten "
          "after every clip", 0},
+        {"dry-run-json", CLI_STR, &dry_run_json, "with --dry-run: also write its table as JSON", 0},
         {"dry-run", CLI_FLAG, &dry_run,
          "check the manifest without generating: a table of what a run would do with each item (run, done, "
          "FAIL, BLOCKED, BAD and why: prompts, lengths, inputs decoded as in a run, the blocklist), tokens to "
@@ -849,10 +869,11 @@ cosmos_status cmd_batch(int argc, char **argv) {
     CHECK(cli_parse_command("batch", argc, argv, opts, pos, 0, &n_pos, &o.common));
     if (o.common.help) return COSMOS_OK;
     CHECK_ARG(manifest && out_dir, COSMOS_ERR_INVALID_ARG, "batch: --manifest and --output-dir are required");
+    CHECK_ARG(!dry_run_json || dry_run, COSMOS_ERR_INVALID_ARG, "batch: --dry-run-json goes with --dry-run");
     CHECK_ARG(o.variants >= 0 && o.variants <= 1000, COSMOS_ERR_INVALID_ARG,
               "batch: --variants must be in 1..1000 (got %d)", o.variants);
     if (dry_run) { /* one process's work: under a launcher, the first rank does it, the others leave */
-        if (cli_launcher_rank() == 0) st = batch_dry_run(&o, manifest, out_dir);
+        if (cli_launcher_rank() == 0) st = batch_dry_run(&o, manifest, out_dir, dry_run_json);
         goto fail;
     }
     { /* a manifest that cannot be read or an output directory that cannot be written ends the

@@ -43,7 +43,7 @@ EOF
 rows() { awk 'NR > 1 && $1 ~ /^[0-9]+$/ {print $1, $2, $3}' "$1"; }
 
 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" --dry-run \
-  >"$WORK/dry.txt" 2>"$WORK/err.txt"
+  --dry-run-json "$WORK/dry.json" >"$WORK/dry.txt" 2>"$WORK/err.txt"
 rc=$?
 [ $rc = 2 ] && ok || bad "dry run of a manifest with problems: exit $rc, $(tail -1 "$WORK/err.txt")"
 [ ! -e "$WORK/out" ] && ok || bad "the dry run created the output directory"
@@ -68,6 +68,26 @@ grep -q "cannot use the input '$WORK/missing.png'" "$WORK/dry.txt" && grep -q "a
   || bad "dry-run reasons: $(cat "$WORK/dry.txt")"
 grep -q "dry run of .*: 3 clip(s) would run (.* tokens to generate), 0 already done, 5 would fail, 1 prompt(s) blocked by the blocklist, 2 bad line(s)" \
   "$WORK/dry.txt" && ok || bad "dry-run summary: $(tail -1 "$WORK/dry.txt")"
+
+# --dry-run-json: the same rows and counts for scripts
+/usr/bin/python3 - "$WORK/dry.txt" "$WORK/dry.json" <<'EOF' && ok || bad "--dry-run-json is not the table"
+import json, sys
+table = [l.split()[:5] for l in open(sys.argv[1]).read().splitlines()[1:] if l.split() and l.split()[0].isdigit()]
+j = json.load(open(sys.argv[2]))
+assert len(j["items"]) == len(table) == 11, (len(j["items"]), len(table))
+for t, e in zip(table, j["items"]):
+    assert [int(t[0]), t[1], t[2]] == [e["line"], e["name"] or "-", e["state"]], (t, e)
+    assert (t[3] == "-") == ("frames" not in e) and (t[4] == "-") == ("tokens" not in e), (t, e)
+    assert ("reason" in e) == (e["state"] not in ("run", "done")), e
+sm = j["summary"]
+assert (sm["run"], sm["done"], sm["fail"], sm["blocked"], sm["bad"]) == (3, 0, 5, 1, 2), sm
+assert sm["tokens"] == sum(e.get("tokens", 0) for e in j["items"]) > 0, sm
+EOF
+"$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" --dry-run-json "$WORK/x.json" \
+  >/dev/null 2>"$WORK/err.txt"
+rc=$?
+[ $rc = 2 ] && grep -q -- "--dry-run-json goes with --dry-run" "$WORK/err.txt" && [ ! -e "$WORK/x.json" ] && ok \
+  || bad "--dry-run-json without --dry-run: exit $rc"
 
 # under a launcher the first rank does the dry run alone: one table, the same rows, the same exit
 run -np 2 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" --dry-run \
