@@ -17,17 +17,7 @@
 #    done with a valid mp4, nothing duplicated, no temporary files; an unwritable output directory
 #    is a clear error.
 # Every mpirun is bounded by `timeout`. Usage: test_generate.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
-set -u
-BIN=$1
-MPIRUN=$2
-SRC=$3
-WORK=$4
-rm -rf "$WORK" && mkdir -p "$WORK"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 300 "$MPIRUN" --oversubscribe "$@"; }
 frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
 
@@ -428,5 +418,4 @@ touch "$WORK/file-not-dir"
 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/file-not-dir/out" 2>"$WORK/err.txt" \
   && bad "unwritable output dir accepted" || { grep -q "output directory" "$WORK/err.txt" && ok || bad "output dir message"; }
 
-echo "test_generate: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish test_generate

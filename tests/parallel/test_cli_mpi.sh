@@ -2,18 +2,8 @@
 # cosmos-ar under mpirun with --tp / --pp: logits and sampled tokens equal to the single-process run;
 # impossible layouts rejected on every rank with a clear message and no hang (every mpirun is
 # bounded by `timeout`). Usage: test_cli_mpi.sh COSMOS_AR MPIEXEC SOURCE_DIR WORK_DIR
-set -u
-BIN=$1
-MPIRUN=$2
-SRC=$3
-WORK=$4
-rm -rf "$WORK" && mkdir -p "$WORK"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/mpi_prologue.sh" "$@"
 D=$SRC/tests/data
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 run() { timeout 120 "$MPIRUN" --oversubscribe "$@"; }
 
 for name in tiny-ar-4b tiny-ar-13b-video2world; do
