@@ -52,30 +52,27 @@ static int is_hdf5(const char *path) {
     return n == sizeof sig && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
 }
 
-/* 1 when the HDF5 file's root attribute model_type is `type` (0 when absent or unreadable). */
-static int h5_model_type_is(const char *path, const char *type) {
+/* What kind of HDF5 file this is, from one open: its root attribute model_type in type ("" when it
+ * has none), and whether it then has a /context dataset (a context file). A missing file leaves
+ * both empty (the AR loader reports it); a file HDF5 cannot open is that error (logged). */
+static cosmos_status h5_kind(const char *path, char *type, size_t n, int *context) {
+    cosmos_status st = COSMOS_OK;
     cosmos_h5_t *h5 = NULL;
     char *kind = NULL;
-    int yes = 0;
+    type[0] = '\0';
+    *context = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return 0; /* the AR loader reports the missing file */
+    if (!f) return COSMOS_OK;
     fclose(f);
-    if (cosmos_h5_open(path, &h5) == COSMOS_OK && cosmos_h5_has_attr(h5, "model_type") &&
-        cosmos_h5_attr_string(h5, "model_type", &kind) == COSMOS_OK)
-        yes = strcmp(kind, type) == 0;
+    CHECK(cosmos_h5_open(path, &h5));
+    if (cosmos_h5_has_attr(h5, "model_type") && cosmos_h5_attr_string(h5, "model_type", &kind) == COSMOS_OK)
+        snprintf(type, n, "%s", kind);
+    else
+        *context = cosmos_h5_has_dataset(h5, "context");
+fail:
     free(kind);
     cosmos_h5_close(h5);
-    return yes;
-}
-
-/* 1 when the HDF5 file has no model_type and a /context dataset (a context file). */
-static int h5_has_context(const char *path) {
-    cosmos_h5_t *h5 = NULL;
-    int yes = 0;
-    if (cosmos_h5_open(path, &h5) == COSMOS_OK)
-        yes = !cosmos_h5_has_attr(h5, "model_type") && cosmos_h5_has_dataset(h5, "context");
-    cosmos_h5_close(h5);
-    return yes;
+    return st;
 }
 
 static void print_ints(const char *label, const int *v, int n) {
@@ -483,27 +480,30 @@ static cosmos_status info_file(const char *path, int threads) {
         cosmos_frames_free(&f);
         goto fail;
     }
-    if (h5_model_type_is(path, COSMOS_DV_MODEL_TYPE) || h5_model_type_is(path, COSMOS_CV_MODEL_TYPE)) {
+    char type[64];
+    int context = 0;
+    CHECK(h5_kind(path, type, sizeof type, &context));
+    if (!strcmp(type, COSMOS_DV_MODEL_TYPE) || !strcmp(type, COSMOS_CV_MODEL_TYPE)) {
         CHECK(info_dv(path));
         goto fail;
     }
-    if (h5_model_type_is(path, COSMOS_DIT_MODEL_TYPE)) {
+    if (!strcmp(type, COSMOS_DIT_MODEL_TYPE)) {
         CHECK(info_dit(path));
         goto fail;
     }
-    if (h5_model_type_is(path, COSMOS_LLAMA_MODEL_TYPE)) {
+    if (!strcmp(type, COSMOS_LLAMA_MODEL_TYPE)) {
         CHECK(info_llama(path, threads));
         goto fail;
     }
-    if (h5_model_type_is(path, "retinaface") || h5_model_type_is(path, COSMOS_SIGLIP_MODEL_TYPE)) {
-        CHECK(info_guardrail(path, h5_model_type_is(path, "retinaface")));
+    if (!strcmp(type, "retinaface") || !strcmp(type, COSMOS_SIGLIP_MODEL_TYPE)) {
+        CHECK(info_guardrail(path, !strcmp(type, "retinaface")));
         goto fail;
     }
-    if (h5_model_type_is(path, "t5")) {
+    if (!strcmp(type, "t5")) {
         CHECK(info_t5(path, threads));
         goto fail;
     }
-    if (h5_has_context(path)) {
+    if (context) {
         CHECK(info_context(path));
         goto fail;
     }
