@@ -292,8 +292,6 @@ static cosmos_status generate_precheck(struct gen_opts *o, const struct cosmos_v
     char why[256];
     int64_t n_tokens = 0;
     CHECK(open_check_handle(o, "generate", &md, &layout, &v));
-    CHECK_ARG(!cosmos_v2w_is_video2world(v) || (req->prompt && req->prompt[0]), COSMOS_ERR_INVALID_ARG,
-              "generate: this is a Video2World model: --prompt is required");
     st = cosmos_v2w_check_request(v, req, &n_tokens, why, sizeof why);
     CHECK_ARG(st == COSMOS_OK, st, "generate: %s (nothing was loaded)", why);
     if (report) { /* generate --dry-run: what the run would make (stdout), without making it */
@@ -381,14 +379,22 @@ struct batch_ctx {
     const char *last;          /* the last finished clip's name */
 };
 
+/* Clips finished so far, seconds since the start, and the time left at the rate so far. */
+static void batch_pace(const struct batch_ctx *b, int *done, double *dt, double *eta) {
+    *done = b->n_ok + b->n_failed;
+    *dt = cosmos_now_s() - b->t0;
+    *eta = *done ? *dt / *done * (b->n_run - *done) : 0;
+}
+
 /* --progress-json (rank 0): the job's progress as a small JSON file, rewritten atomically after
  * every clip and at the end, for monitors of long batches: state ("running", "finished",
  * "interrupted"), clip counts, tokens, rate, elapsed and ETA, the last clip, when it was written,
  * and who writes it (host, pid, Slurm job). A job that dies leaves "running" with an old "updated". */
 static void write_progress(const struct batch_ctx *b, const char *state) {
     if (!b->progress_json) return;
-    const int done = b->n_ok + b->n_failed;
-    const double dt = cosmos_now_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
+    int done;
+    double dt, eta;
+    batch_pace(b, &done, &dt, &eta);
     char host[256] = "?", when[32];
     gethostname(host, sizeof host - 1);
     const time_t t = time(NULL);
@@ -463,8 +469,9 @@ static void progress_line(struct batch_ctx *b, int gi, cosmos_status status, int
     b->tokens += tokens;
     b->last = it->name;
     write_progress(b, "running");
-    const int done = b->n_ok + b->n_failed;
-    const double dt = cosmos_now_s() - b->t0, eta = done ? dt / done * (b->n_run - done) : 0;
+    int done;
+    double dt, eta;
+    batch_pace(b, &done, &dt, &eta);
     if (isatty(STDERR_FILENO)) { /* a bar redrawn in place; plain log lines otherwise */
         char bar[41];
         const int w = (int)(40.0 * done / (b->n_run > 0 ? b->n_run : 1));
