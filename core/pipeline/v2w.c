@@ -573,6 +573,28 @@ void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int la
 int cosmos_v2w_is_video2world(const cosmos_v2w_t *v) { return v->v2w; }
 double cosmos_v2w_default_top_p(const cosmos_v2w_t *v) { return v->ar_cfg.default_top_p; }
 
+/* A Video2World clip's prompt: *verdict OK, INVALID_ARG (none given) or BLOCKED by the text
+ * guardrail (v->guard, when loaded), with the reason in why. The return value is the guardrail's
+ * own failure, which fails the run. */
+static cosmos_status prompt_verdict(cosmos_v2w_t *v, const char *prompt, cosmos_status *verdict, char *why,
+                                    size_t n_why) {
+    cosmos_status st = COSMOS_OK;
+    *verdict = COSMOS_OK;
+    if (!prompt || !prompt[0]) {
+        *verdict = COSMOS_ERR_INVALID_ARG;
+        snprintf(why, n_why, "a Video2World model needs a prompt");
+    } else if (v->guard) {
+        struct cosmos_guardrail_verdict g;
+        CHECK(cosmos_guardrail_check_text(v->guard, prompt, &g));
+        if (!g.safe) {
+            *verdict = COSMOS_ERR_BLOCKED;
+            snprintf(why, n_why, "prompt blocked by the text guardrail (%.20s: %.160s)", g.check, g.reason);
+        }
+    }
+fail:
+    return st;
+}
+
 cosmos_status cosmos_v2w_check_request(cosmos_v2w_t *v, const struct cosmos_v2w_request *req, int64_t *n_tokens,
                                        char *why, size_t n_why) {
     cosmos_status st = COSMOS_OK;
@@ -580,18 +602,10 @@ cosmos_status cosmos_v2w_check_request(cosmos_v2w_t *v, const struct cosmos_v2w_
     int is_image = 0;
     *n_tokens = 0;
     why[0] = '\0';
-    if (v->v2w && (!req->prompt || !req->prompt[0])) { /* as role_guardrail */
-        snprintf(why, n_why, "a Video2World model needs a prompt");
-        return COSMOS_ERR_INVALID_ARG;
-    }
-    if (v->v2w && v->guard) {
-        struct cosmos_guardrail_verdict verdict;
-        CHECK(cosmos_guardrail_check_text(v->guard, req->prompt, &verdict));
-        if (!verdict.safe) {
-            snprintf(why, n_why, "prompt blocked by the text guardrail (%.20s: %.160s)", verdict.check,
-                     verdict.reason);
-            return COSMOS_ERR_BLOCKED;
-        }
+    if (v->v2w) { /* as role_guardrail */
+        cosmos_status verdict = COSMOS_OK;
+        CHECK(prompt_verdict(v, req->prompt, &verdict, why, n_why));
+        if (verdict != COSMOS_OK) return verdict;
     }
     const int lat = clip_latents(v, req, why, n_why);
     if (lat == 0) return COSMOS_ERR_INVALID_ARG;
@@ -662,18 +676,9 @@ static cosmos_status role_guardrail(cosmos_v2w_t *v, struct group *g) {
             status = MSG_STOP;
         } else if (v->v2w) {
             stage_begin(v, c, COSMOS_V2W_GUARDRAIL);
-            if (!c->req->prompt || !c->req->prompt[0]) {
-                status = COSMOS_ERR_INVALID_ARG;
-                snprintf(reason, sizeof reason, "a Video2World model needs a prompt");
-            } else if (v->guard) {
-                struct cosmos_guardrail_verdict verdict;
-                CHECK(cosmos_guardrail_check_text(v->guard, c->req->prompt, &verdict));
-                if (!verdict.safe) {
-                    status = COSMOS_ERR_BLOCKED;
-                    snprintf(reason, sizeof reason, "prompt blocked by the text guardrail (%.20s: %.160s)",
-                             verdict.check, verdict.reason);
-                }
-            }
+            cosmos_status verdict = COSMOS_OK;
+            CHECK(prompt_verdict(v, c->req->prompt, &verdict, reason, sizeof reason));
+            status = verdict;
             stage_end(c, COSMOS_V2W_GUARDRAIL);
         }
         if (v->v2w) CHECK(msg_send(v, l->t5, TAG_VERDICT_T5, c->index, status, reason, NULL, 0));
