@@ -573,6 +573,21 @@ void cosmos_v2w_clip_shape(const cosmos_v2w_t *v, int *T, int *H, int *W, int la
 int cosmos_v2w_is_video2world(const cosmos_v2w_t *v) { return v->v2w; }
 double cosmos_v2w_default_top_p(const cosmos_v2w_t *v) { return v->ar_cfg.default_top_p; }
 
+/* A request's input decoded and prepared as the clip's [3, T, H, W] video (*video, malloc'd), the
+ * latent frames it gives as context (*n_ctx: 2 for 9 video frames, else 1) and whether it was a
+ * still image; the reason in why when it cannot be used. */
+static cosmos_status load_input(const cosmos_v2w_t *v, const struct cosmos_v2w_request *req, float **video,
+                                int *n_ctx, int *is_image, char *why, size_t n_why) {
+    struct cosmos_media_prep_params pp = cosmos_media_prep_params_default();
+    pp.num_input_frames = req->num_input_frames;
+    pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
+    const cosmos_status st = cosmos_media_load_clip(req->input, &pp, video, is_image);
+    if (st != COSMOS_OK)
+        snprintf(why, n_why, "cannot use the input '%s' (%s; see the log above)", req->input, cosmos_status_str(st));
+    *n_ctx = pp.num_input_frames == 9 && !*is_image ? 2 : 1;
+    return st;
+}
+
 /* A Video2World clip's prompt: *verdict OK, INVALID_ARG (none given) or BLOCKED by the text
  * guardrail (v->guard, when loaded), with the reason in why. The return value is the guardrail's
  * own failure, which fails the run. */
@@ -609,15 +624,9 @@ cosmos_status cosmos_v2w_check_request(cosmos_v2w_t *v, const struct cosmos_v2w_
     }
     const int lat = clip_latents(v, req, why, n_why);
     if (lat == 0) return COSMOS_ERR_INVALID_ARG;
-    struct cosmos_media_prep_params pp = cosmos_media_prep_params_default(); /* as tokenize_clip */
-    pp.num_input_frames = req->num_input_frames;
-    pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
-    st = cosmos_media_load_clip(req->input, &pp, &video, &is_image);
-    if (st != COSMOS_OK) {
-        snprintf(why, n_why, "cannot use the input '%s' (%s; see the log above)", req->input, cosmos_status_str(st));
-        goto fail;
-    }
-    const int n_ctx = pp.num_input_frames == 9 && !is_image ? 2 : 1;
+    int n_ctx = 0;
+    st = load_input(v, req, &video, &n_ctx, &is_image, why, n_why);
+    if (st != COSMOS_OK) goto fail;
     if (context_fills(v, lat, n_ctx, why, n_why)) {
         st = COSMOS_ERR_INVALID_ARG;
         goto fail;
@@ -739,23 +748,17 @@ fail:
 
 static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids, char *reason, size_t reason_size) {
     float *video = NULL;
-    int is_image = 0;
-    struct cosmos_media_prep_params pp = cosmos_media_prep_params_default();
-    pp.num_input_frames = c->req->num_input_frames;
-    pp.num_frames = v->T, pp.height = v->H, pp.width = v->W;
+    int is_image = 0, n_ctx = 0;
     stage_begin(v, c, COSMOS_V2W_INPUT);
-    cosmos_status est = cosmos_media_load_clip(c->req->input, &pp, &video, &is_image);
+    cosmos_status est = load_input(v, c->req, &video, &n_ctx, &is_image, reason, reason_size);
     stage_end(c, COSMOS_V2W_INPUT);
-    if (est != COSMOS_OK) {
-        snprintf(reason, reason_size, "cannot use the input '%s' (%s; see the log above)", c->req->input,
-                 cosmos_status_str(est));
-    } else {
+    if (est == COSMOS_OK) {
         stage_begin(v, c, COSMOS_V2W_TOKENIZE);
         est = cosmos_dv_encode(v->host_be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
         stage_end(c, COSMOS_V2W_TOKENIZE);
         if (est != COSMOS_OK)
             snprintf(reason, reason_size, "the tokenizer failed on '%s' (%s)", c->req->input, cosmos_status_str(est));
-        ids[0] = pp.num_input_frames == 9 && !is_image ? 2 : 1; /* latent frames given as context */
+        ids[0] = n_ctx; /* latent frames given as context */
         ids[1] = is_image;
     }
     free(video);
