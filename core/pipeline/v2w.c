@@ -295,6 +295,26 @@ static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *
     return lat;
 }
 
+/* Which models a rank of the layout runs beside its roles' own, and where (open_rank loads them so;
+ * cosmos_v2w_plan_memory_config sizes them so): the diffusion decoder (decoder and decoder_cfg
+ * ranks, when the directory has one and it is not disabled), Aegis (the guardrail rank of a
+ * Video2World model) and the video guardrail, unless the guardrail is disabled; *device: the
+ * backend is not the CPU, so the DiT and Aegis run on it. */
+struct rank_models {
+    int device, dd, aegis, video_guard;
+};
+static struct rank_models rank_models(const struct cosmos_v2w_params *p, const struct cosmos_model_dir *md, int v2w,
+                                      int rank) {
+    const struct cosmos_layout *l = p->layout;
+    struct rank_models m;
+    m.device = p->backend && strcmp(p->backend, "cpu") != 0;
+    m.dd = md->diffusion_decoder[0] && !p->disable_diffusion_decoder &&
+           (cosmos_layout_has_role(l, rank, COSMOS_ROLE_DECODER) || cosmos_layout_has_role(l, rank, COSMOS_ROLE_DECODER_CFG));
+    m.aegis = v2w && !p->disable_guardrail && cosmos_layout_has_role(l, rank, COSMOS_ROLE_GUARDRAIL);
+    m.video_guard = !p->disable_guardrail && cosmos_layout_has_role(l, rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
+    return m;
+}
+
 static cosmos_status open_rank(cosmos_v2w_t *v) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_v2w_params *p = &v->p;
@@ -347,17 +367,15 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
     /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
      * decoder shares it; also on the decoder_cfg rank); its CV decoder, like T5 and the DV tokenizer,
      * on a host backend */
-    const int dd_here = v->use_dd && (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) ||
-                                      (v->cfg_comm && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER_CFG)));
     /* Aegis (LlamaGuard, the text guardrail's model) runs on the requested backend too: its ops are
      * the transformer's */
-    const int aegis_here = v->v2w && !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_GUARDRAIL);
-    const int device = p->backend && strcmp(p->backend, "cpu") != 0;
+    const struct rank_models here = rank_models(p, p->model_dir, v->v2w, v->rank);
+    const int dd_here = here.dd, aegis_here = here.aegis, device = here.device;
     const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) || (aegis_here && !device) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
     v->vg_remote = l->video_guardrail != l->decoder;
-    const int video_guard_here = !p->disable_guardrail && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
+    const int video_guard_here = here.video_guard;
     {   /* the guardrail's models this rank needs (spec 5.1), all named in one message */
         const int no_aegis = aegis_here && !p->model_dir->aegis[0];
         const int no_video = video_guard_here && !(p->model_dir->face_blur[0] && p->model_dir->video_content_filter[0]);
@@ -1601,9 +1619,7 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
     enum cosmos_dtype act;
     const char *backend = p->backend ? p->backend : "cpu";
     CHECK(cosmos_backend_name_act_dtype(backend, &act));
-    /* where open_rank puts each model */
-    const int device = strcmp(backend, "cpu") != 0, v2w = c.insert_cross_attn;
-    const int use_dd = md->diffusion_decoder[0] && !p->disable_diffusion_decoder;
+    const int v2w = c.insert_cross_attn;
     const int n_seq = p->clips_in_flight > 0 ? p->clips_in_flight : 1;
     for (int r = 0; r < l->n_ranks; r++) {
         struct cosmos_v2w_memory_plan_row *row = &rows[r];
@@ -1618,17 +1634,14 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
             row->ar_weights = (int64_t)m.weight_bytes, row->ar_kv = (int64_t)m.kv_bytes;
             row->ar_other = (int64_t)(m.context_bytes + m.table_bytes + m.scratch_bytes);
         }
-        const int dd_here = use_dd && (cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER) ||
-                                       cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER_CFG));
-        const int aegis_here = v2w && !p->disable_guardrail && cosmos_layout_has_role(l, r, COSMOS_ROLE_GUARDRAIL);
-        int64_t *dev = device ? &row->models_device : &row->models_host;
-        if (dd_here) *dev += file_size(md->diffusion_decoder), row->models_host += file_size(md->cv_tokenizer);
-        if (aegis_here) *dev += file_size(md->aegis);
+        const struct rank_models here = rank_models(p, md, v2w, r); /* where open_rank puts each model */
+        int64_t *dev = here.device ? &row->models_device : &row->models_host;
+        if (here.dd) *dev += file_size(md->diffusion_decoder), row->models_host += file_size(md->cv_tokenizer);
+        if (here.aegis) *dev += file_size(md->aegis);
         if (v2w && cosmos_layout_has_role(l, r, COSMOS_ROLE_T5)) row->models_host += file_size(md->t5);
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
             row->models_host += file_size(md->tokenizer);
-        if (!p->disable_guardrail && cosmos_layout_has_role(l, r, COSMOS_ROLE_VIDEO_GUARDRAIL))
-            row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);
+        if (here.video_guard) row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);
     }
 fail:
     return st;
