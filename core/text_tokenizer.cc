@@ -45,6 +45,14 @@ extern "C" void cosmos_spm_free(cosmos_spm_t *spm) { delete spm; }
 extern "C" int cosmos_spm_piece_size(const cosmos_spm_t *spm) { return spm->proc.GetPieceSize(); }
 extern "C" int cosmos_spm_eos_id(const cosmos_spm_t *spm) { return spm->proc.eos_id(); }
 extern "C" int cosmos_spm_pad_id(const cosmos_spm_t *spm) { return spm->proc.pad_id(); }
+extern "C" int cosmos_spm_piece_id(const cosmos_spm_t *spm, const char *piece) {
+    try {
+        const int id = spm->proc.PieceToId(absl::string_view(piece, std::strlen(piece)));
+        return id >= 0 && id < spm->proc.GetPieceSize() && spm->proc.IdToPiece(id) == piece ? id : -1;
+    } catch (const std::exception &) {
+        return -1;
+    }
+}
 extern "C" int cosmos_spm_is_special(const cosmos_spm_t *spm, int id) {
     return id < 0 || id >= spm->proc.GetPieceSize() || spm->proc.IsControl(id) || spm->proc.IsUnknown(id);
 }

@@ -24,6 +24,8 @@ void cosmos_spm_free(cosmos_spm_t *spm); /* NULL is a no-op */
 int cosmos_spm_piece_size(const cosmos_spm_t *spm);
 int cosmos_spm_eos_id(const cosmos_spm_t *spm);
 int cosmos_spm_pad_id(const cosmos_spm_t *spm);
+/* Id of the piece spelled exactly `piece`, or -1 when the model has no such piece. */
+int cosmos_spm_piece_id(const cosmos_spm_t *spm, const char *piece);
 /* 1 for ids a Hugging Face decode with skip_special_tokens drops: control pieces (<s>, </s>, <pad>),
  * the unknown piece, and ids outside the vocabulary; 0 otherwise. */
 int cosmos_spm_is_special(const cosmos_spm_t *spm, int id);

@@ -2,6 +2,7 @@
 #include "core/model/t5_tokenize.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,10 +51,131 @@ int cosmos_count_words(const char *s) {
     return n;
 }
 
+/* The added tokens of Hugging Face T5TokenizerFast (spec components.md 3.2), which the official
+ * tokenizer call recognises in the raw prompt (before normalisation, case-sensitively): <pad>, </s>
+ * and <unk> (the model's own pieces) and the 100 sentinels <extra_id_0> .. <extra_id_99> at ids
+ * piece_size + 99 - k. No added token is a prefix of another one at the same place, so a match at
+ * a position is the only one there. */
+#define T5_EXTRA_IDS 100
+static const char *const t5_named[] = {"<pad>", "</s>", "<unk>"};
+
+/* Length of the added token spelled at s (0 when none) and its id. */
+static size_t added_token_at(const cosmos_spm_t *spm, const char *s, int32_t *id) {
+    if (s[0] != '<') return 0;
+    for (size_t i = 0; i < sizeof t5_named / sizeof t5_named[0]; i++) {
+        const size_t n = strlen(t5_named[i]);
+        if (strncmp(s, t5_named[i], n) != 0) continue;
+        const int pid = cosmos_spm_piece_id(spm, t5_named[i]);
+        if (pid < 0) return 0; /* a model without that piece: plain text */
+        *id = pid;
+        return n;
+    }
+    static const char pre[] = "<extra_id_";
+    const size_t np = sizeof pre - 1;
+    if (strncmp(s, pre, np) != 0) return 0;
+    const char *d = s + np;
+    int k = 0, nd = 0;
+    while (nd < 3 && isdigit((unsigned char)d[nd])) k = 10 * k + (d[nd++] - '0');
+    if (nd == 0 || nd > 2 || d[nd] != '>' || (nd == 2 && d[0] == '0')) return 0; /* 0..99, as HF spells them */
+    *id = cosmos_spm_piece_size(spm) + T5_EXTRA_IDS - 1 - k;
+    return np + (size_t)nd + 1;
+}
+
+static cosmos_status append_ids(int32_t **ids, int *n, int *cap, const int32_t *add, int k) {
+    if (*n + k > *cap) {
+        int nc = *cap ? *cap : 64;
+        while (nc < *n + k) nc *= 2;
+        int32_t *p = realloc(*ids, sizeof(int32_t) * (size_t)nc);
+        if (!p) return COSMOS_ERR_NOMEM;
+        *ids = p;
+        *cap = nc;
+    }
+    memcpy(*ids + *n, add, sizeof(int32_t) * (size_t)k);
+    *n += k;
+    return COSMOS_OK;
+}
+
+/* Ids of the prompt as T5TokenizerFast makes them, no EOS: the added tokens get their ids and the
+ * text between two of them is encoded on its own, as a whole prompt would be (each piece of text
+ * starts a new word; whitespace at its edges makes no token). *out is malloc'd. */
+static cosmos_status encode_prompt(const cosmos_spm_t *spm, const char *prompt, int32_t **out, int *n_out) {
+    cosmos_status st = COSMOS_OK;
+    int32_t *ids = NULL, *part = NULL;
+    int n = 0, cap = 0;
+    char *seg = malloc(strlen(prompt) + 1);
+    CHECK_ALLOC(seg);
+    for (size_t i = 0, seg_start = 0;;) {
+        int32_t sid = -1;
+        const int end = prompt[i] == '\0';
+        const size_t tl = end ? 0 : added_token_at(spm, prompt + i, &sid);
+        if (!end && !tl) {
+            i++;
+            continue;
+        }
+        if (i > seg_start) {
+            int k = 0;
+            memcpy(seg, prompt + seg_start, i - seg_start);
+            seg[i - seg_start] = '\0';
+            CHECK(cosmos_spm_encode(spm, seg, &part, &k));
+            CHECK(append_ids(&ids, &n, &cap, part, k));
+            free(part);
+            part = NULL;
+        }
+        if (end) break;
+        CHECK(append_ids(&ids, &n, &cap, &sid, 1));
+        i += tl;
+        seg_start = i;
+    }
+    if (!ids) CHECK_ALLOC(ids = malloc(sizeof(int32_t)));
+    *out = ids;
+    *n_out = n;
+    ids = NULL;
+fail:
+    free(ids);
+    free(part);
+    free(seg);
+    return st;
+}
+
+/* The added token of id `id` spelled out into name[n]; 0 when id is an ordinary piece. */
+static int added_token_name(const cosmos_spm_t *spm, int32_t id, char *name, size_t n) {
+    const int ps = cosmos_spm_piece_size(spm);
+    if (id >= ps && id < ps + T5_EXTRA_IDS) return snprintf(name, n, "<extra_id_%d>", ps + T5_EXTRA_IDS - 1 - id), 1;
+    for (size_t t = 0; t < sizeof t5_named / sizeof t5_named[0]; t++)
+        if (id == cosmos_spm_piece_id(spm, t5_named[t])) return snprintf(name, n, "%s", t5_named[t]), 1;
+    return 0;
+}
+
+/* Text of ids for a message: runs of ordinary pieces decoded, added tokens spelled out. NULL when
+ * out of memory or undecodable. */
+static char *display_text(const cosmos_spm_t *spm, const int32_t *ids, int n) {
+    size_t cap = 64, len = 0;
+    char *text = malloc(cap);
+    if (text) text[0] = '\0';
+    for (int i = 0, j; text && i < n; i = j) {
+        char name[32], *run = NULL;
+        const int special = added_token_name(spm, ids[i], name, sizeof name);
+        for (j = i + 1; !special && j < n && !added_token_name(spm, ids[j], name, sizeof name);) j++;
+        if (!special && cosmos_spm_decode(spm, ids + i, j - i, &run) != COSMOS_OK) run = NULL;
+        const char *add = special ? name : run;
+        const size_t al = add ? strlen(add) : 0;
+        while (add && len + al + 1 > cap) cap *= 2;
+        char *grown = add ? realloc(text, cap) : NULL;
+        if (grown) {
+            memcpy(grown + len, add, al + 1);
+            len += al;
+        } else {
+            free(text);
+        }
+        text = grown;
+        free(run);
+    }
+    return text;
+}
+
 /* Warn with the text of the cut tokens (first 120 bytes of it). */
 static void warn_cut(const cosmos_spm_t *spm, const int32_t *cut, int n_cut, int n_total, int max_len) {
-    char *text = NULL;
-    if (cosmos_spm_decode(spm, cut, n_cut, &text) != COSMOS_OK) text = NULL;
+    char *text = display_text(spm, cut, n_cut);
     size_t tl = text ? strlen(text) : 0;
     const int longer = tl > 120;
     if (longer) { /* cut back to a UTF-8 boundary */
@@ -83,7 +205,7 @@ cosmos_status cosmos_t5_tokenize(const cosmos_spm_t *spm, const char *prompt, in
         LOG_WARN("prompt has %d words, more than the %d Cosmos supports: nothing is cut by word count, but "
                  "tokens beyond %d are cut (see below if so)",
                  words, COSMOS_T5_MAX_WORDS, max_len - 1);
-    CHECK(cosmos_spm_encode(spm, prompt, &raw, &n));
+    CHECK(encode_prompt(spm, prompt, &raw, &n));
     const int eos = cosmos_spm_eos_id(spm) >= 0 ? cosmos_spm_eos_id(spm) : 1;
     const int pad = cosmos_spm_pad_id(spm) >= 0 ? cosmos_spm_pad_id(spm) : 0;
     int keep = n;

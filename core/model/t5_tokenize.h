@@ -3,8 +3,8 @@
  * (max_len - 1 content tokens + EOS) and right-padded with <pad> = 0 to max_len. Checks first:
  * an empty (or whitespace-only) prompt and invalid UTF-8 are errors (INVALID_ARG, with the byte
  * offset); more than COSMOS_T5_MAX_WORDS words or a cut at max_len tokens log a warning saying what
- * was cut. Not handled: HF's added special tokens written literally in the prompt ("<extra_id_0>",
- * "</s>") are encoded as plain text here (docs/t5.md). */
+ * was cut. HF's added tokens written literally in the prompt (<pad>, </s>, <unk>, <extra_id_0> ..
+ * <extra_id_99>) get their own ids and split the text around them, as in the official call. */
 #ifndef COSMOS_T5_TOKENIZE_H
 #define COSMOS_T5_TOKENIZE_H
 

@@ -1,7 +1,8 @@
 /* T5 encoder tests (spec components.md section 3): relative-position buckets, tokenizer id parity
  * with the Hugging Face T5TokenizerFast on a varied prompt set, the encoder against HF
  * T5EncoderModel (tiny config, bf16-exact random weights; fixtures from tools/t5/make_t5_fixtures.py)
- * for bf16 and f32 weight storage, exact-zero padding rows, and the prompt checks. */
+ * for bf16 and f32 weight storage, exact-zero padding rows, the prompt checks, and HF's added tokens
+ * (<pad>, </s>, <unk>, <extra_id_K>) typed in a prompt (tools/t5/make_t5_special_fixtures.py). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,6 +111,85 @@ Test(t5, tokenizer_parity_with_hf) {
     free(prompts);
     free(blob);
     cosmos_h5_close(h);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
+
+/* Prompts that spell HF's added tokens (<pad>, </s>, <unk>, <extra_id_K>) literally, alone, glued to
+ * text, near misses, and in the part cut at 512 tokens (tools/t5/make_t5_special_fixtures.py,
+ * transformers 4.45.0). The padded ids and the lengths must be HF's. */
+Test(t5, added_tokens_parity_with_hf) {
+    char w[1024], g[1024];
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(data_path("t5-tiny.h5", w, sizeof w), &be);
+    data_path("t5-special.golden.h5", g, sizeof g);
+    uint8_t *blob = NULL;
+    const char **prompts = NULL;
+    int np = split_prompts(g, "special_prompts", &blob, &prompts);
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(g, &h), COSMOS_OK);
+    int64_t n = 0, nl = 0;
+    int32_t *want = read_i32(h, "special_ids", &n), *lens = read_i32(h, "special_lens", &nl);
+    cr_assert_eq(n, (int64_t)np * 512);
+    cr_assert_eq(nl, (int64_t)np);
+    cr_assert_gt(np, 200);
+    int32_t ids[512];
+    int bad = 0, with_sentinel = 0;
+    for (int p = 0; p < np; p++) {
+        int len = 0;
+        cr_assert_eq(cosmos_t5_tokenize(cosmos_t5_tokenizer(m), prompts[p], 512, ids, &len), COSMOS_OK, "%s",
+                     prompts[p]);
+        int i = 0;
+        while (i < 512 && ids[i] == want[p * 512 + i]) i++;
+        for (int k = 0; k < len; k++) with_sentinel += ids[k] >= cosmos_spm_piece_size(cosmos_t5_tokenizer(m));
+        if (i < 512 || len != lens[p]) {
+            cr_log_error("prompt %d \"%.60s\": length %d (HF %d); first differing id at %d: %d, HF %d", p,
+                         prompts[p], len, lens[p], i, i < 512 ? ids[i] : -1, i < 512 ? want[p * 512 + i] : -1);
+            bad++;
+        }
+    }
+    cr_expect_eq(bad, 0, "%d of %d prompts differ from the HF tokenizer", bad, np);
+    cr_expect_gt(with_sentinel, 100, "the fixture exercises the sentinel ids (%d seen)", with_sentinel);
+    free(want);
+    free(lens);
+    free(prompts);
+    free(blob);
+    cosmos_h5_close(h);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
+
+/* The ids of literal added tokens: </s> is EOS, <pad> 0 with attention (inside the length),
+ * <extra_id_0> the last sentinel; text glued to one starts a new word. */
+Test(t5, added_tokens_examples) {
+    char w[1024];
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(data_path("t5-tiny.h5", w, sizeof w), &be);
+    const cosmos_spm_t *spm = cosmos_t5_tokenizer(m);
+    const int ps = cosmos_spm_piece_size(spm);
+    int32_t ids[512], ref[512];
+    int len = 0, rlen = 0;
+    cr_assert_eq(cosmos_t5_tokenize(spm, "</s>", 512, ids, &len), COSMOS_OK);
+    cr_expect(len == 2 && ids[0] == 1 && ids[1] == 1 && ids[2] == 0);
+    cr_assert_eq(cosmos_t5_tokenize(spm, "<pad>", 512, ids, &len), COSMOS_OK);
+    cr_expect(len == 2 && ids[0] == 0 && ids[1] == 1);
+    cr_assert_eq(cosmos_t5_tokenize(spm, "<extra_id_0> <extra_id_99>", 512, ids, &len), COSMOS_OK);
+    cr_expect(len == 3 && ids[0] == ps + 99 && ids[1] == ps && ids[2] == 1, "%d: %d %d %d", len, ids[0], ids[1],
+              ids[2]);
+    /* "a</s>b" == "a </s> b": both pieces of text are encoded as words of their own */
+    cr_assert_eq(cosmos_t5_tokenize(spm, "a</s>b", 512, ids, &len), COSMOS_OK);
+    cr_assert_eq(cosmos_t5_tokenize(spm, "a </s> b", 512, ref, &rlen), COSMOS_OK);
+    cr_expect(len == rlen && memcmp(ids, ref, sizeof ids) == 0);
+    /* near misses are text */
+    cr_assert_eq(cosmos_t5_tokenize(spm, "<extra_id_100>", 512, ids, &len), COSMOS_OK);
+    for (int k = 0; k < len - 1; k++) cr_expect(ids[k] < ps && ids[k] != 1, "id %d at %d", ids[k], k);
+    /* a cut that holds added tokens warns (its text is spelled out) and keeps 511 + EOS */
+    char *longp = malloc(700 * 13 + 1);
+    longp[0] = '\0';
+    for (int k = 0; k < 700; k++) strcat(longp, k % 2 ? "<extra_id_7> " : "</s> ");
+    cr_assert_eq(cosmos_t5_tokenize(spm, longp, 512, ids, &len), COSMOS_OK);
+    cr_expect(len == 512 && ids[0] == 1 && ids[1] == ps + 92 && ids[511] == 1);
+    free(longp);
     cosmos_t5_free(m);
     cosmos_backend_free(be);
 }
