@@ -58,20 +58,55 @@ extern "C" int cosmos_spm_is_special(const cosmos_spm_t *spm, int id) {
 }
 
 extern "C" cosmos_status cosmos_spm_encode(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n) {
+    return cosmos_spm_encode_split(spm, text, nullptr, ids, n);
+}
+
+extern "C" size_t cosmos_spm_piece_at(const cosmos_spm_t *spm, const char *s, const char *const *names, int n_names,
+                                      int32_t *id) {
+    for (int i = 0; i < n_names; i++) {
+        const size_t n = std::strlen(names[i]);
+        if (std::strncmp(s, names[i], n) != 0) continue;
+        const int pid = cosmos_spm_piece_id(spm, names[i]);
+        if (pid < 0) return 0;
+        *id = pid;
+        return n;
+    }
+    return 0;
+}
+
+extern "C" cosmos_status cosmos_spm_encode_split(const cosmos_spm_t *spm, const char *text, cosmos_spm_added_fn added,
+                                                 int32_t **ids, int *n) {
     *ids = nullptr;
     *n = 0;
     try {
-        std::vector<int> v;
-        auto status = spm->proc.Encode(absl::string_view(text, std::strlen(text)), &v);
-        if (!status.ok()) {
-            LOG_ERROR("%s: SentencePiece encode failed: %s", spm->source.c_str(), status.ToString().c_str());
-            return COSMOS_ERR_INVALID_ARG;
+        std::vector<int> all, part;
+        const size_t len = std::strlen(text);
+        size_t seg = 0;
+        for (size_t i = 0; i <= len;) {
+            int32_t id = -1;
+            const size_t tl = i < len && added ? added(spm, text + i, &id) : 0;
+            if (i < len && !tl) {
+                i++;
+                continue;
+            }
+            if (i > seg) { /* the text before the added token (or the end), on its own */
+                auto status = spm->proc.Encode(absl::string_view(text + seg, i - seg), &part);
+                if (!status.ok()) {
+                    LOG_ERROR("%s: SentencePiece encode failed: %s", spm->source.c_str(), status.ToString().c_str());
+                    return COSMOS_ERR_INVALID_ARG;
+                }
+                all.insert(all.end(), part.begin(), part.end());
+            }
+            if (i == len) break;
+            all.push_back(id);
+            i += tl;
+            seg = i;
         }
-        int32_t *buf = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * (v.size() ? v.size() : 1)));
+        int32_t *buf = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * (all.size() ? all.size() : 1)));
         if (!buf) return COSMOS_ERR_NOMEM;
-        for (size_t i = 0; i < v.size(); i++) buf[i] = v[i];
+        for (size_t i = 0; i < all.size(); i++) buf[i] = all[i];
         *ids = buf;
-        *n = static_cast<int>(v.size());
+        *n = static_cast<int>(all.size());
     } catch (const std::exception &e) {
         LOG_ERROR("%s: SentencePiece encode failed: %s", spm->source.c_str(), e.what());
         return COSMOS_ERR_INTERNAL;

@@ -175,6 +175,16 @@ static void free_ctx(void *ctx) {
     free(a);
 }
 
+/* The added tokens of LlamaGuard-7b's Hugging Face tokenizer (cosmos_spm_added_fn). */
+static size_t llama_added_token_at(const cosmos_spm_t *spm, const char *s, int32_t *id) {
+    static const char *const names[] = {"<unk>", "<s>", "</s>"};
+    return s[0] == '<' ? cosmos_spm_piece_at(spm, s, names, 3, id) : 0;
+}
+
+cosmos_status cosmos_aegis_tokenize(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n) {
+    return cosmos_spm_encode_split(spm, text, llama_added_token_at, ids, n);
+}
+
 /* The model's KV cache changes while it answers: the context is const for the runner's sake only
  * (one call at a time, see guardrail.h). */
 static cosmos_status check_text(const void *ctx, const char *user_prompt, int *safe, char *reason,
@@ -187,7 +197,7 @@ static cosmos_status check_text(const void *ctx, const char *user_prompt, int *s
     const int max_new = a->prompt.max_new_tokens;
     full = cosmos_aegis_moderation_prompt(&a->prompt, user_prompt);
     CHECK_ALLOC(full);
-    CHECK(cosmos_spm_encode(a->spm, full, &ids, &n));
+    CHECK(cosmos_aegis_tokenize(a->spm, full, &ids, &n));
     CHECK_ARG(n >= 1 && n + max_new <= a->max_seq, COSMOS_ERR_INVALID_ARG,
               "aegis: the moderation prompt is %d tokens; with the %d-token answer that exceeds the %d positions "
               "this check holds (a shorter prompt passes)",

@@ -13,7 +13,9 @@
  *    "categories": [{"category": "violence", "blocked_reason": "..."}, ...], "max_new_tokens": 100}
  * (the prefix ends with "User: " and the suffix starts with "\n\n", so the full prompt is
  * prefix + prompt + suffix). The file also embeds the SentencePiece model ("tokenizer_model").
- * The prompt is tokenized without BOS (add_special_tokens=False), as officially. */
+ * The prompt is tokenized without BOS (add_special_tokens=False), as officially, and like the
+ * official Hugging Face tokenizer call (cosmos_aegis_tokenize) with its added tokens <unk>, <s>,
+ * </s> matched where a prompt spells them. */
 #ifndef COSMOS_GUARDRAIL_AEGIS_H
 #define COSMOS_GUARDRAIL_AEGIS_H
 
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "core/text_tokenizer.h"
 
 #define COSMOS_AEGIS_PROMPT_DATASET "aegis_prompt" /* = COSMOS_LLAMA_AEGIS_PROMPT_DATASET */
 #define COSMOS_AEGIS_TOKENIZER_DATASET "tokenizer_model"
@@ -50,6 +53,11 @@ char *cosmos_aegis_moderation_prompt(const struct cosmos_aegis_prompt *p, const 
  * "Prompt blocked by Aegis.". The reason is truncated to reason_size - 1 bytes. */
 void cosmos_aegis_verdict(const struct cosmos_aegis_prompt *p, const char *output, int *safe, char *reason,
                           size_t reason_size);
+
+/* Ids of text as the official tokenizer call makes them (add_special_tokens=False, legacy Llama
+ * tokenizer): "<unk>", "<s>", "</s>" spelled in the text are their pieces' ids (0, 1, 2) and the
+ * text between two of them is encoded on its own (cosmos_spm_encode_split). *ids malloc'd. */
+cosmos_status cosmos_aegis_tokenize(const cosmos_spm_t *spm, const char *text, int32_t **ids, int *n);
 
 /* `cosmos-ar init` of an Aegis config (configs/models/aegis-tiny.json: {"model_type": "aegis",
  * "name", "llm": a llama config, "spiece_model": a SentencePiece model, "prompt": an aegis_prompt

@@ -59,17 +59,11 @@ int cosmos_count_words(const char *s) {
 #define T5_EXTRA_IDS 100
 static const char *const t5_named[] = {"<pad>", "</s>", "<unk>"};
 
-/* Length of the added token spelled at s (0 when none) and its id. */
+/* The added token spelled at s (cosmos_spm_added_fn). */
 static size_t added_token_at(const cosmos_spm_t *spm, const char *s, int32_t *id) {
     if (s[0] != '<') return 0;
-    for (size_t i = 0; i < sizeof t5_named / sizeof t5_named[0]; i++) {
-        const size_t n = strlen(t5_named[i]);
-        if (strncmp(s, t5_named[i], n) != 0) continue;
-        const int pid = cosmos_spm_piece_id(spm, t5_named[i]);
-        if (pid < 0) return 0; /* a model without that piece: plain text */
-        *id = pid;
-        return n;
-    }
+    const size_t named = cosmos_spm_piece_at(spm, s, t5_named, (int)(sizeof t5_named / sizeof t5_named[0]), id);
+    if (named) return named;
     static const char pre[] = "<extra_id_";
     const size_t np = sizeof pre - 1;
     if (strncmp(s, pre, np) != 0) return 0;
@@ -79,62 +73,6 @@ static size_t added_token_at(const cosmos_spm_t *spm, const char *s, int32_t *id
     if (nd == 0 || nd > 2 || d[nd] != '>' || (nd == 2 && d[0] == '0')) return 0; /* 0..99, as HF spells them */
     *id = cosmos_spm_piece_size(spm) + T5_EXTRA_IDS - 1 - k;
     return np + (size_t)nd + 1;
-}
-
-static cosmos_status append_ids(int32_t **ids, int *n, int *cap, const int32_t *add, int k) {
-    if (*n + k > *cap) {
-        int nc = *cap ? *cap : 64;
-        while (nc < *n + k) nc *= 2;
-        int32_t *p = realloc(*ids, sizeof(int32_t) * (size_t)nc);
-        if (!p) return COSMOS_ERR_NOMEM;
-        *ids = p;
-        *cap = nc;
-    }
-    memcpy(*ids + *n, add, sizeof(int32_t) * (size_t)k);
-    *n += k;
-    return COSMOS_OK;
-}
-
-/* Ids of the prompt as T5TokenizerFast makes them, no EOS: the added tokens get their ids and the
- * text between two of them is encoded on its own, as a whole prompt would be (each piece of text
- * starts a new word; whitespace at its edges makes no token). *out is malloc'd. */
-static cosmos_status encode_prompt(const cosmos_spm_t *spm, const char *prompt, int32_t **out, int *n_out) {
-    cosmos_status st = COSMOS_OK;
-    int32_t *ids = NULL, *part = NULL;
-    int n = 0, cap = 0;
-    char *seg = malloc(strlen(prompt) + 1);
-    CHECK_ALLOC(seg);
-    for (size_t i = 0, seg_start = 0;;) {
-        int32_t sid = -1;
-        const int end = prompt[i] == '\0';
-        const size_t tl = end ? 0 : added_token_at(spm, prompt + i, &sid);
-        if (!end && !tl) {
-            i++;
-            continue;
-        }
-        if (i > seg_start) {
-            int k = 0;
-            memcpy(seg, prompt + seg_start, i - seg_start);
-            seg[i - seg_start] = '\0';
-            CHECK(cosmos_spm_encode(spm, seg, &part, &k));
-            CHECK(append_ids(&ids, &n, &cap, part, k));
-            free(part);
-            part = NULL;
-        }
-        if (end) break;
-        CHECK(append_ids(&ids, &n, &cap, &sid, 1));
-        i += tl;
-        seg_start = i;
-    }
-    if (!ids) CHECK_ALLOC(ids = malloc(sizeof(int32_t)));
-    *out = ids;
-    *n_out = n;
-    ids = NULL;
-fail:
-    free(ids);
-    free(part);
-    free(seg);
-    return st;
 }
 
 /* The added token of id `id` spelled out into name[n]; 0 when id is an ordinary piece. */
@@ -205,7 +143,7 @@ cosmos_status cosmos_t5_tokenize(const cosmos_spm_t *spm, const char *prompt, in
         LOG_WARN("prompt has %d words, more than the %d Cosmos supports: nothing is cut by word count, but "
                  "tokens beyond %d are cut (see below if so)",
                  words, COSMOS_T5_MAX_WORDS, max_len - 1);
-    CHECK(encode_prompt(spm, prompt, &raw, &n));
+    CHECK(cosmos_spm_encode_split(spm, prompt, added_token_at, &raw, &n));
     const int eos = cosmos_spm_eos_id(spm) >= 0 ? cosmos_spm_eos_id(spm) : 1;
     const int pad = cosmos_spm_pad_id(spm) >= 0 ? cosmos_spm_pad_id(spm) : 0;
     int keep = n;

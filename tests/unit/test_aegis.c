@@ -3,8 +3,10 @@
  * int(line.lstrip("O")), categories off by one, "unsafe" anywhere in the lower-cased answer), a
  * random tiny model through the guardrail runner (answers nothing: safe), and a hand-built tiny
  * model whose greedy answer is "unsafe" (layers zeroed, one-hot embeddings, lm_head rows chaining
- * the prompt's last token to the answer's pieces and then EOS) through the same runner. Scratch
- * files in $COSMOS_TEST_TMP. */
+ * the prompt's last token to the answer's pieces and then EOS) through the same runner; the
+ * tokenizer call's added tokens (<unk>, <s>, </s> in a prompt) against the Hugging Face
+ * LlamaTokenizerFast of a Llama-style BPE model (tools/guardrail/make_llama_tokenizer_fixtures.py).
+ * Scratch files in $COSMOS_TEST_TMP. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <hdf5.h>
@@ -16,6 +18,8 @@
 #include "core/guardrail/aegis.h"
 #include "core/guardrail/guardrail.h"
 #include "core/guardrail/llama.h"
+#include "core/h5bytes.h"
+#include "core/h5file.h"
 #include "core/text_tokenizer.h"
 #include "cosmos_build_config.h"
 #include "log_capture.h"
@@ -256,4 +260,53 @@ Test(aegis, model_answering_unsafe_blocks) {
     cosmos_spm_free(spm);
     free(full), free(ids), free(ans), free(emb), free(head), free(ones);
     remove(path);
+}
+
+/* Prompts spelling <unk>, <s>, </s> (alone, glued, near misses, random mixes, inside the demo
+ * moderation prompt): the ids of the official call tokenizer([text], add_special_tokens=False). */
+Test(aegis, tokenizer_added_tokens_parity_with_hf) {
+    const char *model = COSMOS_SOURCE_DIR "/tests/data/llama-test-bpe.model";
+    const char *golden = COSMOS_SOURCE_DIR "/tests/data/llama-special.golden.h5";
+    size_t nb = 0;
+    uint8_t *blob = read_all(model, &nb);
+    cosmos_spm_t *spm = NULL;
+    cr_assert_eq(cosmos_spm_load(blob, nb, model, &spm), COSMOS_OK);
+    free(blob);
+    uint8_t *text = NULL;
+    size_t nt = 0;
+    cr_assert_eq(cosmos_h5_read_bytes(golden, "prompts", &text, &nt), COSMOS_OK);
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_h5_open(golden, &h), COSMOS_OK);
+    struct cosmos_h5_info io, ii;
+    cr_assert_eq(cosmos_h5_info(h, "offsets", &io), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_info(h, "ids", &ii), COSMOS_OK);
+    const int np = (int)io.shape[0] - 1;
+    int32_t *off = malloc(sizeof(int32_t) * (size_t)(np + 1)), *want = malloc(sizeof(int32_t) * (size_t)ii.shape[0]);
+    cr_assert_eq(cosmos_h5_read(h, "offsets", COSMOS_I32, off), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_read(h, "ids", COSMOS_I32, want), COSMOS_OK);
+    cr_assert_gt(np, 200);
+    int bad = 0, specials = 0;
+    size_t pos = 0;
+    for (int p = 0; p < np; p++) {
+        const char *prompt = (const char *)text + pos;
+        pos += strlen(prompt) + 1;
+        cr_assert_leq(pos, nt);
+        int32_t *ids = NULL;
+        int n = 0;
+        cr_assert_eq(cosmos_aegis_tokenize(spm, prompt, &ids, &n), COSMOS_OK);
+        const int nw = off[p + 1] - off[p];
+        int i = 0;
+        while (i < n && i < nw && ids[i] == want[off[p] + i]) i++;
+        for (int k = 0; k < n; k++) specials += ids[k] <= 2;
+        if (i < n || n != nw) {
+            cr_log_error("prompt %d \"%.60s\": %d ids (HF %d); first difference at %d", p, prompt, n, nw, i);
+            bad++;
+        }
+        free(ids);
+    }
+    cr_expect_eq(bad, 0, "%d of %d prompts differ from the HF tokenizer", bad, np);
+    cr_expect_gt(specials, 200, "the fixture exercises the added tokens (%d seen)", specials);
+    free(off), free(want), free(text);
+    cosmos_h5_close(h);
+    cosmos_spm_free(spm);
 }
