@@ -66,12 +66,6 @@ int cli_launched_by_mpi(void);
  * PMI_RANK, SLURM_PROCID), without initialising MPI; 0 when there is none. */
 int cli_launcher_rank(void);
 
-/* Whitespace-separated decimal integers. Errors: missing file, empty file, a non-integer word
- * (with its index), more than max_n values. *out is malloc'd. */
-cosmos_status cli_read_tokens(const char *path, int64_t max_n, int32_t **out, int *n);
-/* Writes ids one per line via a temporary file. */
-cosmos_status cli_write_tokens(const char *path, const int32_t *ids, int n);
-
 /* A loaded model and what it runs on. Under --tp T --pp P, world rank r is stage r / T, tensor
  * rank r % T; the ranks of MPI_COMM_WORLD each hold a shard;
  * every rank runs the same command, and only rank 0 writes outputs (is_writer). */

@@ -9,6 +9,7 @@
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/model/ar_model.h"
+#include "core/token_file.h"
 #include "launcher/cli.h"
 #include "parallel/comm.h"
 #include "launcher/commands.h"
@@ -43,7 +44,7 @@ cosmos_status cmd_logits(int argc, char **argv) {
     CHECK(cli_session_open(&common, model, ctx_path, chunk, 1, &sess));
     cosmos_ar_model_t *m = sess.m;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
-    CHECK(cli_read_tokens(tokens_path, c->max_seq_len, &tokens, &n));
+    CHECK(cosmos_tokens_read(tokens_path, c->max_seq_len, "the model's max_seq_len", &tokens, &n));
     for (int i = 0; i < n; i++) CHECK(cosmos_ar_check_token(m, tokens[i], i));
     /* bounded memory at any length: positions go through the model in blocks, and each block's
      * logits are written to the output (a temporary file until complete) before the next */

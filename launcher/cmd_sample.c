@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/model/ar_model.h"
 #include "core/model/sampler.h"
+#include "core/token_file.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 
@@ -53,7 +54,7 @@ cosmos_status cmd_sample(int argc, char **argv) {
     cosmos_ar_model_t *m = sess.m;
     const struct cosmos_ar_config *c = cosmos_ar_model_config(m);
     if (!top_p_seen) sp.top_p = (float)c->default_top_p;
-    CHECK(cli_read_tokens(tokens_path, c->max_seq_len, &prompt, &n));
+    CHECK(cosmos_tokens_read(tokens_path, c->max_seq_len, "the model's max_seq_len", &prompt, &n));
     CHECK_ARG((int64_t)n + num_gen - 1 <= c->max_seq_len, COSMOS_ERR_INVALID_ARG,
               "sample: %d prompt + %d generated tokens exceed max_seq_len %d (the last generated token is never "
               "fed back, so at most %d)",
@@ -79,7 +80,7 @@ cosmos_status cmd_sample(int argc, char **argv) {
     double t2 = cosmos_now_s();
     LOG_INFO0("sample: prefill %d tokens in %.3f s (%.1f tok/s); decode %d tokens in %.3f s (%.2f tok/s)", n, t1 - t0,
               n / (t1 - t0), num_gen - 1, t2 - t1, num_gen > 1 ? (num_gen - 1) / (t2 - t1) : 0.0);
-    if (sess.is_writer) CHECK(cli_write_tokens(out, gen, num_gen));
+    if (sess.is_writer) CHECK(cosmos_tokens_write(out, gen, num_gen));
 fail:
     free(prompt);
     free(gen);

@@ -32,6 +32,7 @@
 #include "core/model/dv_decoder.h"
 #include "core/model/dv_encoder.h"
 #include "core/model/dv_weights.h"
+#include "core/token_file.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 #include "parallel/comm.h"
@@ -166,7 +167,7 @@ cosmos_status cmd_tokenize(int argc, char **argv) {
         cosmos_h5_close(h5);
         h5 = NULL;
     }
-    if (out) CHECK(cli_write_tokens(out, ids, (int)n));
+    if (out) CHECK(cosmos_tokens_write(out, ids, n));
     if (out_h5) {
         CHECK(cosmos_commit_tmp(tmp, out_h5));
         tmp[0] = '\0';
@@ -346,7 +347,7 @@ cosmos_status cmd_detokenize(int argc, char **argv) {
         cosmos_dv_latent_shape(&cfg, T, H, W, &Tl, &Hl, &Wl);
     }
     const int64_t need = Tl * Hl * Wl, vocab = codebook_size(&cfg);
-    CHECK(cli_read_tokens(tokens, (int64_t)1 << 30, &ids, &n));
+    CHECK(cosmos_tokens_read(tokens, (int64_t)1 << 30, "2^30", &ids, &n));
     CHECK_ARG(n == need, COSMOS_ERR_INVALID_ARG,
               "detokenize: '%s' holds %d tokens; latent [%lld, %lld, %lld] needs %lld (hint: --latent T,H,W or "
               "--frames/--height/--width)",

@@ -46,6 +46,7 @@
 #include "core/model/dv_decoder.h"
 #include "core/model/dv_encoder.h"
 #include "core/model/t5_model.h"
+#include "core/token_file.h"
 
 enum {
     TAG_VERDICT_T5 = 301, TAG_VERDICT_TOK = 302, TAG_CTX = 303, TAG_IDS = 304, TAG_FRAME = 305, TAG_PROGRESS = 306,
@@ -850,22 +851,6 @@ static cosmos_status progress_report(cosmos_v2w_t *v, int i, const struct cosmos
 
 static cosmos_status dec_drain_local(cosmos_v2w_t *v, struct group *g);
 
-static cosmos_status write_tokens(const char *path, const int32_t *ids, int64_t n) {
-    cosmos_status st = COSMOS_OK;
-    char tmp[4200];
-    cosmos_tmp_path(path, tmp, sizeof tmp);
-    FILE *f = fopen(tmp, "w");
-    CHECK_ARG(f, COSMOS_ERR_IO, "cannot create '%s'", tmp);
-    int bad = 0;
-    for (int64_t i = 0; i < n; i++) bad |= fprintf(f, "%d\n", ids[i]) < 0;
-    bad |= fclose(f) != 0;
-    if (bad) remove(tmp);
-    CHECK_ARG(!bad, COSMOS_ERR_IO, "writing '%s' failed", path);
-    CHECK(cosmos_commit_tmp(tmp, path));
-fail:
-    return st;
-}
-
 /* One clip's tokens on the first AR rank, streamed to the decoder a latent frame at a time. */
 struct ar_stream {
     cosmos_v2w_t *v;
@@ -1087,7 +1072,7 @@ static cosmos_status role_ar(cosmos_v2w_t *v, struct group *g) {
             CHECK(msg_send_aux(v, l->decoder, TAG_FRAME, g->c[j].index, MSG_OK, NULL, NULL, 0,
                                g->c[j].res->n_tokens_generated)); /* end of clip */
             const char *tok_out = g->c[j].req->tokens_out;
-            if (tok_out && tok_out[0] && write_tokens(tok_out, ids + j * n_buf, n_out[s]) != COSMOS_OK)
+            if (tok_out && tok_out[0] && cosmos_tokens_write(tok_out, ids + j * n_buf, n_out[s]) != COSMOS_OK)
                 LOG_WARN("clip %d: could not write %s", g->c[j].index, tok_out);
         }
     }

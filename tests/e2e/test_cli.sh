@@ -95,6 +95,8 @@ expect_fail "non-integer" "token 2 is 'x3', not an integer id" "$WORK/o4.h5" -- 
 : >"$WORK/empty.txt"
 expect_fail "empty tokens" "the token file is empty" "$WORK/o5.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/empty.txt" --out "$WORK/o5.h5"
 expect_fail "missing token file" "cannot open token file" "$WORK/o6.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/nope.txt" --out "$WORK/o6.h5"
+mkdir -p "$WORK/tokdir"
+expect_fail "token file is a folder" "cannot read token file '$WORK/tokdir' (Is a directory)" "$WORK/o6.h5" -- "$BIN" logits --model "$M4" --tokens "$WORK/tokdir" --out "$WORK/o6.h5"
 expect_fail "too many tokens" "more than 128 tokens" "$WORK/o7.h5" -- "$BIN" logits --model "$M4" --tokens <(seq 0 200) --out "$WORK/o7.h5"
 expect_fail "missing context" "needs --context" "$WORK/o8.h5" -- "$BIN" logits --model "$M5" --tokens "$T5" --out "$WORK/o8.h5"
 expect_fail "context on base model" "takes no --context" "$WORK/o9.h5" -- "$BIN" logits --model "$M4" --tokens "$T4" --context "$C5" --out "$WORK/o9.h5"
