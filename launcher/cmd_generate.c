@@ -258,18 +258,16 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* A pipeline handle that checks requests without loading any weights (cosmos_v2w_check_request):
- * the model directory's headers, the run's clip length and decoder, the prompt blocklist. md and
- * layout (filled here) must outlive it. */
+ * the model directory's headers, the run's clip length and decoder, the prompt blocklist. md
+ * (filled here) must outlive it. */
 static cosmos_status open_check_handle(struct gen_opts *o, const char *cmd, struct cosmos_model_dir *md,
-                                       struct cosmos_layout *layout, cosmos_v2w_t **v2w) {
+                                       cosmos_v2w_t **v2w) {
     cosmos_status st = COSMOS_OK;
     *v2w = NULL;
     CHECK(gen_check_opts(o, cmd));
     CHECK(cosmos_model_dir_load(o->model_dir, md));
-    CHECK(cosmos_layout_default(1, 0, 0, layout));
     struct cosmos_v2w_params p = cosmos_v2w_params_default();
     p.model_dir = md;
-    p.layout = layout;
     p.guardrail_dir = o->guardrail_dir;
     p.disable_guardrail = o->disable_guardrail;
     p.disable_diffusion_decoder = o->disable_dd;
@@ -287,11 +285,10 @@ fail:
 static cosmos_status generate_precheck(struct gen_opts *o, const struct cosmos_v2w_request *req, int report) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_model_dir md;
-    struct cosmos_layout layout;
     cosmos_v2w_t *v = NULL;
     char why[256];
     int64_t n_tokens = 0;
-    CHECK(open_check_handle(o, "generate", &md, &layout, &v));
+    CHECK(open_check_handle(o, "generate", &md, &v));
     st = cosmos_v2w_check_request(v, req, &n_tokens, why, sizeof why);
     CHECK_ARG(st == COSMOS_OK, st, "generate: %s (nothing was loaded)", why);
     if (report) { /* generate --dry-run: what the run would make (stdout), without making it */
@@ -752,14 +749,13 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
                                    const char *json_out) {
     cosmos_status st = COSMOS_OK;
     struct cosmos_model_dir md;
-    struct cosmos_layout layout;
     cosmos_v2w_t *v2w = NULL;
     json_t *report = NULL, *rows = json_array(), *doc = NULL;
     char *plan = NULL, settings[256];
     int n_bad = 0, counts[5] = {0}; /* run, done, fail, blocked, bad */
     int64_t tokens = 0;
     CHECK_ALLOC(rows);
-    CHECK(open_check_handle(o, "batch --dry-run", &md, &layout, &v2w));
+    CHECK(open_check_handle(o, "batch --dry-run", &md, &v2w));
     batch_settings(o, &md, v2w, settings, sizeof settings);
     struct cosmos_manifest_defaults d = {o->seed, o->num_input_frames, settings};
     report = json_array();

@@ -381,15 +381,12 @@ static cosmos_status info_model_dir(const char *dir, int check, int threads) {
         /* the files against each other, as a run would open them (no weights loaded) */
         printf("\n== the files together\n");
         fflush(stdout);
-        struct cosmos_layout layout;
         cosmos_v2w_t *v = NULL;
         struct cosmos_v2w_params p = cosmos_v2w_params_default();
         p.model_dir = &md;
-        p.layout = &layout;
         p.check_only = 1;
         p.guardrail_dir = COSMOS_SOURCE_DIR "/configs/guardrail"; /* generate's default word lists */
-        cosmos_status cst = cosmos_layout_default(1, 0, 0, &layout);
-        if (cst == COSMOS_OK) cst = cosmos_v2w_open(&p, &v);
+        cosmos_status cst = cosmos_v2w_open(&p, &v);
         cosmos_v2w_free(v);
         if (cst == COSMOS_OK) {
             printf("consistent      the transformer, tokenizer, text encoder and decoders fit together\n");

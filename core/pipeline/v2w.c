@@ -114,6 +114,7 @@ static void dec_reset(struct dec_state *d) {
 
 struct cosmos_v2w {
     struct cosmos_v2w_params p;
+    struct cosmos_layout own_layout; /* a check handle's one-rank layout when the caller gives none */
     int rank, size;
     struct cosmos_ar_config ar_cfg;
     struct cosmos_dv_config dv_cfg;
@@ -503,6 +504,11 @@ cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **
     *out = NULL;
     CHECK_ALLOC(v);
     v->p = *p;
+    if (!p->layout && p->check_only && !p->world) { /* a check handle plays every role itself */
+        CHECK(cosmos_layout_default(1, 0, 0, &v->own_layout));
+        v->p.layout = &v->own_layout;
+    }
+    p = &v->p;
     v->in_flight = p->clips_in_flight > 0 ? p->clips_in_flight : 1;
     CHECK_ARG(v->in_flight <= COSMOS_V2W_MAX_IN_FLIGHT, COSMOS_ERR_INVALID_ARG,
               "pipeline: at most %d clips in flight (asked for %d)", COSMOS_V2W_MAX_IN_FLIGHT, v->in_flight);

@@ -89,7 +89,8 @@ struct cosmos_v2w_params {
                                    each other and against num_frames, the layout and the guardrail's
                                    files, but creates no backend and loads no weights (the prompt
                                    blocklist excepted): a handle for cosmos_v2w_check_request only
-                                   (`batch --dry-run`); cosmos_v2w_run refuses it */
+                                   (`batch --dry-run`); cosmos_v2w_run refuses it. Without a world
+                                   and a layout it plays every role (a one-rank layout of its own) */
 };
 struct cosmos_v2w_params cosmos_v2w_params_default(void);
 
