@@ -429,6 +429,15 @@ static json_t *batch_settings_json(const struct gen_opts *o, const struct gen_ru
                      "decoder", r->md.diffusion_decoder[0] && !o->disable_dd ? "diffusion decoder" : "DV decoder");
 }
 
+/* A seed in JSON for people: an integer up to 2^63 - 1, above that a string of its digits (jansson's
+ * integers are int64; a manifest takes both forms back). */
+static json_t *seed_json(uint64_t seed) {
+    char digits[24];
+    if (seed <= (uint64_t)INT64_MAX) return json_integer((json_int_t)seed);
+    snprintf(digits, sizeof digits, "%llu", (unsigned long long)seed);
+    return json_string(digits);
+}
+
 /* NAME.status.json of an item: its status, and for an item that ran (r) what it made and how: the
  * tokens, frames, prompt, seed, input frames and the run's settings. */
 static cosmos_status write_status(const char *dir, const struct cosmos_manifest_item *it, int ok,
@@ -444,7 +453,7 @@ static cosmos_status write_status(const char *dir, const struct cosmos_manifest_
     if (r && ok) json_object_set_new(o, "frames", json_integer(r->n_frames));
     if (r) {
         if (it->prompt) json_object_set_new(o, "prompt", json_string(it->prompt));
-        json_object_set_new(o, "seed", json_integer((json_int_t)it->seed));
+        json_object_set_new(o, "seed", seed_json(it->seed));
         json_object_set_new(o, "num_input_frames", json_integer(it->num_input_frames));
         if (settings) json_object_set(o, "settings", settings);
     }
@@ -797,6 +806,8 @@ static cosmos_status batch_dry_run(struct gen_opts *o, const char *manifest, con
         if (frames[0] != '-') json_object_set_new(row, "frames", json_integer(atoi(frames)));
         if (toks[0] != '-') json_object_set_new(row, "tokens", json_integer(atoll(toks)));
         if (why[0]) json_object_set_new(row, "reason", json_string(why));
+        if (json_object_get(e, "seed")) /* the plan keeps it as int64 bits */
+            json_object_set_new(row, "seed", seed_json((uint64_t)json_integer_value(json_object_get(e, "seed"))));
         json_array_append_new(rows, row);
     }
     printf("dry run of %s: %d clip(s) would run (%lld tokens to generate), %d already done, %d would fail, %d "

@@ -4,6 +4,7 @@
 #include "core/pipeline/manifest.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,11 @@ static void parse_line(const char *text, const struct cosmos_manifest_defaults *
     json_t *o = json_loads(text, 0, &err);
     it->seed = d->seed;
     it->num_input_frames = d->num_input_frames;
+    if (!o && strstr(err.text, "too big integer")) { /* jansson's integers are int64 */
+        item_fail(it, "not a JSON object (%.100s): a seed above 9223372036854775807 is written as a string, e.g. "
+                      "\"seed\": \"18446744073709551615\"", err.text);
+        return;
+    }
     if (!o || !json_is_object(o)) {
         item_fail(it, "not a JSON object (%s)", o ? "wrong type" : err.text);
         json_decref(o);
@@ -63,12 +69,16 @@ static void parse_line(const char *text, const struct cosmos_manifest_defaults *
     }
     if (v) it->prompt = strdup(json_string_value(v));
     v = json_object_get(o, "seed");
-    if (v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            item_fail(it, "%s", "\"seed\" must be a non-negative integer");
+    if (v) { /* an integer >= 0, or a string of decimal digits: all of [0, 2^64) */
+        const char *sv = json_is_string(v) ? json_string_value(v) : NULL;
+        char *end = NULL;
+        errno = 0;
+        const unsigned long long u = sv && isdigit((unsigned char)sv[0]) ? strtoull(sv, &end, 10) : 0;
+        if (sv ? !end || *end || errno : !json_is_integer(v) || json_integer_value(v) < 0) {
+            item_fail(it, "%s", "\"seed\" must be a non-negative integer (or a string of decimal digits below 2^64)");
             goto done;
         }
-        it->seed = (uint64_t)json_integer_value(v);
+        it->seed = sv ? (uint64_t)u : (uint64_t)json_integer_value(v);
     }
     v = json_object_get(o, "num_input_frames");
     if (v) {

@@ -5,7 +5,8 @@
  * is required by Video2World models (checked by the pipeline); "num_frames" (the output clip's
  * length, core/pipeline/v2w.h "Clip length") overrides the run's for that item and is checked by
  * the pipeline against the tokenizer (a bad one fails the clip). Blank lines and lines starting with
- * '#' are skipped. A bad line does not fail the manifest: its item carries the reason.
+ * '#' are skipped. A bad line does not fail the manifest: its item carries the reason. "seed" is
+ * an integer in [0, 2^63) or, for all of [0, 2^64), a string of decimal digits ("18446744073709551615").
  * Output names: "name" if given (letters, digits, '.', '_', '-'; no leading '.'; at most 100
  * characters: an output can never escape the output directory), otherwise "clip-" + 16 hex digits
  * of a 64-bit FNV-1a hash of the input path, prompt, seed, num_frames (when given) and settings,

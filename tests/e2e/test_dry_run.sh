@@ -111,6 +111,26 @@ rc=$?
 rc=$?
 [ $rc = 1 ] && [ ! -e "$WORK/g-dry.mp4" ] && ok || bad "generate --dry-run of a missing input: exit $rc"
 
+# seeds of the whole uint64 range: above 2^63 - 1 a manifest writes them as strings, and the JSON
+# reports them so (an integer there is refused with that advice); variants wrap around
+cat >"$WORK/seeds.jsonl" <<EOF
+{"input": "$IMG", "prompt": "a red cube", "seed": "18446744073709551615", "name": "big"}
+{"input": "$IMG", "prompt": "a red cube", "seed": 18446744073709551615, "name": "too-big"}
+EOF
+"$BIN" batch --model-dir "$M" --manifest "$WORK/seeds.jsonl" --output-dir "$WORK/out-seeds" --dry-run --variants 2 \
+  --dry-run-json "$WORK/seeds.json" >"$WORK/seeds.txt" 2>/dev/null
+grep -q "written as a string" "$WORK/seeds.txt" && /usr/bin/python3 - "$WORK/seeds.json" <<'EOF' && ok || bad "big seeds: $(cat "$WORK/seeds.txt")"
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+run = {e["name"]: e["seed"] for e in items if e["state"] == "run"}
+assert run == {"big-v0": "18446744073709551615", "big-v1": 0}, items
+assert [e["state"] for e in items if e["state"] != "run"] == ["BAD"], items
+EOF
+head -1 "$WORK/seeds.jsonl" >"$WORK/seed-big.jsonl"
+"$BIN" batch --model-dir "$M" --manifest "$WORK/seed-big.jsonl" --output-dir "$WORK/out-seeds" >/dev/null 2>&1 \
+  && /usr/bin/python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["seed"] == "18446744073709551615"' \
+  "$WORK/out-seeds/big.status.json" && ok || bad "the status of a clip with a seed above 2^63"
+
 # --- the real run: each status file says what the dry run predicted ---
 "$BIN" batch --model-dir "$M" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/out" >/dev/null 2>"$WORK/err.txt"
 rc=$?

@@ -221,6 +221,37 @@ Test(manifest, num_frames) {
     cosmos_manifest_free(it, n);
 }
 
+/* Seeds: integers in [0, 2^63), and all of [0, 2^64) as strings of digits; a bigger integer (which
+ * jansson cannot hold) says to write it as a string. */
+Test(manifest, seeds) {
+    quiet();
+    const char *p = tmp_path("manifest-seeds.jsonl");
+    write_file(p, "{\"input\": \"a.png\", \"seed\": 9223372036854775807}\n"
+                  "{\"input\": \"a.png\", \"seed\": \"18446744073709551615\"}\n"
+                  "{\"input\": \"a.png\", \"seed\": \"42\"}\n"
+                  "{\"input\": \"a.png\", \"seed\": 18446744073709551615}\n"
+                  "{\"input\": \"a.png\", \"seed\": \"18446744073709551616\"}\n"
+                  "{\"input\": \"a.png\", \"seed\": \"-1\"}\n"
+                  "{\"input\": \"a.png\", \"seed\": \"12x\"}\n"
+                  "{\"input\": \"a.png\", \"seed\": \"\"}\n"
+                  "{\"input\": \"a.png\", \"seed\": 1.5}\n");
+    struct cosmos_manifest_defaults d = {7, 9, "settings"};
+    struct cosmos_manifest_item *it = NULL;
+    int n = 0;
+    cr_assert_eq(cosmos_manifest_load(p, &d, &it, &n), COSMOS_OK);
+    cr_assert_eq(n, 9);
+    cr_expect(it[0].status == COSMOS_OK && it[0].seed == 9223372036854775807ull);
+    cr_expect(it[1].status == COSMOS_OK && it[1].seed == 18446744073709551615ull);
+    cr_expect(it[2].status == COSMOS_OK && it[2].seed == 42);
+    cr_expect_neq(it[3].status, COSMOS_OK);
+    cr_expect(strstr(it[3].reason, "written as a string") != NULL, "%s", it[3].reason);
+    for (int i = 4; i < 9; i++) {
+        cr_expect_neq(it[i].status, COSMOS_OK, "line %d", it[i].line);
+        cr_expect(strstr(it[i].reason, "\"seed\" must be") != NULL, "line %d: %s", it[i].line, it[i].reason);
+    }
+    cosmos_manifest_free(it, n);
+}
+
 Test(manifest, unusable_files) {
     quiet();
     struct cosmos_manifest_defaults d = {0, 9, ""};
