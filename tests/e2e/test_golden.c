@@ -227,10 +227,16 @@ static void poisoned_copy(const char *model, const char *name, const char *out) 
     hid_t f = H5Fopen(out, H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     cr_assert(f >= 0 && d >= 0, "%s in %s", name, out);
-    uint16_t v[64];
+    hid_t space = H5Dget_space(d);
+    const hssize_t numel = H5Sget_simple_extent_npoints(space);
+    H5Sclose(space);
+    cr_assert(numel > 3, "%s has %lld elements", name, (long long)numel);
+    uint16_t *v = malloc(sizeof(uint16_t) * (size_t)numel);
+    cr_assert_not_null(v);
     cr_assert(H5Dread(d, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     v[3] = 0x7FC0; /* bf16 quiet NaN */
     cr_assert(H5Dwrite(d, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    free(v);
     H5Dclose(d);
     H5Fclose(f);
 }
