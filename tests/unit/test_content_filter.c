@@ -361,14 +361,14 @@ static void write_variant(const char *target, enum edit e, const char *out_name,
         cr_assert_eq(cosmos_h5_info(in, names[i], &info), COSMOS_OK);
         int64_t numel = 1;
         for (int d = 0; d < info.ndim; d++) numel *= info.shape[d];
-        float *buf = calloc((size_t)numel + 1, sizeof(float));
+        float *buf = calloc(2 * (size_t)numel + 1, sizeof(float)); /* room for a reshape's longer last axis */
         cr_assert_eq(cosmos_h5_read(in, names[i], COSMOS_F32, buf), COSMOS_OK);
         const int hit = !strcmp(names[i], target);
         if (hit && e == DROP) {
             free(buf);
             continue;
         }
-        if (hit && e == RESHAPE) info.shape[info.ndim - 1] += 1; /* buf has the spare element */
+        if (hit && e == RESHAPE) info.shape[info.ndim - 1] += 1; /* buf has the spare (zero) elements */
         if (hit && e == NEG_VAR) buf[0] = -0.5f;
         if (hit && e == NAN_VALUE) buf[numel - 1] = NAN;
         cr_assert_eq(cosmos_h5_write(o, names[i], COSMOS_F32, info.ndim, info.shape, buf), COSMOS_OK);
