@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/system_info.h"
+#include "core/process.h"
 #include "cosmos_build_config.h"
 
 json_t *bench_provenance(const char *backend, int n_threads) {

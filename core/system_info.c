@@ -14,28 +14,10 @@
 #include <unistd.h>
 
 #include "core/backend.h"
+#include "core/process.h"
 #include "cosmos_build_config.h"
 #include "parallel/comm.h"
 #include "parallel/comm_nccl.h"
-
-void cosmos_cpu_model(char *buf, size_t n) {
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        char *c = strchr(line, ':');
-        if (c) {
-            c++;
-            while (*c == ' ') c++;
-            c[strcspn(c, "\n")] = '\0';
-            snprintf(buf, n, "%s", c);
-        }
-        break;
-    }
-    fclose(f);
-}
 
 static json_t *engine(void) {
     return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "version", COSMOS_VERSION, "git_sha", COSMOS_GIT_SHA,

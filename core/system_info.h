@@ -15,7 +15,5 @@
 #include <stddef.h>
 
 json_t *cosmos_system_info(void); /* caller owns the reference; NULL when out of memory */
-/* The CPU's model name (/proc/cpuinfo), or "unknown". */
-void cosmos_cpu_model(char *buf, size_t n);
 
 #endif

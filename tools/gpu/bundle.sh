@@ -23,3 +23,12 @@ tar -C .gpu-bundle -cJf .gpu-bundle/lib.tar.xz lib && rm -rf .gpu-bundle/lib
 git rev-parse HEAD >.gpu-bundle/commit
 git status --porcelain >.gpu-bundle/dirty
 du -sh .gpu-bundle
+# the device tool carries at most 64 MiB with the working tree: refuse a bundle that cannot travel
+# (FFmpeg and its codecs pulled in by a new library reference were once 50 MB of it)
+kb=$(du -sk .gpu-bundle | cut -f1)
+if [ "$kb" -gt 49152 ]; then
+  echo "bundle.sh: .gpu-bundle is $((kb / 1024)) MiB, over the 48 MiB this script allows (the carry limit is 64 MiB" \
+    "with the working tree); the binaries need these libraries:" >&2
+  for b in .gpu-bundle/bin/*; do echo "  $(basename "$b"): $(readelf -d "$b" | awk '/NEEDED/ {printf "%s ", $5}')"; done >&2
+  exit 1
+fi
