@@ -15,7 +15,8 @@ COSMOS_ROOT=${COSMOS_ROOT:-$(dirname "$COSMOS_SLURM_DIR")}
 COSMOS_AR=${COSMOS_AR:-$COSMOS_ROOT/build/cosmos-ar}
 export COSMOS_SLURM_DIR COSMOS_ROOT COSMOS_AR
 
-# --- threads: one OpenMP/OpenBLAS thread per CPU Slurm gave the task (--cpus-per-task) ---
+# --- threads: one OpenMP thread per CPU Slurm gave the task (--cpus-per-task); the GEMMs run on
+# these too (OpenBLAS is held to one thread, kernels/cpu/sgemm.c) ---
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${OMP_NUM_THREADS:-1}}
 
 # --- GPUs: one process per GPU (--ntasks-per-node = --gpus-per-node). Every task sees all the GPUs

@@ -20,7 +20,7 @@
  * rate of a [tokens x hidden] x [hidden x hidden] product as its floor, and the projected check:
  * the prefill plus 3 decode steps (an answer "safe" and EOS is 2-3 tokens). */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
+#include <omp.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -158,7 +158,7 @@ static cosmos_status bench_aegis(const char *file, const char *config, int promp
     const struct cosmos_llama_memory mem = cosmos_llama_memory(m);
     printf("# aegis        %s (%s)%s, %.2f B parameters, %.1f GB weights, %d threads\n", c->name,
            file ? file : config, random ? ", random weights" : "", P * 1e-9, mem.weight_bytes * 1e-9,
-           threads > 0 ? threads : openblas_get_num_threads());
+           threads > 0 ? threads : omp_get_max_threads());
     printf("%-15s %10s %10s %9s %9s %10s %8s %12s\n", "aegis", "prefill s", "decode s", "GFLOP", "sgemm/s",
            "floor s", "of floor", "check s");
     printf("%-15s %10.2f %10.3f %9.1f %9.1f %10.2f %8.3f %12.2f\n", "", prefill_s, s_p50, gflop, gemm,
@@ -231,7 +231,7 @@ int main(int argc, char **argv) {
     if (only && !strcmp(only, "aegis")) {
         CHECK_ARG(prompt_tokens >= 1 && decode_tokens >= 0 && prompt_tokens + decode_tokens <= 1 << 20,
                   COSMOS_ERR_INVALID_ARG, "--prompt-tokens must be >= 1 and --decode-tokens >= 0");
-        prov = bench_provenance("cpu", common.threads > 0 ? common.threads : openblas_get_num_threads());
+        prov = bench_provenance("cpu", common.threads > 0 ? common.threads : omp_get_max_threads());
         bench_provenance_print(prov);
         js = json_pack("{s:O}", "provenance", prov);
         CHECK_ALLOC(js);
@@ -240,7 +240,7 @@ int main(int argc, char **argv) {
         if (json_out) CHECK(cosmos_json_write(js, json_out, JSON_INDENT(2)));
         goto fail;
     }
-    if (common.threads > 0) openblas_set_num_threads(common.threads); /* the GEMMs are the work */
+    if (common.threads > 0) omp_set_num_threads(common.threads); /* the GEMMs are the work (kernels/cpu/sgemm.c) */
     res[0].ran = !only || !strcmp(only, "content_filter");
     res[1].ran = !only || !strcmp(only, "face_blur");
 
@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    prov = bench_provenance("cpu (host code)", openblas_get_num_threads());
+    prov = bench_provenance("cpu (host code)", omp_get_max_threads());
     bench_provenance_print(prov);
     printf("# frames       %d of %dx%d (WxH), %d rep(s); clip projection: %d frames\n", frames, width, height, reps,
            clip_frames);

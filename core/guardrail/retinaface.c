@@ -1,6 +1,6 @@
 /* RetinaFace detector (spec components.md 5.5; see retinaface.h for the architecture and layouts):
  * config parsing, weight-file specs / strict load with BatchNorm folding, the f32 forward pass
- * (convolutions as im2col + cblas_sgemm, activations [C, H, W]), priors, box decoding, NMS and the
+ * (convolutions as im2col + sgemm, activations [C, H, W]), priors, box decoding, NMS and the
  * random-weight writer. Decoding and NMS follow the official f32 numpy/torch arithmetic step by
  * step; this file is compiled with -ffp-contract=off (CMakeLists.txt) so no FMA changes a rounding. */
 #include "core/guardrail/retinaface.h"
@@ -16,6 +16,7 @@
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 #define RF_BN_EPS 1e-5
 #define RF_MAX_DIM 16384
@@ -530,7 +531,7 @@ static cosmos_status conv2d(const struct rf_conv *c, const float *in, int H, int
         }
         B = col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)N, (int)K, 1.0f, c->w, (int)K, B, (int)N, 0.0f,
+    cosmos_cpu_sgemm(0, 0, c->cout, (int)N, (int)K, 1.0f, c->w, (int)K, B, (int)N, 0.0f,
                 out, (int)N);
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < c->cout; o++) {

@@ -6,7 +6,6 @@
  * order; patch tokens are in row-major (grid y, grid x) order, as conv output .flatten(2). */
 #include "core/guardrail/siglip.h"
 
-#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 /* ---- config ------------------------------------------------------------------------------------ */
 
@@ -467,7 +467,7 @@ fail:
 /* y [M, out] = x [M, in] W^T + b */
 static void linear(const struct sg_linear *L, const float *x, int M, float *y) {
     for (int r = 0; r < M; r++) memcpy(y + (size_t)r * L->n_out, L->b, sizeof(float) * (size_t)L->n_out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, L->n_out, L->n_in, 1.0f, x, L->n_in, L->w, L->n_in, 1.0f,
+    cosmos_cpu_sgemm(0, 1, M, L->n_out, L->n_in, 1.0f, x, L->n_in, L->w, L->n_in, 1.0f,
                 y, L->n_out);
 }
 
@@ -500,7 +500,7 @@ static void attention(const float *q, const float *k, const float *v, int Tq, in
     const int Dh = D / H;
     const float scale = 1.0f / sqrtf((float)Dh);
     for (int h = 0; h < H; h++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, Dh, scale, q + h * Dh, D, k + h * Dh, D, 0.0f, s,
+        cosmos_cpu_sgemm(0, 1, Tq, Tk, Dh, scale, q + h * Dh, D, k + h * Dh, D, 0.0f, s,
                     Tk);
         for (int r = 0; r < Tq; r++) {
             float *sr = s + (size_t)r * Tk, mx = sr[0];
@@ -510,7 +510,7 @@ static void attention(const float *q, const float *k, const float *v, int Tq, in
             const float inv = (float)(1.0 / sum);
             for (int j = 0; j < Tk; j++) sr[j] *= inv;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, 1.0f, s, Tk, v + h * Dh, D, 0.0f,
+        cosmos_cpu_sgemm(0, 0, Tq, Dh, Tk, 1.0f, s, Tk, v + h * Dh, D, 0.0f,
                     out + h * Dh, D);
     }
 }

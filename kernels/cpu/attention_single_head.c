@@ -20,10 +20,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include <cblas.h>
 
 #include "core/log.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 #define SCORE_BUDGET_FLOATS ((int64_t)16 << 20) /* 64 MB of spatial scores per block of query rows */
 #define POS_BLOCK 64                            /* temporal: positions per work item (vector lanes) */
@@ -62,11 +62,11 @@ static cosmos_status spatial(float *o, const float *q, const float *k, const flo
         for (int64_t i0 = 0; i0 < HW; i0 += rows) {
             const int64_t n = HW - i0 < rows ? HW - i0 : rows;
             /* s [n, HW] = Q[:, i0:i0+n]^T K */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)HW, (int)C, 1.0f, qt + i0, ld, kt, ld,
+            cosmos_cpu_sgemm(1, 0, (int)n, (int)HW, (int)C, 1.0f, qt + i0, ld, kt, ld,
                         0.0f, s, (int)HW);
             softmax_rows(s, n, HW, scale);
             /* o[:, i0:i0+n] [C, n] = V s^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)C, (int)n, (int)HW, 1.0f, vt, ld, s, (int)HW,
+            cosmos_cpu_sgemm(0, 1, (int)C, (int)n, (int)HW, 1.0f, vt, ld, s, (int)HW,
                         0.0f, o + t * HW + i0, ld);
         }
     }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 
 #include "core/backend_impl.h"
 #include "core/log.h"
@@ -15,6 +14,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_ops_t5.h"
 #include "kernels/cpu/cpu_ops_dit.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 struct cpu_ctx {
     int n_threads;
@@ -291,7 +291,7 @@ cosmos_status cosmos_backend_cpu_create(const struct cosmos_backend_params *para
     }
     ctx->n_threads = params->n_threads > 0 ? params->n_threads : omp_get_max_threads();
     omp_set_num_threads(ctx->n_threads);
-    openblas_set_num_threads(ctx->n_threads);
+    cosmos_cpu_blas_single_threaded(); /* the GEMMs split over the OpenMP threads: kernels/cpu/sgemm.c */
     snprintf(be->name, sizeof be->name, "cpu");
     be->ops = &cpu_ops;
     be->ctx = ctx;

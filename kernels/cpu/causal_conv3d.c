@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 
 #include "core/log.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 #define COLS_BUDGET_FLOATS ((int64_t)16 << 20)
 
@@ -71,7 +71,7 @@ cosmos_status cosmos_cpu_causal_conv3d(float *y, const float *x, const void *w, 
             const float *xf = x + ti * H * W;
             const float *wt = wf + dt * Cout * Ks;
             if (pointwise) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)(Ho * Wo), (int)Cin, 1.0f, wt,
+                cosmos_cpu_sgemm(0, 0, (int)Cout, (int)(Ho * Wo), (int)Cin, 1.0f, wt,
                             (int)Ks, xf, (int)(T * H * W), 1.0f, y + to * Ho * Wo, (int)(To * Ho * Wo));
                 continue;
             }
@@ -90,7 +90,7 @@ cosmos_status cosmos_cpu_causal_conv3d(float *y, const float *x, const void *w, 
                         }
                     }
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)N, (int)Ks, 1.0f, wt, (int)Ks,
+                cosmos_cpu_sgemm(0, 0, (int)Cout, (int)N, (int)Ks, 1.0f, wt, (int)Ks,
                             cols, (int)N, 1.0f, y + to * Ho * Wo + r0 * Wo, (int)(To * Ho * Wo));
             }
         }

@@ -2,10 +2,10 @@
  * M <= 4 (decode): each thread streams its share of weight rows once, converting bf16 on the fly;
  * this is memory-bound and must run near the copy bandwidth (benchmarks/ measure it).
  * M > 4 (prefill): blocks of weight rows are widened to f32 and multiplied with OpenBLAS sgemm. */
-#include <cblas.h>
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 #define GEMV_MAX_M 4
 #define SGEMM_BLOCK_BYTES (8u << 20)
@@ -39,7 +39,7 @@ cosmos_status cosmos_cpu_matmul(float *y, const float *x, const cosmos_bf16 *w, 
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb;
         cosmos_bf16_to_f32_n(wf, w + n0 * K, (size_t)(cnt * K));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)cnt, (int)K, 1.0f, x, (int)K, wf, (int)K,
+        cosmos_cpu_sgemm(0, 1, (int)M, (int)cnt, (int)K, 1.0f, x, (int)K, wf, (int)K,
                     0.0f, y + n0, (int)N);
     }
     free(wf);

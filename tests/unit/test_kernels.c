@@ -1,5 +1,6 @@
-/* CPU kernels against naive double-precision loops: matmul (both the GEMV decode path and the
- * sgemm prefill path, awkward sizes), attention (causal with an offset, GQA, cross), RMSNorm, RoPE,
+/* CPU kernels against naive double-precision loops: the threaded sgemm (every transpose, strided
+ * operands, beta, splits by rows and by columns: equal to one single-threaded sgemm and to the
+ * double loop), matmul (both the GEMV decode path and the sgemm prefill path, awkward sizes), attention (causal with an offset, GQA, cross), RMSNorm, RoPE,
  * and the backend dispatchers' shape checks. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include "core/backend.h"
 #include "core/rng.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_sgemm.h"
 
 static float rnd(uint64_t stream, uint64_t i) { return cosmos_rng_normal(77, stream, i); }
 
@@ -280,4 +282,57 @@ Test(kernels, row_ops_at_host_and_device_positions) {
     cr_expect_eq(cosmos_backend_graph_begin(be), COSMOS_ERR_UNSUPPORTED);
     cr_expect_eq(cosmos_backend_graph_end(be, &g), COSMOS_ERR_UNSUPPORTED);
     cosmos_backend_free(be);
+}
+
+/* cosmos_cpu_sgemm against a double-precision loop (close) and against one cblas_sgemm call of the
+ * whole product on one thread (bit for bit: every element of C is one whole dot product); shapes
+ * that split by columns, by rows, not at all (small), odd sizes, transposes, padded strides,
+ * beta 0 and 1. */
+#include <cblas.h>
+#include <omp.h>
+static void check_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float beta) {
+    const int64_t pad = 3, lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb, nc = M * ldc;
+    float *A = malloc(sizeof(float) * (size_t)na), *B = malloc(sizeof(float) * (size_t)nb);
+    float *C = malloc(sizeof(float) * (size_t)nc), *R = malloc(sizeof(float) * (size_t)nc);
+    fill(A, na, 11), fill(B, nb, 12), fill(C, nc, 13);
+    memcpy(R, C, sizeof(float) * (size_t)nc);
+    cosmos_cpu_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C, ldc);
+    cosmos_cpu_blas_single_threaded();
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
+                0.5f, A, (int)lda, B, (int)ldb, beta, R, (int)ldc);
+    int64_t differ = 0;
+    double max_err = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double ref = 0;
+            for (int64_t k = 0; k < K; k++)
+                ref += (double)(ta ? A[k * lda + m] : A[m * lda + k]) * (double)(tb ? B[n * ldb + k] : B[k * ldb + n]);
+            const int64_t i = m * ldc + n;
+            differ += memcmp(&C[i], &R[i], sizeof(float)) != 0;
+            const double want = 0.5 * ref + (beta != 0.0f ? (double)beta * cosmos_rng_normal(77, 13, (uint64_t)i) : 0.0);
+            const double err = fabs(C[i] - want) / (1.0 + fabs(want));
+            if (err > max_err) max_err = err;
+        }
+    for (int64_t m = 0; m < M; m++) /* the padding of C is untouched */
+        for (int64_t n = N; n < ldc; n++)
+            cr_expect_eq(C[m * ldc + n], cosmos_rng_normal(77, 13, (uint64_t)(m * ldc + n)), "padding at %lld,%lld",
+                         (long long)m, (long long)n);
+    cr_expect_eq(differ, 0, "sgemm ta %d tb %d %lldx%lldx%lld: %lld elements differ from one whole sgemm", ta, tb,
+                 (long long)M, (long long)N, (long long)K, (long long)differ);
+    cr_expect_lt(max_err, 1e-5, "sgemm ta %d tb %d %lldx%lldx%lld: error %g", ta, tb, (long long)M, (long long)N,
+                 (long long)K, max_err);
+    free(A), free(B), free(C), free(R);
+}
+
+Test(kernels, threaded_sgemm) {
+    omp_set_num_threads(2);
+    const int64_t shapes[][3] = {{300, 37, 129}, {37, 300, 129}, {1, 4096, 256},  {513, 513, 64}, {5, 7, 3},
+                                 {64, 2000, 33}, {2000, 64, 33}, {129, 257, 1},   {600, 37, 129}, {37, 700, 129},
+                                 {1, 9000, 300}, {3, 20000, 64}, {1000, 17, 200}, {256, 7168, 64},
+                                 {4000, 37, 129}, {3001, 100, 64}, {5, 100000, 16}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int b = 0; b < 2; b++) check_sgemm(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], b ? 1.0f : 0.0f);
 }
