@@ -1,11 +1,15 @@
 /* Process facts (see process.h). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "core/process.h"
 
+#include <omp.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 double cosmos_now_s(void) {
     struct timespec ts;
@@ -36,4 +40,15 @@ void cosmos_cpu_model(char *buf, size_t n) {
         break;
     }
     fclose(f);
+}
+
+int cosmos_threads_for_process(int requested, int local_size) {
+    if (requested > 0) return requested;
+    const char *env = getenv("OMP_NUM_THREADS");
+    cpu_set_t mask;
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const int mine = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : (int)online;
+    if ((env && env[0]) || local_size <= 1 || online <= 0 || mine < online) return omp_get_max_threads();
+    const int share = (int)(online / local_size);
+    return share >= 1 ? share : 1;
 }

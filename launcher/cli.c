@@ -13,6 +13,7 @@
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "core/model/ar_model.h"
 #include "parallel/comm.h"
 
@@ -207,10 +208,11 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
         CHECK(cosmos_comm_split(s->world, rank % common->tp, rank, &s->pp_comm));
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
-    bp.n_threads = common->threads;
     char be_name[64];
-    int local_rank = 0;
+    int local_rank = 0, local_size = 1;
     if (s->world) CHECK(cosmos_comm_local_rank(s->world, &local_rank));
+    if (s->world) CHECK(cosmos_comm_local_size(s->world, &local_size));
+    bp.n_threads = cosmos_threads_for_process(common->threads, local_size); /* the node's ranks share its CPUs */
     if (s->world)
         cosmos_backend_name_for_rank(common->backend, local_rank, be_name, sizeof be_name);
     else

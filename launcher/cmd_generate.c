@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,7 @@ struct gen_run {
     cosmos_v2w_t *v2w;
     int rank, size;       /* in the world */
     int replica, n_replicas, replica_size;
+    int threads;          /* CPU threads of this process (cosmos_threads_for_process) */
     int stage_layers[256]; /* --pp-layers, for the layout's pp stages */
 };
 
@@ -175,6 +177,15 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
         r->world = NULL; /* a build without MPI: one process */
         st = COSMOS_OK;
     }
+    {   /* CPU threads: the node's ranks share its CPUs unless told otherwise (core/process.h) */
+        int local_size = 1;
+        if (r->world) CHECK(cosmos_comm_local_size(r->world, &local_size));
+        r->threads = cosmos_threads_for_process(o->common.threads, local_size);
+        omp_set_num_threads(r->threads);
+        if (local_size > 1 && o->common.threads <= 0 && !getenv("OMP_NUM_THREADS"))
+            LOG_INFO0("%s: %d ranks on this node: %d CPU thread(s) each (--threads or OMP_NUM_THREADS to choose)",
+                      cmd, local_size, r->threads);
+    }
     r->n_replicas = o->replicas > 0 ? o->replicas : 1;
     CHECK_ARG(o->replicas >= 0, COSMOS_ERR_INVALID_ARG, "%s: --replicas must be positive", cmd);
     CHECK_ARG(r->size % r->n_replicas == 0, COSMOS_ERR_INVALID_ARG,
@@ -221,7 +232,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     p.world = r->replica_size > 1 ? r->pipe : NULL;
     p.local_rank = local_rank;
     p.backend = o->common.backend;
-    p.threads = o->common.threads;
+    p.threads = r->threads;
     p.guardrail_dir = o->guardrail_dir;
     p.disable_guardrail = o->disable_guardrail;
     p.disable_diffusion_decoder = o->disable_dd;

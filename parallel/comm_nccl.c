@@ -109,9 +109,10 @@ static cosmos_status nccl_split(void *p, int color, int key, cosmos_comm_t **out
     nc->boot_owned = sub;
     return COSMOS_OK;
 }
-static cosmos_status nccl_local_rank(void *p, int *local_rank) {
+static cosmos_status nccl_local_rank(void *p, int *local_rank, int *local_size) {
     struct nccl_ctx *c = p;
-    return cosmos_comm_local_rank(c->boot, local_rank);
+    cosmos_status st = cosmos_comm_local_rank(c->boot, local_rank);
+    return st == COSMOS_OK ? cosmos_comm_local_size(c->boot, local_size) : st;
 }
 
 static const struct cosmos_comm_ops nccl_ops = {

@@ -418,4 +418,16 @@ touch "$WORK/file-not-dir"
 "$BIN" batch --model-dir "$V2W" --manifest "$WORK/jobs.jsonl" --output-dir "$WORK/file-not-dir/out" 2>"$WORK/err.txt" \
   && bad "unwritable output dir accepted" || { grep -q "output directory" "$WORK/err.txt" && ok || bad "output dir message"; }
 
+# CPU threads: ranks that all see every CPU split them (a thread per CPU in each of 4 ranks made
+# this job 20x slower); --threads and OMP_NUM_THREADS still choose
+n_cpu=$(getconf _NPROCESSORS_ONLN)
+want=$((n_cpu / 4 > 0 ? n_cpu / 4 : 1))
+env -u OMP_NUM_THREADS timeout 300 "$MPIRUN" --oversubscribe --bind-to none -np 4 "$BIN" generate --model-dir "$BASE" \
+  --input "$IMG" --output "$WORK/threads.mp4" >"$WORK/threads.txt" 2>&1 \
+  && grep -q "generate: 4 ranks on this node: $want CPU thread(s) each" "$WORK/threads.txt" && ok \
+  || bad "default threads of 4 ranks on $n_cpu CPUs (want $want each): $(grep -i thread "$WORK/threads.txt" | head -2)"
+env -u OMP_NUM_THREADS timeout 300 "$MPIRUN" --oversubscribe --bind-to none -np 4 "$BIN" generate --model-dir "$BASE" \
+  --input "$IMG" --output "$WORK/threads2.mp4" --threads 1 >"$WORK/threads2.txt" 2>&1 \
+  && ! grep -q "CPU thread(s) each" "$WORK/threads2.txt" && ok || bad "--threads given: no default thread split"
+
 finish test_generate
