@@ -42,13 +42,21 @@ void cosmos_cpu_model(char *buf, size_t n) {
     fclose(f);
 }
 
-int cosmos_threads_for_process(int requested, int local_size) {
+int cosmos_cpu_affinity(unsigned char *mask, size_t n_bytes) {
+    cpu_set_t set;
+    memset(mask, 0, n_bytes);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    for (size_t c = 0; c < 8 * n_bytes && c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) mask[c / 8] |= (unsigned char)(1u << (c % 8));
+    return CPU_COUNT(&set);
+}
+
+int cosmos_threads_for_process(int requested, int n_sharing) {
     if (requested > 0) return requested;
     const char *env = getenv("OMP_NUM_THREADS");
-    cpu_set_t mask;
-    const long online = sysconf(_SC_NPROCESSORS_ONLN);
-    const int mine = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : (int)online;
-    if ((env && env[0]) || local_size <= 1 || online <= 0 || mine < online) return omp_get_max_threads();
-    const int share = (int)(online / local_size);
+    if ((env && env[0]) || n_sharing <= 1) return omp_get_max_threads();
+    unsigned char mask[128];
+    const int mine = cosmos_cpu_affinity(mask, sizeof mask);
+    const int share = (mine > 0 ? mine : omp_get_max_threads()) / n_sharing;
     return share >= 1 ? share : 1;
 }

@@ -12,14 +12,15 @@
 double cosmos_now_s(void);
 /* Peak resident set size of this process in bytes (getrusage ru_maxrss; 0 when unavailable). */
 int64_t cosmos_peak_rss_bytes(void);
-/* CPU threads for this process when local_size processes of the job share its node: `requested`
- * when > 0. Otherwise the OpenMP default (OMP_NUM_THREADS, else the CPUs this process may run on)
- * when OMP_NUM_THREADS is set, when the process is alone on the node, or when it is bound to part
- * of the node (mpirun's --bind-to core, srun --cpus-per-task: its mask is its share already).
- * Otherwise every process sees every CPU and they split them: online CPUs / local_size, at least 1
- * (each one starting a thread per CPU made a 4-rank job on 2 cores 20x slower: spinning OpenMP
- * and MPI threads fighting for the cores). */
-int cosmos_threads_for_process(int requested, int local_size);
+/* The CPUs this process may run on (sched_getaffinity) as a bit mask in mask[n_bytes] (bit c of
+ * byte c / 8: CPU c); returns their number, 0 when unknown. */
+int cosmos_cpu_affinity(unsigned char *mask, size_t n_bytes);
+/* CPU threads for this process when n_sharing processes of the job (itself included) may run on
+ * its CPUs: `requested` when > 0; the OpenMP default (OMP_NUM_THREADS, else the CPUs of this
+ * process's mask) when OMP_NUM_THREADS is set or no other process shares them; otherwise its CPUs
+ * / n_sharing, at least 1. (Each of 4 unbound ranks on 2 cores starting a thread per CPU made a
+ * job 20x slower: spinning OpenMP and MPI threads fighting for the cores.) */
+int cosmos_threads_for_process(int requested, int n_sharing);
 /* The CPU's model name (/proc/cpuinfo), or "unknown". */
 void cosmos_cpu_model(char *buf, size_t n);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/context_file.h"
 #include "core/backend.h"
@@ -168,6 +169,48 @@ int cli_launcher_rank(void) {
     return 0;
 }
 
+cosmos_status cli_cpu_sharers(struct cosmos_comm *world, int *n_sharing) {
+    cosmos_status st = COSMOS_OK;
+    struct cpus {
+        uint64_t host; /* FNV-1a of the host name */
+        unsigned char mask[128];
+    } me, *all = NULL;
+    *n_sharing = 1;
+    if (!world || cosmos_comm_size(world) <= 1) return COSMOS_OK;
+    memset(&me, 0, sizeof me);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    me.host = 14695981039346656037ull;
+    for (const char *c = host; *c; c++) me.host = (me.host ^ (unsigned char)*c) * 1099511628211ull;
+    cosmos_cpu_affinity(me.mask, sizeof me.mask);
+    const int n = cosmos_comm_size(world);
+    all = malloc(sizeof *all * (size_t)n);
+    CHECK_ALLOC(all);
+    CHECK(cosmos_comm_allgather(world, &me, all, sizeof me));
+    int count = 0;
+    for (int r = 0; r < n; r++) {
+        int overlap = 0;
+        for (size_t b = 0; b < sizeof me.mask && !overlap; b++) overlap = (all[r].mask[b] & me.mask[b]) != 0;
+        count += all[r].host == me.host && overlap;
+    }
+    *n_sharing = count > 0 ? count : 1;
+fail:
+    free(all);
+    return st;
+}
+
+cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, const char *cmd, int *threads) {
+    cosmos_status st = COSMOS_OK;
+    int sharing = 1;
+    CHECK(cli_cpu_sharers(world, &sharing));
+    *threads = cosmos_threads_for_process(requested, sharing);
+    if (sharing > 1 && requested <= 0 && !getenv("OMP_NUM_THREADS"))
+        LOG_INFO0("%s: %d ranks share this node's CPUs: %d CPU thread(s) each (--threads or OMP_NUM_THREADS to "
+                  "choose)", cmd, sharing, *threads);
+fail:
+    return st;
+}
+
 cosmos_status cli_parse_pp_layers(const char *s, int pp, int *out) {
     cosmos_status st = COSMOS_OK;
     int n = 0;
@@ -209,10 +252,9 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     }
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     char be_name[64];
-    int local_rank = 0, local_size = 1;
+    int local_rank = 0;
     if (s->world) CHECK(cosmos_comm_local_rank(s->world, &local_rank));
-    if (s->world) CHECK(cosmos_comm_local_size(s->world, &local_size));
-    bp.n_threads = cosmos_threads_for_process(common->threads, local_size); /* the node's ranks share its CPUs */
+    CHECK(cli_rank_threads(s->world, common->threads, "session", &bp.n_threads)); /* ranks share a node's CPUs */
     if (s->world)
         cosmos_backend_name_for_rank(common->backend, local_rank, be_name, sizeof be_name);
     else

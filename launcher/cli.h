@@ -9,6 +9,8 @@
 
 #include "core/status.h"
 
+struct cosmos_comm;
+
 enum cli_type { CLI_STR, CLI_INT, CLI_U64, CLI_FLOAT, CLI_FLAG };
 
 struct cli_opt {
@@ -65,6 +67,14 @@ int cli_launched_by_mpi(void);
 /* This process's rank as the launcher's environment gives it (OMPI_COMM_WORLD_RANK, PMIX_RANK,
  * PMI_RANK, SLURM_PROCID), without initialising MPI; 0 when there is none. */
 int cli_launcher_rank(void);
+
+/* How many ranks of `world` (this one included) run on this node with CPU masks that overlap this
+ * process's (an allgather of host name and mask): the ranks among which cosmos_threads_for_process
+ * shares the CPUs. 1 without a world. */
+cosmos_status cli_cpu_sharers(struct cosmos_comm *world, int *n_sharing);
+/* The CPU threads of this rank for --threads `requested` (cosmos_threads_for_process over
+ * cli_cpu_sharers), logged by rank 0 (as `cmd`) when the ranks split the CPUs. */
+cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, const char *cmd, int *threads);
 
 /* A loaded model and what it runs on. Under --tp T --pp P, world rank r is stage r / T, tensor
  * rank r % T; the ranks of MPI_COMM_WORLD each hold a shard;

@@ -177,15 +177,9 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
         r->world = NULL; /* a build without MPI: one process */
         st = COSMOS_OK;
     }
-    {   /* CPU threads: the node's ranks share its CPUs unless told otherwise (core/process.h) */
-        int local_size = 1;
-        if (r->world) CHECK(cosmos_comm_local_size(r->world, &local_size));
-        r->threads = cosmos_threads_for_process(o->common.threads, local_size);
-        omp_set_num_threads(r->threads);
-        if (local_size > 1 && o->common.threads <= 0 && !getenv("OMP_NUM_THREADS"))
-            LOG_INFO0("%s: %d ranks on this node: %d CPU thread(s) each (--threads or OMP_NUM_THREADS to choose)",
-                      cmd, local_size, r->threads);
-    }
+    /* CPU threads: ranks that share CPUs split them unless told otherwise (core/process.h) */
+    CHECK(cli_rank_threads(r->world, o->common.threads, cmd, &r->threads));
+    omp_set_num_threads(r->threads);
     r->n_replicas = o->replicas > 0 ? o->replicas : 1;
     CHECK_ARG(o->replicas >= 0, COSMOS_ERR_INVALID_ARG, "%s: --replicas must be positive", cmd);
     CHECK_ARG(r->size % r->n_replicas == 0, COSMOS_ERR_INVALID_ARG,

@@ -103,10 +103,5 @@ cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_com
     TIMED(c, "split", -1, -1, 0, c->ops->split(c->ctx, color, key, out));
 }
 cosmos_status cosmos_comm_local_rank(cosmos_comm_t *c, int *local_rank) {
-    int size = 0;
-    TIMED(c, "local_rank (split by node)", -1, -1, 0, c->ops->local_rank(c->ctx, local_rank, &size));
-}
-cosmos_status cosmos_comm_local_size(cosmos_comm_t *c, int *local_size) {
-    int rank = 0;
-    TIMED(c, "local_size (split by node)", -1, -1, 0, c->ops->local_rank(c->ctx, &rank, local_size));
+    TIMED(c, "local_rank (split by node)", -1, -1, 0, c->ops->local_rank(c->ctx, local_rank));
 }

@@ -71,7 +71,5 @@ void cosmos_comm_mpi_library(char *buf, size_t n);
 cosmos_status cosmos_comm_split(cosmos_comm_t *c, int color, int key, cosmos_comm_t **out);
 /* Ranks of this node (MPI_Comm_split_type SHARED): the local rank picks the device. */
 cosmos_status cosmos_comm_local_rank(cosmos_comm_t *c, int *local_rank);
-/* How many of the communicator's ranks share this node (1 without a launcher). */
-cosmos_status cosmos_comm_local_size(cosmos_comm_t *c, int *local_size);
 
 #endif

@@ -15,7 +15,7 @@ struct cosmos_comm_ops {
     cosmos_status (*barrier)(void *ctx);
     cosmos_status (*all_ok)(void *ctx, int ok, int *all_ok);
     cosmos_status (*split)(void *ctx, int color, int key, cosmos_comm_t **out);
-    cosmos_status (*local_rank)(void *ctx, int *local_rank, int *local_size);
+    cosmos_status (*local_rank)(void *ctx, int *local_rank);
     cosmos_status (*probe)(void *ctx, int src, int tag, int *flag); /* NULL: UNSUPPORTED */
     void (*abort)(void *ctx, int code); /* ends the job; NULL: not possible (cosmos_comm_abort returns) */
     int device_memory; /* buffers are device memory */

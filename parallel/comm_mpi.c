@@ -169,17 +169,15 @@ static cosmos_status mpi_split(void *p, int color, int key, cosmos_comm_t **out)
     return wrap_comm(nc, 0, 0, out);
 }
 
-static cosmos_status mpi_local_rank(void *p, int *local_rank, int *local_size) {
+static cosmos_status mpi_local_rank(void *p, int *local_rank) {
     struct mpi_ctx *c = p;
     MPI_Comm node;
     MPI_CHECK(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-    int r = 0, n = 0;
+    int r = 0;
     int rc = MPI_Comm_rank(node, &r);
-    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(node, &n);
     MPI_Comm_free(&node);
     MPI_CHECK(rc);
     *local_rank = r;
-    *local_size = n;
     return COSMOS_OK;
 }
 

@@ -109,10 +109,9 @@ static cosmos_status nccl_split(void *p, int color, int key, cosmos_comm_t **out
     nc->boot_owned = sub;
     return COSMOS_OK;
 }
-static cosmos_status nccl_local_rank(void *p, int *local_rank, int *local_size) {
+static cosmos_status nccl_local_rank(void *p, int *local_rank) {
     struct nccl_ctx *c = p;
-    cosmos_status st = cosmos_comm_local_rank(c->boot, local_rank);
-    return st == COSMOS_OK ? cosmos_comm_local_size(c->boot, local_size) : st;
+    return cosmos_comm_local_rank(c->boot, local_rank);
 }
 
 static const struct cosmos_comm_ops nccl_ops = {

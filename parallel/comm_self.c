@@ -51,10 +51,9 @@ static cosmos_status self_split(void *ctx, int color, int key, cosmos_comm_t **o
     (void)key;
     return cosmos_comm_self_create(out);
 }
-static cosmos_status self_local_rank(void *ctx, int *local_rank, int *local_size) {
+static cosmos_status self_local_rank(void *ctx, int *local_rank) {
     (void)ctx;
     *local_rank = 0;
-    *local_size = 1;
     return COSMOS_OK;
 }
 
