@@ -199,14 +199,14 @@ fail:
     return st;
 }
 
-cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, const char *cmd, int *threads) {
+cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, int *threads) {
     cosmos_status st = COSMOS_OK;
     int sharing = 1;
     CHECK(cli_cpu_sharers(world, &sharing));
     *threads = cosmos_threads_for_process(requested, sharing);
     if (sharing > 1 && requested <= 0 && !getenv("OMP_NUM_THREADS"))
-        LOG_INFO0("%s: %d ranks share this node's CPUs: %d CPU thread(s) each (--threads or OMP_NUM_THREADS to "
-                  "choose)", cmd, sharing, *threads);
+        LOG_INFO0("%d ranks share this node's CPUs: %d CPU thread(s) each (--threads or OMP_NUM_THREADS to choose)",
+                  sharing, *threads);
 fail:
     return st;
 }
@@ -254,7 +254,7 @@ cosmos_status cli_session_open(const struct cli_common *common, const char *mode
     char be_name[64];
     int local_rank = 0;
     if (s->world) CHECK(cosmos_comm_local_rank(s->world, &local_rank));
-    CHECK(cli_rank_threads(s->world, common->threads, "session", &bp.n_threads)); /* ranks share a node's CPUs */
+    CHECK(cli_rank_threads(s->world, common->threads, &bp.n_threads)); /* ranks share a node's CPUs */
     if (s->world)
         cosmos_backend_name_for_rank(common->backend, local_rank, be_name, sizeof be_name);
     else

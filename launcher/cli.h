@@ -73,8 +73,8 @@ int cli_launcher_rank(void);
  * shares the CPUs. 1 without a world. */
 cosmos_status cli_cpu_sharers(struct cosmos_comm *world, int *n_sharing);
 /* The CPU threads of this rank for --threads `requested` (cosmos_threads_for_process over
- * cli_cpu_sharers), logged by rank 0 (as `cmd`) when the ranks split the CPUs. */
-cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, const char *cmd, int *threads);
+ * cli_cpu_sharers), logged by rank 0 when the ranks split the CPUs. */
+cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, int *threads);
 
 /* A loaded model and what it runs on. Under --tp T --pp P, world rank r is stage r / T, tensor
  * rank r % T; the ranks of MPI_COMM_WORLD each hold a shard;

@@ -178,7 +178,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
         st = COSMOS_OK;
     }
     /* CPU threads: ranks that share CPUs split them unless told otherwise (core/process.h) */
-    CHECK(cli_rank_threads(r->world, o->common.threads, cmd, &r->threads));
+    CHECK(cli_rank_threads(r->world, o->common.threads, &r->threads));
     omp_set_num_threads(r->threads);
     r->n_replicas = o->replicas > 0 ? o->replicas : 1;
     CHECK_ARG(o->replicas >= 0, COSMOS_ERR_INVALID_ARG, "%s: --replicas must be positive", cmd);

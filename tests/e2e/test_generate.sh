@@ -424,7 +424,7 @@ n_cpu=$(getconf _NPROCESSORS_ONLN)
 want=$((n_cpu / 4 > 0 ? n_cpu / 4 : 1))
 env -u OMP_NUM_THREADS timeout 300 "$MPIRUN" --oversubscribe --bind-to none -np 4 "$BIN" generate --model-dir "$BASE" \
   --input "$IMG" --output "$WORK/threads.mp4" >"$WORK/threads.txt" 2>&1 \
-  && grep -q "generate: 4 ranks share this node's CPUs: $want CPU thread(s) each" "$WORK/threads.txt" && ok \
+  && grep -q "4 ranks share this node's CPUs: $want CPU thread(s) each" "$WORK/threads.txt" && ok \
   || bad "default threads of 4 ranks on $n_cpu CPUs (want $want each): $(grep -i thread "$WORK/threads.txt" | head -2)"
 env -u OMP_NUM_THREADS timeout 300 "$MPIRUN" --oversubscribe --bind-to none -np 4 "$BIN" generate --model-dir "$BASE" \
   --input "$IMG" --output "$WORK/threads2.mp4" --threads 1 >"$WORK/threads2.txt" 2>&1 \
