@@ -17,6 +17,13 @@ double cosmos_now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void cosmos_utc_timestamp(char *buf, size_t n) {
+    const time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && n > 0) buf[0] = '\0';
+}
+
 int64_t cosmos_peak_rss_bytes(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
@@ -51,10 +58,12 @@ int cosmos_cpu_affinity(unsigned char *mask, size_t n_bytes) {
     return CPU_COUNT(&set);
 }
 
-int cosmos_threads_for_process(int requested, int n_sharing) {
+int cosmos_threads_for_process(int requested, int n_sharing, int *split) {
+    *split = 0;
     if (requested > 0) return requested;
     const char *env = getenv("OMP_NUM_THREADS");
     if ((env && env[0]) || n_sharing <= 1) return omp_get_max_threads();
+    *split = 1;
     unsigned char mask[128];
     const int mine = cosmos_cpu_affinity(mask, sizeof mask);
     const int share = (mine > 0 ? mine : omp_get_max_threads()) / n_sharing;

@@ -10,6 +10,8 @@
 
 /* Seconds on CLOCK_MONOTONIC (for intervals; the origin is arbitrary). */
 double cosmos_now_s(void);
+/* The current UTC time as ISO 8601, "2026-12-07T05:31:00Z" (buf of at least 21 bytes). */
+void cosmos_utc_timestamp(char *buf, size_t n);
 /* Peak resident set size of this process in bytes (getrusage ru_maxrss; 0 when unavailable). */
 int64_t cosmos_peak_rss_bytes(void);
 /* The CPUs this process may run on (sched_getaffinity) as a bit mask in mask[n_bytes] (bit c of
@@ -18,9 +20,9 @@ int cosmos_cpu_affinity(unsigned char *mask, size_t n_bytes);
 /* CPU threads for this process when n_sharing processes of the job (itself included) may run on
  * its CPUs: `requested` when > 0; the OpenMP default (OMP_NUM_THREADS, else the CPUs of this
  * process's mask) when OMP_NUM_THREADS is set or no other process shares them; otherwise its CPUs
- * / n_sharing, at least 1. (Each of 4 unbound ranks on 2 cores starting a thread per CPU made a
+ * / n_sharing, at least 1, and *split = 1 (else 0). (Each of 4 unbound ranks on 2 cores starting a thread per CPU made a
  * job 20x slower: spinning OpenMP and MPI threads fighting for the cores.) */
-int cosmos_threads_for_process(int requested, int n_sharing);
+int cosmos_threads_for_process(int requested, int n_sharing, int *split);
 /* The CPU's model name (/proc/cpuinfo), or "unknown". */
 void cosmos_cpu_model(char *buf, size_t n);
 

@@ -172,16 +172,13 @@ int cli_launcher_rank(void) {
 cosmos_status cli_cpu_sharers(struct cosmos_comm *world, int *n_sharing) {
     cosmos_status st = COSMOS_OK;
     struct cpus {
-        uint64_t host; /* FNV-1a of the host name */
+        char host[256];
         unsigned char mask[128];
     } me, *all = NULL;
     *n_sharing = 1;
     if (!world || cosmos_comm_size(world) <= 1) return COSMOS_OK;
     memset(&me, 0, sizeof me);
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    me.host = 14695981039346656037ull;
-    for (const char *c = host; *c; c++) me.host = (me.host ^ (unsigned char)*c) * 1099511628211ull;
+    gethostname(me.host, sizeof me.host - 1);
     cosmos_cpu_affinity(me.mask, sizeof me.mask);
     const int n = cosmos_comm_size(world);
     all = malloc(sizeof *all * (size_t)n);
@@ -191,7 +188,7 @@ cosmos_status cli_cpu_sharers(struct cosmos_comm *world, int *n_sharing) {
     for (int r = 0; r < n; r++) {
         int overlap = 0;
         for (size_t b = 0; b < sizeof me.mask && !overlap; b++) overlap = (all[r].mask[b] & me.mask[b]) != 0;
-        count += all[r].host == me.host && overlap;
+        count += overlap && strcmp(all[r].host, me.host) == 0;
     }
     *n_sharing = count > 0 ? count : 1;
 fail:
@@ -203,8 +200,9 @@ cosmos_status cli_rank_threads(struct cosmos_comm *world, int requested, int *th
     cosmos_status st = COSMOS_OK;
     int sharing = 1;
     CHECK(cli_cpu_sharers(world, &sharing));
-    *threads = cosmos_threads_for_process(requested, sharing);
-    if (sharing > 1 && requested <= 0 && !getenv("OMP_NUM_THREADS"))
+    int split = 0;
+    *threads = cosmos_threads_for_process(requested, sharing, &split);
+    if (split)
         LOG_INFO0("%d ranks share this node's CPUs: %d CPU thread(s) each (--threads or OMP_NUM_THREADS to choose)",
                   sharing, *threads);
 fail:
