@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/process.h"
@@ -17,10 +16,7 @@ json_t *bench_provenance(const char *backend, int n_threads) {
     char host[128] = "?", cpu[256], date[64];
     gethostname(host, sizeof host - 1);
     cosmos_cpu_model(cpu, sizeof cpu);
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cosmos_utc_timestamp(date, sizeof date);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s}", "git_sha", COSMOS_GIT_SHA, "version",
                      COSMOS_VERSION, "date", date, "host", host, "cpu", cpu, "online_cpus",
                      (int)sysconf(_SC_NPROCESSORS_ONLN), "threads", n_threads, "compiler", COSMOS_C_COMPILER,

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/process.h"
@@ -399,10 +398,7 @@ static void write_progress(const struct batch_ctx *b, const char *state) {
     batch_pace(b, &done, &dt, &eta);
     char host[256] = "?", when[32];
     gethostname(host, sizeof host - 1);
-    const time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cosmos_utc_timestamp(when, sizeof when);
     const char *job = getenv("SLURM_JOB_ID");
     json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:s?, s:s, s:s, s:i, s:s?}", "state",
                           state, "clips_to_run", b->n_run, "clips_done", b->n_ok, "clips_failed", b->n_failed,
@@ -565,14 +561,14 @@ static void remove_stale_temps(const char *dir, const char *name) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
-    char a[200], b[200], c[200], path[4096];
-    snprintf(a, sizeof a, "%s.mp4.tmp.", name);
-    snprintf(b, sizeof b, "%s.status.json.tmp.", name);
-    snprintf(c, sizeof c, "%s.tokens.txt.tmp.", name);
+    static const char *const outputs[] = {"mp4", "status.json", "tokens.txt"};
+    enum { N_OUT = sizeof outputs / sizeof outputs[0] };
+    char prefix[N_OUT][200], path[4096];
+    for (int k = 0; k < N_OUT; k++) snprintf(prefix[k], sizeof prefix[k], "%s.%s.tmp.", name, outputs[k]);
     while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, a, strlen(a)) != 0 && strncmp(e->d_name, b, strlen(b)) != 0 &&
-            strncmp(e->d_name, c, strlen(c)) != 0)
-            continue;
+        int stale = 0;
+        for (int k = 0; k < N_OUT && !stale; k++) stale = strncmp(e->d_name, prefix[k], strlen(prefix[k])) == 0;
+        if (!stale) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) == 0) LOG_INFO("batch: removed %s, left by an interrupted run", path);
     }

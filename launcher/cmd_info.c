@@ -75,6 +75,14 @@ fail:
     return st;
 }
 
+/* *bytes += the stored size of dataset `name` (the weight-bytes sums of the file kinds below). */
+static cosmos_status add_dataset_bytes(cosmos_h5_t *h5, const char *name, size_t *bytes) {
+    struct cosmos_h5_info hi;
+    const cosmos_status st = cosmos_h5_info(h5, name, &hi);
+    if (st == COSMOS_OK) *bytes += hi.bytes;
+    return st;
+}
+
 static void print_ints(const char *label, const int *v, int n) {
     printf("%-16s[", label);
     for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", v[i]);
@@ -94,11 +102,7 @@ static cosmos_status info_dv(const char *path) {
     CHECK(cosmos_dv_check_weights(h5, &c, parts));
     CHECK(cosmos_dv_weight_specs(&c, parts, &specs, &n_specs));
     size_t bytes = 0;
-    for (int i = 0; i < n_specs; i++) {
-        struct cosmos_h5_info hi;
-        CHECK(cosmos_h5_info(h5, specs[i].name, &hi));
-        bytes += hi.bytes;
-    }
+    for (int i = 0; i < n_specs; i++) CHECK(add_dataset_bytes(h5, specs[i].name, &bytes));
     int64_t vocab = 1, Tl, Hl, Wl;
     for (int i = 0; i < c.embedding_dim; i++) vocab *= c.fsq_levels[i];
     int64_t n_stats = 0;
@@ -159,11 +163,7 @@ static cosmos_status info_dit(const char *path) {
     CHECK(cosmos_dit_check_weights(h5, &c));
     CHECK(cosmos_dit_weight_specs(&c, &specs, &n_specs));
     size_t bytes = 0;
-    for (int i = 0; i < n_specs; i++) {
-        struct cosmos_h5_info hi;
-        CHECK(cosmos_h5_info(h5, specs[i].name, &hi));
-        bytes += hi.bytes;
-    }
+    for (int i = 0; i < n_specs; i++) CHECK(add_dataset_bytes(h5, specs[i].name, &bytes));
     const int64_t n_params = cosmos_dit_config_num_params(&c);
     const int Hl = c.height / 8, Wl = c.width / 8, Tl = (c.dd_train_num_video_frames - 1) / 8 + 1;
     printf("file            %s\n", path);
@@ -420,11 +420,7 @@ static cosmos_status info_t5(const char *path, int threads) {
     CHECK(cosmos_t5_weight_specs(c, &specs, &n_specs));
     CHECK(cosmos_h5_open(path, &h5));
     size_t bytes = 0;
-    for (int i = 0; i < n_specs; i++) {
-        struct cosmos_h5_info hi;
-        CHECK(cosmos_h5_info(h5, specs[i].name, &hi));
-        bytes += hi.bytes;
-    }
+    for (int i = 0; i < n_specs; i++) CHECK(add_dataset_bytes(h5, specs[i].name, &bytes));
     const int64_t n_params = cosmos_t5_config_num_params(c);
     printf("file            %s\n", path);
     printf("model_type      t5 (text encoder, spec components.md 3)\n");
