@@ -84,37 +84,30 @@ static int added_token_name(const cosmos_spm_t *spm, int32_t id, char *name, siz
     return 0;
 }
 
-/* Text of ids for a message: runs of ordinary pieces decoded, added tokens spelled out. NULL when
- * out of memory or undecodable. */
-static char *display_text(const cosmos_spm_t *spm, const int32_t *ids, int n) {
-    size_t cap = 64, len = 0;
-    char *text = malloc(cap);
-    if (text) text[0] = '\0';
-    for (int i = 0, j; text && i < n; i = j) {
+/* Text of ids for a message in out[size] (cut where it fills): runs of ordinary pieces decoded,
+ * added tokens spelled out; "?" when a run cannot be decoded. */
+static void display_text(const cosmos_spm_t *spm, const int32_t *ids, int n, char *out, size_t size) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0, j; i < n && len + 1 < size; i = j) {
         char name[32], *run = NULL;
         const int special = added_token_name(spm, ids[i], name, sizeof name);
         for (j = i + 1; !special && j < n && !added_token_name(spm, ids[j], name, sizeof name);) j++;
-        if (!special && cosmos_spm_decode(spm, ids + i, j - i, &run) != COSMOS_OK) run = NULL;
-        const char *add = special ? name : run;
-        const size_t al = add ? strlen(add) : 0;
-        while (add && len + al + 1 > cap) cap *= 2;
-        char *grown = add ? realloc(text, cap) : NULL;
-        if (grown) {
-            memcpy(grown + len, add, al + 1);
-            len += al;
-        } else {
-            free(text);
+        if (!special && cosmos_spm_decode(spm, ids + i, j - i, &run) != COSMOS_OK) {
+            snprintf(out, size, "?");
+            return;
         }
-        text = grown;
+        const int w = snprintf(out + len, size - len, "%s", special ? name : run);
         free(run);
+        len += w > 0 ? (size_t)w : 0;
     }
-    return text;
 }
 
 /* Warn with the text of the cut tokens (first 120 bytes of it). */
 static void warn_cut(const cosmos_spm_t *spm, const int32_t *cut, int n_cut, int n_total, int max_len) {
-    char *text = display_text(spm, cut, n_cut);
-    size_t tl = text ? strlen(text) : 0;
+    char text[256];
+    display_text(spm, cut, n_cut, text, sizeof text);
+    size_t tl = strlen(text);
     const int longer = tl > 120;
     if (longer) { /* cut back to a UTF-8 boundary */
         tl = 120;
@@ -122,8 +115,7 @@ static void warn_cut(const cosmos_spm_t *spm, const int32_t *cut, int n_cut, int
         text[tl] = '\0';
     }
     LOG_WARN("prompt is %d tokens; the encoder takes %d (%d + EOS): the last %d tokens were cut: \"%s%s\"", n_total,
-             max_len, max_len - 1, n_cut, text ? text : "?", longer ? "..." : "");
-    free(text);
+             max_len, max_len - 1, n_cut, text, longer ? "..." : "");
 }
 
 cosmos_status cosmos_t5_tokenize(const cosmos_spm_t *spm, const char *prompt, int max_len, int32_t *ids, int *len) {

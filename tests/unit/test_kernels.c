@@ -2,8 +2,10 @@
  * operands, beta, splits by rows and by columns: equal to one single-threaded sgemm and to the
  * double loop), matmul (both the GEMV decode path and the sgemm prefill path, awkward sizes), attention (causal with an offset, GQA, cross), RMSNorm, RoPE,
  * and the backend dispatchers' shape checks. */
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,8 +290,6 @@ Test(kernels, row_ops_at_host_and_device_positions) {
  * whole product on one thread (bit for bit: every element of C is one whole dot product); shapes
  * that split by columns, by rows, not at all (small), odd sizes, transposes, padded strides,
  * beta 0 and 1. */
-#include <cblas.h>
-#include <omp.h>
 static void check_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float beta) {
     const int64_t pad = 3, lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb, nc = M * ldc;

@@ -80,76 +80,42 @@ static cosmos_t5_t *load(const char *path, cosmos_backend_t **be) {
     return m;
 }
 
-Test(t5, tokenizer_parity_with_hf) {
+/* The prompts of dataset `prompts_ds` of golden fixture `golden` tokenized as HF did: the padded
+ * ids of `ids_ds` and, when lens_ds is given, the lengths. Returns the number of prompts; *n_sentinel
+ * (may be NULL) counts the sentinel ids met. */
+static int expect_hf_ids(const char *golden, const char *prompts_ds, const char *ids_ds, const char *lens_ds,
+                         int *n_sentinel) {
     char w[1024], g[1024];
     cosmos_backend_t *be = NULL;
     cosmos_t5_t *m = load(data_path("t5-tiny.h5", w, sizeof w), &be);
-    data_path("t5-tiny.golden.h5", g, sizeof g);
+    const cosmos_spm_t *spm = cosmos_t5_tokenizer(m);
+    data_path(golden, g, sizeof g);
     uint8_t *blob = NULL;
     const char **prompts = NULL;
-    int np = split_prompts(g, "parity_prompts", &blob, &prompts);
-    cosmos_h5_t *h = NULL;
-    cr_assert_eq(cosmos_h5_open(g, &h), COSMOS_OK);
-    int64_t n = 0;
-    int32_t *want = read_i32(h, "parity_ids", &n);
-    cr_assert_eq(n, (int64_t)np * 512);
-    int32_t ids[512];
-    int bad = 0;
-    for (int p = 0; p < np; p++) {
-        int len = 0;
-        cr_assert_eq(cosmos_t5_tokenize(cosmos_t5_tokenizer(m), prompts[p], 512, ids, &len), COSMOS_OK);
-        for (int i = 0; i < 512; i++) {
-            if (ids[i] != want[p * 512 + i]) {
-                cr_log_error("prompt %d \"%.40s\": id %d is %d, HF %d", p, prompts[p], i, ids[i], want[p * 512 + i]);
-                bad++;
-                break;
-            }
-        }
-    }
-    cr_expect_eq(bad, 0, "%d of %d prompts differ from the HF tokenizer", bad, np);
-    free(want);
-    free(prompts);
-    free(blob);
-    cosmos_h5_close(h);
-    cosmos_t5_free(m);
-    cosmos_backend_free(be);
-}
-
-/* Prompts that spell HF's added tokens (<pad>, </s>, <unk>, <extra_id_K>) literally, alone, glued to
- * text, near misses, and in the part cut at 512 tokens (tools/t5/make_t5_special_fixtures.py,
- * transformers 4.45.0). The padded ids and the lengths must be HF's. */
-Test(t5, added_tokens_parity_with_hf) {
-    char w[1024], g[1024];
-    cosmos_backend_t *be = NULL;
-    cosmos_t5_t *m = load(data_path("t5-tiny.h5", w, sizeof w), &be);
-    data_path("t5-special.golden.h5", g, sizeof g);
-    uint8_t *blob = NULL;
-    const char **prompts = NULL;
-    int np = split_prompts(g, "special_prompts", &blob, &prompts);
+    const int np = split_prompts(g, prompts_ds, &blob, &prompts);
     cosmos_h5_t *h = NULL;
     cr_assert_eq(cosmos_h5_open(g, &h), COSMOS_OK);
     int64_t n = 0, nl = 0;
-    int32_t *want = read_i32(h, "special_ids", &n), *lens = read_i32(h, "special_lens", &nl);
+    int32_t *want = read_i32(h, ids_ds, &n), *lens = lens_ds ? read_i32(h, lens_ds, &nl) : NULL;
     cr_assert_eq(n, (int64_t)np * 512);
-    cr_assert_eq(nl, (int64_t)np);
-    cr_assert_gt(np, 200);
+    cr_assert(!lens || nl == (int64_t)np);
     int32_t ids[512];
-    int bad = 0, with_sentinel = 0;
+    int bad = 0, sentinels = 0;
     for (int p = 0; p < np; p++) {
         int len = 0;
-        cr_assert_eq(cosmos_t5_tokenize(cosmos_t5_tokenizer(m), prompts[p], 512, ids, &len), COSMOS_OK, "%s",
-                     prompts[p]);
+        cr_assert_eq(cosmos_t5_tokenize(spm, prompts[p], 512, ids, &len), COSMOS_OK, "%s", prompts[p]);
         int i = 0;
         while (i < 512 && ids[i] == want[p * 512 + i]) i++;
-        for (int k = 0; k < len; k++) with_sentinel += ids[k] >= cosmos_spm_piece_size(cosmos_t5_tokenizer(m));
-        if (i < 512 || len != lens[p]) {
+        for (int k = 0; k < len; k++) sentinels += ids[k] >= cosmos_spm_piece_size(spm);
+        if (i < 512 || (lens && len != lens[p])) {
             cr_log_error("prompt %d \"%.60s\": length %d (HF %d); first differing id at %d: %d, HF %d", p,
-                         prompts[p], len, lens[p], i, i < 512 ? ids[i] : -1, i < 512 ? want[p * 512 + i] : -1);
+                         prompts[p], len, lens ? lens[p] : -1, i, i < 512 ? ids[i] : -1,
+                         i < 512 ? want[p * 512 + i] : -1);
             bad++;
         }
     }
-    cr_expect_eq(bad, 0, "%d of %d prompts differ from the HF tokenizer", bad, np);
-    cr_expect_gt(with_sentinel, 100, "the fixture exercises the sentinel ids (%d seen)", with_sentinel);
+    cr_expect_eq(bad, 0, "%s: %d of %d prompts differ from the HF tokenizer", golden, bad, np);
+    if (n_sentinel) *n_sentinel = sentinels;
     free(want);
     free(lens);
     free(prompts);
@@ -157,6 +123,19 @@ Test(t5, added_tokens_parity_with_hf) {
     cosmos_h5_close(h);
     cosmos_t5_free(m);
     cosmos_backend_free(be);
+    return np;
+}
+
+Test(t5, tokenizer_parity_with_hf) { expect_hf_ids("t5-tiny.golden.h5", "parity_prompts", "parity_ids", NULL, NULL); }
+
+/* Prompts that spell HF's added tokens (<pad>, </s>, <unk>, <extra_id_K>) literally, alone, glued to
+ * text, near misses, and in the part cut at 512 tokens (tools/t5/make_t5_special_fixtures.py,
+ * transformers 4.45.0). The padded ids and the lengths must be HF's. */
+Test(t5, added_tokens_parity_with_hf) {
+    int with_sentinel = 0;
+    const int np = expect_hf_ids("t5-special.golden.h5", "special_prompts", "special_ids", "special_lens", &with_sentinel);
+    cr_assert_gt(np, 200);
+    cr_expect_gt(with_sentinel, 100, "the fixture exercises the sentinel ids (%d seen)", with_sentinel);
 }
 
 /* The ids of literal added tokens: </s> is EOS, <pad> 0 with attention (inside the length),
