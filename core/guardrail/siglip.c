@@ -3,11 +3,15 @@
  * it), the per-frame forward pass and the random-weight writer of `cosmos-ar init`.
  * Layouts: activations row-major [tokens, hidden]; Linear weights [out, in] as PyTorch; the patch
  * conv weight [D, 3, p, p] is used as a [D, 3*p*p] matrix against patches unrolled in (c, ky, kx)
- * order; patch tokens are in row-major (grid y, grid x) order, as conv output .flatten(2). */
+ * order; patch tokens are in row-major (grid y, grid x) order, as conv output .flatten(2).
+ * Threads: the GEMMs split themselves (kernels/cpu/sgemm.c); the row-wise steps (LayerNorm, GELU,
+ * residual adds) run over rows in parallel and attention runs one head per thread, so every value is
+ * computed by the same code whatever the thread count (bit-identical results, tested). */
 #include "core/guardrail/siglip.h"
 
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +23,9 @@
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_sgemm.h"
+#include "kernels/cpu/vexpf.h"
 
 /* ---- config ------------------------------------------------------------------------------------ */
 
@@ -466,12 +472,14 @@ fail:
 
 /* y [M, out] = x [M, in] W^T + b */
 static void linear(const struct sg_linear *L, const float *x, int M, float *y) {
+#pragma omp parallel for schedule(static) if (M >= 64)
     for (int r = 0; r < M; r++) memcpy(y + (size_t)r * L->n_out, L->b, sizeof(float) * (size_t)L->n_out);
     cosmos_cpu_sgemm(0, 1, M, L->n_out, L->n_in, 1.0f, x, L->n_in, L->w, L->n_in, 1.0f,
                 y, L->n_out);
 }
 
 static void layer_norm(const float *x, int M, int D, const float *w, const float *b, double eps, float *y) {
+#pragma omp parallel for schedule(static) if (M >= 16)
     for (int r = 0; r < M; r++) {
         const float *xr = x + (size_t)r * D;
         float *yr = y + (size_t)r * D;
@@ -485,28 +493,32 @@ static void layer_norm(const float *x, int M, int D, const float *w, const float
     }
 }
 
-/* gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-static void gelu_tanh(float *x, size_t n) {
-    const float k = 0.7978845608028654f;
-    for (size_t i = 0; i < n; i++) {
-        const float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
-    }
-}
 
-/* out [Tq, D] = per head softmax(q_h k_h^T / sqrt(Dh)) v_h; q [Tq, D], k, v [Tk, D]; s scratch [Tq, Tk]. */
-static void attention(const float *q, const float *k, const float *v, int Tq, int Tk, int D, int H, float *s,
-                      float *out) {
+/* Threads the forward uses (its scratch holds one score matrix per thread). */
+static int forward_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+/* out [Tq, D] = per head softmax(q_h k_h^T / sqrt(Dh)) v_h; q [Tq, D], k, v [Tk, D]; s scratch
+ * [n_threads, Tq, Tk]: one head per thread, each with its own score block (the GEMMs inside run
+ * single-threaded, as one whole sgemm: the same bits as a split one, see kernels/cpu/sgemm.c). */
+static void attention(const float *q, const float *k, const float *v, int Tq, int Tk, int D, int H, float *scratch,
+                      int n_threads, float *out) {
     const int Dh = D / H;
     const float scale = 1.0f / sqrtf((float)Dh);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && H > 1)
     for (int h = 0; h < H; h++) {
+        float *s = scratch + (size_t)omp_get_thread_num() * Tq * Tk;
         cosmos_cpu_sgemm(0, 1, Tq, Tk, Dh, scale, q + h * Dh, D, k + h * Dh, D, 0.0f, s,
                     Tk);
         for (int r = 0; r < Tq; r++) {
-            float *sr = s + (size_t)r * Tk, mx = sr[0];
+            float *sr = s + (size_t)r * Tk, mx = sr[0], nonfinite = 0.0f;
             for (int j = 1; j < Tk; j++) mx = sr[j] > mx ? sr[j] : mx;
+            for (int j = 0; j < Tk; j++) nonfinite += sr[j] - sr[j]; /* NaN once a score is NaN or infinite */
+            if (nonfinite == 0.0f) /* the vectorised exp (1 ulp); else expf's NaN and infinity rules */
+                for (int j = 0; j < Tk; j++) sr[j] = cosmos_vexpf_nonpos(sr[j] - mx);
+            else
+                for (int j = 0; j < Tk; j++) sr[j] = expf(sr[j] - mx);
             double sum = 0;
-            for (int j = 0; j < Tk; j++) sum += (sr[j] = expf(sr[j] - mx));
+            for (int j = 0; j < Tk; j++) sum += sr[j];
             const float inv = (float)(1.0 / sum);
             for (int j = 0; j < Tk; j++) sr[j] *= inv;
         }
@@ -516,6 +528,7 @@ static void attention(const float *q, const float *k, const float *v, int Tq, in
 }
 
 static void add_inplace(float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= 65536)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
@@ -539,11 +552,13 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
     int CW = c->num_classes; /* widest classifier layer */
     for (int j = 0; j < c->n_classifier_hidden; j++)
         if (c->classifier_hidden_sizes[j] > CW) CW = c->classifier_hidden_sizes[j];
-    const size_t n_buf = 6 * ND + (size_t)N * FK + (size_t)N * N + 8 * (size_t)(D > F ? D : F) + 2 * (size_t)CW;
+    const int nt = forward_threads();
+    const size_t n_buf =
+        6 * ND + (size_t)N * FK + (size_t)nt * N * N + 8 * (size_t)(D > F ? D : F) + 2 * (size_t)CW;
     buf = malloc(sizeof(float) * n_buf);
     CHECK_ALLOC(buf);
     float *x = buf, *h = x + ND, *q = h + ND, *k = q + ND, *v = k + ND, *a = v + ND, *big = a + ND;
-    float *sc = big + (size_t)N * FK, *vec = sc + (size_t)N * N, *cls_a = vec + 8 * (size_t)(D > F ? D : F);
+    float *sc = big + (size_t)N * FK, *vec = sc + (size_t)nt * N * N, *cls_a = vec + 8 * (size_t)(D > F ? D : F);
     float *cls_b = cls_a + CW;
 
     /* patches [N, 3*P*P] of (x/255 - 0.5)/0.5, in (c, ky, kx) order; x/255 in double then float as
@@ -568,12 +583,12 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
         linear(&L->q, h, N, q);
         linear(&L->k, h, N, k);
         linear(&L->v, h, N, v);
-        attention(q, k, v, N, N, D, NH, sc, a);
+        attention(q, k, v, N, N, D, NH, sc, nt, a);
         linear(&L->o, a, N, h);
         add_inplace(x, h, ND);
         layer_norm(x, N, D, L->ln2_w, L->ln2_b, c->layer_norm_eps, h);
         linear(&L->fc1, h, N, big);
-        gelu_tanh(big, (size_t)N * F);
+        cosmos_cpu_gelu_tanh(big, big, (int64_t)N * F);
         linear(&L->fc2, big, N, h);
         add_inplace(x, h, ND);
     }
@@ -584,11 +599,11 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
     linear(&m->head_q, m->probe, 1, pq);
     linear(&m->head_k, h, N, k);
     linear(&m->head_v, h, N, v);
-    attention(pq, k, v, 1, N, D, NH, sc, pa);
+    attention(pq, k, v, 1, N, D, NH, sc, nt, pa);
     linear(&m->head_o, pa, 1, po);
     layer_norm(po, 1, D, m->head_ln_w, m->head_ln_b, c->layer_norm_eps, pn);
     linear(&m->head_fc1, pn, 1, pf);
-    gelu_tanh(pf, (size_t)F);
+    cosmos_cpu_gelu_tanh(pf, pf, F);
     linear(&m->head_fc2, pf, 1, pn);
     add_inplace(po, pn, (size_t)D); /* po = pooled features */
     if (features) memcpy(features, po, sizeof(float) * (size_t)D);

@@ -10,9 +10,9 @@
  * so reading it whole, for every head, before the next one makes the block one sequential stream
  * (rows are software-prefetched a few rows ahead: the hardware prefetchers stop at each 4 KB page,
  * where a decode step otherwise waits on DRAM). Pass 1: scores of all heads (tiles of 4 heads x 2
- * keys, eight independent FMA chains); then exp(score - max), vectorised (attn_expf); pass 2: the
- * weighted V sum (eight rows per pass over a head's output). Results differ from a naive loop only
- * by float reassociation and attn_expf's rounding (1 ulp). */
+ * keys, eight independent FMA chains); then exp(score - max), vectorised (cosmos_vexpf_nonpos,
+ * kernels/cpu/vexpf.h); pass 2: the weighted V sum (eight rows per pass over a head's output).
+ * Results differ from a naive loop only by float reassociation and the exp's rounding (1 ulp). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/vexpf.h"
 
 /* A decode block has at least this many keys (the merge costs a few Dh-vectors per block). */
 #define MIN_KEYS_PER_BLOCK 256
@@ -30,39 +31,7 @@
 /* Width of the partial sums of a dot product: the compiler keeps each in one vector register. */
 #define LANES 8
 
-/* e^x for the softmax's finite arguments x <= 0 (the caller sends NaN and infinities to expf), in
- * a form the compiler vectorises (glibc's expf is a scalar call per element): x = n ln2 + r with
- * n = round(x / ln2) (adding and subtracting 1.5 * 2^23 rounds to an integer) and |r| <= ln2/2 (ln2
- * in two parts, so n ln2 is exact), e^r by Cephes' expf polynomial, 2^n from the exponent bits.
- * Within 1.01 ulp of e^x wherever e^x is a normal float (every float in [-87.3, 0] checked; glibc's
- * expf: 0.5 ulp); 0 below about -87.7, where e^x < 2^-126 (subnormal in expf, and nothing beside the
- * softmax's largest term, which is exactly 1). Branch-free: x below -100 is clamped on its bit
- * pattern, which grows with |x| for negative floats (a float compare-and-select here keeps GCC from
- * vectorising the loop). */
-static inline float attn_expf(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    u = u < 0xC2C80000u ? u : 0xC2C80000u; /* -100.0f */
-    float xc;
-    memcpy(&xc, &u, sizeof xc);
-    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * (r * r) + r + 1.0f;
-    int32_t ni = (int32_t)n;
-    ni = ni > -127 ? ni : -127; /* 2^-127 has the bits of 0.0f: e^x = 0 */
-    const int32_t bits = (ni + 127) * (1 << 23);
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return y * two_n;
-}
-
-float cosmos_cpu_attn_expf(float x) { return attn_expf(x); }
+float cosmos_cpu_attn_expf(float x) { return cosmos_vexpf_nonpos(x); }
 
 static void prefetch(const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(float)) __builtin_prefetch(x + i, 0, 0);
@@ -209,7 +178,7 @@ static void attend_block(const float *qt, const void *k, const void *v, enum cos
         if (nonfinite == 0.0f) {
 #pragma omp simd reduction(+ : sum)
             for (int64_t j = 0; j < n; j++) {
-                ph[j] = attn_expf(ph[j] - mx);
+                ph[j] = cosmos_vexpf_nonpos(ph[j] - mx);
                 sum += ph[j];
             }
         } else { /* a NaN or infinite score: expf, whose NaN and infinity rules the naive softmax has */

@@ -29,6 +29,9 @@ void cosmos_cpu_rope(float *x, const float *cos_tab, const float *sin_tab, int64
 void cosmos_cpu_embedding(float *y, const cosmos_bf16 *table, int64_t V, const int32_t *ids, int64_t T, int64_t D);
 void cosmos_cpu_add(float *y, const float *a, const void *b, enum cosmos_dtype b_dtype, int64_t n);
 void cosmos_cpu_silu_mul(float *y, const float *a, const float *b, int64_t n);
+/* y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (gelu_pytorch_tanh), computed as
+ * x sigmoid(2u) within a few ulp of the exact value; y may equal x. gelu.c. */
+void cosmos_cpu_gelu_tanh(float *y, const float *x, int64_t n);
 /* out,q [T,H,Dh]; k,v [S,Hkv,Dh] as f32 or bf16 (kv_dtype). See cosmos_op_attention. */
 cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, const void *v,
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,

@@ -6,6 +6,7 @@
  * errors, weight-file errors (the message names the dataset) and `cosmos-ar init` weights. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,45 @@ Test(content_filter, init_random_roundtrip) {
     cr_assert_eq(cosmos_siglip_load(out, &m), COSMOS_OK);
     cr_assert_eq(cosmos_siglip_forward(m, frame, 30, 50, NULL, NULL, NULL, logits[1]), COSMOS_OK);
     cr_expect_eq(memcmp(logits[0], logits[1], sizeof(float) * (size_t)c.num_classes), 0);
+    cosmos_siglip_free(m);
+    remove(out);
+}
+
+/* The forward gives the same bits on 1, 2 and 3 threads: GEMM slices, one head per thread with its
+ * own score block, row-parallel LayerNorm / GELU / adds. The config is sized so that every one of
+ * those parallel paths runs (1024 tokens of width 64, 4 heads, 131072 GELU inputs; the q/k/v
+ * GEMMs are split on 2 threads and whole on 3). */
+Test(content_filter, forward_thread_invariant) {
+    static const char *json = "{\"model_type\": \"siglip_safety\", \"name\": \"siglip-threads\", "
+                              "\"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 2, "
+                              "\"num_attention_heads\": 4, \"num_channels\": 3, \"image_size\": 224, "
+                              "\"patch_size\": 7, \"layer_norm_eps\": 1e-06, \"hidden_act\": \"gelu_pytorch_tanh\", "
+                              "\"classifier_hidden_sizes\": [16], \"num_classes\": 7, \"batch_norm_eps\": 1e-05, "
+                              "\"class_names\": [\"Safe\", \"A\", \"B\", \"C\", \"D\", \"E\", \"F\"]}";
+    struct cosmos_siglip_config c;
+    cr_assert_eq(cosmos_siglip_config_parse(json, "test", &c), COSMOS_OK);
+    char out[1024];
+    tmp_path(out, sizeof out, "siglip-threads.h5");
+    cr_assert_eq(cosmos_siglip_init_random(&c, 7, out), COSMOS_OK);
+    cosmos_siglip_t *m = NULL;
+    cr_assert_eq(cosmos_siglip_load(out, &m), COSMOS_OK);
+    enum { H = 240, W = 320 };
+    uint8_t *frame = malloc((size_t)H * W * 3);
+    for (size_t i = 0; i < (size_t)H * W * 3; i++) frame[i] = (uint8_t)(i * 37 + (i >> 7) * 11);
+    float feat[3][64], logits[3][COSMOS_SIGLIP_MAX_CLASSES];
+    const int saved = omp_get_max_threads();
+    for (int t = 0; t < 3; t++) {
+        omp_set_num_threads(t + 1);
+        cr_assert_eq(cosmos_siglip_forward(m, frame, H, W, NULL, feat[t], NULL, logits[t]), COSMOS_OK);
+    }
+    omp_set_num_threads(saved);
+    for (int t = 1; t < 3; t++) {
+        cr_expect_eq(memcmp(feat[0], feat[t], sizeof feat[0]), 0, "features on %d threads differ from 1 thread", t + 1);
+        cr_expect_eq(memcmp(logits[0], logits[t], sizeof(float) * (size_t)c.num_classes), 0,
+                     "logits on %d threads differ from 1 thread", t + 1);
+    }
+    for (int i = 0; i < 64; i++) cr_assert(isfinite(feat[0][i]), "feature %d = %g", i, (double)feat[0][i]);
+    free(frame);
     cosmos_siglip_free(m);
     remove(out);
 }

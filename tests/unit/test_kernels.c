@@ -190,6 +190,63 @@ Test(kernels, attention_exp) {
     cr_expect(max_ulp < 1.05, "attn_expf: %g ulp at x = %g", max_ulp, (double)worst);
 }
 
+/* gelu_pytorch_tanh in double: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), written as
+ * x / (1 + e^(-2u)) (the same value; 1 + tanh(u) would cancel in double too once u < -19). */
+static double gelu_tanh_ref(double x) {
+    const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    return x / (1.0 + exp(-2.0 * u));
+}
+
+/* SigLIP's GELU on a sample of all floats: within 4 (1 + 2|u|) ulp of the double-precision value
+ * where that and e^(-2|u|) are normal floats (the 2|u| is the conditioning of e^(-2u) on the float
+ * u), within 2^-122 where they are not (x below about -9.9: the exp flushes to 0). The old
+ * 0.5 x (1 + tanhf(u)) form loses all digits in the negative tail, which the loop also measures:
+ * the new form must beat it there. +inf, NaN rules; in place. */
+Test(kernels, gelu_tanh) {
+    enum { N = 4096 };
+    static float x[N], y[N];
+    double max_ulp = 0, old_tail = 0, new_tail = 0;
+    float worst = 0;
+    for (uint32_t base = 0; base < 0xFF800000u; base += N * 131u) {
+        int n = 0;
+        for (; n < N; n++) {
+            const uint32_t u = base + (uint32_t)n * 131u;
+            if (u >= 0xFF800000u || (u >= 0x7F800000u && u < 0x80000000u)) break;
+            memcpy(&x[n], &u, sizeof x[n]);
+        }
+        cosmos_cpu_gelu_tanh(y, x, n);
+        for (int i = 0; i < n; i++) {
+            const double e = gelu_tanh_ref(x[i]), u = 0.7978845608028654 * (x[i] + 0.044715 * x[i] * x[i] * x[i]);
+            if (!isfinite(e) || fabs(e) > 0x1p127) continue;
+            if (-2.0 * fabs(u) < -87.3 || fabs(e) < 0x1p-126) { /* e^(-2|u|) or the result below normal floats */
+                if (!(fabs((double)y[i] - e) <= 0x1p-122)) max_ulp = INFINITY, worst = x[i];
+                continue;
+            }
+            /* u is rounded to float (as PyTorch's is): e^(-2u) then carries about 2|u| times u's
+             * relative error, so the bound grows with |u| */
+            const double ulp = ldexp(1.0, ilogb(e) - 23), err = fabs((double)y[i] - e) / ulp / (1.0 + 2.0 * fabs(u));
+            if (err > max_ulp) max_ulp = err, worst = x[i];
+            if (x[i] < -3.0f) { /* the negative tail: relative errors, new and old form */
+                const float v = x[i], uu = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+                const double old = 0.5f * v * (1.0f + tanhf(uu));
+                old_tail = fmax(old_tail, fabs(old - e) / fabs(e));
+                new_tail = fmax(new_tail, fabs((double)y[i] - e) / fabs(e));
+            }
+        }
+    }
+    cr_log_info("gelu_tanh: max %g ulp / (1 + 2|u|) (at %g); negative tail: %g relative (tanhf form %g)", max_ulp,
+                (double)worst, new_tail, old_tail);
+    cr_expect(max_ulp <= 4.0, "gelu_tanh: %g ulp / (1 + 2|u|) at x = %g", max_ulp, (double)worst);
+    cr_expect(new_tail < 1e-4 && old_tail > 0.5, "negative tail: %g relative (tanhf form %g)", new_tail, old_tail);
+    float z[5] = {INFINITY, -INFINITY, NAN, 0.0f, 1.0f};
+    cosmos_cpu_gelu_tanh(z, z, 5); /* in place */
+    cr_expect(isinf(z[0]) && z[0] > 0, "gelu(+inf) = %g", (double)z[0]);
+    cr_expect(isnan(z[1]), "gelu(-inf) = %g (0.5 x (1 + tanh(u)) gives NaN)", (double)z[1]);
+    cr_expect(isnan(z[2]), "gelu(NaN) = %g", (double)z[2]);
+    cr_expect(z[3] == 0.0f, "gelu(0) = %g", (double)z[3]);
+    cr_expect(fabs(z[4] - gelu_tanh_ref(1.0)) <= 2e-7, "gelu(1) = %.9g", (double)z[4]);
+}
+
 Test(kernels, rmsnorm_and_rope) {
     enum { R = 5, D = 48 };
     float x[R * D], y[R * D];
