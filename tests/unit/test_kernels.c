@@ -54,6 +54,37 @@ Test(kernels, matmul_gemv_and_gemm_paths) {
     check_matmul(64, 40000, 70);  /* 40000*70*4 > 8 MB: more than one f32 weight block */
 }
 
+/* The prefill matmul (M > 4) gives the same bits on 1, 2 and 3 threads, and the same bits as one
+ * whole OpenBLAS sgemm of the widened weights: shapes with one block, several blocks (per-thread
+ * path on 2 and 3 threads), a last block narrower than the others and K above 32768 (T5-11B's
+ * feed-forward output, K = 65536, where blocks are BLOCK_MIN_ROWS wide). */
+Test(kernels, matmul_thread_invariant) {
+    const int64_t shapes[][3] = {{6, 300, 40000}, {64, 40000, 70}, {5, 4096, 1024}, {300, 1000, 1100}, {17, 5000, 520}};
+    const int saved = omp_get_max_threads();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *x = malloc(sizeof(float) * (size_t)(M * K)), *wf = malloc(sizeof(float) * (size_t)(N * K));
+        float *ref = malloc(sizeof(float) * (size_t)(M * N)), *y = malloc(sizeof(float) * (size_t)(M * N));
+        cosmos_bf16 *w = malloc(sizeof(cosmos_bf16) * (size_t)(N * K));
+        fill(x, M * K, 3);
+        fill_bf16(w, N * K, 4, 1.0f / sqrtf((float)K));
+        for (int64_t i = 0; i < N * K; i++) wf[i] = cosmos_bf16_to_f32(w[i]);
+        cosmos_cpu_blas_single_threaded();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, x, (int)K, wf, (int)K, 0.0f,
+                    ref, (int)N);
+        for (int t = 1; t <= 3; t++) {
+            omp_set_num_threads(t);
+            memset(y, 0xff, sizeof(float) * (size_t)(M * N)); /* NaN: a row left unwritten shows */
+            cr_assert_eq(cosmos_cpu_matmul(y, x, w, M, N, K), COSMOS_OK);
+            cr_expect_eq(memcmp(y, ref, sizeof(float) * (size_t)(M * N)), 0,
+                         "matmul M=%lld N=%lld K=%lld on %d threads differs from one whole sgemm", (long long)M,
+                         (long long)N, (long long)K, t);
+        }
+        free(x), free(wf), free(ref), free(y), free(w);
+    }
+    omp_set_num_threads(saved);
+}
+
 static void naive_attention(double *out, const float *q, const float *k, const float *v, int64_t T, int64_t H,
                             int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal) {
     const int64_t rep = H / Hkv;
