@@ -201,6 +201,8 @@ static void attend_block(const float *qt, const void *k, const void *v, enum cos
 cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, const void *v,
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
                                    int64_t S, int64_t pos0, int causal) {
+    if (T >= COSMOS_CPU_ATTN_GEMM_MIN_T && (causal ? pos0 + T : S) >= 1) /* a chunk: products by sgemm */
+        return cosmos_cpu_attention_gemm(out, q, k, v, kv_dtype, T, H, Hkv, Dh, S, pos0, causal);
     const float scale = 1.0f / sqrtf((float)Dh);
     /* Keys are split only when there are fewer tokens than threads. */
     const int64_t n_threads = omp_get_max_threads();

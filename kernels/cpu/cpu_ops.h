@@ -36,6 +36,12 @@ void cosmos_cpu_gelu_tanh(float *y, const float *x, int64_t n);
 cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, const void *v,
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
                                    int64_t S, int64_t pos0, int causal);
+/* The same attention with sgemm products, one (head, block of 64 queries) per thread: what
+ * cosmos_cpu_attention runs for chunks of COSMOS_CPU_ATTN_GEMM_MIN_T or more queries (attention_gemm.c). */
+#define COSMOS_CPU_ATTN_GEMM_MIN_T 16
+cosmos_status cosmos_cpu_attention_gemm(float *out, const float *q, const void *k, const void *v,
+                                        enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
+                                        int64_t S, int64_t pos0, int causal);
 /* The e^x of cosmos_cpu_attention's softmax (x <= 0): within 1.01 ulp of e^x where that is a normal
  * float, 0 below about -87.7 (exported for its test). */
 float cosmos_cpu_attn_expf(float x);

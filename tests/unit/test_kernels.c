@@ -166,6 +166,12 @@ Test(kernels, attention_causal_decode_cross) {
     check_attention(3, 6, 2, 8, 300, 201, 1);     /* rep 3: no 4-head tile */
     check_attention(1, 12, 2, 20, 999, 998, 1);   /* rep 6: a tile and two heads left; Dh 20 */
     check_attention(4, 8, 1, 24, 77, 0, 0);       /* rep 8, non-causal, keys not a multiple of 8 */
+    /* chunks of 16 or more queries: the sgemm kernel (attention_gemm.c) */
+    check_attention(16, 4, 2, 32, 64, 0, 1);      /* the first chunk */
+    check_attention(40, 8, 2, 32, 200, 100, 1);   /* a chunk at an offset */
+    check_attention(70, 6, 3, 20, 500, 430, 1);   /* two query blocks, the second partial; rep 2 */
+    check_attention(130, 4, 1, 16, 700, 0, 0);    /* cross-attention over all keys; three blocks */
+    check_attention(200, 4, 4, 8, 200, 0, 1);     /* a whole prompt, MHA */
 }
 
 /* Non-finite inputs behave as in the naive softmax: a key scored -inf gets weight 0; a NaN in a K
@@ -198,6 +204,42 @@ Test(kernels, attention_nonfinite) {
     free(k);
     free(v);
     free(ref);
+}
+
+/* The sgemm kernel of a chunk: a NaN in a key or value a row must not see (a later token of the
+ * same chunk) stays out of that row; the rows that see it get NaN as the naive
+ * softmax does; the result does not depend on the thread count. */
+Test(kernels, attention_chunk_masking_and_threads) {
+    enum { T = 100, H = 4, Hkv = 2, Dh = 16, P0 = 10, S = P0 + T };
+    float *q = malloc(sizeof(float) * T * H * Dh), *o = malloc(sizeof(float) * T * H * Dh);
+    float *o2 = malloc(sizeof(float) * T * H * Dh);
+    float *k = malloc(sizeof(float) * S * Hkv * Dh), *v = malloc(sizeof(float) * S * Hkv * Dh);
+    fill(q, T * H * Dh, 6);
+    fill(k, S * Hkv * Dh, 7);
+    fill(v, S * Hkv * Dh, 8);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cr_assert_eq(cosmos_cpu_attention(o, q, k, v, COSMOS_F32, T, H, Hkv, Dh, S, P0, 1), COSMOS_OK);
+    for (int t = 2; t <= 3; t++) {
+        omp_set_num_threads(t);
+        cr_assert_eq(cosmos_cpu_attention(o2, q, k, v, COSMOS_F32, T, H, Hkv, Dh, S, P0, 1), COSMOS_OK);
+        cr_expect_eq(memcmp(o, o2, sizeof(float) * T * H * Dh), 0, "chunk attention on %d threads differs", t);
+    }
+    omp_set_num_threads(saved);
+    v[((P0 + 30) * Hkv + 1) * Dh + 3] = NAN;       /* token 30's value, KV head 1 (heads 2, 3), dim 3 */
+    k[((P0 + 70) * Hkv + 0) * Dh + 5] = -NAN;     /* token 70's key, KV head 0 (heads 0, 1) */
+    cr_assert_eq(cosmos_cpu_attention(o, q, k, v, COSMOS_F32, T, H, Hkv, Dh, S, P0, 1), COSMOS_OK);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            for (int d = 0; d < Dh; d++) {
+                const float x = o[(t * H + h) * Dh + d];
+                const int nan_v = h >= 2 && d == 3 && t >= 30, nan_k = h < 2 && t >= 70;
+                if (nan_v || nan_k)
+                    cr_expect(isnan(x), "token %d head %d dim %d: %g, expected NaN", t, h, d, (double)x);
+                else
+                    cr_expect(isfinite(x), "token %d head %d dim %d: %g, expected a number", t, h, d, (double)x);
+            }
+    free(q), free(o), free(o2), free(k), free(v);
 }
 
 /* The softmax's exp: within about 1 ulp of exp() wherever e^x is a normal float (checked on a
