@@ -510,13 +510,8 @@ static void attention(const float *q, const float *k, const float *v, int Tq, in
         cosmos_cpu_sgemm(0, 1, Tq, Tk, Dh, scale, q + h * Dh, D, k + h * Dh, D, 0.0f, s,
                     Tk);
         for (int r = 0; r < Tq; r++) {
-            float *sr = s + (size_t)r * Tk, mx = sr[0], nonfinite = 0.0f;
-            for (int j = 1; j < Tk; j++) mx = sr[j] > mx ? sr[j] : mx;
-            for (int j = 0; j < Tk; j++) nonfinite += sr[j] - sr[j]; /* NaN once a score is NaN or infinite */
-            if (nonfinite == 0.0f) /* the vectorised exp (1 ulp); else expf's NaN and infinity rules */
-                for (int j = 0; j < Tk; j++) sr[j] = cosmos_vexpf_nonpos(sr[j] - mx);
-            else
-                for (int j = 0; j < Tk; j++) sr[j] = expf(sr[j] - mx);
+            float *sr = s + (size_t)r * Tk, mx;
+            cosmos_softmax_numerators(sr, Tk, &mx); /* its float sum unused: summed in double below */
             double sum = 0;
             for (int j = 0; j < Tk; j++) sum += sr[j];
             const float inv = (float)(1.0 / sum);

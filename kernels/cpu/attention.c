@@ -168,28 +168,8 @@ static void attend_block(const float *qt, const void *k, const void *v, enum cos
         const float *kc = kv_rows(k, dt, j0 + c, nc, row, buf);
         scores_rows(p + c, n, qt, kc, nc, dt == COSMOS_F32 ? n - c : 0, H, Hkv, Dh, scale);
     }
-    for (int64_t h = 0; h < H; h++) { /* softmax numerators */
-        float *ph = p + h * n, mx = -INFINITY, sum = 0.0f, nonfinite = 0.0f;
-#pragma omp simd reduction(max : mx) reduction(+ : nonfinite)
-        for (int64_t j = 0; j < n; j++) {
-            mx = ph[j] > mx ? ph[j] : mx;
-            nonfinite += ph[j] - ph[j]; /* NaN once a score is NaN or infinite */
-        }
-        if (nonfinite == 0.0f) {
-#pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < n; j++) {
-                ph[j] = cosmos_vexpf_nonpos(ph[j] - mx);
-                sum += ph[j];
-            }
-        } else { /* a NaN or infinite score: expf, whose NaN and infinity rules the naive softmax has */
-            for (int64_t j = 0; j < n; j++) {
-                ph[j] = expf(ph[j] - mx);
-                sum += ph[j];
-            }
-        }
-        m[h] = mx;
-        l[h] = sum;
-    }
+    for (int64_t h = 0; h < H; h++) /* softmax numerators */
+        l[h] = cosmos_softmax_numerators(p + h * n, n, &m[h]);
     memset(acc, 0, sizeof(float) * (size_t)(H * Dh));
     for (int64_t c = 0; c < n; c += KEY_CHUNK) { /* pass 2: weighted V sum */
         const int64_t nc = n - c < KEY_CHUNK ? n - c : KEY_CHUNK;

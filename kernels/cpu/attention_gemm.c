@@ -52,25 +52,8 @@ static const float *kv_head(const void *base, enum cosmos_dtype dt, int64_t g, i
 
 /* p[0..lim) = softmax(p[0..lim)) in place. */
 static void softmax_row(float *p, int64_t lim) {
-    float mx = -INFINITY, nonfinite = 0.0f, sum = 0.0f;
-#pragma omp simd reduction(max : mx) reduction(+ : nonfinite)
-    for (int64_t j = 0; j < lim; j++) {
-        mx = p[j] > mx ? p[j] : mx;
-        nonfinite += p[j] - p[j]; /* NaN once a score is NaN or infinite */
-    }
-    if (nonfinite == 0.0f) {
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < lim; j++) {
-            p[j] = cosmos_vexpf_nonpos(p[j] - mx);
-            sum += p[j];
-        }
-    } else { /* a NaN or infinite score: expf, whose NaN and infinity rules the naive softmax has */
-        for (int64_t j = 0; j < lim; j++) {
-            p[j] = expf(p[j] - mx);
-            sum += p[j];
-        }
-    }
-    const float inv = 1.0f / sum;
+    float mx;
+    const float inv = 1.0f / cosmos_softmax_numerators(p, lim, &mx);
 #pragma omp simd
     for (int64_t j = 0; j < lim; j++) p[j] *= inv;
 }

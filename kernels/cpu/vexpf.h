@@ -1,10 +1,11 @@
-/* A vectorisable e^x for x <= 0 (the CPU attention's softmax, SigLIP's GELU and softmax), shared
- * so that the kernels using it round alike. Plain C: the compiler vectorises a loop that calls it,
+/* A vectorisable e^x for x <= 0 and the softmax step built on it (the CPU attention kernels,
+ * SigLIP's GELU and softmax), shared so that the kernels using them round alike. Plain C: the compiler vectorises a loop that calls it,
  * where glibc's expf is a scalar call per element. Checked in tests/unit/test_kernels.c
  * (cosmos_cpu_attn_expf). */
 #ifndef COSMOS_KERNELS_CPU_VEXPF_H
 #define COSMOS_KERNELS_CPU_VEXPF_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,6 +40,32 @@ static inline float cosmos_vexpf_nonpos(float x) {
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
     return y * two_n;
+}
+
+/* A softmax's numerators in place: p[j] = e^(p[j] - max) for j < n; returns their float sum and
+ * stores the max in *max_out. The vectorised exp when every score is finite; expf, whose NaN and
+ * infinity rules the naive softmax has, once one is NaN or infinite. */
+static inline float cosmos_softmax_numerators(float *p, int64_t n, float *max_out) {
+    float mx = -INFINITY, nonfinite = 0.0f, sum = 0.0f;
+#pragma omp simd reduction(max : mx) reduction(+ : nonfinite)
+    for (int64_t j = 0; j < n; j++) {
+        mx = p[j] > mx ? p[j] : mx;
+        nonfinite += p[j] - p[j]; /* NaN once a score is NaN or infinite */
+    }
+    if (nonfinite == 0.0f) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < n; j++) {
+            p[j] = cosmos_vexpf_nonpos(p[j] - mx);
+            sum += p[j];
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            p[j] = expf(p[j] - mx);
+            sum += p[j];
+        }
+    }
+    *max_out = mx;
+    return sum;
 }
 
 #endif
