@@ -22,7 +22,6 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/log.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -89,7 +88,8 @@ cosmos_status cosmos_cpu_attention_gemm(float *out, const float *q, const void *
             for (int64_t r = 0; r < nq; r++) softmax_row(s + r * n_all, causal ? pos0 + t0 + r + 1 : S);
             float *o = out + (t0 * H + h) * Dh;
             cosmos_cpu_sgemm(0, 0, nq, Dh, n_common, 1.0f, s, n_all, vg, ldv, 0.0f, o, H * Dh);
-            for (int64_t r = 1; causal && r < nq; r++) { /* the causal triangle: row r's keys n_common .. n_common + r - 1 */
+            /* the causal triangle: row r's keys n_common .. n_common + r - 1 */
+            for (int64_t r = 1; causal && r < nq; r++) {
                 const float *p = s + r * n_all;
                 float *orow = o + r * H * Dh;
                 for (int64_t j = n_common; j < n_common + r; j++) {

@@ -1,7 +1,7 @@
 /* A vectorisable e^x for x <= 0 and the softmax step built on it (the CPU attention kernels,
- * SigLIP's GELU and softmax), shared so that the kernels using them round alike. Plain C: the compiler vectorises a loop that calls it,
- * where glibc's expf is a scalar call per element. Checked in tests/unit/test_kernels.c
- * (cosmos_cpu_attn_expf). */
+ * SigLIP's GELU and softmax), shared so that the kernels using them round alike. Plain C: the
+ * compiler vectorises a loop that calls it, where glibc's expf is a scalar call per element.
+ * Checked in tests/unit/test_kernels.c (cosmos_cpu_attn_expf, and the kernels' own tests). */
 #ifndef COSMOS_KERNELS_CPU_VEXPF_H
 #define COSMOS_KERNELS_CPU_VEXPF_H
 
