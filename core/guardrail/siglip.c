@@ -493,7 +493,6 @@ static void layer_norm(const float *x, int M, int D, const float *w, const float
     }
 }
 
-
 /* Threads the forward uses (its scratch holds one score matrix per thread). */
 static int forward_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
