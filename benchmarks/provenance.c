@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/process.h"
+#include "core/system_info.h"
 #include "cosmos_build_config.h"
 #include "kernels/cpu/cpu_sgemm.h"
 
@@ -17,7 +18,7 @@ json_t *bench_provenance(const char *backend, int n_threads) {
     gethostname(host, sizeof host - 1);
     cosmos_cpu_model(cpu, sizeof cpu);
     cosmos_utc_timestamp(date, sizeof date);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s}", "git_sha", COSMOS_GIT_SHA, "version",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s, s:s}", "git_sha", cosmos_git_sha(), "version",
                      COSMOS_VERSION, "date", date, "host", host, "cpu", cpu, "online_cpus",
                      (int)sysconf(_SC_NPROCESSORS_ONLN), "threads", n_threads, "compiler", COSMOS_C_COMPILER,
                      "build_type", COSMOS_BUILD_TYPE, "blas", openblas_get_config(), "backend", backend);

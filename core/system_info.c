@@ -20,7 +20,7 @@
 #include "parallel/comm_nccl.h"
 
 static json_t *engine(void) {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "version", COSMOS_VERSION, "git_sha", COSMOS_GIT_SHA,
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "version", COSMOS_VERSION, "git_sha", cosmos_git_sha(),
                      "build_type", COSMOS_BUILD_TYPE, "compiler", COSMOS_C_COMPILER, "cuda_built", COSMOS_HAVE_CUDA,
                      "mpi_built", COSMOS_HAVE_MPI);
 }

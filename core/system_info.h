@@ -15,5 +15,8 @@
 #include <stddef.h>
 
 json_t *cosmos_system_info(void); /* caller owns the reference; NULL when out of memory */
+/* The short commit of the source tree at build time, "-dirty" appended when tracked files differed
+ * from it, "unknown" outside a git checkout (core/git_sha.c). */
+const char *cosmos_git_sha(void);
 
 #endif

@@ -33,6 +33,7 @@
 #include "core/h5file.h"
 #include "cosmos_build_config.h"
 #include "core/log.h"
+#include "core/system_info.h"
 #include "core/model/sampler.h"
 #include "core/pipeline/layout.h"
 #include "core/pipeline/manifest.h"
@@ -424,7 +425,7 @@ struct dp_progress { /* a finished clip (gi >= 0) or the end of a replica's clip
 static json_t *batch_settings_json(const struct gen_opts *o, const struct gen_run *r) {
     const double top_p = o->top_p >= 0 ? o->top_p : cosmos_v2w_default_top_p(r->v2w);
     char engine[96];
-    snprintf(engine, sizeof engine, "cosmos-ar %s (%s)", COSMOS_VERSION, COSMOS_GIT_SHA);
+    snprintf(engine, sizeof engine, "cosmos-ar %s (%s)", COSMOS_VERSION, cosmos_git_sha());
     return json_pack("{s:s, s:s, s:f, s:f, s:i, s:b, s:s}", "engine", engine, "model", r->md.name, "temperature",
                      (double)o->temperature, "top_p", top_p, "top_k", o->top_k, "guardrail", !o->disable_guardrail,
                      "decoder", r->md.diffusion_decoder[0] && !o->disable_dd ? "diffusion decoder" : "DV decoder");

@@ -6,6 +6,7 @@
 
 #include "cosmos_build_config.h"
 #include "core/log.h"
+#include "core/system_info.h"
 #include "launcher/commands.h"
 
 static void usage(void) {
@@ -42,7 +43,7 @@ static void usage(void) {
             "                                                   versions, CUDA devices (for bug reports)\n"
             "\n"
             "`cosmos-ar <command> --help` lists a command's options.\n",
-            COSMOS_VERSION, COSMOS_GIT_SHA);
+            COSMOS_VERSION, cosmos_git_sha());
 }
 
 int main(int argc, char **argv) {
@@ -51,7 +52,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("cosmos-ar %s (%s)\n", COSMOS_VERSION, COSMOS_GIT_SHA);
+        printf("cosmos-ar %s (%s)\n", COSMOS_VERSION, cosmos_git_sha());
         return 0;
     }
     static const struct {
