@@ -45,6 +45,11 @@ struct cosmos_gpu_info {
 };
 cosmos_status cosmos_backend_cuda_devices(struct cosmos_gpu_info *out, int max, int *n, int *runtime_version,
                                           int *driver_version, char *why, size_t n_why);
+/* The cuBLASLt the CUDA backend uses, for reports: opens it as a backend would (kernels/cuda/
+ * matmul_cublaslt.c: dlopen on first use, COSMOS_CUBLASLT overrides the path) and writes
+ * "MAJOR.MINOR.PATCH (FILE)" to out; UNSUPPORTED with the reason in out when it cannot be opened or
+ * the build has no CUDA. Logs nothing. */
+cosmos_status cosmos_backend_cuda_blas(char *out, size_t n);
 /* The activation dtype a backend of this name computes in, without creating it (sizing a layout
  * for GPUs on a machine without one): F32 for cpu and cpu-staged, BF16 for cuda and cuda:N.
  * INVALID_ARG for an unknown name. */

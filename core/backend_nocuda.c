@@ -22,3 +22,8 @@ cosmos_status cosmos_backend_cuda_devices(struct cosmos_gpu_info *out, int max, 
     snprintf(why, n_why, "this build has no CUDA support (configure with -DCOSMOS_CUDA=ON on a machine with nvcc)");
     return COSMOS_ERR_UNSUPPORTED;
 }
+
+cosmos_status cosmos_backend_cuda_blas(char *out, size_t n) {
+    snprintf(out, n, "none: this build has no CUDA support");
+    return COSMOS_ERR_UNSUPPORTED;
+}

@@ -39,7 +39,7 @@ static json_t *host(void) {
 }
 
 static json_t *libraries(void) {
-    char hdf5[32], ffmpeg[128], mpi[512], nccl[32];
+    char hdf5[32], ffmpeg[128], mpi[512], nccl[32], cublaslt[800];
     unsigned maj = 0, min = 0, rel = 0;
     H5get_libversion(&maj, &min, &rel);
     snprintf(hdf5, sizeof hdf5, "%u.%u.%u", maj, min, rel);
@@ -52,8 +52,9 @@ static json_t *libraries(void) {
         snprintf(nccl, sizeof nccl, "%d.%d.%d", nv / 10000, nv / 100 % 100, nv % 100);
     else
         snprintf(nccl, sizeof nccl, "none");
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "openblas", openblas_get_config(), "hdf5", hdf5, "ffmpeg",
-                     ffmpeg, "jansson", JANSSON_VERSION, "mpi", mpi, "nccl", nccl);
+    cosmos_backend_cuda_blas(cublaslt, sizeof cublaslt);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "openblas", openblas_get_config(), "hdf5", hdf5,
+                     "ffmpeg", ffmpeg, "jansson", JANSSON_VERSION, "mpi", mpi, "nccl", nccl, "cublaslt", cublaslt);
 }
 
 static json_t *cuda(void) {
@@ -78,8 +79,9 @@ static json_t *cuda(void) {
 static json_t *environment(void) {
     static const char *const vars[] = {
         "OMP_NUM_THREADS", "OMP_PROC_BIND", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "COSMOS_COMM_TIMEOUT",
-        "COSMOS_CUDA_GRAPHS", "COSMOS_TEST_FAIL_RANK", "COSMOS_TEST_HANG_RANK", "SLURM_JOB_ID", "SLURM_NTASKS",
-        "SLURM_CPUS_PER_TASK", "SLURM_PROCID", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"};
+        "COSMOS_CUDA_GRAPHS", "COSMOS_CUBLASLT", "COSMOS_TEST_FAIL_RANK", "COSMOS_TEST_HANG_RANK", "SLURM_JOB_ID",
+        "SLURM_NTASKS", "SLURM_CPUS_PER_TASK", "SLURM_PROCID", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
+        "PMIX_RANK"};
     json_t *o = json_object();
     for (size_t i = 0; o && i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);

@@ -2,7 +2,8 @@
  * benchmarks' provenance: one JSON object,
  *   engine:      version, git_sha, build_type, compiler, cuda_built, mpi_built
  *   host:        hostname, os, cpu, online_cpus, memory_bytes, omp_max_threads
- *   libraries:   openblas, hdf5, ffmpeg, jansson, mpi, nccl (version strings; "none: ..." when absent)
+ *   libraries:   openblas, hdf5, ffmpeg, jansson, mpi, nccl, cublaslt (version strings, cuBLASLt's with
+ *                the file it was opened from; "none: ..." when absent)
  *   cuda:        runtime_version, driver_version, devices [{index, name, memory_bytes,
  *                compute_capability}], note (why there are none)
  *   environment: the variables that change what the engine does, where set (threads, devices,

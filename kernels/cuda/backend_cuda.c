@@ -430,6 +430,18 @@ static const struct cosmos_backend_ops cuda_ops = {
     .add_gated = cuda_add_gated,
 };
 
+cosmos_status cosmos_backend_cuda_blas(char *out, size_t n) {
+    char where[768];
+    const cosmos_status st = cosmos_cublaslt_load(where, sizeof where);
+    if (st != COSMOS_OK) {
+        snprintf(out, n, "none: %s", where);
+        return st;
+    }
+    const size_t v = cosmos_cublaslt_version();
+    snprintf(out, n, "%zu.%zu.%zu (%s)", v / 10000, v / 100 % 100, v % 100, where);
+    return COSMOS_OK;
+}
+
 cosmos_status cosmos_backend_cuda_devices(struct cosmos_gpu_info *out, int max, int *n, int *runtime_version,
                                           int *driver_version, char *why, size_t n_why) {
     *n = 0, *runtime_version = 0, *driver_version = 0;

@@ -41,6 +41,11 @@ cosmos_status cosmos_cublas_check(cublasStatus_t err, const char *call, const ch
 #define CUDA_LAUNCH_STATUS(kernel_name) cosmos_cuda_check(cudaGetLastError(), kernel_name, __FILE__, __LINE__)
 
 /* ---- matmul (matmul_cublaslt.c): cuBLASLt, bf16 in, fp32 accumulate, bf16 out ---- */
+/* Open cuBLASLt (dlopen, once per process; cosmos_cublaslt_create calls it): COSMOS_OK with the
+ * file that was opened in why, or UNSUPPORTED with the reason (not found, not cuBLASLt, another
+ * major version). cosmos_cublaslt_version: the opened library's cublasLtGetVersion(), 0 before. */
+cosmos_status cosmos_cublaslt_load(char *why, size_t n_why);
+size_t cosmos_cublaslt_version(void);
 typedef struct cosmos_cublaslt cosmos_cublaslt_t;
 /* Handle, workspace (ws_bytes of device memory) and a per-shape heuristic cache; owned by caller. */
 cosmos_status cosmos_cublaslt_create(size_t ws_bytes, cosmos_cublaslt_t **out);

@@ -3,12 +3,111 @@
  * y^T [N,M] = op(A) B with A = w stored column-major [K,N] (op = transpose) and B = x stored
  * column-major [K,M]. The descriptors and the heuristic's algorithm are cached per (M, N, K,
  * pointer alignment): the decode loop asks the heuristic once per shape. Not thread-safe (one
- * backend context, one host thread). */
+ * backend context, one host thread).
+ *
+ * cuBLASLt is opened with dlopen when the first CUDA backend is created, not linked: its static
+ * initialisers cost every process that links it about 210 MB resident and 0.07 s at start, CPU-only
+ * runs of a CUDA build and every test included (docs/cuda.md "cuBLASLt, loaded on first use").
+ * Looked for as libcublasLt.so.<major of the headers> on the loader's path (LD_LIBRARY_PATH, the
+ * executable's RUNPATH, ldconfig), then in the toolkit directory of the build; COSMOS_CUBLASLT=PATH
+ * names the file instead. The functions are typed from cublasLt.h, so a call through them is
+ * checked like a direct call; a library of another major version is refused. */
+#define _GNU_SOURCE /* dladdr: the file a library name resolved to */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "kernels/cuda/cuda_ops.h"
+
+#define LT_STR2(x) #x
+#define LT_STR(x) LT_STR2(x)
+#define LT_SONAME "libcublasLt.so." LT_STR(CUBLAS_VER_MAJOR)
+
+/* every cuBLASLt function this backend calls */
+#define LT_FUNCS(X)                                                                                            \
+    X(cublasLtGetVersion) X(cublasLtCreate) X(cublasLtDestroy) X(cublasLtMatmul) X(cublasLtMatmulDescCreate)   \
+    X(cublasLtMatmulDescDestroy) X(cublasLtMatmulDescSetAttribute) X(cublasLtMatrixLayoutCreate)               \
+    X(cublasLtMatrixLayoutDestroy) X(cublasLtMatmulPreferenceCreate) X(cublasLtMatmulPreferenceDestroy)        \
+    X(cublasLtMatmulPreferenceSetAttribute) X(cublasLtMatmulAlgoGetHeuristic)
+
+static struct {
+#define LT_FIELD(f) __typeof__(f) *f;
+    LT_FUNCS(LT_FIELD)
+#undef LT_FIELD
+} lt_api;
+
+static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
+static cosmos_status lt_status = COSMOS_ERR_UNSUPPORTED;
+static char lt_why[768], lt_path[512];
+static size_t lt_version;
+
+static void lt_open(void) {
+    const char *env = getenv("COSMOS_CUBLASLT");
+    const char *cands[2];
+    int n = 0;
+    if (env && *env) {
+        cands[n++] = env; /* the user's choice, alone: no silent fallback to another file */
+    } else {
+        cands[n++] = LT_SONAME;
+#ifdef COSMOS_CUBLASLT_DIR
+        cands[n++] = COSMOS_CUBLASLT_DIR "/" LT_SONAME;
+#endif
+    }
+    void *h = NULL;
+    char errs[sizeof lt_why] = "";
+    for (int i = 0; i < n && !h; i++) {
+        h = dlopen(cands[i], RTLD_NOW | RTLD_LOCAL);
+        if (h) {
+            snprintf(lt_path, sizeof lt_path, "%s", cands[i]);
+        } else {
+            const char *e = dlerror();
+            const size_t used = strlen(errs);
+            snprintf(errs + used, sizeof errs - used, "%s%s", used ? "; " : "", e ? e : cands[i]);
+        }
+    }
+    if (!h) {
+        snprintf(lt_why, sizeof lt_why, "cannot open cuBLASLt (%s%s): %s", env && *env ? "COSMOS_CUBLASLT=" : "",
+                 env && *env ? env : LT_SONAME, errs);
+        lt_status = COSMOS_ERR_UNSUPPORTED;
+        return;
+    }
+#define LT_SYM(f)                                                                                              \
+    *(void **)(&lt_api.f) = dlsym(h, #f);                                                                      \
+    if (!lt_api.f) {                                                                                           \
+        snprintf(lt_why, sizeof lt_why, "%s is not cuBLASLt: it has no symbol %s", lt_path, #f);               \
+        goto refuse;                                                                                           \
+    }
+    LT_FUNCS(LT_SYM)
+#undef LT_SYM
+    Dl_info info; /* report the file the name resolved to, not only the name that was asked for */
+    if (dladdr(dlsym(h, "cublasLtGetVersion"), &info) && info.dli_fname && *info.dli_fname)
+        snprintf(lt_path, sizeof lt_path, "%s", info.dli_fname);
+    lt_version = lt_api.cublasLtGetVersion();
+    if (lt_version / 10000 != CUBLAS_VER_MAJOR) {
+        snprintf(lt_why, sizeof lt_why, "%s is cuBLASLt %zu.%zu.%zu; this build was compiled against %d.x", lt_path,
+                 lt_version / 10000, lt_version / 100 % 100, lt_version % 100, CUBLAS_VER_MAJOR);
+        goto refuse;
+    }
+    lt_status = COSMOS_OK;
+    return;
+refuse:
+    memset(&lt_api, 0, sizeof lt_api);
+    lt_version = 0;
+    dlclose(h);
+    lt_status = COSMOS_ERR_UNSUPPORTED;
+}
+
+cosmos_status cosmos_cublaslt_load(char *why, size_t n_why) {
+    pthread_once(&lt_once, lt_open);
+    if (why && n_why) snprintf(why, n_why, "%s", lt_status == COSMOS_OK ? lt_path : lt_why);
+    return lt_status;
+}
+
+size_t cosmos_cublaslt_version(void) { return lt_status == COSMOS_OK ? lt_version : 0; }
 
 #define LT_CACHE_MAX 128
 
@@ -29,10 +128,10 @@ struct cosmos_cublaslt {
 };
 
 static void plan_destroy(struct lt_plan *p) {
-    if (p->op) cublasLtMatmulDescDestroy(p->op);
-    if (p->a) cublasLtMatrixLayoutDestroy(p->a);
-    if (p->b) cublasLtMatrixLayoutDestroy(p->b);
-    if (p->c) cublasLtMatrixLayoutDestroy(p->c);
+    if (p->op) lt_api.cublasLtMatmulDescDestroy(p->op);
+    if (p->a) lt_api.cublasLtMatrixLayoutDestroy(p->a);
+    if (p->b) lt_api.cublasLtMatrixLayoutDestroy(p->b);
+    if (p->c) lt_api.cublasLtMatrixLayoutDestroy(p->c);
     p->op = NULL;
     p->a = p->b = p->c = NULL;
 }
@@ -40,9 +139,16 @@ static void plan_destroy(struct lt_plan *p) {
 cosmos_status cosmos_cublaslt_create(size_t ws_bytes, cosmos_cublaslt_t **out) {
     cosmos_status st = COSMOS_OK;
     *out = NULL;
+    char why[sizeof lt_why];
+    st = cosmos_cublaslt_load(why, sizeof why);
+    if (st != COSMOS_OK) {
+        LOG_ERROR("CUDA backend: %s (set COSMOS_CUBLASLT to the library's path, or add its directory to "
+                  "LD_LIBRARY_PATH)", why);
+        return st;
+    }
     cosmos_cublaslt_t *lt = calloc(1, sizeof *lt);
     CHECK_ALLOC(lt);
-    CUBLAS_CHECK(cublasLtCreate(&lt->handle));
+    CUBLAS_CHECK(lt_api.cublasLtCreate(&lt->handle));
     lt->ws_bytes = ws_bytes;
     if (ws_bytes) CUDA_CHECK(cudaMalloc(&lt->workspace, ws_bytes));
     *out = lt;
@@ -56,7 +162,7 @@ void cosmos_cublaslt_free(cosmos_cublaslt_t *lt) {
     if (!lt) return;
     for (int i = 0; i < lt->n_plans; i++) plan_destroy(&lt->plans[i]);
     if (lt->workspace) cudaFree(lt->workspace);
-    if (lt->handle) cublasLtDestroy(lt->handle);
+    if (lt->handle) lt_api.cublasLtDestroy(lt->handle);
     free(lt);
 }
 
@@ -73,29 +179,35 @@ static cosmos_status plan_make(cosmos_cublaslt_t *lt, struct lt_plan *p) {
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     const uint64_t ws = lt->ws_bytes;
     const uint32_t al = (uint32_t)p->align;
-    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t)p->K, (uint64_t)p->N, p->K));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t)p->K, (uint64_t)p->M, p->K));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->c, CUDA_R_16BF, (uint64_t)p->N, (uint64_t)p->M, p->N));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t)p->K, (uint64_t)p->N, p->K));
+    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t)p->K, (uint64_t)p->M, p->K));
+    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->c, CUDA_R_16BF, (uint64_t)p->N, (uint64_t)p->M, p->N));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                                             sizeof ws));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al,
+                                                             sizeof al));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al,
+                                                             sizeof al));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al,
+                                                             sizeof al));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al,
+                                                             sizeof al));
     cublasLtMatmulHeuristicResult_t res;
     int n_res = 0;
-    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt->handle, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res));
+    CUBLAS_CHECK(lt_api.cublasLtMatmulAlgoGetHeuristic(lt->handle, p->op, p->a, p->b, p->c, p->c, pref, 1, &res,
+                                                       &n_res));
     CHECK_ARG(n_res > 0, COSMOS_ERR_CUBLAS,
               "cuBLASLt has no bf16 algorithm for M=%lld N=%lld K=%lld (alignment %d bytes)", (long long)p->M,
               (long long)p->N, (long long)p->K, p->align);
     p->algo = res.algo;
-    cublasLtMatmulPreferenceDestroy(pref);
+    lt_api.cublasLtMatmulPreferenceDestroy(pref);
     return COSMOS_OK;
 fail:
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (pref) lt_api.cublasLtMatmulPreferenceDestroy(pref);
     plan_destroy(p);
     return st;
 }
@@ -121,8 +233,8 @@ cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const co
         if (p != &tmp) lt->n_plans++;
     }
     const float alpha = 1.0f, beta = 0.0f;
-    CUBLAS_CHECK(cublasLtMatmul(lt->handle, p->op, &alpha, w, p->a, x, p->b, &beta, y, p->c, y, p->c, &p->algo,
-                                lt->workspace, lt->ws_bytes, stream));
+    CUBLAS_CHECK(lt_api.cublasLtMatmul(lt->handle, p->op, &alpha, w, p->a, x, p->b, &beta, y, p->c, y, p->c, &p->algo,
+                                       lt->workspace, lt->ws_bytes, stream));
 fail:
     if (p == &tmp) plan_destroy(&tmp);
     return st;

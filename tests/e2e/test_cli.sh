@@ -142,10 +142,26 @@ e = json.load(open(sys.argv[1]))
 assert set(e) == {"engine", "host", "libraries", "cuda", "environment"}, list(e)
 assert e["engine"]["git_sha"] and isinstance(e["engine"]["cuda_built"], bool), e["engine"]
 assert e["host"]["online_cpus"] >= 1 and e["host"]["memory_bytes"] > 0, e["host"]
-assert {"openblas", "hdf5", "ffmpeg", "jansson", "mpi", "nccl"} <= set(e["libraries"]), e["libraries"]
+assert {"openblas", "hdf5", "ffmpeg", "jansson", "mpi", "nccl", "cublaslt"} <= set(e["libraries"]), e["libraries"]
+lt = e["libraries"]["cublaslt"]
+if e["engine"]["cuda_built"]:  # opened from the toolkit on first use (not linked): a version and its file
+    assert lt[0].isdigit() and "libcublasLt.so" in lt, lt
+else:
+    assert lt.startswith("none: this build has no CUDA"), lt
 devs = e["cuda"]["devices"]
 assert devs or e["cuda"]["note"], e["cuda"]  # a device list, or why there is none
 assert e["environment"].get("OMP_NUM_THREADS") == "1" and e["environment"].get("COSMOS_COMM_TIMEOUT") == "77", e["environment"]
+EOF
+# a COSMOS_CUBLASLT that names no library: env still reports (exit 0), cuBLASLt as "none" with why
+COSMOS_CUBLASLT="$WORK/no-such-libcublasLt.so" "$BIN" env --json "$WORK/env-lt.json" >/dev/null 2>&1 && ok \
+  || bad "env with a bad COSMOS_CUBLASLT: exit $?"
+/usr/bin/python3 - "$WORK/env-lt.json" "$WORK/no-such-libcublasLt.so" <<'EOF' && ok || bad "env --json, bad COSMOS_CUBLASLT"
+import json, sys
+e = json.load(open(sys.argv[1]))
+lt = e["libraries"]["cublaslt"]
+assert e["environment"].get("COSMOS_CUBLASLT") == sys.argv[2], e["environment"]
+if e["engine"]["cuda_built"]:
+    assert lt.startswith("none: cannot open cuBLASLt (COSMOS_CUBLASLT=" + sys.argv[2]), lt
 EOF
 expect_fail "env with a stray argument" "unknown option '--bogus'" "" -- "$BIN" env --bogus
 

@@ -11,11 +11,12 @@ cd "$(dirname "$0")/../.."
 B=build-gpu-bundle
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCOSMOS_CUDA=ON -DCOSMOS_MPI=OFF -DCOSMOS_NATIVE=OFF \
   -DCMAKE_EXE_LINKER_FLAGS="-Wl,--as-needed" >/dev/null
-targets=(cosmos-bench cosmos-bench-dd test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama)
+targets=(cosmos-bench cosmos-bench-dd test_cublaslt_loader test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama)
 cmake --build "$B" -j"$(nproc)" --target "${targets[@]}"
 rm -rf .gpu-bundle && mkdir -p .gpu-bundle/bin .gpu-bundle/lib
-cp "$B/cosmos-bench" "$B/cosmos-bench-dd" "$B/tests/test_cuda_ops" "$B/tests/test_cuda_sample" "$B/tests/test_cuda_dit" "$B/tests/test_cuda_llama" \
-  .gpu-bundle/bin/
+for t in "${targets[@]}"; do
+  if [ -f "$B/$t" ]; then cp "$B/$t" .gpu-bundle/bin/; else cp "$B/tests/$t" .gpu-bundle/bin/; fi
+done
 for b in .gpu-bundle/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
   grep -v -E '/(libc|libm|libpthread|libdl|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|/usr/local/cuda' |
   while read -r lib; do cp -L "$lib" .gpu-bundle/lib/; done

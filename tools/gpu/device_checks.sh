@@ -39,6 +39,9 @@ BIN=.gpu-bundle/bin
 
 case "$what" in
 tests)
+  # cuBLASLt is opened at run time (dlopen), so ldd above cannot vouch for it: this does
+  "$BIN/test_cublaslt_loader" --verbose=1 >"$OUT/test_cublaslt_loader.log" 2>&1
+  echo "test_cublaslt_loader exit $?" | tee -a "$OUT/card.txt"
   for t in test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama; do
     bash tests/cuda/run_skippable.sh "$BIN/$t" 2>&1 | tee "$OUT/$t.log" | tail -5
     echo "$t exit ${PIPESTATUS[0]}" | tee -a "$OUT/card.txt"
