@@ -3,7 +3,9 @@
  * the kernels. Plain C against the CUDA runtime and cuBLASLt C APIs; the kernels are the
  * cosmos_cuda_* launchers of cuda_ops.h. Ops are stream-ordered; download and upload are
  * synchronous (the host buffer may be reused or freed on return); alloc returns zeroed memory.
- * Not yet here: a weight arena, pinned staging, CUDA graphs, the T5 ops (NULL slots: UNSUPPORTED).
+ * Large uploads go through pinned staging; the decode step can be captured as a CUDA graph (the
+ * position cell d_pos). Not yet here: a weight arena, the T5 ops and the DV tokenizer's convolution
+ * ops (NULL slots: UNSUPPORTED).
  * In a build without CUDA, core/backend_nocuda.c provides cosmos_backend_cuda_create instead. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,7 +506,9 @@ cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     CHECK(cosmos_cublaslt_create(CUBLASLT_WORKSPACE_BYTES, &c->lt));
     CUDA_CHECK(cudaMalloc((void **)&c->d_pos, 2 * sizeof(int64_t)));
-    CUDA_CHECK(cudaMemset(c->d_pos, 0, 2 * sizeof(int64_t)));
+    /* on the backend's stream: a non-blocking stream is not ordered after the legacy default stream, so
+     * a plain cudaMemset could land after the first set_pos */
+    CUDA_CHECK(cudaMemsetAsync(c->d_pos, 0, 2 * sizeof(int64_t), c->stream));
     struct cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     LOG_INFO0("backend cuda:%d: %s, sm_%d%d, %.1f GiB", device, prop.name, prop.major, prop.minor,
