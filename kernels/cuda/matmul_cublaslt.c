@@ -41,15 +41,16 @@ static struct {
 } lt_api;
 
 static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
-static cosmos_status lt_status = COSMOS_ERR_UNSUPPORTED;
+static cosmos_status lt_status = COSMOS_ERR_UNSUPPORTED; /* until lt_open succeeds */
 static char lt_why[768], lt_path[512];
 static size_t lt_version;
 
 static void lt_open(void) {
     const char *env = getenv("COSMOS_CUBLASLT");
+    const int user = env && *env;
     const char *cands[2];
     int n = 0;
-    if (env && *env) {
+    if (user) {
         cands[n++] = env; /* the user's choice, alone: no silent fallback to another file */
     } else {
         cands[n++] = LT_SONAME;
@@ -70,9 +71,8 @@ static void lt_open(void) {
         }
     }
     if (!h) {
-        snprintf(lt_why, sizeof lt_why, "cannot open cuBLASLt (%s%s): %s", env && *env ? "COSMOS_CUBLASLT=" : "",
-                 env && *env ? env : LT_SONAME, errs);
-        lt_status = COSMOS_ERR_UNSUPPORTED;
+        snprintf(lt_why, sizeof lt_why, "cannot open cuBLASLt (%s%s): %s", user ? "COSMOS_CUBLASLT=" : "",
+                 user ? env : LT_SONAME, errs);
         return;
     }
 #define LT_SYM(f)                                                                                              \
@@ -84,7 +84,7 @@ static void lt_open(void) {
     LT_FUNCS(LT_SYM)
 #undef LT_SYM
     Dl_info info; /* report the file the name resolved to, not only the name that was asked for */
-    if (dladdr(dlsym(h, "cublasLtGetVersion"), &info) && info.dli_fname && *info.dli_fname)
+    if (dladdr(*(void **)&lt_api.cublasLtGetVersion, &info) && info.dli_fname && *info.dli_fname)
         snprintf(lt_path, sizeof lt_path, "%s", info.dli_fname);
     lt_version = lt_api.cublasLtGetVersion();
     if (lt_version / 10000 != CUBLAS_VER_MAJOR) {
@@ -96,9 +96,7 @@ static void lt_open(void) {
     return;
 refuse:
     memset(&lt_api, 0, sizeof lt_api);
-    lt_version = 0;
     dlclose(h);
-    lt_status = COSMOS_ERR_UNSUPPORTED;
 }
 
 cosmos_status cosmos_cublaslt_load(char *why, size_t n_why) {
