@@ -15,9 +15,9 @@ extern "C" cosmos_status cosmos_cuda_add(cosmos_bf16 *y, const cosmos_bf16 *a, c
     if (n <= 0) return COSMOS_OK;
     const unsigned grid = cosmos_grid_1d(n, ADD_THREADS);
     if (b_dtype == COSMOS_BF16)
-        add_bf16_kernel<cosmos_bf16><<<grid, ADD_THREADS, 0, stream>>>(y, a, (const cosmos_bf16 *)b, n);
+        COSMOS_LAUNCH(grid, ADD_THREADS, 0, stream, add_bf16_kernel<cosmos_bf16>)(y, a, (const cosmos_bf16 *)b, n);
     else if (b_dtype == COSMOS_F32)
-        add_bf16_kernel<float><<<grid, ADD_THREADS, 0, stream>>>(y, a, (const float *)b, n);
+        COSMOS_LAUNCH(grid, ADD_THREADS, 0, stream, add_bf16_kernel<float>)(y, a, (const float *)b, n);
     else
         return COSMOS_ERR_UNSUPPORTED;
     return CUDA_LAUNCH_STATUS("add_bf16_kernel");

@@ -56,9 +56,9 @@ static cosmos_status launch(T *y, const T *a, const T *b, const T *gate, int64_t
     if (gy > 65535) gy = 65535;
     const dim3 grid((unsigned)gx, (unsigned)gy);
     if (vec)
-        add_gated_kernel<T, true><<<grid, threads, 0, stream>>>(y, a, b, gate, rows, D);
+        COSMOS_LAUNCH(grid, threads, 0, stream, add_gated_kernel<T, true>)(y, a, b, gate, rows, D);
     else
-        add_gated_kernel<T, false><<<grid, threads, 0, stream>>>(y, a, b, gate, rows, D);
+        COSMOS_LAUNCH(grid, threads, 0, stream, add_gated_kernel<T, false>)(y, a, b, gate, rows, D);
     return CUDA_LAUNCH_STATUS("add_gated_kernel");
 }
 

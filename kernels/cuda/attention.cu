@@ -284,7 +284,7 @@ static __global__ void __launch_bounds__(PF_THREADS)
                              int64_t S, int64_t pos0, int causal, float scale,
                              const int64_t *__restrict__ d_pos) {
     using C = prefill_cfg<DMAX>;
-    extern __shared__ float4 pf_smem4[]; /* float4: 16-byte alignment of every region below */
+    COSMOS_DYN_SHARED(float4, pf_smem4);             /* float4: 16-byte alignment of every region below */
     float *qs = reinterpret_cast<float *>(pf_smem4); /* [PF_BQ][QS] queries, zero past Dh and T */
     float *ks = qs + PF_BQ * C::QS;                  /* [PF_BK][KS] key tile, zero past Dh and the keys read */
     float *vs = ks + PF_BK * C::KS;                  /* [PF_BK][VS] value tile, likewise */
@@ -522,13 +522,13 @@ static cosmos_status launch_decode(struct att_plan *p, cosmos_bf16 *out, void *w
     float *ws_acc = (float *)ws, *ws_ml = NULL;
     if (p->n_splits > 1) ws_ml = ws_acc + (size_t)(T * H) * (size_t)p->n_splits * (size_t)Dh;
     const dim3 grid((unsigned)p->n_splits, (unsigned)(Hkv * p->n_hc), (unsigned)T);
-    attention_decode_kernel<TKV, HB><<<grid, DEC_THREADS, 0, stream>>>(out, ws_acc, ws_ml, q, k, v, (int)H, (int)Hkv,
-                                                                      (int)Dh, S, pos0, causal, p->kps, p->n_hc,
-                                                                      p->lpk, vec, scale, d_pos);
+    COSMOS_LAUNCH(grid, DEC_THREADS, 0, stream, attention_decode_kernel<TKV, HB>)
+    (out, ws_acc, ws_ml, q, k, v, (int)H, (int)Hkv, (int)Dh, S, pos0, causal, p->kps, p->n_hc, p->lpk, vec, scale,
+     d_pos);
     cosmos_status st = CUDA_LAUNCH_STATUS("attention_decode_kernel");
     if (st != COSMOS_OK || p->n_splits == 1) return st;
-    attention_merge_kernel<<<(unsigned)(T * H), MERGE_THREADS, 0, stream>>>(out, ws_acc, ws_ml, (int)Dh,
-                                                                            (int)p->n_splits);
+    COSMOS_LAUNCH((unsigned)(T * H), MERGE_THREADS, 0, stream, attention_merge_kernel)
+    (out, ws_acc, ws_ml, (int)Dh, (int)p->n_splits);
     return CUDA_LAUNCH_STATUS("attention_merge_kernel");
 }
 
@@ -563,8 +563,8 @@ static cosmos_status launch_prefill(cosmos_bf16 *out, const cosmos_bf16 *q, cons
         if (st != COSMOS_OK) return st;
     }
     const dim3 grid((unsigned)((T + PF_BQ - 1) / PF_BQ), (unsigned)H);
-    attention_prefill_kernel<TKV, DMAX><<<grid, PF_THREADS, smem, stream>>>(out, q, k, v, (int)H, (int)Hkv, (int)Dh, T,
-                                                                            S, pos0, causal, scale, d_pos);
+    COSMOS_LAUNCH(grid, PF_THREADS, smem, stream, attention_prefill_kernel<TKV, DMAX>)
+    (out, q, k, v, (int)H, (int)Hkv, (int)Dh, T, S, pos0, causal, scale, d_pos);
     return CUDA_LAUNCH_STATUS("attention_prefill_kernel");
 }
 

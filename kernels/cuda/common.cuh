@@ -12,6 +12,15 @@
 
 #define COSMOS_WARP 32
 
+/* A kernel launch, COSMOS_LAUNCH(grid, block, smem, stream, kernel)(args...), and a kernel's dynamic
+ * shared memory, COSMOS_DYN_SHARED(type, name): kernel<<<...>>>(args...) and extern __shared__
+ * under nvcc. The CUDA emulator (tests/cuda_emu, docs/cuda.md) compiles these sources as host C++
+ * and defines both as calls into its scheduler. */
+#ifndef COSMOS_CUDA_EMU
+#define COSMOS_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<grid, block, smem, stream>>>
+#define COSMOS_DYN_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 static __device__ __forceinline__ float ld_f32(const cosmos_bf16 *p) {
     return __bfloat162float(*reinterpret_cast<const __nv_bfloat16 *>(p));
 }

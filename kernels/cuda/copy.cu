@@ -24,11 +24,13 @@ extern "C" cosmos_status cosmos_cuda_copy(void *dst, enum cosmos_dtype dst_dtype
     }
     const unsigned grid = cosmos_grid_1d(n, COPY_THREADS);
     if (dst_dtype == COSMOS_BF16 && src_dtype == COSMOS_F32) {
-        copy_f32_to_bf16_kernel<<<grid, COPY_THREADS, 0, stream>>>((cosmos_bf16 *)dst, (const float *)src, n);
+        COSMOS_LAUNCH(grid, COPY_THREADS, 0, stream, copy_f32_to_bf16_kernel)
+        ((cosmos_bf16 *)dst, (const float *)src, n);
         return CUDA_LAUNCH_STATUS("copy_f32_to_bf16_kernel");
     }
     if (dst_dtype == COSMOS_F32 && src_dtype == COSMOS_BF16) {
-        copy_bf16_to_f32_kernel<<<grid, COPY_THREADS, 0, stream>>>((float *)dst, (const cosmos_bf16 *)src, n);
+        COSMOS_LAUNCH(grid, COPY_THREADS, 0, stream, copy_bf16_to_f32_kernel)
+        ((float *)dst, (const cosmos_bf16 *)src, n);
         return CUDA_LAUNCH_STATUS("copy_bf16_to_f32_kernel");
     }
     return COSMOS_ERR_UNSUPPORTED;

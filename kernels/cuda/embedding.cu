@@ -22,6 +22,6 @@ extern "C" cosmos_status cosmos_cuda_embedding(cosmos_bf16 *y, const cosmos_bf16
                                                int64_t T, int64_t D, cudaStream_t stream) {
     if (T <= 0 || D <= 0) return COSMOS_OK;
     if (T > 0x7fffffff) return COSMOS_ERR_UNSUPPORTED;
-    embedding_bf16_kernel<<<(unsigned)T, EMBEDDING_THREADS, 0, stream>>>(y, table, V, ids, D);
+    COSMOS_LAUNCH((unsigned)T, EMBEDDING_THREADS, 0, stream, embedding_bf16_kernel)(y, table, V, ids, D);
     return CUDA_LAUNCH_STATUS("embedding_bf16_kernel");
 }

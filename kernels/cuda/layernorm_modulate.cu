@@ -19,7 +19,7 @@
 template <typename T, bool VEC, bool CACHE>
 static __global__ void layernorm_modulate_kernel(T *y, const T *x, const T *shift, const T *scale, int64_t D,
                                                  float eps) {
-    extern __shared__ float ln_row[]; /* [D] when CACHE */
+    COSMOS_DYN_SHARED(float, ln_row); /* [D] when CACHE */
     __shared__ float red[COSMOS_WARP];
     constexpr int N = VEC ? vec16<T>::N : 1;
     const int64_t r = blockIdx.x, groups = D / N;
@@ -96,10 +96,12 @@ template <typename T, bool VEC>
 static cosmos_status launch_cache(T *y, const T *x, const T *shift, const T *scale, int64_t rows, int64_t D,
                                   float eps, int threads, cudaStream_t stream) {
     if (D <= LN_SMEM_MAX_D)
-        layernorm_modulate_kernel<T, VEC, true>
-            <<<(unsigned)rows, threads, sizeof(float) * (size_t)D, stream>>>(y, x, shift, scale, D, eps);
+        COSMOS_LAUNCH((unsigned)rows, threads, sizeof(float) * (size_t)D, stream,
+                      layernorm_modulate_kernel<T, VEC, true>)
+        (y, x, shift, scale, D, eps);
     else
-        layernorm_modulate_kernel<T, VEC, false><<<(unsigned)rows, threads, 0, stream>>>(y, x, shift, scale, D, eps);
+        COSMOS_LAUNCH((unsigned)rows, threads, 0, stream, layernorm_modulate_kernel<T, VEC, false>)
+        (y, x, shift, scale, D, eps);
     return CUDA_LAUNCH_STATUS("layernorm_modulate_kernel");
 }
 

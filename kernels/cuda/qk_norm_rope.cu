@@ -51,7 +51,7 @@ extern "C" cosmos_status cosmos_cuda_qk_norm_rope(cosmos_bf16 *x, const cosmos_b
     if (Dh % 2 || Dh > 2 * COSMOS_WARP * QKR_MAX_PAIRS) return COSMOS_ERR_UNSUPPORTED;
     const int64_t blocks = (rows + QKR_WARPS - 1) / QKR_WARPS;
     if (blocks > 0x7fffffff) return COSMOS_ERR_UNSUPPORTED;
-    qk_norm_rope_kernel<<<(unsigned)blocks, QKR_WARPS * COSMOS_WARP, 0, stream>>>(x, w, cos_tab, sin_tab, rows, H, Dh,
-                                                                                 eps, pos0, d_pos);
+    COSMOS_LAUNCH((unsigned)blocks, QKR_WARPS * COSMOS_WARP, 0, stream, qk_norm_rope_kernel)
+    (x, w, cos_tab, sin_tab, rows, H, Dh, eps, pos0, d_pos);
     return CUDA_LAUNCH_STATUS("qk_norm_rope_kernel");
 }

@@ -26,6 +26,6 @@ extern "C" cosmos_status cosmos_cuda_rmsnorm(cosmos_bf16 *y, const cosmos_bf16 *
                                              int64_t D, float eps, cudaStream_t stream) {
     if (rows <= 0 || D <= 0) return COSMOS_OK;
     if (rows > 0x7fffffff) return COSMOS_ERR_UNSUPPORTED;
-    rmsnorm_bf16_kernel<<<(unsigned)rows, RMSNORM_THREADS, 0, stream>>>(y, x, w, D, eps);
+    COSMOS_LAUNCH((unsigned)rows, RMSNORM_THREADS, 0, stream, rmsnorm_bf16_kernel)(y, x, w, D, eps);
     return CUDA_LAUNCH_STATUS("rmsnorm_bf16_kernel");
 }

@@ -25,7 +25,7 @@ extern "C" cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, 
                                           cudaStream_t stream) {
     const int64_t n = T * H * (Dh / 2);
     if (n <= 0) return COSMOS_OK;
-    rope_bf16_kernel<<<cosmos_grid_1d(n, ROPE_THREADS), ROPE_THREADS, 0, stream>>>(x, cos_tab, sin_tab, T, H, Dh / 2,
-                                                                                  pos0, d_pos);
+    COSMOS_LAUNCH(cosmos_grid_1d(n, ROPE_THREADS), ROPE_THREADS, 0, stream, rope_bf16_kernel)
+    (x, cos_tab, sin_tab, T, H, Dh / 2, pos0, d_pos);
     return CUDA_LAUNCH_STATUS("rope_bf16_kernel");
 }

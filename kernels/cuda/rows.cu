@@ -22,11 +22,11 @@ extern "C" cosmos_status cosmos_cuda_store_rows(void *dst, const void *src, int6
     const int64_t n = n_rows * row_bytes;
     if (n <= 0) return COSMOS_OK;
     if (row_bytes % 4 == 0 && ((uintptr_t)dst & 3u) == 0 && ((uintptr_t)src & 3u) == 0) {
-        store_rows_kernel<uint32_t><<<cosmos_grid_1d(n / 4, ROWS_THREADS), ROWS_THREADS, 0, stream>>>(
-            (uint32_t *)dst, (const uint32_t *)src, n / 4, row_bytes / 4, pos, d_pos);
+        COSMOS_LAUNCH(cosmos_grid_1d(n / 4, ROWS_THREADS), ROWS_THREADS, 0, stream, store_rows_kernel<uint32_t>)
+        ((uint32_t *)dst, (const uint32_t *)src, n / 4, row_bytes / 4, pos, d_pos);
     } else {
-        store_rows_kernel<uint8_t><<<cosmos_grid_1d(n, ROWS_THREADS), ROWS_THREADS, 0, stream>>>(
-            (uint8_t *)dst, (const uint8_t *)src, n, row_bytes, pos, d_pos);
+        COSMOS_LAUNCH(cosmos_grid_1d(n, ROWS_THREADS), ROWS_THREADS, 0, stream, store_rows_kernel<uint8_t>)
+        ((uint8_t *)dst, (const uint8_t *)src, n, row_bytes, pos, d_pos);
     }
     return CUDA_LAUNCH_STATUS("store_rows_kernel");
 }
@@ -47,10 +47,11 @@ extern "C" cosmos_status cosmos_cuda_add_rows(cosmos_bf16 *y, const cosmos_bf16 
     if (n <= 0) return COSMOS_OK;
     const unsigned grid = cosmos_grid_1d(n, ROWS_THREADS);
     if (table_dtype == COSMOS_BF16)
-        add_rows_kernel<cosmos_bf16><<<grid, ROWS_THREADS, 0, stream>>>(y, a, (const cosmos_bf16 *)table, n, D, pos,
-                                                                      d_pos);
+        COSMOS_LAUNCH(grid, ROWS_THREADS, 0, stream, add_rows_kernel<cosmos_bf16>)
+        (y, a, (const cosmos_bf16 *)table, n, D, pos, d_pos);
     else if (table_dtype == COSMOS_F32)
-        add_rows_kernel<float><<<grid, ROWS_THREADS, 0, stream>>>(y, a, (const float *)table, n, D, pos, d_pos);
+        COSMOS_LAUNCH(grid, ROWS_THREADS, 0, stream, add_rows_kernel<float>)
+        (y, a, (const float *)table, n, D, pos, d_pos);
     else
         return COSMOS_ERR_UNSUPPORTED;
     return CUDA_LAUNCH_STATUS("add_rows_kernel");

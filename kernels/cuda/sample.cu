@@ -259,18 +259,19 @@ static cosmos_status sample_launch(cosmos_cuda_sampler_t *s, int32_t *token, int
     CHECK_ARG(s && token && logits && p, COSMOS_ERR_INVALID_ARG, "GPU sampler: NULL argument");
     CHECK(cosmos_sampler_params_check(p));
     if (p->temperature == 0.0f) {
-        sample_argmax_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(token, nonfinite, logits, s->V);
+        COSMOS_LAUNCH(1, SAMPLE_THREADS, 0, stream, sample_argmax_f32_kernel)(token, nonfinite, logits, s->V);
         return CUDA_LAUNCH_STATUS("sample_argmax_f32_kernel");
     }
     inv_t = 1.0f / p->temperature; /* as the CPU: f32 reciprocal, then a multiply */
-    sample_softmax_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(s->probs, s->ids, nonfinite, logits, s->V, inv_t);
+    COSMOS_LAUNCH(1, SAMPLE_THREADS, 0, stream, sample_softmax_f32_kernel)
+    (s->probs, s->ids, nonfinite, logits, s->V, inv_t);
     CHECK(CUDA_LAUNCH_STATUS("sample_softmax_f32_kernel"));
     tmp_bytes = s->sort_tmp_bytes;
     CUDA_CHECK(cub::DeviceRadixSort::SortPairsDescending(s->sort_tmp, tmp_bytes, (const float *)s->probs,
                                                          s->probs_sorted, (const int32_t *)s->ids, s->ids_sorted, s->V,
                                                          0, (int)(sizeof(float) * 8), stream));
-    sample_top_p_f32_kernel<<<1, SAMPLE_THREADS, 0, stream>>>(token, s->probs_sorted, s->ids_sorted, s->cum, s->V,
-                                                              p->top_k, p->top_p, p->seed, pos_host, pos_dev);
+    COSMOS_LAUNCH(1, SAMPLE_THREADS, 0, stream, sample_top_p_f32_kernel)
+    (token, s->probs_sorted, s->ids_sorted, s->cum, s->V, p->top_k, p->top_p, p->seed, pos_host, pos_dev);
     return CUDA_LAUNCH_STATUS("sample_top_p_f32_kernel");
 fail:
     return st;
@@ -295,6 +296,6 @@ fail:
 extern "C" cosmos_status cosmos_cuda_rng_uniform_test(double *out, const uint64_t *seed, const uint64_t *index,
                                                       int64_t n, uint64_t rng_stream, cudaStream_t stream) {
     if (n <= 0) return COSMOS_OK;
-    rng_uniform_f64_kernel<<<cosmos_grid_1d(n, 256), 256, 0, stream>>>(out, seed, index, n, rng_stream);
+    COSMOS_LAUNCH(cosmos_grid_1d(n, 256), 256, 0, stream, rng_uniform_f64_kernel)(out, seed, index, n, rng_stream);
     return CUDA_LAUNCH_STATUS("rng_uniform_f64_kernel");
 }

@@ -14,6 +14,6 @@ static __global__ void silu_mul_bf16_kernel(cosmos_bf16 *y, const cosmos_bf16 *a
 extern "C" cosmos_status cosmos_cuda_silu_mul(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *b, int64_t n,
                                               cudaStream_t stream) {
     if (n <= 0) return COSMOS_OK;
-    silu_mul_bf16_kernel<<<cosmos_grid_1d(n, SILU_MUL_THREADS), SILU_MUL_THREADS, 0, stream>>>(y, a, b, n);
+    COSMOS_LAUNCH(cosmos_grid_1d(n, SILU_MUL_THREADS), SILU_MUL_THREADS, 0, stream, silu_mul_bf16_kernel)(y, a, b, n);
     return CUDA_LAUNCH_STATUS("silu_mul_bf16_kernel");
 }

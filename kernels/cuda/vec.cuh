@@ -81,11 +81,11 @@ static cosmos_status cosmos_cuda_unary(void *y, const void *x, enum cosmos_dtype
     if (dtype == COSMOS_BF16) {
         const unsigned grid = cosmos_grid_1d(vec ? (n + vec16<cosmos_bf16>::N - 1) / vec16<cosmos_bf16>::N : n,
                                              UNARY_THREADS);
-        unary_kernel<Op, cosmos_bf16><<<grid, UNARY_THREADS, 0, stream>>>((cosmos_bf16 *)y, (const cosmos_bf16 *)x, n,
-                                                                           vec);
+        COSMOS_LAUNCH(grid, UNARY_THREADS, 0, stream, unary_kernel<Op, cosmos_bf16>)
+        ((cosmos_bf16 *)y, (const cosmos_bf16 *)x, n, vec);
     } else if (dtype == COSMOS_F32) {
         const unsigned grid = cosmos_grid_1d(vec ? (n + vec16<float>::N - 1) / vec16<float>::N : n, UNARY_THREADS);
-        unary_kernel<Op, float><<<grid, UNARY_THREADS, 0, stream>>>((float *)y, (const float *)x, n, vec);
+        COSMOS_LAUNCH(grid, UNARY_THREADS, 0, stream, unary_kernel<Op, float>)((float *)y, (const float *)x, n, vec);
     } else {
         return COSMOS_ERR_UNSUPPORTED;
     }

@@ -346,6 +346,10 @@ Test(cuda_dit, attention_dit_shapes, .init = open_backends, .fini = close_backen
     /* the 7B decoder's chunk: 20480 tokens (8 x 40 x 64), self-attention over all 20480 keys and the
      * cross-attention over 512 context rows; the CPU checks the first, a middle and the last rows */
     const int64_t t0s[3] = {0, 10000, 20480 - 16};
+    if (cuda_test_emulated()) {
+        cr_log_info("emulator: the 7B chunk's attention (20480 tokens) left out");
+        return;
+    }
     check_attention_rows(20480, 20480, 32, 128, 3.0f, t0s, 3, 16);
     check_attention_rows(20480, 512, 32, 128, 2.5f, t0s, 3, 16);
 }
@@ -408,10 +412,12 @@ static void check_rmsnorm_rows(int64_t rows, int64_t Dh) {
 }
 
 Test(cuda_dit, norms_dit_shapes, .init = open_backends, .fini = close_backends, .timeout = 600) {
-    check_qk_norm_rope_tokens(18, 4, 16);      /* tiny DiT */
-    check_qk_norm_rope_tokens(20480, 32, 128); /* 7B chunk */
+    const int emu = cuda_test_emulated();
+    if (emu) cr_log_info("emulator: the 7B chunk's QK-norm + RoPE and CA q-norm (20480 tokens) left out");
+    check_qk_norm_rope_tokens(18, 4, 16);                /* tiny DiT */
+    if (!emu) check_qk_norm_rope_tokens(20480, 32, 128); /* 7B chunk */
     check_rmsnorm_rows(18 * 4, 16);
-    check_rmsnorm_rows(20480LL * 32, 128);     /* CA q-norm of a 7B chunk: 655360 rows */
+    if (!emu) check_rmsnorm_rows(20480LL * 32, 128);     /* CA q-norm of a 7B chunk: 655360 rows */
     check_rmsnorm_rows(512 * 32, 128);         /* CA k-norm over the context */
     check_rmsnorm_rows(1, 4096);               /* affline_norm of the timestep embedding */
 }
@@ -456,11 +462,15 @@ Test(cuda_dit, matmul_dit_shapes, .init = open_backends, .fini = close_backends,
     check_matmul_rows(18, 256, 64, 18);
     /* 7B: x_embedder K = (16 + 32 + 1) * 4 = 196 over a whole chunk, q/k/v/out, MLP up and down, the
      * final layer (64 outputs), the CA K/V over the context, adaLN-LoRA (r = 256) and the timestep MLP */
-    check_matmul_rows(20480, 4096, 196, 32);
-    check_matmul_rows(20480, 4096, 4096, 32);
-    check_matmul_rows(2048, 16384, 4096, 32);
-    check_matmul_rows(2048, 4096, 16384, 32);
-    check_matmul_rows(20480, 64, 4096, 32);
+    if (cuda_test_emulated()) {
+        cr_log_info("emulator: the 7B chunk's matmuls (M >= 2048) left out");
+    } else {
+        check_matmul_rows(20480, 4096, 196, 32);
+        check_matmul_rows(20480, 4096, 4096, 32);
+        check_matmul_rows(2048, 16384, 4096, 32);
+        check_matmul_rows(2048, 4096, 16384, 32);
+        check_matmul_rows(20480, 64, 4096, 32);
+    }
     check_matmul_rows(512, 4096, 1024, 32);
     check_matmul_rows(1, 256, 4096, 1);
     check_matmul_rows(1, 12288, 256, 1);

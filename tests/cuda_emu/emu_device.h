@@ -1,0 +1,131 @@
+/* Device-side half of the CUDA emulator (emu.h): force-included (-include) before anything else
+ * into the .cu files of kernels/cuda when they are compiled as host C++ for the emulated backend. It gives
+ * the CUDA built-ins the kernels use a host meaning: threadIdx & co. read the running fiber,
+ * __shared__ variables are static (blocks run one at a time, their threads share them),
+ * __syncthreads / __syncthreads_or / __shfl_xor_sync are barriers of the emulator, and
+ * COSMOS_LAUNCH / COSMOS_DYN_SHARED (common.cuh) become calls into it. The cub headers the
+ * kernels include are this directory's include/cub (block reduce / scan, device radix sort). */
+#ifndef COSMOS_CUDA_EMU_DEVICE_H
+#define COSMOS_CUDA_EMU_DEVICE_H
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <string.h>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <utility>
+
+#include "tests/cuda_emu/emu.h"
+
+#define COSMOS_CUDA_EMU 1
+
+/* host C++ knows __global__, __device__, __host__ as nothing already (host_defines.h) */
+#undef __shared__
+#define __shared__ static
+#define __launch_bounds__(...)
+
+#define threadIdx (::cosmos_emu::g_cur->tid)
+#define blockIdx (::cosmos_emu::g_block_idx)
+#define blockDim (::cosmos_emu::g_block_dim)
+#define gridDim (::cosmos_emu::g_grid_dim)
+
+using std::isfinite;
+using std::isnan;
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline long long min(long long a, long long b) { return a < b ? a : b; }
+static inline long long max(long long a, long long b) { return a > b ? a : b; }
+static inline long min(long a, long b) { return a < b ? a : b; }
+static inline long max(long a, long b) { return a > b ? a : b; }
+static inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+static inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+/* __expf (glibc declares it, without exporting it): expf */
+#define __expf(x) expf(x)
+static inline float __uint_as_float(unsigned u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline void __syncthreads() { ::cosmos_emu::block_barrier(); }
+
+/* Nonzero when pred is nonzero on any thread of the block (every thread gets it): thread 0 folds
+ * the votes between two barriers. */
+static inline int __syncthreads_or(int pred) {
+    static int result;
+    uint64_t *slot = ::cosmos_emu::exchange_slots();
+    const unsigned me = ::cosmos_emu::g_cur->lin, n = blockDim.x * blockDim.y * blockDim.z;
+    slot[me] = pred != 0;
+    ::cosmos_emu::block_barrier();
+    if (me == 0) {
+        result = 0;
+        for (unsigned i = 0; i < n; i++) result |= !::cosmos_emu::lane_exited(i) && slot[i] != 0;
+    }
+    ::cosmos_emu::block_barrier(); /* a later vote folds only after every thread has passed its first barrier */
+    return result;
+}
+
+/* The value of lane (lane ^ lane_mask) of the warp; every lane of the warp must take part. */
+template <typename T>
+static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+    static_assert(sizeof(T) <= sizeof(uint64_t), "__shfl_xor_sync: at most 8 bytes");
+    if (mask != 0xffffffffu) ::cosmos_emu::kernel_fault("__shfl_xor_sync with a partial mask (not emulated)");
+    uint64_t *slot = ::cosmos_emu::exchange_slots();
+    const unsigned me = ::cosmos_emu::g_cur->lin, lane = me % 32, base = me - lane;
+    const unsigned src_lane = (lane ^ (unsigned)lane_mask) % 32;
+    const unsigned src = (int)src_lane / width == (int)lane / width ? base + src_lane : me;
+    memcpy(&slot[me], &v, sizeof v);
+    ::cosmos_emu::warp_barrier();
+    T r;
+    if (src >= blockDim.x * blockDim.y * blockDim.z || ::cosmos_emu::lane_exited(src))
+        ::cosmos_emu::kernel_fault("__shfl_xor_sync reads a lane that has exited or does not exist");
+    memcpy(&r, &slot[src], sizeof r);
+    ::cosmos_emu::warp_barrier(); /* nobody overwrites a slot before every lane has read */
+    return r;
+}
+
+/* cuda_runtime.h declares these kernel-typed overloads for nvcc only */
+template <typename F>
+static inline cudaError_t cudaFuncSetAttribute(F *kernel, enum cudaFuncAttribute attr, int value) {
+    return ::cudaFuncSetAttribute((const void *)kernel, attr, value);
+}
+template <typename F>
+static inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, F *kernel, int block, size_t smem) {
+    return ::cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, (const void *)kernel, block, smem);
+}
+
+namespace cosmos_emu {
+template <typename... P>
+struct launcher {
+    const char *name;
+    void (*fn)(P...);
+    dim3 grid, block;
+    size_t smem;
+    cudaStream_t stream;
+    template <typename... A>
+    void operator()(A &&...a) const {
+        auto f = fn;
+        /* the arguments convert to the parameter types at the launch, as CUDA copies them */
+        std::tuple<P...> args(std::forward<A>(a)...);
+        launch(name, (const void *)f, grid, block, smem, stream, [f, args]() { std::apply(f, args); });
+    }
+};
+template <typename... P>
+launcher<P...> make_launcher(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const char *name,
+                             void (*fn)(P...)) {
+    return launcher<P...>{name, fn, grid, block, smem, stream};
+}
+} // namespace cosmos_emu
+
+#define COSMOS_LAUNCH(grid, block, smem, stream, ...) \
+    ::cosmos_emu::make_launcher((grid), (block), (smem), (stream), #__VA_ARGS__, __VA_ARGS__)
+#define COSMOS_DYN_SHARED(type, name) type *name = static_cast<type *>(::cosmos_emu::dynamic_smem())
+
+#endif

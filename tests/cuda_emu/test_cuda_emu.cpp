@@ -1,0 +1,325 @@
+/* The CUDA emulator itself (tests/cuda_emu, docs/cuda.md "The CUDA emulator"): the CUDA semantics
+ * the backend's kernels rely on, each against a known answer, and the CUDA errors it must raise
+ * where a GPU would (so a kernel bug fails the emulated suites instead of passing them). Compiled
+ * like the kernels: host C++ with emu_device.h force-included. Criterion runs each test in its own
+ * process, so a sticky kernel fault stays in its test. */
+#include <criterion/criterion.h>
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cub/device/device_radix_sort.cuh>
+#include <vector>
+
+/* ---- kernels ---- */
+
+static __global__ void rotate_kernel(int *out) { /* out[t] = the thread id of t's right neighbour */
+    __shared__ int s[1024];
+    const int t = threadIdx.x, n = blockDim.x;
+    s[t] = t + 1000 * blockIdx.x;
+    __syncthreads();
+    out[blockIdx.x * n + t] = s[(t + 1) % n];
+}
+static __global__ void no_barrier_rotate_kernel(int *out) { /* the same without the barrier: a race */
+    __shared__ int s[1024];
+    const int t = threadIdx.x, n = blockDim.x;
+    s[t] = t + 1000 * blockIdx.x;
+    out[blockIdx.x * n + t] = s[(t + 1) % n];
+}
+static __global__ void warp_sum_kernel(float *out) {
+    float v = (float)(threadIdx.x % 32);
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    out[threadIdx.x] = v;
+}
+static __global__ void vote_kernel(int *out, int who) { out[threadIdx.x] = __syncthreads_or((int)threadIdx.x == who); }
+static __global__ void index_kernel(int *out) { /* every built-in at once, 3-D */
+    const int b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+    const int t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+    out[b * (blockDim.x * blockDim.y * blockDim.z) + t] = b * 10000 + t;
+}
+static __global__ void dyn_smem_kernel(float *out, int n) {
+    COSMOS_DYN_SHARED(float, buf);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) buf[i] = (float)i;
+    __syncthreads();
+    float s = 0;
+    for (int i = 0; i < n; i++) s += buf[i];
+    if (threadIdx.x == 0) *out = s;
+}
+static __global__ void divergent_kernel(int *out) {
+    /* half a warp at __syncthreads, the other half at a shuffle that needs the first half */
+    float v = 1.0f;
+    if (threadIdx.x < 16) __syncthreads();
+    else v = __shfl_xor_sync(0xffffffffu, v, 1);
+    out[threadIdx.x] = (int)v;
+}
+static __global__ void exited_lane_kernel(float *out) {
+    if (threadIdx.x == 5) return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+}
+static __global__ void add_one_kernel(int *x) { x[threadIdx.x] += 1; }
+
+typedef cub::BlockReduce<double, 256> reduce256;
+typedef cub::BlockScan<int, 256> scan256;
+static __global__ void reduce_scan_kernel(double *sum, int *excl) {
+    __shared__ reduce256::TempStorage rt;
+    __shared__ scan256::TempStorage st;
+    const double s = reduce256(rt).Sum((double)threadIdx.x);
+    if (threadIdx.x == 0) *sum = s;
+    int e;
+    scan256(st).ExclusiveSum((int)threadIdx.x + 1, e);
+    excl[threadIdx.x] = e;
+}
+
+/* ---- helpers ---- */
+
+template <typename T>
+static T *dalloc(size_t n) {
+    void *p = nullptr;
+    cr_assert_eq(cudaMalloc(&p, sizeof(T) * n), cudaSuccess);
+    return (T *)p;
+}
+template <typename T>
+static std::vector<T> fetch(const T *d, size_t n) {
+    std::vector<T> h(n);
+    cr_assert_eq(cudaMemcpy(h.data(), d, sizeof(T) * n, cudaMemcpyDeviceToHost), cudaSuccess);
+    return h;
+}
+
+/* ---- semantics ---- */
+
+Test(cuda_emu, barrier_shares_shared_memory_per_block) {
+    int *d = dalloc<int>(3 * 256);
+    COSMOS_LAUNCH(3, 256, 0, (cudaStream_t)0, rotate_kernel)(d);
+    cr_assert_eq(cudaGetLastError(), cudaSuccess);
+    std::vector<int> h = fetch(d, 3 * 256);
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 256; t++) cr_assert_eq(h[b * 256 + t], (t + 1) % 256 + 1000 * b, "block %d thread %d", b, t);
+}
+
+Test(cuda_emu, a_missing_barrier_reads_stale_shared_memory) {
+    /* threads run in order up to a barrier (ascending in block 0, descending in block 1): without
+     * one, in block 0 thread t reads s[t+1] before t+1 wrote it; in block 1, thread 63 reads s[0]
+     * before thread 0 wrote it (s still holds block 0's values) */
+    int *d = dalloc<int>(2 * 64);
+    COSMOS_LAUNCH(2, 64, 0, (cudaStream_t)0, no_barrier_rotate_kernel)(d);
+    std::vector<int> h = fetch(d, 2 * 64);
+    cr_expect_neq(h[0], 1, "block 0 thread 0 saw thread 1's write without a barrier");
+    cr_expect_neq(h[64 + 63], 1000, "block 1 thread 63 saw thread 0's write without a barrier");
+}
+
+Test(cuda_emu, shuffle_xor_butterfly) {
+    float *d = dalloc<float>(96);
+    COSMOS_LAUNCH(1, 96, 0, (cudaStream_t)0, warp_sum_kernel)(d);
+    std::vector<float> h = fetch(d, 96);
+    for (int t = 0; t < 96; t++) cr_assert_eq(h[t], 496.0f, "thread %d: %g", t, h[t]);
+}
+
+Test(cuda_emu, syncthreads_or_votes_across_the_block) {
+    int *d = dalloc<int>(1024);
+    COSMOS_LAUNCH(1, 1024, 0, (cudaStream_t)0, vote_kernel)(d, 777);
+    std::vector<int> h = fetch(d, 1024);
+    for (int t = 0; t < 1024; t++) cr_assert_eq(h[t], 1);
+    COSMOS_LAUNCH(1, 1024, 0, (cudaStream_t)0, vote_kernel)(d, -1);
+    h = fetch(d, 1024);
+    for (int t = 0; t < 1024; t++) cr_assert_eq(h[t], 0);
+}
+
+Test(cuda_emu, three_dimensional_indices) {
+    const dim3 grid(3, 2, 2), block(4, 3, 2);
+    int *d = dalloc<int>(12 * 24);
+    COSMOS_LAUNCH(grid, block, 0, (cudaStream_t)0, index_kernel)(d);
+    std::vector<int> h = fetch(d, 12 * 24);
+    for (int b = 0; b < 12; b++)
+        for (int t = 0; t < 24; t++) cr_assert_eq(h[b * 24 + t], b * 10000 + t);
+}
+
+Test(cuda_emu, cub_block_reduce_and_scan) {
+    double *s = dalloc<double>(1);
+    int *e = dalloc<int>(256);
+    COSMOS_LAUNCH(1, 256, 0, (cudaStream_t)0, reduce_scan_kernel)(s, e);
+    cr_assert_eq(fetch(s, 1)[0], 255.0 * 256 / 2);
+    std::vector<int> h = fetch(e, 256);
+    for (int t = 0; t < 256; t++) cr_assert_eq(h[t], t * (t + 1) / 2, "exclusive sum at %d", t);
+}
+
+Test(cuda_emu, cub_radix_sort_descending_is_stable) {
+    const float keys[8] = {1.0f, 3.0f, -0.0f, 3.0f, 0.0f, -2.0f, 1.0f, INFINITY};
+    const int vals[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    float *k = dalloc<float>(8), *ko = dalloc<float>(8);
+    int *v = dalloc<int>(8), *vo = dalloc<int>(8);
+    cudaMemcpy(k, keys, sizeof keys, cudaMemcpyHostToDevice);
+    cudaMemcpy(v, vals, sizeof vals, cudaMemcpyHostToDevice);
+    size_t bytes = 0;
+    cr_assert_eq(cub::DeviceRadixSort::SortPairsDescending(nullptr, bytes, (const float *)k, ko, (const int *)v, vo, 8),
+                 cudaSuccess);
+    void *tmp = dalloc<char>(bytes);
+    cr_assert_eq(cub::DeviceRadixSort::SortPairsDescending(tmp, bytes, (const float *)k, ko, (const int *)v, vo, 8),
+                 cudaSuccess);
+    const int want[8] = {7, 1, 3, 0, 6, 4, 2, 5}; /* inf, 3, 3, 1, 1, +0, -0, -2: ties in input order */
+    std::vector<int> h = fetch(vo, 8);
+    for (int i = 0; i < 8; i++) cr_assert_eq(h[i], want[i], "position %d: id %d", i, h[i]);
+}
+
+/* ---- errors a GPU raises ---- */
+
+Test(cuda_emu, bad_launch_configuration_is_reported_once) {
+    int *d = dalloc<int>(2048);
+    COSMOS_LAUNCH(1, 1025, 0, (cudaStream_t)0, add_one_kernel)(d);
+    cr_assert_eq(cudaGetLastError(), cudaErrorInvalidConfiguration);
+    cr_assert_eq(cudaGetLastError(), cudaSuccess, "a launch error is not sticky");
+    COSMOS_LAUNCH(dim3(1, 65536), 32, 0, (cudaStream_t)0, add_one_kernel)(d);
+    cr_assert_eq(cudaGetLastError(), cudaErrorInvalidConfiguration);
+}
+
+Test(cuda_emu, dynamic_shared_memory_over_48k_needs_the_attribute) {
+    float *d = dalloc<float>(1);
+    const int n = 16384; /* 64 KiB */
+    COSMOS_LAUNCH(1, 128, sizeof(float) * n, (cudaStream_t)0, dyn_smem_kernel)(d, n);
+    cr_assert_eq(cudaGetLastError(), cudaErrorInvalidValue);
+    cr_assert_eq(cudaFuncSetAttribute(dyn_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sizeof(float) * n),
+                 cudaSuccess);
+    COSMOS_LAUNCH(1, 128, sizeof(float) * n, (cudaStream_t)0, dyn_smem_kernel)(d, n);
+    cr_assert_eq(cudaGetLastError(), cudaSuccess);
+    float want = 0;
+    for (int i = 0; i < n; i++) want += (float)i;
+    cr_assert_eq(fetch(d, 1)[0], want);
+}
+
+Test(cuda_emu, divergent_barrier_is_a_sticky_fault) {
+    int *d = dalloc<int>(64);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, divergent_kernel)(d);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+    void *p = nullptr;
+    cr_assert_eq(cudaMalloc(&p, 16), cudaErrorLaunchFailure, "the fault stays, as a device fault does");
+}
+
+Test(cuda_emu, shuffle_with_an_exited_lane_is_a_fault) {
+    float *d = dalloc<float>(32);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, exited_lane_kernel)(d);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+}
+
+Test(cuda_emu, graph_records_then_replays) {
+    cudaStream_t s;
+    cr_assert_eq(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    int *d = dalloc<int>(32);
+    cr_assert_eq(cudaMemsetAsync(d, 0, sizeof(int) * 32, s), cudaSuccess);
+    cr_assert_eq(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    COSMOS_LAUNCH(1, 32, 0, s, add_one_kernel)(d);
+    cr_assert_eq(cudaGetLastError(), cudaSuccess);
+    cudaGraph_t g = nullptr;
+    cr_assert_eq(cudaStreamEndCapture(s, &g), cudaSuccess);
+    cr_assert_eq(fetch(d, 32)[7], 0, "a captured launch does not run");
+    cudaGraphExec_t ge = nullptr;
+    cr_assert_eq(cudaGraphInstantiate(&ge, g, 0), cudaSuccess);
+    for (int i = 0; i < 3; i++) cr_assert_eq(cudaGraphLaunch(ge, s), cudaSuccess);
+    cr_assert_eq(cudaStreamSynchronize(s), cudaSuccess);
+    cr_assert_eq(fetch(d, 32)[7], 3);
+    cudaGraphExecDestroy(ge);
+    cudaGraphDestroy(g);
+    cudaStreamDestroy(s);
+}
+
+Test(cuda_emu, synchronising_call_inside_a_capture_invalidates_it) {
+    cudaStream_t s;
+    cr_assert_eq(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+    cr_assert_eq(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    void *p = nullptr;
+    cr_assert_eq(cudaMalloc(&p, 64), cudaErrorStreamCaptureUnsupported);
+    cr_assert_eq(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+    cudaGraph_t g = nullptr;
+    cr_assert_eq(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureInvalidated);
+    cr_assert_null(g);
+    cr_assert_eq(cudaMalloc(&p, 64), cudaSuccess, "after the capture, allowed again");
+    cudaStreamDestroy(s);
+}
+
+/* ---- cuBLASLt ---- */
+
+static float bf(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+/* D[m,n] = A^T B with A stored k x m (lda > k) and B k x n (ldb > k), bf16, column-major */
+Test(cuda_emu, cublaslt_matmul_transposed_a_with_padding) {
+    const int m = 5, n = 3, k = 7, lda = 9, ldb = 8;
+    std::vector<__nv_bfloat16> A((size_t)lda * m), B((size_t)ldb * n), D((size_t)m * n);
+    for (int i = 0; i < lda * m; i++) A[i] = __float2bfloat16_rn(0.25f * (float)((i * 7) % 11) - 1.0f);
+    for (int i = 0; i < ldb * n; i++) B[i] = __float2bfloat16_rn(0.5f * (float)((i * 5) % 7) - 1.5f);
+    __nv_bfloat16 *dA = dalloc<__nv_bfloat16>(A.size()), *dB = dalloc<__nv_bfloat16>(B.size()),
+                  *dD = dalloc<__nv_bfloat16>(D.size());
+    cudaMemcpy(dA, A.data(), sizeof(A[0]) * A.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, B.data(), sizeof(B[0]) * B.size(), cudaMemcpyHostToDevice);
+    cublasLtHandle_t h;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasLtMatmulPreference_t pref;
+    const cublasOperation_t T = CUBLAS_OP_T;
+    cr_assert_eq(cublasLtCreate(&h), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &T, sizeof T), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, k, m, lda), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, k, n, ldb), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, m, n, m), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatmulPreferenceCreate(&pref), CUBLAS_STATUS_SUCCESS);
+    const uint32_t al = 2;
+    for (auto a : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                   CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+        cr_assert_eq(cublasLtMatmulPreferenceSetAttribute(pref, a, &al, sizeof al), CUBLAS_STATUS_SUCCESS);
+    cublasLtMatmulHeuristicResult_t res;
+    int nres = 0;
+    cr_assert_eq(cublasLtMatmulAlgoGetHeuristic(h, op, la, lb, ld, ld, pref, 1, &res, &nres), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(nres, 1);
+    const float alpha = 1.0f, beta = 0.0f;
+    cr_assert_eq(cublasLtMatmul(h, op, &alpha, dA, la, dB, lb, &beta, dD, ld, dD, ld, &res.algo, nullptr, 0, 0),
+                 CUBLAS_STATUS_SUCCESS);
+    D = fetch(dD, D.size());
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            float acc = 0;
+            for (int l = 0; l < k; l++) acc += __bfloat162float(A[l + i * lda]) * __bfloat162float(B[l + j * ldb]);
+            cr_assert_eq(__bfloat162float(D[i + j * m]), bf(acc), "D[%d,%d]", i, j);
+        }
+    /* shapes that do not chain are refused by the heuristic */
+    cublasLtMatrixLayout_t bad;
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&bad, CUDA_R_16BF, k + 1, n, ldb), CUBLAS_STATUS_SUCCESS);
+    cr_assert_neq(cublasLtMatmulAlgoGetHeuristic(h, op, la, bad, ld, ld, pref, 1, &res, &nres), CUBLAS_STATUS_SUCCESS);
+    cublasLtMatrixLayoutDestroy(bad);
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(ld);
+    cublasLtMatmulDescDestroy(op);
+    cublasLtDestroy(h);
+}
+
+Test(cuda_emu, cublaslt_refuses_pointers_less_aligned_than_its_algorithm) {
+    const int m = 8, n = 8, k = 8;
+    __nv_bfloat16 *buf = dalloc<__nv_bfloat16>(4 * 128); /* 256-byte aligned; 128 elements = 256 bytes */
+    cudaMemset(buf, 0, sizeof(__nv_bfloat16) * 4 * 128);
+    cublasLtHandle_t h;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t l;
+    cublasLtMatmulPreference_t pref; /* default: 256-byte alignment assumed */
+    cublasLtCreate(&h);
+    cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    cublasLtMatrixLayoutCreate(&l, CUDA_R_16BF, m, n, m);
+    cublasLtMatmulPreferenceCreate(&pref);
+    cublasLtMatmulHeuristicResult_t res;
+    int nres = 0;
+    cr_assert_eq(cublasLtMatmulAlgoGetHeuristic(h, op, l, l, l, l, pref, 1, &res, &nres), CUBLAS_STATUS_SUCCESS);
+    const float alpha = 1.0f, beta = 0.0f;
+    (void)k;
+    cr_assert_eq(cublasLtMatmul(h, op, &alpha, buf, l, buf + 128, l, &beta, buf + 256, l, buf + 256, l, &res.algo,
+                                nullptr, 0, 0),
+                 CUBLAS_STATUS_SUCCESS, "256-byte aligned: accepted");
+    cr_assert_eq(cublasLtMatmul(h, op, &alpha, buf + 1, l, buf + 128, l, &beta, buf + 256, l, buf + 256, l, &res.algo,
+                                nullptr, 0, 0),
+                 CUBLAS_STATUS_INVALID_VALUE, "A 2 bytes past a 256-byte boundary: refused");
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(l);
+    cublasLtMatmulDescDestroy(op);
+    cublasLtDestroy(h);
+}
