@@ -1,7 +1,8 @@
 /* The CUDA emulator's runtime (emu.h): the kernel scheduler (blocks in turn, a block's threads as
  * ucontext fibers with block and warp barriers) and the part of the CUDA runtime API the CUDA
- * backend and its tests call, on host memory. One emulated device, "cuda:0", reported as an sm_90
- * card with 132 SMs, 227 KiB of opt-in shared memory per block and 16 GiB of memory.
+ * backend and its tests call, on host memory. One emulated device, "cuda:0" (COSMOS_EMU_DEVICES=N:
+ * N of them, for N ranks of one host), reported as an sm_90 card with 132 SMs, 227 KiB of opt-in
+ * shared memory per block and 16 GiB of memory.
  *
  * Kept from CUDA because the backend's correctness depends on it: launch limits (threads per
  * block, grid sizes, dynamic shared memory over 48 KiB only after cudaFuncSetAttribute); stream
@@ -72,7 +73,20 @@ const int kMaxThreads = 1024;
 thread_local cudaError_t t_last = cudaSuccess; /* cudaGetLastError */
 cudaError_t g_sticky = cudaSuccess;            /* a kernel fault: every later call fails */
 thread_local CUstream_st *t_capture = nullptr; /* this thread's open capture */
-int g_device = 0;
+thread_local int t_device = 0; /* cudaSetDevice is per host thread */
+
+/* COSMOS_EMU_DEVICES=N (1..16, default 1): how many devices the emulator reports, so that several
+ * MPI ranks of one host can each open cuda:<local rank>; they all compute on the host. */
+int n_devices() {
+    static int n = 0;
+    if (!n) {
+        const char *e = getenv("COSMOS_EMU_DEVICES");
+        const int v = e ? atoi(e) : 1;
+        n = v >= 1 && v <= 16 ? v : 1;
+    }
+    return n;
+}
+bool bad_device(int d) { return d < 0 || d >= n_devices(); }
 size_t g_allocated = 0;
 std::map<void *, size_t> g_allocs;      /* device allocations */
 std::map<const void *, int> g_max_dyn; /* cudaFuncAttributeMaxDynamicSharedMemorySize per kernel */
@@ -429,22 +443,22 @@ cudaError_t cudaDriverGetVersion(int *v) {
     return cudaSuccess;
 }
 cudaError_t cudaGetDeviceCount(int *n) {
-    *n = 1;
+    *n = n_devices();
     return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int *d) {
-    *d = g_device;
+    *d = t_device;
     return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int d) {
     EMU_LOCK;
     EMU_STICKY;
-    if (d != 0) return ret(cudaErrorInvalidDevice);
-    g_device = d;
+    if (bad_device(d)) return ret(cudaErrorInvalidDevice);
+    t_device = d;
     return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
-    if (d != 0) return ret(cudaErrorInvalidDevice);
+    if (bad_device(d)) return ret(cudaErrorInvalidDevice);
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "cosmos-ar CUDA emulator (CPU)");
     p->totalGlobalMem = kTotalMem;
@@ -468,7 +482,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) {
-    if (d != 0) return ret(cudaErrorInvalidDevice);
+    if (bad_device(d)) return ret(cudaErrorInvalidDevice);
     switch (a) {
     case cudaDevAttrMultiProcessorCount: *v = 132; return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)kSmemOptin; return cudaSuccess;

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The CLI on the CUDA emulator (tests/cuda_emu, docs/cuda.md "The CUDA emulator"): cosmos-ar-emu is
+# the launcher linked against it, so `--backend cuda` runs the real CUDA backend code paths of the
+# whole pipeline (transformer, GPU sampler, CUDA-graph decode, the diffusion decoder's DiT) on the
+# CPU. Checks: env names the emulated device and cuBLASLt; a tiny Video2World generate with
+# --backend cuda writes the clip; a rerun gives the same tokens and bytes; CUDA-graph decode
+# (COSMOS_CUDA_GRAPHS=1, logged) gives the eager run's tokens and bytes; 2 ranks (each its own
+# emulated device) give 1 process's tokens and frames (to 0.1, as test_generate.sh); a device
+# index past the devices is a clear error with no output.
+# Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR
+. "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
+run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
+frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
+IMG=$SRC/tests/data/media-tiny.png
+PROMPT="a robot arm picks up a red cube"
+
+"$BIN" env >"$WORK/env.txt" 2>&1 || bad "env: $(tail -2 "$WORK/env.txt")"
+grep -q "devices .*cosmos-ar CUDA emulator" "$WORK/env.txt" && grep -q "cublaslt .*libcosmos_cudaemu" "$WORK/env.txt" \
+  && ok || bad "env does not show the emulated device and cuBLASLt: $(grep -E 'devices|cublaslt' "$WORK/env.txt")"
+
+"$BIN" init --config "$SRC/configs/pipelines/tiny-5b-video2world.json" --seed 1 --out "$WORK/v2w" 2>"$WORK/err.txt" \
+  && ok || bad "init: $(tail -2 "$WORK/err.txt")"
+
+gen() { # gen NAME [extra args]: one process, --backend cuda
+  local name=$1
+  shift
+  "$BIN" generate --backend cuda --model-dir "$WORK/v2w" --input "$IMG" --prompt "$PROMPT" --seed 3 \
+    --output "$WORK/$name.mp4" --save-tokens "$WORK/$name.tokens.txt" "$@" 2>"$WORK/$name.err"
+}
+if gen eager; then
+  [ "$(frames_of "$WORK/eager.mp4")" = "17 96x64" ] && [ -s "$WORK/eager.tokens.txt" ] && ok || bad "eager: output"
+  grep -q "cuda:0" "$WORK/eager.err" && ok || bad "eager: the log does not name cuda:0"
+  ! grep -q "replay CUDA graphs" "$WORK/eager.err" && ok || bad "eager run replayed graphs"
+else
+  bad "generate --backend cuda: $(tail -3 "$WORK/eager.err")"
+fi
+gen again && cmp -s "$WORK/eager.tokens.txt" "$WORK/again.tokens.txt" && cmp -s "$WORK/eager.mp4" "$WORK/again.mp4" \
+  && ok || bad "a rerun with the same seed differs"
+if COSMOS_CUDA_GRAPHS=1 gen graphs; then
+  grep -q "replay CUDA graphs" "$WORK/graphs.err" && ok || bad "COSMOS_CUDA_GRAPHS=1: graphs not used"
+  cmp -s "$WORK/eager.tokens.txt" "$WORK/graphs.tokens.txt" && cmp -s "$WORK/eager.mp4" "$WORK/graphs.mp4" && ok \
+    || bad "graph-replayed decode differs from eager"
+else
+  bad "generate with CUDA graphs: $(tail -3 "$WORK/graphs.err")"
+fi
+
+if COSMOS_EMU_DEVICES=2 run -np 2 -x COSMOS_EMU_DEVICES "$BIN" generate --backend cuda --model-dir "$WORK/v2w" \
+  --input "$IMG" --prompt "$PROMPT" --seed 3 --output "$WORK/np2.mp4" --save-tokens "$WORK/np2.tokens.txt" \
+  2>"$WORK/np2.err"; then
+  cmp -s "$WORK/eager.tokens.txt" "$WORK/np2.tokens.txt" && ok || bad "2 ranks: tokens differ from 1 process"
+  grep -q "cuda:1" "$WORK/np2.err" && ok || bad "2 ranks: rank 1 did not open cuda:1"
+  for f in eager np2; do
+    "$BIN" prep-video --input "$WORK/$f.mp4" --num-input-frames 9 --height 64 --width 96 --out "$WORK/$f.frames.h5" \
+      2>/dev/null || bad "prep-video $f"
+  done
+  h5diff -q -d 0.1 "$WORK/eager.frames.h5" "$WORK/np2.frames.h5" >/dev/null && ok \
+    || bad "2 ranks: the frames differ from 1 process"
+else
+  bad "generate on 2 ranks: $(tail -3 "$WORK/np2.err")"
+fi
+
+gen baddev --backend cuda:3 && bad "cuda:3 with one emulated device ran" \
+  || { grep -q "cuda:3" "$WORK/baddev.err" && [ ! -e "$WORK/baddev.mp4" ] && ok \
+    || bad "cuda:3: $(tail -2 "$WORK/baddev.err")"; }
+finish test_cuda_emu_cli
