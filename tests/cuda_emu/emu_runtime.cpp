@@ -522,8 +522,8 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *fn
 /* ---- memory ---- */
 static cudaError_t dev_alloc(void **p, size_t bytes) {
     if (bytes > kTotalMem - (g_allocated < kTotalMem ? g_allocated : kTotalMem)) return ret(cudaErrorMemoryAllocation);
-    void *q = aligned_alloc(256, (bytes + 255) / 256 * 256);
-    if (!q) return ret(cudaErrorMemoryAllocation);
+    void *q = nullptr; /* exactly `bytes` (not rounded up), so ASan's redzone starts at the end */
+    if (posix_memalign(&q, 256, bytes ? bytes : 1) != 0) return ret(cudaErrorMemoryAllocation);
     memset(q, 0xa5, bytes); /* not zeroed, as on a GPU */
     g_allocs[q] = bytes;
     g_allocated += bytes;
