@@ -2,7 +2,7 @@
  * ucontext fibers with block and warp barriers) and the part of the CUDA runtime API the CUDA
  * backend and its tests call, on host memory. One emulated device, "cuda:0" (COSMOS_EMU_DEVICES=N:
  * N of them, for N ranks of one host), reported as an sm_90 card with 132 SMs, 227 KiB of opt-in
- * shared memory per block and 16 GiB of memory.
+ * shared memory per block and 16 GiB of memory (COSMOS_EMU_ARCH=sm80: an A100's numbers).
  *
  * Kept from CUDA because the backend's correctness depends on it: launch limits (threads per
  * block, grid sizes, dynamic shared memory over 48 KiB only after cudaFuncSetAttribute); stream
@@ -66,7 +66,24 @@ namespace {
 std::recursive_mutex g_lock;
 #define EMU_LOCK std::lock_guard<std::recursive_mutex> guard_(g_lock)
 
-const size_t kTotalMem = (size_t)16 << 30, kSmemDefault = 48 * 1024, kSmemOptin = 227 * 1024;
+const size_t kTotalMem = (size_t)16 << 30, kSmemDefault = 48 * 1024;
+
+/* The card the emulator reports: an H100 (sm_90) by default, an A100 (sm_80: 108 SMs, 163 KiB of
+ * opt-in shared memory per block, 164 KiB per SM) with COSMOS_EMU_ARCH=sm80, so the launch plans
+ * that depend on the card (attention splits, shared-memory limits) are exercised for both. */
+struct card {
+    int major, minor, sms;
+    size_t smem_optin, smem_per_sm;
+};
+const card &the_card() {
+    static const card h100 = {9, 0, 132, 227 * 1024, 228 * 1024}, a100 = {8, 0, 108, 163 * 1024, 164 * 1024};
+    static const card *c = nullptr;
+    if (!c) {
+        const char *e = getenv("COSMOS_EMU_ARCH");
+        c = e && strcmp(e, "sm80") == 0 ? &a100 : &h100;
+    }
+    return *c;
+}
 const size_t kStack = 64 * 1024, kGuard = 4096; /* a fiber's stack, under a page that faults */
 const int kMaxThreads = 1024;
 
@@ -463,8 +480,8 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
     snprintf(p->name, sizeof p->name, "cosmos-ar CUDA emulator (CPU)");
     p->totalGlobalMem = kTotalMem;
     p->sharedMemPerBlock = kSmemDefault;
-    p->sharedMemPerBlockOptin = kSmemOptin;
-    p->sharedMemPerMultiprocessor = 228 * 1024;
+    p->sharedMemPerBlockOptin = the_card().smem_optin;
+    p->sharedMemPerMultiprocessor = the_card().smem_per_sm;
     p->regsPerBlock = 65536;
     p->warpSize = 32;
     p->maxThreadsPerBlock = kMaxThreads;
@@ -472,9 +489,9 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
     p->maxThreadsDim[2] = 64;
     p->maxGridSize[0] = 0x7fffffff;
     p->maxGridSize[1] = p->maxGridSize[2] = 65535;
-    p->major = 9;
-    p->minor = 0;
-    p->multiProcessorCount = 132;
+    p->major = the_card().major;
+    p->minor = the_card().minor;
+    p->multiProcessorCount = the_card().sms;
     p->maxThreadsPerMultiProcessor = 2048;
     p->l2CacheSize = 50 << 20;
     p->memoryBusWidth = 5120;
@@ -484,13 +501,13 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
 cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) {
     if (bad_device(d)) return ret(cudaErrorInvalidDevice);
     switch (a) {
-    case cudaDevAttrMultiProcessorCount: *v = 132; return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)kSmemOptin; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *v = the_card().sms; return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)the_card().smem_optin; return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlock: *v = (int)kSmemDefault; return cudaSuccess;
     case cudaDevAttrMaxThreadsPerBlock: *v = kMaxThreads; return cudaSuccess;
     case cudaDevAttrWarpSize: *v = 32; return cudaSuccess;
-    case cudaDevAttrComputeCapabilityMajor: *v = 9; return cudaSuccess;
-    case cudaDevAttrComputeCapabilityMinor: *v = 0; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMajor: *v = the_card().major; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor: *v = the_card().minor; return cudaSuccess;
     default: return ret(cudaErrorInvalidValue);
     }
 }
@@ -505,7 +522,7 @@ cudaError_t cudaFuncSetAttribute(const void *fn, enum cudaFuncAttribute attr, in
     EMU_LOCK;
     EMU_STICKY;
     if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
-        if (value < 0 || (size_t)value > kSmemOptin) return ret(cudaErrorInvalidValue);
+        if (value < 0 || (size_t)value > the_card().smem_optin) return ret(cudaErrorInvalidValue);
         g_max_dyn[fn] = value;
     }
     return cudaSuccess;
@@ -513,7 +530,7 @@ cudaError_t cudaFuncSetAttribute(const void *fn, enum cudaFuncAttribute attr, in
 cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *fn, int block, size_t smem) {
     (void)fn;
     if (block <= 0 || block > kMaxThreads) return ret(cudaErrorInvalidValue);
-    int by_threads = 2048 / block, by_smem = (int)((228 * 1024) / (smem + 1024));
+    int by_threads = 2048 / block, by_smem = (int)(the_card().smem_per_sm / (smem + 1024));
     *n = by_threads < by_smem ? by_threads : by_smem;
     if (*n > 32) *n = 32;
     return cudaSuccess;
