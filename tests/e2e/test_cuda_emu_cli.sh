@@ -6,8 +6,10 @@
 # --backend cuda writes the clip; a rerun gives the same tokens and bytes; CUDA-graph decode
 # (COSMOS_CUDA_GRAPHS=1, logged) gives the eager run's tokens and bytes; 2 ranks (each its own
 # emulated device) give 1 process's tokens and frames (to 0.1, as test_generate.sh); a device
-# index past the devices is a clear error with no output.
-# Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR
+# index past the devices is a clear error with no output. cosmos-bench-emu (the decode benchmark on
+# the emulator) runs its three CUDA modes (logits back, token drawn on the device, replayed graph)
+# with the JSON a GPU run's report reads (bandwidth measured on the device, the mode, graphs).
+# Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU
 . "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
 frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
@@ -58,6 +60,22 @@ if COSMOS_EMU_DEVICES=2 run -np 2 -x COSMOS_EMU_DEVICES "$BIN" generate --backen
 else
   bad "generate on 2 ranks: $(tail -3 "$WORK/np2.err")"
 fi
+
+BENCH=$5
+bench() { # bench NAME [extra args]: the tiny 4B model, 16-token prompt, 8 decode steps
+  local name=$1
+  shift
+  "$BENCH" --backend cuda --model "$SRC/tests/data/tiny-ar-4b.h5" --prompt 16 --decode 8 --bw-mb 8 \
+    --json "$WORK/$name.json" "$@" >"$WORK/$name.txt" 2>&1
+}
+json_has() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if all(str(d.get(k)) == v for k, v in
+  (a.split('=', 1) for a in sys.argv[2:])) else 1)" "$@"; }
+bench logits && json_has "$WORK/logits.json" "bandwidth_method=device bf16 copy, read + write" "cuda_graphs=False" \
+  && ok || bad "bench --backend cuda: $(tail -2 "$WORK/logits.txt")"
+bench sample --sample && json_has "$WORK/sample.json" "decode_step=sample_on_backend" "cuda_graphs=False" \
+  && ok || bad "bench --sample: $(tail -2 "$WORK/sample.txt")"
+bench graphs --sample --cuda-graphs && json_has "$WORK/graphs.json" "decode_step=sample_on_backend" "cuda_graphs=True" \
+  && grep -q "replay CUDA graphs" "$WORK/graphs.txt" && ok || bad "bench --cuda-graphs: $(tail -2 "$WORK/graphs.txt")"
 
 gen baddev --backend cuda:3 && bad "cuda:3 with one emulated device ran" \
   || { grep -q "cuda:3" "$WORK/baddev.err" && [ ! -e "$WORK/baddev.mp4" ] && ok \
