@@ -8,8 +8,9 @@
 # emulated device) give 1 process's tokens and frames (to 0.1, as test_generate.sh); a device
 # index past the devices is a clear error with no output. cosmos-bench-emu (the decode benchmark on
 # the emulator) runs its three CUDA modes (logits back, token drawn on the device, replayed graph)
-# with the JSON a GPU run's report reads (bandwidth measured on the device, the mode, graphs).
-# Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU
+# with the JSON a GPU run's report reads (bandwidth measured on the device, the mode, graphs), and
+# cosmos-bench-dd-emu times the tiny DiT's forwards on cuda:0.
+# Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU COSMOS_BENCH_DD_EMU
 . "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
 frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
@@ -76,6 +77,10 @@ bench sample --sample && json_has "$WORK/sample.json" "decode_step=sample_on_bac
   && ok || bad "bench --sample: $(tail -2 "$WORK/sample.txt")"
 bench graphs --sample --cuda-graphs && json_has "$WORK/graphs.json" "decode_step=sample_on_backend" "cuda_graphs=True" \
   && grep -q "replay CUDA graphs" "$WORK/graphs.txt" && ok || bad "bench --cuda-graphs: $(tail -2 "$WORK/graphs.txt")"
+"$6" --backend cuda --config "$SRC/configs/models/dd-tiny.json" --reps 1 --json "$WORK/dd.json" >"$WORK/dd.txt" 2>&1 \
+  && /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['provenance']['backend'] ==
+  'cuda:0' and d['conditional']['best_s'] > 0 and d['unconditional']['best_s'] > 0 else 1)" "$WORK/dd.json" && ok \
+  || bad "bench-dd --backend cuda: $(tail -2 "$WORK/dd.txt")"
 
 gen baddev --backend cuda:3 && bad "cuda:3 with one emulated device ran" \
   || { grep -q "cuda:3" "$WORK/baddev.err" && [ ! -e "$WORK/baddev.mp4" ] && ok \
