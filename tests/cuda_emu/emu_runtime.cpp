@@ -2,7 +2,8 @@
  * ucontext fibers with block and warp barriers) and the part of the CUDA runtime API the CUDA
  * backend and its tests call, on host memory. One emulated device, "cuda:0" (COSMOS_EMU_DEVICES=N:
  * N of them, for N ranks of one host), reported as an sm_90 card with 132 SMs, 227 KiB of opt-in
- * shared memory per block and 16 GiB of memory (COSMOS_EMU_ARCH=sm80: an A100's numbers).
+ * shared memory per block and 16 GiB of memory (COSMOS_EMU_ARCH=sm80: an A100's numbers;
+ * COSMOS_EMU_MEMORY_MB: another memory size).
  *
  * Kept from CUDA because the backend's correctness depends on it: launch limits (threads per
  * block, grid sizes, dynamic shared memory over 48 KiB only after cudaFuncSetAttribute); stream
@@ -66,7 +67,18 @@ namespace {
 std::recursive_mutex g_lock;
 #define EMU_LOCK std::lock_guard<std::recursive_mutex> guard_(g_lock)
 
-const size_t kTotalMem = (size_t)16 << 30, kSmemDefault = 48 * 1024;
+const size_t kSmemDefault = 48 * 1024;
+
+/* Device memory: 16 GiB, or COSMOS_EMU_MEMORY_MB (to see how the engine meets a full card). */
+size_t total_mem() {
+    static size_t t = 0;
+    if (!t) {
+        const char *e = getenv("COSMOS_EMU_MEMORY_MB");
+        const long long mb = e ? atoll(e) : 0;
+        t = mb > 0 ? (size_t)mb << 20 : (size_t)16 << 30;
+    }
+    return t;
+}
 
 /* The card the emulator reports: an H100 (sm_90) by default, an A100 (sm_80: 108 SMs, 163 KiB of
  * opt-in shared memory per block, 164 KiB per SM) with COSMOS_EMU_ARCH=sm80, so the launch plans
@@ -478,7 +490,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
     if (bad_device(d)) return ret(cudaErrorInvalidDevice);
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "cosmos-ar CUDA emulator (CPU)");
-    p->totalGlobalMem = kTotalMem;
+    p->totalGlobalMem = total_mem();
     p->sharedMemPerBlock = kSmemDefault;
     p->sharedMemPerBlockOptin = the_card().smem_optin;
     p->sharedMemPerMultiprocessor = the_card().smem_per_sm;
@@ -514,8 +526,8 @@ cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) {
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total) {
     EMU_LOCK;
     EMU_STICKY;
-    *total = kTotalMem;
-    *free_b = g_allocated < kTotalMem ? kTotalMem - g_allocated : 0;
+    *total = total_mem();
+    *free_b = g_allocated < total_mem() ? total_mem() - g_allocated : 0;
     return cudaSuccess;
 }
 cudaError_t cudaFuncSetAttribute(const void *fn, enum cudaFuncAttribute attr, int value) {
@@ -538,7 +550,8 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *fn
 
 /* ---- memory ---- */
 static cudaError_t dev_alloc(void **p, size_t bytes) {
-    if (bytes > kTotalMem - (g_allocated < kTotalMem ? g_allocated : kTotalMem)) return ret(cudaErrorMemoryAllocation);
+    if (bytes > total_mem() - (g_allocated < total_mem() ? g_allocated : total_mem()))
+        return ret(cudaErrorMemoryAllocation);
     void *q = nullptr; /* exactly `bytes` (not rounded up), so ASan's redzone starts at the end */
     if (posix_memalign(&q, 256, bytes ? bytes : 1) != 0) return ret(cudaErrorMemoryAllocation);
     memset(q, 0xa5, bytes); /* not zeroed, as on a GPU */

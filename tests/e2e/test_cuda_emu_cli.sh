@@ -9,7 +9,9 @@
 # index past the devices is a clear error with no output. cosmos-bench-emu (the decode benchmark on
 # the emulator) runs its three CUDA modes (logits back, token drawn on the device, replayed graph)
 # with the JSON a GPU run's report reads (bandwidth measured on the device, the mode, graphs), and
-# cosmos-bench-dd-emu times the tiny DiT's forwards on cuda:0.
+# cosmos-bench-dd-emu times the tiny DiT's forwards on cuda:0. A card too small for the run
+# (COSMOS_EMU_MEMORY_MB), whether it fills at load or mid-clip, is a clear out-of-memory error and
+# leaves no video and no temporary file.
 # Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU COSMOS_BENCH_DD_EMU
 . "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
@@ -81,6 +83,14 @@ bench graphs --sample --cuda-graphs && json_has "$WORK/graphs.json" "decode_step
   && /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['provenance']['backend'] ==
   'cuda:0' and d['conditional']['best_s'] > 0 and d['unconditional']['best_s'] > 0 else 1)" "$WORK/dd.json" && ok \
   || bad "bench-dd --backend cuda: $(tail -2 "$WORK/dd.txt")"
+
+for mb in 20 36; do # 20 MB: full at load (the cuBLASLt workspace); 36 MB: mid-clip (the attention workspace)
+  mkdir -p "$WORK/oom$mb"
+  COSMOS_EMU_MEMORY_MB=$mb "$BIN" generate --backend cuda --model-dir "$WORK/v2w" --input "$IMG" --prompt "$PROMPT" \
+    --seed 3 --output "$WORK/oom$mb/clip.mp4" 2>"$WORK/oom$mb.err" && bad "generate on a ${mb} MB card ran" \
+    || { grep -q "out of memory" "$WORK/oom$mb.err" && [ -z "$(ls -A "$WORK/oom$mb")" ] && ok \
+      || bad "${mb} MB card: $(tail -2 "$WORK/oom$mb.err"; ls "$WORK/oom$mb")"; }
+done
 
 gen baddev --backend cuda:3 && bad "cuda:3 with one emulated device ran" \
   || { grep -q "cuda:3" "$WORK/baddev.err" && [ ! -e "$WORK/baddev.mp4" ] && ok \
