@@ -1,5 +1,5 @@
 /* The CUDA emulator's runtime (emu.h): the kernel scheduler (blocks in turn, a block's threads as
- * ucontext fibers with block and warp barriers) and the part of the CUDA runtime API the CUDA
+ * fibers with block and warp barriers) and the part of the CUDA runtime API the CUDA
  * backend and its tests call, on host memory. One emulated device, "cuda:0" (COSMOS_EMU_DEVICES=N:
  * N of them, for N ranks of one host), reported as an sm_90 card with 132 SMs, 227 KiB of opt-in
  * shared memory per block and 16 GiB of memory (COSMOS_EMU_ARCH=sm80: an A100's numbers;
@@ -17,11 +17,11 @@
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 #include <stdio.h>
-#include <vector_functions.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <vector_functions.h>
 
 #include <map>
 #include <mutex>
