@@ -10,12 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh test
-cuda_args=(-DCOSMOS_CUDA=OFF)
-nvcc_bin="$(command -v nvcc || true)"
-if [ -z "$nvcc_bin" ] && [ -x /usr/local/cuda/bin/nvcc ]; then nvcc_bin=/usr/local/cuda/bin/nvcc; fi
-if [ -n "$nvcc_bin" ]; then cuda_args=(-DCOSMOS_CUDA=ON "-DCMAKE_CUDA_COMPILER=$nvcc_bin"); fi
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOSMOS_SANITIZE=ON "${cuda_args[@]}" >/dev/null
-cmake --build build-asan -j"$(nproc)"
+# tools/build.sh's configuration (CUDA where nvcc is found), into build-asan/, with the sanitizers
+BUILD_DIR=build-asan bash tools/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOSMOS_SANITIZE=ON
 cd build-asan
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if [ "${LEAKS:-0}" = 1 ]; then

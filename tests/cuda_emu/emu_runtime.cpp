@@ -132,13 +132,22 @@ cudaError_t ret(cudaError_t e) {
 
 CUstream_st *stream_of(cudaStream_t s) { return s ? s : &g_default_stream; }
 
-/* A synchronising call while this thread captures: refused, the capture invalidated. */
-bool capture_forbids(const char *call) {
-    if (!t_capture) return false;
-    fprintf(stderr, "cuda-emu: %s during a stream capture (not capturable): capture invalidated\n", call);
-    t_capture->invalidated = true;
+/* A call that cannot be captured, made while `s` captures: refused, the capture invalidated. `s` is
+ * this thread's capture (t_capture) for a synchronising call (cudaMalloc, cudaStreamSynchronize,
+ * ...), the call's own stream for a stream-ordered one the emulator does not record
+ * (cudaMallocAsync, cudaFreeAsync: graph memory nodes, which the backend does not use). */
+bool capture_refuses(CUstream_st *s, const char *call) {
+    if (!s || !s->capturing) return false;
+    fprintf(stderr, "cuda-emu: %s during a stream capture (not capturable here): capture invalidated\n", call);
+    s->invalidated = true;
     return true;
 }
+/* The start of such a call: fails after a kernel fault, and inside a capture (capture_refuses). */
+#define EMU_NOT_IN_CAPTURE(s, call)                                                           \
+    do {                                                                                      \
+        EMU_STICKY;                                                                           \
+        if (capture_refuses((s), (call))) return ret(cudaErrorStreamCaptureUnsupported);     \
+    } while (0)
 
 /* ---- fibers ----
  * A context switch saves the callee-saved registers on the stack it leaves and the stack pointer in
@@ -571,50 +580,36 @@ static cudaError_t dev_free(void *p) {
 }
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     EMU_LOCK;
-    EMU_STICKY;
     *p = nullptr;
-    if (capture_forbids("cudaMalloc")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaMalloc");
     return dev_alloc(p, bytes);
 }
 cudaError_t cudaFree(void *p) {
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaFree")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaFree");
     return dev_free(p);
 }
 cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t s) {
     EMU_LOCK;
-    EMU_STICKY;
     *p = nullptr;
-    if (stream_of(s)->capturing) { /* a graph allocation node: not emulated, and not used by the backend */
-        fprintf(stderr, "cuda-emu: cudaMallocAsync inside a capture is not emulated\n");
-        stream_of(s)->invalidated = true;
-        return ret(cudaErrorStreamCaptureUnsupported);
-    }
+    EMU_NOT_IN_CAPTURE(stream_of(s), "cudaMallocAsync");
     return dev_alloc(p, bytes);
 }
 cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
     EMU_LOCK;
-    EMU_STICKY;
-    if (stream_of(s)->capturing) {
-        fprintf(stderr, "cuda-emu: cudaFreeAsync inside a capture is not emulated\n");
-        stream_of(s)->invalidated = true;
-        return ret(cudaErrorStreamCaptureUnsupported);
-    }
+    EMU_NOT_IN_CAPTURE(stream_of(s), "cudaFreeAsync");
     return dev_free(p);
 }
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int flags) {
     (void)flags;
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaHostAlloc")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaHostAlloc");
     *p = aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
     return *p ? cudaSuccess : ret(cudaErrorMemoryAllocation);
 }
 cudaError_t cudaFreeHost(void *p) {
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaFreeHost")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaFreeHost");
     free(p);
     return cudaSuccess;
 }
@@ -626,8 +621,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcp
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
     (void)kind;
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaMemcpy")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaMemcpy");
     if (n) memmove(dst, src, n);
     return cudaSuccess;
 }
@@ -637,8 +631,7 @@ cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
 }
 cudaError_t cudaMemset(void *p, int v, size_t n) {
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaMemset")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaMemset");
     if (n) memset(p, v, n);
     return cudaSuccess;
 }
@@ -662,14 +655,12 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaStreamSynchronize")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaStreamSynchronize");
     return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize(void) {
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaDeviceSynchronize")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaDeviceSynchronize");
     return cudaSuccess;
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags) {
@@ -690,8 +681,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     (void)e;
     EMU_LOCK;
-    EMU_STICKY;
-    if (capture_forbids("cudaEventSynchronize")) return ret(cudaErrorStreamCaptureUnsupported);
+    EMU_NOT_IN_CAPTURE(t_capture, "cudaEventSynchronize");
     return cudaSuccess;
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode) {
