@@ -156,6 +156,23 @@ cosmos_status cosmos_backend_memory(cosmos_backend_t *be, struct cosmos_backend_
     return be->ops->memory ? be->ops->memory(be->ctx, out) : COSMOS_OK;
 }
 
+cosmos_status cosmos_backend_reserve_attention(cosmos_backend_t *be, int64_t T_max, int64_t H, int64_t Hkv,
+                                               int64_t Dh, int64_t S, int causal) {
+    if (!(T_max >= 1 && H >= 1 && Hkv >= 1 && H % Hkv == 0 && Dh >= 1 && S >= 0)) {
+        LOG_ERROR("reserve_attention: bad shape T_max %lld, H %lld, Hkv %lld, Dh %lld, S %lld", (long long)T_max,
+                  (long long)H, (long long)Hkv, (long long)Dh, (long long)S);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return be->ops->reserve_attention ? be->ops->reserve_attention(be->ctx, T_max, H, Hkv, Dh, S, causal) : COSMOS_OK;
+}
+cosmos_status cosmos_backend_reserve_sampler(cosmos_backend_t *be, int64_t V) {
+    if (V < 1 || V > INT32_MAX) {
+        LOG_ERROR("reserve_sampler: bad vocab size %lld", (long long)V);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    return be->ops->reserve_sampler ? be->ops->reserve_sampler(be->ctx, V) : COSMOS_OK;
+}
+
 int cosmos_backend_has_graphs(const cosmos_backend_t *be) { return be->ops->graph_begin != NULL; }
 cosmos_status cosmos_backend_graph_begin(cosmos_backend_t *be) {
     if (!be->ops->graph_begin) return missing_op(be, "graph_begin");

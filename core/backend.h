@@ -88,6 +88,16 @@ struct cosmos_backend_memory {
     size_t device_free, device_total;
 };
 cosmos_status cosmos_backend_memory(cosmos_backend_t *be, struct cosmos_backend_memory *out);
+/* Reserve, now, the working memory the backend keeps for itself (CUDA: the split-KV scratch of the
+ * attention kernels, the GPU sampler's buffers) for the calls a model is going to make, so that
+ * those calls allocate nothing later: a device that is too small fails at load rather than
+ * mid-clip, and cosmos_backend_memory's workspace_bytes is the run's figure from the load on.
+ * attention: every query length 1..T_max over S keys of H query / Hkv KV heads of Dh (causal: at
+ * any position); sampler: logits of V entries. Memory only grows (a larger earlier reservation
+ * stays). No-ops on backends that keep no such memory (the CPU). Not inside a graph capture. */
+cosmos_status cosmos_backend_reserve_attention(cosmos_backend_t *be, int64_t T_max, int64_t H, int64_t Hkv,
+                                               int64_t Dh, int64_t S, int causal);
+cosmos_status cosmos_backend_reserve_sampler(cosmos_backend_t *be, int64_t V);
 
 /* Memory. alloc returns zeroed memory owned by the caller (free_mem). */
 cosmos_status cosmos_backend_alloc(cosmos_backend_t *be, size_t bytes, void **ptr);

@@ -28,6 +28,10 @@ struct cosmos_backend_ops {
     cosmos_status (*sample)(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
                             const struct cosmos_sampler_params *p, int64_t position);
     cosmos_status (*memory)(void *ctx, struct cosmos_backend_memory *out); /* NULL: all zero */
+    /* cosmos_backend_reserve_* (NULL: nothing to reserve) */
+    cosmos_status (*reserve_attention)(void *ctx, int64_t T_max, int64_t H, int64_t Hkv, int64_t Dh, int64_t S,
+                                       int causal);
+    cosmos_status (*reserve_sampler)(void *ctx, int64_t V);
     cosmos_status (*qk_norm_rope)(void *ctx, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
                                   struct cosmos_tensor c, struct cosmos_tensor s, int pos0); /* NULL: composed */
     /* device position and graphs (NULL: UNSUPPORTED) */

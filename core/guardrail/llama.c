@@ -512,6 +512,9 @@ cosmos_status cosmos_llama_load(cosmos_backend_t *be, const char *path, int max_
     else m->logits_f32 = m->logits;
     CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc, 1, 1, sc));
     CHECK(model_alloc(m, &m->token, COSMOS_I32, 1, 1, 1, 1, sc));
+    /* the backend's own memory for this model's calls, now (cosmos_backend_reserve_attention) */
+    CHECK(cosmos_backend_reserve_attention(be, Tc, H, Hkv, Dh, S, 1));
+    CHECK(cosmos_backend_reserve_sampler(be, V));
     const double MiB = 1024.0 * 1024.0;
     LOG_INFO("llama '%s' on %s: weights %.1f MiB (%.1f MiB mapped from the file), KV cache %.1f MiB (max_seq %d, "
              "%s), RoPE tables %.1f MiB, scratch %.1f MiB (%d-token chunks)",

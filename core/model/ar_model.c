@@ -303,6 +303,17 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     }
     /* a chunk's tokens; after a sample, [0] the token and [1] the non-finite flag (cosmos_op_sample) */
     CHECK(model_alloc(m, &m->ids, COSMOS_I32, 1, Tc > 1 ? Tc : 2, 1, 1, sc));
+    /* the backend's own memory for this model's attention and sampling calls, now rather than at
+     * the first step (a device too small fails here; the workspace logged after the load is final) */
+    st = cosmos_backend_reserve_attention(be, Tc, H, Hkv, Dh, S, 1);
+    for (int l = m->part.layer0; l < m->part.layer1 && st == COSMOS_OK; l++)
+        if (cosmos_ar_layer_has_cross(c, l)) {
+            st = cosmos_backend_reserve_attention(be, Tc, H, Hkv, Dh, c->context_len, 0);
+            break;
+        }
+    if (st == COSMOS_OK && cosmos_ar_samples_on_backend(m)) st = cosmos_backend_reserve_sampler(be, m->Vl);
+    CHECK_ARG(st == COSMOS_OK, st, "model '%s' on %s: cannot reserve the backend's attention / sampling workspace",
+              c->name, cosmos_backend_name(be));
     /* decode through the device-position path: with CUDA graphs where the backend has them (and
      * the whole model is on this rank: no communication inside a step), or when asked (tests) */
     m->use_graphs = p->decode_graphs && cosmos_backend_has_graphs(be) && m->tp == 1 && m->pp == 1;

@@ -541,6 +541,12 @@ cosmos_status cosmos_v2w_open(const struct cosmos_v2w_params *p, cosmos_v2w_t **
             cosmos_comm_free(pair);
     }
     st = open_rank(v);
+    struct cosmos_backend_memory bm;
+    if (st == COSMOS_OK && v->be && !cosmos_backend_is_host(v->be) && cosmos_backend_memory(v->be, &bm) == COSMOS_OK)
+        /* the workspaces are reserved by the loads (cosmos_backend_reserve_*): this is the run's */
+        LOG_INFO("rank %d: loaded; %s holds %.1f MB of backend workspaces, device memory in use %.1f of %.1f MB",
+                 v->rank, cosmos_backend_name(v->be), bm.workspace_bytes / 1e6,
+                 (bm.device_total - bm.device_free) / 1e6, bm.device_total / 1e6);
     if (p->world) { /* all ranks learn whether every rank loaded */
         int all_ok = 0;
         cosmos_status cst = cosmos_comm_all_ok(p->world, st == COSMOS_OK, &all_ok);

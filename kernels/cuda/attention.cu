@@ -494,6 +494,19 @@ extern "C" size_t cosmos_cuda_attention_ws_bytes(int64_t T, int64_t H, int64_t H
     return p.ws_bytes;
 }
 
+/* The most any query length 1..T_max needs (causal: at the last position, which bounds the rest:
+ * the split count never falls as the keys grow); only the decode lengths need any. */
+extern "C" size_t cosmos_cuda_attention_ws_bytes_max(int64_t T_max, int64_t H, int64_t Hkv, int64_t Dh, int64_t S,
+                                                     int causal) {
+    size_t most = 0;
+    for (int64_t T = 1; T <= T_max && T <= DEC_MAX_T; T++) {
+        if (causal && T > S) break;
+        const size_t b = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, causal ? S - T : 0, causal);
+        if (b > most) most = b;
+    }
+    return most;
+}
+
 template <typename TKV, int HB>
 static cosmos_status launch_decode(struct att_plan *p, cosmos_bf16 *out, void *ws, size_t ws_bytes,
                                    const cosmos_bf16 *q, const TKV *k, const TKV *v, int64_t T, int64_t H, int64_t Hkv,

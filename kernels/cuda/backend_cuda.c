@@ -18,18 +18,23 @@
 
 #define CUBLASLT_WORKSPACE_BYTES (32u << 20) /* cuBLAS's recommendation for Hopper */
 
+#define CUDA_SAMPLERS 4
 struct cuda_ctx {
     int device;
     cudaStream_t stream;
     cosmos_cublaslt_t *lt;
     /* Scratch of the attention kernels (cosmos_cuda_attention_ws_bytes: split-KV decode partials),
-     * grown on demand by cuda_attention with stream-ordered cudaFreeAsync + cudaMallocAsync (no host
-     * sync). Growth must not happen during CUDA-graph capture: run every captured attention shape
-     * once before capturing (later calls with the same or a smaller need allocate nothing). */
+     * reserved at model load for every shape the model will use (cosmos_backend_reserve_attention)
+     * and otherwise grown on demand by cuda_attention with stream-ordered cudaFreeAsync +
+     * cudaMallocAsync (no host sync). Growth must not happen during CUDA-graph capture: reserve, or
+     * run every captured attention shape once, before capturing. */
     void *attn_ws;
     size_t attn_ws_bytes;
-    cosmos_cuda_sampler_t *sampler; /* device sampler for vocab size sampler_v, made at first use */
-    int sampler_v;
+    /* device samplers, one per vocab size (a rank can hold the transformer and the guardrail's
+     * LlamaGuard, whose vocabularies differ), made by reserve_sampler or at first use; the oldest
+     * is dropped (after a sync) when a fifth size comes */
+    cosmos_cuda_sampler_t *sampler[CUDA_SAMPLERS];
+    int sampler_v[CUDA_SAMPLERS];
     int64_t *d_pos;  /* the position cell [pos, pos + 1] (COSMOS_POS_DEVICE; the sampler reads [1]) */
     void *pinned[2];          /* staging for large uploads (weights), made at the first one */
     cudaEvent_t pinned_done[2]; /* the copy out of pinned[i] has finished */
@@ -89,7 +94,7 @@ static void cuda_free_ctx(void *ctx) {
         cudaStreamSynchronize(c->stream);
     }
     cosmos_cublaslt_free(c->lt);
-    cosmos_cuda_sampler_free(c->sampler);
+    for (int i = 0; i < CUDA_SAMPLERS; i++) cosmos_cuda_sampler_free(c->sampler[i]);
     if (c->d_pos) cudaFree(c->d_pos);
     for (int i = 0; i < 2; i++) {
         if (c->pinned[i]) cudaFreeHost(c->pinned[i]);
@@ -234,6 +239,39 @@ static cosmos_status cuda_silu_mul(void *ctx, struct cosmos_tensor y, struct cos
     struct cuda_ctx *c = ctx;
     return cosmos_cuda_silu_mul(y.data, a.data, b.data, cosmos_tensor_numel(&y), c->stream);
 }
+/* The attention scratch grown to `need` bytes (whole MiB; stream-ordered; never inside a graph
+ * capture, see struct cuda_ctx). */
+static cosmos_status attn_ws_grow(struct cuda_ctx *c, size_t need) {
+    cosmos_status st = COSMOS_OK;
+    if (need <= c->attn_ws_bytes) return COSMOS_OK;
+    if (c->capturing) {
+        LOG_ERROR("attention: the workspace must grow during a CUDA-graph capture (run the step eagerly first)");
+        return COSMOS_ERR_INTERNAL;
+    }
+    const size_t mib = (size_t)1 << 20, bytes = (need + mib - 1) / mib * mib;
+    CHECK(set_device(c));
+    if (c->attn_ws) {
+        void *old = c->attn_ws;
+        c->attn_ws = NULL;
+        c->attn_ws_bytes = 0;
+        CUDA_CHECK(cudaFreeAsync(old, c->stream));
+    }
+    void *ws = NULL;
+    CUDA_CHECK(cudaMallocAsync(&ws, bytes, c->stream));
+    c->attn_ws = ws;
+    c->attn_ws_bytes = bytes;
+fail:
+    return st;
+}
+static cosmos_status cuda_reserve_attention(void *ctx, int64_t T_max, int64_t H, int64_t Hkv, int64_t Dh, int64_t S,
+                                            int causal) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    CHECK(set_device(c)); /* the plan reads the current device's SM count */
+    CHECK(attn_ws_grow(c, cosmos_cuda_attention_ws_bytes_max(T_max, H, Hkv, Dh, S, causal)));
+fail:
+    return st;
+}
 static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                     struct cosmos_tensor k, struct cosmos_tensor v, int pos0, int causal) {
     struct cuda_ctx *c = ctx;
@@ -244,61 +282,65 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
     }
     const int64_t T = q.shape[0], H = q.shape[1], Hkv = k.shape[1], Dh = q.shape[2], S = k.shape[0];
     const int64_t *dp = causal ? dev_pos(c, pos0) : NULL; /* planned for the last position, S - T */
-    const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, dp ? S - T : pos0, causal);
-    if (need > c->attn_ws_bytes) { /* grow (stream-ordered; not during graph capture, see struct cuda_ctx) */
-        if (c->capturing) {
-            LOG_ERROR("attention: the workspace must grow during a CUDA-graph capture (run the step eagerly first)");
-            return COSMOS_ERR_INTERNAL;
-        }
-        const size_t mib = (size_t)1 << 20, bytes = (need + mib - 1) / mib * mib;
-        CHECK(set_device(c));
-        if (c->attn_ws) {
-            void *old = c->attn_ws;
-            c->attn_ws = NULL;
-            c->attn_ws_bytes = 0;
-            CUDA_CHECK(cudaFreeAsync(old, c->stream));
-        }
-        void *ws = NULL;
-        CUDA_CHECK(cudaMallocAsync(&ws, bytes, c->stream));
-        c->attn_ws = ws;
-        c->attn_ws_bytes = bytes;
-    }
+    CHECK(attn_ws_grow(c, cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, dp ? S - T : pos0, causal)));
     return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, dp ? 0 : pos0, causal,
                                  c->attn_ws, c->attn_ws_bytes, dp, c->stream);
 fail:
     return st;
 }
-/* GPU sampling (sample.cu): the sampler's buffers are made for the first vocab size seen (remade,
- * after a sync, when another comes), so the decode loop allocates nothing. */
+/* GPU sampling (sample.cu): the sampler of vocab size V (struct cuda_ctx), made when a model
+ * reserves it at load or at the first sample of that size, so the decode loop allocates nothing. */
+static cosmos_status sampler_for(struct cuda_ctx *c, int V, cosmos_cuda_sampler_t **out) {
+    cosmos_status st = COSMOS_OK;
+    CHECK(set_device(c));
+    int i = 0;
+    for (; i < CUDA_SAMPLERS && c->sampler[i]; i++)
+        if (c->sampler_v[i] == V) {
+            *out = c->sampler[i];
+            return COSMOS_OK;
+        }
+    if (c->capturing) {
+        LOG_ERROR("sample: the GPU sampler must be made before a CUDA-graph capture (sample eagerly first)");
+        return COSMOS_ERR_INTERNAL;
+    }
+    if (i == CUDA_SAMPLERS) { /* all taken: drop the oldest, whose buffers may still be in use */
+        CUDA_CHECK(cudaStreamSynchronize(c->stream));
+        cosmos_cuda_sampler_free(c->sampler[0]);
+        memmove(c->sampler, c->sampler + 1, sizeof c->sampler[0] * (CUDA_SAMPLERS - 1));
+        memmove(c->sampler_v, c->sampler_v + 1, sizeof c->sampler_v[0] * (CUDA_SAMPLERS - 1));
+        i = CUDA_SAMPLERS - 1;
+        c->sampler[i] = NULL;
+    }
+    CHECK(cosmos_cuda_sampler_init(V, &c->sampler[i]));
+    c->sampler_v[i] = V;
+    *out = c->sampler[i];
+fail:
+    return st;
+}
+static cosmos_status cuda_reserve_sampler(void *ctx, int64_t V) {
+    cosmos_cuda_sampler_t *s = NULL;
+    return sampler_for(ctx, (int)V, &s);
+}
 static cosmos_status cuda_sample(void *ctx, struct cosmos_tensor token, struct cosmos_tensor logits,
                                  const struct cosmos_sampler_params *p, int64_t position) {
     struct cuda_ctx *c = ctx;
     cosmos_status st = COSMOS_OK;
     const int V = (int)cosmos_tensor_numel(&logits);
-    CHECK(set_device(c));
-    if (!c->sampler || c->sampler_v != V) {
-        if (c->capturing) {
-            LOG_ERROR("sample: the GPU sampler must be made before a CUDA-graph capture (sample eagerly first)");
-            return COSMOS_ERR_INTERNAL;
-        }
-        CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* the old buffers may still be in use */
-        cosmos_cuda_sampler_free(c->sampler);
-        c->sampler = NULL;
-        CHECK(cosmos_cuda_sampler_init(V, &c->sampler));
-        c->sampler_v = V;
-    }
+    cosmos_cuda_sampler_t *s = NULL;
+    CHECK(sampler_for(c, V, &s));
     int32_t *nonfinite = cosmos_tensor_numel(&token) == 2 ? (int32_t *)token.data + 1 : NULL;
     if (position == COSMOS_POS_DEVICE)
-        st = cosmos_cuda_sample_devpos(c->sampler, token.data, nonfinite, logits.data, p, c->d_pos + 1, c->stream);
+        st = cosmos_cuda_sample_devpos(s, token.data, nonfinite, logits.data, p, c->d_pos + 1, c->stream);
     else
-        st = cosmos_cuda_sample(c->sampler, token.data, nonfinite, logits.data, p, position, c->stream);
+        st = cosmos_cuda_sample(s, token.data, nonfinite, logits.data, p, position, c->stream);
 fail:
     return st;
 }
 static cosmos_status cuda_memory(void *ctx, struct cosmos_backend_memory *out) {
     struct cuda_ctx *c = ctx;
     cosmos_status st = COSMOS_OK;
-    out->workspace_bytes = CUBLASLT_WORKSPACE_BYTES + c->attn_ws_bytes + cosmos_cuda_sampler_bytes(c->sampler);
+    out->workspace_bytes = CUBLASLT_WORKSPACE_BYTES + c->attn_ws_bytes;
+    for (int i = 0; i < CUDA_SAMPLERS; i++) out->workspace_bytes += cosmos_cuda_sampler_bytes(c->sampler[i]);
     CHECK(set_device(c));
     CUDA_CHECK(cudaMemGetInfo(&out->device_free, &out->device_total));
 fail:
@@ -415,6 +457,8 @@ static const struct cosmos_backend_ops cuda_ops = {
     .copy = cuda_copy,
     .sample = cuda_sample,
     .memory = cuda_memory,
+    .reserve_attention = cuda_reserve_attention,
+    .reserve_sampler = cuda_reserve_sampler,
     .qk_norm_rope = cuda_qk_norm_rope,
     .set_pos = cuda_set_pos,
     .store_rows = cuda_store_rows,

@@ -114,6 +114,9 @@ cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, cons
  * partials of the decode path, T <= 4; 0 otherwise). Depends on the device's SM count. */
 size_t cosmos_cuda_attention_ws_bytes(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0,
                                       int causal);
+/* The largest cosmos_cuda_attention_ws_bytes of any call with T <= T_max over these S keys (causal:
+ * at any position): what cosmos_backend_reserve_attention reserves. */
+size_t cosmos_cuda_attention_ws_bytes_max(int64_t T_max, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int causal);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
 #include "core/model/ar_weights.h"
 #include "core/model/sampler.h"
 #include "core/rng.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "cosmos_build_config.h"
 
 /* per-dtype tolerances: |got - want| <= atol + rtol * |want| */
@@ -586,7 +587,9 @@ Test(cuda, qk_norm_rope, .init = open_backends, .fini = close_backends) {
 }
 
 /* CUDA-graph decode: the recorded step replayed at every position draws exactly the tokens of the
- * eager step and of the device-position step without graphs (same GPU, same kernels). */
+ * eager step and of the device-position step without graphs (same GPU, same kernels). And the
+ * load reserved all the backend's own memory the run uses: its workspace does not grow after it
+ * (cosmos_backend_reserve_attention / _sampler; the first mode starts on a fresh backend). */
 static void check_graph_decode(const char *name) {
     char path[1024];
     int32_t prompt[9], *all = NULL;
@@ -607,6 +610,8 @@ static void check_graph_decode(const char *name) {
         lp.n_seq = 2;
         cosmos_ar_model_t *m = NULL;
         cr_assert_eq(cosmos_ar_model_load(path, gpu, &lp, &m), COSMOS_OK, "%s", path);
+        struct cosmos_backend_memory at_load, at_end;
+        cr_assert_eq(cosmos_backend_memory(gpu, &at_load), COSMOS_OK);
         for (int seq = 1; seq >= 0; seq--) { /* two slots: two graphs; slot 0's tokens are compared */
             cr_assert_eq(cosmos_ar_use_seq(m, seq), COSMOS_OK);
             if (ctx) cr_assert_eq(cosmos_ar_set_context(m, ctx, rows, cols), COSMOS_OK);
@@ -616,6 +621,10 @@ static void check_graph_decode(const char *name) {
                 cr_assert_eq(cosmos_ar_forward_sample(m, &tok[mode][k], 1, 9 + k, &sp, &tok[mode][k + 1]), COSMOS_OK,
                              "%s: mode %d step %d", name, mode, k);
         }
+        cr_assert_eq(cosmos_backend_memory(gpu, &at_end), COSMOS_OK);
+        cr_expect_eq(at_end.workspace_bytes, at_load.workspace_bytes,
+                     "%s mode %d: the backend's workspace grew after the load, %zu -> %zu bytes", name, mode,
+                     at_load.workspace_bytes, at_end.workspace_bytes);
         cosmos_ar_model_free(m);
     }
     for (int k = 1; k <= N; k++) {
@@ -647,6 +656,75 @@ Test(cuda, large_upload_and_memory_report, .init = open_backends, .fini = close_
               "memory report: free %zu of %zu, workspaces %zu", bm.device_free, bm.device_total, bm.workspace_bytes);
     cosmos_backend_free_mem(gpu, d);
     free(h), free(back);
+}
+
+/* cosmos_backend_reserve_attention covers every call it was told of: after reserving decode-sized
+ * queries (T <= 4) over a causal cache and a cross-attention context, attention at every such T,
+ * at positions from 0 to the end of the cache, through the host and the device position, and over
+ * the context, allocates nothing more (the workspace is what the reservation made, and the
+ * reservation did make one: 2048 keys are split). A smaller later reservation changes nothing.
+ * The workspace comes in whole MiB, more than these shapes need, so the sizing itself is checked
+ * on a shape whose partials pass 1 MiB (8192 keys), against what the kernels ask for at each
+ * query length and position, without running it (seconds per call on the emulator). */
+Test(cuda, reserve_attention_covers_every_call, .init = open_backends, .fini = close_backends) {
+    {
+        const int64_t H = 32, Hkv = 8, Dh = 64, S = 8192;
+        struct cosmos_backend_memory m0, m1;
+        cr_assert_eq(cosmos_backend_memory(gpu, &m0), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_reserve_attention(gpu, 4, H, Hkv, Dh, S, 1), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_memory(gpu, &m1), COSMOS_OK);
+        const size_t reserved = m1.workspace_bytes - m0.workspace_bytes;
+        cr_expect_gt(reserved, (size_t)1 << 20, "reserved %zu bytes", reserved);
+        for (int64_t T = 1; T <= 4; T++) {
+            const int64_t pos[] = {0, 127, 128, 1000, S / 2, S - T - 1, S - T};
+            for (int i = 0; i < 7; i++) {
+                const size_t need = cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, pos[i], 1);
+                cr_expect_leq(need, reserved, "T %lld at %lld needs %zu bytes, %zu reserved", (long long)T,
+                              (long long)pos[i], need, reserved);
+            }
+        }
+        close_backends();
+        open_backends();
+    }
+    const int64_t H = 8, Hkv = 2, Dh = 64, S = 2048, L = 600;
+    struct cosmos_backend_memory m0, m1, m2;
+    cr_assert_eq(cosmos_backend_memory(gpu, &m0), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_reserve_attention(gpu, 4, H, Hkv, Dh, S, 1), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_reserve_attention(gpu, 4, H, Hkv, Dh, L, 0), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_memory(gpu, &m1), COSMOS_OK);
+    cr_expect_gt(m1.workspace_bytes, m0.workspace_bytes, "the reservation made no workspace (%zu bytes before and after)",
+                 m0.workspace_bytes);
+    void *q = NULL, *o = NULL, *k = NULL, *v = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(4 * H * Dh), &q), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(4 * H * Dh), &o), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(S * Hkv * Dh), &k), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(S * Hkv * Dh), &v), COSMOS_OK);
+    for (int64_t T = 1; T <= 4; T++) {
+        const struct cosmos_tensor tq = cosmos_tensor_3d(q, COSMOS_BF16, T, H, Dh),
+                                   to = cosmos_tensor_3d(o, COSMOS_BF16, T, H, Dh);
+        const int64_t pos[] = {0, 127, 1000, S - T};
+        for (int i = 0; i < 4; i++)
+            for (int devpos = 0; devpos < 2; devpos++) {
+                g_devpos = devpos;
+                cr_assert_eq(cosmos_op_attention(gpu, to, tq, cosmos_tensor_3d(k, COSMOS_BF16, S, Hkv, Dh),
+                                                 cosmos_tensor_3d(v, COSMOS_BF16, S, Hkv, Dh), gpu_pos(pos[i]), 1),
+                             COSMOS_OK, "T %lld pos %lld devpos %d", (long long)T, (long long)pos[i], devpos);
+            }
+        g_devpos = 0;
+        cr_assert_eq(cosmos_op_attention(gpu, to, tq, cosmos_tensor_3d(k, COSMOS_BF16, L, Hkv, Dh),
+                                         cosmos_tensor_3d(v, COSMOS_BF16, L, Hkv, Dh), 0, 0),
+                     COSMOS_OK);
+    }
+    cr_assert_eq(cosmos_backend_reserve_attention(gpu, 1, H, Hkv, Dh, 100, 1), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_sync(gpu), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_memory(gpu, &m2), COSMOS_OK);
+    cr_expect_eq(m2.workspace_bytes, m1.workspace_bytes, "the workspace changed after the reservation: %zu -> %zu bytes",
+                 m1.workspace_bytes, m2.workspace_bytes);
+    cr_expect_eq(cosmos_backend_reserve_attention(gpu, 4, 6, 4, Dh, S, 1), COSMOS_ERR_INVALID_ARG, "H %% Hkv != 0");
+    cosmos_backend_free_mem(gpu, q);
+    cosmos_backend_free_mem(gpu, o);
+    cosmos_backend_free_mem(gpu, k);
+    cosmos_backend_free_mem(gpu, v);
 }
 
 /* The backend's own contract: an op slot the CUDA backend lacks answers UNSUPPORTED, never junk. */

@@ -10,8 +10,7 @@
 # the emulator) runs its three CUDA modes (logits back, token drawn on the device, replayed graph)
 # with the JSON a GPU run's report reads (bandwidth measured on the device, the mode, graphs), and
 # cosmos-bench-dd-emu times the tiny DiT's forwards on cuda:0. A card too small for the run
-# (COSMOS_EMU_MEMORY_MB), whether it fills at load or mid-clip, is a clear out-of-memory error and
-# leaves no video and no temporary file.
+# (COSMOS_EMU_MEMORY_MB) is a clear out-of-memory error and leaves no video and no temporary file.
 # Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU COSMOS_BENCH_DD_EMU
 . "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
@@ -35,6 +34,8 @@ gen() { # gen NAME [extra args]: one process, --backend cuda
 if gen eager; then
   [ "$(frames_of "$WORK/eager.mp4")" = "17 96x64" ] && [ -s "$WORK/eager.tokens.txt" ] && ok || bad "eager: output"
   grep -q "cuda:0" "$WORK/eager.err" && ok || bad "eager: the log does not name cuda:0"
+  grep -q "rank 0: loaded; cuda:0 holds .* MB of backend workspaces" "$WORK/eager.err" && ok \
+    || bad "eager: no workspace report after the load"
   ! grep -q "replay CUDA graphs" "$WORK/eager.err" && ok || bad "eager run replayed graphs"
 else
   bad "generate --backend cuda: $(tail -3 "$WORK/eager.err")"
@@ -84,12 +85,12 @@ bench graphs --sample --cuda-graphs && json_has "$WORK/graphs.json" "decode_step
   'cuda:0' and d['conditional']['best_s'] > 0 and d['unconditional']['best_s'] > 0 else 1)" "$WORK/dd.json" && ok \
   || bad "bench-dd --backend cuda: $(tail -2 "$WORK/dd.txt")"
 
-for mb in 20 36; do # 20 MB: full at load (the cuBLASLt workspace); 36 MB: mid-clip (the attention workspace)
+for mb in 20 36; do # 20 MB: full at the cuBLASLt workspace; 36 MB: at the models' load (workspaces reserved there)
   mkdir -p "$WORK/oom$mb"
   COSMOS_EMU_MEMORY_MB=$mb "$BIN" generate --backend cuda --model-dir "$WORK/v2w" --input "$IMG" --prompt "$PROMPT" \
     --seed 3 --output "$WORK/oom$mb/clip.mp4" 2>"$WORK/oom$mb.err" && bad "generate on a ${mb} MB card ran" \
-    || { grep -q "out of memory" "$WORK/oom$mb.err" && [ -z "$(ls -A "$WORK/oom$mb")" ] && ok \
-      || bad "${mb} MB card: $(tail -2 "$WORK/oom$mb.err"; ls "$WORK/oom$mb")"; }
+    || { grep -q "out of memory" "$WORK/oom$mb.err" && ! grep -q "rank 0: loaded" "$WORK/oom$mb.err" \
+      && [ -z "$(ls -A "$WORK/oom$mb")" ] && ok || bad "${mb} MB card: $(tail -2 "$WORK/oom$mb.err"; ls "$WORK/oom$mb")"; }
 done
 
 gen baddev --backend cuda:3 && bad "cuda:3 with one emulated device ran" \

@@ -369,6 +369,12 @@ Test(kernels, dispatchers_reject_bad_shapes) {
                                      cosmos_tensor_3d(x, COSMOS_F32, 4, 2, 4), cosmos_tensor_3d(y, COSMOS_F32, 4, 2, 4),
                                      0, 1),
                  COSMOS_ERR_INVALID_ARG, "3 heads over 2 KV heads");
+    /* reservations: nothing to reserve on the CPU, but the shapes are still checked */
+    cr_expect_eq(cosmos_backend_reserve_attention(be, 4, 8, 2, 16, 512, 1), COSMOS_OK);
+    cr_expect_eq(cosmos_backend_reserve_attention(be, 4, 3, 2, 16, 512, 1), COSMOS_ERR_INVALID_ARG, "3 heads over 2");
+    cr_expect_eq(cosmos_backend_reserve_attention(be, 0, 8, 2, 16, 512, 0), COSMOS_ERR_INVALID_ARG, "T_max 0");
+    cr_expect_eq(cosmos_backend_reserve_sampler(be, 64000), COSMOS_OK);
+    cr_expect_eq(cosmos_backend_reserve_sampler(be, 0), COSMOS_ERR_INVALID_ARG, "vocab 0");
     cosmos_backend_t *cuda = NULL;
     cr_expect_eq(cosmos_backend_create("cuda:0", NULL, &cuda), COSMOS_ERR_UNSUPPORTED,
                  "a CPU-only build says the CUDA backend is unsupported");
