@@ -41,6 +41,12 @@ static inline struct cosmos_tensor cosmos_tensor_3d(void *data, enum cosmos_dtyp
     return t;
 }
 
+static inline struct cosmos_tensor cosmos_tensor_4d(void *data, enum cosmos_dtype dt, int64_t n0, int64_t n1,
+                                                    int64_t n2, int64_t n3) {
+    struct cosmos_tensor t = {data, dt, 4, {n0, n1, n2, n3}};
+    return t;
+}
+
 /* View of rows [r0, r0+n) of a tensor along its outermost dimension. */
 static inline struct cosmos_tensor cosmos_tensor_rows(struct cosmos_tensor t, int64_t r0, int64_t n) {
     int64_t inner = 1;

@@ -440,6 +440,52 @@ static cosmos_status cuda_add_gated(void *ctx, struct cosmos_tensor y, struct co
     return cosmos_cuda_add_gated(y.data, a.data, b.data, gate.data, y.dtype, a.shape[0], a.shape[1], c->stream);
 }
 
+/* DV tokenizer ops: the dispatchers checked the shapes (core/backend.c); activations are bf16. */
+static cosmos_status cuda_haar_patch(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int patch_size,
+                                     float tap) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_haar_patch(y.data, x.data, x.dtype, x.shape[0], x.shape[1], x.shape[2], x.shape[3], patch_size,
+                                  tap, c->stream);
+}
+static cosmos_status cuda_haar_unpatch(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int patch_size,
+                                       float tap) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_haar_unpatch(y.data, x.data, x.dtype, x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                    patch_size, tap, c->stream);
+}
+static cosmos_status cuda_causal_conv3d(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                        struct cosmos_tensor w, struct cosmos_tensor bias,
+                                        const struct cosmos_conv3d_params *p) {
+    struct cuda_ctx *c = ctx;
+    if (x.dtype != COSMOS_BF16) return COSMOS_ERR_UNSUPPORTED;
+    const struct cosmos_cuda_conv3d_shape s = {x.shape[0], w.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                               p->kt, p->kh, p->kw, p->time_pad, p->stride_t, p->stride_s,
+                                               p->pad_lo, p->pad_hi};
+    return cosmos_cuda_causal_conv3d(c->lt, y.data, x.data, w.data, bias.data, w.dtype, &s, 0, c->stream);
+}
+static cosmos_status cuda_groupnorm_frames(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                           struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_groupnorm_frames(y.data, x.data, x.dtype, gamma.data, beta.data, gamma.dtype, x.shape[0],
+                                        x.shape[1], x.shape[2] * x.shape[3], eps, c->stream);
+}
+static cosmos_status cuda_fsq_quantize(void *ctx, struct cosmos_tensor indices, struct cosmos_tensor codes,
+                                       struct cosmos_tensor z, const int *levels, int n_levels) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_fsq_quantize(indices.data, codes.data, z.data, z.dtype, levels, n_levels,
+                                    cosmos_tensor_numel(&indices), c->stream);
+}
+static cosmos_status cuda_fsq_dequantize(void *ctx, struct cosmos_tensor codes, struct cosmos_tensor indices,
+                                         const int *levels, int n_levels) {
+    struct cuda_ctx *c = ctx;
+    cosmos_status st = COSMOS_OK;
+    CHECK(set_device(c));
+    st = cosmos_cuda_fsq_dequantize(codes.data, indices.data, codes.dtype, levels, n_levels,
+                                    cosmos_tensor_numel(&indices), c->stream);
+fail:
+    return st;
+}
+
 static const struct cosmos_backend_ops cuda_ops = {
     .free_ctx = cuda_free_ctx,
     .alloc = cuda_alloc,
@@ -468,8 +514,14 @@ static const struct cosmos_backend_ops cuda_ops = {
     .graph_launch = cuda_graph_launch,
     .graph_free = cuda_graph_free,
     /* T5 encoder ops (matmul_f32w, rmsnorm_f32w, relu, attention_relbias): not written yet. */
-    /* DV tokenizer ops: only swish (shared with the DiT) so far. */
+    /* DV tokenizer ops (the tokenizer's model code still needs a host backend: docs/dv-tokenizer.md) */
+    .haar_patch = cuda_haar_patch,
+    .haar_unpatch = cuda_haar_unpatch,
+    .causal_conv3d = cuda_causal_conv3d,
+    .groupnorm_frames = cuda_groupnorm_frames,
     .swish = cuda_swish,
+    .fsq_quantize = cuda_fsq_quantize,
+    .fsq_dequantize = cuda_fsq_dequantize,
     /* diffusion-decoder DiT ops */
     .layernorm_modulate = cuda_layernorm_modulate,
     .gelu = cuda_gelu,

@@ -100,6 +100,36 @@ cosmos_status cosmos_cuda_layernorm_modulate(void *y, const void *x, const void 
 /* rows x D: y = a + gate * b with gate [D] per channel; y may alias a. */
 cosmos_status cosmos_cuda_add_gated(void *y, const void *a, const void *b, const void *gate, enum cosmos_dtype dtype,
                                     int64_t rows, int64_t D, cudaStream_t stream);
+
+/* DV tokenizer ops (spec components.md 2.4-2.7; contracts in core/backend.h): videos [C,T,H,W]. */
+/* Haar patcher / unpatcher (haar.cu): x [C,T,H,W] -> y [C*p^3, (T+p-1)/p, H/p, W/p] and back
+ * (y [C/p^3, T*p-(p-1), H*p, W*p]); activations bf16 or f32 (one dtype). */
+cosmos_status cosmos_cuda_haar_patch(void *y, const void *x, enum cosmos_dtype dtype, int64_t C, int64_t T, int64_t H,
+                                     int64_t W, int patch_size, float tap, cudaStream_t stream);
+cosmos_status cosmos_cuda_haar_unpatch(void *y, const void *x, enum cosmos_dtype dtype, int64_t C, int64_t T,
+                                       int64_t H, int64_t W, int patch_size, float tap, cudaStream_t stream);
+/* Causal conv3d (causal_conv3d.cu): x [c_in,t,h,w] -> y [c_out,To,Ho,Wo], bf16 activations; w
+ * [c_out, c_in*kt*kh*kw] and bias [c_out] of w_dtype (bf16 or f32). Through cuBLASLt (lt), output
+ * positions in chunks whose im2col matrix fits cols_bytes (0: 64 MiB; tests make it small). */
+struct cosmos_cuda_conv3d_shape {
+    int64_t c_in, c_out, t, h, w;
+    int kt, kh, kw, time_pad, stride_t, stride_s, pad_lo, pad_hi;
+};
+cosmos_status cosmos_cuda_causal_conv3d(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const cosmos_bf16 *x, const void *w,
+                                        const void *bias, enum cosmos_dtype w_dtype,
+                                        const struct cosmos_cuda_conv3d_shape *s, size_t cols_bytes,
+                                        cudaStream_t stream);
+/* GroupNorm per frame (groupnorm_frames.cu): x, y [C,T,HW] of dtype (y may alias x); gamma, beta
+ * [C] of p_dtype. */
+cosmos_status cosmos_cuda_groupnorm_frames(void *y, const void *x, enum cosmos_dtype dtype, const void *gamma,
+                                           const void *beta, enum cosmos_dtype p_dtype, int64_t C, int64_t T,
+                                           int64_t HW, float eps, cudaStream_t stream);
+/* FSQ (fsq.cu): z, codes [D, N] of dtype, indices int32 [N], levels[D] on the host. Dequantize
+ * waits for the stream (it reports an index outside the vocabulary: INVALID_ARG). */
+cosmos_status cosmos_cuda_fsq_quantize(int32_t *indices, void *codes, const void *z, enum cosmos_dtype dtype,
+                                       const int *levels, int D, int64_t N, cudaStream_t stream);
+cosmos_status cosmos_cuda_fsq_dequantize(void *codes, const int32_t *indices, enum cosmos_dtype dtype,
+                                         const int *levels, int D, int64_t N, cudaStream_t stream);
 /* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. Dh <= 256
  * (else UNSUPPORTED). ws: device scratch of at least cosmos_cuda_attention_ws_bytes(...) bytes for the
  * same shape (may be NULL when that is 0; a smaller one is INVALID_ARG); the launch uses it stream-ordered,

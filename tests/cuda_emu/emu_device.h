@@ -53,6 +53,21 @@ static inline unsigned __float_as_uint(float f) {
     memcpy(&u, &f, sizeof u);
     return u;
 }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+/* the rounded-once f32 operations nvcc never fuses into an FMA: the volatile store rounds each
+ * result to f32 here too, whatever -ffp-contract the host compiler was given */
+static inline float __fadd_rn(float a, float b) {
+    volatile float r = a + b;
+    return r;
+}
+static inline float __fsub_rn(float a, float b) {
+    volatile float r = a - b;
+    return r;
+}
+static inline float __fmul_rn(float a, float b) {
+    volatile float r = a * b;
+    return r;
+}
 
 static inline void __syncthreads() { ::cosmos_emu::block_barrier(); }
 

@@ -61,6 +61,15 @@ static __global__ void exited_lane_kernel(float *out) {
     out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
 }
 static __global__ void add_one_kernel(int *x) { x[threadIdx.x] += 1; }
+/* out[0] = popc(t); out[1] = a * b - c rounded twice; out[2] = the warp's double sum (per thread) */
+static __global__ void intrinsics_kernel(double *out, float a, float b, float c) {
+    const unsigned t = threadIdx.x;
+    double v = (double)t + 0.25;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    out[3 * t] = (double)__popc(t * 0x01010101u);
+    out[3 * t + 1] = (double)__fsub_rn(__fmul_rn(a, b), c);
+    out[3 * t + 2] = v;
+}
 
 typedef cub::BlockReduce<double, 256> reduce256;
 typedef cub::BlockScan<int, 256> scan256;
@@ -126,6 +135,20 @@ Test(cuda_emu, syncthreads_or_votes_across_the_block) {
     COSMOS_LAUNCH(1, 1024, 0, (cudaStream_t)0, vote_kernel)(d, -1);
     h = fetch(d, 1024);
     for (int t = 0; t < 1024; t++) cr_assert_eq(h[t], 0);
+}
+
+/* __popc; __fmul_rn / __fsub_rn round each result to f32 (never one fused rounding: the FSQ kernel
+ * relies on it); a warp shuffle of doubles (the GroupNorm's statistics). */
+Test(cuda_emu, popc_separate_rounding_double_shuffle) {
+    double *d = dalloc<double>(3 * 32);
+    const float a = 1.0f + 0x1p-12f; /* a * a = 1 + 2^-11 + 2^-24: a tie, rounded down to 1 + 2^-11 */
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, intrinsics_kernel)(d, a, a, 1.0f);
+    std::vector<double> h = fetch(d, 3 * 32);
+    for (int t = 0; t < 32; t++) {
+        cr_expect_eq(h[3 * t], 4.0 * __builtin_popcount((unsigned)t), "popc thread %d", t);
+        cr_expect_eq(h[3 * t + 1], 0x1p-11, "separately rounded a*a - 1: %a (fused: 2^-11 + 2^-24)", h[3 * t + 1]);
+        cr_expect_eq(h[3 * t + 2], 496.0 + 8.0, "double warp sum: %g", h[3 * t + 2]);
+    }
 }
 
 Test(cuda_emu, three_dimensional_indices) {

@@ -42,7 +42,7 @@ tests)
   # cuBLASLt is opened at run time (dlopen), so ldd above cannot vouch for it: this does
   "$BIN/test_cublaslt_loader" --verbose=1 >"$OUT/test_cublaslt_loader.log" 2>&1
   echo "test_cublaslt_loader exit $?" | tee -a "$OUT/card.txt"
-  for t in test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama; do
+  for t in test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama test_cuda_dv; do
     bash tests/cuda/run_skippable.sh "$BIN/$t" 2>&1 | tee "$OUT/$t.log" | tail -5
     echo "$t exit ${PIPESTATUS[0]}" | tee -a "$OUT/card.txt"
   done
@@ -59,7 +59,12 @@ tests)
         >>"$OUT/memcheck_dit.log" 2>&1
       echo "memcheck test_cuda_dit $f exit $?" | tee -a "$OUT/card.txt"
     done
-    tail -3 "$OUT/memcheck.log" "$OUT/memcheck_sample.log" "$OUT/memcheck_dit.log"
+    for f in haar causal_conv3d conv_chunks groupnorm_frames fsq; do # (not model_shapes: a 24 GFLOP conv)
+      compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_dv" -j1 --filter="cuda_dv/$f" \
+        >>"$OUT/memcheck_dv.log" 2>&1
+      echo "memcheck test_cuda_dv $f exit $?" | tee -a "$OUT/card.txt"
+    done
+    tail -3 "$OUT/memcheck.log" "$OUT/memcheck_sample.log" "$OUT/memcheck_dit.log" "$OUT/memcheck_dv.log"
   else
     echo "compute-sanitizer not found" | tee -a "$OUT/card.txt"
   fi
