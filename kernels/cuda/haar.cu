@@ -78,93 +78,60 @@ static int n_levels(int patch_size) {
     return n;
 }
 
-template <typename T>
-static cosmos_status patch(T *y, const T *x, int64_t C, int64_t Tn, int64_t H, int64_t W, int p, float tap,
-                           cudaStream_t stream) {
-    cosmos_status st = COSMOS_OK;
-    const int L = n_levels(p);
-    const float scale = tap * tap * tap / (2.0f * sqrtf(2.0f));
-    float *buf[2] = {NULL, NULL};
-    int64_t g = C, Tc = Tn + p - 1, Hc = H, Wc = W;
-    if (L == 0)
-        return cosmos_cuda_check(cudaMemcpyAsync(y, x, sizeof(T) * (size_t)(C * Tn * H * W), cudaMemcpyDeviceToDevice,
-                                                 stream),
-                                 "cudaMemcpyAsync", __FILE__, __LINE__);
-    for (int l = 0; l < L; l++) {
-        const int64_t T2 = (Tc + 1) / 2, H2 = (Hc + 1) / 2, W2 = (Wc + 1) / 2, n = g * T2 * H2 * W2;
-        const unsigned grid = cosmos_grid_1d(n, HAAR_THREADS);
-        const int last = l == L - 1;
-        float *dst = NULL;
-        if (!last) {
-            CUDA_CHECK(cudaMallocAsync((void **)&buf[l & 1], sizeof(float) * (size_t)(8 * n), stream));
-            dst = buf[l & 1];
-        }
-        if (l == 0 && last)
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, haar_level_kernel<T, T>)(y, x, g, Tc, Tn, Hc, Wc, p, scale);
-        else if (l == 0)
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, haar_level_kernel<T, float>)
-            (dst, x, g, Tc, Tn, Hc, Wc, p, scale);
-        else if (last)
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, haar_level_kernel<float, T>)
-            (y, buf[(l - 1) & 1], g, Tc, Tc, Hc, Wc, 0, scale);
-        else
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, haar_level_kernel<float, float>)
-            (dst, buf[(l - 1) & 1], g, Tc, Tc, Hc, Wc, 0, scale);
-        CHECK(CUDA_LAUNCH_STATUS("haar_level_kernel"));
-        if (l > 0) { /* the previous level's buffer has been read by the launch just enqueued */
-            CUDA_CHECK(cudaFreeAsync(buf[(l - 1) & 1], stream));
-            buf[(l - 1) & 1] = NULL;
-        }
-        g *= 8, Tc = T2, Hc = H2, Wc = W2;
+/* One level, src -> dst: forward (haar_level_kernel; `extra` = the first level's frame-0 repeats,
+ * Tsrc the frames src really has) or inverse (ihaar_level_kernel; `extra` = the frames the last
+ * level drops). g: the channels of src. */
+template <bool FWD, typename TI, typename TO>
+static cosmos_status launch_level(TO *dst, const TI *src, int64_t g, int64_t Tc, int64_t Tsrc, int64_t Hc, int64_t Wc,
+                                  int extra, float scale, cudaStream_t stream) {
+    if (FWD) {
+        const int64_t n = g * ((Tc + 1) / 2) * ((Hc + 1) / 2) * ((Wc + 1) / 2); /* 2x2x2 blocks */
+        COSMOS_LAUNCH(cosmos_grid_1d(n, HAAR_THREADS), HAAR_THREADS, 0, stream, haar_level_kernel<TI, TO>)
+        (dst, src, g, Tc, Tsrc, Hc, Wc, extra, scale);
+        return CUDA_LAUNCH_STATUS("haar_level_kernel");
     }
-fail:
-    for (int i = 0; i < 2; i++)
-        if (buf[i]) cudaFreeAsync(buf[i], stream);
-    return st;
+    const int64_t n = g / 8 * Tc * Hc * Wc;
+    COSMOS_LAUNCH(cosmos_grid_1d(n, HAAR_THREADS), HAAR_THREADS, 0, stream, ihaar_level_kernel<TI, TO>)
+    (dst, src, g / 8, Tc, Hc, Wc, extra, scale);
+    return CUDA_LAUNCH_STATUS("ihaar_level_kernel");
 }
 
-template <typename T>
-static cosmos_status unpatch(T *y, const T *x, int64_t C, int64_t Tn, int64_t H, int64_t W, int p, float tap,
-                             cudaStream_t stream) {
+/* All log2(p) levels, forward (patch) or inverse (unpatch), x [C,Tn,H,W] -> y. */
+template <bool FWD, typename T>
+static cosmos_status levels(T *y, const T *x, int64_t C, int64_t Tn, int64_t H, int64_t W, int p, float tap,
+                            cudaStream_t stream) {
     cosmos_status st = COSMOS_OK;
     const int L = n_levels(p);
-    const float scale = 2.0f * sqrtf(2.0f) * tap * tap * tap;
-    float *buf[2] = {NULL, NULL};
-    int64_t g = C, Tc = Tn, Hc = H, Wc = W;
     if (L == 0)
         return cosmos_cuda_check(cudaMemcpyAsync(y, x, sizeof(T) * (size_t)(C * Tn * H * W), cudaMemcpyDeviceToDevice,
                                                  stream),
                                  "cudaMemcpyAsync", __FILE__, __LINE__);
+    const float scale = FWD ? tap * tap * tap / (2.0f * sqrtf(2.0f)) : 2.0f * sqrtf(2.0f) * tap * tap * tap;
+    int64_t g = C, Tc = FWD ? Tn + p - 1 : Tn, Hc = H, Wc = W;
+    float *prev = NULL, *cur = NULL; /* f32 levels in between */
     for (int l = 0; l < L; l++) {
-        const int64_t n = g / 8 * Tc * Hc * Wc; /* 2x2x2 blocks of this level's output */
-        const unsigned grid = cosmos_grid_1d(n, HAAR_THREADS);
-        const int last = l == L - 1;
-        float *dst = NULL;
-        if (!last) {
-            CUDA_CHECK(cudaMallocAsync((void **)&buf[l & 1], sizeof(float) * (size_t)(8 * n), stream));
-            dst = buf[l & 1];
-        }
-        if (l == 0 && last)
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, ihaar_level_kernel<T, T>)
-            (y, x, g / 8, Tc, Hc, Wc, p - 1, scale);
-        else if (l == 0)
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, ihaar_level_kernel<T, float>)(dst, x, g / 8, Tc, Hc, Wc, 0, scale);
+        const int first = l == 0, last = l == L - 1;
+        const int64_t g2 = FWD ? g * 8 : g / 8, T2 = FWD ? (Tc + 1) / 2 : 2 * Tc, H2 = FWD ? (Hc + 1) / 2 : 2 * Hc,
+                      W2 = FWD ? (Wc + 1) / 2 : 2 * Wc;
+        const int extra = FWD ? (first ? p : 0) : (last ? p - 1 : 0);
+        const int64_t Tsrc = FWD && first ? Tn : Tc;
+        if (!last) CUDA_CHECK(cudaMallocAsync((void **)&cur, sizeof(float) * (size_t)(g2 * T2 * H2 * W2), stream));
+        if (first && last)
+            CHECK((launch_level<FWD, T, T>(y, x, g, Tc, Tsrc, Hc, Wc, extra, scale, stream)));
+        else if (first)
+            CHECK((launch_level<FWD, T, float>(cur, x, g, Tc, Tsrc, Hc, Wc, extra, scale, stream)));
         else if (last)
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, ihaar_level_kernel<float, T>)
-            (y, buf[(l - 1) & 1], g / 8, Tc, Hc, Wc, p - 1, scale);
+            CHECK((launch_level<FWD, float, T>(y, prev, g, Tc, Tsrc, Hc, Wc, extra, scale, stream)));
         else
-            COSMOS_LAUNCH(grid, HAAR_THREADS, 0, stream, ihaar_level_kernel<float, float>)
-            (dst, buf[(l - 1) & 1], g / 8, Tc, Hc, Wc, 0, scale);
-        CHECK(CUDA_LAUNCH_STATUS("ihaar_level_kernel"));
-        if (l > 0) {
-            CUDA_CHECK(cudaFreeAsync(buf[(l - 1) & 1], stream));
-            buf[(l - 1) & 1] = NULL;
-        }
-        g /= 8, Tc *= 2, Hc *= 2, Wc *= 2;
+            CHECK((launch_level<FWD, float, float>(cur, prev, g, Tc, Tsrc, Hc, Wc, extra, scale, stream)));
+        if (prev) CUDA_CHECK(cudaFreeAsync(prev, stream)); /* read by the launch just enqueued */
+        prev = cur;
+        cur = NULL;
+        g = g2, Tc = T2, Hc = H2, Wc = W2;
     }
 fail:
-    for (int i = 0; i < 2; i++)
-        if (buf[i]) cudaFreeAsync(buf[i], stream);
+    if (prev) cudaFreeAsync(prev, stream);
+    if (cur) cudaFreeAsync(cur, stream);
     return st;
 }
 
@@ -172,8 +139,8 @@ extern "C" cosmos_status cosmos_cuda_haar_patch(void *y, const void *x, enum cos
                                                 int64_t H, int64_t W, int patch_size, float tap, cudaStream_t stream) {
     if (C <= 0 || T <= 0 || H <= 0 || W <= 0) return COSMOS_OK;
     if (dtype == COSMOS_BF16)
-        return patch((cosmos_bf16 *)y, (const cosmos_bf16 *)x, C, T, H, W, patch_size, tap, stream);
-    if (dtype == COSMOS_F32) return patch((float *)y, (const float *)x, C, T, H, W, patch_size, tap, stream);
+        return levels<true>((cosmos_bf16 *)y, (const cosmos_bf16 *)x, C, T, H, W, patch_size, tap, stream);
+    if (dtype == COSMOS_F32) return levels<true>((float *)y, (const float *)x, C, T, H, W, patch_size, tap, stream);
     return COSMOS_ERR_UNSUPPORTED;
 }
 
@@ -182,7 +149,7 @@ extern "C" cosmos_status cosmos_cuda_haar_unpatch(void *y, const void *x, enum c
                                                   cudaStream_t stream) {
     if (C <= 0 || T <= 0 || H <= 0 || W <= 0) return COSMOS_OK;
     if (dtype == COSMOS_BF16)
-        return unpatch((cosmos_bf16 *)y, (const cosmos_bf16 *)x, C, T, H, W, patch_size, tap, stream);
-    if (dtype == COSMOS_F32) return unpatch((float *)y, (const float *)x, C, T, H, W, patch_size, tap, stream);
+        return levels<false>((cosmos_bf16 *)y, (const cosmos_bf16 *)x, C, T, H, W, patch_size, tap, stream);
+    if (dtype == COSMOS_F32) return levels<false>((float *)y, (const float *)x, C, T, H, W, patch_size, tap, stream);
     return COSMOS_ERR_UNSUPPORTED;
 }

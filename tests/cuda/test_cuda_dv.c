@@ -71,6 +71,10 @@ static void *dev_put(const float *host, int64_t n, enum cosmos_dtype dt) {
     return d;
 }
 static float *dev_get(const void *d, int64_t n, enum cosmos_dtype dt) { return cuda_test_download(gpu, d, n, dt); }
+static void dev_free4(void *a, void *b, void *c, void *d) {
+    void *p[4] = {a, b, c, d};
+    for (int i = 0; i < 4; i++) cosmos_backend_free_mem(gpu, p[i]); /* NULL: nothing */
+}
 
 /* ------------------------------------------------------------------------ Haar */
 
@@ -121,10 +125,7 @@ static void check_haar(int64_t C, int64_t T, int64_t H, int64_t W, int p, float 
     snprintf(uwhat, sizeof uwhat, "un%s", what);
     cuda_test_compare(uwhat, g, v, nv, dt == COSMOS_BF16 ? BF16_ATOL : F32_ATOL, dt == COSMOS_BF16 ? BF16_RTOL : F32_RTOL);
     free(g);
-    cosmos_backend_free_mem(gpu, dx);
-    cosmos_backend_free_mem(gpu, dy);
-    cosmos_backend_free_mem(gpu, db);
-    cosmos_backend_free_mem(gpu, dv);
+    dev_free4(dx, dy, db, dv);
     free(x), free(y), free(b), free(v);
 }
 
@@ -173,10 +174,7 @@ static void check_conv(int64_t Cin, int64_t Cout, int64_t T, int64_t H, int64_t 
     float *g = dev_get(dy, ny, COSMOS_BF16);
     cuda_test_compare(what, g, y, ny, CONV_ATOL, CONV_RTOL);
     free(g);
-    cosmos_backend_free_mem(gpu, dx);
-    cosmos_backend_free_mem(gpu, dy);
-    cosmos_backend_free_mem(gpu, dw);
-    cosmos_backend_free_mem(gpu, db);
+    dev_free4(dx, dy, dw, db);
     free(x), free(w), free(bias), free(y);
 }
 
@@ -242,10 +240,7 @@ Test(cuda_dv, conv_chunks, .init = open_backends, .fini = close_backends) {
         free(g);
     }
     cosmos_cublaslt_free(lt);
-    cosmos_backend_free_mem(gpu, dx);
-    cosmos_backend_free_mem(gpu, dy);
-    cosmos_backend_free_mem(gpu, dw);
-    cosmos_backend_free_mem(gpu, db);
+    dev_free4(dx, dy, dw, db);
     free(x), free(w), free(bias), free(y);
 }
 
