@@ -461,6 +461,24 @@ cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_ten
     return be->ops->groupnorm_frames(be->ctx, y, x, gamma, beta, eps);
 }
 
+cosmos_status cosmos_op_attention_1h(cosmos_backend_t *be, struct cosmos_tensor out, struct cosmos_tensor q,
+                                     struct cosmos_tensor k, struct cosmos_tensor v, int temporal) {
+    if (q.ndim != 4 || k.ndim != 4 || v.ndim != 4 || out.ndim != 4 || !is_act(be, &q) || !is_act(be, &k) ||
+        !is_act(be, &v) || !is_act(be, &out))
+        return shape_error("attention_1h", "q, k, v, out must be [C,T,H,W] activations", &q, &k);
+    if (memcmp(out.shape, q.shape, sizeof q.shape) != 0 || memcmp(k.shape, v.shape, sizeof k.shape) != 0)
+        return shape_error("attention_1h", "out must be shaped like q, and v like k", &out, &v);
+    if (k.shape[0] != q.shape[0] || k.shape[2] != q.shape[2] || k.shape[3] != q.shape[3] || q.shape[1] < 1 ||
+        (temporal ? k.shape[1] < q.shape[1] : k.shape[1] != q.shape[1]))
+        return shape_error("attention_1h",
+                           "k must be [C, S, H, W] with S == Tq (spatial) or S >= Tq (temporal) for q [C, Tq, H, W]",
+                           &k, &q);
+    if (out.data == q.data || out.data == k.data || out.data == v.data)
+        return shape_error("attention_1h", "out must not alias q, k or v", &out, &q);
+    if (!be->ops->attention_1h) return missing_op(be, "attention_1h");
+    return be->ops->attention_1h(be->ctx, out, q, k, v, temporal);
+}
+
 cosmos_status cosmos_op_swish(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
     if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || !is_act(be, &y) || !is_act(be, &x))
         return shape_error("swish", "x and y must be activations of one size", &x, &y);

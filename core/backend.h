@@ -207,6 +207,13 @@ cosmos_status cosmos_op_causal_conv3d(cosmos_backend_t *be, struct cosmos_tensor
  * over all C*H*W values of x[:, t]; gamma, beta [C] (f32 or bf16, one dtype). y may alias x. */
 cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                          struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
+/* Single-head attention of the tokenizers' AttnBlocks (2.5: one head of width C, scale 1/sqrt(C))
+ * on their own layout: q, out [C, Tq, H, W]; k, v [C, S, H, W]. temporal == 0: spatial, per frame
+ * (S == Tq), the H*W tokens of a frame attend each other. temporal != 0: per position, causal over
+ * frames: the Tq queries are the last Tq of the S frames (query t attends keys [0, S-Tq+t]).
+ * out must not alias q, k or v. */
+cosmos_status cosmos_op_attention_1h(cosmos_backend_t *be, struct cosmos_tensor out, struct cosmos_tensor q,
+                                     struct cosmos_tensor k, struct cosmos_tensor v, int temporal);
 /* y = x * sigmoid(x) elementwise; y may alias x. */
 cosmos_status cosmos_op_swish(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
 /* FSQ (2.7): z [D, T, H, W] (or any [D, ...]) activations, D = n_levels -> indices int32 [N] (or

@@ -1,10 +1,10 @@
 /* Building blocks of the DV tokenizer (spec components.md 2.5): weight loading by official key
  * name (2.9), CausalConv3d, the factorized (1,3,3)+(3,1,1) conv, per-frame GroupNorm, ResBlock and
  * spatial / causal temporal attention, for the encoder (whole clip) and the decoder (whole clip or
- * streaming; see dv_blocks.h). Activations [C,T,H,W] f32 on a host backend. Convs, norms, swish
- * and adds go through backend ops; the single-head attention is the host kernel
- * cosmos_cpu_attention_1h (on the [C,T,H*W] layout, no transposes) and the frame concatenations of
- * the streaming caches are host loops (memcpy): they become backend ops with the CUDA port.
+ * streaming; see dv_blocks.h). Activations [C,T,H,W] f32 on a host backend. Convs, norms, swish,
+ * adds and the single-head attention (on the [C,T,H*W] layout, no transposes) go through backend
+ * ops; the frame concatenations of the streaming caches are host loops (memcpy): they become
+ * backend ops with the CUDA port.
  * Streaming state: a temporal conv (time_pad = kt-1 = 2) reads [cached 2 frames ; new frames] with
  * no replication (the first call fills the cache with copies of its frame 0, which is exactly the
  * whole-clip replication), so a frame's output is computed from the same values by the same op in
@@ -19,7 +19,6 @@
 
 #include "core/dtype.h"
 #include "core/log.h"
-#include "kernels/cpu/cpu_ops.h"
 
 struct cosmos_tensor dv_tensor(const struct dv_act *a) {
     struct cosmos_tensor t = {a->d, COSMOS_F32, 4, {a->C, a->T, a->H, a->W}};
@@ -372,13 +371,13 @@ static void attn_free(struct dv_attn *a) {
 /* o [C,Tq,H,W] = attention of q [C,Tq,H,W] over k, v [C,S,H,W]. Spatial (S == Tq): one sequence
  * per frame, its H*W tokens attend each other. Temporal: one sequence per position; the Tq
  * queries are the last Tq of the S frames (query t attends keys [0, S-Tq+t]).
- * A host kernel called directly (no backend op yet; the DV blocks need a host backend anyway): it
- * reads the [C,T,H*W] layout in place, spatial through sgemm. It computes each frame (spatial) and
- * each (query frame, position) (temporal) identically whatever Tq and S, which keeps the streamed
- * decoder bitwise equal to the whole-clip decode (attention_single_head.c). */
-static cosmos_status attend(struct dv_act *o, const struct dv_act *q, const struct dv_act *k, const struct dv_act *v,
-                            int temporal) {
-    return cosmos_cpu_attention_1h(o->d, q->d, k->d, v->d, q->C, q->T, k->T, q->H * q->W, temporal);
+ * The backend op cosmos_op_attention_1h: on the CPU it reads the [C,T,H*W] layout in place,
+ * spatial through sgemm, and computes each frame (spatial) and each (query frame, position)
+ * (temporal) identically whatever Tq and S, which keeps the streamed decoder bitwise equal to the
+ * whole-clip decode (attention_single_head.c). */
+static cosmos_status attend(const struct dv_ctx *c, struct dv_act *o, const struct dv_act *q, const struct dv_act *k,
+                            const struct dv_act *v, int temporal) {
+    return cosmos_op_attention_1h(c->be, dv_tensor(o), dv_tensor(q), dv_tensor(k), dv_tensor(v), temporal);
 }
 
 static cosmos_status attn_run(const struct dv_ctx *c, struct dv_attn *a, struct dv_act *x) {
@@ -399,7 +398,7 @@ static cosmos_status attn_run(const struct dv_ctx *c, struct dv_attn *a, struct 
         keys = &a->kc, values = &a->vc;
     }
     CHECK(dv_act_new(c, &o, x->C, x->T, x->H, x->W));
-    CHECK(attend(&o, &q, keys, values, a->temporal));
+    CHECK(attend(c, &o, &q, keys, values, a->temporal));
     CHECK(dv_conv_run(c, &a->proj_out, &h, &o));
     CHECK(cosmos_op_add(c->be, dv_tensor(x), dv_tensor(x), dv_tensor(&h)));
 fail:

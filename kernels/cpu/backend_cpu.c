@@ -210,6 +210,12 @@ static cosmos_status cpu_groupnorm_frames(void *ctx, struct cosmos_tensor y, str
                                 x.shape[2] * x.shape[3], eps);
     return COSMOS_OK;
 }
+static cosmos_status cpu_attention_1h(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
+                                      struct cosmos_tensor k, struct cosmos_tensor v, int temporal) {
+    (void)ctx;
+    return cosmos_cpu_attention_1h(out.data, q.data, k.data, v.data, q.shape[0], q.shape[1], k.shape[1],
+                                   q.shape[2] * q.shape[3], temporal);
+}
 static cosmos_status cpu_swish(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
     (void)ctx;
     cosmos_cpu_swish(y.data, x.data, cosmos_tensor_numel(&x));
@@ -274,6 +280,7 @@ static const struct cosmos_backend_ops cpu_ops = {
     .causal_conv3d = cpu_causal_conv3d,
     .groupnorm_frames = cpu_groupnorm_frames,
     .swish = cpu_swish,
+    .attention_1h = cpu_attention_1h,
     .fsq_quantize = cpu_fsq_quantize,
     .fsq_dequantize = cpu_fsq_dequantize,
     .layernorm_modulate = cpu_layernorm_modulate,

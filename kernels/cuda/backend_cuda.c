@@ -469,6 +469,12 @@ static cosmos_status cuda_groupnorm_frames(void *ctx, struct cosmos_tensor y, st
     return cosmos_cuda_groupnorm_frames(y.data, x.data, x.dtype, gamma.data, beta.data, gamma.dtype, x.shape[0],
                                         x.shape[1], x.shape[2] * x.shape[3], eps, c->stream);
 }
+static cosmos_status cuda_attention_1h(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
+                                       struct cosmos_tensor k, struct cosmos_tensor v, int temporal) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_attention_1h(out.data, q.data, k.data, v.data, q.dtype, q.shape[0], q.shape[1], k.shape[1],
+                                    q.shape[2] * q.shape[3], temporal, c->stream);
+}
 static cosmos_status cuda_fsq_quantize(void *ctx, struct cosmos_tensor indices, struct cosmos_tensor codes,
                                        struct cosmos_tensor z, const int *levels, int n_levels) {
     struct cuda_ctx *c = ctx;
@@ -520,6 +526,7 @@ static const struct cosmos_backend_ops cuda_ops = {
     .causal_conv3d = cuda_causal_conv3d,
     .groupnorm_frames = cuda_groupnorm_frames,
     .swish = cuda_swish,
+    .attention_1h = cuda_attention_1h,
     .fsq_quantize = cuda_fsq_quantize,
     .fsq_dequantize = cuda_fsq_dequantize,
     /* diffusion-decoder DiT ops */

@@ -124,6 +124,11 @@ cosmos_status cosmos_cuda_causal_conv3d(cosmos_cublaslt_t *lt, cosmos_bf16 *y, c
 cosmos_status cosmos_cuda_groupnorm_frames(void *y, const void *x, enum cosmos_dtype dtype, const void *gamma,
                                            const void *beta, enum cosmos_dtype p_dtype, int64_t C, int64_t T,
                                            int64_t HW, float eps, cudaStream_t stream);
+/* Single-head attention (attention_1h.cu): q, o [C, Tq, HW]; k, v [C, S, HW] of dtype; spatial
+ * (S == Tq) or temporal (causal over frames); see cosmos_op_attention_1h. */
+cosmos_status cosmos_cuda_attention_1h(void *o, const void *q, const void *k, const void *v, enum cosmos_dtype dtype,
+                                       int64_t C, int64_t Tq, int64_t S, int64_t HW, int temporal,
+                                       cudaStream_t stream);
 /* FSQ (fsq.cu): z, codes [D, N] of dtype, indices int32 [N], levels[D] on the host. Dequantize
  * waits for the stream (it reports an index outside the vocabulary: INVALID_ARG). */
 cosmos_status cosmos_cuda_fsq_quantize(int32_t *indices, void *codes, const void *z, enum cosmos_dtype dtype,

@@ -1,5 +1,5 @@
 /* CUDA parity of the DV tokenizer ops (spec components.md 2.4-2.7; ggml test-backend-ops style):
- * kernels/cuda/{haar,causal_conv3d,groupnorm_frames,fsq}.cu against the CPU ops (kernels/cpu), bf16
+ * kernels/cuda/{haar,causal_conv3d,groupnorm_frames,attention_1h,fsq}.cu against the CPU ops (kernels/cpu), bf16
  * activations through the cosmos_op_* dispatchers on "cuda:0" (the backend's activations) and,
  * where the launcher takes them, f32 activations through the cosmos_cuda_* launchers on the
  * backend's stream, on seeded random inputs:
@@ -11,6 +11,8 @@
  *    many chunks (a small im2col budget through the launcher);
  *  - GroupNorm per frame: frames spread over many blocks, values far from 0 (the two-pass
  *    variance), y == x, bf16 and f32 parameters;
+ *  - the AttnBlocks' single-head attention, spatial (up to 300 tokens a frame, C up to 512) and
+ *    temporal (whole clip, and new frames over a longer key cache), plain and peaky;
  *  - FSQ quantize (indices equal to the CPU's, codes exact) and dequantize (all 64000 indices of
  *    DV8x16x16's levels), and an out-of-range index refused with INVALID_ARG;
  *  - on a GPU only, a conv and a GroupNorm at the tokenizer's full-resolution sizes.
@@ -144,6 +146,8 @@ Test(cuda_dv, haar, .init = open_backends, .fini = close_backends) {
 
 static void check_groupnorm(int64_t C, int64_t T, int64_t H, int64_t W, float offset, enum cosmos_dtype dt,
                             enum cosmos_dtype p_dt, int in_place);
+static void check_attention_1h(int64_t C, int64_t Tq, int64_t S, int64_t H, int64_t W, int temporal, float qscale,
+                               enum cosmos_dtype dt);
 
 /* ------------------------------------------------------------------------ causal conv3d */
 
@@ -199,8 +203,8 @@ Test(cuda_dv, causal_conv3d, .init = open_backends, .fini = close_backends) {
 
 /* The tokenizer's sizes at 33 x 640 x 1024 (a few frames of them): the level-1 (1,3,3) conv, whose
  * im2col matrix (2 frames x 80 x 128 positions x K 2304) passes the 64 MiB budget, so it runs in
- * two chunks; the level-0 GroupNorm over [128, 3, 160, 256]. Left out on the emulator (its GEMM is
- * a plain loop: minutes). */
+ * two chunks; the level-0 GroupNorm over [128, 3, 160, 256]; the mid block's spatial attention
+ * (512 channels, 2560 tokens a frame). Left out on the emulator (minutes there). */
 Test(cuda_dv, model_shapes, .init = open_backends, .fini = close_backends) {
     if (cuda_test_emulated()) {
         cr_log_info("cuda_dv::model_shapes left out on the emulator (a 24 GFLOP conv)");
@@ -208,6 +212,7 @@ Test(cuda_dv, model_shapes, .init = open_backends, .fini = close_backends) {
     }
     check_conv(256, 256, 2, 80, 128, cosmos_conv3d_params_causal(1, 3, 3, 1, 1, 1), COSMOS_BF16);
     check_groupnorm(128, 3, 160, 256, 0.5f, COSMOS_BF16, COSMOS_BF16, 1);
+    check_attention_1h(512, 2, 2, 40, 64, 0, 1.0f, COSMOS_BF16); /* the mid block at 33 x 640 x 1024 */
 }
 
 /* Output positions in many chunks (an im2col budget of a few rows), through the launcher on a
@@ -285,6 +290,71 @@ Test(cuda_dv, groupnorm_frames, .init = open_backends, .fini = close_backends) {
     check_groupnorm(3, 1, 1, 1, 0.0f, COSMOS_BF16, COSMOS_BF16, 0);     /* 3 values a frame */
     check_groupnorm(16, 5, 12, 20, 5.0f, COSMOS_F32, COSMOS_F32, 1);
     check_groupnorm(64, 2, 64, 64, 30.0f, COSMOS_F32, COSMOS_BF16, 0);
+}
+
+/* ------------------------------------------------------------------------ single-head attention */
+
+/* Attention tolerance: the same bf16 inputs, f32 dot products over C in another order, the softmax
+ * weights applied before (CPU) or after (CUDA) the V sum, one bf16 rounding. */
+#define A1H_RTOL 1.6e-2
+#define A1H_ATOL 4e-3
+
+static void check_attention_1h(int64_t C, int64_t Tq, int64_t S, int64_t H, int64_t W, int temporal, float qscale,
+                               enum cosmos_dtype dt) {
+    char what[160];
+    snprintf(what, sizeof what, "attention_1h %s C=%lld Tq=%lld S=%lld HW=%lldx%lld q x%g %s",
+             temporal ? "temporal" : "spatial", (long long)C, (long long)Tq, (long long)S, (long long)H, (long long)W,
+             qscale, cosmos_dtype_name(dt));
+    const int64_t nq = C * Tq * H * W, nk = C * S * H * W;
+    float *q = rand_vals(nq, 13, qscale, 0.0f), *k = rand_vals(nk, 14, 1.0f, 0.0f), *v = rand_vals(nk, 15, 1.0f, 0.0f),
+          *o = malloc(sizeof(float) * (size_t)nq);
+    cr_assert_eq(cosmos_op_attention_1h(cpu, cosmos_tensor_4d(o, COSMOS_F32, C, Tq, H, W),
+                                        cosmos_tensor_4d(q, COSMOS_F32, C, Tq, H, W),
+                                        cosmos_tensor_4d(k, COSMOS_F32, C, S, H, W),
+                                        cosmos_tensor_4d(v, COSMOS_F32, C, S, H, W), temporal),
+                 COSMOS_OK, "%s (cpu)", what);
+    void *dq = dev_put(q, nq, dt), *dk = dev_put(k, nk, dt), *dv = dev_put(v, nk, dt), *dout = dev_put(NULL, nq, dt);
+    if (dt == COSMOS_BF16)
+        cr_assert_eq(cosmos_op_attention_1h(gpu, cosmos_tensor_4d(dout, dt, C, Tq, H, W),
+                                            cosmos_tensor_4d(dq, dt, C, Tq, H, W), cosmos_tensor_4d(dk, dt, C, S, H, W),
+                                            cosmos_tensor_4d(dv, dt, C, S, H, W), temporal),
+                     COSMOS_OK, "%s", what);
+    else
+        cr_assert_eq(cosmos_cuda_attention_1h(dout, dq, dk, dv, dt, C, Tq, S, H * W, temporal, gpu_stream()), COSMOS_OK,
+                     "%s", what);
+    float *g = dev_get(dout, nq, dt);
+    cuda_test_compare(what, g, o, nq, dt == COSMOS_BF16 ? A1H_ATOL : 1e-5, dt == COSMOS_BF16 ? A1H_RTOL : 1e-4);
+    free(g);
+    dev_free4(dq, dk, dv, dout);
+    free(q), free(k), free(v), free(o);
+}
+
+Test(cuda_dv, attention_1h, .init = open_backends, .fini = close_backends) {
+    for (int i = 0; i < 2; i++) {
+        const enum cosmos_dtype dt = i ? COSMOS_F32 : COSMOS_BF16;
+        check_attention_1h(16, 3, 3, 6, 8, 0, 1.0f, dt);    /* spatial, 48 tokens a frame */
+        check_attention_1h(32, 2, 2, 15, 20, 0, 1.0f, dt);  /* 300 tokens: more keys than threads */
+        check_attention_1h(16, 3, 3, 6, 8, 0, 6.0f, dt);    /* peaky: a few keys dominate */
+        check_attention_1h(16, 5, 5, 3, 4, 1, 1.0f, dt);    /* temporal, the whole clip */
+        check_attention_1h(16, 1, 5, 3, 4, 1, 1.0f, dt);    /* temporal, one new frame over a 5-frame cache */
+        check_attention_1h(16, 2, 6, 3, 4, 1, 6.0f, dt);    /* two new frames, peaky */
+        check_attention_1h(512, 1, 1, 4, 5, 0, 1.0f, dt);   /* the mid blocks' width */
+        check_attention_1h(4, 2, 13000, 1, 1, 1, 1.0f, dt); /* 52 KB of scores: over 48 KiB (the attribute) */
+    }
+    /* refused by the dispatcher: spatial with S != Tq, out aliasing q */
+    void *d = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, 4096, &d), COSMOS_OK);
+    cr_expect_eq(cosmos_op_attention_1h(gpu, cosmos_tensor_4d(d, COSMOS_BF16, 4, 2, 2, 2),
+                                        cosmos_tensor_4d((char *)d + 256, COSMOS_BF16, 4, 2, 2, 2),
+                                        cosmos_tensor_4d((char *)d + 512, COSMOS_BF16, 4, 3, 2, 2),
+                                        cosmos_tensor_4d((char *)d + 1024, COSMOS_BF16, 4, 3, 2, 2), 0),
+                 COSMOS_ERR_INVALID_ARG);
+    cr_expect_eq(cosmos_op_attention_1h(gpu, cosmos_tensor_4d(d, COSMOS_BF16, 4, 2, 2, 2),
+                                        cosmos_tensor_4d(d, COSMOS_BF16, 4, 2, 2, 2),
+                                        cosmos_tensor_4d((char *)d + 512, COSMOS_BF16, 4, 2, 2, 2),
+                                        cosmos_tensor_4d((char *)d + 1024, COSMOS_BF16, 4, 2, 2, 2), 0),
+                 COSMOS_ERR_INVALID_ARG);
+    cosmos_backend_free_mem(gpu, d);
 }
 
 /* ------------------------------------------------------------------------ FSQ */
