@@ -461,6 +461,20 @@ cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_ten
     return be->ops->groupnorm_frames(be->ctx, y, x, gamma, beta, eps);
 }
 
+cosmos_status cosmos_op_pool_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, int temporal) {
+    if (x.ndim != 4 || y.ndim != 4 || !is_act(be, &x) || !is_act(be, &y) || x.shape[0] != y.shape[0])
+        return shape_error("pool_add", "x and y must be [C,T,H,W] activations of one C", &x, &y);
+    const int ok = temporal ? y.shape[1] == (x.shape[1] + 1) / 2 && y.shape[2] == x.shape[2] && y.shape[3] == x.shape[3]
+                            : x.shape[2] >= 2 && x.shape[3] >= 2 && y.shape[1] == x.shape[1] &&
+                                  y.shape[2] == x.shape[2] / 2 && y.shape[3] == x.shape[3] / 2;
+    if (!ok || x.shape[1] < 1)
+        return shape_error("pool_add", temporal ? "y must be [C, (T+1)/2, H, W]" : "y must be [C, T, H/2, W/2], H, W >= 2",
+                           &y, &x);
+    if (x.data == y.data) return shape_error("pool_add", "y must not alias x", &y, &x);
+    if (!be->ops->pool_add) return missing_op(be, "pool_add");
+    return be->ops->pool_add(be->ctx, y, x, temporal);
+}
+
 cosmos_status cosmos_op_attention_1h(cosmos_backend_t *be, struct cosmos_tensor out, struct cosmos_tensor q,
                                      struct cosmos_tensor k, struct cosmos_tensor v, int temporal) {
     if (q.ndim != 4 || k.ndim != 4 || v.ndim != 4 || out.ndim != 4 || !is_act(be, &q) || !is_act(be, &k) ||

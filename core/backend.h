@@ -207,6 +207,12 @@ cosmos_status cosmos_op_causal_conv3d(cosmos_backend_t *be, struct cosmos_tensor
  * over all C*H*W values of x[:, t]; gamma, beta [C] (f32 or bf16, one dtype). y may alias x. */
 cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                          struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
+/* The average-pool branch of the DV encoder's CausalHybridDownsample3d (2.5), added into the conv
+ * branch's output y (the shapes that conv gives). temporal == 0: x [C,T,H,W], y [C,T,H/2,W/2]
+ * (H, W >= 2) += the mean of each 2x2 block. temporal != 0: x [C,T,H,W], y [C,(T+1)/2,H,W]:
+ * y[t] += (x[max(2t-1,0)] + x[min(2t,T-1)]) / 2 (frame pairs with frame 0 repeated once in front).
+ * y must not alias x. */
+cosmos_status cosmos_op_pool_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, int temporal);
 /* Single-head attention of the tokenizers' AttnBlocks (2.5: one head of width C, scale 1/sqrt(C))
  * on their own layout: q, out [C, Tq, H, W]; k, v [C, S, H, W]. temporal == 0: spatial, per frame
  * (S == Tq), the H*W tokens of a frame attend each other. temporal != 0: per position, causal over

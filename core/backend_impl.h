@@ -60,6 +60,7 @@ struct cosmos_backend_ops {
     cosmos_status (*groupnorm_frames)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
                                       struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
     cosmos_status (*swish)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
+    cosmos_status (*pool_add)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int temporal);
     cosmos_status (*attention_1h)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q, struct cosmos_tensor k,
                                   struct cosmos_tensor v, int temporal);
     cosmos_status (*fsq_quantize)(void *ctx, struct cosmos_tensor indices, struct cosmos_tensor codes,

@@ -32,19 +32,7 @@ static cosmos_status downsample(const struct dv_ctx *e, struct dv_act *x, const 
         struct cosmos_conv3d_params p = {1, 3, 3, 0, 1, 2, 0, 1};
         snprintf(name, sizeof name, "%s.conv1", prefix);
         CHECK(dv_conv_named(e, &y, x, name, x->C, p));
-        for (int64_t c = 0; c < x->C; c++)
-            for (int64_t t = 0; t < x->T; t++)
-                for (int64_t i = 0; i < y.H; i++)
-                    for (int64_t j = 0; j < y.W; j++) {
-                        const float *xp = x->d + (c * x->T + t) * x->H * x->W;
-                        float s = 0.0f;
-                        for (int di = 0; di < 2; di++)
-                            for (int dj = 0; dj < 2; dj++) {
-                                int64_t r = 2 * i + di, cc = 2 * j + dj; /* the pad row/col reads 0 */
-                                s += (r < x->H && cc < x->W) ? xp[r * x->W + cc] : 0.0f;
-                            }
-                        y.d[((c * y.T + t) * y.H + i) * y.W + j] += s * 0.25f;
-                    }
+        CHECK(cosmos_op_pool_add(e->be, dv_tensor(&y), dv_tensor(x), 0));
         dv_act_move(e, x, &y);
     }
     if (temporal) {
@@ -54,14 +42,7 @@ static cosmos_status downsample(const struct dv_ctx *e, struct dv_act *x, const 
         p.time_pad += 1;
         snprintf(name, sizeof name, "%s.conv2", prefix);
         CHECK(dv_conv_named(e, &y, x, name, x->C, p));
-        const int64_t HW = x->H * x->W;
-        for (int64_t c = 0; c < x->C; c++)
-            for (int64_t t = 0; t < y.T; t++) {
-                int64_t a = 2 * t - 1 < 0 ? 0 : 2 * t - 1, b = 2 * t < x->T ? 2 * t : x->T - 1;
-                const float *xa = x->d + (c * x->T + a) * HW, *xb = x->d + (c * x->T + b) * HW;
-                float *yd = y.d + (c * y.T + t) * HW;
-                for (int64_t i = 0; i < HW; i++) yd[i] += (xa[i] + xb[i]) * 0.5f;
-            }
+        CHECK(cosmos_op_pool_add(e->be, dv_tensor(&y), dv_tensor(x), 1));
         dv_act_move(e, x, &y);
     }
     snprintf(name, sizeof name, "%s.conv3", prefix);

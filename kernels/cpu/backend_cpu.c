@@ -210,6 +210,12 @@ static cosmos_status cpu_groupnorm_frames(void *ctx, struct cosmos_tensor y, str
                                 x.shape[2] * x.shape[3], eps);
     return COSMOS_OK;
 }
+static cosmos_status cpu_pool_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int temporal) {
+    (void)ctx;
+    cosmos_cpu_pool_add(y.data, x.data, x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2],
+                        y.shape[3], temporal);
+    return COSMOS_OK;
+}
 static cosmos_status cpu_attention_1h(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                       struct cosmos_tensor k, struct cosmos_tensor v, int temporal) {
     (void)ctx;
@@ -281,6 +287,7 @@ static const struct cosmos_backend_ops cpu_ops = {
     .groupnorm_frames = cpu_groupnorm_frames,
     .swish = cpu_swish,
     .attention_1h = cpu_attention_1h,
+    .pool_add = cpu_pool_add,
     .fsq_quantize = cpu_fsq_quantize,
     .fsq_dequantize = cpu_fsq_dequantize,
     .layernorm_modulate = cpu_layernorm_modulate,

@@ -78,6 +78,10 @@ void cosmos_cpu_groupnorm_frames(float *y, const float *x, const void *gamma, co
                                  enum cosmos_dtype param_dtype, int64_t C, int64_t T, int64_t HW, float eps);
 /* y = x * sigmoid(x); y may equal x. */
 void cosmos_cpu_swish(float *y, const float *x, int64_t n);
+/* The DV downsample's average pools added into y (pool_add.c; cosmos_op_pool_add): x [C,T,H,W],
+ * y [C,T,Ho,Wo] (spatial) or [C,To,H,W] (temporal). */
+void cosmos_cpu_pool_add(float *y, const float *x, int64_t C, int64_t T, int64_t H, int64_t W, int64_t To, int64_t Ho,
+                         int64_t Wo, int temporal);
 /* FSQ (fsq.c): z [D, N] -> indices [N] int32 and codes [D, N]; D <= COSMOS_FSQ_MAX_LEVELS. */
 void cosmos_cpu_fsq_quantize(int32_t *indices, float *codes, const float *z, const int *levels, int D, int64_t N);
 /* indices [N] -> codes [D, N]; an index outside [0, prod(levels)) is INVALID_ARG. */

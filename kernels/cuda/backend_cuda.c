@@ -469,6 +469,11 @@ static cosmos_status cuda_groupnorm_frames(void *ctx, struct cosmos_tensor y, st
     return cosmos_cuda_groupnorm_frames(y.data, x.data, x.dtype, gamma.data, beta.data, gamma.dtype, x.shape[0],
                                         x.shape[1], x.shape[2] * x.shape[3], eps, c->stream);
 }
+static cosmos_status cuda_pool_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int temporal) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_pool_add(y.data, x.data, x.dtype, x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1],
+                                y.shape[2], y.shape[3], temporal, c->stream);
+}
 static cosmos_status cuda_attention_1h(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
                                        struct cosmos_tensor k, struct cosmos_tensor v, int temporal) {
     struct cuda_ctx *c = ctx;
@@ -527,6 +532,7 @@ static const struct cosmos_backend_ops cuda_ops = {
     .groupnorm_frames = cuda_groupnorm_frames,
     .swish = cuda_swish,
     .attention_1h = cuda_attention_1h,
+    .pool_add = cuda_pool_add,
     .fsq_quantize = cuda_fsq_quantize,
     .fsq_dequantize = cuda_fsq_dequantize,
     /* diffusion-decoder DiT ops */

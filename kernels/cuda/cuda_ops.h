@@ -124,6 +124,10 @@ cosmos_status cosmos_cuda_causal_conv3d(cosmos_cublaslt_t *lt, cosmos_bf16 *y, c
 cosmos_status cosmos_cuda_groupnorm_frames(void *y, const void *x, enum cosmos_dtype dtype, const void *gamma,
                                            const void *beta, enum cosmos_dtype p_dtype, int64_t C, int64_t T,
                                            int64_t HW, float eps, cudaStream_t stream);
+/* The DV downsample's average pools added into y (pool_add.c): x [C,T,H,W], y [C,T,Ho,Wo] (spatial)
+ * or [C,To,H,W] (temporal), one dtype; see cosmos_op_pool_add. */
+cosmos_status cosmos_cuda_pool_add(void *y, const void *x, enum cosmos_dtype dtype, int64_t C, int64_t T, int64_t H,
+                                   int64_t W, int64_t To, int64_t Ho, int64_t Wo, int temporal, cudaStream_t stream);
 /* Single-head attention (attention_1h.cu): q, o [C, Tq, HW]; k, v [C, S, HW] of dtype; spatial
  * (S == Tq) or temporal (causal over frames); see cosmos_op_attention_1h. */
 cosmos_status cosmos_cuda_attention_1h(void *o, const void *q, const void *k, const void *v, enum cosmos_dtype dtype,

@@ -357,6 +357,44 @@ Test(cuda_dv, attention_1h, .init = open_backends, .fini = close_backends) {
     cosmos_backend_free_mem(gpu, d);
 }
 
+/* ------------------------------------------------------------------------ downsample pools */
+
+static void check_pool_add(int64_t C, int64_t T, int64_t H, int64_t W, int temporal, enum cosmos_dtype dt) {
+    char what[128];
+    snprintf(what, sizeof what, "pool_add %s [%lld,%lld,%lld,%lld] %s", temporal ? "temporal" : "spatial", (long long)C,
+             (long long)T, (long long)H, (long long)W, cosmos_dtype_name(dt));
+    const int64_t To = temporal ? (T + 1) / 2 : T, Ho = temporal ? H : H / 2, Wo = temporal ? W : W / 2;
+    const int64_t nx = C * T * H * W, ny = C * To * Ho * Wo;
+    float *x = rand_vals(nx, 16, 1.0f, 0.0f), *y = rand_vals(ny, 17, 1.0f, 0.0f);
+    void *dx = dev_put(x, nx, dt), *dy = dev_put(y, ny, dt);
+    cr_assert_eq(cosmos_op_pool_add(cpu, cosmos_tensor_4d(y, COSMOS_F32, C, To, Ho, Wo),
+                                    cosmos_tensor_4d(x, COSMOS_F32, C, T, H, W), temporal),
+                 COSMOS_OK);
+    if (dt == COSMOS_BF16)
+        cr_assert_eq(cosmos_op_pool_add(gpu, cosmos_tensor_4d(dy, dt, C, To, Ho, Wo), cosmos_tensor_4d(dx, dt, C, T, H, W),
+                                        temporal),
+                     COSMOS_OK, "%s", what);
+    else
+        cr_assert_eq(cosmos_cuda_pool_add(dy, dx, dt, C, T, H, W, To, Ho, Wo, temporal, gpu_stream()), COSMOS_OK, "%s",
+                     what);
+    float *g = dev_get(dy, ny, dt);
+    cuda_test_compare(what, g, y, ny, dt == COSMOS_BF16 ? BF16_ATOL : F32_ATOL, dt == COSMOS_BF16 ? BF16_RTOL : F32_RTOL);
+    free(g);
+    dev_free4(dx, dy, NULL, NULL);
+    free(x), free(y);
+}
+
+Test(cuda_dv, pool_add, .init = open_backends, .fini = close_backends) {
+    for (int i = 0; i < 2; i++) {
+        const enum cosmos_dtype dt = i ? COSMOS_F32 : COSMOS_BF16;
+        check_pool_add(8, 3, 10, 12, 0, dt);
+        check_pool_add(8, 3, 11, 13, 0, dt); /* odd H, W: the last row and column are not pooled */
+        check_pool_add(8, 9, 4, 6, 1, dt);   /* 9 frames -> 5 */
+        check_pool_add(8, 1, 4, 6, 1, dt);   /* one frame */
+        check_pool_add(8, 4, 4, 6, 1, dt);   /* even T */
+    }
+}
+
 /* ------------------------------------------------------------------------ FSQ */
 
 Test(cuda_dv, fsq, .init = open_backends, .fini = close_backends) {
