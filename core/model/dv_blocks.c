@@ -21,13 +21,33 @@
 #include "core/log.h"
 
 struct cosmos_tensor dv_tensor(const struct dv_act *a) {
-    struct cosmos_tensor t = {a->d, COSMOS_F32, 4, {a->C, a->T, a->H, a->W}};
+    struct cosmos_tensor t = {a->d, a->dt, 4, {a->C, a->T, a->H, a->W}};
     return t;
+}
+
+/* The device backend a context computes on (its activations are device memory); NULL on a host. */
+static cosmos_backend_t *device_of(const struct dv_ctx *c) {
+    return c && c->be && !cosmos_backend_is_host(c->be) ? c->be : NULL;
+}
+
+/* Host-only steps (the streaming caches, zero frames): refused on a device backend. */
+static cosmos_status need_host(const struct dv_ctx *c, const char *what) {
+    if (!device_of(c)) return COSMOS_OK;
+    LOG_ERROR("%s: %s is not implemented on backend '%s' (host backends only)", c->who, what,
+              cosmos_backend_name(c->be));
+    return COSMOS_ERR_UNSUPPORTED;
 }
 
 /* ---- activations and their buffer pool ---- */
 
 /* Removes slot i from the pool and returns its buffer. */
+static void buf_release(cosmos_backend_t *dev, float *d) {
+    if (dev)
+        cosmos_backend_free_mem(dev, d);
+    else
+        free(d);
+}
+
 static float *pool_take(struct dv_pool *p, int i) {
     float *d = p->d[i];
     p->held -= p->n[i];
@@ -37,13 +57,18 @@ static float *pool_take(struct dv_pool *p, int i) {
     return d;
 }
 
-void dv_pool_free(struct dv_pool *p) {
-    while (p && p->count) free(pool_take(p, p->count - 1));
+static cosmos_backend_t *pool_dev(const struct dv_pool *p) {
+    return p && p->be && !cosmos_backend_is_host(p->be) ? p->be : NULL;
 }
 
-/* A buffer of n floats, contents undefined: the most recently released one of exactly n floats,
- * else a new one. A miss means the shapes changed: the pool's buffers (other shapes) are freed
- * first, so that they do not sit beside the new ones. */
+void dv_pool_free(struct dv_pool *p) {
+    while (p && p->count) buf_release(pool_dev(p), pool_take(p, p->count - 1));
+}
+
+/* A buffer of n elements, contents undefined: the most recently released one of exactly n, else a
+ * new one (host f32, or device memory of the backend's activation dtype). A miss means the shapes
+ * changed: the pool's buffers (other shapes) are freed first, so that they do not sit beside the
+ * new ones. */
 static float *buf_get(const struct dv_ctx *c, int64_t n) {
     struct dv_pool *p = c ? c->pool : NULL;
     if (p) {
@@ -51,6 +76,12 @@ static float *buf_get(const struct dv_ctx *c, int64_t n) {
         for (int i = 0; i < p->count; i++)
             if (p->n[i] == n) return pool_take(p, i);
         dv_pool_free(p);
+    }
+    cosmos_backend_t *dev = device_of(c);
+    if (dev) {
+        void *d = NULL;
+        const size_t bytes = cosmos_dtype_size(cosmos_backend_act_dtype(dev)) * (size_t)(n > 0 ? n : 1);
+        return cosmos_backend_alloc(dev, bytes, &d) == COSMOS_OK ? d : NULL;
     }
     return malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
 }
@@ -60,20 +91,21 @@ static void buf_put(const struct dv_ctx *c, float *d, int64_t n) {
     struct dv_pool *p = c ? c->pool : NULL;
     if (!d) return;
     if (!p) {
-        free(d);
+        buf_release(device_of(c), d);
         return;
     }
-    if (p->count == DV_POOL_SLOTS) free(pool_take(p, p->count - 1));
+    if (p->count == DV_POOL_SLOTS) buf_release(pool_dev(p), pool_take(p, p->count - 1));
     memmove(&p->d[1], &p->d[0], sizeof p->d[0] * (size_t)p->count);
     memmove(&p->n[1], &p->n[0], sizeof p->n[0] * (size_t)p->count);
     p->d[0] = d, p->n[0] = n;
     p->count++;
     p->held += n;
-    while (p->count && p->held > 2 * p->largest) free(pool_take(p, p->count - 1));
+    while (p->count && p->held > 2 * p->largest) buf_release(pool_dev(p), pool_take(p, p->count - 1));
 }
 
 cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
     a->C = C, a->T = T, a->H = H, a->W = W;
+    a->dt = device_of(c) ? cosmos_backend_act_dtype(c->be) : COSMOS_F32;
     a->d = buf_get(c, C * T * H * W);
     if (!a->d) {
         LOG_ERROR("dv tokenizer: cannot allocate a [%lld,%lld,%lld,%lld] activation", (long long)C, (long long)T,
@@ -84,7 +116,8 @@ cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, in
 }
 
 cosmos_status dv_act_zeros(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
-    cosmos_status st = dv_act_new(c, a, C, T, H, W);
+    cosmos_status st = need_host(c, "a zero activation");
+    if (st == COSMOS_OK) st = dv_act_new(c, a, C, T, H, W);
     if (st == COSMOS_OK) memset(a->d, 0, sizeof(float) * (size_t)(C * T * H * W));
     return st;
 }
@@ -103,6 +136,7 @@ void dv_act_move(const struct dv_ctx *c, struct dv_act *dst, struct dv_act *src)
 cosmos_status dv_act_cat_time(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a,
                               const struct dv_act *b) {
     const int64_t Ta = a->d ? a->T : 0, HW = b->H * b->W;
+    if (need_host(c, "joining frames (streaming)") != COSMOS_OK) return COSMOS_ERR_UNSUPPORTED;
     if (a->d && (a->C != b->C || a->H != b->H || a->W != b->W)) {
         LOG_ERROR("dv tokenizer: cannot join [%lld,%lld,%lld,%lld] and [%lld,%lld,%lld,%lld] along time",
                   (long long)a->C, (long long)a->T, (long long)a->H, (long long)a->W, (long long)b->C,
@@ -120,6 +154,7 @@ cosmos_status dv_act_cat_time(const struct dv_ctx *c, struct dv_act *y, const st
 
 cosmos_status dv_act_frames(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n) {
     const int64_t HW = a->H * a->W;
+    if (need_host(c, "taking frames (streaming)") != COSMOS_OK) return COSMOS_ERR_UNSUPPORTED;
     cosmos_status st = dv_act_new(c, y, a->C, n, a->H, a->W);
     if (st != COSMOS_OK) return st;
     for (int64_t ch = 0; ch < a->C; ch++)
@@ -163,6 +198,87 @@ fail:
     return st;
 }
 
+cosmos_status dv_param_load(const struct dv_ctx *c, struct dv_param *p, const char *name, int64_t numel,
+                            int64_t shape0) {
+    cosmos_status st = COSMOS_OK;
+    float *host = NULL;
+    cosmos_bf16 *h16 = NULL;
+    cosmos_backend_t *dev = device_of(c);
+    memset(p, 0, sizeof *p);
+    CHECK(dv_load_weight(c, name, numel, shape0, &host));
+    if (!dev) {
+        p->d = host, p->dt = COSMOS_F32;
+        return COSMOS_OK;
+    }
+    h16 = malloc(sizeof(cosmos_bf16) * (size_t)numel);
+    CHECK_ALLOC(h16);
+    cosmos_f32_to_bf16_n(h16, host, (size_t)numel);
+    CHECK(cosmos_backend_alloc(dev, sizeof(cosmos_bf16) * (size_t)numel, &p->d));
+    p->dt = COSMOS_BF16, p->dev = dev;
+    CHECK(cosmos_backend_upload(dev, p->d, h16, sizeof(cosmos_bf16) * (size_t)numel));
+fail:
+    free(host);
+    free(h16);
+    if (st != COSMOS_OK) dv_param_free(p);
+    return st;
+}
+
+void dv_param_free(struct dv_param *p) {
+    if (p->dev)
+        cosmos_backend_free_mem(p->dev, p->d);
+    else
+        free(p->d);
+    memset(p, 0, sizeof *p);
+}
+
+cosmos_status dv_act_upload(const struct dv_ctx *c, struct dv_act *a, const float *host, int64_t C, int64_t T,
+                            int64_t H, int64_t W) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_bf16 *h16 = NULL;
+    const size_t n = (size_t)(C * T * H * W);
+    CHECK(dv_act_new(c, a, C, T, H, W));
+    if (!device_of(c)) {
+        memcpy(a->d, host, sizeof(float) * n);
+        return COSMOS_OK;
+    }
+    if (a->dt == COSMOS_F32) {
+        CHECK(cosmos_backend_upload(c->be, a->d, host, sizeof(float) * n));
+    } else {
+        h16 = malloc(sizeof(cosmos_bf16) * (n ? n : 1));
+        CHECK_ALLOC(h16);
+        cosmos_f32_to_bf16_n(h16, host, n);
+        CHECK(cosmos_backend_upload(c->be, a->d, h16, sizeof(cosmos_bf16) * n));
+        CHECK(cosmos_backend_sync(c->be)); /* h16 is freed below */
+    }
+fail:
+    free(h16);
+    if (st != COSMOS_OK) dv_act_free(c, a);
+    return st;
+}
+
+cosmos_status dv_act_download(const struct dv_ctx *c, const struct dv_act *a, float *host) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_bf16 *h16 = NULL;
+    const size_t n = (size_t)(a->C * a->T * a->H * a->W);
+    if (!device_of(c)) {
+        memcpy(host, a->d, sizeof(float) * n);
+        return COSMOS_OK;
+    }
+    if (a->dt == COSMOS_F32) {
+        CHECK(cosmos_backend_download(c->be, host, a->d, sizeof(float) * n));
+        CHECK(cosmos_backend_sync(c->be));
+    } else {
+        h16 = malloc(sizeof(cosmos_bf16) * (n ? n : 1));
+        CHECK_ALLOC(h16);
+        CHECK(cosmos_backend_download(c->be, h16, a->d, sizeof(cosmos_bf16) * n));
+        CHECK(cosmos_backend_sync(c->be));
+        cosmos_bf16_to_f32_n(host, h16, n);
+    }
+fail:
+    free(h16);
+    return st;
+}
+
 /* name = prefix followed by the formatted suffix; a key longer than the buffer is an error. */
 #define KEY_MAX 320
 static cosmos_status key(char name[KEY_MAX], const char *prefix, const char *suffix_fmt, ...) {
@@ -188,17 +304,16 @@ cosmos_status dv_conv_load(const struct dv_ctx *c, struct dv_conv *cv, const cha
     char name[KEY_MAX];
     cv->cin = cin, cv->cout = cout, cv->p = p;
     CHECK(key(name, prefix, ".conv3d.weight"));
-    CHECK(dv_load_weight(c, name, cout * cin * p.kt * p.kh * p.kw, cout, &cv->w));
+    CHECK(dv_param_load(c, &cv->w, name, cout * cin * p.kt * p.kh * p.kw, cout));
     CHECK(key(name, prefix, ".conv3d.bias"));
-    CHECK(dv_load_weight(c, name, cout, 0, &cv->b));
+    CHECK(dv_param_load(c, &cv->b, name, cout, 0));
 fail:
     return st;
 }
 
 void dv_conv_free(struct dv_conv *cv) {
-    free(cv->w);
-    free(cv->b);
-    cv->w = cv->b = NULL;
+    dv_param_free(&cv->w);
+    dv_param_free(&cv->b);
     dv_act_free(NULL, &cv->cache);
 }
 
@@ -210,6 +325,7 @@ cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_
     CHECK_ARG(x->C == cv->cin, COSMOS_ERR_INTERNAL, "%s: conv expects %lld input channels, got %lld", c->who,
               (long long)cv->cin, (long long)x->C);
     if (c->stream && p.time_pad > 0) {
+        CHECK(need_host(c, "a streamed conv"));
         CHECK_ARG(p.stride_t == 1, COSMOS_ERR_INTERNAL, "%s: a streamed conv needs time stride 1", c->who);
         if (!cv->cache.d) { /* first frames of the stream: frame 0 replicated time_pad times */
             CHECK(dv_act_new(c, &cv->cache, x->C, p.time_pad, x->H, x->W));
@@ -227,8 +343,8 @@ cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_
     const int64_t Wo = (in->W + p.pad_lo + p.pad_hi - p.kw) / p.stride_s + 1;
     const int64_t K = cv->cin * p.kt * p.kh * p.kw;
     CHECK(dv_act_new(c, y, cv->cout, To, Ho, Wo));
-    CHECK(cosmos_op_causal_conv3d(c->be, dv_tensor(y), dv_tensor(in), cosmos_tensor_2d(cv->w, COSMOS_F32, cv->cout, K),
-                                  cosmos_tensor_1d(cv->b, COSMOS_F32, cv->cout), &p));
+    CHECK(cosmos_op_causal_conv3d(c->be, dv_tensor(y), dv_tensor(in), cosmos_tensor_2d(cv->w.d, cv->w.dt, cv->cout, K),
+                                  cosmos_tensor_1d(cv->b.d, cv->b.dt, cv->cout), &p));
     if (cat.d) {
         CHECK(dv_act_frames(c, &keep, &cat, cat.T - cv->p.time_pad, cv->p.time_pad));
         dv_act_move(c, &cv->cache, &keep);
@@ -271,22 +387,21 @@ cosmos_status dv_norm_load(const struct dv_ctx *c, struct dv_norm *n, const char
     char name[KEY_MAX];
     n->C = C;
     CHECK(key(name, prefix, ".norm.weight"));
-    CHECK(dv_load_weight(c, name, C, 0, &n->g));
+    CHECK(dv_param_load(c, &n->g, name, C, 0));
     CHECK(key(name, prefix, ".norm.bias"));
-    CHECK(dv_load_weight(c, name, C, 0, &n->b));
+    CHECK(dv_param_load(c, &n->b, name, C, 0));
 fail:
     return st;
 }
 
 void dv_norm_free(struct dv_norm *n) {
-    free(n->g);
-    free(n->b);
-    n->g = n->b = NULL;
+    dv_param_free(&n->g);
+    dv_param_free(&n->b);
 }
 
 cosmos_status dv_norm_run(const struct dv_ctx *c, const struct dv_norm *n, struct dv_act *y, const struct dv_act *x) {
-    return cosmos_op_groupnorm_frames(c->be, dv_tensor(y), dv_tensor(x), cosmos_tensor_1d(n->g, COSMOS_F32, n->C),
-                                      cosmos_tensor_1d(n->b, COSMOS_F32, n->C), 1e-6f);
+    return cosmos_op_groupnorm_frames(c->be, dv_tensor(y), dv_tensor(x), cosmos_tensor_1d(n->g.d, n->g.dt, n->C),
+                                      cosmos_tensor_1d(n->b.d, n->b.dt, n->C), 1e-6f);
 }
 
 /* ---- ResBlock ---- */
@@ -448,7 +563,8 @@ cosmos_status dv_conv_named_apply(const struct dv_ctx *c, struct dv_act *x, cons
 }
 
 cosmos_status dv_convfact_named(const struct dv_ctx *c, struct dv_act *x, const char *prefix, int64_t cout) {
-    struct dv_conv cv[2] = {{0}};
+    struct dv_conv cv[2];
+    memset(cv, 0, sizeof cv);
     cosmos_status st = dv_convfact_load(c, cv, prefix, x->C, cout);
     if (st == COSMOS_OK) st = dv_convfact_apply(c, cv, x);
     dv_conv_free(&cv[0]);

@@ -16,10 +16,14 @@
 #include "core/h5file.h"
 #include "core/status.h"
 
-/* A host activation [C,T,H,W]; d is owned (malloc), NULL when empty. */
+/* An activation [C,T,H,W]; d is owned, NULL when empty. On a host backend d is host f32 (dt
+ * COSMOS_F32, 0: a zero-initialised dv_act is a host one); on a device backend (the whole-clip
+ * blocks the encoder uses, docs/cuda.md) d is an opaque device pointer of the backend's activation
+ * dtype dt, never dereferenced here. */
 struct dv_act {
     float *d;
     int64_t C, T, H, W;
+    enum cosmos_dtype dt;
 };
 
 /* Free activation buffers kept for reuse. A layer's output is hundreds of MB at full size; a fresh
@@ -33,8 +37,9 @@ struct dv_act {
  * decoder after each chunk. Reuse changes no value: every op writes its whole output (dv_act_new). */
 #define DV_POOL_SLOTS 8
 struct dv_pool {
+    cosmos_backend_t *be;    /* a device backend: buffers from its alloc/free_mem; NULL or host: malloc */
     float *d[DV_POOL_SLOTS]; /* [0] the most recently released */
-    int64_t n[DV_POOL_SLOTS]; /* floats of d[i] */
+    int64_t n[DV_POOL_SLOTS]; /* elements of d[i] */
     int count;
     int64_t held, largest; /* floats held; the largest request so far */
 };
@@ -68,10 +73,24 @@ cosmos_status dv_act_frames(const struct dv_ctx *c, struct dv_act *y, const stru
  * shape0 > 0, that first dimension; *out is malloc'd (caller frees). Missing or misshaped:
  * COSMOS_ERR_FORMAT with the key named. */
 cosmos_status dv_load_weight(const struct dv_ctx *c, const char *name, int64_t numel, int64_t shape0, float **out);
+/* A layer parameter where c's backend computes: host f32 (malloc) on a host backend; on a device
+ * backend rounded to bf16 and uploaded (the official tokenizers run in bf16). */
+struct dv_param {
+    void *d;
+    enum cosmos_dtype dt;
+    cosmos_backend_t *dev; /* the device backend holding d; NULL: host memory */
+};
+cosmos_status dv_param_load(const struct dv_ctx *c, struct dv_param *p, const char *name, int64_t numel,
+                            int64_t shape0);
+void dv_param_free(struct dv_param *p);
+/* A host f32 [C,T,H,W] into a new activation of c's backend (on the host: a copy), and back. */
+cosmos_status dv_act_upload(const struct dv_ctx *c, struct dv_act *a, const float *host, int64_t C, int64_t T,
+                            int64_t H, int64_t W);
+cosmos_status dv_act_download(const struct dv_ctx *c, const struct dv_act *a, float *host);
 
 /* CausalConv3d: prefix.conv3d.{weight,bias}. */
 struct dv_conv {
-    float *w, *b; /* [cout, cin*kt*kh*kw], [cout] */
+    struct dv_param w, b; /* [cout, cin*kt*kh*kw], [cout] */
     int64_t cin, cout;
     struct cosmos_conv3d_params p;
     struct dv_act cache; /* stream: the last p.time_pad input frames */
@@ -92,7 +111,7 @@ cosmos_status dv_convfact_apply(const struct dv_ctx *c, struct dv_conv cv[2], st
 
 /* CausalNormalize (GroupNorm with one group, per frame, eps 1e-6): prefix.norm.{weight,bias}. */
 struct dv_norm {
-    float *g, *b; /* [C] */
+    struct dv_param g, b; /* [C] */
     int64_t C;
 };
 cosmos_status dv_norm_load(const struct dv_ctx *c, struct dv_norm *n, const char *prefix, int64_t C);

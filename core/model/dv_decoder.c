@@ -328,7 +328,7 @@ fail:
  * is; borrowed, never freed (post_quant_conv only reads it). */
 static cosmos_status decode_chunk_cv(cosmos_dv_stream_t *s, const float *latent, int64_t n, float *out,
                                      int64_t *n_out) {
-    const struct dv_act z = {(float *)latent, s->cfg.latent_channels, n, s->Hl, s->Wl};
+    const struct dv_act z = {(float *)latent, s->cfg.latent_channels, n, s->Hl, s->Wl, COSMOS_F32};
     return decode_latent(s, &z, out, n_out);
 }
 

@@ -1,4 +1,4 @@
-/* DV8x16x16 tokenizer encoder forward (spec components.md 2.4-2.7), host f32, batch 1.
+/* DV8x16x16 tokenizer encoder forward (spec components.md 2.4-2.7), batch 1.
  * Topology (2.6): Haar patcher -> conv_in (1,3,3)+(3,1,1) -> per level num_res_blocks ResBlocks
  * (each followed by spatial+temporal attention when the level's resolution is in
  * attn_resolutions) and a hybrid downsample on every level but the last (spatial on levels
@@ -6,10 +6,11 @@
  * mid ResBlock, attention pair, ResBlock -> norm_out, swish, conv_out (1,3,3)+(3,1,1) -> quant_conv
  * 1x1x1 -> FSQ. The shared blocks (weight loading, convs, norm, ResBlock, attention) are in
  * dv_blocks.c; each block's weights are read from the file just before it runs and freed after.
- * Convs, norms, swish, adds, Haar and FSQ go through backend ops; the single-head attention (a host
- * kernel, dv_blocks.c) and the two average pools of the downsample are host code (the reason this
- * needs a host backend; they become backend ops with the CUDA port). Activation buffers are reused
- * through a pool (dv_blocks.h), emptied at the end. */
+ * Every step is a backend op (Haar, convs, norms, swish, adds, the single-head attention, the
+ * downsample's pools, FSQ), so the encoder runs on any backend: on a host one on the caller's f32
+ * clip in place; on a device (CUDA: bf16 activations, weights rounded to bf16 and uploaded block by
+ * block) the clip is uploaded and the latent, indices and codes downloaded. Activation buffers are
+ * reused through a pool (dv_blocks.h), emptied at the end. */
 #include "core/model/dv_encoder.h"
 
 #include <stdio.h>
@@ -57,26 +58,28 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
                                float *codes) {
     cosmos_status st = COSMOS_OK;
     struct dv_pool pool = {0}; /* activation buffers reused across the blocks (dv_blocks.h) */
+    pool.be = be;
     const struct dv_ctx e = {be, weights, "dv encoder", 0, &pool};
-    struct dv_act x = {0}, in = {0};
-    float *codes_tmp = NULL;
+    const int host = cosmos_backend_is_host(be);
+    struct dv_act x = {0}, in = {0}, cd = {0};
+    void *d_idx = NULL;
     char name[256];
     const int p = cfg->patch_size;
     CHECK_ARG(!cfg->continuous, COSMOS_ERR_UNSUPPORTED,
               "dv encoder: config '%s' is a cv_tokenizer: the continuous (CV8x8x8) encoder is not implemented (the "
               "pipeline never encodes with it, spec 4.1)",
               cfg->name);
-    CHECK_ARG(cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
-              "dv encoder: backend '%s' is not a host backend (the encoder runs on the CPU backend for now)",
-              cosmos_backend_name(be));
     CHECK_ARG(T >= 1 && H > 0 && W > 0 && H % cfg->spatial_compression == 0 && W % cfg->spatial_compression == 0,
               COSMOS_ERR_INVALID_ARG, "dv encoder: clip %lldx%lldx%lld: need T >= 1 and H, W multiples of %d",
               (long long)T, (long long)H, (long long)W, cfg->spatial_compression);
     CHECK_ARG((T - 1) % cfg->temporal_compression == 0, COSMOS_ERR_INVALID_ARG,
               "dv encoder: %lld frames; the frame count must be 1 + %d*k", (long long)T, cfg->temporal_compression);
 
-    /* patcher */
-    in.d = (float *)video, in.C = cfg->in_channels, in.T = T, in.H = H, in.W = W;
+    /* patcher (on a host backend the clip is read in place; a device gets a copy) */
+    if (host)
+        in.d = (float *)video, in.C = cfg->in_channels, in.T = T, in.H = H, in.W = W;
+    else
+        CHECK(dv_act_upload(&e, &in, video, cfg->in_channels, T, H, W));
     {
         int64_t C = in.C, Tp = T + p - 1;
         for (int q = p; q > 1; q /= 2) C *= 8, Tp = (Tp + 1) / 2;
@@ -114,17 +117,26 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
     CHECK(dv_conv_named_apply(&e, &x, "quant_conv", cfg->embedding_dim, cosmos_conv3d_params_causal(1, 1, 1, 1, 1, 0)));
 
     const int64_t N = x.T * x.H * x.W;
-    if (latent) memcpy(latent, x.d, sizeof(float) * (size_t)(x.C * N));
-    if (!codes) {
-        codes_tmp = malloc(sizeof(float) * (size_t)(x.C * N));
-        CHECK_ALLOC(codes_tmp);
+    if (latent) CHECK(dv_act_download(&e, &x, latent));
+    CHECK(dv_act_new(&e, &cd, x.C, x.T, x.H, x.W));
+    if (host)
+        d_idx = indices;
+    else
+        CHECK(cosmos_backend_alloc(be, sizeof(int32_t) * (size_t)N, &d_idx));
+    CHECK(cosmos_op_fsq_quantize(be, cosmos_tensor_1d(d_idx, COSMOS_I32, N), dv_tensor(&cd), dv_tensor(&x),
+                                 cfg->fsq_levels, cfg->embedding_dim));
+    if (!host) {
+        CHECK(cosmos_backend_download(be, indices, d_idx, sizeof(int32_t) * (size_t)N));
+        CHECK(cosmos_backend_sync(be));
     }
-    struct dv_act c = {codes ? codes : codes_tmp, x.C, x.T, x.H, x.W};
-    CHECK(cosmos_op_fsq_quantize(be, cosmos_tensor_1d(indices, COSMOS_I32, N), dv_tensor(&c), dv_tensor(&x), cfg->fsq_levels,
-                                 cfg->embedding_dim));
+    if (codes) CHECK(dv_act_download(&e, &cd, codes));
 fail:
+    if (!host) {
+        dv_act_free(&e, &in);
+        cosmos_backend_free_mem(be, d_idx);
+    }
     dv_act_free(&e, &x);
+    dv_act_free(&e, &cd);
     dv_pool_free(&pool);
-    free(codes_tmp);
     return st;
 }

@@ -124,7 +124,7 @@ struct cosmos_v2w {
     struct cosmos_v2w_memory_row *mem; /* [size] every rank's memory in the last run */
     int v2w;
     cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
-    cosmos_backend_t *host_be;  /* T5 and DV tokenizer: be if it is a host backend, else host_own */
+    cosmos_backend_t *host_be;  /* T5, DV decoder (and encoder without be): be if host, else host_own */
     cosmos_backend_t *host_own;
     cosmos_guardrail_t *guard;       /* text checks (guardrail rank, Video2World) */
     cosmos_guardrail_t *video_guard; /* content filter + face blur (decoder rank) */
@@ -362,8 +362,9 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
               "--disable-diffusion-decoder",
               v->ar_cfg.name);
 
-    /* the transformer runs on the requested backend; T5 and the DV tokenizer on a host backend
-     * (the CPU one: their CUDA kernels do not exist yet, docs/cuda.md) */
+    /* the transformer runs on the requested backend; T5 and the DV decoder on a host backend (the
+     * CPU one: no CUDA path for them yet, docs/cuda.md); the DV encoder on the rank's device backend
+     * where it has one, else on the host one */
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = p->threads;
     /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
@@ -413,8 +414,9 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
             CHECK(cosmos_backend_create("cpu", &bp, &v->host_own));
             v->host_be = v->host_own;
             if (p->backend && strcmp(p->backend, "cpu") != 0)
-                LOG_INFO("rank %d: T5 and the DV tokenizer run on the CPU backend (no %s kernels for them yet)",
-                         v->rank, p->backend);
+                LOG_INFO("rank %d: T5 and the DV decoder run on the CPU backend (no %s path for them yet)%s%s", v->rank,
+                         p->backend, v->be && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ? "; the DV encoder on " : "",
+                         v->be && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ? cosmos_backend_name(v->be) : "");
         }
     }
 
@@ -785,7 +787,9 @@ static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids
     stage_end(c, COSMOS_V2W_INPUT);
     if (est == COSMOS_OK) {
         stage_begin(v, c, COSMOS_V2W_TOKENIZE);
-        est = cosmos_dv_encode(v->host_be, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
+        /* the encoder runs on the rank's device where it has one (bf16, as the official tokenizer) */
+        cosmos_backend_t *tb = v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be;
+        est = cosmos_dv_encode(tb, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
         stage_end(c, COSMOS_V2W_TOKENIZE);
         if (est != COSMOS_OK)
             snprintf(reason, reason_size, "the tokenizer failed on '%s' (%s)", c->req->input, cosmos_status_str(est));

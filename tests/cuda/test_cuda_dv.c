@@ -27,7 +27,11 @@
 #include <cuda_runtime_api.h>
 
 #include "core/backend.h"
+#include "core/h5file.h"
+#include "core/model/dv_config.h"
+#include "core/model/dv_encoder.h"
 #include "core/rng.h"
+#include "cosmos_build_config.h"
 #include "cuda_test_util.h"
 #include "kernels/cuda/cuda_ops.h"
 
@@ -456,4 +460,86 @@ Test(cuda_dv, fsq, .init = open_backends, .fini = close_backends) {
     cosmos_backend_free_mem(gpu, di);
     cosmos_backend_free_mem(gpu, dc);
     free(all), free(codes);
+}
+
+/* ------------------------------------------------------------------------ the encoder on cuda:0 */
+
+/* The tiny DV encoder (tests/data/dv-tiny-encoder.h5: the reference's weights) on cuda:0 against
+ * the same encoder on the CPU, on the fixture's clip (9 x 32 x 48: 12 tokens) and a seeded random
+ * one (17 x 64 x 96: 72 tokens): bf16 activations through every layer (weights rounded to bf16)
+ * against f32. Latent within ENC_REL x max|cpu| (measured on the emulator: 2.4e-2 on both clips).
+ * FSQ: a latent value near a rounding boundary of its level may land on the neighbouring level, so
+ * a code (one digit of an index) may differ from the CPU's by one level step (1/hw) and by no more,
+ * at most ENC_MAX_FLIP of them (measured: 0 of 72 and 9 of 432 codes, i.e. 63 of 72 indices equal
+ * on the random clip, every difference one step). */
+#define ENC_REL 5e-2
+#define ENC_MAX_FLIP 0.05
+
+static void check_encoder(cosmos_h5_t *h, const struct cosmos_dv_config *cfg, const float *video, int64_t T, int64_t H,
+                          int64_t W, const char *what) {
+    int64_t Tl, Hl, Wl;
+    cosmos_dv_latent_shape(cfg, T, H, W, &Tl, &Hl, &Wl);
+    const int64_t N = Tl * Hl * Wl, nz = cfg->embedding_dim * N;
+    float *zc = malloc(sizeof(float) * (size_t)nz), *zg = malloc(sizeof(float) * (size_t)nz);
+    float *cc = malloc(sizeof(float) * (size_t)nz), *cg = malloc(sizeof(float) * (size_t)nz);
+    int32_t *ic = malloc(sizeof(int32_t) * (size_t)N), *ig = malloc(sizeof(int32_t) * (size_t)N);
+    cr_assert_eq(cosmos_dv_encode(cpu, h, cfg, video, T, H, W, zc, ic, cc), COSMOS_OK, "%s (cpu)", what);
+    cr_assert_eq(cosmos_dv_encode(gpu, h, cfg, video, T, H, W, zg, ig, cg), COSMOS_OK, "%s", what);
+    double mx = 0.0, md = 0.0;
+    for (int64_t i = 0; i < nz; i++) {
+        mx = fmax(mx, fabs(zc[i]));
+        md = fmax(md, fabs((double)zg[i] - zc[i]));
+    }
+    int64_t same = 0, flips = 0, far = 0;
+    for (int64_t n = 0; n < N; n++) same += ig[n] == ic[n];
+    for (int d = 0; d < cfg->embedding_dim; d++) {
+        const double step = 1.0 / (cfg->fsq_levels[d] / 2);
+        for (int64_t n = 0; n < N; n++) {
+            const double diff = fabs((double)cg[d * N + n] - cc[d * N + n]);
+            flips += diff != 0.0;
+            far += diff > step * 1.0001;
+        }
+    }
+    cr_log_info("%s on cuda:0: latent max |diff| %.3g (max |cpu| %.3g, rel %.3g); codes one level off: %lld of %lld; "
+                "indices equal: %lld of %lld", what, md, mx, md / mx, (long long)flips, (long long)nz, (long long)same,
+                (long long)N);
+    cr_expect_leq(md, ENC_REL * mx, "%s latent: max |diff| %g over max |cpu| %g", what, md, mx);
+    cr_expect_eq(far, 0, "%s: %lld codes differ from the CPU's by more than one level", what, (long long)far);
+    cr_expect_leq((double)flips, ENC_MAX_FLIP * (double)nz, "%s: %lld of %lld codes differ", what, (long long)flips,
+                  (long long)nz);
+    free(zc), free(zg), free(cc), free(cg), free(ic), free(ig);
+}
+
+static float *h5_f32(cosmos_h5_t *h, const char *name, int64_t shape[4]) {
+    struct cosmos_h5_info info;
+    cr_assert_eq(cosmos_h5_info(h, name, &info), COSMOS_OK, "%s", name);
+    int64_t n = 1;
+    for (int i = 0; i < info.ndim; i++) n *= info.shape[i], shape[i] = info.shape[i];
+    float *x = malloc(sizeof(float) * (size_t)n);
+    cr_assert_eq(cosmos_h5_read(h, name, COSMOS_F32, x), COSMOS_OK, "%s", name);
+    return x;
+}
+
+Test(cuda_dv, tiny_encoder, .init = open_backends, .fini = close_backends) {
+    char path[1024];
+    cosmos_h5_t *h = NULL;
+    snprintf(path, sizeof path, "%s/tests/data/dv-tiny-encoder.h5", COSMOS_SOURCE_DIR);
+    cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK, "%s", path);
+    const struct cosmos_dv_config cfg = {
+        .in_channels = 3, .channels = 8, .n_levels = 3, .channels_mult = {1, 2, 2}, .num_res_blocks = 1,
+        .n_attn_resolutions = 1, .attn_resolutions = {4}, .resolution = 16, .patch_size = 4, .z_channels = 4,
+        .embedding_dim = 6, .fsq_levels = {8, 8, 8, 5, 5, 5}, .spatial_compression = 16, .temporal_compression = 8,
+    }; /* tests/unit/test_dv_ops.c tiny_config(), the fixture's */
+    int64_t vs[4] = {0};
+    float *video = h5_f32(h, "video", vs);
+    check_encoder(h, &cfg, video, vs[1], vs[2], vs[3], "tiny encoder, fixture clip");
+    float *big = rand_vals(3 * 17 * 64 * 96, 18, 0.5f, 0.0f);
+    for (int64_t i = 0; i < 3 * 17 * 64 * 96; i++) big[i] = fminf(1.0f, fmaxf(-1.0f, big[i])); /* a clip's range */
+    check_encoder(h, &cfg, big, 17, 64, 96, "tiny encoder, 17 x 64 x 96 random clip");
+    /* bad input is refused before anything runs, as on the CPU */
+    int32_t idx[12];
+    float z[72];
+    cr_expect_eq(cosmos_dv_encode(gpu, h, &cfg, video, 8, vs[2], vs[3], z, idx, NULL), COSMOS_ERR_INVALID_ARG);
+    free(video), free(big);
+    cosmos_h5_close(h);
 }

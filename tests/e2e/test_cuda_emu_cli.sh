@@ -3,7 +3,9 @@
 # the launcher linked against it, so `--backend cuda` runs the real CUDA backend code paths of the
 # whole pipeline (transformer, GPU sampler, CUDA-graph decode, the diffusion decoder's DiT) on the
 # CPU. Checks: env names the emulated device and cuBLASLt; a tiny Video2World generate with
-# --backend cuda writes the clip; a rerun gives the same tokens and bytes; CUDA-graph decode
+# --backend cuda writes the clip, its DV encoder on cuda:0; `tokenize --backend cuda` gives the
+# CPU's token count and at least 80% of its tokens (bf16 vs f32 encoder: a latent near an FSQ
+# level boundary may land on the neighbour); a rerun gives the same tokens and bytes; CUDA-graph decode
 # (COSMOS_CUDA_GRAPHS=1, logged) gives the eager run's tokens and bytes; 2 ranks (each its own
 # emulated device) give 1 process's tokens and frames (to 0.1, as test_generate.sh); a device
 # index past the devices is a clear error with no output. cosmos-bench-emu (the decode benchmark on
@@ -36,10 +38,25 @@ if gen eager; then
   grep -q "cuda:0" "$WORK/eager.err" && ok || bad "eager: the log does not name cuda:0"
   grep -q "rank 0: loaded; cuda:0 holds .* MB of backend workspaces" "$WORK/eager.err" && ok \
     || bad "eager: no workspace report after the load"
+  grep -q "the DV encoder on cuda:0" "$WORK/eager.err" && ok || bad "eager: the DV encoder did not run on cuda:0"
   ! grep -q "replay CUDA graphs" "$WORK/eager.err" && ok || bad "eager run replayed graphs"
 else
   bad "generate --backend cuda: $(tail -3 "$WORK/eager.err")"
 fi
+# the DV encoder alone on cuda:0 (bf16) against the CPU (f32): the same number of tokens, most equal
+# (a latent value near a rounding boundary of its FSQ level may land on the neighbour)
+for b in cpu cuda; do
+  "$BIN" tokenize --backend $b --tokenizer "$WORK/v2w/tokenizer.h5" --input "$IMG" --frames 17 --height 64 --width 96 \
+    --out "$WORK/tok-$b.txt" 2>"$WORK/tok-$b.err" || bad "tokenize --backend $b: $(tail -2 "$WORK/tok-$b.err")"
+done
+/usr/bin/python3 - "$WORK/tok-cpu.txt" "$WORK/tok-cuda.txt" <<'EOF' && ok || bad "tokenize on cuda vs cpu: $(tail -1 "$WORK/tok-cuda.err")"
+import sys
+a, b = (open(f).read().split() for f in sys.argv[1:3])
+same = sum(x == y for x, y in zip(a, b))
+print(f"tokenize cuda vs cpu: {same} of {len(a)} tokens equal", file=sys.stderr)
+sys.exit(0 if len(a) == len(b) > 0 and same >= 0.8 * len(a) else 1)
+EOF
+
 gen again && cmp -s "$WORK/eager.tokens.txt" "$WORK/again.tokens.txt" && cmp -s "$WORK/eager.mp4" "$WORK/again.mp4" \
   && ok || bad "a rerun with the same seed differs"
 if COSMOS_CUDA_GRAPHS=1 gen graphs; then
