@@ -461,6 +461,30 @@ cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_ten
     return be->ops->groupnorm_frames(be->ctx, y, x, gamma, beta, eps);
 }
 
+cosmos_status cosmos_op_copy_frames(cosmos_backend_t *be, struct cosmos_tensor dst, int64_t dst_t0,
+                                    struct cosmos_tensor src, int64_t src_t0, int64_t n) {
+    if (dst.ndim != 4 || src.ndim != 4 || !is_act(be, &dst) || !is_act(be, &src) || dst.shape[0] != src.shape[0] ||
+        dst.shape[2] != src.shape[2] || dst.shape[3] != src.shape[3])
+        return shape_error("copy_frames", "dst and src must be [C,T,H,W] activations of one C, H, W", &dst, &src);
+    if (n < 0 || dst_t0 < 0 || src_t0 < 0 || dst_t0 + n > dst.shape[1] || src_t0 + n > src.shape[1]) {
+        LOG_ERROR("copy_frames: %lld frames from %lld of %lld into %lld of %lld: out of range", (long long)n,
+                  (long long)src_t0, (long long)src.shape[1], (long long)dst_t0, (long long)dst.shape[1]);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (dst.data == src.data) return shape_error("copy_frames", "dst must not be src", &dst, &src);
+    if (!be->ops->copy_frames) return missing_op(be, "copy_frames");
+    return be->ops->copy_frames(be->ctx, dst, dst_t0, src, src_t0, n);
+}
+
+cosmos_status cosmos_op_upsample_nearest2x(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
+    if (x.ndim != 4 || y.ndim != 4 || !is_act(be, &x) || !is_act(be, &y) || y.shape[0] != x.shape[0] ||
+        y.shape[1] != x.shape[1] || y.shape[2] != 2 * x.shape[2] || y.shape[3] != 2 * x.shape[3])
+        return shape_error("upsample_nearest2x", "y must be [C,T,2H,2W] for x [C,T,H,W] (activations)", &y, &x);
+    if (x.data == y.data) return shape_error("upsample_nearest2x", "y must not alias x", &y, &x);
+    if (!be->ops->upsample_nearest2x) return missing_op(be, "upsample_nearest2x");
+    return be->ops->upsample_nearest2x(be->ctx, y, x);
+}
+
 cosmos_status cosmos_op_pool_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, int temporal) {
     if (x.ndim != 4 || y.ndim != 4 || !is_act(be, &x) || !is_act(be, &y) || x.shape[0] != y.shape[0])
         return shape_error("pool_add", "x and y must be [C,T,H,W] activations of one C", &x, &y);

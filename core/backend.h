@@ -207,6 +207,13 @@ cosmos_status cosmos_op_causal_conv3d(cosmos_backend_t *be, struct cosmos_tensor
  * over all C*H*W values of x[:, t]; gamma, beta [C] (f32 or bf16, one dtype). y may alias x. */
 cosmos_status cosmos_op_groupnorm_frames(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                          struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
+/* Frame moves of the tokenizers' decoders (2.5, 2.8), bit-exact copies of activations:
+ * copy_frames: dst[:, dst_t0 .. dst_t0+n) = src[:, src_t0 .. src_t0+n) for dst [C,Td,H,W] and src
+ * [C,Ts,H,W] of one C, H, W and dtype, the ranges inside both; dst must not be src.
+ * upsample_nearest2x: y [C,T,2H,2W] = x [C,T,H,W] repeated 2x2 (nearest). */
+cosmos_status cosmos_op_copy_frames(cosmos_backend_t *be, struct cosmos_tensor dst, int64_t dst_t0,
+                                    struct cosmos_tensor src, int64_t src_t0, int64_t n);
+cosmos_status cosmos_op_upsample_nearest2x(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
 /* The average-pool branch of the DV encoder's CausalHybridDownsample3d (2.5), added into the conv
  * branch's output y (the shapes that conv gives). temporal == 0: x [C,T,H,W], y [C,T,H/2,W/2]
  * (H, W >= 2) += the mean of each 2x2 block. temporal != 0: x [C,T,H,W], y [C,(T+1)/2,H,W]:

@@ -60,6 +60,9 @@ struct cosmos_backend_ops {
     cosmos_status (*groupnorm_frames)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
                                       struct cosmos_tensor gamma, struct cosmos_tensor beta, float eps);
     cosmos_status (*swish)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
+    cosmos_status (*copy_frames)(void *ctx, struct cosmos_tensor dst, int64_t dst_t0, struct cosmos_tensor src,
+                                 int64_t src_t0, int64_t n);
+    cosmos_status (*upsample_nearest2x)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
     cosmos_status (*pool_add)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int temporal);
     cosmos_status (*attention_1h)(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q, struct cosmos_tensor k,
                                   struct cosmos_tensor v, int temporal);

@@ -5,9 +5,8 @@
  * /indices [T',H',W'] and f32 /codes [embedding_dim,T',H',W'] in an HDF5 file.
  * detokenize: tokens -> decoded clip (whole clip) -> .mp4 (H.264) or lossless .h5 (f32 /decoded
  * [3,T,H,W] before clamping, uint8 /frames [T,H,W,3] after the official mapping). The clip size
- * defaults to the config's pixel_chunk_duration / height / width (else 33 x 640 x 1024). tokenize
- * runs on --backend (CPU or CUDA: the encoder runs on either); detokenize needs a host backend.
- * Outputs go to a temporary name, then renamed.
+ * defaults to the config's pixel_chunk_duration / height / width (else 33 x 640 x 1024). Both run
+ * on --backend (CPU or CUDA). Outputs go to a temporary name, then renamed.
  * With --diffusion-decoder DD.h5 --cv-tokenizer CV.h5 --context C.h5 the frames come from the
  * diffusion decoder instead (core/model/diffusion_decoder.h, spec components.md 4: the official
  * pipeline's default path), conditioned on the context file (a prompt's T5 embedding from

@@ -14,7 +14,7 @@
 #include "core/model/dv_weights.h"
 
 struct cosmos_diffusion_decoder {
-    cosmos_backend_t *cv_be; /* the CV decoder's (a host backend); the DiT keeps its own */
+    cosmos_backend_t *cv_be; /* the CV decoder's (any backend); the DiT keeps its own */
     cosmos_h5_t *cv_file;
     cosmos_dit_t *dit;
     struct cosmos_dit_config dit_cfg;
@@ -175,11 +175,6 @@ cosmos_status cosmos_dit_sample(cosmos_dit_t *m, const struct cosmos_diffusion_d
 cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *dit_be, cosmos_backend_t *cv_be, cosmos_h5_t *dit_file,
                                             cosmos_h5_t *cv_file, cosmos_diffusion_decoder_t **out) {
     *out = NULL;
-    if (!cosmos_backend_is_host(cv_be)) {
-        LOG_ERROR("diffusion decoder: the CV8x8x8 decoder runs on a host backend only, not on %s",
-                  cosmos_backend_name(cv_be));
-        return COSMOS_ERR_UNSUPPORTED;
-    }
     cosmos_diffusion_decoder_t *d = calloc(1, sizeof *d);
     if (!d) return COSMOS_ERR_NOMEM;
     d->cv_be = cv_be;

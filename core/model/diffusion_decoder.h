@@ -81,11 +81,11 @@ typedef struct cosmos_diffusion_decoder cosmos_diffusion_decoder_t;
 
 /* Opens the DiT file (model_type "diffusion_decoder") on backend `dit_be` (any backend with the
  * DiT's ops: the CPU, or a GPU) and the CV tokenizer file (model_type "cv_tokenizer" with the
- * decoder part and mean_std) for the host backend `cv_be` (the CV decoder has host kernels only;
- * the two may be the same backend): headers and datasets are checked strictly, the DiT weights are
- * loaded. The backends and files are borrowed and must outlive the decoder. Errors name the file and
- * the problem (FORMAT for a wrong file; a latent channel count of the CV tokenizer other than the
- * DiT's in/out channels is INVALID_ARG; a non-host cv_be is UNSUPPORTED). */
+ * decoder part and mean_std) for backend `cv_be` (the CPU or a GPU; the two may be the same
+ * backend): headers and datasets are checked strictly, the DiT weights are loaded. The backends and
+ * files are borrowed and must outlive the decoder. Errors name the file and the problem (FORMAT
+ * for a wrong file; a latent channel count of the CV tokenizer other than the DiT's in/out
+ * channels is INVALID_ARG). */
 cosmos_status cosmos_diffusion_decoder_open(cosmos_backend_t *dit_be, cosmos_backend_t *cv_be, cosmos_h5_t *dit_file,
                                             cosmos_h5_t *cv_file, cosmos_diffusion_decoder_t **out);
 void cosmos_diffusion_decoder_free(cosmos_diffusion_decoder_t *d); /* NULL is a no-op */

@@ -1,10 +1,10 @@
 /* Building blocks of the DV tokenizer (spec components.md 2.5): weight loading by official key
  * name (2.9), CausalConv3d, the factorized (1,3,3)+(3,1,1) conv, per-frame GroupNorm, ResBlock and
  * spatial / causal temporal attention, for the encoder (whole clip) and the decoder (whole clip or
- * streaming; see dv_blocks.h). Activations [C,T,H,W] f32 on a host backend. Convs, norms, swish,
- * adds and the single-head attention (on the [C,T,H*W] layout, no transposes) go through backend
- * ops; the frame concatenations of the streaming caches are host loops (memcpy): they become
- * backend ops with the CUDA port.
+ * streaming; see dv_blocks.h). Activations [C,T,H,W]: host f32 on a host backend, device memory
+ * of the backend's activation dtype on a device (struct dv_act). Every step is a backend op: convs,
+ * norms, swish, adds, the single-head attention (on the [C,T,H*W] layout, no transposes) and the
+ * frame copies of the streaming caches; parameters are f32 on the host, bf16 on a device.
  * Streaming state: a temporal conv (time_pad = kt-1 = 2) reads [cached 2 frames ; new frames] with
  * no replication (the first call fills the cache with copies of its frame 0, which is exactly the
  * whole-clip replication), so a frame's output is computed from the same values by the same op in
@@ -28,14 +28,6 @@ struct cosmos_tensor dv_tensor(const struct dv_act *a) {
 /* The device backend a context computes on (its activations are device memory); NULL on a host. */
 static cosmos_backend_t *device_of(const struct dv_ctx *c) {
     return c && c->be && !cosmos_backend_is_host(c->be) ? c->be : NULL;
-}
-
-/* Host-only steps (the streaming caches, zero frames): refused on a device backend. */
-static cosmos_status need_host(const struct dv_ctx *c, const char *what) {
-    if (!device_of(c)) return COSMOS_OK;
-    LOG_ERROR("%s: %s is not implemented on backend '%s' (host backends only)", c->who, what,
-              cosmos_backend_name(c->be));
-    return COSMOS_ERR_UNSUPPORTED;
 }
 
 /* ---- activations and their buffer pool ---- */
@@ -105,7 +97,8 @@ static void buf_put(const struct dv_ctx *c, float *d, int64_t n) {
 
 cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
     a->C = C, a->T = T, a->H = H, a->W = W;
-    a->dt = device_of(c) ? cosmos_backend_act_dtype(c->be) : COSMOS_F32;
+    a->dev = device_of(c);
+    a->dt = a->dev ? cosmos_backend_act_dtype(a->dev) : COSMOS_F32;
     a->d = buf_get(c, C * T * H * W);
     if (!a->d) {
         LOG_ERROR("dv tokenizer: cannot allocate a [%lld,%lld,%lld,%lld] activation", (long long)C, (long long)T,
@@ -116,14 +109,24 @@ cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, in
 }
 
 cosmos_status dv_act_zeros(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
-    cosmos_status st = need_host(c, "a zero activation");
-    if (st == COSMOS_OK) st = dv_act_new(c, a, C, T, H, W);
+    cosmos_backend_t *dev = device_of(c);
+    if (dev) { /* fresh device memory is zeroed (cosmos_backend_alloc); it joins the pool when freed */
+        a->C = C, a->T = T, a->H = H, a->W = W, a->dev = dev, a->dt = cosmos_backend_act_dtype(dev);
+        void *d = NULL;
+        cosmos_status st = cosmos_backend_alloc(dev, cosmos_dtype_size(a->dt) * (size_t)(C * T * H * W), &d);
+        a->d = d;
+        return st;
+    }
+    cosmos_status st = dv_act_new(c, a, C, T, H, W);
     if (st == COSMOS_OK) memset(a->d, 0, sizeof(float) * (size_t)(C * T * H * W));
     return st;
 }
 
 void dv_act_free(const struct dv_ctx *c, struct dv_act *a) {
-    buf_put(c, a->d, a->C * a->T * a->H * a->W);
+    if (c && c->pool)
+        buf_put(c, a->d, a->C * a->T * a->H * a->W);
+    else if (a->d)
+        buf_release(a->dev, a->d); /* (a layer's cache, freed with the layer) */
     a->d = NULL;
 }
 
@@ -135,8 +138,7 @@ void dv_act_move(const struct dv_ctx *c, struct dv_act *dst, struct dv_act *src)
 
 cosmos_status dv_act_cat_time(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a,
                               const struct dv_act *b) {
-    const int64_t Ta = a->d ? a->T : 0, HW = b->H * b->W;
-    if (need_host(c, "joining frames (streaming)") != COSMOS_OK) return COSMOS_ERR_UNSUPPORTED;
+    const int64_t Ta = a->d ? a->T : 0;
     if (a->d && (a->C != b->C || a->H != b->H || a->W != b->W)) {
         LOG_ERROR("dv tokenizer: cannot join [%lld,%lld,%lld,%lld] and [%lld,%lld,%lld,%lld] along time",
                   (long long)a->C, (long long)a->T, (long long)a->H, (long long)a->W, (long long)b->C,
@@ -144,22 +146,17 @@ cosmos_status dv_act_cat_time(const struct dv_ctx *c, struct dv_act *y, const st
         return COSMOS_ERR_INTERNAL;
     }
     cosmos_status st = dv_act_new(c, y, b->C, Ta + b->T, b->H, b->W);
-    if (st != COSMOS_OK) return st;
-    for (int64_t ch = 0; ch < b->C; ch++) {
-        if (Ta) memcpy(y->d + ch * y->T * HW, a->d + ch * Ta * HW, sizeof(float) * (size_t)(Ta * HW));
-        memcpy(y->d + (ch * y->T + Ta) * HW, b->d + ch * b->T * HW, sizeof(float) * (size_t)(b->T * HW));
-    }
-    return COSMOS_OK;
+    if (st == COSMOS_OK && Ta) st = cosmos_op_copy_frames(c->be, dv_tensor(y), 0, dv_tensor(a), 0, Ta);
+    if (st == COSMOS_OK) st = cosmos_op_copy_frames(c->be, dv_tensor(y), Ta, dv_tensor(b), 0, b->T);
+    if (st != COSMOS_OK) dv_act_free(c, y);
+    return st;
 }
 
 cosmos_status dv_act_frames(const struct dv_ctx *c, struct dv_act *y, const struct dv_act *a, int64_t t0, int64_t n) {
-    const int64_t HW = a->H * a->W;
-    if (need_host(c, "taking frames (streaming)") != COSMOS_OK) return COSMOS_ERR_UNSUPPORTED;
     cosmos_status st = dv_act_new(c, y, a->C, n, a->H, a->W);
-    if (st != COSMOS_OK) return st;
-    for (int64_t ch = 0; ch < a->C; ch++)
-        memcpy(y->d + ch * n * HW, a->d + (ch * a->T + t0) * HW, sizeof(float) * (size_t)(n * HW));
-    return COSMOS_OK;
+    if (st == COSMOS_OK) st = cosmos_op_copy_frames(c->be, dv_tensor(y), 0, dv_tensor(a), t0, n);
+    if (st != COSMOS_OK) dv_act_free(c, y);
+    return st;
 }
 
 cosmos_status dv_load_weight(const struct dv_ctx *c, const char *name, int64_t numel, int64_t shape0, float **out) {
@@ -325,14 +322,11 @@ cosmos_status dv_conv_run(const struct dv_ctx *c, struct dv_conv *cv, struct dv_
     CHECK_ARG(x->C == cv->cin, COSMOS_ERR_INTERNAL, "%s: conv expects %lld input channels, got %lld", c->who,
               (long long)cv->cin, (long long)x->C);
     if (c->stream && p.time_pad > 0) {
-        CHECK(need_host(c, "a streamed conv"));
         CHECK_ARG(p.stride_t == 1, COSMOS_ERR_INTERNAL, "%s: a streamed conv needs time stride 1", c->who);
         if (!cv->cache.d) { /* first frames of the stream: frame 0 replicated time_pad times */
             CHECK(dv_act_new(c, &cv->cache, x->C, p.time_pad, x->H, x->W));
-            const int64_t HW = x->H * x->W;
-            for (int64_t ch = 0; ch < x->C; ch++)
-                for (int64_t t = 0; t < p.time_pad; t++)
-                    memcpy(cv->cache.d + (ch * p.time_pad + t) * HW, x->d + ch * x->T * HW, sizeof(float) * (size_t)HW);
+            for (int64_t t = 0; t < p.time_pad; t++)
+                CHECK(cosmos_op_copy_frames(c->be, dv_tensor(&cv->cache), t, dv_tensor(x), 0, 1));
         }
         CHECK(dv_act_cat_time(c, &cat, &cv->cache, x));
         in = &cat;

@@ -1,5 +1,6 @@
 /* Building blocks shared by the DV tokenizer encoder and decoder (spec components.md 2.5, 2.9);
- * an internal header of core/model (not part of the public API). Host f32, batch 1.
+ * an internal header of core/model (not part of the public API). Batch 1; host f32 on a host
+ * backend, the backend's activation dtype in its memory on a device (CUDA: bf16).
  * Layouts: activations struct dv_act [C,T,H,W] row-major f32 (PyTorch's NCDHW without N); conv
  * weights [Cout, Cin*kt*kh*kw] (the 5-D PyTorch weight flattened) and every parameter read by its
  * official state-dict key (spec 2.9) from an HDF5 file of f32 or bf16 datasets, widened to f32.
@@ -24,6 +25,7 @@ struct dv_act {
     float *d;
     int64_t C, T, H, W;
     enum cosmos_dtype dt;
+    cosmos_backend_t *dev; /* the device backend whose memory d is; NULL: host */
 };
 
 /* Free activation buffers kept for reuse. A layer's output is hundreds of MB at full size; a fresh

@@ -1,5 +1,4 @@
-/* DV8x16x16 and CV8x8x8 tokenizer decoders (spec components.md 2.4, 2.5, 2.7, 2.8; 4.7), host f32,
- * batch 1, whole clip or causal streaming through one code path: a "chunk" of latent frames runs
+/* DV8x16x16 and CV8x8x8 tokenizer decoders (spec components.md 2.4, 2.5, 2.7, 2.8; 4.7), batch 1, whole clip or causal streaming through one code path: a "chunk" of latent frames runs
  * the front end (DV: FSQ inverse of the indices; CV: the continuous latent as given, spec 4.7) ->
  * post_quant_conv 1x1x1 -> conv_in (1,3,3)+(3,1,1) -> mid ResBlock, spatial+temporal attention,
  * ResBlock -> up levels from the last to up.0 (num_res_blocks+1 ResBlocks each, with attention
@@ -16,11 +15,11 @@
  *    this is the first chunk, which drops one repeated frame;
  *  - Haar unpatcher: frames are independent in time (stride-2, 2-tap filters), each decoder frame
  *    gives patch_size pixel frames; the clip's first chunk drops patch_size-1 of them.
- * Backend ops for FSQ, convs, norms, swish, adds and Haar; a host kernel for the single-head
- * attention (dv_blocks.c) and host loops (memcpy) for the frame repeats and nearest upsampling and
- * the time concatenations of the caches: there are no backend ops for them yet, hence a host
- * backend (as the encoder). Activation buffers are reused through a pool (dv_blocks.h) emptied
- * after each chunk, so an idle stream holds only its weights and caches. */
+ * Every step is a backend op (FSQ, convs, norms, swish, adds, Haar, the single-head attention, the
+ * frame copies of the repeats and caches, the nearest upsampling), so the decoders run on any
+ * backend: on a device (CUDA: bf16 activations and weights) the indices or the CV latent are
+ * uploaded and the pixels downloaded, per chunk. Activation buffers are reused through a pool
+ * (dv_blocks.h) emptied after each chunk, so an idle stream holds only its weights and caches. */
 #include "core/model/dv_decoder.h"
 
 #include <math.h>
@@ -214,11 +213,9 @@ static cosmos_status upsample(const struct dv_ctx *c, struct up_level *L, struct
     if (!L->spatial_up && !L->temporal_up) return COSMOS_OK;
     if (L->temporal_up) {
         /* every frame twice, minus the clip's very first one: T -> 2T-1 over the clip */
-        const int64_t drop = first ? 1 : 0, To = 2 * x->T - drop, HW = x->H * x->W;
+        const int64_t drop = first ? 1 : 0, To = 2 * x->T - drop;
         CHECK(dv_act_new(c, &y, x->C, To, x->H, x->W));
-        for (int64_t ch = 0; ch < x->C; ch++)
-            for (int64_t t = 0; t < To; t++)
-                memcpy(y.d + (ch * To + t) * HW, x->d + (ch * x->T + (t + drop) / 2) * HW, sizeof(float) * (size_t)HW);
+        for (int64_t t = 0; t < To; t++) CHECK(cosmos_op_copy_frames(c->be, dv_tensor(&y), t, dv_tensor(x), (t + drop) / 2, 1));
         dv_act_move(c, x, &y);
         CHECK(dv_conv_run(c, &L->conv1, &y, x)); /* x = conv1(x) + x */
         CHECK(cosmos_op_add(c->be, dv_tensor(&y), dv_tensor(&y), dv_tensor(x)));
@@ -226,14 +223,8 @@ static cosmos_status upsample(const struct dv_ctx *c, struct up_level *L, struct
     }
     if (L->spatial_up) {
         /* nearest 2x, then x = conv2(x) + x */
-        const int64_t H = x->H, W = x->W;
-        CHECK(dv_act_new(c, &y, x->C, x->T, 2 * H, 2 * W));
-        for (int64_t f = 0; f < x->C * x->T; f++)
-            for (int64_t i = 0; i < 2 * H; i++) {
-                const float *src = x->d + (f * H + i / 2) * W;
-                float *dst = y.d + (f * 2 * H + i) * 2 * W;
-                for (int64_t j = 0; j < 2 * W; j++) dst[j] = src[j / 2];
-            }
+        CHECK(dv_act_new(c, &y, x->C, x->T, 2 * x->H, 2 * x->W));
+        CHECK(cosmos_op_upsample_nearest2x(c->be, dv_tensor(&y), dv_tensor(x)));
         dv_act_move(c, x, &y);
         CHECK(dv_conv_run(c, &L->conv2, &y, x));
         CHECK(cosmos_op_add(c->be, dv_tensor(&y), dv_tensor(&y), dv_tensor(x)));
@@ -245,33 +236,36 @@ fail:
     return st;
 }
 
-/* Haar unpatcher of a chunk of decoder frames x [C*p^3, n, h, w] into out [C, n_out, h*p, w*p]:
- * n_out = n*p - (p-1) for the clip's first chunk, n*p after. The op always drops the first p-1
- * pixel frames of its input (what the clip start needs); a later chunk goes in behind one zero
- * frame that absorbs the drop, and that frame's one remaining pixel frame is skipped. */
+/* Haar unpatcher of a chunk of decoder frames x [C*p^3, n, h, w] into out [C, n_out, h*p, w*p]
+ * (host f32): n_out = n*p - (p-1) for the clip's first chunk, n*p after. The op always drops the
+ * first p-1 pixel frames of its input (what the clip start needs); a later chunk goes in behind
+ * one zero frame that absorbs the drop, and that frame's one remaining pixel frame is skipped. On
+ * a host backend the result is written into out directly; a device's is downloaded into it. */
 static cosmos_status unpatch(const cosmos_dv_stream_t *s, const struct dv_act *x, int first, float *out,
                              int64_t *n_out) {
     cosmos_status st = COSMOS_OK;
     const struct dv_ctx *c = &s->ctx;
     const int p = s->cfg.patch_size;
-    const int64_t Cp = x->C / ((int64_t)p * p * p), H = x->H * p, W = x->W * p, HW = H * W;
-    struct dv_act zero = {0}, pre = {0}, tmp = {0};
+    const int64_t Cp = x->C / ((int64_t)p * p * p), H = x->H * p, W = x->W * p;
+    const int host = cosmos_backend_is_host(c->be);
+    const int64_t To = first ? x->T * p - (p - 1) : x->T * p;
+    struct dv_act zero = {0}, pre = {0}, tmp = {0}, res = {0};
+    struct dv_act o = {out, Cp, To, H, W, COSMOS_F32, NULL}; /* the caller's buffer (host) */
+    if (!host) CHECK(dv_act_new(c, &res, Cp, To, H, W));
+    struct dv_act *dst = host ? &o : &res;
     if (first) {
-        struct cosmos_tensor y = {out, COSMOS_F32, 4, {Cp, x->T * p - (p - 1), H, W}};
-        CHECK(cosmos_op_haar_unpatch(s->ctx.be, y, dv_tensor(x), p, s->tap));
-        *n_out = y.shape[1];
+        CHECK(cosmos_op_haar_unpatch(s->ctx.be, dv_tensor(dst), dv_tensor(x), p, s->tap));
     } else {
         CHECK(dv_act_zeros(c, &zero, x->C, 1, x->H, x->W));
         CHECK(dv_act_cat_time(c, &pre, &zero, x));
         CHECK(dv_act_new(c, &tmp, Cp, pre.T * p - (p - 1), H, W));
         CHECK(cosmos_op_haar_unpatch(s->ctx.be, dv_tensor(&tmp), dv_tensor(&pre), p, s->tap));
-        const int64_t To = x->T * p;
-        for (int64_t ch = 0; ch < Cp; ch++)
-            memcpy(out + ch * To * HW, tmp.d + (ch * tmp.T + 1) * HW, sizeof(float) * (size_t)(To * HW));
-        *n_out = To;
+        CHECK(cosmos_op_copy_frames(c->be, dv_tensor(dst), 0, dv_tensor(&tmp), 1, To));
     }
+    if (!host) CHECK(dv_act_download(c, &res, out));
+    *n_out = To;
 fail:
-    dv_act_free(c, &zero), dv_act_free(c, &pre), dv_act_free(c, &tmp);
+    dv_act_free(c, &zero), dv_act_free(c, &pre), dv_act_free(c, &tmp), dv_act_free(c, &res);
     return st;
 }
 
@@ -314,11 +308,19 @@ static cosmos_status decode_chunk(cosmos_dv_stream_t *s, const int32_t *indices,
     const struct cosmos_dv_config *cfg = &s->cfg;
     const struct dv_ctx *c = &s->ctx;
     struct dv_act z = {0};
+    const int64_t N = n * s->Hl * s->Wl;
+    void *d_idx = (void *)indices; /* host backend: read in place; a device gets a copy */
+    if (!cosmos_backend_is_host(c->be)) {
+        d_idx = NULL;
+        CHECK(cosmos_backend_alloc(c->be, sizeof(int32_t) * (size_t)N, &d_idx));
+        CHECK(cosmos_backend_upload(c->be, d_idx, indices, sizeof(int32_t) * (size_t)N));
+    }
     CHECK(dv_act_new(c, &z, cfg->embedding_dim, n, s->Hl, s->Wl));
-    CHECK(cosmos_op_fsq_dequantize(c->be, dv_tensor(&z), cosmos_tensor_1d((int32_t *)indices, COSMOS_I32, n * s->Hl * s->Wl),
-                                   cfg->fsq_levels, cfg->embedding_dim));
+    CHECK(cosmos_op_fsq_dequantize(c->be, dv_tensor(&z), cosmos_tensor_1d(d_idx, COSMOS_I32, N), cfg->fsq_levels,
+                                   cfg->embedding_dim));
     CHECK(decode_latent(s, &z, out, n_out));
 fail:
+    if (!cosmos_backend_is_host(c->be)) cosmos_backend_free_mem(c->be, d_idx);
     dv_act_free(c, &z);
     dv_pool_free(&s->pool);
     return st;
@@ -328,8 +330,16 @@ fail:
  * is; borrowed, never freed (post_quant_conv only reads it). */
 static cosmos_status decode_chunk_cv(cosmos_dv_stream_t *s, const float *latent, int64_t n, float *out,
                                      int64_t *n_out) {
-    const struct dv_act z = {(float *)latent, s->cfg.latent_channels, n, s->Hl, s->Wl, COSMOS_F32};
-    return decode_latent(s, &z, out, n_out);
+    if (cosmos_backend_is_host(s->ctx.be)) {
+        const struct dv_act z = {(float *)latent, s->cfg.latent_channels, n, s->Hl, s->Wl, COSMOS_F32, NULL};
+        return decode_latent(s, &z, out, n_out);
+    }
+    struct dv_act z = {0}; /* a device gets a copy */
+    cosmos_status st = dv_act_upload(&s->ctx, &z, latent, s->cfg.latent_channels, n, s->Hl, s->Wl);
+    if (st == COSMOS_OK) st = decode_latent(s, &z, out, n_out);
+    dv_act_free(&s->ctx, &z);
+    dv_pool_free(&s->pool);
+    return st;
 }
 
 cosmos_status cosmos_dv_stream_open(cosmos_backend_t *be, cosmos_h5_t *weights, const struct cosmos_dv_config *cfg,
@@ -338,9 +348,6 @@ cosmos_status cosmos_dv_stream_open(cosmos_backend_t *be, cosmos_h5_t *weights, 
     cosmos_dv_stream_t *s = NULL;
     CHECK_ARG(out && be && weights && cfg, COSMOS_ERR_INVALID_ARG, "dv decoder: NULL argument to stream_open");
     *out = NULL;
-    CHECK_ARG(cosmos_backend_is_host(be), COSMOS_ERR_UNSUPPORTED,
-              "dv decoder: backend '%s' is not a host backend (the decoder runs on the CPU backend for now)",
-              cosmos_backend_name(be));
     CHECK(check_config(cfg));
     CHECK_ARG(Hl > 0 && Wl > 0 && Tl_max > 0, COSMOS_ERR_INVALID_ARG,
               "dv decoder: latent %lldx%lld with at most %lld frames: all must be positive", (long long)Hl,
@@ -348,6 +355,7 @@ cosmos_status cosmos_dv_stream_open(cosmos_backend_t *be, cosmos_h5_t *weights, 
     s = calloc(1, sizeof *s);
     CHECK_ALLOC(s);
     s->ctx = (struct dv_ctx){be, weights, cfg->continuous ? "cv decoder" : "dv decoder", 1, &s->pool};
+    s->pool.be = be;
     s->cfg = *cfg;
     s->Hl = Hl, s->Wl = Wl, s->Tl_max = Tl_max;
     CHECK(load_model(s));

@@ -124,7 +124,7 @@ struct cosmos_v2w {
     struct cosmos_v2w_memory_row *mem; /* [size] every rank's memory in the last run */
     int v2w;
     cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
-    cosmos_backend_t *host_be;  /* T5, DV decoder (and encoder without be): be if host, else host_own */
+    cosmos_backend_t *host_be;  /* T5 (and the tokenizers without a device be): be if host, else host_own */
     cosmos_backend_t *host_own;
     cosmos_guardrail_t *guard;       /* text checks (guardrail rank, Video2World) */
     cosmos_guardrail_t *video_guard; /* content filter + face blur (decoder rank) */
@@ -362,9 +362,9 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
               "--disable-diffusion-decoder",
               v->ar_cfg.name);
 
-    /* the transformer runs on the requested backend; T5 and the DV decoder on a host backend (the
-     * CPU one: no CUDA path for them yet, docs/cuda.md); the DV encoder on the rank's device backend
-     * where it has one, else on the host one */
+    /* the transformer runs on the requested backend; T5 on a host backend (the CPU one: no CUDA
+     * path for it yet, docs/cuda.md); the DV encoder and decoder and the CV decoder on the rank's
+     * device backend where it has one, else on the host one */
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = p->threads;
     /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
@@ -414,9 +414,9 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
             CHECK(cosmos_backend_create("cpu", &bp, &v->host_own));
             v->host_be = v->host_own;
             if (p->backend && strcmp(p->backend, "cpu") != 0)
-                LOG_INFO("rank %d: T5 and the DV decoder run on the CPU backend (no %s path for them yet)%s%s", v->rank,
-                         p->backend, v->be && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ? "; the DV encoder on " : "",
-                         v->be && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ? cosmos_backend_name(v->be) : "");
+                LOG_INFO("rank %d: T5%s runs on the CPU backend (no %s path for it yet)%s%s", v->rank,
+                         v->be ? "" : " and the DV tokenizer", p->backend, v->be ? "; the tokenizers on " : "",
+                         v->be ? cosmos_backend_name(v->be) : "");
         }
     }
 
@@ -442,7 +442,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         CHECK(cosmos_h5_open(p->model_dir->diffusion_decoder, &v->dd_h5));
         CHECK(cosmos_h5_open(p->model_dir->cv_tokenizer, &v->cv_h5));
         cosmos_backend_t *dit_be = v->be ? v->be : v->host_be;
-        CHECK(cosmos_diffusion_decoder_open(dit_be, v->host_be, v->dd_h5, v->cv_h5, &v->dd));
+        CHECK(cosmos_diffusion_decoder_open(dit_be, dit_be, v->dd_h5, v->cv_h5, &v->dd)); /* CV decoder beside it */
         const struct cosmos_dit_config *dc = cosmos_diffusion_decoder_dit_config(v->dd);
         const struct cosmos_dv_config *cv = cosmos_diffusion_decoder_cv_config(v->dd);
         CHECK_ARG(dc->token_vocab_size >= v->ar_cfg.vocab_size, COSMOS_ERR_FORMAT,
@@ -1117,7 +1117,8 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
         return d->ids ? COSMOS_OK : COSMOS_ERR_NOMEM;
     }
     const int lat = clip_latents(v, c->req, NULL, 0); /* > 0: the AR rank checked it before any frame */
-    cosmos_status est = lat > 0 ? cosmos_dv_stream_open(v->host_be, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, lat, &d->stream)
+    cosmos_backend_t *db = v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be; /* the rank's device */
+    cosmos_status est = lat > 0 ? cosmos_dv_stream_open(db, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, lat, &d->stream)
                                 : COSMOS_ERR_INTERNAL;
     if (est == COSMOS_OK) {
         d->frames_f32 = malloc(sizeof(float) * 3 * max_new * px);
@@ -1637,11 +1638,13 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         }
         const struct rank_models here = rank_models(p, md, v2w, r); /* where open_rank puts each model */
         int64_t *dev = here.device ? &row->models_device : &row->models_host;
-        if (here.dd) *dev += file_size(md->diffusion_decoder), row->models_host += file_size(md->cv_tokenizer);
+        /* the tokenizers run on the rank's device backend where it has one (open_rank) */
+        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis);
+        if (here.dd) *dev += file_size(md->diffusion_decoder) + file_size(md->cv_tokenizer);
         if (here.aegis) *dev += file_size(md->aegis);
         if (v2w && cosmos_layout_has_role(l, r, COSMOS_ROLE_T5)) row->models_host += file_size(md->t5);
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
-            row->models_host += file_size(md->tokenizer);
+            *(has_dev ? &row->models_device : &row->models_host) += file_size(md->tokenizer);
         if (here.video_guard) row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);
     }
 fail:

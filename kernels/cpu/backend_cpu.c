@@ -210,6 +210,18 @@ static cosmos_status cpu_groupnorm_frames(void *ctx, struct cosmos_tensor y, str
                                 x.shape[2] * x.shape[3], eps);
     return COSMOS_OK;
 }
+static cosmos_status cpu_copy_frames(void *ctx, struct cosmos_tensor dst, int64_t dst_t0, struct cosmos_tensor src,
+                                     int64_t src_t0, int64_t n) {
+    (void)ctx;
+    cosmos_cpu_copy_frames(dst.data, dst.shape[1], dst_t0, src.data, src.shape[1], src_t0, n, src.shape[0],
+                           src.shape[2] * src.shape[3]);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_upsample_nearest2x(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    (void)ctx;
+    cosmos_cpu_upsample_nearest2x(y.data, x.data, x.shape[0] * x.shape[1], x.shape[2], x.shape[3]);
+    return COSMOS_OK;
+}
 static cosmos_status cpu_pool_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int temporal) {
     (void)ctx;
     cosmos_cpu_pool_add(y.data, x.data, x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2],
@@ -288,6 +300,8 @@ static const struct cosmos_backend_ops cpu_ops = {
     .swish = cpu_swish,
     .attention_1h = cpu_attention_1h,
     .pool_add = cpu_pool_add,
+    .copy_frames = cpu_copy_frames,
+    .upsample_nearest2x = cpu_upsample_nearest2x,
     .fsq_quantize = cpu_fsq_quantize,
     .fsq_dequantize = cpu_fsq_dequantize,
     .layernorm_modulate = cpu_layernorm_modulate,

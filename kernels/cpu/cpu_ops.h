@@ -78,6 +78,11 @@ void cosmos_cpu_groupnorm_frames(float *y, const float *x, const void *gamma, co
                                  enum cosmos_dtype param_dtype, int64_t C, int64_t T, int64_t HW, float eps);
 /* y = x * sigmoid(x); y may equal x. */
 void cosmos_cpu_swish(float *y, const float *x, int64_t n);
+/* Frame moves of the decoders (frames.c): dst[:, dst_t0 + i] = src[:, src_t0 + i] for i < n, of
+ * [C, Td, HW] and [C, Ts, HW]; y [CT, 2H, 2W] = nearest 2x of x [CT, H, W]. */
+void cosmos_cpu_copy_frames(float *dst, int64_t Td, int64_t dst_t0, const float *src, int64_t Ts, int64_t src_t0,
+                            int64_t n, int64_t C, int64_t HW);
+void cosmos_cpu_upsample_nearest2x(float *y, const float *x, int64_t CT, int64_t H, int64_t W);
 /* The DV downsample's average pools added into y (pool_add.c; cosmos_op_pool_add): x [C,T,H,W],
  * y [C,T,Ho,Wo] (spatial) or [C,To,H,W] (temporal). */
 void cosmos_cpu_pool_add(float *y, const float *x, int64_t C, int64_t T, int64_t H, int64_t W, int64_t To, int64_t Ho,

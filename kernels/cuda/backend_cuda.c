@@ -469,6 +469,17 @@ static cosmos_status cuda_groupnorm_frames(void *ctx, struct cosmos_tensor y, st
     return cosmos_cuda_groupnorm_frames(y.data, x.data, x.dtype, gamma.data, beta.data, gamma.dtype, x.shape[0],
                                         x.shape[1], x.shape[2] * x.shape[3], eps, c->stream);
 }
+static cosmos_status cuda_copy_frames(void *ctx, struct cosmos_tensor dst, int64_t dst_t0, struct cosmos_tensor src,
+                                      int64_t src_t0, int64_t n) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_copy_frames(dst.data, dst.shape[1], dst_t0, src.data, src.shape[1], src_t0, n, src.shape[0],
+                                   src.shape[2] * src.shape[3], cosmos_dtype_size(src.dtype), c->stream);
+}
+static cosmos_status cuda_upsample_nearest2x(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_upsample_nearest2x(y.data, x.data, x.shape[0] * x.shape[1], x.shape[2], x.shape[3],
+                                          cosmos_dtype_size(x.dtype), c->stream);
+}
 static cosmos_status cuda_pool_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int temporal) {
     struct cuda_ctx *c = ctx;
     return cosmos_cuda_pool_add(y.data, x.data, x.dtype, x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1],
@@ -533,6 +544,8 @@ static const struct cosmos_backend_ops cuda_ops = {
     .swish = cuda_swish,
     .attention_1h = cuda_attention_1h,
     .pool_add = cuda_pool_add,
+    .copy_frames = cuda_copy_frames,
+    .upsample_nearest2x = cuda_upsample_nearest2x,
     .fsq_quantize = cuda_fsq_quantize,
     .fsq_dequantize = cuda_fsq_dequantize,
     /* diffusion-decoder DiT ops */

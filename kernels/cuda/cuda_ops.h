@@ -128,6 +128,13 @@ cosmos_status cosmos_cuda_groupnorm_frames(void *y, const void *x, enum cosmos_d
  * or [C,To,H,W] (temporal), one dtype; see cosmos_op_pool_add. */
 cosmos_status cosmos_cuda_pool_add(void *y, const void *x, enum cosmos_dtype dtype, int64_t C, int64_t T, int64_t H,
                                    int64_t W, int64_t To, int64_t Ho, int64_t Wo, int temporal, cudaStream_t stream);
+/* Frame moves (frames.cu), elements of `elem` bytes (2 or 4) copied bit for bit: dst[:, dst_t0 + i]
+ * = src[:, src_t0 + i] for i < n of [C, Td, HW] / [C, Ts, HW]; y [CT, 2H, 2W] = nearest 2x of x. */
+cosmos_status cosmos_cuda_copy_frames(void *dst, int64_t Td, int64_t dst_t0, const void *src, int64_t Ts,
+                                      int64_t src_t0, int64_t n, int64_t C, int64_t HW, size_t elem,
+                                      cudaStream_t stream);
+cosmos_status cosmos_cuda_upsample_nearest2x(void *y, const void *x, int64_t CT, int64_t H, int64_t W, size_t elem,
+                                             cudaStream_t stream);
 /* Single-head attention (attention_1h.cu): q, o [C, Tq, HW]; k, v [C, S, HW] of dtype; spatial
  * (S == Tq) or temporal (causal over frames); see cosmos_op_attention_1h. */
 cosmos_status cosmos_cuda_attention_1h(void *o, const void *q, const void *k, const void *v, enum cosmos_dtype dtype,

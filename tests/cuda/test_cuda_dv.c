@@ -29,7 +29,9 @@
 #include "core/backend.h"
 #include "core/h5file.h"
 #include "core/model/dv_config.h"
+#include "core/model/dv_decoder.h"
 #include "core/model/dv_encoder.h"
+#include "core/model/dv_weights.h"
 #include "core/rng.h"
 #include "cosmos_build_config.h"
 #include "cuda_test_util.h"
@@ -541,5 +543,82 @@ Test(cuda_dv, tiny_encoder, .init = open_backends, .fini = close_backends) {
     float z[72];
     cr_expect_eq(cosmos_dv_encode(gpu, h, &cfg, video, 8, vs[2], vs[3], z, idx, NULL), COSMOS_ERR_INVALID_ARG);
     free(video), free(big);
+    cosmos_h5_close(h);
+}
+
+/* ------------------------------------------------------------------------ the decoders on cuda:0 */
+
+/* The tiny DV decoder (tests/data/dv-tiny-decoder.h5: bf16 weights, indices [3,2,3]) and the tiny
+ * CV8x8x8 decoder (tests/data/cv-tiny-decoder.h5: its latent) on cuda:0 against the CPU: the whole
+ * clip, and for the DV decoder the stream (one latent frame per push: the frame-copy caches of the
+ * temporal convs and attention on the device) against the CPU's whole clip. Pixels within DEC_REL x
+ * max|cpu| (bf16 activations through every layer; measured on the emulator below). */
+#define DEC_REL 5e-2
+
+static void expect_close_rel(const char *what, const float *got, const float *want, int64_t n, double rel) {
+    double mx = 0.0, md = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        mx = fmax(mx, fabs(want[i]));
+        md = fmax(md, fabs((double)got[i] - want[i]));
+    }
+    cr_log_info("%s: max |diff| %.3g, max |cpu| %.3g, rel %.3g", what, md, mx, md / mx);
+    cr_expect(md <= rel * mx && mx > 0.1, "%s: max |diff| %g over max |cpu| %g", what, md, mx);
+}
+
+Test(cuda_dv, tiny_decoders, .init = open_backends, .fini = close_backends) {
+    char path[1024];
+    cosmos_h5_t *h = NULL;
+    struct cosmos_dv_config cfg;
+    snprintf(path, sizeof path, "%s/configs/models/dv-tokenizer-tiny.json", COSMOS_SOURCE_DIR);
+    cr_assert_eq(cosmos_dv_config_load(path, &cfg), COSMOS_OK);
+    snprintf(path, sizeof path, "%s/tests/data/dv-tiny-decoder.h5", COSMOS_SOURCE_DIR);
+    cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK, "%s", path);
+    struct cosmos_h5_info info;
+    cr_assert_eq(cosmos_h5_info(h, "indices", &info), COSMOS_OK);
+    const int64_t Tl = info.shape[0], Hl = info.shape[1], Wl = info.shape[2];
+    int64_t T, H, W;
+    cosmos_dv_video_shape(&cfg, Tl, Hl, Wl, &T, &H, &W);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(Tl * Hl * Wl));
+    cr_assert_eq(cosmos_h5_read(h, "indices", COSMOS_I32, idx), COSMOS_OK);
+    const int64_t n = 3 * T * H * W;
+    float *vc = malloc(sizeof(float) * (size_t)n), *vg = malloc(sizeof(float) * (size_t)n),
+          *vs = malloc(sizeof(float) * (size_t)n);
+    cr_assert_eq(cosmos_dv_decode(cpu, h, &cfg, idx, Tl, Hl, Wl, vc), COSMOS_OK);
+    cr_assert_eq(cosmos_dv_decode(gpu, h, &cfg, idx, Tl, Hl, Wl, vg), COSMOS_OK);
+    expect_close_rel("tiny DV decoder, whole clip on cuda:0", vg, vc, n, DEC_REL);
+    /* streamed on the device: one latent frame per push, frames appended per channel */
+    cosmos_dv_stream_t *s = NULL;
+    cr_assert_eq(cosmos_dv_stream_open(gpu, h, &cfg, Hl, Wl, Tl, &s), COSMOS_OK);
+    float *frames = malloc(sizeof(float) * (size_t)(3 * T * H * W));
+    int64_t t0 = 0;
+    for (int64_t t = 0; t < Tl; t++) {
+        int nf = 0;
+        cr_assert_eq(cosmos_dv_stream_push(s, idx + t * Hl * Wl, frames, &nf), COSMOS_OK, "push %lld", (long long)t);
+        for (int ch = 0; ch < 3; ch++)
+            memcpy(vs + (ch * T + t0) * H * W, frames + (int64_t)ch * nf * H * W, sizeof(float) * (size_t)(nf * H * W));
+        t0 += nf;
+    }
+    cr_expect_eq(t0, T, "the stream gave %lld frames, not %lld", (long long)t0, (long long)T);
+    expect_close_rel("tiny DV decoder, streamed on cuda:0", vs, vc, n, DEC_REL);
+    cosmos_dv_stream_free(s);
+    free(idx), free(vc), free(vg), free(vs), free(frames);
+    cosmos_h5_close(h);
+
+    /* the CV8x8x8 decoder (the diffusion decoder's last stage) */
+    snprintf(path, sizeof path, "%s/tests/data/cv-tiny-decoder.h5", COSMOS_SOURCE_DIR);
+    cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK, "%s", path);
+    enum cosmos_dv_part parts;
+    cr_assert_eq(cosmos_cv_read_header(h, &cfg, &parts), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_info(h, "latent", &info), COSMOS_OK);
+    const int64_t C = info.shape[0], cTl = info.shape[1], cHl = info.shape[2], cWl = info.shape[3];
+    cosmos_dv_video_shape(&cfg, cTl, cHl, cWl, &T, &H, &W);
+    float *lat = malloc(sizeof(float) * (size_t)(C * cTl * cHl * cWl));
+    cr_assert_eq(cosmos_h5_read(h, "latent", COSMOS_F32, lat), COSMOS_OK);
+    const int64_t m = 3 * T * H * W;
+    vc = malloc(sizeof(float) * (size_t)m), vg = malloc(sizeof(float) * (size_t)m);
+    cr_assert_eq(cosmos_cv_decode(cpu, h, &cfg, lat, cTl, cHl, cWl, vc), COSMOS_OK);
+    cr_assert_eq(cosmos_cv_decode(gpu, h, &cfg, lat, cTl, cHl, cWl, vg), COSMOS_OK);
+    expect_close_rel("tiny CV decoder, whole clip on cuda:0", vg, vc, m, DEC_REL);
+    free(lat), free(vc), free(vg);
     cosmos_h5_close(h);
 }

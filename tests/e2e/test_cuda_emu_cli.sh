@@ -3,9 +3,10 @@
 # the launcher linked against it, so `--backend cuda` runs the real CUDA backend code paths of the
 # whole pipeline (transformer, GPU sampler, CUDA-graph decode, the diffusion decoder's DiT) on the
 # CPU. Checks: env names the emulated device and cuBLASLt; a tiny Video2World generate with
-# --backend cuda writes the clip, its DV encoder on cuda:0; `tokenize --backend cuda` gives the
+# --backend cuda writes the clip, its tokenizers (DV encoder, CV decoder) on cuda:0; `tokenize --backend cuda` gives the
 # CPU's token count and at least 80% of its tokens (bf16 vs f32 encoder: a latent near an FSQ
-# level boundary may land on the neighbour); a rerun gives the same tokens and bytes; CUDA-graph decode
+# level boundary may land on the neighbour); `detokenize --backend cuda` and a generate without the
+# diffusion decoder (the streamed DV decoder on cuda:0) write their 17 frames; a rerun gives the same tokens and bytes; CUDA-graph decode
 # (COSMOS_CUDA_GRAPHS=1, logged) gives the eager run's tokens and bytes; 2 ranks (each its own
 # emulated device) give 1 process's tokens and frames (to 0.1, as test_generate.sh); a device
 # index past the devices is a clear error with no output. cosmos-bench-emu (the decode benchmark on
@@ -38,7 +39,7 @@ if gen eager; then
   grep -q "cuda:0" "$WORK/eager.err" && ok || bad "eager: the log does not name cuda:0"
   grep -q "rank 0: loaded; cuda:0 holds .* MB of backend workspaces" "$WORK/eager.err" && ok \
     || bad "eager: no workspace report after the load"
-  grep -q "the DV encoder on cuda:0" "$WORK/eager.err" && ok || bad "eager: the DV encoder did not run on cuda:0"
+  grep -q "the tokenizers on cuda:0" "$WORK/eager.err" && ok || bad "eager: the tokenizers did not run on cuda:0"
   ! grep -q "replay CUDA graphs" "$WORK/eager.err" && ok || bad "eager run replayed graphs"
 else
   bad "generate --backend cuda: $(tail -3 "$WORK/eager.err")"
@@ -56,6 +57,14 @@ same = sum(x == y for x, y in zip(a, b))
 print(f"tokenize cuda vs cpu: {same} of {len(a)} tokens equal", file=sys.stderr)
 sys.exit(0 if len(a) == len(b) > 0 and same >= 0.8 * len(a) else 1)
 EOF
+
+# the DV decoder on cuda:0: detokenize those tokens, and a generate without the diffusion decoder
+# (the streamed DV decoder on the device)
+"$BIN" detokenize --backend cuda --tokenizer "$WORK/v2w/tokenizer.h5" --tokens "$WORK/tok-cuda.txt" \
+  --out "$WORK/detok.mp4" 2>"$WORK/detok.err" && [ "$(frames_of "$WORK/detok.mp4")" = "17 96x64" ] && ok \
+  || bad "detokenize --backend cuda: $(tail -2 "$WORK/detok.err")"
+gen nodd --disable-diffusion-decoder && [ "$(frames_of "$WORK/nodd.mp4")" = "17 96x64" ] && ok \
+  || bad "generate --disable-diffusion-decoder on cuda: $(tail -2 "$WORK/nodd.err")"
 
 gen again && cmp -s "$WORK/eager.tokens.txt" "$WORK/again.tokens.txt" && cmp -s "$WORK/eager.mp4" "$WORK/again.mp4" \
   && ok || bad "a rerun with the same seed differs"

@@ -257,15 +257,34 @@ Test(dv_decoder, misshaped_weight_is_format_error) {
     cr_expect(strstr(log_captured(), "decoder.conv_in.0.conv3d.weight") != NULL, "message:\n%s", log_captured());
 }
 
-Test(dv_decoder, non_host_backend_is_unsupported) {
-    static const struct cosmos_backend_ops no_ops = {0};
-    struct cosmos_backend dev = {"fake-device", &no_ops, NULL, COSMOS_F32, 0, -1, NULL};
+/* A device backend (memory, no compute ops): the decoder opens on it (weights uploaded), and a
+ * decode fails cleanly at its first op, UNSUPPORTED, instead of touching device memory as host. */
+static cosmos_status fake_alloc(void *ctx, size_t bytes, void **p) {
+    (void)ctx;
+    *p = calloc(1, bytes ? bytes : 1);
+    return *p ? COSMOS_OK : COSMOS_ERR_NOMEM;
+}
+static void fake_free(void *ctx, void *p) { (void)ctx, free(p); }
+static cosmos_status fake_copy(void *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx;
+    memcpy(dst, src, bytes);
+    return COSMOS_OK;
+}
+static cosmos_status fake_sync(void *ctx) { return (void)ctx, COSMOS_OK; }
+
+Test(dv_decoder, device_backend_without_ops_is_unsupported) {
+    static const struct cosmos_backend_ops mem_only = {
+        .alloc = fake_alloc, .free_mem = fake_free, .upload = fake_copy, .download = fake_copy, .sync = fake_sync};
+    struct cosmos_backend dev = {"fake-device", &mem_only, NULL, COSMOS_BF16, 0, -1, NULL};
     struct cosmos_dv_config cfg = tiny_config();
     cosmos_dv_stream_t *s = NULL;
-    float out[16];
-    cr_expect_eq(cosmos_dv_stream_open(&dev, h5, &cfg, Hl, Wl, Tl, &s), COSMOS_ERR_UNSUPPORTED);
-    cr_expect_null(s);
+    float *out = malloc(sizeof(float) * (size_t)(3 * T * H * W));
+    int n = 0;
+    cr_assert_eq(cosmos_dv_stream_open(&dev, h5, &cfg, Hl, Wl, Tl, &s), COSMOS_OK);
+    cr_expect_eq(cosmos_dv_stream_push(s, idx, out, &n), COSMOS_ERR_UNSUPPORTED);
+    cosmos_dv_stream_free(s);
     cr_expect_eq(cosmos_dv_decode(&dev, h5, &cfg, idx, Tl, Hl, Wl, out), COSMOS_ERR_UNSUPPORTED);
+    free(out);
 }
 
 Test(dv_decoder, bad_arguments) {
