@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/process.h"
 #include "core/system_info.h"
 #include "cosmos_build_config.h"
@@ -62,4 +63,31 @@ static int cmp_double(const void *a, const void *b) {
 void bench_min_p50(double *v, int n, double *mn, double *p50) {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     *mn = v[0], *p50 = v[n / 2];
+}
+
+cosmos_status bench_backend_matmul_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
+                                          double *gflops) {
+    cosmos_status st = COSMOS_OK;
+    const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
+    const size_t as = cosmos_dtype_size(act);
+    void *x = NULL, *w = NULL, *y = NULL;
+    CHECK(cosmos_backend_alloc(be, as * (size_t)(M * K), &x));
+    CHECK(cosmos_backend_alloc(be, sizeof(cosmos_bf16) * (size_t)(N * K), &w));
+    CHECK(cosmos_backend_alloc(be, as * (size_t)(M * N), &y));
+    struct cosmos_tensor tx = cosmos_tensor_2d(x, act, M, K), tw = cosmos_tensor_2d(w, COSMOS_BF16, N, K),
+                         ty = cosmos_tensor_2d(y, act, M, N);
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        const double t0 = cosmos_now_s();
+        CHECK(cosmos_op_matmul(be, ty, tx, tw));
+        CHECK(cosmos_backend_sync(be));
+        const double t = cosmos_now_s() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    *gflops = 2.0 * (double)M * (double)N * (double)K / best * 1e-9;
+fail:
+    cosmos_backend_free_mem(be, x);
+    cosmos_backend_free_mem(be, w);
+    cosmos_backend_free_mem(be, y);
+    return st;
 }

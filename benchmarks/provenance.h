@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "core/backend.h"
 #include "core/process.h" /* cosmos_now_s, cosmos_peak_rss_bytes: the benchmarks' clock and RSS */
 
 /* A JSON object with the provenance fields (caller owns the reference). */
@@ -14,6 +15,11 @@ void bench_provenance_print(json_t *prov);
 /* GFLOP/s of C[M,N] += A[M,K] B[K,N] (row-major cblas_sgemm, as the CPU conv and linear kernels
  * call it), best of reps after one warm-up; 0 when out of memory. The "floor" of the benchmarks. */
 double bench_sgemm_gflops(int M, int N, int K, int reps);
+/* GFLOP/s of the backend's own matmul y[M,N] = x[M,K] . w[N,K]^T (activations of its dtype, bf16
+ * weights; on CUDA cuBLASLt), best of reps after one warm-up, each call followed by a sync: the
+ * floor's rate of a benchmark run on a device. */
+cosmos_status bench_backend_matmul_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
+                                          double *gflops);
 /* Minimum and median of v[n] (sorts v; n >= 1). */
 void bench_min_p50(double *v, int n, double *mn, double *p50);
 

@@ -44,34 +44,6 @@ static double forward_flops(const struct cosmos_dit_config *c, double N, double 
     return blk * c->num_blocks + rest;
 }
 
-/* Rate of the backend's matmul on y [M, N] = x [M, K] . w [N, K]^T (bf16 weights), GFLOP/s, the
- * best of `reps` timed runs after one warm-up. */
-static cosmos_status matmul_rate(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps, double *gflops) {
-    cosmos_status st = COSMOS_OK;
-    const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
-    const size_t as = cosmos_dtype_size(act);
-    void *x = NULL, *w = NULL, *y = NULL;
-    CHECK(cosmos_backend_alloc(be, as * (size_t)(M * K), &x));
-    CHECK(cosmos_backend_alloc(be, sizeof(cosmos_bf16) * (size_t)(N * K), &w));
-    CHECK(cosmos_backend_alloc(be, as * (size_t)(M * N), &y));
-    struct cosmos_tensor tx = cosmos_tensor_2d(x, act, M, K), tw = cosmos_tensor_2d(w, COSMOS_BF16, N, K),
-                         ty = cosmos_tensor_2d(y, act, M, N);
-    double best = 1e30;
-    for (int r = 0; r <= reps; r++) {
-        const double t0 = cosmos_now_s();
-        CHECK(cosmos_op_matmul(be, ty, tx, tw));
-        CHECK(cosmos_backend_sync(be));
-        const double t = cosmos_now_s() - t0;
-        if (r > 0 && t < best) best = t;
-    }
-    *gflops = 2.0 * (double)M * (double)N * (double)K / best * 1e-9;
-fail:
-    cosmos_backend_free_mem(be, x);
-    cosmos_backend_free_mem(be, w);
-    cosmos_backend_free_mem(be, y);
-    return st;
-}
-
 struct timing {
     double best, mean;
 };
@@ -171,7 +143,7 @@ int main(int argc, char **argv) {
     prov = bench_provenance(cosmos_backend_name(be), n_threads);
     bench_provenance_print(prov);
     double gemm = 0;
-    CHECK(matmul_rate(be, N, cfg.mlp_hidden, cfg.model_channels, reps, &gemm));
+    CHECK(bench_backend_matmul_gflops(be, N, cfg.mlp_hidden, cfg.model_channels, reps, &gemm));
     struct timing tc, tu;
     CHECK(time_forward(m, x, T, H, W, ctx, L, tok, Ht, Wt, out, reps, &tc));
     CHECK(time_forward(m, x, T, H, W, NULL, L, NULL, Ht, Wt, out, reps, &tu));

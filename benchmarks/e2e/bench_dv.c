@@ -7,8 +7,10 @@
  *   pixels (max |diff|);
  * - peak RSS; and the compute floor of each phase: its convolution and attention FLOPs, counted
  *   from the config (every conv 2*Cout*Cin*kt*kh*kw*To*Ho*Wo as the CPU kernel computes it, the
- *   replicated causal frames included; attention QK^T and PV) divided by the sgemm rate measured in
- *   the same run on conv-shaped products. "of floor" = floor / measured.
+ *   replicated causal frames included; attention QK^T and PV) divided by the GEMM rate measured in
+ *   the same run on conv-shaped products (OpenBLAS sgemm on a host backend; on a device, e.g.
+ *   --backend cuda, the backend's own bf16 matmul, which the conv's im2col GEMM is). "of floor" =
+ *   floor / measured.
  * Output: a table headed by provenance, and --json FILE. Weights: --weights FILE.h5, or random
  * weights for --config written to a temporary file and deleted at exit. */
 #define _POSIX_C_SOURCE 200809L
@@ -384,9 +386,18 @@ int main(int argc, char **argv) {
     }
     const long long peak_rss = cosmos_peak_rss_bytes(); /* before the sgemm probe's buffers */
 
-    /* sgemm rate on the shapes the conv kernel runs: the (1,3,3) convs of 256 and 512 channels,
-     * column chunks as causal_conv3d.c cuts them (~16 M floats) */
-    const double g256 = bench_sgemm_gflops(256, 7168, 256 * 9, 3), g512 = bench_sgemm_gflops(512, 3584, 512 * 9, 3);
+    /* GEMM rate on the shapes the conv kernel runs: the (1,3,3) convs of 256 and 512 channels,
+     * column chunks as causal_conv3d.c cuts them (~16 M floats). On a host backend OpenBLAS sgemm;
+     * on a device the backend's own matmul (CUDA: cuBLASLt bf16, as its conv's im2col GEMM runs:
+     * positions x Cout x Cin*9) */
+    const int device = !cosmos_backend_is_host(be);
+    double g256 = 0, g512 = 0;
+    if (device) {
+        CHECK(bench_backend_matmul_gflops(be, 7168, 256, 256 * 9, 3, &g256));
+        CHECK(bench_backend_matmul_gflops(be, 3584, 512, 512 * 9, 3, &g512));
+    } else {
+        g256 = bench_sgemm_gflops(256, 7168, 256 * 9, 3), g512 = bench_sgemm_gflops(512, 3584, 512 * 9, 3);
+    }
     const double gemm = g256 > g512 ? g256 : g512;
     const double load_end = loadavg1();
     CHECK_ARG(gemm > 0, COSMOS_ERR_NOMEM, "sgemm probe failed (out of memory)");
@@ -409,8 +420,12 @@ int main(int argc, char **argv) {
            cosmos_dv_config_num_params(&cfg, COSMOS_DV_DECODER) * 1e-6);
     printf("# clip         %d x %d x %d frames (%s) -> latent %lld x %lld x %lld = %lld tokens; %d rep(s)\n", frames,
            height, width, "random in [-1,1]", (long long)Tl, (long long)Hl, (long long)Wl, (long long)n_tok, reps);
-    printf("# sgemm        %.1f GFLOP/s (256x7168x2304: %.1f, 512x3584x4608: %.1f; best of 3, %d threads)\n", gemm,
-           g256, g512, n_threads);
+    if (device)
+        printf("# gemm         %.1f GFLOP/s (%s matmul, bf16: 7168x256x2304: %.1f, 3584x512x4608: %.1f; best of 3)\n",
+               gemm, cosmos_backend_name(be), g256, g512);
+    else
+        printf("# sgemm        %.1f GFLOP/s (256x7168x2304: %.1f, 512x3584x4608: %.1f; best of 3, %d threads)\n", gemm,
+               g256, g512, n_threads);
     printf("# load avg     %.2f at start, %.2f at end (1 min; anything else running makes the times too long)\n",
            load_start, load_end);
     printf("%-8s %10s %10s %9s %10s %9s %9s %10s %9s %8s %5s\n", "phase", "min_s", "p50_s", "frames/s", "tokens/s",
@@ -423,7 +438,7 @@ int main(int argc, char **argv) {
                p->s_p50, fr / p->s_min, n_tok / p->s_min, F * 1e-9, F / p->s_min * 1e-9, p->floor_s,
                100.0 * p->floor_s / p->s_min, 100.0 * p->fl.attn / F, 100.0 * p->cpu_util);
     }
-    printf("# GFLOP: convs as the CPU kernel computes them + attention QK^T/PV; floor = GFLOP / sgemm rate;\n"
+    printf("# GFLOP: convs as the CPU kernel computes them + attention QK^T/PV; floor = GFLOP / GEMM rate;\n"
            "# attn = attention share of the GFLOP; cpu = process CPU time / (wall * threads), last rep.\n");
     printf("# encode GFLOP: conv (1,3,3) %.1f, (3,1,1) %.1f, 1x1x1 %.1f, attention %.1f\n", enc.fl.conv_s * 1e-9,
            enc.fl.conv_t * 1e-9, enc.fl.conv_1 * 1e-9, enc.fl.attn * 1e-9);
@@ -460,6 +475,8 @@ int main(int argc, char **argv) {
                        "m512_n3584_k4608", g512, "loadavg_1min", "start", load_start, "end", load_end,
                        "peak_rss_bytes", (json_int_t)peak_rss);
         CHECK_ALLOC(js);
+        /* which rate sgemm_gflops holds: OpenBLAS on a host backend, the device's matmul otherwise */
+        json_object_set_new(js, "floor_rate", json_string(device ? "backend matmul, bf16" : "OpenBLAS sgemm, f32"));
         for (int i = 0; i < 3; i++) {
             if (!ph[i]->ran) continue;
             json_t *o = phase_json(ph[i], i == 0 ? frames : (double)To, (double)n_tok);

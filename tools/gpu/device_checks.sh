@@ -10,6 +10,9 @@
 #   dd:    cosmos-bench-dd: the diffusion decoder's DiT at the 7B width on one chunk (8 x 80 x 128
 #          latent = 20480 tokens, 512-row context), the first BLOCKS (default 4) of 28 blocks (random
 #          weights made on the spot), cond / uncond forward vs the matmul floor, per-chunk projection
+#   dv:    cosmos-bench-dv: the DV8x16x16 tokenizer on one 33 x 640 x 1024 clip (random weights made
+#          on the spot) on cuda:0 (encode, whole-clip decode, streamed decode vs the cuBLASLt floor),
+#          then the same on the CPU backend with the machine's cores (the peer of the same run)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -96,8 +99,13 @@ dd)
   "$BIN/cosmos-bench-dd" --backend cuda --blocks "${BLOCKS:-4}" --reps 2 --json "$OUT/bench_dd.json" 2>&1 |
     tee "$OUT/bench_dd.log" | tail -8
   ;;
+dv)
+  "$BIN/cosmos-bench-dv" --backend cuda --json "$OUT/bench_dv_cuda.json" 2>&1 | tee "$OUT/bench_dv_cuda.log" | tail -12
+  timeout 300 "$BIN/cosmos-bench-dv" --backend cpu --threads "$(nproc)" --skip-stream --json "$OUT/bench_dv_cpu.json" \
+    2>&1 | tee "$OUT/bench_dv_cpu.log" | tail -8
+  ;;
 *)
-  echo "usage: device_checks.sh tests|bench|peer|dd" >&2
+  echo "usage: device_checks.sh tests|bench|peer|dd|dv" >&2
   exit 2
   ;;
 esac
