@@ -21,6 +21,7 @@ what=${1:-tests}
 W=/tmp/cosmos-gpu
 mkdir -p "$W"
 tar -C "$W" -xJf .gpu-bundle/lib.tar.xz
+tar -C "$W" -xJf .gpu-bundle/bin.tar.xz
 libdirs="$W/lib"
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && libdirs="$libdirs:$d"; done
 for so in libnccl.so.2 libcublasLt.so.13 libcudart.so.13; do
@@ -31,7 +32,7 @@ for so in libnccl.so.2 libcublasLt.so.13 libcudart.so.13; do
 done
 export COSMOS_SOURCE_DIR="$PWD"
 export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-BIN=.gpu-bundle/bin
+BIN=$W/bin
 {
   echo "date $(date -u +%FT%TZ)"
   echo "bundle commit $(cat .gpu-bundle/commit) ($(wc -l <.gpu-bundle/dirty) files modified)"
