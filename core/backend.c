@@ -492,8 +492,8 @@ cosmos_status cosmos_op_pool_add(cosmos_backend_t *be, struct cosmos_tensor y, s
                             : x.shape[2] >= 2 && x.shape[3] >= 2 && y.shape[1] == x.shape[1] &&
                                   y.shape[2] == x.shape[2] / 2 && y.shape[3] == x.shape[3] / 2;
     if (!ok || x.shape[1] < 1)
-        return shape_error("pool_add", temporal ? "y must be [C, (T+1)/2, H, W]" : "y must be [C, T, H/2, W/2], H, W >= 2",
-                           &y, &x);
+        return shape_error("pool_add",
+                           temporal ? "y must be [C, (T+1)/2, H, W]" : "y must be [C, T, H/2, W/2], H, W >= 2", &y, &x);
     if (x.data == y.data) return shape_error("pool_add", "y must not alias x", &y, &x);
     if (!be->ops->pool_add) return missing_op(be, "pool_add");
     return be->ops->pool_add(be->ctx, y, x, temporal);

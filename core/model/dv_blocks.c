@@ -25,9 +25,23 @@ struct cosmos_tensor dv_tensor(const struct dv_act *a) {
     return t;
 }
 
-/* The device backend a context computes on (its activations are device memory); NULL on a host. */
-static cosmos_backend_t *device_of(const struct dv_ctx *c) {
-    return c && c->be && !cosmos_backend_is_host(c->be) ? c->be : NULL;
+/* be when its memory is not host memory (a device), else NULL; device_of: a context's. */
+static cosmos_backend_t *device_be(cosmos_backend_t *be) { return be && !cosmos_backend_is_host(be) ? be : NULL; }
+static cosmos_backend_t *device_of(const struct dv_ctx *c) { return c ? device_be(c->be) : NULL; }
+
+/* dst (device memory of dev) = host f32 values [n] in dtype dt (bf16: rounded on the host first). */
+static cosmos_status upload_f32_as(cosmos_backend_t *dev, void *dst, const float *host, size_t n,
+                                   enum cosmos_dtype dt) {
+    if (dt == COSMOS_F32) return cosmos_backend_upload(dev, dst, host, sizeof(float) * n);
+    cosmos_status st = COSMOS_OK;
+    cosmos_bf16 *h16 = malloc(sizeof(cosmos_bf16) * (n ? n : 1));
+    CHECK_ALLOC(h16);
+    cosmos_f32_to_bf16_n(h16, host, n);
+    CHECK(cosmos_backend_upload(dev, dst, h16, sizeof(cosmos_bf16) * n));
+    CHECK(cosmos_backend_sync(dev)); /* h16 is freed below */
+fail:
+    free(h16);
+    return st;
 }
 
 /* ---- activations and their buffer pool ---- */
@@ -49,12 +63,8 @@ static float *pool_take(struct dv_pool *p, int i) {
     return d;
 }
 
-static cosmos_backend_t *pool_dev(const struct dv_pool *p) {
-    return p && p->be && !cosmos_backend_is_host(p->be) ? p->be : NULL;
-}
-
 void dv_pool_free(struct dv_pool *p) {
-    while (p && p->count) buf_release(pool_dev(p), pool_take(p, p->count - 1));
+    while (p && p->count) buf_release(device_be(p->be), pool_take(p, p->count - 1));
 }
 
 /* A buffer of n elements, contents undefined: the most recently released one of exactly n, else a
@@ -78,21 +88,16 @@ static float *buf_get(const struct dv_ctx *c, int64_t n) {
     return malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
 }
 
-/* Gives d (n floats) to the pool as its most recent buffer, then trims the pool. */
-static void buf_put(const struct dv_ctx *c, float *d, int64_t n) {
-    struct dv_pool *p = c ? c->pool : NULL;
+/* Gives d (n elements) to pool p as its most recent buffer, then trims the pool. */
+static void buf_put(struct dv_pool *p, float *d, int64_t n) {
     if (!d) return;
-    if (!p) {
-        buf_release(device_of(c), d);
-        return;
-    }
-    if (p->count == DV_POOL_SLOTS) buf_release(pool_dev(p), pool_take(p, p->count - 1));
+    if (p->count == DV_POOL_SLOTS) buf_release(device_be(p->be), pool_take(p, p->count - 1));
     memmove(&p->d[1], &p->d[0], sizeof p->d[0] * (size_t)p->count);
     memmove(&p->n[1], &p->n[0], sizeof p->n[0] * (size_t)p->count);
     p->d[0] = d, p->n[0] = n;
     p->count++;
     p->held += n;
-    while (p->count && p->held > 2 * p->largest) buf_release(pool_dev(p), pool_take(p, p->count - 1));
+    while (p->count && p->held > 2 * p->largest) buf_release(device_be(p->be), pool_take(p, p->count - 1));
 }
 
 cosmos_status dv_act_new(const struct dv_ctx *c, struct dv_act *a, int64_t C, int64_t T, int64_t H, int64_t W) {
@@ -124,7 +129,7 @@ cosmos_status dv_act_zeros(const struct dv_ctx *c, struct dv_act *a, int64_t C, 
 
 void dv_act_free(const struct dv_ctx *c, struct dv_act *a) {
     if (c && c->pool)
-        buf_put(c, a->d, a->C * a->T * a->H * a->W);
+        buf_put(c->pool, a->d, a->C * a->T * a->H * a->W);
     else if (a->d)
         buf_release(a->dev, a->d); /* (a layer's cache, freed with the layer) */
     a->d = NULL;
@@ -199,7 +204,6 @@ cosmos_status dv_param_load(const struct dv_ctx *c, struct dv_param *p, const ch
                             int64_t shape0) {
     cosmos_status st = COSMOS_OK;
     float *host = NULL;
-    cosmos_bf16 *h16 = NULL;
     cosmos_backend_t *dev = device_of(c);
     memset(p, 0, sizeof *p);
     CHECK(dv_load_weight(c, name, numel, shape0, &host));
@@ -207,15 +211,11 @@ cosmos_status dv_param_load(const struct dv_ctx *c, struct dv_param *p, const ch
         p->d = host, p->dt = COSMOS_F32;
         return COSMOS_OK;
     }
-    h16 = malloc(sizeof(cosmos_bf16) * (size_t)numel);
-    CHECK_ALLOC(h16);
-    cosmos_f32_to_bf16_n(h16, host, (size_t)numel);
-    CHECK(cosmos_backend_alloc(dev, sizeof(cosmos_bf16) * (size_t)numel, &p->d));
-    p->dt = COSMOS_BF16, p->dev = dev;
-    CHECK(cosmos_backend_upload(dev, p->d, h16, sizeof(cosmos_bf16) * (size_t)numel));
+    p->dt = cosmos_backend_act_dtype(dev), p->dev = dev;
+    CHECK(cosmos_backend_alloc(dev, cosmos_dtype_size(p->dt) * (size_t)numel, &p->d));
+    CHECK(upload_f32_as(dev, p->d, host, (size_t)numel, p->dt));
 fail:
     free(host);
-    free(h16);
     if (st != COSMOS_OK) dv_param_free(p);
     return st;
 }
@@ -231,44 +231,33 @@ void dv_param_free(struct dv_param *p) {
 cosmos_status dv_act_upload(const struct dv_ctx *c, struct dv_act *a, const float *host, int64_t C, int64_t T,
                             int64_t H, int64_t W) {
     cosmos_status st = COSMOS_OK;
-    cosmos_bf16 *h16 = NULL;
     const size_t n = (size_t)(C * T * H * W);
     CHECK(dv_act_new(c, a, C, T, H, W));
-    if (!device_of(c)) {
+    if (a->dev)
+        CHECK(upload_f32_as(a->dev, a->d, host, n, a->dt));
+    else
         memcpy(a->d, host, sizeof(float) * n);
-        return COSMOS_OK;
-    }
-    if (a->dt == COSMOS_F32) {
-        CHECK(cosmos_backend_upload(c->be, a->d, host, sizeof(float) * n));
-    } else {
-        h16 = malloc(sizeof(cosmos_bf16) * (n ? n : 1));
-        CHECK_ALLOC(h16);
-        cosmos_f32_to_bf16_n(h16, host, n);
-        CHECK(cosmos_backend_upload(c->be, a->d, h16, sizeof(cosmos_bf16) * n));
-        CHECK(cosmos_backend_sync(c->be)); /* h16 is freed below */
-    }
 fail:
-    free(h16);
     if (st != COSMOS_OK) dv_act_free(c, a);
     return st;
 }
 
-cosmos_status dv_act_download(const struct dv_ctx *c, const struct dv_act *a, float *host) {
+cosmos_status dv_act_download(const struct dv_act *a, float *host) {
     cosmos_status st = COSMOS_OK;
     cosmos_bf16 *h16 = NULL;
     const size_t n = (size_t)(a->C * a->T * a->H * a->W);
-    if (!device_of(c)) {
+    if (!a->dev) {
         memcpy(host, a->d, sizeof(float) * n);
         return COSMOS_OK;
     }
     if (a->dt == COSMOS_F32) {
-        CHECK(cosmos_backend_download(c->be, host, a->d, sizeof(float) * n));
-        CHECK(cosmos_backend_sync(c->be));
+        CHECK(cosmos_backend_download(a->dev, host, a->d, sizeof(float) * n));
+        CHECK(cosmos_backend_sync(a->dev));
     } else {
         h16 = malloc(sizeof(cosmos_bf16) * (n ? n : 1));
         CHECK_ALLOC(h16);
-        CHECK(cosmos_backend_download(c->be, h16, a->d, sizeof(cosmos_bf16) * n));
-        CHECK(cosmos_backend_sync(c->be));
+        CHECK(cosmos_backend_download(a->dev, h16, a->d, sizeof(cosmos_bf16) * n));
+        CHECK(cosmos_backend_sync(a->dev));
         cosmos_bf16_to_f32_n(host, h16, n);
     }
 fail:

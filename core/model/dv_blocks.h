@@ -76,7 +76,8 @@ cosmos_status dv_act_frames(const struct dv_ctx *c, struct dv_act *y, const stru
  * COSMOS_ERR_FORMAT with the key named. */
 cosmos_status dv_load_weight(const struct dv_ctx *c, const char *name, int64_t numel, int64_t shape0, float **out);
 /* A layer parameter where c's backend computes: host f32 (malloc) on a host backend; on a device
- * backend rounded to bf16 and uploaded (the official tokenizers run in bf16). */
+ * backend uploaded in its activation dtype (CUDA: rounded to bf16, as the official tokenizers run;
+ * cpu-staged: f32, exact). */
 struct dv_param {
     void *d;
     enum cosmos_dtype dt;
@@ -88,7 +89,7 @@ void dv_param_free(struct dv_param *p);
 /* A host f32 [C,T,H,W] into a new activation of c's backend (on the host: a copy), and back. */
 cosmos_status dv_act_upload(const struct dv_ctx *c, struct dv_act *a, const float *host, int64_t C, int64_t T,
                             int64_t H, int64_t W);
-cosmos_status dv_act_download(const struct dv_ctx *c, const struct dv_act *a, float *host);
+cosmos_status dv_act_download(const struct dv_act *a, float *host);
 
 /* CausalConv3d: prefix.conv3d.{weight,bias}. */
 struct dv_conv {

@@ -1,4 +1,5 @@
-/* DV8x16x16 and CV8x8x8 tokenizer decoders (spec components.md 2.4, 2.5, 2.7, 2.8; 4.7), batch 1, whole clip or causal streaming through one code path: a "chunk" of latent frames runs
+/* DV8x16x16 and CV8x8x8 tokenizer decoders (spec components.md 2.4, 2.5, 2.7, 2.8; 4.7), batch 1,
+ * whole clip or causal streaming through one code path: a "chunk" of latent frames runs
  * the front end (DV: FSQ inverse of the indices; CV: the continuous latent as given, spec 4.7) ->
  * post_quant_conv 1x1x1 -> conv_in (1,3,3)+(3,1,1) -> mid ResBlock, spatial+temporal attention,
  * ResBlock -> up levels from the last to up.0 (num_res_blocks+1 ResBlocks each, with attention
@@ -215,7 +216,8 @@ static cosmos_status upsample(const struct dv_ctx *c, struct up_level *L, struct
         /* every frame twice, minus the clip's very first one: T -> 2T-1 over the clip */
         const int64_t drop = first ? 1 : 0, To = 2 * x->T - drop;
         CHECK(dv_act_new(c, &y, x->C, To, x->H, x->W));
-        for (int64_t t = 0; t < To; t++) CHECK(cosmos_op_copy_frames(c->be, dv_tensor(&y), t, dv_tensor(x), (t + drop) / 2, 1));
+        for (int64_t t = 0; t < To; t++)
+            CHECK(cosmos_op_copy_frames(c->be, dv_tensor(&y), t, dv_tensor(x), (t + drop) / 2, 1));
         dv_act_move(c, x, &y);
         CHECK(dv_conv_run(c, &L->conv1, &y, x)); /* x = conv1(x) + x */
         CHECK(cosmos_op_add(c->be, dv_tensor(&y), dv_tensor(&y), dv_tensor(x)));
@@ -262,7 +264,7 @@ static cosmos_status unpatch(const cosmos_dv_stream_t *s, const struct dv_act *x
         CHECK(cosmos_op_haar_unpatch(s->ctx.be, dv_tensor(&tmp), dv_tensor(&pre), p, s->tap));
         CHECK(cosmos_op_copy_frames(c->be, dv_tensor(dst), 0, dv_tensor(&tmp), 1, To));
     }
-    if (!host) CHECK(dv_act_download(c, &res, out));
+    if (!host) CHECK(dv_act_download(&res, out));
     *n_out = To;
 fail:
     dv_act_free(c, &zero), dv_act_free(c, &pre), dv_act_free(c, &tmp), dv_act_free(c, &res);

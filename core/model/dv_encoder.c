@@ -117,7 +117,7 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
     CHECK(dv_conv_named_apply(&e, &x, "quant_conv", cfg->embedding_dim, cosmos_conv3d_params_causal(1, 1, 1, 1, 1, 0)));
 
     const int64_t N = x.T * x.H * x.W;
-    if (latent) CHECK(dv_act_download(&e, &x, latent));
+    if (latent) CHECK(dv_act_download(&x, latent));
     CHECK(dv_act_new(&e, &cd, x.C, x.T, x.H, x.W));
     if (host)
         d_idx = indices;
@@ -129,7 +129,7 @@ cosmos_status cosmos_dv_encode(cosmos_backend_t *be, cosmos_h5_t *weights, const
         CHECK(cosmos_backend_download(be, indices, d_idx, sizeof(int32_t) * (size_t)N));
         CHECK(cosmos_backend_sync(be));
     }
-    if (codes) CHECK(dv_act_download(&e, &cd, codes));
+    if (codes) CHECK(dv_act_download(&cd, codes));
 fail:
     if (!host) {
         dv_act_free(&e, &in);

@@ -465,7 +465,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
                       p->model_dir->dd_context, cols, dc->crossattn_emb_channels);
         }
         LOG_INFO("rank %d: diffusion decoder '%s' on %s + '%s' on %s (%d steps, guidance %g)", v->rank, dc->name,
-                 cosmos_backend_name(dit_be), cv->name, cosmos_backend_name(v->host_be), dc->num_steps, dc->guidance);
+                 cosmos_backend_name(dit_be), cv->name, cosmos_backend_name(dit_be), dc->num_steps, dc->guidance);
         if (cosmos_backend_is_host(dit_be) && cosmos_dit_config_num_params(dc) > 1000000000LL)
             LOG_WARN("rank %d: the diffusion decoder has %.1f B parameters and runs on the CPU backend: expect hours "
                      "per clip (--backend cuda puts it on a GPU; --disable-diffusion-decoder uses the DV decoder)",

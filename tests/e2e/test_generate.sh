@@ -262,9 +262,9 @@ else
   bad "generate with a tp2 x pp2 layout: $(tail -3 "$WORK/err.txt")"
 fi
 # the AR role on a device-style backend (cpu-staged: the GPU code paths on the CPU: weights copied
-# in, tokens drawn on the backend, TP activations through host staging), T5 and DV on a CPU backend,
-# the diffusion decoder's DiT on cpu-staged as well (rank 3's own at 4 ranks), its CV decoder on the
-# CPU, Aegis on the guardrail rank's cpu-staged backend: the same tokens and frames as the cpu run, under mpirun on 1 and 4 ranks (AR tp 2); the mp4
+# in, tokens drawn on the backend, TP activations through host staging), T5 on a CPU backend, the
+# DV tokenizer on the rank's cpu-staged backend, the diffusion decoder's DiT and its CV decoder on
+# cpu-staged as well (rank 3's own at 4 ranks), Aegis on the guardrail rank's cpu-staged backend: the same tokens and frames as the cpu run, under mpirun on 1 and 4 ranks (AR tp 2); the mp4
 # bytes are not compared: x264 writes its thread count, which follows mpirun's core binding
 for np in 1 4; do
   if run -np $np "$BIN" generate --backend cpu-staged --model-dir "$V2W" --input "$IMG" \
@@ -272,8 +272,8 @@ for np in 1 4; do
     --save-tokens "$WORK/img.st$np.tokens.txt" 2>"$WORK/err.txt"; then
     cmp -s "$WORK/img.tokens.txt" "$WORK/img.st$np.tokens.txt" && ok || bad "cpu-staged np $np: tokens differ"
     [ "$(frames_of "$WORK/img.st$np.mp4")" = "17 96x64" ] && ok || bad "cpu-staged np $np mp4"
-    # the diffusion decoder's DiT ran on the device-style backend too (its CV decoder on the CPU)
-    grep -q "diffusion decoder 'dd-tiny' on cpu-staged + 'cv-tokenizer-tiny' on cpu" "$WORK/err.txt" && ok \
+    # the diffusion decoder's DiT ran on the device-style backend too, its CV decoder beside it
+    grep -q "diffusion decoder 'dd-tiny' on cpu-staged + 'cv-tokenizer-tiny' on cpu-staged" "$WORK/err.txt" && ok \
       || bad "cpu-staged np $np: the DiT did not run on cpu-staged"
     # Aegis (the text guardrail's LlamaGuard) on the guardrail rank's cpu-staged backend
     grep -q "llama 'llama-tiny' on cpu-staged" "$WORK/err.txt" && ok || bad "cpu-staged np $np: Aegis not on cpu-staged"
