@@ -108,6 +108,7 @@ static cosmos_status shape_error(const char *op, const char *what, const struct 
 }
 
 static int is_act(const cosmos_backend_t *be, const struct cosmos_tensor *t) { return t->dtype == be->act_dtype; }
+static int is_f32(const struct cosmos_tensor *t) { return t->dtype == COSMOS_F32; }
 static int64_t last_dim(const struct cosmos_tensor *t) { return t->shape[t->ndim - 1]; }
 static int64_t outer_rows(const struct cosmos_tensor *t) { return cosmos_tensor_numel(t) / last_dim(t); }
 
@@ -266,7 +267,9 @@ cosmos_status cosmos_op_add(cosmos_backend_t *be, struct cosmos_tensor y, struct
                             struct cosmos_tensor b) {
     if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&a) || cosmos_tensor_numel(&a) != cosmos_tensor_numel(&b))
         return shape_error("add", "operands differ in size", &a, &b);
-    if (!is_act(be, &y) || !is_act(be, &a)) return shape_error("add", "y and a must be activations", &y, &a);
+    const int all_f32 = y.dtype == COSMOS_F32 && a.dtype == COSMOS_F32 && b.dtype == COSMOS_F32; /* T5's residuals */
+    if (!all_f32 && (!is_act(be, &y) || !is_act(be, &a)))
+        return shape_error("add", "y and a must be activations (or y, a, b all f32)", &y, &a);
     if (!be->ops->add) return missing_op(be, "add");
     return be->ops->add(be->ctx, y, a, b);
 }
@@ -324,7 +327,7 @@ cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token,
 cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                     struct cosmos_tensor w) {
     if (w.ndim != 2 || w.dtype != COSMOS_F32) return shape_error("matmul_f32w", "weight must be 2-D f32", &w, NULL);
-    if (!is_act(be, &x) || !is_act(be, &y)) return shape_error("matmul_f32w", "x and y must be activations", &x, &y);
+    if (!is_f32(&x) || !is_f32(&y)) return shape_error("matmul_f32w", "x and y must be f32", &x, &y);
     if (last_dim(&x) != w.shape[1]) return shape_error("matmul_f32w", "x inner dim != weight in-features", &x, &w);
     if (last_dim(&y) != w.shape[0]) return shape_error("matmul_f32w", "y inner dim != weight out-features", &y, &w);
     if (outer_rows(&x) != outer_rows(&y)) return shape_error("matmul_f32w", "x and y row counts differ", &x, &y);
@@ -338,8 +341,8 @@ cosmos_status cosmos_op_rmsnorm_f32w(cosmos_backend_t *be, struct cosmos_tensor 
                                      struct cosmos_tensor w, float eps) {
     if (w.ndim != 1 || w.dtype != COSMOS_F32) return shape_error("rmsnorm_f32w", "weight must be 1-D f32", &w, NULL);
     if (last_dim(&x) != w.shape[0]) return shape_error("rmsnorm_f32w", "x last dim != weight size", &x, &w);
-    if (cosmos_tensor_numel(&x) != cosmos_tensor_numel(&y) || !is_act(be, &x) || !is_act(be, &y))
-        return shape_error("rmsnorm_f32w", "x and y must be activations of one size", &x, &y);
+    if (cosmos_tensor_numel(&x) != cosmos_tensor_numel(&y) || !is_f32(&x) || !is_f32(&y))
+        return shape_error("rmsnorm_f32w", "x and y must be f32 of one size", &x, &y);
     if (!be->ops->rmsnorm_f32w) return missing_op(be, "rmsnorm_f32w");
     struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
     struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&x), last_dim(&x));
@@ -347,8 +350,8 @@ cosmos_status cosmos_op_rmsnorm_f32w(cosmos_backend_t *be, struct cosmos_tensor 
 }
 
 cosmos_status cosmos_op_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
-    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || !is_act(be, &y) || !is_act(be, &x))
-        return shape_error("relu", "x and y must be activations of one size", &x, &y);
+    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || y.dtype != x.dtype || (!is_f32(&x) && !is_act(be, &x)))
+        return shape_error("relu", "x and y must be f32 or activations, of one size and dtype", &x, &y);
     if (!be->ops->relu) return missing_op(be, "relu");
     return be->ops->relu(be->ctx, y, x);
 }
@@ -364,8 +367,8 @@ cosmos_status cosmos_op_attention_relbias(cosmos_backend_t *be, struct cosmos_te
         return shape_error("attention_relbias", "k and v shapes differ", &k, &v);
     if (k.shape[1] != q.shape[1] || k.shape[2] != q.shape[2])
         return shape_error("attention_relbias", "k must be [S,H,Dh] with q's H and Dh", &k, &q);
-    if (!is_act(be, &q) || !is_act(be, &out) || !is_act(be, &k) || !is_act(be, &v))
-        return shape_error("attention_relbias", "q, k, v, out must be activations", &q, &k);
+    if (!is_f32(&q) || !is_f32(&out) || !is_f32(&k) || !is_f32(&v))
+        return shape_error("attention_relbias", "q, k, v, out must be f32", &q, &k);
     if (rel_bias.ndim != 2 || rel_bias.dtype != COSMOS_F32 || rel_bias.shape[0] != q.shape[1] ||
         rel_bias.shape[1] != q.shape[0] + k.shape[0] - 1)
         return shape_error("attention_relbias", "rel_bias must be f32 [H, T+S-1]", &rel_bias, &q);

@@ -125,7 +125,8 @@ cosmos_status cosmos_op_qk_norm_rope(cosmos_backend_t *be, struct cosmos_tensor 
  * [0, V) gives a zero row: a vocab-parallel rank holds rows of its shard only (callers check ids). */
 cosmos_status cosmos_op_embedding(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor table,
                                   struct cosmos_tensor ids);
-/* y = a + b elementwise (same numel); y may alias a. */
+/* y = a + b elementwise (same numel); y, a activations, b bf16 or f32; or y, a, b all f32 on any
+ * backend (the T5 encoder's residuals). y may alias a. */
 cosmos_status cosmos_op_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
                             struct cosmos_tensor b);
 /* y = silu(a) * b elementwise; y may alias a. */
@@ -158,14 +159,15 @@ struct cosmos_sampler_params;
 cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token, struct cosmos_tensor logits,
                                const struct cosmos_sampler_params *p, int64_t position);
 
-/* Ops of the T5 encoder (spec components.md 3.4). */
-/* y[M,N] = x[M,K] . w[N,K]^T with f32 weights (fp32 weight storage; cosmos_op_matmul takes bf16). */
+/* Ops of the T5 encoder (spec components.md 3.4). Its activations are f32 on every backend, a bf16
+ * one included: the official encoder runs in fp32 (3.1). */
+/* y[M,N] = x[M,K] . w[N,K]^T, all f32 (fp32 weights; cosmos_op_matmul takes bf16 ones). */
 cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                     struct cosmos_tensor w);
 /* Row-wise RMSNorm like cosmos_op_rmsnorm with an f32 weight [D]; y may be x. */
 cosmos_status cosmos_op_rmsnorm_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                      struct cosmos_tensor w, float eps);
-/* y = max(x, 0) elementwise; y may alias x. */
+/* y = max(x, 0) elementwise, x and y f32 or activations of one dtype; y may alias x. */
 cosmos_status cosmos_op_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
 /* Non-causal attention with an additive relative-position bias, all S keys attended:
  * out, q [T,H,Dh]; k, v [S,H,Dh] f32; rel_bias f32 [H, T+S-1]:

@@ -592,7 +592,8 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     cosmos_layout_describe(&l, buf, sizeof buf);
     printf("%s\n", buf);
     printf("memory plan: %d rank(s), backend %s, %d clip(s) in flight (MB; ar: the transformer's buffers on the "
-           "rank, exactly as the run allocates them; models: the other models' files on disk, by where they run)\n",
+           "rank, exactly as the run allocates them; models: the other models' weights, by where they run: files on "
+           "disk, T5's as loaded, f32 on a GPU)\n",
            l.n_ranks, backend, p.clips_in_flight);
     printf("%-4s %-64s %10s %10s %10s %12s %12s %14s\n", "rank", "roles", "ar weights", "ar kv", "ar other",
            "models dev", "models host", device ? "device total" : "host total");

@@ -1,8 +1,11 @@
 /* T5 v1.0 encoder: weight loading and the f32 forward pass (spec components.md 3.4; see
  * t5_model.h). Per block: h += SelfAttn(RMSNorm(h)); h += wo(relu(wi(RMSNorm(h)))); then the final
  * RMSNorm. Attention has no 1/sqrt(d) scale and adds the relative-position bias of block 0 in every
- * block. Matmul weights stay in their stored dtype (bf16 or f32); norm and position-bias weights,
- * being tiny, are widened to f32 at load. */
+ * block. Activations are f32 on every backend (the official encoder runs in fp32, 3.1): on the CPU
+ * matmul weights stay in their stored dtype (bf16 or f32); on a backend whose own activations are
+ * bf16 (CUDA) they are widened to f32 at load (its bf16 matmul takes bf16 activations only). Norm
+ * and position-bias weights, being tiny, are widened to f32 everywhere; the embedding table keeps its
+ * dtype (rows are converted as they are gathered). */
 #include "core/model/t5_model.h"
 
 #include <math.h>
@@ -194,16 +197,19 @@ cosmos_status cosmos_t5_load(cosmos_backend_t *be, const char *path, cosmos_t5_t
             free(owned);
         }
     }
+    /* the activations are f32 on every backend: where the backend's own are not (CUDA: bf16), its
+     * bf16 matmul cannot take them, so bf16 matmul weights are widened to f32 there */
+    const int widen = cosmos_backend_act_dtype(be) != COSMOS_F32;
     for (int i = 0; i < c->num_layers; i++) {
         struct t5_layer *L = &m->layers[i];
         CHECK(bind(m, &specs[j++], 1, &L->ln_attn));
-        CHECK(bind(m, &specs[j++], 0, &L->q));
-        CHECK(bind(m, &specs[j++], 0, &L->k));
-        CHECK(bind(m, &specs[j++], 0, &L->v));
-        CHECK(bind(m, &specs[j++], 0, &L->o));
+        CHECK(bind(m, &specs[j++], widen, &L->q));
+        CHECK(bind(m, &specs[j++], widen, &L->k));
+        CHECK(bind(m, &specs[j++], widen, &L->v));
+        CHECK(bind(m, &specs[j++], widen, &L->o));
         CHECK(bind(m, &specs[j++], 1, &L->ln_ffn));
-        CHECK(bind(m, &specs[j++], 0, &L->wi));
-        CHECK(bind(m, &specs[j++], 0, &L->wo));
+        CHECK(bind(m, &specs[j++], widen, &L->wi));
+        CHECK(bind(m, &specs[j++], widen, &L->wo));
     }
     CHECK(bind(m, &specs[j++], 1, &m->final_ln));
 
@@ -222,6 +228,39 @@ fail:
     free(specs);
     free(json);
     free(blob);
+    return st;
+}
+
+cosmos_status cosmos_t5_weight_bytes(const char *path, enum cosmos_dtype act, int64_t *out) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_h5_t *h5 = NULL;
+    char *json = NULL;
+    struct cosmos_t5_config c;
+    struct cosmos_t5_tensor_spec *specs = NULL;
+    int n = 0;
+    int64_t bytes = 0;
+    *out = 0;
+    CHECK(cosmos_h5_open(path, &h5));
+    CHECK(cosmos_h5_check_model_header(h5, "t5", "a T5 encoder file comes from `tools/convert_checkpoint.py t5`", &json));
+    CHECK(cosmos_t5_config_parse(json, path, NULL, &c));
+    CHECK(cosmos_t5_weight_specs(&c, &specs, &n));
+    for (int j = 0; j < n; j++) {
+        struct cosmos_h5_info info;
+        CHECK_ARG(cosmos_h5_has_dataset(h5, specs[j].name), COSMOS_ERR_FORMAT, "%s: tensor '%s' is missing", path,
+                  specs[j].name);
+        CHECK(cosmos_h5_info(h5, specs[j].name, &info));
+        const int64_t numel = specs[j].shape[0] * (specs[j].ndim == 2 ? specs[j].shape[1] : 1);
+        /* as cosmos_t5_load binds them: the embedding (0) in its stored dtype, the position bias (1)
+         * and the norms (1-D) f32, the matmul weights stored or widened to f32 (act not f32) */
+        size_t es = 4;
+        if (j == 0 || (j > 1 && specs[j].ndim == 2 && act == COSMOS_F32)) es = cosmos_dtype_size(info.dtype);
+        bytes += numel * (int64_t)es;
+    }
+    *out = bytes;
+fail:
+    free(specs);
+    free(json);
+    cosmos_h5_close(h5);
     return st;
 }
 

@@ -29,6 +29,10 @@ cosmos_status cosmos_t5_weight_specs(const struct cosmos_t5_config *c, struct co
  * no unknown tensor, and a loadable SentencePiece model. Caller owns *out (cosmos_t5_free). */
 cosmos_status cosmos_t5_load(cosmos_backend_t *be, const char *path, cosmos_t5_t **out);
 void cosmos_t5_free(cosmos_t5_t *m); /* NULL is a no-op */
+/* Bytes of the weights cosmos_t5_load holds for a backend of activation dtype act, from the file's
+ * header and dataset dtypes (nothing read): the matmul weights widened to f32 where act is not F32.
+ * For memory plans; errors name the file. */
+cosmos_status cosmos_t5_weight_bytes(const char *path, enum cosmos_dtype act, int64_t *out);
 const struct cosmos_t5_config *cosmos_t5_get_config(const cosmos_t5_t *m);
 const cosmos_spm_t *cosmos_t5_tokenizer(const cosmos_t5_t *m);
 

@@ -303,7 +303,7 @@ static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *
  * Video2World model) and the video guardrail, unless the guardrail is disabled; *device: the
  * backend is not the CPU, so the DiT and Aegis run on it. */
 struct rank_models {
-    int device, dd, aegis, video_guard;
+    int device, dd, aegis, video_guard, t5;
 };
 static struct rank_models rank_models(const struct cosmos_v2w_params *p, const struct cosmos_model_dir *md, int v2w,
                                       int rank) {
@@ -314,6 +314,7 @@ static struct rank_models rank_models(const struct cosmos_v2w_params *p, const s
            (cosmos_layout_has_role(l, rank, COSMOS_ROLE_DECODER) || cosmos_layout_has_role(l, rank, COSMOS_ROLE_DECODER_CFG));
     m.aegis = v2w && !p->disable_guardrail && cosmos_layout_has_role(l, rank, COSMOS_ROLE_GUARDRAIL);
     m.video_guard = !p->disable_guardrail && cosmos_layout_has_role(l, rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
+    m.t5 = v2w && cosmos_layout_has_role(l, rank, COSMOS_ROLE_T5);
     return m;
 }
 
@@ -362,19 +363,18 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
               "--disable-diffusion-decoder",
               v->ar_cfg.name);
 
-    /* the transformer runs on the requested backend; T5 on a host backend (the CPU one: no CUDA
-     * path for it yet, docs/cuda.md); the DV encoder and decoder and the CV decoder on the rank's
-     * device backend where it has one, else on the host one */
+    /* the transformer runs on the requested backend; T5 (in f32, as the official encoder), the DV
+     * encoder and decoder and the CV decoder on the rank's device backend where it has one, else on
+     * the host one */
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = p->threads;
     /* the diffusion decoder's DiT runs on the requested backend too (the AR rank's own when the
-     * decoder shares it; also on the decoder_cfg rank); its CV decoder, like T5 and the DV tokenizer,
-     * on a host backend */
+     * decoder shares it; also on the decoder_cfg rank), its CV decoder beside it */
     /* Aegis (LlamaGuard, the text guardrail's model) runs on the requested backend too: its ops are
      * the transformer's */
     const struct rank_models here = rank_models(p, p->model_dir, v->v2w, v->rank);
-    const int dd_here = here.dd, aegis_here = here.aegis, device = here.device;
-    const int needs_host = (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) || (aegis_here && !device) ||
+    const int dd_here = here.dd, aegis_here = here.aegis, device = here.device, t5_here = here.t5;
+    const int needs_host = (t5_here && !device) || (aegis_here && !device) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
     v->vg_remote = l->video_guardrail != l->decoder;
@@ -398,7 +398,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
         goto fail;
     }
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here) && device)) {
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here || t5_here) && device)) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
         if (p->world || p->local_rank >= 0)
@@ -413,10 +413,9 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         } else {
             CHECK(cosmos_backend_create("cpu", &bp, &v->host_own));
             v->host_be = v->host_own;
-            if (p->backend && strcmp(p->backend, "cpu") != 0)
-                LOG_INFO("rank %d: T5%s runs on the CPU backend (no %s path for it yet)%s%s", v->rank,
-                         v->be ? "" : " and the DV tokenizer", p->backend, v->be ? "; the tokenizers on " : "",
-                         v->be ? cosmos_backend_name(v->be) : "");
+            if (p->backend && strcmp(p->backend, "cpu") != 0 && !v->be)
+                LOG_INFO("rank %d: the DV tokenizer runs on the CPU backend (this rank opens no %s backend)",
+                         v->rank, p->backend);
         }
     }
 
@@ -428,13 +427,24 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         gp.backend = device ? v->be : v->host_be;
         CHECK(cosmos_guardrail_load(&gp, &v->guard));
     }
-    if (v->v2w && cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_T5)) {
-        CHECK(cosmos_t5_load(v->host_be, p->model_dir->t5, &v->t5));
+    if (t5_here) {
+        cosmos_backend_t *t5_be = device ? v->be : v->host_be;
+        CHECK(cosmos_t5_load(t5_be, p->model_dir->t5, &v->t5));
         const struct cosmos_t5_config *tc = cosmos_t5_get_config(v->t5);
+        LOG_INFO("rank %d: T5 encoder '%s' on %s (f32 activations)", v->rank, tc->name, cosmos_backend_name(t5_be));
         CHECK_ARG(tc->max_length == v->ar_cfg.context_len && tc->d_model == v->ar_cfg.context_dim, COSMOS_ERR_FORMAT,
                   "model directory: T5 gives [%d, %d] embeddings, the AR model takes [%d, %d] (context_len x "
                   "context_dim)",
                   tc->max_length, tc->d_model, v->ar_cfg.context_len, v->ar_cfg.context_dim);
+    }
+    {   /* where role_tokenizer and (without the diffusion decoder) the DV decoder run: the rank's
+         * device, else the host */
+        const int enc = cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER);
+        const int dec = cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && !v->use_dd;
+        const cosmos_backend_t *tb = v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be;
+        if (enc || dec)
+            LOG_INFO("rank %d: DV tokenizer '%s' (%s%s%s) on %s", v->rank, v->dv_cfg.name, enc ? "encoder" : "",
+                     enc && dec ? " + " : "", dec ? "decoder" : "", cosmos_backend_name(tb));
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER))
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
@@ -1639,10 +1649,14 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         const struct rank_models here = rank_models(p, md, v2w, r); /* where open_rank puts each model */
         int64_t *dev = here.device ? &row->models_device : &row->models_host;
         /* the tokenizers run on the rank's device backend where it has one (open_rank) */
-        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis);
+        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis || here.t5);
         if (here.dd) *dev += file_size(md->diffusion_decoder) + file_size(md->cv_tokenizer);
         if (here.aegis) *dev += file_size(md->aegis);
-        if (v2w && cosmos_layout_has_role(l, r, COSMOS_ROLE_T5)) row->models_host += file_size(md->t5);
+        if (here.t5 && md->t5[0]) { /* f32 activations: widened to f32 matmul weights on a bf16 device */
+            int64_t b = 0;
+            CHECK(cosmos_t5_weight_bytes(md->t5, here.device ? act : COSMOS_F32, &b));
+            *dev += b;
+        }
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
             *(has_dev ? &row->models_device : &row->models_host) += file_size(md->tokenizer);
         if (here.video_guard) row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);

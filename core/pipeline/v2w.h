@@ -183,10 +183,12 @@ struct cosmos_v2w_memory_row {
 struct cosmos_v2w_memory_plan_row {
     char roles[96];
     int64_t ar_weights, ar_kv, ar_other; /* exactly what the run's row will say (cosmos_ar_memory_plan) */
-    int64_t models_device, models_host;  /* bytes on disk of the other models the rank runs on its GPU
-                                            backend (diffusion decoder DiT, Aegis) and on the host (T5,
-                                            DV tokenizer, CV decoder, video guardrail; all of them on a
-                                            CPU backend): their weights, not their working memory */
+    int64_t models_device, models_host;  /* the weights of the other models the rank runs on its GPU
+                                            backend (diffusion decoder DiT + CV decoder, Aegis, T5, the
+                                            DV tokenizer beside them) and on the host (video guardrail;
+                                            all of them on a CPU backend), not their working memory:
+                                            bytes on disk, except T5's as loaded (cosmos_t5_weight_bytes:
+                                            f32 matmul weights on a bf16 device) */
 };
 cosmos_status cosmos_v2w_plan_memory(const struct cosmos_v2w_params *p, struct cosmos_v2w_memory_plan_row *rows);
 struct cosmos_ar_config; /* core/config.h */

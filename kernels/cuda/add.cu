@@ -1,5 +1,6 @@
 /* CUDA elementwise add, the counterpart of cosmos_cpu_add: y = a + b with y, a bf16 activations and
- * b bf16 (residuals, the bf16-valued APE table) or f32; f32 math, one rounding. y may alias a. */
+ * b bf16 (residuals, the bf16-valued APE table) or f32; f32 math, one rounding. And the all-f32 add
+ * of the T5 encoder's residuals (it runs in f32 on every backend). y may alias a. */
 #include "kernels/cuda/common.cuh"
 
 #define ADD_THREADS 256
@@ -21,4 +22,15 @@ extern "C" cosmos_status cosmos_cuda_add(cosmos_bf16 *y, const cosmos_bf16 *a, c
     else
         return COSMOS_ERR_UNSUPPORTED;
     return CUDA_LAUNCH_STATUS("add_bf16_kernel");
+}
+
+static __global__ void add_f32_kernel(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = a[i] + b[i];
+}
+
+extern "C" cosmos_status cosmos_cuda_add_f32(float *y, const float *a, const float *b, int64_t n, cudaStream_t stream) {
+    if (n <= 0) return COSMOS_OK;
+    COSMOS_LAUNCH(cosmos_grid_1d(n, ADD_THREADS), ADD_THREADS, 0, stream, add_f32_kernel)(y, a, b, n);
+    return CUDA_LAUNCH_STATUS("add_f32_kernel");
 }

@@ -76,19 +76,8 @@ static cosmos_status launch(T *o, const T *q, const T *k, const T *v, int64_t C,
                             cudaStream_t stream) {
     const int64_t keys = TEMPORAL ? S : HW;
     const size_t smem = sizeof(float) * (size_t)(C + keys);
-    if (smem > (48u << 10)) {
-        int dev = 0, optin = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess ||
-            smem > (size_t)optin) {
-            (void)cudaGetLastError();
-            return COSMOS_ERR_UNSUPPORTED;
-        }
-        cosmos_status st = cosmos_cuda_check(
-            cudaFuncSetAttribute(attention_1h_kernel<T, TEMPORAL>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-            "cudaFuncSetAttribute", __FILE__, __LINE__);
-        if (st != COSMOS_OK) return st;
-    }
+    const cosmos_status st = cosmos_cuda_smem_optin(attention_1h_kernel<T, TEMPORAL>, smem);
+    if (st != COSMOS_OK) return st;
     const dim3 grid((unsigned)HW, (unsigned)Tq);
     COSMOS_LAUNCH(grid, A1H_THREADS, smem, stream, attention_1h_kernel<T, TEMPORAL>)
     (o, q, k, v, C, Tq, S, HW, 1.0f / sqrtf((float)C));

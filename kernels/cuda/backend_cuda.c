@@ -229,6 +229,8 @@ static cosmos_status cuda_embedding(void *ctx, struct cosmos_tensor y, struct co
 }
 static cosmos_status cuda_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b) {
     struct cuda_ctx *c = ctx;
+    if (y.dtype == COSMOS_F32) /* the T5 encoder's f32 residuals (the dispatcher checked a and b) */
+        return cosmos_cuda_add_f32(y.data, a.data, b.data, cosmos_tensor_numel(&y), c->stream);
     if (b.dtype != COSMOS_BF16 && b.dtype != COSMOS_F32) {
         LOG_ERROR("add: the right operand must be bf16 or f32 (got %s)", cosmos_dtype_name(b.dtype));
         return COSMOS_ERR_UNSUPPORTED;
@@ -508,6 +510,34 @@ fail:
     return st;
 }
 
+/* T5 encoder ops: f32 activations and weights (the dispatchers checked the dtypes). */
+static cosmos_status cuda_matmul_f32w(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                      struct cosmos_tensor w) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_matmul_f32(c->lt, y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
+}
+static cosmos_status cuda_rmsnorm_f32w(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x,
+                                       struct cosmos_tensor w, float eps) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_rmsnorm_f32w(y.data, x.data, w.data, x.shape[0], x.shape[1], eps, c->stream);
+}
+static cosmos_status cuda_relu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_relu(y.data, x.data, y.dtype, cosmos_tensor_numel(&y), c->stream);
+}
+static cosmos_status cuda_attention_relbias(void *ctx, struct cosmos_tensor out, struct cosmos_tensor q,
+                                            struct cosmos_tensor k, struct cosmos_tensor v,
+                                            struct cosmos_tensor rel_bias, float scale) {
+    struct cuda_ctx *c = ctx;
+    const cosmos_status st = cosmos_cuda_attention_relbias(out.data, q.data, k.data, v.data, rel_bias.data, q.shape[0],
+                                                           k.shape[0], q.shape[1], q.shape[2], scale, c->stream);
+    if (st == COSMOS_ERR_UNSUPPORTED)
+        LOG_ERROR("attention_relbias: %lld heads of %lld channels are beyond the CUDA kernel (heads <= 65535, "
+                  "channels <= 256, its shared memory within the device's limit)",
+                  (long long)q.shape[1], (long long)q.shape[2]);
+    return st;
+}
+
 static const struct cosmos_backend_ops cuda_ops = {
     .free_ctx = cuda_free_ctx,
     .alloc = cuda_alloc,
@@ -535,8 +565,12 @@ static const struct cosmos_backend_ops cuda_ops = {
     .graph_end = cuda_graph_end,
     .graph_launch = cuda_graph_launch,
     .graph_free = cuda_graph_free,
-    /* T5 encoder ops (matmul_f32w, rmsnorm_f32w, relu, attention_relbias): not written yet. */
-    /* DV tokenizer ops (the tokenizer's model code still needs a host backend: docs/dv-tokenizer.md) */
+    /* T5 encoder ops (f32 activations) */
+    .matmul_f32w = cuda_matmul_f32w,
+    .rmsnorm_f32w = cuda_rmsnorm_f32w,
+    .relu = cuda_relu,
+    .attention_relbias = cuda_attention_relbias,
+    /* DV tokenizer ops */
     .haar_patch = cuda_haar_patch,
     .haar_unpatch = cuda_haar_unpatch,
     .causal_conv3d = cuda_causal_conv3d,

@@ -50,6 +50,23 @@ static __device__ __forceinline__ float block_sum(float v, float *red) {
     return warp_sum(v);
 }
 
+/* Host side, before a launch with `smem` bytes of dynamic shared memory: past the default 48 KiB,
+ * raise the kernel's limit (cudaFuncSetAttribute) up to the device's opt-in maximum; beyond that,
+ * COSMOS_ERR_UNSUPPORTED (the caller explains). */
+template <typename K>
+static inline cosmos_status cosmos_cuda_smem_optin(K *kernel, size_t smem) {
+    if (smem <= (48u << 10)) return COSMOS_OK;
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess ||
+        smem > (size_t)optin) {
+        (void)cudaGetLastError();
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    return cosmos_cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                             "cudaFuncSetAttribute", __FILE__, __LINE__);
+}
+
 /* Blocks for a grid-stride loop over n elements: enough to fill the GPU, capped. */
 static inline unsigned cosmos_grid_1d(int64_t n, int threads) {
     int64_t b = (n + threads - 1) / threads;

@@ -53,6 +53,9 @@ void cosmos_cublaslt_free(cosmos_cublaslt_t *lt); /* NULL is a no-op; synchronou
 /* y[M,N] = x[M,K] . w[N,K]^T, all bf16. */
 cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w,
                                  int64_t M, int64_t N, int64_t K, cudaStream_t stream);
+/* The same, all f32 (CUBLAS_COMPUTE_32F, no TF32): the T5 encoder's matmul_f32w. */
+cosmos_status cosmos_cuda_matmul_f32(cosmos_cublaslt_t *lt, float *y, const float *x, const float *w, int64_t M,
+                                     int64_t N, int64_t K, cudaStream_t stream);
 
 /* ---- kernels (one .cu each) ---- */
 /* rows x D: y = bf16((x * rsqrt(mean(x^2) + eps)) * w), f32 math; y may equal x. */
@@ -80,6 +83,8 @@ cosmos_status cosmos_cuda_embedding(cosmos_bf16 *y, const cosmos_bf16 *table, in
 /* y = a + b over n elements; y, a bf16; b bf16 or f32 (b_dtype); y may alias a. */
 cosmos_status cosmos_cuda_add(cosmos_bf16 *y, const cosmos_bf16 *a, const void *b, enum cosmos_dtype b_dtype,
                               int64_t n, cudaStream_t stream);
+/* y = a + b over n f32 elements; y may alias a. */
+cosmos_status cosmos_cuda_add_f32(float *y, const float *a, const float *b, int64_t n, cudaStream_t stream);
 /* y = silu(a) * b over n bf16 elements, f32 math; y may alias a. */
 cosmos_status cosmos_cuda_silu_mul(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *b, int64_t n,
                                    cudaStream_t stream);
@@ -100,6 +105,17 @@ cosmos_status cosmos_cuda_layernorm_modulate(void *y, const void *x, const void 
 /* rows x D: y = a + gate * b with gate [D] per channel; y may alias a. */
 cosmos_status cosmos_cuda_add_gated(void *y, const void *a, const void *b, const void *gate, enum cosmos_dtype dtype,
                                     int64_t rows, int64_t D, cudaStream_t stream);
+
+/* T5 encoder ops (spec components.md 3.4; contracts in core/backend.h), f32 activations. */
+/* rows x D: y = w * (x * rsqrt(mean(x^2) + eps)), all f32; y may equal x. */
+cosmos_status cosmos_cuda_rmsnorm_f32w(float *y, const float *x, const float *w, int64_t rows, int64_t D, float eps,
+                                       cudaStream_t stream);
+/* y = max(x, 0) over n elements of dtype (bf16 or f32); y may alias x. */
+cosmos_status cosmos_cuda_relu(void *y, const void *x, enum cosmos_dtype dtype, int64_t n, cudaStream_t stream);
+/* out, q [T,H,Dh]; k, v [S,H,Dh]; rel_bias [H, T+S-1], all f32; Dh <= 256 (else UNSUPPORTED). */
+cosmos_status cosmos_cuda_attention_relbias(float *out, const float *q, const float *k, const float *v,
+                                            const float *rel_bias, int64_t T, int64_t S, int64_t H, int64_t Dh,
+                                            float scale, cudaStream_t stream);
 
 /* DV tokenizer ops (spec components.md 2.4-2.7; contracts in core/backend.h): videos [C,T,H,W]. */
 /* Haar patcher / unpatcher (haar.cu): x [C,T,H,W] -> y [C*p^3, (T+p-1)/p, H/p, W/p] and back

@@ -1,5 +1,7 @@
 /* CUDA matmul through cuBLASLt: y[M,N] = x[M,K] . w[N,K]^T with bf16 x, w, y and fp32 accumulate
- * (CUBLAS_COMPUTE_32F), the counterpart of kernels/cpu/matmul.c. Row-major y is column-major
+ * (CUBLAS_COMPUTE_32F), the counterpart of kernels/cpu/matmul.c; and the same in f32 throughout
+ * (the T5 encoder's matmul_f32w, kernels/cpu/matmul_f32w.c: CUBLAS_COMPUTE_32F, no TF32, as
+ * PyTorch's default fp32 matmul). Row-major y is column-major
  * y^T [N,M] = op(A) B with A = w stored column-major [K,N] (op = transpose) and B = x stored
  * column-major [K,M]. The descriptors and the heuristic's algorithm are cached per (M, N, K,
  * pointer alignment): the decode loop asks the heuristic once per shape. Not thread-safe (one
@@ -112,6 +114,7 @@ size_t cosmos_cublaslt_version(void) { return lt_status == COSMOS_OK ? lt_versio
 struct lt_plan {
     int64_t M, N, K;
     int align; /* min alignment in bytes of the x, w, y pointers, capped at 256 */
+    cudaDataType_t type; /* of x, w and y: CUDA_R_16BF (the model's matmuls) or CUDA_R_32F (T5) */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
@@ -180,9 +183,9 @@ static cosmos_status plan_make(cosmos_cublaslt_t *lt, struct lt_plan *p) {
     CUBLAS_CHECK(lt_api.cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     CUBLAS_CHECK(lt_api.cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     CUBLAS_CHECK(lt_api.cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t)p->K, (uint64_t)p->N, p->K));
-    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t)p->K, (uint64_t)p->M, p->K));
-    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->c, CUDA_R_16BF, (uint64_t)p->N, (uint64_t)p->M, p->N));
+    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->a, p->type, (uint64_t)p->K, (uint64_t)p->N, p->K));
+    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->b, p->type, (uint64_t)p->K, (uint64_t)p->M, p->K));
+    CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->c, p->type, (uint64_t)p->N, (uint64_t)p->M, p->N));
     CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceCreate(&pref));
     CUBLAS_CHECK(lt_api.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                                              sizeof ws));
@@ -199,8 +202,8 @@ static cosmos_status plan_make(cosmos_cublaslt_t *lt, struct lt_plan *p) {
     CUBLAS_CHECK(lt_api.cublasLtMatmulAlgoGetHeuristic(lt->handle, p->op, p->a, p->b, p->c, p->c, pref, 1, &res,
                                                        &n_res));
     CHECK_ARG(n_res > 0, COSMOS_ERR_CUBLAS,
-              "cuBLASLt has no bf16 algorithm for M=%lld N=%lld K=%lld (alignment %d bytes)", (long long)p->M,
-              (long long)p->N, (long long)p->K, p->align);
+              "cuBLASLt has no %s algorithm for M=%lld N=%lld K=%lld (alignment %d bytes)",
+              p->type == CUDA_R_32F ? "f32" : "bf16", (long long)p->M, (long long)p->N, (long long)p->K, p->align);
     p->algo = res.algo;
     lt_api.cublasLtMatmulPreferenceDestroy(pref);
     return COSMOS_OK;
@@ -210,11 +213,12 @@ fail:
     return st;
 }
 
-cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w,
-                                 int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+/* y = x . w^T through the plan cached for (M, N, K, alignment, type); elements of `esize` bytes. */
+static cosmos_status lt_matmul(cosmos_cublaslt_t *lt, void *y, const void *x, const void *w, int64_t M, int64_t N,
+                               int64_t K, cudaDataType_t type, size_t esize, cudaStream_t stream) {
     cosmos_status st = COSMOS_OK;
     if (M <= 0 || N <= 0) return COSMOS_OK;
-    if (K <= 0) return cosmos_cuda_check(cudaMemsetAsync(y, 0, sizeof(cosmos_bf16) * (size_t)(M * N), stream),
+    if (K <= 0) return cosmos_cuda_check(cudaMemsetAsync(y, 0, esize * (size_t)(M * N), stream),
                                          "cudaMemsetAsync(y)", __FILE__, __LINE__);
     int align = ptr_align(x);
     if (ptr_align(w) < align) align = ptr_align(w);
@@ -222,11 +226,11 @@ cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const co
     struct lt_plan tmp = {0}, *p = NULL;
     for (int i = 0; i < lt->n_plans && !p; i++) {
         struct lt_plan *c = &lt->plans[i];
-        if (c->M == M && c->N == N && c->K == K && c->align == align) p = c;
+        if (c->M == M && c->N == N && c->K == K && c->align == align && c->type == type) p = c;
     }
     if (!p) {
         p = lt->n_plans < LT_CACHE_MAX ? &lt->plans[lt->n_plans] : &tmp; /* a full cache: plan per call */
-        *p = (struct lt_plan){.M = M, .N = N, .K = K, .align = align};
+        *p = (struct lt_plan){.M = M, .N = N, .K = K, .align = align, .type = type};
         CHECK(plan_make(lt, p));
         if (p != &tmp) lt->n_plans++;
     }
@@ -236,4 +240,14 @@ cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const co
 fail:
     if (p == &tmp) plan_destroy(&tmp);
     return st;
+}
+
+cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w,
+                                 int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+    return lt_matmul(lt, y, x, w, M, N, K, CUDA_R_16BF, sizeof(cosmos_bf16), stream);
+}
+
+cosmos_status cosmos_cuda_matmul_f32(cosmos_cublaslt_t *lt, float *y, const float *x, const float *w, int64_t M,
+                                     int64_t N, int64_t K, cudaStream_t stream) {
+    return lt_matmul(lt, y, x, w, M, N, K, CUDA_R_32F, sizeof(float), stream);
 }

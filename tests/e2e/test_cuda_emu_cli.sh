@@ -3,7 +3,8 @@
 # the launcher linked against it, so `--backend cuda` runs the real CUDA backend code paths of the
 # whole pipeline (transformer, GPU sampler, CUDA-graph decode, the diffusion decoder's DiT) on the
 # CPU. Checks: env names the emulated device and cuBLASLt; a tiny Video2World generate with
-# --backend cuda writes the clip, its tokenizers (DV encoder, CV decoder) on cuda:0; `tokenize --backend cuda` gives the
+# --backend cuda writes the clip, T5 and its tokenizers (DV encoder, CV decoder) on cuda:0; `encode-text
+# --backend cuda` runs; `tokenize --backend cuda` gives the
 # CPU's token count and at least 80% of its tokens (bf16 vs f32 encoder: a latent near an FSQ
 # level boundary may land on the neighbour); `detokenize --backend cuda` and a generate without the
 # diffusion decoder (the streamed DV decoder on cuda:0) write their 17 frames; a rerun gives the same tokens and bytes; CUDA-graph decode
@@ -41,7 +42,9 @@ if gen eager; then
   grep -q "cuda:0" "$WORK/eager.err" && ok || bad "eager: the log does not name cuda:0"
   grep -q "rank 0: loaded; cuda:0 holds .* MB of backend workspaces" "$WORK/eager.err" && ok \
     || bad "eager: no workspace report after the load"
-  grep -q "the tokenizers on cuda:0" "$WORK/eager.err" && ok || bad "eager: the tokenizers did not run on cuda:0"
+  grep -q "DV tokenizer '.*' (encoder) on cuda:0" "$WORK/eager.err" && ok \
+    || bad "eager: the tokenizers did not run on cuda:0"
+  grep -q "T5 encoder '.*' on cuda:0" "$WORK/eager.err" && ok || bad "eager: T5 did not run on cuda:0"
   ! grep -q "replay CUDA graphs" "$WORK/eager.err" && ok || bad "eager run replayed graphs"
 else
   bad "generate --backend cuda: $(tail -3 "$WORK/eager.err")"
@@ -59,6 +62,11 @@ same = sum(x == y for x, y in zip(a, b))
 print(f"tokenize cuda vs cpu: {same} of {len(a)} tokens equal", file=sys.stderr)
 sys.exit(0 if len(a) == len(b) > 0 and same >= 0.8 * len(a) else 1)
 EOF
+
+# T5 alone on cuda:0 (f32 activations; test_cuda_t5 checks its numbers against HF and the CPU)
+"$BIN" encode-text --backend cuda --t5 "$WORK/v2w/t5.h5" --prompt "$PROMPT" --out "$WORK/ctx-cuda.h5" \
+  2>"$WORK/ctx.err" && [ -s "$WORK/ctx-cuda.h5" ] && grep -q "backend cuda:0" "$WORK/ctx.err" && ok \
+  || bad "encode-text --backend cuda: $(tail -2 "$WORK/ctx.err")"
 
 # the DV decoder on cuda:0: detokenize those tokens, and a generate without the diffusion decoder
 # (the streamed DV decoder on the device)

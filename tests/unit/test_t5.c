@@ -15,6 +15,7 @@
 #include "core/model/t5_model.h"
 #include "core/model/t5_tokenize.h"
 #include "cosmos_build_config.h"
+#include "t5_test_util.h"
 
 #define TOL_REL 1e-5
 
@@ -238,38 +239,7 @@ Test(t5, golden_f32_weights) {
     char w[1024], out[1024];
     const char *tmpdir = getenv("COSMOS_TEST_TMP");
     snprintf(out, sizeof out, "%s/t5-tiny-f32.h5", tmpdir ? tmpdir : "/tmp");
-    data_path("t5-tiny.h5", w, sizeof w);
-    cosmos_h5_t *in = NULL, *o = NULL;
-    cr_assert_eq(cosmos_h5_open(w, &in), COSMOS_OK);
-    cr_assert_eq(cosmos_h5_create(out, &o), COSMOS_OK);
-    char *cfg_json = NULL;
-    cr_assert_eq(cosmos_h5_attr_string(in, "config", &cfg_json), COSMOS_OK);
-    cr_assert_eq(cosmos_h5_write_model_header(o, "t5", cfg_json), COSMOS_OK);
-    free(cfg_json);
-    char **names = NULL;
-    int nn = 0;
-    cr_assert_eq(cosmos_h5_list(in, &names, &nn), COSMOS_OK);
-    for (int i = 0; i < nn; i++) {
-        if (!strcmp(names[i], COSMOS_T5_SPIECE_DATASET)) continue;
-        struct cosmos_h5_info info;
-        cr_assert_eq(cosmos_h5_info(in, names[i], &info), COSMOS_OK);
-        int64_t numel = info.shape[0] * (info.ndim == 2 ? info.shape[1] : 1);
-        cosmos_bf16 *b = malloc(2 * (size_t)numel);
-        float *f = malloc(4 * (size_t)numel);
-        cr_assert_eq(cosmos_h5_read(in, names[i], COSMOS_BF16, b), COSMOS_OK);
-        cosmos_bf16_to_f32_n(f, b, (size_t)numel);
-        cr_assert_eq(cosmos_h5_write(o, names[i], COSMOS_F32, info.ndim, info.shape, f), COSMOS_OK);
-        free(b);
-        free(f);
-    }
-    cosmos_h5_free_names(names, nn);
-    cosmos_h5_close(o);
-    cosmos_h5_close(in);
-    uint8_t *blob = NULL;
-    size_t bn = 0;
-    cr_assert_eq(cosmos_h5_read_bytes(w, COSMOS_T5_SPIECE_DATASET, &blob, &bn), COSMOS_OK);
-    cr_assert_eq(cosmos_h5_write_bytes(out, COSMOS_T5_SPIECE_DATASET, blob, bn), COSMOS_OK);
-    free(blob);
+    t5_test_write_f32_copy(data_path("t5-tiny.h5", w, sizeof w), out);
     check_golden(out);
 }
 
@@ -316,6 +286,34 @@ Test(t5, init_random_roundtrip) {
             cr_assert(o[i] == 0.0f);
     }
     free(o);
+    cosmos_t5_free(m);
+    cosmos_backend_free(be);
+}
+
+/* The weight bytes of a memory plan: the tiny fixture's bf16 tensors as the CPU holds them, and
+ * with the matmul weights widened to f32 as a bf16 backend (CUDA) holds them; errors for files
+ * that are not T5 encoders. */
+Test(t5, weight_bytes) {
+    char w[1024];
+    data_path("t5-tiny.h5", w, sizeof w);
+    cosmos_backend_t *be = NULL;
+    cosmos_t5_t *m = load(w, &be);
+    const struct cosmos_t5_config *c = cosmos_t5_get_config(m);
+    const int64_t D = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff, L = c->num_layers;
+    const int64_t mm = L * (4 * I * D + 2 * F * D);                                    /* matmul weights */
+    const int64_t f32_rest = 4 * ((int64_t)c->relative_attention_num_buckets * c->num_heads + (2 * L + 1) * D);
+    const int64_t embed = 2 * (int64_t)c->vocab_size * D;                              /* bf16, as stored */
+    int64_t host = 0, dev = 0;
+    cr_assert_eq(cosmos_t5_weight_bytes(w, COSMOS_F32, &host), COSMOS_OK);
+    cr_assert_eq(cosmos_t5_weight_bytes(w, COSMOS_BF16, &dev), COSMOS_OK);
+    cr_expect_eq(host, embed + f32_rest + 2 * mm, "host %lld", (long long)host);
+    cr_expect_eq(dev, embed + f32_rest + 4 * mm, "device %lld", (long long)dev);
+    int64_t b = 1;
+    char other[1024];
+    cr_expect_eq(cosmos_t5_weight_bytes(data_path("tiny-ar-4b.h5", other, sizeof other), COSMOS_F32, &b),
+                 COSMOS_ERR_FORMAT);
+    cr_expect_eq(b, 0);
+    cr_expect_neq(cosmos_t5_weight_bytes("/nonexistent/t5.h5", COSMOS_F32, &b), COSMOS_OK);
     cosmos_t5_free(m);
     cosmos_backend_free(be);
 }
