@@ -65,7 +65,7 @@ static void install_signals(void) {
 /* Options shared by generate and batch. */
 struct gen_opts {
     const char *model_dir, *layout, *guardrail_dir, *timing_json, *memory_json;
-    int num_input_frames, num_frames, disable_guardrail, disable_dd, top_k, clips_in_flight;
+    int num_input_frames, num_frames, disable_guardrail, disable_dd, top_k, clips_in_flight, t5_on_cpu;
     int replicas; /* batch: data-parallel copies of the pipeline (0 or 1: one) */
     int variants; /* batch: clips per manifest item, seeds seed, seed+1, ... (0 or 1: one) */
     int save_tokens; /* batch: also OUT/NAME.tokens.txt, the clip's token ids */
@@ -90,6 +90,9 @@ struct gen_opts {
         {"guardrail-dir", CLI_STR, &(o).guardrail_dir, "guardrail word lists (default: configs/guardrail of the source tree)", 0}, \
         {"disable-diffusion-decoder", CLI_FLAG, &(o).disable_dd,                                                \
          "accepted for the official flag; the DV decoder is what runs", 0},                                     \
+        {"t5-on-cpu", CLI_FLAG, &(o).t5_on_cpu,                                                                  \
+         "run the T5 text encoder on the CPU even with a GPU backend (saves its f32 weights on the GPU: 19.5 GB " \
+         "for T5-11B; slower)", 0},                                                                              \
         {"layout", CLI_STR, &(o).layout, "rank layout JSON (configs/layouts/); default by rank count", 0},      \
         {"timing-json", CLI_STR, &(o).timing_json, "write per-clip stage timings as JSON", 0},                   \
         {"memory-json", CLI_STR, &(o).memory_json,                                                              \
@@ -230,6 +233,7 @@ static cosmos_status gen_open(struct gen_opts *o, const char *cmd, struct gen_ru
     p.guardrail_dir = o->guardrail_dir;
     p.disable_guardrail = o->disable_guardrail;
     p.disable_diffusion_decoder = o->disable_dd;
+    p.t5_on_cpu = o->t5_on_cpu;
     p.num_frames = o->num_frames;
     p.stage_layers = o->common.pp_layers ? r->stage_layers : NULL;
     p.stop = &g_stop_int;

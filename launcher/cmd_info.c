@@ -542,7 +542,7 @@ fail:
 
 /* The options of a memory plan (info DIR --ranks N ...). */
 struct plan_opts {
-    int ranks, tp, pp, clips_in_flight, disable_guardrail, disable_dd;
+    int ranks, tp, pp, clips_in_flight, disable_guardrail, disable_dd, t5_on_cpu;
     const char *layout, *json, *config, *pp_layers;
     float memory_gb; /* > 0: each rank's total must fit in this many GB (10^9 bytes) */
 };
@@ -584,6 +584,7 @@ static cosmos_status plan_model_dir(const char *dir, const struct plan_opts *po,
     p.clips_in_flight = po->clips_in_flight > 0 ? po->clips_in_flight : l.pp;
     p.disable_guardrail = po->disable_guardrail;
     p.disable_diffusion_decoder = po->disable_dd;
+    p.t5_on_cpu = po->t5_on_cpu;
     rows = calloc((size_t)l.n_ranks, sizeof *rows);
     CHECK_ALLOC(rows);
     CHECK(dir ? cosmos_v2w_plan_memory(&p, rows) : cosmos_v2w_plan_memory_config(&p, &cfg, rows));
@@ -660,6 +661,7 @@ cosmos_status cmd_info(int argc, char **argv) {
         {"clips-in-flight", CLI_INT, &po.clips_in_flight, "with --ranks: the run's (default: its pipeline stages)", 0},
         {"disable-guardrail", CLI_FLAG, &po.disable_guardrail, "with --ranks: as the run's flag", 0},
         {"disable-diffusion-decoder", CLI_FLAG, &po.disable_dd, "with --ranks: as the run's flag", 0},
+        {"t5-on-cpu", CLI_FLAG, &po.t5_on_cpu, "with --ranks: as the run's flag", 0},
         {"json", CLI_STR, &po.json, "with --ranks: also write the plan as JSON (bytes)", 0},
         {"memory", CLI_FLOAT, &po.memory_gb,
          "with --ranks: the memory of one GPU (or host) in GB; exit 1 when a rank's planned total exceeds it", 0},
@@ -679,9 +681,9 @@ cosmos_status cmd_info(int argc, char **argv) {
     }
     CHECK_ARG(model, COSMOS_ERR_INVALID_ARG, "info: give a weight file: cosmos-ar info M.h5");
     const int planning = po.ranks || po.layout || po.tp || po.pp || po.clips_in_flight || po.disable_guardrail ||
-                         po.disable_dd || po.json || po.memory_gb != 0 || po.pp_layers;
+                         po.disable_dd || po.t5_on_cpu || po.json || po.memory_gb != 0 || po.pp_layers;
     CHECK_ARG(!planning || is_dir(model), COSMOS_ERR_INVALID_ARG,
-              "info: --ranks, --layout, --tp, --pp, --clips-in-flight, --disable-* and --json plan a model "
+              "info: --ranks, --layout, --tp, --pp, --clips-in-flight, --disable-*, --t5-on-cpu and --json plan a model "
               "directory's memory; '%s' is not a directory",
               model);
     CHECK_ARG(!planning || po.ranks, COSMOS_ERR_INVALID_ARG, "info: planning a job's memory needs --ranks N");

@@ -300,10 +300,11 @@ static int clip_latents(const cosmos_v2w_t *v, const struct cosmos_v2w_request *
 /* Which models a rank of the layout runs beside its roles' own, and where (open_rank loads them so;
  * cosmos_v2w_plan_memory_config sizes them so): the diffusion decoder (decoder and decoder_cfg
  * ranks, when the directory has one and it is not disabled), Aegis (the guardrail rank of a
- * Video2World model) and the video guardrail, unless the guardrail is disabled; *device: the
- * backend is not the CPU, so the DiT and Aegis run on it. */
+ * Video2World model) and the video guardrail, unless the guardrail is disabled, and T5 (the T5
+ * rank of a Video2World model); *device: the backend is not the CPU, so the DiT and Aegis run on
+ * it, and T5 unless p->t5_on_cpu (t5_device). */
 struct rank_models {
-    int device, dd, aegis, video_guard, t5;
+    int device, dd, aegis, video_guard, t5, t5_device;
 };
 static struct rank_models rank_models(const struct cosmos_v2w_params *p, const struct cosmos_model_dir *md, int v2w,
                                       int rank) {
@@ -315,6 +316,7 @@ static struct rank_models rank_models(const struct cosmos_v2w_params *p, const s
     m.aegis = v2w && !p->disable_guardrail && cosmos_layout_has_role(l, rank, COSMOS_ROLE_GUARDRAIL);
     m.video_guard = !p->disable_guardrail && cosmos_layout_has_role(l, rank, COSMOS_ROLE_VIDEO_GUARDRAIL);
     m.t5 = v2w && cosmos_layout_has_role(l, rank, COSMOS_ROLE_T5);
+    m.t5_device = m.t5 && m.device && !p->t5_on_cpu;
     return m;
 }
 
@@ -374,7 +376,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
      * the transformer's */
     const struct rank_models here = rank_models(p, p->model_dir, v->v2w, v->rank);
     const int dd_here = here.dd, aegis_here = here.aegis, device = here.device, t5_here = here.t5;
-    const int needs_host = (t5_here && !device) || (aegis_here && !device) ||
+    const int needs_host = (t5_here && !here.t5_device) || (aegis_here && !device) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER) ||
                            cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) || dd_here;
     v->vg_remote = l->video_guardrail != l->decoder;
@@ -398,7 +400,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
         goto fail;
     }
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here || t5_here) && device)) {
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here) && device) || here.t5_device) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
         if (p->world || p->local_rank >= 0)
@@ -428,7 +430,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         CHECK(cosmos_guardrail_load(&gp, &v->guard));
     }
     if (t5_here) {
-        cosmos_backend_t *t5_be = device ? v->be : v->host_be;
+        cosmos_backend_t *t5_be = here.t5_device ? v->be : v->host_be;
         CHECK(cosmos_t5_load(t5_be, p->model_dir->t5, &v->t5));
         const struct cosmos_t5_config *tc = cosmos_t5_get_config(v->t5);
         LOG_INFO("rank %d: T5 encoder '%s' on %s (f32 activations)", v->rank, tc->name, cosmos_backend_name(t5_be));
@@ -1649,13 +1651,13 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         const struct rank_models here = rank_models(p, md, v2w, r); /* where open_rank puts each model */
         int64_t *dev = here.device ? &row->models_device : &row->models_host;
         /* the tokenizers run on the rank's device backend where it has one (open_rank) */
-        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis || here.t5);
+        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis || here.t5_device);
         if (here.dd) *dev += file_size(md->diffusion_decoder) + file_size(md->cv_tokenizer);
         if (here.aegis) *dev += file_size(md->aegis);
         if (here.t5 && md->t5[0]) { /* f32 activations: widened to f32 matmul weights on a bf16 device */
             int64_t b = 0;
-            CHECK(cosmos_t5_weight_bytes(md->t5, here.device ? act : COSMOS_F32, &b));
-            *dev += b;
+            CHECK(cosmos_t5_weight_bytes(md->t5, here.t5_device ? act : COSMOS_F32, &b));
+            *(here.t5_device ? &row->models_device : &row->models_host) += b;
         }
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
             *(has_dev ? &row->models_device : &row->models_host) += file_size(md->tokenizer);

@@ -70,6 +70,9 @@ struct cosmos_v2w_params {
     int disable_guardrail;
     int disable_diffusion_decoder; /* the DV decoder makes the video even when the model directory
                                       has a diffusion decoder (spec components.md 4.9) */
+    int t5_on_cpu;              /* T5 runs on a CPU backend even where its rank has a device one
+                                   (default 0: on the device, f32, as the official encoder; T5-11B
+                                   then holds 19.5 GB of it) */
     volatile const int *stop;   /* set asynchronously (signal handler): stop after the current clip */
     int clips_in_flight;        /* clips the transformer generates at once (its sequences; with pp
                                    stages, pp keeps every stage busy); default 1 */
@@ -178,7 +181,7 @@ struct cosmos_v2w_memory_row {
 };
 /* The memory of each rank of p->layout planned before anything is loaded (`cosmos-ar info DIR
  * --ranks N`), from the model directory's file headers and sizes, p->backend, p->clips_in_flight
- * (0: 1), p->disable_guardrail and p->disable_diffusion_decoder, as cosmos_v2w_open would place
+ * (0: 1), p->disable_guardrail, p->disable_diffusion_decoder and p->t5_on_cpu, as cosmos_v2w_open would place
  * the models. rows[p->layout->n_ranks]. */
 struct cosmos_v2w_memory_plan_row {
     char roles[96];

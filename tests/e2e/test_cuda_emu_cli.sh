@@ -73,8 +73,10 @@ EOF
 "$BIN" detokenize --backend cuda --tokenizer "$WORK/v2w/tokenizer.h5" --tokens "$WORK/tok-cuda.txt" \
   --out "$WORK/detok.mp4" 2>"$WORK/detok.err" && [ "$(frames_of "$WORK/detok.mp4")" = "17 96x64" ] && ok \
   || bad "detokenize --backend cuda: $(tail -2 "$WORK/detok.err")"
-gen nodd --disable-diffusion-decoder && [ "$(frames_of "$WORK/nodd.mp4")" = "17 96x64" ] && ok \
-  || bad "generate --disable-diffusion-decoder on cuda: $(tail -2 "$WORK/nodd.err")"
+# (and T5 kept on the CPU: --t5-on-cpu)
+gen nodd --disable-diffusion-decoder --t5-on-cpu && [ "$(frames_of "$WORK/nodd.mp4")" = "17 96x64" ] \
+  && grep -q "T5 encoder '.*' on cpu" "$WORK/nodd.err" && grep -q "DV tokenizer '.*' (encoder + decoder) on cuda:0" \
+  "$WORK/nodd.err" && ok || bad "generate --disable-diffusion-decoder --t5-on-cpu on cuda: $(tail -2 "$WORK/nodd.err")"
 
 gen again && cmp -s "$WORK/eager.tokens.txt" "$WORK/again.tokens.txt" && cmp -s "$WORK/eager.mp4" "$WORK/again.mp4" \
   && ok || bad "a rerun with the same seed differs"

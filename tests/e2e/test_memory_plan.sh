@@ -121,12 +121,14 @@ assert 0.3 * size("t5") < t5 < size("t5") and r["models_device"] == 0, (r, [size
 EOF
 "$BIN" info "$M" --ranks 2 --backend cuda --json "$WORK/plan-cuda.json" >"$WORK/plan-cuda.txt" 2>"$WORK/err.txt" \
   || bad "info --backend cuda: $(tail -1 "$WORK/err.txt")"
+"$BIN" info "$M" --ranks 2 --backend cuda --t5-on-cpu --json "$WORK/plan-t5cpu.json" >/dev/null 2>"$WORK/err.txt" \
+  || bad "info --backend cuda --t5-on-cpu: $(tail -1 "$WORK/err.txt")"
 "$BIN" info "$M" --ranks 2 --disable-guardrail --disable-diffusion-decoder --json "$WORK/plan-off.json" >/dev/null \
   2>"$WORK/err.txt" || bad "info --disable-*: $(tail -1 "$WORK/err.txt")"
-python3 - "$M" "$WORK/plan-cuda.json" "$WORK/plan2.json" "$WORK/plan-off.json" <<'EOF' && ok || bad "models on the device / left out"
+python3 - "$M" "$WORK/plan-cuda.json" "$WORK/plan2.json" "$WORK/plan-off.json" "$WORK/plan-t5cpu.json" <<'EOF' && ok || bad "models on the device / left out"
 import json, os, sys
 d = sys.argv[1]
-cuda, cpu, off = (json.load(open(p)) for p in sys.argv[2:5])
+cuda, cpu, off, t5cpu = (json.load(open(p)) for p in sys.argv[2:6])
 man = json.load(open(os.path.join(d, "cosmos-model.json")))
 size = lambda k: os.path.getsize(os.path.join(d, man[k]))
 # rank 1: everything else, its DiT, Aegis, T5 and (beside them) the tokenizers on the device, the
@@ -141,6 +143,10 @@ assert r1["models_host"] == size("video_content_filter") + size("face_blur"), r1
 # bf16 activations on CUDA: the KV cache is half the CPU's f32 one
 assert r0["ar_kv"] * 2 == cpu["rows"][0]["ar_kv"] and r0["ar_weights"] == cpu["rows"][0]["ar_weights"], (r0, cpu["rows"][0])
 assert off["rows"][1]["models_host"] == t5_host + size("tokenizer"), off["rows"][1]
+# --t5-on-cpu: T5's stored weights on the host, the rest on the device as before
+t = t5cpu["rows"][1]
+assert t["models_host"] == t5_host + size("video_content_filter") + size("face_blur"), t
+assert t["models_device"] == r1["models_device"] - t5_dev, (t, r1)
 EOF
 grep -q "device total" "$WORK/plan-cuda.txt" && ok || bad "no device column with --backend cuda"
 
