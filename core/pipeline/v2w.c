@@ -130,6 +130,7 @@ struct cosmos_v2w {
     cosmos_guardrail_t *video_guard; /* content filter + face blur (decoder rank) */
     cosmos_t5_t *t5;
     cosmos_h5_t *tok_h5, *dec_h5;
+    cosmos_dv_encoder_t *dv_enc; /* the tokenizer rank's encoder, its weights resident (tok_h5's) */
     int use_dd;                         /* the decoder role runs the diffusion decoder */
     cosmos_h5_t *dd_h5, *cv_h5;         /* decoder rank, use_dd */
     cosmos_diffusion_decoder_t *dd;
@@ -448,8 +449,12 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
             LOG_INFO("rank %d: DV tokenizer '%s' (%s%s%s) on %s", v->rank, v->dv_cfg.name, enc ? "encoder" : "",
                      enc && dec ? " + " : "", dec ? "decoder" : "", cosmos_backend_name(tb));
     }
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER))
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER)) {
+        /* on the rank's device where it has one (bf16, as the official tokenizer) */
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
+        CHECK(cosmos_dv_encoder_open(v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be, v->tok_h5,
+                                     &v->dv_cfg, &v->dv_enc));
+    }
     if (dd_here) {
         CHECK(cosmos_h5_open(p->model_dir->diffusion_decoder, &v->dd_h5));
         CHECK(cosmos_h5_open(p->model_dir->cv_tokenizer, &v->cv_h5));
@@ -589,6 +594,7 @@ void cosmos_v2w_free(cosmos_v2w_t *v) {
     cosmos_comm_free(v->tp_comm);
     cosmos_comm_free(v->pp_comm);
     cosmos_comm_free(v->ar_comm);
+    cosmos_dv_encoder_free(v->dv_enc);
     cosmos_h5_close(v->tok_h5);
     cosmos_h5_close(v->dec_h5);
     cosmos_diffusion_decoder_free(v->dd);
@@ -799,9 +805,7 @@ static cosmos_status tokenize_clip(cosmos_v2w_t *v, struct clip *c, int32_t *ids
     stage_end(c, COSMOS_V2W_INPUT);
     if (est == COSMOS_OK) {
         stage_begin(v, c, COSMOS_V2W_TOKENIZE);
-        /* the encoder runs on the rank's device where it has one (bf16, as the official tokenizer) */
-        cosmos_backend_t *tb = v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be;
-        est = cosmos_dv_encode(tb, v->tok_h5, &v->dv_cfg, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
+        est = cosmos_dv_encoder_run(v->dv_enc, video, v->T, v->H, v->W, NULL, ids + 2, NULL);
         stage_end(c, COSMOS_V2W_TOKENIZE);
         if (est != COSMOS_OK)
             snprintf(reason, reason_size, "the tokenizer failed on '%s' (%s)", c->req->input, cosmos_status_str(est));

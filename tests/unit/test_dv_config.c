@@ -507,3 +507,59 @@ Test(dv_weights, init_file_runs_through_the_c_encoder) {
     cosmos_h5_close(h);
     cosmos_backend_free(be);
 }
+
+/* An encoder object (weights resident) encodes clip after clip exactly as a fresh cosmos_dv_encode
+ * of each, in any order (no state carried between clips), its weight file closed after the open;
+ * and a missing weight fails the open with the key named. */
+Test(dv_weights, encoder_object_runs_clip_after_clip) {
+    struct cosmos_dv_config c = load("dv-tokenizer-tiny");
+    char path[1024];
+    tmp_path(path, sizeof path, "dv-init-enc2.h5");
+    cr_assert_eq(cosmos_dv_init_random(&c, 12, COSMOS_DV_BOTH, path), COSMOS_OK);
+    cosmos_backend_t *be = NULL;
+    cosmos_h5_t *h = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_open(path, &h), COSMOS_OK);
+    const int64_t T = 9, H = 32, W = 48, n = 3 * T * H * W;
+    int64_t Tl, Hl, Wl;
+    cosmos_dv_latent_shape(&c, T, H, W, &Tl, &Hl, &Wl);
+    const int64_t N = Tl * Hl * Wl;
+    float *clip[2], *want_lat[2], *lat = malloc(sizeof(float) * (size_t)(6 * N));
+    int32_t *want_idx[2], *idx = malloc(sizeof(int32_t) * (size_t)N);
+    for (int k = 0; k < 2; k++) {
+        clip[k] = malloc(sizeof(float) * (size_t)n);
+        want_lat[k] = malloc(sizeof(float) * (size_t)(6 * N));
+        want_idx[k] = malloc(sizeof(int32_t) * (size_t)N);
+        for (int64_t i = 0; i < n; i++) clip[k][i] = (float)((i * (2654435761u + 40503u * k)) % 2001) / 1000.0f - 1.0f;
+        cr_assert_eq(cosmos_dv_encode(be, h, &c, clip[k], T, H, W, want_lat[k], want_idx[k], NULL), COSMOS_OK);
+    }
+    cr_assert(memcmp(want_idx[0], want_idx[1], sizeof(int32_t) * (size_t)N) != 0, "two clips, two token sets");
+    cosmos_dv_encoder_t *enc = NULL;
+    cr_assert_eq(cosmos_dv_encoder_open(be, h, &c, &enc), COSMOS_OK);
+    cosmos_h5_close(h); /* the encoder holds its weights */
+    cr_assert_str_eq(cosmos_dv_encoder_config(enc)->name, c.name);
+    const int order[] = {0, 1, 0, 1, 1};
+    for (size_t r = 0; r < sizeof order / sizeof order[0]; r++) {
+        const int k = order[r];
+        cr_assert_eq(cosmos_dv_encoder_run(enc, clip[k], T, H, W, lat, idx, NULL), COSMOS_OK);
+        cr_expect_arr_eq(lat, want_lat[k], sizeof(float) * (size_t)(6 * N), "run %zu (clip %d): latent", r, k);
+        cr_expect_arr_eq(idx, want_idx[k], sizeof(int32_t) * (size_t)N, "run %zu (clip %d): indices", r, k);
+    }
+    /* a bad clip shape is refused by the run, the encoder stays usable */
+    cr_expect_eq(cosmos_dv_encoder_run(enc, clip[0], 8, H, W, lat, idx, NULL), COSMOS_ERR_INVALID_ARG);
+    cr_assert_eq(cosmos_dv_encoder_run(enc, clip[1], T, H, W, lat, idx, NULL), COSMOS_OK);
+    cr_expect_arr_eq(idx, want_idx[1], sizeof(int32_t) * (size_t)N);
+    cosmos_dv_encoder_free(enc);
+    /* a decoder-only file has no encoder weights: the open names the first missing key */
+    char dec_only[1024];
+    tmp_path(dec_only, sizeof dec_only, "dv-init-dec-only.h5");
+    cr_assert_eq(cosmos_dv_init_random(&c, 12, COSMOS_DV_DECODER, dec_only), COSMOS_OK);
+    cr_assert_eq(cosmos_h5_open(dec_only, &h), COSMOS_OK);
+    enc = NULL;
+    cr_expect_eq(cosmos_dv_encoder_open(be, h, &c, &enc), COSMOS_ERR_FORMAT);
+    cr_expect_null(enc);
+    cosmos_h5_close(h);
+    for (int k = 0; k < 2; k++) free(clip[k]), free(want_lat[k]), free(want_idx[k]);
+    free(lat), free(idx);
+    cosmos_backend_free(be);
+}
