@@ -606,6 +606,42 @@ cosmos_status cosmos_op_gelu(cosmos_backend_t *be, struct cosmos_tensor y, struc
     return be->ops->gelu(be->ctx, y, x);
 }
 
+/* ---- the guardrail's vision models (spec components.md 5.4, 5.5) ---- */
+
+cosmos_status cosmos_op_layernorm(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                  struct cosmos_tensor w, struct cosmos_tensor b, float eps) {
+    if (x.ndim < 1 || !is_f32(&x) || !is_f32(&y) || cosmos_tensor_numel(&x) != cosmos_tensor_numel(&y) ||
+        last_dim(&x) < 1)
+        return shape_error("layernorm", "x and y must be f32 of one size", &x, &y);
+    if (!is_f32(&w) || !is_f32(&b) || cosmos_tensor_numel(&w) != last_dim(&x) ||
+        cosmos_tensor_numel(&b) != last_dim(&x))
+        return shape_error("layernorm", "w and b must be f32 [D], D = x's last dim", &w, &x);
+    if (!(eps >= 0.0f)) {
+        LOG_ERROR("layernorm: eps %g must be >= 0", (double)eps);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!be->ops->layernorm) return missing_op(be, "layernorm");
+    struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, outer_rows(&x), last_dim(&x));
+    struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, outer_rows(&x), last_dim(&x));
+    return be->ops->layernorm(be->ctx, y2, x2, w, b, eps);
+}
+
+cosmos_status cosmos_op_gelu_tanh(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
+    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || y.dtype != x.dtype || (!is_f32(&x) && !is_act(be, &x)))
+        return shape_error("gelu_tanh", "x and y must be f32 or activations, of one size and dtype", &x, &y);
+    if (!be->ops->gelu_tanh) return missing_op(be, "gelu_tanh");
+    return be->ops->gelu_tanh(be->ctx, y, x);
+}
+
+cosmos_status cosmos_op_add_bias(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor b) {
+    if (y.ndim < 1 || last_dim(&y) < 1 || (!is_f32(&y) && !is_act(be, &y)))
+        return shape_error("add_bias", "y must be f32 or activations", &y, NULL);
+    if (!is_f32(&b) || cosmos_tensor_numel(&b) != last_dim(&y))
+        return shape_error("add_bias", "b must be f32 [D], D = y's last dim", &b, &y);
+    if (!be->ops->add_bias) return missing_op(be, "add_bias");
+    return be->ops->add_bias(be->ctx, cosmos_tensor_2d(y.data, y.dtype, outer_rows(&y), last_dim(&y)), b);
+}
+
 cosmos_status cosmos_op_add_gated(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
                                   struct cosmos_tensor b, struct cosmos_tensor gate) {
     if (a.ndim < 1 || !is_act(be, &y) || !is_act(be, &a) || !is_act(be, &b) ||

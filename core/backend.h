@@ -254,4 +254,17 @@ cosmos_status cosmos_op_gelu(cosmos_backend_t *be, struct cosmos_tensor y, struc
 cosmos_status cosmos_op_add_gated(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
                                   struct cosmos_tensor b, struct cosmos_tensor gate);
 
+/* Ops of the guardrail's vision models (spec components.md 5.4, 5.5): they run in f32 on every
+ * backend, a bf16 one included (the official filters run fp32), like the T5 ops. */
+/* Row-wise LayerNorm with affine (nn.LayerNorm): over the last dim D, y = (x - mean) /
+ * sqrt(var + eps) * w + b, biased variance; x, y f32 of one size, w, b f32 [D]; y may be x. */
+cosmos_status cosmos_op_layernorm(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                                  struct cosmos_tensor w, struct cosmos_tensor b, float eps);
+/* y = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3): 0.5 x (1 + tanh(u)), the tanh GELU
+ * (gelu_pytorch_tanh); x, y f32 or activations, one size and dtype; y may alias x. */
+cosmos_status cosmos_op_gelu_tanh(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
+/* y[r] += b for every row r of y (rows of the last dim D; f32 or activations), b f32 [D]: the bias
+ * of a Linear after cosmos_op_matmul_f32w. */
+cosmos_status cosmos_op_add_bias(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor b);
+
 #endif

@@ -76,6 +76,11 @@ struct cosmos_backend_ops {
     cosmos_status (*gelu)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
     cosmos_status (*add_gated)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor b,
                                struct cosmos_tensor gate);
+    /* the guardrail's vision models (NULL: UNSUPPORTED) */
+    cosmos_status (*layernorm)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                               struct cosmos_tensor b, float eps);
+    cosmos_status (*gelu_tanh)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
+    cosmos_status (*add_bias)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor b);
 };
 
 struct cosmos_backend {

@@ -3,6 +3,7 @@
  * the SigLIP encoder + safety classifier (siglip.h); the first frame whose argmax class is not 0
  * ("Safe") makes the video unsafe and stops the run. The reason names the frame index within the
  * call, the class name, its softmax probability and logit. Frames are uint8 RGB [T, H, W, 3].
+ * The SigLIP tower runs on the params' backend when it is a device one (f32, as the host path).
  * Deviation: the official code logs and skips a frame whose classification raises; here an error
  * (out of memory) fails the whole check, so the video is never passed unexamined. */
 #include <math.h>
@@ -57,6 +58,7 @@ cosmos_status cosmos_guardrail_content_filter_create(const struct cosmos_guardra
               "guardrail: check 'video_content_filter' needs its weight file (content_filter_weights: the SigLIP "
               "safety file from tools/convert_checkpoint.py or `cosmos-ar init`)");
     CHECK(cosmos_siglip_load(p->content_filter_weights, &m));
+    if (p->backend) CHECK(cosmos_siglip_use_backend(m, p->backend)); /* a host backend: a no-op */
     *ops = &g_ops;
     *ctx = m;
     return COSMOS_OK;

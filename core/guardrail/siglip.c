@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend.h"
 #include "core/config.h"
 #include "core/dtype.h"
 #include "core/guardrail/pil_resize.h"
@@ -316,9 +317,21 @@ struct sg_layer {
     struct sg_linear q, k, v, o, fc1, fc2;
 };
 
+/* The tower on a device backend (cosmos_siglip_use_backend): the arena's copy, the zero position
+ * bias the attention op takes, a frame's working buffers. */
+struct sg_device {
+    cosmos_backend_t *be;
+    float *arena;                          /* the host arena's first n_arena floats, same offsets */
+    size_t n_arena;
+    float *zero_bias;                      /* [heads, 2N-1] zeros */
+    float *patches, *x, *h, *q, *k, *v, *a, *big, *vec; /* [N,K], 6 x [N,D], [N,F], [4D + F] */
+};
+
 struct cosmos_siglip {
     struct cosmos_siglip_config cfg;
     float *arena; /* every tensor, in spec order */
+    int64_t n_tower; /* floats of the arena up to the classifier (the tower and the pooling head) */
+    struct sg_device *dev; /* NULL: the tower runs on the host */
     struct sg_linear patch; /* conv as [D, 3*p*p] */
     const float *pos;       /* [N, D] */
     struct sg_layer *layers;
@@ -330,8 +343,16 @@ struct cosmos_siglip {
 
 const struct cosmos_siglip_config *cosmos_siglip_get_config(const cosmos_siglip_t *m) { return &m->cfg; }
 
+static void device_free(struct sg_device *d) {
+    if (!d) return;
+    float *bufs[] = {d->arena, d->zero_bias, d->patches, d->x, d->h, d->q, d->k, d->v, d->a, d->big, d->vec};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cosmos_backend_free_mem(d->be, bufs[i]);
+    free(d);
+}
+
 void cosmos_siglip_free(cosmos_siglip_t *m) {
     if (!m) return;
+    device_free(m->dev);
     free(m->arena);
     free(m->layers);
     free(m);
@@ -454,6 +475,8 @@ cosmos_status cosmos_siglip_load(const char *path, cosmos_siglip_t **out) {
     CHECK_ALLOC(m->arena);
     CHECK_ALLOC(m->layers);
     for (int j = 0; j < n_specs; j++) CHECK(read_tensor(h5, &specs[j], m->arena + off[j]));
+    for (int j = 0; j < n_specs && !m->n_tower; j++) /* the classifier's datasets come last */
+        if (!strncmp(specs[j].name, "network.", 8)) m->n_tower = off[j];
     bind(m, off);
     LOG_DEBUG("%s: %s, %lld parameters", path, m->cfg.name, (long long)total);
     *out = m;
@@ -478,19 +501,9 @@ static void linear(const struct sg_linear *L, const float *x, int M, float *y) {
                 y, L->n_out);
 }
 
+/* nn.LayerNorm (kernels/cpu/layernorm.c: statistics in double) */
 static void layer_norm(const float *x, int M, int D, const float *w, const float *b, double eps, float *y) {
-#pragma omp parallel for schedule(static) if (M >= 16)
-    for (int r = 0; r < M; r++) {
-        const float *xr = x + (size_t)r * D;
-        float *yr = y + (size_t)r * D;
-        double mean = 0, var = 0;
-        for (int i = 0; i < D; i++) mean += xr[i];
-        mean /= D;
-        for (int i = 0; i < D; i++) var += (xr[i] - mean) * (xr[i] - mean);
-        var /= D;
-        const double rstd = 1.0 / sqrt(var + eps);
-        for (int i = 0; i < D; i++) yr[i] = (float)((xr[i] - mean) * rstd) * w[i] + b[i];
-    }
+    cosmos_cpu_layernorm(y, x, w, b, M, D, eps);
 }
 
 /* Threads the forward uses (its scratch holds one score matrix per thread). */
@@ -524,6 +537,124 @@ static void attention(const float *q, const float *k, const float *v, int Tq, in
 static void add_inplace(float *x, const float *y, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= 65536)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* ---- the tower on a backend ------------------------------------------------------------------ */
+
+struct cosmos_backend *cosmos_siglip_backend(const cosmos_siglip_t *m) { return m->dev ? m->dev->be : NULL; }
+
+cosmos_status cosmos_siglip_use_backend(cosmos_siglip_t *m, cosmos_backend_t *be) {
+    cosmos_status st = COSMOS_OK;
+    struct sg_device *d = NULL;
+    CHECK_ARG(m, COSMOS_ERR_INVALID_ARG, "cosmos_siglip_use_backend: NULL model");
+    device_free(m->dev);
+    m->dev = NULL;
+    if (!be || cosmos_backend_is_host(be)) return COSMOS_OK;
+    const struct cosmos_siglip_config *c = &m->cfg;
+    const int64_t G = c->image_size / c->patch_size, N = G * G, D = c->hidden_size, F = c->intermediate_size;
+    const int64_t K = (int64_t)c->num_channels * c->patch_size * c->patch_size;
+    d = calloc(1, sizeof *d);
+    CHECK_ALLOC(d);
+    d->be = be;
+    d->n_arena = (size_t)m->n_tower;
+    const size_t fs = sizeof(float);
+    CHECK(cosmos_backend_alloc(be, fs * d->n_arena, (void **)&d->arena));
+    CHECK(cosmos_backend_upload(be, d->arena, m->arena, fs * d->n_arena));
+    CHECK(cosmos_backend_alloc(be, fs * (size_t)(c->num_attention_heads * (2 * N - 1)), (void **)&d->zero_bias));
+    CHECK(cosmos_backend_alloc(be, fs * (size_t)(N * K), (void **)&d->patches));
+    float **nd[] = {&d->x, &d->h, &d->q, &d->k, &d->v, &d->a};
+    for (size_t i = 0; i < sizeof nd / sizeof nd[0]; i++) CHECK(cosmos_backend_alloc(be, fs * (size_t)(N * D), (void **)nd[i]));
+    CHECK(cosmos_backend_alloc(be, fs * (size_t)(N * F), (void **)&d->big));
+    CHECK(cosmos_backend_alloc(be, fs * (size_t)(4 * D + F), (void **)&d->vec));
+    CHECK(cosmos_backend_sync(be));
+    LOG_INFO("video content filter: SigLIP tower '%s' on %s (f32, %.1f MB of weights)", c->name,
+             cosmos_backend_name(be), (double)(fs * d->n_arena) * 1e-6);
+    m->dev = d;
+    d = NULL;
+fail:
+    device_free(d);
+    return st;
+}
+
+/* The device copy of a host arena pointer, as a tensor. */
+static struct cosmos_tensor dev_t2(const cosmos_siglip_t *m, const float *host, int64_t r, int64_t cols) {
+    return cosmos_tensor_2d(m->dev->arena + (host - m->arena), COSMOS_F32, r, cols);
+}
+static struct cosmos_tensor f2(float *p, int64_t r, int64_t cols) { return cosmos_tensor_2d(p, COSMOS_F32, r, cols); }
+
+/* y [M, out] = x [M, in] W^T + b on the device */
+static cosmos_status linear_dev(const cosmos_siglip_t *m, const struct sg_linear *L, float *x, int64_t M, float *y) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = m->dev->be;
+    CHECK(cosmos_op_matmul_f32w(be, f2(y, M, L->n_out), f2(x, M, L->n_in), dev_t2(m, L->w, L->n_out, L->n_in)));
+    CHECK(cosmos_op_add_bias(be, f2(y, M, L->n_out), cosmos_tensor_1d(m->dev->arena + (L->b - m->arena), COSMOS_F32,
+                                                                      L->n_out)));
+fail:
+    return st;
+}
+
+static cosmos_status layer_norm_dev(const cosmos_siglip_t *m, float *x, int64_t M, const float *w, const float *b,
+                                    float *y) {
+    const int64_t D = m->cfg.hidden_size;
+    return cosmos_op_layernorm(m->dev->be, f2(y, M, D), f2(x, M, D), dev_t2(m, w, 1, D), dev_t2(m, b, 1, D),
+                               (float)m->cfg.layer_norm_eps);
+}
+
+/* out [Tq, D] = per head softmax(q k^T / sqrt(Dh)) v: the relative-bias attention op with a zero bias */
+static cosmos_status attention_dev(const cosmos_siglip_t *m, float *q, float *k, float *v, int64_t Tq, int64_t Tk,
+                                   float *out) {
+    const int64_t H = m->cfg.num_attention_heads, Dh = m->cfg.hidden_size / H;
+    return cosmos_op_attention_relbias(m->dev->be, cosmos_tensor_3d(out, COSMOS_F32, Tq, H, Dh),
+                                       cosmos_tensor_3d(q, COSMOS_F32, Tq, H, Dh),
+                                       cosmos_tensor_3d(k, COSMOS_F32, Tk, H, Dh),
+                                       cosmos_tensor_3d(v, COSMOS_F32, Tk, H, Dh),
+                                       f2(m->dev->zero_bias, H, Tq + Tk - 1), 1.0f / sqrtf((float)Dh));
+}
+
+/* The tower on m->dev: host patches [N, K] -> host pooled features [D] (forward's steps, op by op). */
+static cosmos_status tower_device(const cosmos_siglip_t *m, const float *patches, float *pooled) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_siglip_config *c = &m->cfg;
+    struct sg_device *d = m->dev;
+    cosmos_backend_t *be = d->be;
+    const int64_t G = c->image_size / c->patch_size, N = G * G, D = c->hidden_size, F = c->intermediate_size;
+    const int64_t K = (int64_t)c->num_channels * c->patch_size * c->patch_size;
+    CHECK(cosmos_backend_upload(be, d->patches, patches, sizeof(float) * (size_t)(N * K)));
+    CHECK(linear_dev(m, &m->patch, d->patches, N, d->x));
+    CHECK(cosmos_op_add(be, f2(d->x, N, D), f2(d->x, N, D), dev_t2(m, m->pos, N, D)));
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        const struct sg_layer *L = &m->layers[l];
+        CHECK(layer_norm_dev(m, d->x, N, L->ln1_w, L->ln1_b, d->h));
+        CHECK(linear_dev(m, &L->q, d->h, N, d->q));
+        CHECK(linear_dev(m, &L->k, d->h, N, d->k));
+        CHECK(linear_dev(m, &L->v, d->h, N, d->v));
+        CHECK(attention_dev(m, d->q, d->k, d->v, N, N, d->a));
+        CHECK(linear_dev(m, &L->o, d->a, N, d->h));
+        CHECK(cosmos_op_add(be, f2(d->x, N, D), f2(d->x, N, D), f2(d->h, N, D)));
+        CHECK(layer_norm_dev(m, d->x, N, L->ln2_w, L->ln2_b, d->h));
+        CHECK(linear_dev(m, &L->fc1, d->h, N, d->big));
+        CHECK(cosmos_op_gelu_tanh(be, f2(d->big, N, F), f2(d->big, N, F)));
+        CHECK(linear_dev(m, &L->fc2, d->big, N, d->h));
+        CHECK(cosmos_op_add(be, f2(d->x, N, D), f2(d->x, N, D), f2(d->h, N, D)));
+    }
+    CHECK(layer_norm_dev(m, d->x, N, m->post_w, m->post_b, d->h));
+    /* attention-pooling head: the probe is the only query */
+    float *pq = d->vec, *pa = pq + D, *po = pa + D, *pn = po + D, *pf = pn + D;
+    float *probe = d->arena + (m->probe - m->arena);
+    CHECK(linear_dev(m, &m->head_q, probe, 1, pq));
+    CHECK(linear_dev(m, &m->head_k, d->h, N, d->k));
+    CHECK(linear_dev(m, &m->head_v, d->h, N, d->v));
+    CHECK(attention_dev(m, pq, d->k, d->v, 1, N, pa));
+    CHECK(linear_dev(m, &m->head_o, pa, 1, po));
+    CHECK(layer_norm_dev(m, po, 1, m->head_ln_w, m->head_ln_b, pn));
+    CHECK(linear_dev(m, &m->head_fc1, pn, 1, pf));
+    CHECK(cosmos_op_gelu_tanh(be, f2(pf, 1, F), f2(pf, 1, F)));
+    CHECK(linear_dev(m, &m->head_fc2, pf, 1, pn));
+    CHECK(cosmos_op_add(be, f2(po, 1, D), f2(po, 1, D), f2(pn, 1, D)));
+    CHECK(cosmos_backend_download(be, pooled, po, sizeof(float) * (size_t)D));
+    CHECK(cosmos_backend_sync(be));
+fail:
+    return st;
 }
 
 cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *frame, int64_t H, int64_t W,
@@ -568,6 +699,11 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
                         row[(ch * P + ky) * P + kx] = (r - 0.5f) / 0.5f;
                     }
         }
+    float *pq = vec, *pa = pq + D, *po = pa + D, *pn = po + D, *pf = pn + D; /* pf: [F] */
+    if (m->dev) {
+        CHECK(tower_device(m, big, po));
+        goto pooled;
+    }
     linear(&m->patch, big, N, x);
     add_inplace(x, m->pos, ND);
 
@@ -589,7 +725,6 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
     layer_norm(x, N, D, m->post_w, m->post_b, c->layer_norm_eps, h);
 
     /* attention-pooling head: the probe is the only query (nn.MultiheadAttention in_proj/out_proj) */
-    float *pq = vec, *pa = pq + D, *po = pa + D, *pn = po + D, *pf = pn + D; /* pf: [F] */
     linear(&m->head_q, m->probe, 1, pq);
     linear(&m->head_k, h, N, k);
     linear(&m->head_v, h, N, v);
@@ -600,6 +735,7 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
     cosmos_cpu_gelu_tanh(pf, pf, F);
     linear(&m->head_fc2, pf, 1, pn);
     add_inplace(po, pn, (size_t)D); /* po = pooled features */
+pooled:
     if (features) memcpy(features, po, sizeof(float) * (size_t)D);
 
     /* image_features / image_features.norm(dim=-1): no epsilon, as the official code */

@@ -1,5 +1,6 @@
 /* SigLIP image encoder + safety classifier of the video content safety filter (spec components.md
- * 5.4), plain host C in float32 (the official filter runs fp32) with OpenBLAS sgemm.
+ * 5.4), in float32 (the official filter runs fp32): plain host C with OpenBLAS sgemm, or the
+ * vision tower through the backend ops on a device (cosmos_siglip_use_backend).
  * Per frame uint8 RGB [H, W, 3] row-major: Pillow bicubic resize to image_size^2 (pil_resize.h),
  * x/255, (x - 0.5)/0.5, SigLIP vision tower (patch conv, + position embedding, pre-LN encoder layers,
  * post-LN, attention-pooling head) -> pooled features [hidden_size] (HF get_image_features), L2
@@ -66,9 +67,22 @@ const struct cosmos_siglip_config *cosmos_siglip_get_config(const cosmos_siglip_
  * resized [image_size, image_size, 3] uint8 (the Pillow bicubic resize), features [hidden_size]
  * (pooled output before normalisation), embedding [hidden_size] (L2-normalised), logits
  * [num_classes]. Synchronous; scratch memory is allocated per call, m is not modified, so
- * concurrent calls on one m are fine. Errors: INVALID_ARG, NOMEM. */
+ * concurrent calls on one m are fine on the host path (not with a device backend: its buffers and
+ * stream are m's). Errors: INVALID_ARG, NOMEM (and a device's CUDA errors). */
 cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *frame, int64_t H, int64_t W,
                                     uint8_t *resized, float *features, float *embedding, float *logits);
+
+/* From now on, run the vision tower (patch embedding, encoder layers, post-LN, pooling head) on
+ * backend `be`, in f32 as on the host (the official filter runs fp32; a bf16 backend runs the f32
+ * ops of core/backend.h): the tower's weights (as loaded, 1.7 GB for so400m) and the working
+ * buffers of a frame are allocated on it once, here. The resize, the patches, the L2 norm and the
+ * classifier stay on the host. be NULL or a host backend: the host path (releases what an earlier
+ * call put on a device). With a device backend, forward calls on m must not overlap (one stream),
+ * and be must outlive m or the next call. Errors: NOMEM, CUDA (the device's message logged). */
+struct cosmos_backend;
+cosmos_status cosmos_siglip_use_backend(cosmos_siglip_t *m, struct cosmos_backend *be);
+/* The backend the tower runs on (NULL: the host). */
+struct cosmos_backend *cosmos_siglip_backend(const cosmos_siglip_t *m);
 
 /* Random-weight file for a config (`cosmos-ar init`): float32 datasets (bf16-rounded values, the
  * dtype of an official conversion), deterministic in seed; linear weights N(0, 1/fan_in), biases

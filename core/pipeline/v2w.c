@@ -401,7 +401,8 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         }
         goto fail;
     }
-    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here) && device) || here.t5_device) {
+    if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_AR) || ((dd_here || aegis_here || video_guard_here) && device) ||
+        here.t5_device) {
         char be_name[64];
         const char *name = p->backend ? p->backend : "cpu";
         if (p->world || p->local_rank >= 0)
@@ -493,6 +494,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         gp.checks[0] = "video_content_filter", gp.checks[1] = "face_blur", gp.n_checks = 2;
         gp.content_filter_weights = p->model_dir->video_content_filter;
         gp.face_blur_weights = p->model_dir->face_blur;
+        gp.backend = device ? v->be : NULL; /* the content filter's SigLIP tower on the device (f32) */
         CHECK(cosmos_guardrail_load(&gp, &v->video_guard));
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
@@ -1655,7 +1657,7 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         const struct rank_models here = rank_models(p, md, v2w, r); /* where open_rank puts each model */
         int64_t *dev = here.device ? &row->models_device : &row->models_host;
         /* the tokenizers run on the rank's device backend where it has one (open_rank) */
-        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis || here.t5_device);
+        const int has_dev = here.device && (a >= 0 || here.dd || here.aegis || here.t5_device || here.video_guard);
         if (here.dd) *dev += file_size(md->diffusion_decoder) + file_size(md->cv_tokenizer);
         if (here.aegis) *dev += file_size(md->aegis);
         if (here.t5 && md->t5[0]) { /* f32 activations: widened to f32 matmul weights on a bf16 device */
@@ -1665,7 +1667,10 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         }
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
             *(has_dev ? &row->models_device : &row->models_host) += file_size(md->tokenizer);
-        if (here.video_guard) row->models_host += file_size(md->face_blur) + file_size(md->video_content_filter);
+        if (here.video_guard) { /* SigLIP's tower on the device (f32, about its file), RetinaFace on the host */
+            *dev += file_size(md->video_content_filter);
+            row->models_host += file_size(md->face_blur);
+        }
     }
 fail:
     return st;

@@ -258,6 +258,22 @@ static cosmos_status cpu_layernorm_modulate(void *ctx, struct cosmos_tensor y, s
     cosmos_cpu_layernorm_modulate(y.data, x.data, shift.data, scale.data, x.shape[0], x.shape[1], eps);
     return COSMOS_OK;
 }
+static cosmos_status cpu_layernorm(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                   struct cosmos_tensor b, float eps) {
+    (void)ctx;
+    cosmos_cpu_layernorm(y.data, x.data, w.data, b.data, x.shape[0], x.shape[1], (double)eps);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_gelu_tanh(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    (void)ctx;
+    cosmos_cpu_gelu_tanh(y.data, x.data, cosmos_tensor_numel(&x));
+    return COSMOS_OK;
+}
+static cosmos_status cpu_add_bias(void *ctx, struct cosmos_tensor y, struct cosmos_tensor b) {
+    (void)ctx;
+    cosmos_cpu_add_bias(y.data, b.data, y.shape[0], y.shape[1]);
+    return COSMOS_OK;
+}
 static cosmos_status cpu_gelu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
     (void)ctx;
     cosmos_cpu_gelu(y.data, x.data, cosmos_tensor_numel(&x));
@@ -304,6 +320,9 @@ static const struct cosmos_backend_ops cpu_ops = {
     .upsample_nearest2x = cpu_upsample_nearest2x,
     .fsq_quantize = cpu_fsq_quantize,
     .fsq_dequantize = cpu_fsq_dequantize,
+    .layernorm = cpu_layernorm,
+    .gelu_tanh = cpu_gelu_tanh,
+    .add_bias = cpu_add_bias,
     .layernorm_modulate = cpu_layernorm_modulate,
     .gelu = cpu_gelu,
     .add_gated = cpu_add_gated,

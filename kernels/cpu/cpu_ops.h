@@ -32,6 +32,11 @@ void cosmos_cpu_silu_mul(float *y, const float *a, const float *b, int64_t n);
 /* y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (gelu_pytorch_tanh), computed as
  * x sigmoid(2u) within a few ulp of the exact value; y may equal x. gelu.c. */
 void cosmos_cpu_gelu_tanh(float *y, const float *x, int64_t n);
+/* rows x D: y = (float)((x - mean) / sqrt(var + eps)) * w + b, statistics in double (layernorm.c);
+ * y may equal x. And y[r] += b for each row (a Linear's bias). */
+void cosmos_cpu_layernorm(float *y, const float *x, const float *w, const float *b, int64_t rows, int64_t D,
+                          double eps);
+void cosmos_cpu_add_bias(float *y, const float *b, int64_t rows, int64_t D);
 /* out,q [T,H,Dh]; k,v [S,Hkv,Dh] as f32 or bf16 (kv_dtype). See cosmos_op_attention. */
 cosmos_status cosmos_cpu_attention(float *out, const float *q, const void *k, const void *v,
                                    enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,

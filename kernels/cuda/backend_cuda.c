@@ -538,6 +538,21 @@ static cosmos_status cuda_attention_relbias(void *ctx, struct cosmos_tensor out,
     return st;
 }
 
+/* The guardrail's vision models: f32 (the dispatchers checked the dtypes). */
+static cosmos_status cuda_layernorm(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                    struct cosmos_tensor b, float eps) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_layernorm(y.data, x.data, w.data, b.data, x.shape[0], x.shape[1], eps, c->stream);
+}
+static cosmos_status cuda_gelu_tanh(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_gelu_tanh(y.data, x.data, y.dtype, cosmos_tensor_numel(&y), c->stream);
+}
+static cosmos_status cuda_add_bias(void *ctx, struct cosmos_tensor y, struct cosmos_tensor b) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_add_bias(y.data, y.dtype, b.data, y.shape[0], y.shape[1], c->stream);
+}
+
 static const struct cosmos_backend_ops cuda_ops = {
     .free_ctx = cuda_free_ctx,
     .alloc = cuda_alloc,
@@ -586,6 +601,10 @@ static const struct cosmos_backend_ops cuda_ops = {
     .layernorm_modulate = cuda_layernorm_modulate,
     .gelu = cuda_gelu,
     .add_gated = cuda_add_gated,
+    /* the guardrail's vision models (f32) */
+    .layernorm = cuda_layernorm,
+    .gelu_tanh = cuda_gelu_tanh,
+    .add_bias = cuda_add_bias,
 };
 
 cosmos_status cosmos_backend_cuda_blas(char *out, size_t n) {

@@ -33,20 +33,25 @@ static __device__ __forceinline__ float warp_sum(float v) {
     for (int o = COSMOS_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+static __device__ __forceinline__ double warp_sum(double v) {
+    for (int o = COSMOS_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
 static __device__ __forceinline__ float warp_max(float v) {
     for (int o = COSMOS_WARP / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 /* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result.
- * `red` is __shared__ float[32]; the block must reach this call together. */
-static __device__ __forceinline__ float block_sum(float v, float *red) {
+ * `red` is __shared__ T[32] (float or double); the block must reach this call together. */
+template <typename T>
+static __device__ __forceinline__ T block_sum(T v, T *red) {
     const int lane = threadIdx.x % COSMOS_WARP, wid = threadIdx.x / COSMOS_WARP;
     const int nw = blockDim.x / COSMOS_WARP;
     v = warp_sum(v);
     __syncthreads(); /* red may still be read by a previous call */
     if (lane == 0) red[wid] = v;
     __syncthreads();
-    v = lane < nw ? red[lane] : 0.0f;
+    v = lane < nw ? red[lane] : (T)0;
     return warp_sum(v);
 }
 

@@ -117,6 +117,16 @@ cosmos_status cosmos_cuda_attention_relbias(float *out, const float *q, const fl
                                             const float *rel_bias, int64_t T, int64_t S, int64_t H, int64_t Dh,
                                             float scale, cudaStream_t stream);
 
+/* The guardrail's vision models (spec components.md 5.4; contracts in core/backend.h). */
+/* rows x D f32: y = (float)((x - mean) * rsqrt(var + eps)) * w + b, statistics in double; y may be x. */
+cosmos_status cosmos_cuda_layernorm(float *y, const float *x, const float *w, const float *b, int64_t rows, int64_t D,
+                                    float eps, cudaStream_t stream);
+/* the tanh GELU over n elements of dtype (bf16 or f32); y may alias x */
+cosmos_status cosmos_cuda_gelu_tanh(void *y, const void *x, enum cosmos_dtype dtype, int64_t n, cudaStream_t stream);
+/* y [rows, D] of dtype (bf16 or f32) += b f32 [D] per row */
+cosmos_status cosmos_cuda_add_bias(void *y, enum cosmos_dtype dtype, const float *b, int64_t rows, int64_t D,
+                                   cudaStream_t stream);
+
 /* DV tokenizer ops (spec components.md 2.4-2.7; contracts in core/backend.h): videos [C,T,H,W]. */
 /* Haar patcher / unpatcher (haar.cu): x [C,T,H,W] -> y [C*p^3, (T+p-1)/p, H/p, W/p] and back
  * (y [C/p^3, T*p-(p-1), H*p, W*p]); activations bf16 or f32 (one dtype). */

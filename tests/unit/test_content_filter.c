@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend.h"
 #include "core/guardrail/guardrail.h"
 #include "core/guardrail/pil_resize.h"
 #include "core/guardrail/siglip.h"
@@ -207,6 +208,57 @@ Test(content_filter, forward_matches_reference) {
     cosmos_h5_close(h);
     cosmos_siglip_free(m);
     cosmos_siglip_free(NULL);
+}
+
+/* The tower on a device-style backend (cosmos_siglip_use_backend; cpu-staged: the CPU ops behind
+ * the device code path, f32): the same reference within TOL, the host forward's class, and back to
+ * the host path with NULL. (tests/cuda/test_cuda_guardrail.c runs it on cuda:0.) */
+Test(content_filter, forward_on_a_device_backend_matches_reference) {
+    char g[1024], w[1024], name[64];
+    cosmos_h5_t *h = NULL;
+    cosmos_siglip_t *m = NULL, *ref = NULL;
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu-staged", NULL, &be), COSMOS_OK);
+    cr_assert_eq(cosmos_siglip_load(data_path(WEIGHTS, w, sizeof w), &m), COSMOS_OK);
+    cr_assert_eq(cosmos_siglip_load(w, &ref), COSMOS_OK);
+    cr_assert_eq(cosmos_siglip_use_backend(m, be), COSMOS_OK);
+    cr_assert_eq(cosmos_siglip_backend(m), be);
+    const struct cosmos_siglip_config *c = cosmos_siglip_get_config(m);
+    cr_assert_eq(cosmos_h5_open(data_path(GOLDEN, g, sizeof g), &h), COSMOS_OK);
+    int64_t nc = 0, n_shapes = 0;
+    int32_t *classes = read_classes(h, &nc), *fs = read_shapes(h, "frame_shapes", &n_shapes);
+    const int n = n_frames(h), D = c->hidden_size, C = c->num_classes;
+    float *feat = malloc(sizeof(float) * D), *emb = malloc(sizeof(float) * D), logits[COSMOS_SIGLIP_MAX_CLASSES];
+    float host_logits[COSMOS_SIGLIP_MAX_CLASSES];
+    for (int i = 0; i < n; i++) {
+        const int64_t H = fs[2 * i], W = fs[2 * i + 1];
+        int64_t k;
+        snprintf(name, sizeof name, "frame_%d", i);
+        uint8_t *frame = read_image(g, name, H * W * 3);
+        cr_assert_eq(cosmos_siglip_forward(m, frame, H, W, NULL, feat, emb, logits), COSMOS_OK);
+        const char *what[3] = {"features", "embedding", "logits"};
+        float *got[3] = {feat, emb, logits};
+        for (int q = 0; q < 3; q++) {
+            snprintf(name, sizeof name, "%s_%d", what[q], i);
+            float *want = read_f32(h, name, &k);
+            cr_assert_eq(k, q == 2 ? C : D);
+            expect_close(what[q], i, got[q], want, k);
+            free(want);
+        }
+        int best = 0;
+        for (int j = 1; j < C; j++) best = logits[j] > logits[best] ? j : best;
+        cr_expect_eq(best, classes[i], "frame %d: class %d, reference %d", i, best, classes[i]);
+        cr_assert_eq(cosmos_siglip_forward(ref, frame, H, W, NULL, NULL, NULL, host_logits), COSMOS_OK);
+        expect_close("logits vs the host path", i, logits, host_logits, C);
+        free(frame);
+    }
+    cr_assert_eq(cosmos_siglip_use_backend(m, NULL), COSMOS_OK); /* back to the host */
+    cr_expect_null(cosmos_siglip_backend(m));
+    free(feat), free(emb), free(classes), free(fs);
+    cosmos_h5_close(h);
+    cosmos_siglip_free(m);
+    cosmos_siglip_free(ref);
+    cosmos_backend_free(be);
 }
 
 /* ---- the guardrail check ----------------------------------------------------------------------- */

@@ -12,7 +12,7 @@ B=build-gpu-bundle
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCOSMOS_CUDA=ON -DCOSMOS_MPI=OFF -DCOSMOS_NATIVE=OFF \
   -DCMAKE_EXE_LINKER_FLAGS="-Wl,--as-needed" >/dev/null
 targets=(cosmos-bench cosmos-bench-dd cosmos-bench-dv test_cublaslt_loader test_cuda_ops test_cuda_sample test_cuda_dit
-  test_cuda_llama test_cuda_dv test_cuda_t5)
+  test_cuda_llama test_cuda_dv test_cuda_t5 test_cuda_guardrail)
 cmake --build "$B" -j"$(nproc)" --target "${targets[@]}"
 rm -rf .gpu-bundle && mkdir -p .gpu-bundle/bin .gpu-bundle/lib
 for t in "${targets[@]}"; do

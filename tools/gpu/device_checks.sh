@@ -46,7 +46,7 @@ tests)
   # cuBLASLt is opened at run time (dlopen), so ldd above cannot vouch for it: this does
   "$BIN/test_cublaslt_loader" --verbose=1 >"$OUT/test_cublaslt_loader.log" 2>&1
   echo "test_cublaslt_loader exit $?" | tee -a "$OUT/card.txt"
-  for t in test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama test_cuda_dv test_cuda_t5; do
+  for t in test_cuda_ops test_cuda_sample test_cuda_dit test_cuda_llama test_cuda_dv test_cuda_t5 test_cuda_guardrail; do
     bash tests/cuda/run_skippable.sh "$BIN/$t" 2>&1 | tee "$OUT/$t.log" | tail -5
     echo "$t exit ${PIPESTATUS[0]}" | tee -a "$OUT/card.txt"
   done
@@ -68,10 +68,12 @@ tests)
         >>"$OUT/memcheck_dv.log" 2>&1
       echo "memcheck test_cuda_dv $f exit $?" | tee -a "$OUT/card.txt"
     done
-    compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_t5" -j1 >"$OUT/memcheck_t5.log" 2>&1
-    echo "memcheck test_cuda_t5 exit $?" | tee -a "$OUT/card.txt"
+    for t in t5 guardrail; do
+      compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_$t" -j1 >"$OUT/memcheck_$t.log" 2>&1
+      echo "memcheck test_cuda_$t exit $?" | tee -a "$OUT/card.txt"
+    done
     tail -3 "$OUT/memcheck.log" "$OUT/memcheck_sample.log" "$OUT/memcheck_dit.log" "$OUT/memcheck_dv.log" \
-      "$OUT/memcheck_t5.log"
+      "$OUT/memcheck_t5.log" "$OUT/memcheck_guardrail.log"
   else
     echo "compute-sanitizer not found" | tee -a "$OUT/card.txt"
   fi
