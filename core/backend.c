@@ -642,6 +642,57 @@ cosmos_status cosmos_op_add_bias(cosmos_backend_t *be, struct cosmos_tensor y, s
     return be->ops->add_bias(be->ctx, cosmos_tensor_2d(y.data, y.dtype, outer_rows(&y), last_dim(&y)), b);
 }
 
+static int is_fmap(const struct cosmos_tensor *t) { return t->ndim == 3 && t->dtype == COSMOS_F32; }
+
+cosmos_status cosmos_op_conv2d(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                               struct cosmos_tensor w, struct cosmos_tensor b, int k, int stride, int pad) {
+    if (k < 1 || stride < 1 || pad < 0) {
+        LOG_ERROR("conv2d: kernel %d, stride %d, padding %d (need k, stride >= 1, padding >= 0)", k, stride, pad);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!is_fmap(&x) || !is_fmap(&y)) return shape_error("conv2d", "x and y must be f32 [C, H, W]", &x, &y);
+    if (x.shape[1] + 2 * pad < k || x.shape[2] + 2 * pad < k ||
+        y.shape[1] != (x.shape[1] + 2 * pad - k) / stride + 1 || y.shape[2] != (x.shape[2] + 2 * pad - k) / stride + 1)
+        return shape_error("conv2d", "y is not the conv's output size", &y, &x);
+    if (w.ndim != 2 || !is_f32(&w) || w.shape[0] != y.shape[0] || w.shape[1] != x.shape[0] * k * k)
+        return shape_error("conv2d", "w must be f32 [Cout, Cin*k*k]", &w, &x);
+    if (!is_f32(&b) || cosmos_tensor_numel(&b) != y.shape[0])
+        return shape_error("conv2d", "b must be f32 [Cout]", &b, &y);
+    if (x.data == y.data) return shape_error("conv2d", "y must not alias x", &y, &x);
+    if (!be->ops->conv2d) return missing_op(be, "conv2d");
+    return be->ops->conv2d(be->ctx, y, x, w, b, k, stride, pad);
+}
+
+cosmos_status cosmos_op_leaky_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, float slope) {
+    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || y.dtype != x.dtype || (!is_f32(&x) && !is_act(be, &x)))
+        return shape_error("leaky_relu", "x and y must be f32 or activations, of one size and dtype", &x, &y);
+    if (!be->ops->leaky_relu) return missing_op(be, "leaky_relu");
+    return be->ops->leaky_relu(be->ctx, y, x, slope);
+}
+
+cosmos_status cosmos_op_maxpool2d(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, int k,
+                                  int stride, int pad) {
+    if (k < 1 || stride < 1 || pad < 0 || pad >= k) {
+        LOG_ERROR("maxpool2d: kernel %d, stride %d, padding %d (need k, stride >= 1, 0 <= padding < k)", k, stride,
+                  pad);
+        return COSMOS_ERR_INVALID_ARG;
+    }
+    if (!is_fmap(&x) || !is_fmap(&y) || x.shape[0] != y.shape[0] || x.shape[1] + 2 * pad < k ||
+        x.shape[2] + 2 * pad < k || y.shape[1] != (x.shape[1] + 2 * pad - k) / stride + 1 ||
+        y.shape[2] != (x.shape[2] + 2 * pad - k) / stride + 1)
+        return shape_error("maxpool2d", "x, y must be f32 [C, H, W] and [C, Ho, Wo]", &x, &y);
+    if (!be->ops->maxpool2d) return missing_op(be, "maxpool2d");
+    return be->ops->maxpool2d(be->ctx, y, x, k, stride, pad);
+}
+
+cosmos_status cosmos_op_add_upsampled_nearest(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
+    if (!is_fmap(&x) || !is_fmap(&y) || x.shape[0] != y.shape[0] || x.data == y.data)
+        return shape_error("add_upsampled_nearest", "x, y must be f32 [C, Hs, Ws] and [C, Hd, Wd], not aliased", &x,
+                           &y);
+    if (!be->ops->add_upsampled_nearest) return missing_op(be, "add_upsampled_nearest");
+    return be->ops->add_upsampled_nearest(be->ctx, y, x);
+}
+
 cosmos_status cosmos_op_add_gated(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
                                   struct cosmos_tensor b, struct cosmos_tensor gate) {
     if (a.ndim < 1 || !is_act(be, &y) || !is_act(be, &a) || !is_act(be, &b) ||

@@ -266,5 +266,20 @@ cosmos_status cosmos_op_gelu_tanh(cosmos_backend_t *be, struct cosmos_tensor y, 
 /* y[r] += b for every row r of y (rows of the last dim D; f32 or activations), b f32 [D]: the bias
  * of a Linear after cosmos_op_matmul_f32w. */
 cosmos_status cosmos_op_add_bias(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor b);
+/* 2-D convolution (RetinaFace, 5.5): y [Cout, Ho, Wo] = conv(x [Cin, H, W], w [Cout, Cin*k*k]) +
+ * b [Cout], all f32, zero padding `pad` on every side, stride `stride`, Ho = (H + 2 pad - k) /
+ * stride + 1 (W alike). y must not alias x. */
+cosmos_status cosmos_op_conv2d(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
+                               struct cosmos_tensor w, struct cosmos_tensor b, int k, int stride, int pad);
+/* y = x < 0 ? x * slope : x (slope 0: ReLU, negatives give -0); f32 or activations of one size and
+ * dtype; y may alias x. */
+cosmos_status cosmos_op_leaky_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, float slope);
+/* y [C, Ho, Wo] = the max over each k x k window of x [C, H, W] (f32), stride `stride`, padding
+ * `pad` < k that never wins; Ho as conv2d's. */
+cosmos_status cosmos_op_maxpool2d(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, int k,
+                                  int stride, int pad);
+/* y [C, Hd, Wd] += x [C, Hs, Ws] resized to Hd x Wd by nearest neighbour (PyTorch's index rule,
+ * F.interpolate(size=..., mode="nearest")); f32; y must not alias x. */
+cosmos_status cosmos_op_add_upsampled_nearest(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x);
 
 #endif

@@ -81,6 +81,11 @@ struct cosmos_backend_ops {
                                struct cosmos_tensor b, float eps);
     cosmos_status (*gelu_tanh)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
     cosmos_status (*add_bias)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor b);
+    cosmos_status (*conv2d)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                            struct cosmos_tensor b, int k, int stride, int pad);
+    cosmos_status (*leaky_relu)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, float slope);
+    cosmos_status (*maxpool2d)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int k, int stride, int pad);
+    cosmos_status (*add_upsampled_nearest)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x);
 };
 
 struct cosmos_backend {

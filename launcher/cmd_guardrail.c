@@ -97,7 +97,7 @@ cosmos_status cmd_guardrail(int argc, char **argv) {
     gp.aegis_weights = aegis;
     gp.content_filter_weights = content;
     gp.face_blur_weights = face;
-    if (aegis || (content && strcmp(common.backend, "cpu") != 0)) { /* Aegis's model, SigLIP's tower */
+    if (aegis || ((content || face) && strcmp(common.backend, "cpu") != 0)) { /* Aegis, SigLIP, RetinaFace */
         struct cosmos_backend_params bp = cosmos_backend_params_default();
         bp.n_threads = common.threads;
         CHECK(cosmos_backend_create(common.backend, &bp, &be));

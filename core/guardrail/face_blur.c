@@ -1,7 +1,8 @@
 /* The "face_blur" guardrail check (spec components.md 5.5 and 5.1: a post-processor that rewrites
  * the final frames in place): per frame, RetinaFace detection (retinaface.c), then every box
  * pixelated as COSMOS blur_detected_faces / pixelate_face do, with OpenCV's uint8 resize arithmetic
- * reproduced exactly (see face_blur.h). Frames are uint8 RGB [T, H, W, 3], row-major. Compiled with
+ * reproduced exactly (see face_blur.h). The network runs on the params' backend when it is a device
+ * one (f32, as the host path). Frames are uint8 RGB [T, H, W, 3], row-major. Compiled with
  * -ffp-contract=off (CMakeLists.txt): the resize coefficients must round as OpenCV's do. */
 #include "core/guardrail/face_blur.h"
 
@@ -217,8 +218,11 @@ cosmos_status cosmos_guardrail_face_blur_create(const struct cosmos_guardrail_pa
               "guardrail: check 'face_blur' needs a RetinaFace weight file (face_blur_weights; `cosmos-ar init` "
               "writes a random one, tools/convert_checkpoint.py converts Resnet50_Final.pth)");
     CHECK(cosmos_retinaface_load(p->face_blur_weights, &m));
+    if (p->backend) CHECK(cosmos_retinaface_use_backend(m, p->backend)); /* a host backend: a no-op */
     *ops = &face_blur_ops;
     *ctx = m;
+    m = NULL;
 fail:
+    cosmos_retinaface_free(m);
     return st;
 }

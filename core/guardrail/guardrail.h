@@ -32,7 +32,8 @@ struct cosmos_guardrail_params {
     /* The Aegis file (LlamaGuard-7b + the Aegis LoRA, its tokenizer and moderation prompt; spec
      * 5.3), required by "aegis", and the backend its language model runs on (borrowed; NULL: a CPU
      * backend of the check's own). A device backend here also runs the content filter's SigLIP
-     * tower (cosmos_siglip_use_backend, f32); NULL or a host one: the tower runs on the host. */
+     * tower and face blur's RetinaFace network (cosmos_siglip_use_backend,
+     * cosmos_retinaface_use_backend; f32); NULL or a host one: they run on the host. */
     const char *aegis_weights;
     struct cosmos_backend *backend;
 };

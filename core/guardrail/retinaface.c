@@ -5,18 +5,18 @@
  * step; this file is compiled with -ffp-contract=off (CMakeLists.txt) so no FMA changes a rounding. */
 #include "core/guardrail/retinaface.h"
 
-#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend.h"
 #include "core/config.h"
 #include "core/h5file.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "kernels/cpu/cpu_sgemm.h"
+#include "kernels/cpu/cpu_ops_vision.h"
 
 #define RF_BN_EPS 1e-5
 #define RF_MAX_DIM 16384
@@ -369,16 +369,33 @@ struct rf_conv {
     float *b; /* [cout] */
 };
 
+/* The network on a device backend (cosmos_retinaface_use_backend): every kept conv's folded w and b
+ * in one allocation, at w_off[i] / b_off[i] floats. */
+struct rf_device {
+    cosmos_backend_t *be;
+    float *arena;
+    int64_t *w_off, *b_off; /* [t.n]; -1 for the convs not kept */
+};
+
 struct cosmos_retinaface {
     struct cosmos_retinaface_config cfg;
     struct rf_table t;
     struct rf_conv *convs; /* t.n, in table order; landmark heads are not kept (w = NULL) */
+    struct rf_device *dev; /* NULL: the host path */
 };
+
+static void device_free(struct rf_device *d) {
+    if (!d) return;
+    cosmos_backend_free_mem(d->be, d->arena);
+    free(d->w_off), free(d->b_off);
+    free(d);
+}
 
 const struct cosmos_retinaface_config *cosmos_retinaface_get_config(const cosmos_retinaface_t *m) { return &m->cfg; }
 
 void cosmos_retinaface_free(cosmos_retinaface_t *m) {
     if (!m) return;
+    device_free(m->dev);
     for (int i = 0; m->convs && i < m->t.n; i++) free(m->convs[i].w), free(m->convs[i].b);
     free(m->convs);
     free(m->t.l);
@@ -510,55 +527,13 @@ struct rf_ws {
     size_t col_n;
 };
 
-static int conv_out(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
+static int conv_out(int n, int k, int s, int p) { return cosmos_conv_out(n, k, s, p); }
 
-/* out [cout, Ho, Wo] = act(conv(in [cin, H, W]) + b). */
+/* out [cout, Ho, Wo] = act(conv(in [cin, H, W]) + b) (kernels/cpu/conv2d.c). */
 static cosmos_status conv2d(struct rf_ws *ws, const struct rf_conv *c, const float *in, int H, int W, float *out,
                             int act, float slope) {
-    cosmos_status st = COSMOS_OK;
-    const int Ho = conv_out(H, c->k, c->stride, c->pad), Wo = conv_out(W, c->k, c->stride, c->pad);
-    const int64_t N = (int64_t)Ho * Wo, K = (int64_t)c->cin * c->k * c->k;
-    const float *B = in;
-    if (!(c->k == 1 && c->stride == 1 && c->pad == 0)) {
-        if (ws->col_n < (size_t)(K * N)) {
-            free(ws->col);
-            ws->col_n = 0;
-            ws->col = malloc(sizeof(float) * (size_t)(K * N));
-            CHECK_ALLOC(ws->col);
-            ws->col_n = (size_t)(K * N);
-        }
-        float *col = ws->col;
-        const int k = c->k, s = c->stride, p = c->pad;
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < K; r++) {
-            const int ci = (int)(r / (k * k)), ky = (int)(r / k % k), kx = (int)(r % k);
-            float *dst = col + r * N;
-            const float *src = in + (int64_t)ci * H * W;
-            for (int oy = 0; oy < Ho; oy++) {
-                const int iy = oy * s - p + ky;
-                for (int ox = 0; ox < Wo; ox++) {
-                    const int ix = ox * s - p + kx;
-                    dst[(int64_t)oy * Wo + ox] =
-                        (iy >= 0 && iy < H && ix >= 0 && ix < W) ? src[(int64_t)iy * W + ix] : 0.0f;
-                }
-            }
-        }
-        B = col;
-    }
-    cosmos_cpu_sgemm(0, 0, c->cout, (int)N, (int)K, 1.0f, c->w, (int)K, B, (int)N, 0.0f,
-                out, (int)N);
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < c->cout; o++) {
-        float *y = out + (int64_t)o * N;
-        const float b = c->b[o];
-        for (int64_t i = 0; i < N; i++) {
-            float v = y[i] + b;
-            if (act == ACT_LEAKY && v < 0) v *= slope;
-            y[i] = v;
-        }
-    }
-fail:
-    return st;
+    return cosmos_cpu_conv2d(out, in, c->w, c->b, c->cin, H, W, c->cout, c->k, c->stride, c->pad, act == ACT_LEAKY,
+                             slope, &ws->col, &ws->col_n);
 }
 
 static void relu_inplace(float *x, int64_t n) {
@@ -569,42 +544,12 @@ static void relu_inplace(float *x, int64_t n) {
 
 /* Max-pool 3x3, stride 2, padding 1 (padding never wins). */
 static void maxpool3x3s2(const float *in, int C, int H, int W, float *out) {
-    const int Ho = conv_out(H, 3, 2, 1), Wo = conv_out(W, 3, 2, 1);
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++)
-        for (int oy = 0; oy < Ho; oy++)
-            for (int ox = 0; ox < Wo; ox++) {
-                float m = -INFINITY;
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++) {
-                        const int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
-                        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-                            const float v = in[((int64_t)c * H + iy) * W + ix];
-                            if (v > m) m = v;
-                        }
-                    }
-                out[((int64_t)c * Ho + oy) * Wo + ox] = m;
-            }
-}
-
-/* PyTorch's nearest source index (aten UpSample.h nearest_idx, no scale factor given). */
-static int nearest_idx(int o, int in, int out) {
-    if (in == out) return o;
-    if (out == 2 * in) return o >> 1;
-    const float scale = (float)in / (float)out;
-    const int i = (int)floorf((float)o * scale);
-    return i < in - 1 ? i : in - 1;
+    cosmos_cpu_maxpool2d(out, in, C, H, W, 3, 2, 1);
 }
 
 /* dst [C, Hd, Wd] += nearest-upsampled src [C, Hs, Ws] (F.interpolate(size=..., mode="nearest")). */
 static void add_upsampled(float *dst, int C, int Hd, int Wd, const float *src, int Hs, int Ws) {
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++)
-        for (int y = 0; y < Hd; y++) {
-            const int sy = nearest_idx(y, Hs, Hd);
-            for (int x = 0; x < Wd; x++)
-                dst[((int64_t)c * Hd + y) * Wd + x] += src[((int64_t)c * Hs + sy) * Ws + nearest_idx(x, Ws, Wd)];
-        }
+    cosmos_cpu_add_upsampled_nearest(dst, C, Hd, Wd, src, Hs, Ws);
 }
 
 struct fmap {
@@ -692,6 +637,246 @@ int64_t cosmos_retinaface_num_priors(const struct cosmos_retinaface_config *c, i
     return n;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * The network on a device backend: the host forward's steps as backend ops (f32) */
+
+struct cosmos_backend *cosmos_retinaface_backend(const cosmos_retinaface_t *m) { return m->dev ? m->dev->be : NULL; }
+
+cosmos_status cosmos_retinaface_use_backend(cosmos_retinaface_t *m, cosmos_backend_t *be) {
+    cosmos_status st = COSMOS_OK;
+    struct rf_device *d = NULL;
+    float *host = NULL;
+    CHECK_ARG(m, COSMOS_ERR_INVALID_ARG, "cosmos_retinaface_use_backend: NULL model");
+    device_free(m->dev);
+    m->dev = NULL;
+    if (!be || cosmos_backend_is_host(be)) return COSMOS_OK;
+    d = calloc(1, sizeof *d);
+    CHECK_ALLOC(d);
+    d->be = be;
+    d->w_off = malloc(sizeof(int64_t) * (size_t)m->t.n);
+    d->b_off = malloc(sizeof(int64_t) * (size_t)m->t.n);
+    CHECK_ALLOC(d->w_off);
+    CHECK_ALLOC(d->b_off);
+    int64_t total = 0;
+    for (int i = 0; i < m->t.n; i++) {
+        const struct rf_conv *c = &m->convs[i];
+        d->w_off[i] = d->b_off[i] = -1;
+        if (!c->w) continue;
+        d->w_off[i] = total, total += (int64_t)c->cout * c->cin * c->k * c->k;
+        d->b_off[i] = total, total += c->cout;
+    }
+    host = malloc(sizeof(float) * (size_t)total);
+    CHECK_ALLOC(host);
+    for (int i = 0; i < m->t.n; i++) {
+        const struct rf_conv *c = &m->convs[i];
+        if (!c->w) continue;
+        memcpy(host + d->w_off[i], c->w, sizeof(float) * (size_t)((int64_t)c->cout * c->cin * c->k * c->k));
+        memcpy(host + d->b_off[i], c->b, sizeof(float) * (size_t)c->cout);
+    }
+    CHECK(cosmos_backend_alloc(be, sizeof(float) * (size_t)total, (void **)&d->arena));
+    CHECK(cosmos_backend_upload(be, d->arena, host, sizeof(float) * (size_t)total));
+    CHECK(cosmos_backend_sync(be));
+    LOG_INFO("face blur: RetinaFace '%s' on %s (f32, %.1f MB of weights)", m->cfg.name, cosmos_backend_name(be),
+             (double)total * 4e-6);
+    m->dev = d;
+    d = NULL;
+fail:
+    free(host);
+    device_free(d);
+    return st;
+}
+
+struct dmap {
+    float *d;
+    int C, H, W;
+};
+
+static struct cosmos_tensor dmap_t(const struct dmap *f) { return cosmos_tensor_3d(f->d, COSMOS_F32, f->C, f->H, f->W); }
+
+static cosmos_status dmap_alloc(cosmos_backend_t *be, struct dmap *f, int C, int H, int W) {
+    f->C = C, f->H = H, f->W = W;
+    return cosmos_backend_alloc(be, sizeof(float) * (size_t)C * (size_t)H * (size_t)W, (void **)&f->d);
+}
+
+static void dmap_release(cosmos_backend_t *be, struct dmap *f) {
+    cosmos_backend_free_mem(be, f->d);
+    f->d = NULL;
+}
+
+/* out (a view of the caller's memory, the conv's size) = act(conv_i(in)) */
+static cosmos_status dconv_into(const cosmos_retinaface_t *m, int i, const struct dmap *in, struct dmap *out, int act,
+                                float slope) {
+    cosmos_status st = COSMOS_OK;
+    const struct rf_conv *c = &m->convs[i];
+    const struct rf_device *d = m->dev;
+    const struct cosmos_tensor w = cosmos_tensor_2d(d->arena + d->w_off[i], COSMOS_F32, c->cout,
+                                                    (int64_t)c->cin * c->k * c->k);
+    const struct cosmos_tensor b = cosmos_tensor_1d(d->arena + d->b_off[i], COSMOS_F32, c->cout);
+    CHECK(cosmos_op_conv2d(d->be, dmap_t(out), dmap_t(in), w, b, c->k, c->stride, c->pad));
+    if (act == ACT_LEAKY) CHECK(cosmos_op_leaky_relu(d->be, dmap_t(out), dmap_t(out), slope));
+fail:
+    return st;
+}
+
+static cosmos_status dconv_new(const cosmos_retinaface_t *m, int i, const struct dmap *in, struct dmap *out, int act,
+                               float slope) {
+    cosmos_status st = COSMOS_OK;
+    const struct rf_conv *c = &m->convs[i];
+    CHECK(dmap_alloc(m->dev->be, out, c->cout, conv_out(in->H, c->k, c->stride, c->pad),
+                     conv_out(in->W, c->k, c->stride, c->pad)));
+    CHECK(dconv_into(m, i, in, out, act, slope));
+fail:
+    return st;
+}
+
+/* the torchvision Bottleneck of the host path (bottleneck), on the device */
+static cosmos_status dbottleneck(const cosmos_retinaface_t *m, int i, int has_ds, struct dmap *x) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = m->dev->be;
+    struct dmap t1 = {0}, t2 = {0}, t3 = {0}, id = {0};
+    CHECK(dconv_new(m, i, x, &t1, ACT_LEAKY, 0.0f));
+    CHECK(dconv_new(m, i + 1, &t1, &t2, ACT_LEAKY, 0.0f));
+    dmap_release(be, &t1);
+    CHECK(dconv_new(m, i + 2, &t2, &t3, ACT_NONE, 0.0f));
+    dmap_release(be, &t2);
+    if (has_ds) CHECK(dconv_new(m, i + 3, x, &id, ACT_NONE, 0.0f));
+    CHECK(cosmos_op_add(be, dmap_t(&t3), dmap_t(&t3), dmap_t(has_ds ? &id : x)));
+    CHECK(cosmos_op_relu(be, dmap_t(&t3), dmap_t(&t3)));
+    dmap_release(be, x);
+    *x = t3;
+    t3.d = NULL;
+fail:
+    dmap_release(be, &t1), dmap_release(be, &t2), dmap_release(be, &t3), dmap_release(be, &id);
+    return st;
+}
+
+/* SSH (ssh), on the device: the three branches write their channel ranges of out */
+static cosmos_status dssh(const cosmos_retinaface_t *m, int i, const struct dmap *x, float slope, struct dmap *out) {
+    cosmos_status st = COSMOS_OK;
+    cosmos_backend_t *be = m->dev->be;
+    const struct rf_conv *cv = &m->convs[i];
+    const int64_t HW = (int64_t)x->H * x->W;
+    struct dmap a = {0}, b = {0};
+    CHECK(dmap_alloc(be, out, cv[0].cout + cv[2].cout + cv[4].cout, x->H, x->W));
+    struct dmap s0 = {out->d, cv[0].cout, x->H, x->W}, s1 = {out->d + cv[0].cout * HW, cv[2].cout, x->H, x->W};
+    struct dmap s2 = {out->d + (int64_t)(cv[0].cout + cv[2].cout) * HW, cv[4].cout, x->H, x->W};
+    CHECK(dconv_into(m, i, x, &s0, ACT_NONE, 0.0f));
+    CHECK(dconv_new(m, i + 1, x, &a, ACT_LEAKY, slope));
+    CHECK(dconv_into(m, i + 2, &a, &s1, ACT_NONE, 0.0f));
+    CHECK(dconv_new(m, i + 3, &a, &b, ACT_LEAKY, slope));
+    CHECK(dconv_into(m, i + 4, &b, &s2, ACT_NONE, 0.0f));
+    CHECK(cosmos_op_relu(be, dmap_t(out), dmap_t(out)));
+fail:
+    dmap_release(be, &a), dmap_release(be, &b);
+    return st;
+}
+
+/* cosmos_retinaface_forward's network on m->dev: x0 host [3, H, W] (BGR minus the means) -> the
+ * heads' outputs, downloaded into the host maps cls [L][2A, HW_l] and box [L][4A, HW_l]. */
+static cosmos_status forward_device(const cosmos_retinaface_t *m, const float *x0, int H, int W, float **cls,
+                                    float **box) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_retinaface_config *c = &m->cfg;
+    const struct rf_table *t = &m->t;
+    cosmos_backend_t *be = m->dev->be;
+    const float slope = cosmos_retinaface_leaky(c);
+    struct dmap x = {0}, y = {0}, C[3] = {{0}}, P[3] = {{0}}, F[3] = {{0}}, hd = {0};
+    CHECK(dmap_alloc(be, &x, 3, H, W));
+    CHECK(cosmos_backend_upload(be, x.d, x0, sizeof(float) * 3 * (size_t)H * (size_t)W));
+    CHECK(dconv_new(m, 0, &x, &y, ACT_LEAKY, 0.0f));
+    dmap_release(be, &x);
+    CHECK(dmap_alloc(be, &x, y.C, conv_out(y.H, 3, 2, 1), conv_out(y.W, 3, 2, 1)));
+    CHECK(cosmos_op_maxpool2d(be, dmap_t(&x), dmap_t(&y), 3, 2, 1));
+    dmap_release(be, &y);
+    int li = 1;
+    for (int l = 0; l < 4; l++) {
+        for (int b = 0; b < c->blocks[l]; b++) {
+            const int has_ds = li + 3 < t->n_body && strstr(t->l[li + 3].conv, "downsample") != NULL;
+            CHECK(dbottleneck(m, li, has_ds, &x));
+            li += 3 + has_ds;
+        }
+        if (l >= 1) {
+            CHECK(dmap_alloc(be, &C[l - 1], x.C, x.H, x.W));
+            CHECK(cosmos_op_copy(be, dmap_t(&C[l - 1]), dmap_t(&x)));
+        }
+    }
+    dmap_release(be, &x);
+    for (int l = 0; l < 3; l++) {
+        CHECK(dconv_new(m, t->fpn + l, &C[l], &P[l], ACT_LEAKY, slope));
+        dmap_release(be, &C[l]);
+    }
+    for (int l = 1; l >= 0; l--) {
+        CHECK(cosmos_op_add_upsampled_nearest(be, dmap_t(&P[l]), dmap_t(&P[l + 1])));
+        struct dmap merged = {0};
+        CHECK(dconv_new(m, t->fpn + 3 + l, &P[l], &merged, ACT_LEAKY, slope));
+        dmap_release(be, &P[l]);
+        P[l] = merged;
+    }
+    for (int l = 0; l < 3; l++) {
+        CHECK(dssh(m, t->ssh + 5 * l, &P[l], slope, &F[l]));
+        const int64_t fh = (H + c->steps[l] - 1) / c->steps[l], fw = (W + c->steps[l] - 1) / c->steps[l];
+        CHECK_ARG(F[l].H == fh && F[l].W == fw, COSMOS_ERR_INTERNAL,
+                  "RetinaFace: level %d feature map %dx%d does not match the %lldx%lld priors", l, F[l].W, F[l].H,
+                  (long long)fw, (long long)fh);
+        const int ids[2] = {t->cls + l, t->box + l};
+        float *dst[2] = {cls[l], box[l]};
+        for (int h = 0; h < 2; h++) {
+            CHECK(dconv_new(m, ids[h], &F[l], &hd, ACT_NONE, 0.0f));
+            CHECK(cosmos_backend_download(be, dst[h], hd.d, sizeof(float) * (size_t)hd.C * hd.H * hd.W));
+            dmap_release(be, &hd);
+        }
+    }
+    CHECK(cosmos_backend_sync(be));
+fail:
+    dmap_release(be, &x), dmap_release(be, &y), dmap_release(be, &hd);
+    for (int l = 0; l < 3; l++) dmap_release(be, &C[l]), dmap_release(be, &P[l]), dmap_release(be, &F[l]);
+    return st;
+}
+
+/* A level's class head [2A, HW] -> conf rows off.. (softmax per anchor); box head [4A, HW] -> loc. */
+static void store_conf(const float *hd, int64_t HW, int A, int64_t off, float *conf) {
+    for (int64_t p = 0; p < HW; p++)
+        for (int a = 0; a < A; a++) {
+            const float z0 = hd[(int64_t)(a * 2) * HW + p], z1 = hd[(int64_t)(a * 2 + 1) * HW + p];
+            const float mx = z0 > z1 ? z0 : z1;
+            const float e0 = expf(z0 - mx), e1 = expf(z1 - mx), s = e0 + e1;
+            float *dst = conf + ((off + p) * A + a) * 2;
+            dst[0] = e0 / s, dst[1] = e1 / s;
+        }
+}
+static void store_loc(const float *hd, int64_t HW, int A, int64_t off, float *loc) {
+    for (int64_t p = 0; p < HW; p++)
+        for (int a = 0; a < A; a++)
+            for (int k = 0; k < 4; k++) loc[((off + p) * A + a) * 4 + k] = hd[(int64_t)(a * 4 + k) * HW + p];
+}
+
+/* the network on m->dev, then the heads' outputs stored as the host path stores them */
+static cosmos_status forward_on_device(const cosmos_retinaface_t *m, const float *x0, int H, int W, float *loc,
+                                       float *conf) {
+    cosmos_status st = COSMOS_OK;
+    const struct cosmos_retinaface_config *c = &m->cfg;
+    const int A = c->num_anchors;
+    float *cls[3] = {NULL}, *box[3] = {NULL};
+    int64_t hw[3];
+    for (int l = 0; l < 3; l++) {
+        hw[l] = (int64_t)((H + c->steps[l] - 1) / c->steps[l]) * ((W + c->steps[l] - 1) / c->steps[l]);
+        cls[l] = malloc(sizeof(float) * (size_t)(2 * A * hw[l]));
+        box[l] = malloc(sizeof(float) * (size_t)(4 * A * hw[l]));
+        CHECK_ALLOC(cls[l]);
+        CHECK_ALLOC(box[l]);
+    }
+    CHECK(forward_device(m, x0, H, W, cls, box));
+    int64_t off = 0;
+    for (int l = 0; l < 3; l++) {
+        store_conf(cls[l], hw[l], A, off, conf);
+        store_loc(box[l], hw[l], A, off, loc);
+        off += hw[l];
+    }
+fail:
+    for (int l = 0; l < 3; l++) free(cls[l]), free(box[l]);
+    return st;
+}
+
 cosmos_status cosmos_retinaface_forward(const cosmos_retinaface_t *m, const uint8_t *rgb, int H, int W, float *loc,
                                         float *conf) {
     cosmos_status st = COSMOS_OK;
@@ -711,6 +896,10 @@ cosmos_status cosmos_retinaface_forward(const cosmos_retinaface_t *m, const uint
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < (int64_t)H * W; i++)
             x.d[ch * (int64_t)H * W + i] = (float)rgb[i * 3 + (2 - ch)] - mean_bgr[ch];
+    if (m->dev) { /* the network on the device backend */
+        st = forward_on_device(m, x.d, H, W, loc, conf);
+        goto fail;
+    }
     /* stem */
     CHECK(conv_new(&ws, &cv[0], &x, &y, ACT_LEAKY, 0.0f));
     fmap_release(&x);
@@ -754,19 +943,10 @@ cosmos_status cosmos_retinaface_forward(const cosmos_retinaface_t *m, const uint
                   "RetinaFace: level %d feature map %dx%d does not match the %lldx%lld priors", l, F[l].W, F[l].H,
                   (long long)fw, (long long)fh);
         CHECK(conv_new(&ws, &cv[t->cls + l], &F[l], &hd, ACT_NONE, 0.0f));
-        for (int64_t p = 0; p < HW; p++)
-            for (int a = 0; a < A; a++) {
-                const float z0 = hd.d[(int64_t)(a * 2) * HW + p], z1 = hd.d[(int64_t)(a * 2 + 1) * HW + p];
-                const float mx = z0 > z1 ? z0 : z1;
-                const float e0 = expf(z0 - mx), e1 = expf(z1 - mx), s = e0 + e1;
-                float *dst = conf + ((off + p) * A + a) * 2;
-                dst[0] = e0 / s, dst[1] = e1 / s;
-            }
+        store_conf(hd.d, HW, A, off, conf);
         fmap_release(&hd);
         CHECK(conv_new(&ws, &cv[t->box + l], &F[l], &hd, ACT_NONE, 0.0f));
-        for (int64_t p = 0; p < HW; p++)
-            for (int a = 0; a < A; a++)
-                for (int k = 0; k < 4; k++) loc[((off + p) * A + a) * 4 + k] = hd.d[(int64_t)(a * 4 + k) * HW + p];
+        store_loc(hd.d, HW, A, off, loc);
         fmap_release(&hd);
         off += HW;
     }

@@ -91,9 +91,19 @@ void cosmos_retinaface_priors(const struct cosmos_retinaface_config *cfg, int H,
 
 /* Forward pass on one uint8 RGB frame [H, W, 3] (borrowed): BGR minus (104, 117, 123), network,
  * softmax. Writes loc [P, 4] and conf [P, 2] (caller-allocated, P = num_priors). Synchronous;
- * m is not modified (concurrent calls are fine). H, W >= 1 and <= 16384. */
+ * m is not modified (concurrent calls are fine on the host path). H, W >= 1 and <= 16384. */
 cosmos_status cosmos_retinaface_forward(const cosmos_retinaface_t *m, const uint8_t *rgb, int H, int W, float *loc,
                                         float *conf);
+
+/* From now on, run the network (the convolutions through the heads) on backend `be`, in f32 as on
+ * the host (the official detector runs fp32; a bf16 backend runs the f32 ops of core/backend.h):
+ * the folded weights are uploaded once, here; per frame the host converts the pixels, uploads them,
+ * and gets the heads' outputs back for the softmax and the post-processing. be NULL or a host
+ * backend: the host path (releases what an earlier call put on a device). With a device backend,
+ * forward calls on m must not overlap (one stream), and be must outlive m or the next call. */
+struct cosmos_backend;
+cosmos_status cosmos_retinaface_use_backend(cosmos_retinaface_t *m, struct cosmos_backend *be);
+struct cosmos_backend *cosmos_retinaface_backend(const cosmos_retinaface_t *m); /* NULL: the host */
 
 struct cosmos_retinaface_box {
     float x1, y1, x2, y2, score; /* pixels, f32 as the official numpy dets */

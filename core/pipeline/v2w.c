@@ -494,7 +494,7 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
         gp.checks[0] = "video_content_filter", gp.checks[1] = "face_blur", gp.n_checks = 2;
         gp.content_filter_weights = p->model_dir->video_content_filter;
         gp.face_blur_weights = p->model_dir->face_blur;
-        gp.backend = device ? v->be : NULL; /* the content filter's SigLIP tower on the device (f32) */
+        gp.backend = device ? v->be : NULL; /* SigLIP's tower and RetinaFace's network on the device (f32) */
         CHECK(cosmos_guardrail_load(&gp, &v->video_guard));
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER)) {
@@ -1667,10 +1667,8 @@ cosmos_status cosmos_v2w_plan_memory_config(const struct cosmos_v2w_params *p, c
         }
         if (cosmos_layout_has_role(l, r, COSMOS_ROLE_TOKENIZER) || cosmos_layout_has_role(l, r, COSMOS_ROLE_DECODER))
             *(has_dev ? &row->models_device : &row->models_host) += file_size(md->tokenizer);
-        if (here.video_guard) { /* SigLIP's tower on the device (f32, about its file), RetinaFace on the host */
-            *dev += file_size(md->video_content_filter);
-            row->models_host += file_size(md->face_blur);
-        }
+        if (here.video_guard) /* SigLIP's tower and RetinaFace on the device (f32: about their files) */
+            *dev += file_size(md->face_blur) + file_size(md->video_content_filter);
     }
 fail:
     return st;

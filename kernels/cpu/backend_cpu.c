@@ -13,6 +13,7 @@
 #include "core/model/sampler.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_ops_t5.h"
+#include "kernels/cpu/cpu_ops_vision.h"
 #include "kernels/cpu/cpu_ops_dit.h"
 #include "kernels/cpu/cpu_sgemm.h"
 
@@ -274,6 +275,33 @@ static cosmos_status cpu_add_bias(void *ctx, struct cosmos_tensor y, struct cosm
     cosmos_cpu_add_bias(y.data, b.data, y.shape[0], y.shape[1]);
     return COSMOS_OK;
 }
+static cosmos_status cpu_conv2d(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                struct cosmos_tensor b, int k, int stride, int pad) {
+    (void)ctx;
+    float *col = NULL;
+    size_t col_n = 0;
+    const cosmos_status st = cosmos_cpu_conv2d(y.data, x.data, w.data, b.data, (int)x.shape[0], (int)x.shape[1],
+                                               (int)x.shape[2], (int)y.shape[0], k, stride, pad, 0, 0.0f, &col, &col_n);
+    free(col);
+    return st;
+}
+static cosmos_status cpu_leaky_relu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, float slope) {
+    (void)ctx;
+    cosmos_cpu_leaky_relu(y.data, x.data, cosmos_tensor_numel(&x), slope);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_maxpool2d(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int k, int stride,
+                                   int pad) {
+    (void)ctx;
+    cosmos_cpu_maxpool2d(y.data, x.data, (int)x.shape[0], (int)x.shape[1], (int)x.shape[2], k, stride, pad);
+    return COSMOS_OK;
+}
+static cosmos_status cpu_add_upsampled_nearest(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    (void)ctx;
+    cosmos_cpu_add_upsampled_nearest(y.data, (int)y.shape[0], (int)y.shape[1], (int)y.shape[2], x.data,
+                                     (int)x.shape[1], (int)x.shape[2]);
+    return COSMOS_OK;
+}
 static cosmos_status cpu_gelu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
     (void)ctx;
     cosmos_cpu_gelu(y.data, x.data, cosmos_tensor_numel(&x));
@@ -323,6 +351,10 @@ static const struct cosmos_backend_ops cpu_ops = {
     .layernorm = cpu_layernorm,
     .gelu_tanh = cpu_gelu_tanh,
     .add_bias = cpu_add_bias,
+    .conv2d = cpu_conv2d,
+    .leaky_relu = cpu_leaky_relu,
+    .maxpool2d = cpu_maxpool2d,
+    .add_upsampled_nearest = cpu_add_upsampled_nearest,
     .layernorm_modulate = cpu_layernorm_modulate,
     .gelu = cpu_gelu,
     .add_gated = cpu_add_gated,

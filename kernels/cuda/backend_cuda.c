@@ -553,6 +553,28 @@ static cosmos_status cuda_add_bias(void *ctx, struct cosmos_tensor y, struct cos
     return cosmos_cuda_add_bias(y.data, y.dtype, b.data, y.shape[0], y.shape[1], c->stream);
 }
 
+/* RetinaFace's feature maps: f32 [C, H, W] (the dispatchers checked shapes and dtypes). */
+static cosmos_status cuda_conv2d(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
+                                 struct cosmos_tensor b, int k, int stride, int pad) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_conv2d(c->lt, y.data, x.data, w.data, b.data, x.shape[0], x.shape[1], x.shape[2], y.shape[0], k,
+                              stride, pad, c->stream);
+}
+static cosmos_status cuda_leaky_relu(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, float slope) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_leaky_relu(y.data, x.data, y.dtype, cosmos_tensor_numel(&y), slope, c->stream);
+}
+static cosmos_status cuda_maxpool2d(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, int k, int stride,
+                                    int pad) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_maxpool2d(y.data, x.data, x.shape[0], x.shape[1], x.shape[2], k, stride, pad, c->stream);
+}
+static cosmos_status cuda_add_upsampled_nearest(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_add_upsampled_nearest(y.data, x.data, y.shape[0], y.shape[1], y.shape[2], x.shape[1],
+                                             x.shape[2], c->stream);
+}
+
 static const struct cosmos_backend_ops cuda_ops = {
     .free_ctx = cuda_free_ctx,
     .alloc = cuda_alloc,
@@ -605,6 +627,10 @@ static const struct cosmos_backend_ops cuda_ops = {
     .layernorm = cuda_layernorm,
     .gelu_tanh = cuda_gelu_tanh,
     .add_bias = cuda_add_bias,
+    .conv2d = cuda_conv2d,
+    .leaky_relu = cuda_leaky_relu,
+    .maxpool2d = cuda_maxpool2d,
+    .add_upsampled_nearest = cuda_add_upsampled_nearest,
 };
 
 cosmos_status cosmos_backend_cuda_blas(char *out, size_t n) {

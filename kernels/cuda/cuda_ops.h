@@ -127,6 +127,18 @@ cosmos_status cosmos_cuda_gelu_tanh(void *y, const void *x, enum cosmos_dtype dt
 cosmos_status cosmos_cuda_add_bias(void *y, enum cosmos_dtype dtype, const float *b, int64_t rows, int64_t D,
                                    cudaStream_t stream);
 
+/* RetinaFace's feature maps (spec 5.5), f32 [C, H, W]: conv2d (im2col + cuBLASLt f32, through lt),
+ * the leaky ReLU (bf16 or f32), max-pooling, the nearest upsample-and-add. */
+cosmos_status cosmos_cuda_conv2d(cosmos_cublaslt_t *lt, float *y, const float *x, const float *w, const float *bias,
+                                 int64_t Cin, int64_t H, int64_t W, int64_t Cout, int k, int stride, int pad,
+                                 cudaStream_t stream);
+cosmos_status cosmos_cuda_leaky_relu(void *y, const void *x, enum cosmos_dtype dtype, int64_t n, float slope,
+                                     cudaStream_t stream);
+cosmos_status cosmos_cuda_maxpool2d(float *y, const float *x, int64_t C, int64_t H, int64_t W, int k, int stride,
+                                    int pad, cudaStream_t stream);
+cosmos_status cosmos_cuda_add_upsampled_nearest(float *y, const float *x, int64_t C, int64_t Hd, int64_t Wd,
+                                                int64_t Hs, int64_t Ws, cudaStream_t stream);
+
 /* DV tokenizer ops (spec components.md 2.4-2.7; contracts in core/backend.h): videos [C,T,H,W]. */
 /* Haar patcher / unpatcher (haar.cu): x [C,T,H,W] -> y [C*p^3, (T+p-1)/p, H/p, W/p] and back
  * (y [C/p^3, T*p-(p-1), H*p, W*p]); activations bf16 or f32 (one dtype). */

@@ -3,8 +3,8 @@
 # the launcher linked against it, so `--backend cuda` runs the real CUDA backend code paths of the
 # whole pipeline (transformer, GPU sampler, CUDA-graph decode, the diffusion decoder's DiT) on the
 # CPU. Checks: env names the emulated device and cuBLASLt; a tiny Video2World generate with
-# --backend cuda writes the clip, T5, its tokenizers (DV encoder, CV decoder) and the content filter's
-# SigLIP on cuda:0; `encode-text
+# --backend cuda writes the clip, T5, its tokenizers (DV encoder, CV decoder) and the video
+# guardrail's SigLIP and RetinaFace on cuda:0; `encode-text
 # --backend cuda` runs; `tokenize --backend cuda` gives the
 # CPU's token count and at least 80% of its tokens (bf16 vs f32 encoder: a latent near an FSQ
 # level boundary may land on the neighbour); `detokenize --backend cuda` and a generate without the
@@ -46,7 +46,8 @@ if gen eager; then
   grep -q "DV tokenizer '.*' (encoder) on cuda:0" "$WORK/eager.err" && ok \
     || bad "eager: the tokenizers did not run on cuda:0"
   grep -q "T5 encoder '.*' on cuda:0" "$WORK/eager.err" && ok || bad "eager: T5 did not run on cuda:0"
-  grep -q "SigLIP tower '.*' on cuda:0" "$WORK/eager.err" && ok || bad "eager: the content filter did not run on cuda:0"
+  grep -q "SigLIP tower '.*' on cuda:0" "$WORK/eager.err" && grep -q "RetinaFace '.*' on cuda:0" "$WORK/eager.err" \
+    && ok || bad "eager: the video guardrail did not run on cuda:0"
   ! grep -q "replay CUDA graphs" "$WORK/eager.err" && ok || bad "eager run replayed graphs"
 else
   bad "generate --backend cuda: $(tail -3 "$WORK/eager.err")"

@@ -264,8 +264,8 @@ fi
 # the AR role on a device-style backend (cpu-staged: the GPU code paths on the CPU: weights copied
 # in, tokens drawn on the backend, TP activations through host staging), T5 and the DV tokenizer on
 # the rank's cpu-staged backend, the diffusion decoder's DiT and its CV decoder on cpu-staged as
-# well (rank 3's own at 4 ranks), Aegis on the guardrail rank's cpu-staged backend, the content
-# filter's SigLIP tower on the decoder rank's: the same tokens and frames as the cpu run, under
+# well (rank 3's own at 4 ranks), Aegis on the guardrail rank's cpu-staged backend, the video
+# guardrail's SigLIP and RetinaFace on the decoder rank's: the same tokens and frames as the cpu run, under
 # mpirun on 1 and 4 ranks (AR tp 2); the mp4
 # bytes are not compared: x264 writes its thread count, which follows mpirun's core binding
 for np in 1 4; do
@@ -280,7 +280,8 @@ for np in 1 4; do
     # Aegis (the text guardrail's LlamaGuard) on the guardrail rank's cpu-staged backend
     grep -q "llama 'llama-tiny' on cpu-staged" "$WORK/err.txt" && ok || bad "cpu-staged np $np: Aegis not on cpu-staged"
     grep -q "T5 encoder '.*' on cpu-staged" "$WORK/err.txt" && grep -q "SigLIP tower '.*' on cpu-staged" "$WORK/err.txt" \
-      && ok || bad "cpu-staged np $np: T5 or the content filter not on cpu-staged"
+      && grep -q "RetinaFace '.*' on cpu-staged" "$WORK/err.txt" && ok \
+      || bad "cpu-staged np $np: T5 or the video guardrail not on cpu-staged"
     "$BIN" prep-video --input "$WORK/img.st$np.mp4" --num-input-frames 9 --height 64 --width 96 \
       --out "$WORK/img.st$np.frames.h5" 2>/dev/null \
       && h5diff -q -d 0.1 "$WORK/img.frames.h5" "$WORK/img.st$np.frames.h5" >/dev/null && ok \

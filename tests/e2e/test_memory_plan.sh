@@ -131,22 +131,22 @@ d = sys.argv[1]
 cuda, cpu, off, t5cpu = (json.load(open(p)) for p in sys.argv[2:6])
 man = json.load(open(os.path.join(d, "cosmos-model.json")))
 size = lambda k: os.path.getsize(os.path.join(d, man[k]))
-# rank 1: everything else, its DiT, Aegis, T5, the content filter's SigLIP and (beside them) the
-# tokenizers on the device, RetinaFace on the host; T5's bf16 matmul weights widened to f32 there
+# rank 1: everything else, its DiT, Aegis, T5, the video guardrail's SigLIP and RetinaFace and
+# (beside them) the tokenizers on the device; T5's bf16 matmul weights widened to f32 there
 r0, r1 = cuda["rows"][0], cuda["rows"][1]
 assert r0["models_device"] == 0 and r0["models_host"] == 0, r0
 t5_dev = r1["models_device"] - (size("diffusion_decoder") + size("aegis") + size("cv_tokenizer") + size("tokenizer") +
-                                size("video_content_filter"))
+                                size("video_content_filter") + size("face_blur"))
 t5_host = cpu["rows"][1]["models_host"] - (size("diffusion_decoder") + size("aegis") + size("cv_tokenizer") +
                                             size("tokenizer") + size("video_content_filter") + size("face_blur"))
 assert 0 < t5_host < t5_dev < 2 * t5_host, (t5_host, t5_dev, r1, cpu["rows"][1])
-assert r1["models_host"] == size("face_blur"), r1
+assert r1["models_host"] == 0, r1
 # bf16 activations on CUDA: the KV cache is half the CPU's f32 one
 assert r0["ar_kv"] * 2 == cpu["rows"][0]["ar_kv"] and r0["ar_weights"] == cpu["rows"][0]["ar_weights"], (r0, cpu["rows"][0])
 assert off["rows"][1]["models_host"] == t5_host + size("tokenizer"), off["rows"][1]
 # --t5-on-cpu: T5's stored weights on the host, the rest on the device as before
 t = t5cpu["rows"][1]
-assert t["models_host"] == t5_host + size("face_blur"), t
+assert t["models_host"] == t5_host, t
 assert t["models_device"] == r1["models_device"] - t5_dev, (t, r1)
 EOF
 grep -q "device total" "$WORK/plan-cuda.txt" && ok || bad "no device column with --backend cuda"

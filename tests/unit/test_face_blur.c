@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend.h"
 #include "core/guardrail/face_blur.h"
 #include "core/guardrail/guardrail.h"
 #include "core/guardrail/retinaface.h"
@@ -90,12 +91,16 @@ static int64_t compare_frames(const uint8_t *got, const uint8_t *want, int64_t T
     return bad;
 }
 
-Test(face_blur, forward_matches_reference_heads) {
+/* The tiny model's heads on the reference frames within TOL_HEAD, its network on `be` (NULL: the
+ * host path; a device-style backend: cosmos_retinaface_use_backend). */
+static void check_forward_heads(cosmos_backend_t *be) {
     cosmos_h5_t *h = open_golden();
     struct cosmos_h5_info fi, li, ci;
     uint8_t *frames = read_u8(h, "frames_in", "frames_shape", &fi);
     float *loc = read_all(h, "loc", COSMOS_F32, &li), *conf = read_all(h, "conf", COSMOS_F32, &ci);
     cosmos_retinaface_t *m = load_tiny();
+    cr_assert_eq(cosmos_retinaface_use_backend(m, be), COSMOS_OK);
+    cr_assert_eq(cosmos_retinaface_backend(m), be && !cosmos_backend_is_host(be) ? be : NULL);
     const int T = (int)fi.shape[0], H = (int)fi.shape[1], W = (int)fi.shape[2];
     const int64_t P = cosmos_retinaface_num_priors(cosmos_retinaface_get_config(m), H, W);
     cr_assert_eq(P, li.shape[1], "priors %lld vs reference %lld", (long long)P, (long long)li.shape[1]);
@@ -116,6 +121,18 @@ Test(face_blur, forward_matches_reference_heads) {
     free(l), free(c), free(loc), free(conf), free(frames);
     cosmos_retinaface_free(m);
     cosmos_h5_close(h);
+}
+
+Test(face_blur, forward_matches_reference_heads) { check_forward_heads(NULL); }
+
+/* The network as backend ops (conv2d, leaky_relu, maxpool2d, add_upsampled_nearest, add, relu) on
+ * cpu-staged, the CPU ops behind the device code path; tests/cuda/test_cuda_guardrail.c runs it on
+ * cuda:0. */
+Test(face_blur, forward_on_a_device_backend_matches_reference_heads) {
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu-staged", NULL, &be), COSMOS_OK);
+    check_forward_heads(be);
+    cosmos_backend_free(be);
 }
 
 /* dets [n, 5] vs golden rows [off, off + n). */
