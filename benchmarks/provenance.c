@@ -65,21 +65,23 @@ void bench_min_p50(double *v, int n, double *mn, double *p50) {
     *mn = v[0], *p50 = v[n / 2];
 }
 
-cosmos_status bench_backend_matmul_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
-                                          double *gflops) {
+/* best-of-reps GFLOP/s of y[M,N] = x[M,K] . w[N,K]^T: activations of the backend's dtype and bf16
+ * weights (cosmos_op_matmul), or all f32 (f32: cosmos_op_matmul_f32w) */
+static cosmos_status matmul_rate(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps, int f32,
+                                 double *gflops) {
     cosmos_status st = COSMOS_OK;
-    const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
+    const enum cosmos_dtype act = f32 ? COSMOS_F32 : cosmos_backend_act_dtype(be), wt = f32 ? COSMOS_F32 : COSMOS_BF16;
     const size_t as = cosmos_dtype_size(act);
     void *x = NULL, *w = NULL, *y = NULL;
     CHECK(cosmos_backend_alloc(be, as * (size_t)(M * K), &x));
-    CHECK(cosmos_backend_alloc(be, sizeof(cosmos_bf16) * (size_t)(N * K), &w));
+    CHECK(cosmos_backend_alloc(be, cosmos_dtype_size(wt) * (size_t)(N * K), &w));
     CHECK(cosmos_backend_alloc(be, as * (size_t)(M * N), &y));
-    struct cosmos_tensor tx = cosmos_tensor_2d(x, act, M, K), tw = cosmos_tensor_2d(w, COSMOS_BF16, N, K),
+    struct cosmos_tensor tx = cosmos_tensor_2d(x, act, M, K), tw = cosmos_tensor_2d(w, wt, N, K),
                          ty = cosmos_tensor_2d(y, act, M, N);
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
         const double t0 = cosmos_now_s();
-        CHECK(cosmos_op_matmul(be, ty, tx, tw));
+        CHECK(f32 ? cosmos_op_matmul_f32w(be, ty, tx, tw) : cosmos_op_matmul(be, ty, tx, tw));
         CHECK(cosmos_backend_sync(be));
         const double t = cosmos_now_s() - t0;
         if (r > 0 && t < best) best = t;
@@ -90,4 +92,14 @@ fail:
     cosmos_backend_free_mem(be, w);
     cosmos_backend_free_mem(be, y);
     return st;
+}
+
+cosmos_status bench_backend_matmul_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
+                                          double *gflops) {
+    return matmul_rate(be, M, N, K, reps, 0, gflops);
+}
+
+cosmos_status bench_backend_matmul_f32_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
+                                              double *gflops) {
+    return matmul_rate(be, M, N, K, reps, 1, gflops);
 }

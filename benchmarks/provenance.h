@@ -20,6 +20,10 @@ double bench_sgemm_gflops(int M, int N, int K, int reps);
  * floor's rate of a benchmark run on a device. */
 cosmos_status bench_backend_matmul_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
                                           double *gflops);
+/* The same in f32 throughout (cosmos_op_matmul_f32w: on CUDA cuBLASLt's f32 GEMM): the floor's rate
+ * of the f32 models (T5, the video guardrail's) on a device. */
+cosmos_status bench_backend_matmul_f32_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
+                                              double *gflops);
 /* Minimum and median of v[n] (sorts v; n >= 1). */
 void bench_min_p50(double *v, int n, double *mn, double *p50);
 

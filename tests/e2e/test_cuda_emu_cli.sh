@@ -16,9 +16,10 @@
 # with the JSON a GPU run's report reads (bandwidth measured on the device, the mode, graphs), and
 # cosmos-bench-dd-emu times the tiny DiT's forwards on cuda:0. A card too small for the run
 # (COSMOS_EMU_MEMORY_MB) is a clear out-of-memory error and leaves no video and no temporary file.
-# cosmos-bench-dv-emu runs the tokenizer benchmark's phases on cuda:0 with the device GEMM floor.
+# cosmos-bench-dv-emu runs the tokenizer benchmark's phases on cuda:0 with the device GEMM floor;
+# cosmos-bench-guardrail-emu the video guardrail's two networks, with the device's f32 GEMM floor.
 # Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU COSMOS_BENCH_DD_EMU
-#        COSMOS_BENCH_DV_EMU
+#        COSMOS_BENCH_DV_EMU COSMOS_BENCH_GUARDRAIL_EMU
 . "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
 frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
@@ -131,6 +132,14 @@ bench graphs --sample --cuda-graphs && json_has "$WORK/graphs.json" "decode_step
   'backend matmul, bf16' and d['provenance']['backend'] == 'cuda:0' and all(d[k]['seconds_min'] > 0 for k in ('encode',
   'decode', 'stream')) else 1)" "$WORK/dv.json" && grep -q "^# gemm .*cuda:0 matmul" "$WORK/dv.txt" && ok \
   || bad "bench-dv --backend cuda: $(tail -2 "$WORK/dv.txt")"
+"$8" --backend cuda --content-filter-config "$SRC/configs/models/siglip-tiny-safety.json" \
+  --face-blur-config "$SRC/configs/models/retinaface-tiny.json" --height 48 --width 80 --frames 2 \
+  --json "$WORK/guard.json" >"$WORK/guard.txt" 2>&1 \
+  && /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['floor_rate'] ==
+  'backend matmul, f32' and d['provenance']['backend'] == 'cuda:0' and all(d[k]['fraction_of_floor'] > 0 for k in
+  ('content_filter', 'face_blur')) else 1)" "$WORK/guard.json" && grep -q "SigLIP tower '.*' on cuda:0" "$WORK/guard.txt" \
+  && grep -q "RetinaFace '.*' on cuda:0" "$WORK/guard.txt" && ok \
+  || bad "bench-guardrail --backend cuda: $(tail -2 "$WORK/guard.txt")"
 
 for mb in 20 36; do # 20 MB: full at the cuBLASLt workspace; 36 MB: at the models' load (workspaces reserved there)
   mkdir -p "$WORK/oom$mb"

@@ -13,6 +13,9 @@
 #   dv:    cosmos-bench-dv: the DV8x16x16 tokenizer on one 33 x 640 x 1024 clip (random weights made
 #          on the spot) on cuda:0 (encode, whole-clip decode, streamed decode vs the cuBLASLt floor),
 #          then the same on the CPU backend with the machine's cores (the peer of the same run)
+#   guardrail: cosmos-bench-guardrail: the video guardrail's SigLIP so400m tower and RetinaFace R50
+#          network on cuda:0 (random f32 weights made on the spot; 1024 x 640 frames) against the
+#          device's f32 GEMM floor, then the host code with the machine's cores
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -110,8 +113,14 @@ dv)
   timeout 300 "$BIN/cosmos-bench-dv" --backend cpu --threads "$(nproc)" --skip-stream --json "$OUT/bench_dv_cpu.json" \
     2>&1 | tee "$OUT/bench_dv_cpu.log" | tail -8
   ;;
+guardrail)
+  "$BIN/cosmos-bench-guardrail" --backend cuda --frames 4 --json "$OUT/bench_guardrail_cuda.json" 2>&1 |
+    tee "$OUT/bench_guardrail_cuda.log" | tail -8
+  timeout 300 "$BIN/cosmos-bench-guardrail" --threads "$(nproc)" --frames 2 --json "$OUT/bench_guardrail_cpu.json" \
+    2>&1 | tee "$OUT/bench_guardrail_cpu.log" | tail -8
+  ;;
 *)
-  echo "usage: device_checks.sh tests|bench|peer|dd|dv" >&2
+  echo "usage: device_checks.sh tests|bench|peer|dd|dv|guardrail" >&2
   exit 2
   ;;
 esac
