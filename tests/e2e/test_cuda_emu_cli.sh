@@ -17,9 +17,10 @@
 # cosmos-bench-dd-emu times the tiny DiT's forwards on cuda:0. A card too small for the run
 # (COSMOS_EMU_MEMORY_MB) is a clear out-of-memory error and leaves no video and no temporary file.
 # cosmos-bench-dv-emu runs the tokenizer benchmark's phases on cuda:0 with the device GEMM floor;
-# cosmos-bench-guardrail-emu the video guardrail's two networks, with the device's f32 GEMM floor.
+# cosmos-bench-guardrail-emu the video guardrail's two networks and cosmos-bench-t5-emu the T5
+# encoder, with the device's f32 GEMM floor.
 # Usage: test_cuda_emu_cli.sh COSMOS_AR_EMU MPIEXEC SOURCE_DIR WORK_DIR COSMOS_BENCH_EMU COSMOS_BENCH_DD_EMU
-#        COSMOS_BENCH_DV_EMU COSMOS_BENCH_GUARDRAIL_EMU
+#        COSMOS_BENCH_DV_EMU COSMOS_BENCH_GUARDRAIL_EMU COSMOS_BENCH_T5_EMU
 . "$(dirname "${BASH_SOURCE[0]}")/mpi_prologue.sh" "$@"
 run() { timeout 600 "$MPIRUN" --oversubscribe --bind-to none "$@"; }
 frames_of() { "$BIN" info "$1" 2>/dev/null | awk '/^media/ {print $3 " " $6}'; }
@@ -140,6 +141,12 @@ bench graphs --sample --cuda-graphs && json_has "$WORK/graphs.json" "decode_step
   ('content_filter', 'face_blur')) else 1)" "$WORK/guard.json" && grep -q "SigLIP tower '.*' on cuda:0" "$WORK/guard.txt" \
   && grep -q "RetinaFace '.*' on cuda:0" "$WORK/guard.txt" && ok \
   || bad "bench-guardrail --backend cuda: $(tail -2 "$WORK/guard.txt")"
+"$9" --backend cuda --config "$SRC/configs/models/t5-tiny.json" --layers 1 --tokens 5,33 --reps 1 \
+  --json "$WORK/t5.json" >"$WORK/t5.txt" 2>&1 \
+  && /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['floor_rate'] ==
+  'backend matmul, f32' and d['provenance']['backend'] == 'cuda:0' and d['config_layers'] == 2 and
+  [r['tokens'] for r in d['lengths']] == [5, 33] and all(r['seconds_p50'] > 0 for r in d['lengths']) else 1)" \
+  "$WORK/t5.json" && ok || bad "bench-t5 --backend cuda: $(tail -2 "$WORK/t5.txt")"
 
 for mb in 20 36; do # 20 MB: full at the cuBLASLt workspace; 36 MB: at the models' load (workspaces reserved there)
   mkdir -p "$WORK/oom$mb"

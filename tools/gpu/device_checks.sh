@@ -16,6 +16,9 @@
 #   guardrail: cosmos-bench-guardrail: the video guardrail's SigLIP so400m tower and RetinaFace R50
 #          network on cuda:0 (random f32 weights made on the spot; 1024 x 640 frames) against the
 #          device's f32 GEMM floor, then the host code with the machine's cores
+#   t5:    cosmos-bench-t5: T5-11B's width (4 of its 24 layers, random weights made on the spot,
+#          widened to f32 on the card) on cuda:0 for 16, 128 and 512 tokens against the device's f32
+#          GEMM floor, projected to 24 layers; then one layer on the CPU backend as the peer
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -119,8 +122,14 @@ guardrail)
   timeout 300 "$BIN/cosmos-bench-guardrail" --threads "$(nproc)" --frames 2 --json "$OUT/bench_guardrail_cpu.json" \
     2>&1 | tee "$OUT/bench_guardrail_cpu.log" | tail -8
   ;;
+t5)
+  "$BIN/cosmos-bench-t5" --backend cuda --layers 4 --json "$OUT/bench_t5_cuda.json" 2>&1 |
+    tee "$OUT/bench_t5_cuda.log" | tail -8
+  timeout 300 "$BIN/cosmos-bench-t5" --threads "$(nproc)" --layers 1 --tokens 16,128 --reps 1 \
+    --json "$OUT/bench_t5_cpu.json" 2>&1 | tee "$OUT/bench_t5_cpu.log" | tail -6
+  ;;
 *)
-  echo "usage: device_checks.sh tests|bench|peer|dd|dv|guardrail" >&2
+  echo "usage: device_checks.sh tests|bench|peer|dd|dv|guardrail|t5" >&2
   exit 2
   ;;
 esac
