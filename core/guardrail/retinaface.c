@@ -370,11 +370,18 @@ struct rf_conv {
 };
 
 /* The network on a device backend (cosmos_retinaface_use_backend): every kept conv's folded w and b
- * in one allocation, at w_off[i] / b_off[i] floats. */
+ * in one allocation, at w_off[i] / b_off[i] floats; and the feature maps released by a forward,
+ * kept for the next request of exactly their size (the frames of a clip have one size, so from the
+ * second frame on a forward allocates nothing: a device's free synchronises its stream). */
+#define RF_POOL 64
 struct rf_device {
     cosmos_backend_t *be;
     float *arena;
     int64_t *w_off, *b_off; /* [t.n]; -1 for the convs not kept */
+    float *pool[RF_POOL];   /* [0] the most recently released */
+    size_t pool_n[RF_POOL]; /* floats of pool[i] */
+    int n_pool;
+    int64_t n_allocs;       /* fresh device allocations of feature maps so far */
 };
 
 struct cosmos_retinaface {
@@ -386,6 +393,7 @@ struct cosmos_retinaface {
 
 static void device_free(struct rf_device *d) {
     if (!d) return;
+    for (int i = 0; i < d->n_pool; i++) cosmos_backend_free_mem(d->be, d->pool[i]);
     cosmos_backend_free_mem(d->be, d->arena);
     free(d->w_off), free(d->b_off);
     free(d);
@@ -693,15 +701,35 @@ struct dmap {
 
 static struct cosmos_tensor dmap_t(const struct dmap *f) { return cosmos_tensor_3d(f->d, COSMOS_F32, f->C, f->H, f->W); }
 
-static cosmos_status dmap_alloc(cosmos_backend_t *be, struct dmap *f, int C, int H, int W) {
+/* A feature map from the pool (contents undefined: every op writes its whole output) or fresh. */
+static cosmos_status dmap_alloc(struct rf_device *d, struct dmap *f, int C, int H, int W) {
+    const size_t n = (size_t)C * (size_t)H * (size_t)W;
     f->C = C, f->H = H, f->W = W;
-    return cosmos_backend_alloc(be, sizeof(float) * (size_t)C * (size_t)H * (size_t)W, (void **)&f->d);
+    for (int i = 0; i < d->n_pool; i++)
+        if (d->pool_n[i] == n) {
+            f->d = d->pool[i];
+            memmove(&d->pool[i], &d->pool[i + 1], sizeof d->pool[0] * (size_t)(d->n_pool - i - 1));
+            memmove(&d->pool_n[i], &d->pool_n[i + 1], sizeof d->pool_n[0] * (size_t)(d->n_pool - i - 1));
+            d->n_pool--;
+            return COSMOS_OK;
+        }
+    d->n_allocs++;
+    return cosmos_backend_alloc(d->be, sizeof(float) * n, (void **)&f->d);
 }
 
-static void dmap_release(cosmos_backend_t *be, struct dmap *f) {
-    cosmos_backend_free_mem(be, f->d);
+/* back to the pool (the least recently released buffer freed when it is full) */
+static void dmap_release(struct rf_device *d, struct dmap *f) {
+    if (!f->d) return;
+    if (d->n_pool == RF_POOL) cosmos_backend_free_mem(d->be, d->pool[--d->n_pool]);
+    memmove(&d->pool[1], &d->pool[0], sizeof d->pool[0] * (size_t)d->n_pool);
+    memmove(&d->pool_n[1], &d->pool_n[0], sizeof d->pool_n[0] * (size_t)d->n_pool);
+    d->pool[0] = f->d;
+    d->pool_n[0] = (size_t)f->C * (size_t)f->H * (size_t)f->W;
+    d->n_pool++;
     f->d = NULL;
 }
+
+int64_t cosmos_retinaface_device_allocs(const cosmos_retinaface_t *m) { return m->dev ? m->dev->n_allocs : 0; }
 
 /* out (a view of the caller's memory, the conv's size) = act(conv_i(in)) */
 static cosmos_status dconv_into(const cosmos_retinaface_t *m, int i, const struct dmap *in, struct dmap *out, int act,
@@ -722,7 +750,7 @@ static cosmos_status dconv_new(const cosmos_retinaface_t *m, int i, const struct
                                float slope) {
     cosmos_status st = COSMOS_OK;
     const struct rf_conv *c = &m->convs[i];
-    CHECK(dmap_alloc(m->dev->be, out, c->cout, conv_out(in->H, c->k, c->stride, c->pad),
+    CHECK(dmap_alloc(m->dev, out, c->cout, conv_out(in->H, c->k, c->stride, c->pad),
                      conv_out(in->W, c->k, c->stride, c->pad)));
     CHECK(dconv_into(m, i, in, out, act, slope));
 fail:
@@ -736,17 +764,17 @@ static cosmos_status dbottleneck(const cosmos_retinaface_t *m, int i, int has_ds
     struct dmap t1 = {0}, t2 = {0}, t3 = {0}, id = {0};
     CHECK(dconv_new(m, i, x, &t1, ACT_LEAKY, 0.0f));
     CHECK(dconv_new(m, i + 1, &t1, &t2, ACT_LEAKY, 0.0f));
-    dmap_release(be, &t1);
+    dmap_release(m->dev, &t1);
     CHECK(dconv_new(m, i + 2, &t2, &t3, ACT_NONE, 0.0f));
-    dmap_release(be, &t2);
+    dmap_release(m->dev, &t2);
     if (has_ds) CHECK(dconv_new(m, i + 3, x, &id, ACT_NONE, 0.0f));
     CHECK(cosmos_op_add(be, dmap_t(&t3), dmap_t(&t3), dmap_t(has_ds ? &id : x)));
     CHECK(cosmos_op_relu(be, dmap_t(&t3), dmap_t(&t3)));
-    dmap_release(be, x);
+    dmap_release(m->dev, x);
     *x = t3;
     t3.d = NULL;
 fail:
-    dmap_release(be, &t1), dmap_release(be, &t2), dmap_release(be, &t3), dmap_release(be, &id);
+    dmap_release(m->dev, &t1), dmap_release(m->dev, &t2), dmap_release(m->dev, &t3), dmap_release(m->dev, &id);
     return st;
 }
 
@@ -757,7 +785,7 @@ static cosmos_status dssh(const cosmos_retinaface_t *m, int i, const struct dmap
     const struct rf_conv *cv = &m->convs[i];
     const int64_t HW = (int64_t)x->H * x->W;
     struct dmap a = {0}, b = {0};
-    CHECK(dmap_alloc(be, out, cv[0].cout + cv[2].cout + cv[4].cout, x->H, x->W));
+    CHECK(dmap_alloc(m->dev, out, cv[0].cout + cv[2].cout + cv[4].cout, x->H, x->W));
     struct dmap s0 = {out->d, cv[0].cout, x->H, x->W}, s1 = {out->d + cv[0].cout * HW, cv[2].cout, x->H, x->W};
     struct dmap s2 = {out->d + (int64_t)(cv[0].cout + cv[2].cout) * HW, cv[4].cout, x->H, x->W};
     CHECK(dconv_into(m, i, x, &s0, ACT_NONE, 0.0f));
@@ -767,7 +795,7 @@ static cosmos_status dssh(const cosmos_retinaface_t *m, int i, const struct dmap
     CHECK(dconv_into(m, i + 4, &b, &s2, ACT_NONE, 0.0f));
     CHECK(cosmos_op_relu(be, dmap_t(out), dmap_t(out)));
 fail:
-    dmap_release(be, &a), dmap_release(be, &b);
+    dmap_release(m->dev, &a), dmap_release(m->dev, &b);
     return st;
 }
 
@@ -781,13 +809,13 @@ static cosmos_status forward_device(const cosmos_retinaface_t *m, const float *x
     cosmos_backend_t *be = m->dev->be;
     const float slope = cosmos_retinaface_leaky(c);
     struct dmap x = {0}, y = {0}, C[3] = {{0}}, P[3] = {{0}}, F[3] = {{0}}, hd = {0};
-    CHECK(dmap_alloc(be, &x, 3, H, W));
+    CHECK(dmap_alloc(m->dev, &x, 3, H, W));
     CHECK(cosmos_backend_upload(be, x.d, x0, sizeof(float) * 3 * (size_t)H * (size_t)W));
     CHECK(dconv_new(m, 0, &x, &y, ACT_LEAKY, 0.0f));
-    dmap_release(be, &x);
-    CHECK(dmap_alloc(be, &x, y.C, conv_out(y.H, 3, 2, 1), conv_out(y.W, 3, 2, 1)));
+    dmap_release(m->dev, &x);
+    CHECK(dmap_alloc(m->dev, &x, y.C, conv_out(y.H, 3, 2, 1), conv_out(y.W, 3, 2, 1)));
     CHECK(cosmos_op_maxpool2d(be, dmap_t(&x), dmap_t(&y), 3, 2, 1));
-    dmap_release(be, &y);
+    dmap_release(m->dev, &y);
     int li = 1;
     for (int l = 0; l < 4; l++) {
         for (int b = 0; b < c->blocks[l]; b++) {
@@ -796,20 +824,20 @@ static cosmos_status forward_device(const cosmos_retinaface_t *m, const float *x
             li += 3 + has_ds;
         }
         if (l >= 1) {
-            CHECK(dmap_alloc(be, &C[l - 1], x.C, x.H, x.W));
+            CHECK(dmap_alloc(m->dev, &C[l - 1], x.C, x.H, x.W));
             CHECK(cosmos_op_copy(be, dmap_t(&C[l - 1]), dmap_t(&x)));
         }
     }
-    dmap_release(be, &x);
+    dmap_release(m->dev, &x);
     for (int l = 0; l < 3; l++) {
         CHECK(dconv_new(m, t->fpn + l, &C[l], &P[l], ACT_LEAKY, slope));
-        dmap_release(be, &C[l]);
+        dmap_release(m->dev, &C[l]);
     }
     for (int l = 1; l >= 0; l--) {
         CHECK(cosmos_op_add_upsampled_nearest(be, dmap_t(&P[l]), dmap_t(&P[l + 1])));
         struct dmap merged = {0};
         CHECK(dconv_new(m, t->fpn + 3 + l, &P[l], &merged, ACT_LEAKY, slope));
-        dmap_release(be, &P[l]);
+        dmap_release(m->dev, &P[l]);
         P[l] = merged;
     }
     for (int l = 0; l < 3; l++) {
@@ -823,13 +851,13 @@ static cosmos_status forward_device(const cosmos_retinaface_t *m, const float *x
         for (int h = 0; h < 2; h++) {
             CHECK(dconv_new(m, ids[h], &F[l], &hd, ACT_NONE, 0.0f));
             CHECK(cosmos_backend_download(be, dst[h], hd.d, sizeof(float) * (size_t)hd.C * hd.H * hd.W));
-            dmap_release(be, &hd);
+            dmap_release(m->dev, &hd);
         }
     }
     CHECK(cosmos_backend_sync(be));
 fail:
-    dmap_release(be, &x), dmap_release(be, &y), dmap_release(be, &hd);
-    for (int l = 0; l < 3; l++) dmap_release(be, &C[l]), dmap_release(be, &P[l]), dmap_release(be, &F[l]);
+    dmap_release(m->dev, &x), dmap_release(m->dev, &y), dmap_release(m->dev, &hd);
+    for (int l = 0; l < 3; l++) dmap_release(m->dev, &C[l]), dmap_release(m->dev, &P[l]), dmap_release(m->dev, &F[l]);
     return st;
 }
 

@@ -104,6 +104,9 @@ cosmos_status cosmos_retinaface_forward(const cosmos_retinaface_t *m, const uint
 struct cosmos_backend;
 cosmos_status cosmos_retinaface_use_backend(cosmos_retinaface_t *m, struct cosmos_backend *be);
 struct cosmos_backend *cosmos_retinaface_backend(const cosmos_retinaface_t *m); /* NULL: the host */
+/* Device feature maps allocated so far (released maps are kept for the next request of their size,
+ * so a clip's later frames allocate none); 0 on the host path. Diagnostics and tests. */
+int64_t cosmos_retinaface_device_allocs(const cosmos_retinaface_t *m);
 
 struct cosmos_retinaface_box {
     float x1, y1, x2, y2, score; /* pixels, f32 as the official numpy dets */

@@ -105,8 +105,10 @@ static void check_forward_heads(cosmos_backend_t *be) {
     const int64_t P = cosmos_retinaface_num_priors(cosmos_retinaface_get_config(m), H, W);
     cr_assert_eq(P, li.shape[1], "priors %lld vs reference %lld", (long long)P, (long long)li.shape[1]);
     float *l = malloc(sizeof(float) * 4 * (size_t)P), *c = malloc(sizeof(float) * 2 * (size_t)P);
+    int64_t allocs_after_first = 0;
     for (int t = 0; t < T; t++) {
         cr_assert_eq(cosmos_retinaface_forward(m, frames + (int64_t)t * H * W * 3, H, W, l, c), COSMOS_OK);
+        if (t == 0) allocs_after_first = cosmos_retinaface_device_allocs(m);
         double dl = 0, dc = 0;
         int64_t worst = 0;
         for (int64_t i = 0; i < 4 * P; i++) {
@@ -118,6 +120,11 @@ static void check_forward_heads(cosmos_backend_t *be) {
         cr_expect(dl <= TOL_HEAD, "frame %d: loc differs by %g at prior %lld", t, dl, (long long)(worst / 4));
         cr_expect(dc <= TOL_HEAD, "frame %d: conf differs by %g", t, dc);
     }
+    /* on a device the feature maps of the first frame serve the later ones: no new allocation */
+    cr_expect_eq(cosmos_retinaface_device_allocs(m), allocs_after_first);
+    cr_expect(be && !cosmos_backend_is_host(be) ? allocs_after_first > 10 : allocs_after_first == 0,
+              "%lld feature maps allocated", (long long)allocs_after_first);
+    cr_assert_gt(T, 1);
     free(l), free(c), free(loc), free(conf), free(frames);
     cosmos_retinaface_free(m);
     cosmos_h5_close(h);
