@@ -858,6 +858,12 @@ static cosmos_status forward_device(const cosmos_retinaface_t *m, const float *x
 fail:
     dmap_release(m->dev, &x), dmap_release(m->dev, &y), dmap_release(m->dev, &hd);
     for (int l = 0; l < 3; l++) dmap_release(m->dev, &C[l]), dmap_release(m->dev, &P[l]), dmap_release(m->dev, &F[l]);
+    if (COSMOS_LOG_DEBUG <= cosmos_log_get_level()) {
+        size_t held = 0;
+        for (int i = 0; i < m->dev->n_pool; i++) held += m->dev->pool_n[i];
+        LOG_DEBUG("RetinaFace %dx%d: %d feature maps pooled on %s, %.1f MB (%lld allocated so far)", W, H,
+                  m->dev->n_pool, cosmos_backend_name(be), (double)held * 4e-6, (long long)m->dev->n_allocs);
+    }
     return st;
 }
 
