@@ -1,7 +1,8 @@
 /* CUDA matmul through cuBLASLt: y[M,N] = x[M,K] . w[N,K]^T with bf16 x, w, y and fp32 accumulate
  * (CUBLAS_COMPUTE_32F), the counterpart of kernels/cpu/matmul.c; and the same in f32 throughout
  * (the T5 encoder's matmul_f32w, kernels/cpu/matmul_f32w.c: CUBLAS_COMPUTE_32F, no TF32, as
- * PyTorch's default fp32 matmul). Row-major y is column-major
+ * PyTorch's default fp32 matmul; COSMOS_CUDA_TF32=1 asks for CUBLAS_COMPUTE_32F_FAST_TF32, which
+ * NVIDIA's PyTorch containers turn on through TORCH_ALLOW_TF32_CUBLAS_OVERRIDE). Row-major y is column-major
  * y^T [N,M] = op(A) B with A = w stored column-major [K,N] (op = transpose) and B = x stored
  * column-major [K,M]. The descriptors and the heuristic's algorithm are cached per (M, N, K,
  * pointer alignment): the decode loop asks the heuristic once per shape. Not thread-safe (one
@@ -122,6 +123,7 @@ struct lt_plan {
 
 struct cosmos_cublaslt {
     cublasLtHandle_t handle;
+    int tf32; /* f32 GEMMs with CUBLAS_COMPUTE_32F_FAST_TF32 (COSMOS_CUDA_TF32=1) */
     void *workspace;
     size_t ws_bytes;
     struct lt_plan plans[LT_CACHE_MAX];
@@ -149,6 +151,13 @@ cosmos_status cosmos_cublaslt_create(size_t ws_bytes, cosmos_cublaslt_t **out) {
     }
     cosmos_cublaslt_t *lt = calloc(1, sizeof *lt);
     CHECK_ALLOC(lt);
+    const char *tf32 = getenv("COSMOS_CUDA_TF32");
+    CHECK_ARG(!tf32 || !*tf32 || !strcmp(tf32, "0") || !strcmp(tf32, "1"), COSMOS_ERR_INVALID_ARG,
+              "COSMOS_CUDA_TF32 is '%s': 1 (f32 matmuls in TF32) or 0 (full f32, the default)", tf32);
+    lt->tf32 = tf32 && !strcmp(tf32, "1");
+    if (lt->tf32)
+        LOG_INFO("CUDA backend: f32 matmuls in TF32 (COSMOS_CUDA_TF32=1: the tensor cores' 10-bit mantissa inputs, "
+                 "as PyTorch in NVIDIA's containers; T5, SigLIP, RetinaFace)");
     CUBLAS_CHECK(lt_api.cublasLtCreate(&lt->handle));
     lt->ws_bytes = ws_bytes;
     if (ws_bytes) CUDA_CHECK(cudaMalloc(&lt->workspace, ws_bytes));
@@ -180,7 +189,9 @@ static cosmos_status plan_make(cosmos_cublaslt_t *lt, struct lt_plan *p) {
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     const uint64_t ws = lt->ws_bytes;
     const uint32_t al = (uint32_t)p->align;
-    CUBLAS_CHECK(lt_api.cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasComputeType_t compute =
+        p->type == CUDA_R_32F && lt->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    CUBLAS_CHECK(lt_api.cublasLtMatmulDescCreate(&p->op, compute, CUDA_R_32F));
     CUBLAS_CHECK(lt_api.cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     CUBLAS_CHECK(lt_api.cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     CUBLAS_CHECK(lt_api.cublasLtMatrixLayoutCreate(&p->a, p->type, (uint64_t)p->K, (uint64_t)p->N, p->K));

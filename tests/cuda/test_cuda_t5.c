@@ -6,6 +6,7 @@
  * golden hidden states (tests/data/t5-tiny.golden.h5) and the CPU forward, with bf16 weights (widened
  * to f32 at load) and f32 ones. Everything is f32 on both sides, so the tolerances are those of f32
  * sums taken in another order. Without a CUDA device every test reports SKIPPED. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <math.h>
@@ -79,6 +80,67 @@ Test(cuda_t5, matmul_f32w, .init = open_backends, .fini = close_backends) {
         check_matmul_f32w(512, 1024, 1024, 0); /* T5-11B's q at 512 tokens, K cut to 1024 */
     else
         cr_log_info("emulated device: the 512x1024x1024 shape is left out");
+}
+
+/* f32 -> TF32, round to nearest, ties away (cvt.rna.tf32.f32) */
+static float to_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* COSMOS_CUDA_TF32=1: the f32 GEMMs take TF32 inputs (NVIDIA's PyTorch containers' fp32 matmul).
+ * Against the exact CPU product within TF32's error; on the emulator within f32 rounding of the CPU
+ * product of TF32-rounded inputs; never equal to the full-f32 GPU product (the mode is applied); a
+ * value other than 0 / 1 refuses the backend. */
+Test(cuda_t5, matmul_f32w_tf32, .init = open_backends, .fini = close_backends) {
+    const int64_t M = 37, N = 129, K = 300;
+    float *x = rand_f32(M * K, 11, 1.0f), *w = rand_f32(N * K, 12, 1.0f / sqrtf((float)K));
+    float *y = malloc(sizeof(float) * (size_t)(M * N)), *yt = malloc(sizeof(float) * (size_t)(M * N));
+    float *xt = malloc(sizeof(float) * (size_t)(M * K)), *wt = malloc(sizeof(float) * (size_t)(N * K));
+    for (int64_t i = 0; i < M * K; i++) xt[i] = to_tf32(x[i]);
+    for (int64_t i = 0; i < N * K; i++) wt[i] = to_tf32(w[i]);
+    cr_assert_eq(cosmos_op_matmul_f32w(cpu, cosmos_tensor_2d(y, COSMOS_F32, M, N), cosmos_tensor_2d(x, COSMOS_F32, M, K),
+                                       cosmos_tensor_2d(w, COSMOS_F32, N, K)),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul_f32w(cpu, cosmos_tensor_2d(yt, COSMOS_F32, M, N),
+                                       cosmos_tensor_2d(xt, COSMOS_F32, M, K), cosmos_tensor_2d(wt, COSMOS_F32, N, K)),
+                 COSMOS_OK);
+    float *g[2] = {NULL, NULL};
+    for (int tf = 0; tf < 2; tf++) {
+        cosmos_backend_t *be = gpu;
+        if (tf) {
+            setenv("COSMOS_CUDA_TF32", "1", 1);
+            cr_assert_eq(cosmos_backend_create("cuda:0", NULL, &be), COSMOS_OK);
+        }
+        float *dx = NULL, *dw = NULL, *dy = NULL;
+        cr_assert_eq(cosmos_backend_alloc(be, sizeof(float) * (size_t)(M * K), (void **)&dx), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_alloc(be, sizeof(float) * (size_t)(N * K), (void **)&dw), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_alloc(be, sizeof(float) * (size_t)(M * N), (void **)&dy), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_upload(be, dx, x, sizeof(float) * (size_t)(M * K)), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_upload(be, dw, w, sizeof(float) * (size_t)(N * K)), COSMOS_OK);
+        cr_assert_eq(cosmos_op_matmul_f32w(be, cosmos_tensor_2d(dy, COSMOS_F32, M, N),
+                                           cosmos_tensor_2d(dx, COSMOS_F32, M, K), cosmos_tensor_2d(dw, COSMOS_F32, N, K)),
+                     COSMOS_OK);
+        g[tf] = cuda_test_download(be, dy, M * N, COSMOS_F32);
+        cosmos_backend_free_mem(be, dx), cosmos_backend_free_mem(be, dw), cosmos_backend_free_mem(be, dy);
+        if (tf) cosmos_backend_free(be);
+    }
+    cuda_test_compare("matmul_f32w TF32 vs exact cpu", g[1], y, M * N, 5e-3, 5e-3);
+    if (cuda_test_emulated())
+        cuda_test_compare("matmul_f32w TF32 vs cpu of TF32 inputs", g[1], yt, M * N, F32_ATOL, F32_RTOL);
+    double diff = 0;
+    for (int64_t i = 0; i < M * N; i++) diff = fmax(diff, fabs((double)g[1][i] - g[0][i]));
+    cr_log_info("TF32 vs full f32 on cuda:0: max |diff| %.3g", diff);
+    cr_expect_gt(diff, 0.0, "COSMOS_CUDA_TF32=1 changed nothing");
+    setenv("COSMOS_CUDA_TF32", "yes", 1);
+    cosmos_backend_t *bad = NULL;
+    cr_expect_eq(cosmos_backend_create("cuda:0", NULL, &bad), COSMOS_ERR_INVALID_ARG);
+    cr_expect_null(bad);
+    unsetenv("COSMOS_CUDA_TF32");
+    free(x), free(w), free(y), free(yt), free(xt), free(wt), free(g[0]), free(g[1]);
 }
 
 static void check_rmsnorm_f32w(int64_t rows, int64_t D, int in_place) {

@@ -54,6 +54,15 @@ void store(void *p, cudaDataType_t t, size_t i, float v) {
     if (t == CUDA_R_16BF) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
     else ((float *)p)[i] = v;
 }
+/* f32 -> TF32 (8-bit exponent, 10-bit mantissa): round to nearest, ties away from zero, as the
+ * conversion PTX cvt.rna.tf32.f32 does; inf and NaN kept */
+float to_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
 /* the m, n, k of the product, or a reason it is not one */
 const char *shape_check(const desc *d, const layout *a, const layout *b, const layout *c, const layout *dd,
                         uint64_t *m, uint64_t *n, uint64_t *k) {
@@ -63,7 +72,10 @@ const char *shape_check(const desc *d, const layout *a, const layout *b, const l
     if (c->rows != am || c->cols != bn || dd->rows != am || dd->cols != bn) return "C or D is not m x n";
     if (!type_ok(a->type) || !type_ok(b->type) || !type_ok(c->type) || !type_ok(dd->type))
         return "matrix type not bf16 or f32";
-    if (d->compute != CUBLAS_COMPUTE_32F || d->scale != CUDA_R_32F) return "compute or scale type not f32";
+    if ((d->compute != CUBLAS_COMPUTE_32F && d->compute != CUBLAS_COMPUTE_32F_FAST_TF32) || d->scale != CUDA_R_32F)
+        return "compute or scale type not f32 (or f32 with TF32 inputs)";
+    if (d->compute == CUBLAS_COMPUTE_32F_FAST_TF32 && (a->type != CUDA_R_32F || b->type != CUDA_R_32F))
+        return "TF32 compute on inputs that are not f32";
     const layout *all[4] = {a, b, c, dd};
     for (const layout *l : all)
         if (l->ld < (int64_t)(l->rows ? l->rows : 1)) return "leading dimension under the rows";
@@ -207,6 +219,10 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
         for (uint64_t j = 0; j < n; j++)
             for (uint64_t l = 0; l < k; l++)
                 opb[j * k + l] = load(B, lb.type, dsc.tb == CUBLAS_OP_N ? l + j * lb.ld : j + l * lb.ld);
+        if (dsc.compute == CUBLAS_COMPUTE_32F_FAST_TF32) { /* the inputs as TF32 (cvt.rna.tf32.f32) */
+            for (float &x : opa) x = to_tf32(x);
+            for (float &x : opb) x = to_tf32(x);
+        }
         for (uint64_t j = 0; j < n; j++)
             for (uint64_t i = 0; i < m; i++) {
                 float acc = 0.0f;
