@@ -433,6 +433,11 @@ static cosmos_status info_t5(const char *path, int threads) {
            c->relative_attention_num_buckets, c->relative_attention_max_distance);
     printf("parameters      %lld (%.3f B)\n", (long long)n_params, n_params * 1e-9);
     printf("weight bytes    %zu (%.2f GB)\n", bytes, bytes * 1e-9);
+    int64_t on_gpu = 0;
+    CHECK(cosmos_t5_weight_bytes(path, COSMOS_BF16, &on_gpu));
+    printf("on a GPU        %lld bytes (%.2f GB) of weights: bf16 matmul weights widened to f32, as the encoder "
+           "computes in f32 (--t5-on-cpu keeps them on the host)\n",
+           (long long)on_gpu, on_gpu * 1e-9);
 fail:
     free(specs);
     cosmos_h5_close(h5);

@@ -30,6 +30,10 @@ expect_fail() { # NAME NEEDLE OUTFILE -- cmd...
 
 T5=$WORK/t5.h5
 if "$BIN" init --config "$SRC/configs/models/t5-tiny.json" --seed 3 --out "$T5" 2>/dev/null; then ok; else bad "init t5-tiny"; fi
+# info: the file's bytes and, on a GPU, the matmul weights widened to f32 (2 layers x 4 x 64 x 64 +
+# 2 x 256 x 64 = 98304 of them: 393216 bytes, + the bf16 embedding 65536 + f32 norms and bias 1792)
+info=$("$BIN" info "$T5" 2>/dev/null)
+grep -q "^on a GPU *460544 bytes" <<<"$info" && ok || bad "info t5: $(grep -i gpu <<<"$info")"
 if "$BIN" encode-text --t5 "$T5" --prompt "A robot arm picks up a red cube." --out "$WORK/c.h5" 2>/dev/null \
    && [ -f "$WORK/c.h5" ]; then ok; else bad "encode-text"; fi
 if [ -f "$WORK/c.h5" ] && command -v h5dump >/dev/null; then
