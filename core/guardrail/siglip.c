@@ -678,12 +678,15 @@ cosmos_status cosmos_siglip_forward(const cosmos_siglip_t *m, const uint8_t *fra
     for (int j = 0; j < c->n_classifier_hidden; j++)
         if (c->classifier_hidden_sizes[j] > CW) CW = c->classifier_hidden_sizes[j];
     const int nt = forward_threads();
-    const size_t n_buf =
-        6 * ND + (size_t)N * FK + (size_t)nt * N * N + 8 * (size_t)(D > F ? D : F) + 2 * (size_t)CW;
+    /* the host tower's buffers; with the tower on a device only the patches, the pooled vectors and
+     * the classifier's are needed on the host */
+    const size_t nd = m->dev ? 0 : ND, nbig = m->dev ? (size_t)N * K : (size_t)N * FK;
+    const size_t nsc = m->dev ? 0 : (size_t)nt * N * N;
+    const size_t n_buf = 6 * nd + nbig + nsc + 8 * (size_t)(D > F ? D : F) + 2 * (size_t)CW;
     buf = malloc(sizeof(float) * n_buf);
     CHECK_ALLOC(buf);
-    float *x = buf, *h = x + ND, *q = h + ND, *k = q + ND, *v = k + ND, *a = v + ND, *big = a + ND;
-    float *sc = big + (size_t)N * FK, *vec = sc + (size_t)nt * N * N, *cls_a = vec + 8 * (size_t)(D > F ? D : F);
+    float *x = buf, *h = x + nd, *q = h + nd, *k = q + nd, *v = k + nd, *a = v + nd, *big = a + nd;
+    float *sc = big + nbig, *vec = sc + nsc, *cls_a = vec + 8 * (size_t)(D > F ? D : F);
     float *cls_b = cls_a + CW;
 
     /* patches [N, 3*P*P] of (x/255 - 0.5)/0.5, in (c, ky, kx) order; x/255 in double then float as
