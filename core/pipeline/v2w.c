@@ -123,8 +123,10 @@ struct cosmos_v2w {
     int win_ctx;             /* latent frames of context of a continuation window */
     struct cosmos_v2w_memory_row *mem; /* [size] every rank's memory in the last run */
     int v2w;
-    cosmos_backend_t *be;       /* the transformer's (AR ranks only) */
-    cosmos_backend_t *host_be;  /* T5 (and the tokenizers without a device be): be if host, else host_own */
+    cosmos_backend_t *be;       /* the rank's --backend: the transformer's on AR ranks; on others, opened when
+                                   a model of the rank runs on the device (DiT, Aegis, T5, video guardrail) */
+    cosmos_backend_t *host_be;  /* what runs on the host (T5 with --t5-on-cpu, the tokenizers without a device
+                                   be, the video guardrail on a CPU run): be if host, else host_own */
     cosmos_backend_t *host_own;
     cosmos_guardrail_t *guard;       /* text checks (guardrail rank, Video2World) */
     cosmos_guardrail_t *video_guard; /* content filter + face blur (decoder rank) */
