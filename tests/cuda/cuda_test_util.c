@@ -53,6 +53,13 @@ float *cuda_test_download(cosmos_backend_t *be, const void *d, int64_t n, enum c
     return h;
 }
 
+float *cuda_test_upload_f32(cosmos_backend_t *be, const float *host, int64_t n) {
+    float *d = NULL;
+    cr_assert_eq(cosmos_backend_alloc(be, sizeof(float) * (size_t)(n ? n : 1), (void **)&d), COSMOS_OK);
+    cr_assert_eq(cosmos_backend_upload(be, d, host, sizeof(float) * (size_t)n), COSMOS_OK);
+    return d;
+}
+
 void cuda_test_compare(const char *what, const float *got, const float *want, int64_t n, double atol, double rtol) {
     double max_abs = 0, max_rel = 0;
     int64_t bad = 0;

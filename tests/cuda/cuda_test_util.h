@@ -19,6 +19,9 @@ void cuda_test_close_backends(cosmos_backend_t **cpu, cosmos_backend_t **gpu);
 /* Host f32 copy (malloc'd, caller frees) of n elements of dtype dt (bf16 or f32) at device address
  * d of backend be; synchronises the backend first. Asserts on failure. */
 float *cuda_test_download(cosmos_backend_t *be, const void *d, int64_t n, enum cosmos_dtype dt);
+/* A device copy (backend alloc + upload, caller frees with cosmos_backend_free_mem) of n host f32
+ * values. Asserts on failure. */
+float *cuda_test_upload_f32(cosmos_backend_t *be, const float *host, int64_t n);
 /* Expects |got - want| <= atol + rtol |want| for all n values (equal values pass, infinities
  * included; NaN never does); logs the max abs / rel difference and the first mismatches with their
  * indices. */

@@ -37,12 +37,6 @@ static float *rand_f32(int64_t n, uint64_t stream, float scale, float mean) {
     for (int64_t i = 0; i < n; i++) x[i] = mean + scale * cosmos_rng_normal(6262, stream, (uint64_t)i);
     return x;
 }
-static float *dev_f32(const float *x, int64_t n) {
-    float *d = NULL;
-    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)(n ? n : 1), (void **)&d), COSMOS_OK);
-    cr_assert_eq(cosmos_backend_upload(gpu, d, x, sizeof(float) * (size_t)n), COSMOS_OK);
-    return d;
-}
 
 /* ---- ops ---- */
 
@@ -57,7 +51,7 @@ static void check_layernorm(int64_t rows, int64_t D, float mean, int in_place) {
     cr_assert_eq(cosmos_op_layernorm(cpu, cosmos_tensor_2d(y, COSMOS_F32, rows, D), cosmos_tensor_2d(x, COSMOS_F32, rows, D),
                                      cosmos_tensor_1d(w, COSMOS_F32, D), cosmos_tensor_1d(b, COSMOS_F32, D), 1e-6f),
                  COSMOS_OK);
-    float *dx = dev_f32(x, n), *dw = dev_f32(w, D), *db = dev_f32(b, D), *dy = dx;
+    float *dx = cuda_test_upload_f32(gpu, x, n), *dw = cuda_test_upload_f32(gpu, w, D), *db = cuda_test_upload_f32(gpu, b, D), *dy = dx;
     if (!in_place) cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)n, (void **)&dy), COSMOS_OK);
     cr_assert_eq(cosmos_op_layernorm(gpu, cosmos_tensor_2d(dy, COSMOS_F32, rows, D),
                                      cosmos_tensor_2d(dx, COSMOS_F32, rows, D), cosmos_tensor_1d(dw, COSMOS_F32, D),
@@ -85,7 +79,7 @@ Test(cuda_guardrail, gelu_tanh_and_add_bias, .init = open_backends, .fini = clos
     x[0] = -9.0f, x[1] = -5.5f, x[2] = 9.0f, x[3] = 0.0f; /* the tails, zero */
     cr_assert_eq(cosmos_op_gelu_tanh(cpu, cosmos_tensor_1d(y, COSMOS_F32, n), cosmos_tensor_1d(x, COSMOS_F32, n)),
                  COSMOS_OK);
-    float *dx = dev_f32(x, n);
+    float *dx = cuda_test_upload_f32(gpu, x, n);
     cr_assert_eq(cosmos_op_gelu_tanh(gpu, cosmos_tensor_1d(dx, COSMOS_F32, n), cosmos_tensor_1d(dx, COSMOS_F32, n)),
                  COSMOS_OK);
     float *g = cuda_test_download(gpu, dx, n, COSMOS_F32);
@@ -110,7 +104,7 @@ Test(cuda_guardrail, gelu_tanh_and_add_bias, .init = open_backends, .fini = clos
     free(g);
     /* add_bias f32: rows of x + b, exact */
     for (int64_t i = 0; i < n; i++) y[i] = x[i] + b[i % D];
-    float *dx2 = dev_f32(x, n), *db = dev_f32(b, D);
+    float *dx2 = cuda_test_upload_f32(gpu, x, n), *db = cuda_test_upload_f32(gpu, b, D);
     cr_assert_eq(cosmos_op_add_bias(gpu, cosmos_tensor_2d(dx2, COSMOS_F32, rows, D), cosmos_tensor_1d(db, COSMOS_F32, D)),
                  COSMOS_OK);
     g = cuda_test_download(gpu, dx2, n, COSMOS_F32);
@@ -207,7 +201,7 @@ static void check_conv2d(int cin, int H, int W, int cout, int k, int stride, int
                                   cosmos_tensor_2d(w, COSMOS_F32, cout, K), cosmos_tensor_1d(b, COSMOS_F32, cout), k,
                                   stride, pad),
                  COSMOS_OK, "%s (cpu)", what);
-    float *dx = dev_f32(x, nx), *dw = dev_f32(w, cout * K), *db = dev_f32(b, cout), *dy = NULL;
+    float *dx = cuda_test_upload_f32(gpu, x, nx), *dw = cuda_test_upload_f32(gpu, w, cout * K), *db = cuda_test_upload_f32(gpu, b, cout), *dy = NULL;
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)ny, (void **)&dy), COSMOS_OK);
     cr_assert_eq(cosmos_op_conv2d(gpu, cosmos_tensor_3d(dy, COSMOS_F32, cout, Ho, Wo),
                                   cosmos_tensor_3d(dx, COSMOS_F32, cin, H, W), cosmos_tensor_2d(dw, COSMOS_F32, cout, K),
@@ -241,7 +235,7 @@ Test(cuda_guardrail, maxpool_upsample_leaky, .init = open_backends, .fini = clos
         cr_assert_eq(cosmos_op_maxpool2d(cpu, cosmos_tensor_3d(y, COSMOS_F32, C, Ho, Wo),
                                          cosmos_tensor_3d(x, COSMOS_F32, C, H, W), k, s, p),
                      COSMOS_OK);
-        float *dx = dev_f32(x, nx), *dy = NULL;
+        float *dx = cuda_test_upload_f32(gpu, x, nx), *dy = NULL;
         cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)ny, (void **)&dy), COSMOS_OK);
         cr_assert_eq(cosmos_op_maxpool2d(gpu, cosmos_tensor_3d(dy, COSMOS_F32, C, Ho, Wo),
                                          cosmos_tensor_3d(dx, COSMOS_F32, C, H, W), k, s, p),
@@ -256,7 +250,7 @@ Test(cuda_guardrail, maxpool_upsample_leaky, .init = open_backends, .fini = clos
         const int C = up[u][0], Hd = up[u][1], Wd = up[u][2], Hs = up[u][3], Ws = up[u][4];
         const int64_t nd = (int64_t)C * Hd * Wd, ns = (int64_t)C * Hs * Ws;
         float *d = rand_f32(nd, 20 + u, 1.0f, 0.0f), *src = rand_f32(ns, 30 + u, 1.0f, 0.0f);
-        float *dd = dev_f32(d, nd), *ds = dev_f32(src, ns);
+        float *dd = cuda_test_upload_f32(gpu, d, nd), *ds = cuda_test_upload_f32(gpu, src, ns);
         cr_assert_eq(cosmos_op_add_upsampled_nearest(cpu, cosmos_tensor_3d(d, COSMOS_F32, C, Hd, Wd),
                                                      cosmos_tensor_3d(src, COSMOS_F32, C, Hs, Ws)),
                      COSMOS_OK);
@@ -272,7 +266,7 @@ Test(cuda_guardrail, maxpool_upsample_leaky, .init = open_backends, .fini = clos
     float *x = rand_f32(n, 40, 1.0f, 0.0f), *y = malloc(sizeof(float) * (size_t)n);
     cr_assert_eq(cosmos_op_leaky_relu(cpu, cosmos_tensor_1d(y, COSMOS_F32, n), cosmos_tensor_1d(x, COSMOS_F32, n), 0.1f),
                  COSMOS_OK);
-    float *dx = dev_f32(x, n);
+    float *dx = cuda_test_upload_f32(gpu, x, n);
     cr_assert_eq(cosmos_op_leaky_relu(gpu, cosmos_tensor_1d(dx, COSMOS_F32, n), cosmos_tensor_1d(dx, COSMOS_F32, n), 0.1f),
                  COSMOS_OK);
     float *got = cuda_test_download(gpu, dx, n, COSMOS_F32);

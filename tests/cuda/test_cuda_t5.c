@@ -38,12 +38,6 @@ static float *rand_f32(int64_t n, uint64_t stream, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] = scale * cosmos_rng_normal(5151, stream, (uint64_t)i);
     return x;
 }
-static void *dev_f32(const float *x, int64_t n) {
-    void *d = NULL;
-    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)(n ? n : 1), &d), COSMOS_OK);
-    cr_assert_eq(cosmos_backend_upload(gpu, d, x, sizeof(float) * (size_t)n), COSMOS_OK);
-    return d;
-}
 
 /* ---- ops ---- */
 
@@ -57,7 +51,7 @@ static void check_matmul_f32w(int64_t M, int64_t N, int64_t K, int64_t x_off) {
     cr_assert_eq(cosmos_op_matmul_f32w(cpu, cosmos_tensor_2d(y, COSMOS_F32, M, N),
                                        cosmos_tensor_2d(x + x_off, COSMOS_F32, M, K), cosmos_tensor_2d(w, COSMOS_F32, N, K)),
                  COSMOS_OK, "%s (cpu)", what);
-    float *dx = dev_f32(x, M * K + x_off), *dw = dev_f32(w, N * K), *dy = NULL;
+    float *dx = cuda_test_upload_f32(gpu, x, M * K + x_off), *dw = cuda_test_upload_f32(gpu, w, N * K), *dy = NULL;
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)(M * N), (void **)&dy), COSMOS_OK);
     cr_assert_eq(cosmos_op_matmul_f32w(gpu, cosmos_tensor_2d(dy, COSMOS_F32, M, N),
                                        cosmos_tensor_2d(dx + x_off, COSMOS_F32, M, K),
@@ -153,7 +147,7 @@ static void check_rmsnorm_f32w(int64_t rows, int64_t D, int in_place) {
                                         cosmos_tensor_2d(x, COSMOS_F32, rows, D), cosmos_tensor_1d(w, COSMOS_F32, D),
                                         1e-6f),
                  COSMOS_OK);
-    float *dx = dev_f32(x, n), *dw = dev_f32(w, D), *dy = dx;
+    float *dx = cuda_test_upload_f32(gpu, x, n), *dw = cuda_test_upload_f32(gpu, w, D), *dy = dx;
     if (!in_place) cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)n, (void **)&dy), COSMOS_OK);
     cr_assert_eq(cosmos_op_rmsnorm_f32w(gpu, cosmos_tensor_2d(dy, COSMOS_F32, rows, D),
                                         cosmos_tensor_2d(dx, COSMOS_F32, rows, D), cosmos_tensor_1d(dw, COSMOS_F32, D),
@@ -182,7 +176,7 @@ Test(cuda_t5, relu_and_f32_add, .init = open_backends, .fini = close_backends) {
         x[0] = NAN; /* ReLU(NaN) is 0 on both */
         cr_assert_eq(cosmos_op_relu(cpu, cosmos_tensor_1d(y, COSMOS_F32, n), cosmos_tensor_1d(x, COSMOS_F32, n)),
                      COSMOS_OK);
-        float *dx = dev_f32(x, n + 1), *dy = NULL;
+        float *dx = cuda_test_upload_f32(gpu, x, n + 1), *dy = NULL;
         cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)(n + 1), (void **)&dy), COSMOS_OK);
         /* out of place at an offset of one float (the scalar path), then in place (vectors) */
         cr_assert_eq(cosmos_op_relu(gpu, cosmos_tensor_1d(dy + 1, COSMOS_F32, n), cosmos_tensor_1d(dx, COSMOS_F32, n)),
@@ -211,7 +205,7 @@ Test(cuda_t5, relu_and_f32_add, .init = open_backends, .fini = close_backends) {
         free(g);
         /* y = x + b, all f32, in place: exact (one f32 rounding on both) */
         for (int64_t i = 0; i < n; i++) y[i] = x[i + 1] + b[i];
-        float *db32 = dev_f32(b, n), *dx2 = dev_f32(x + 1, n);
+        float *db32 = cuda_test_upload_f32(gpu, b, n), *dx2 = cuda_test_upload_f32(gpu, x + 1, n);
         cr_assert_eq(cosmos_op_add(gpu, cosmos_tensor_1d(dx2, COSMOS_F32, n), cosmos_tensor_1d(dx2, COSMOS_F32, n),
                                    cosmos_tensor_1d(db32, COSMOS_F32, n)),
                      COSMOS_OK);
@@ -238,7 +232,7 @@ static void check_attention_relbias(int64_t T, int64_t S, int64_t H, int64_t Dh,
                                              cosmos_tensor_3d(v, COSMOS_F32, S, H, Dh),
                                              cosmos_tensor_2d(b, COSMOS_F32, H, T + S - 1), scale),
                  COSMOS_OK, "%s (cpu)", what);
-    float *dq = dev_f32(q, nq), *dk = dev_f32(k, nk), *dv = dev_f32(v, nk), *db = dev_f32(b, nb), *dout = NULL;
+    float *dq = cuda_test_upload_f32(gpu, q, nq), *dk = cuda_test_upload_f32(gpu, k, nk), *dv = cuda_test_upload_f32(gpu, v, nk), *db = cuda_test_upload_f32(gpu, b, nb), *dout = NULL;
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(float) * (size_t)nq, (void **)&dout), COSMOS_OK);
     cr_assert_eq(cosmos_op_attention_relbias(gpu, cosmos_tensor_3d(dout, COSMOS_F32, T, H, Dh),
                                              cosmos_tensor_3d(dq, COSMOS_F32, T, H, Dh),
