@@ -109,6 +109,11 @@ static cosmos_status shape_error(const char *op, const char *what, const struct 
 
 static int is_act(const cosmos_backend_t *be, const struct cosmos_tensor *t) { return t->dtype == be->act_dtype; }
 static int is_f32(const struct cosmos_tensor *t) { return t->dtype == COSMOS_F32; }
+/* y and x of an elementwise op that takes f32 on every backend or the backend's activations: one
+ * size, one dtype, f32 or the activation dtype */
+static int unary_f32_or_act(const cosmos_backend_t *be, const struct cosmos_tensor *y, const struct cosmos_tensor *x) {
+    return cosmos_tensor_numel(y) == cosmos_tensor_numel(x) && y->dtype == x->dtype && (is_f32(x) || is_act(be, x));
+}
 static int64_t last_dim(const struct cosmos_tensor *t) { return t->shape[t->ndim - 1]; }
 static int64_t outer_rows(const struct cosmos_tensor *t) { return cosmos_tensor_numel(t) / last_dim(t); }
 
@@ -350,7 +355,7 @@ cosmos_status cosmos_op_rmsnorm_f32w(cosmos_backend_t *be, struct cosmos_tensor 
 }
 
 cosmos_status cosmos_op_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
-    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || y.dtype != x.dtype || (!is_f32(&x) && !is_act(be, &x)))
+    if (!unary_f32_or_act(be, &y, &x))
         return shape_error("relu", "x and y must be f32 or activations, of one size and dtype", &x, &y);
     if (!be->ops->relu) return missing_op(be, "relu");
     return be->ops->relu(be->ctx, y, x);
@@ -627,7 +632,7 @@ cosmos_status cosmos_op_layernorm(cosmos_backend_t *be, struct cosmos_tensor y, 
 }
 
 cosmos_status cosmos_op_gelu_tanh(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x) {
-    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || y.dtype != x.dtype || (!is_f32(&x) && !is_act(be, &x)))
+    if (!unary_f32_or_act(be, &y, &x))
         return shape_error("gelu_tanh", "x and y must be f32 or activations, of one size and dtype", &x, &y);
     if (!be->ops->gelu_tanh) return missing_op(be, "gelu_tanh");
     return be->ops->gelu_tanh(be->ctx, y, x);
@@ -664,7 +669,7 @@ cosmos_status cosmos_op_conv2d(cosmos_backend_t *be, struct cosmos_tensor y, str
 }
 
 cosmos_status cosmos_op_leaky_relu(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x, float slope) {
-    if (cosmos_tensor_numel(&y) != cosmos_tensor_numel(&x) || y.dtype != x.dtype || (!is_f32(&x) && !is_act(be, &x)))
+    if (!unary_f32_or_act(be, &y, &x))
         return shape_error("leaky_relu", "x and y must be f32 or activations, of one size and dtype", &x, &y);
     if (!be->ops->leaky_relu) return missing_op(be, "leaky_relu");
     return be->ops->leaky_relu(be->ctx, y, x, slope);
