@@ -323,6 +323,11 @@ static struct rank_models rank_models(const struct cosmos_v2w_params *p, const s
     return m;
 }
 
+/* Where the tokenizers run on this rank: its device backend where it has one, else the host one. */
+static cosmos_backend_t *device_or_host(const cosmos_v2w_t *v) {
+    return v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be;
+}
+
 static cosmos_status open_rank(cosmos_v2w_t *v) {
     cosmos_status st = COSMOS_OK;
     const struct cosmos_v2w_params *p = &v->p;
@@ -447,16 +452,14 @@ static cosmos_status open_rank(cosmos_v2w_t *v) {
          * device, else the host */
         const int enc = cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER);
         const int dec = cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_DECODER) && !v->use_dd;
-        const cosmos_backend_t *tb = v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be;
         if (enc || dec)
             LOG_INFO("rank %d: DV tokenizer '%s' (%s%s%s) on %s", v->rank, v->dv_cfg.name, enc ? "encoder" : "",
-                     enc && dec ? " + " : "", dec ? "decoder" : "", cosmos_backend_name(tb));
+                     enc && dec ? " + " : "", dec ? "decoder" : "", cosmos_backend_name(device_or_host(v)));
     }
     if (cosmos_layout_has_role(l, v->rank, COSMOS_ROLE_TOKENIZER)) {
         /* on the rank's device where it has one (bf16, as the official tokenizer) */
         CHECK(cosmos_h5_open(p->model_dir->tokenizer, &v->tok_h5));
-        CHECK(cosmos_dv_encoder_open(v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be, v->tok_h5,
-                                     &v->dv_cfg, &v->dv_enc));
+        CHECK(cosmos_dv_encoder_open(device_or_host(v), v->tok_h5, &v->dv_cfg, &v->dv_enc));
     }
     if (dd_here) {
         CHECK(cosmos_h5_open(p->model_dir->diffusion_decoder, &v->dd_h5));
@@ -1137,7 +1140,7 @@ static cosmos_status dec_start(cosmos_v2w_t *v, struct clip *c, struct dec_state
         return d->ids ? COSMOS_OK : COSMOS_ERR_NOMEM;
     }
     const int lat = clip_latents(v, c->req, NULL, 0); /* > 0: the AR rank checked it before any frame */
-    cosmos_backend_t *db = v->be && !cosmos_backend_is_host(v->be) ? v->be : v->host_be; /* the rank's device */
+    cosmos_backend_t *db = device_or_host(v);
     cosmos_status est = lat > 0 ? cosmos_dv_stream_open(db, v->dec_h5, &v->dv_cfg, v->Hl, v->Wl, lat, &d->stream)
                                 : COSMOS_ERR_INTERNAL;
     if (est == COSMOS_OK) {
