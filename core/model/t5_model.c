@@ -73,6 +73,15 @@ cosmos_status cosmos_t5_weight_specs(const struct cosmos_t5_config *c, struct co
     return COSMOS_OK;
 }
 
+/* Whether cosmos_t5_load holds tensor j of the specs (not the position bias, j = 1, which it keeps
+ * on the host in f32) widened to f32 on a backend of activation dtype act: the norms (1-D) always;
+ * the matmul weights where the activations are not f32 (the bf16 matmul cannot take f32 ones); the
+ * embedding (j = 0) never (its rows are converted as they are gathered). */
+static int widened(const struct cosmos_t5_tensor_spec *sp, int j, enum cosmos_dtype act) {
+    if (j == 0) return 0;
+    return sp->ndim == 1 || act != COSMOS_F32;
+}
+
 static void track(void **arr, int *n, void *p) {
     if (p) arr[(*n)++] = p;
 }
@@ -171,7 +180,10 @@ cosmos_status cosmos_t5_load(cosmos_backend_t *be, const char *path, cosmos_t5_t
     CHECK_ALLOC(m->dev_owned);
     CHECK_ALLOC(m->layers);
     int j = 0;
-    CHECK(bind(m, &specs[j++], 0, &m->embed));
+    /* the activations are f32 on every backend (widened: which tensors that widens) */
+    const enum cosmos_dtype act = cosmos_backend_act_dtype(be);
+#define BIND(dst) (j++, bind(m, &specs[j - 1], widened(&specs[j - 1], j - 1, act), (dst)))
+    CHECK(BIND(&m->embed));
     /* the position-bias table is used on the host (it becomes a [H, 2T-1] table per call) */
     {
         const struct cosmos_t5_tensor_spec *sp = &specs[j++];
@@ -197,21 +209,19 @@ cosmos_status cosmos_t5_load(cosmos_backend_t *be, const char *path, cosmos_t5_t
             free(owned);
         }
     }
-    /* the activations are f32 on every backend: where the backend's own are not (CUDA: bf16), its
-     * bf16 matmul cannot take them, so bf16 matmul weights are widened to f32 there */
-    const int widen = cosmos_backend_act_dtype(be) != COSMOS_F32;
     for (int i = 0; i < c->num_layers; i++) {
         struct t5_layer *L = &m->layers[i];
-        CHECK(bind(m, &specs[j++], 1, &L->ln_attn));
-        CHECK(bind(m, &specs[j++], widen, &L->q));
-        CHECK(bind(m, &specs[j++], widen, &L->k));
-        CHECK(bind(m, &specs[j++], widen, &L->v));
-        CHECK(bind(m, &specs[j++], widen, &L->o));
-        CHECK(bind(m, &specs[j++], 1, &L->ln_ffn));
-        CHECK(bind(m, &specs[j++], widen, &L->wi));
-        CHECK(bind(m, &specs[j++], widen, &L->wo));
+        CHECK(BIND(&L->ln_attn));
+        CHECK(BIND(&L->q));
+        CHECK(BIND(&L->k));
+        CHECK(BIND(&L->v));
+        CHECK(BIND(&L->o));
+        CHECK(BIND(&L->ln_ffn));
+        CHECK(BIND(&L->wi));
+        CHECK(BIND(&L->wo));
     }
-    CHECK(bind(m, &specs[j++], 1, &m->final_ln));
+    CHECK(BIND(&m->final_ln));
+#undef BIND
 
     CHECK(cosmos_h5_read_bytes(path, COSMOS_T5_SPIECE_DATASET, &blob, &blob_n));
     char source[1100];
@@ -250,10 +260,8 @@ cosmos_status cosmos_t5_weight_bytes(const char *path, enum cosmos_dtype act, in
                   specs[j].name);
         CHECK(cosmos_h5_info(h5, specs[j].name, &info));
         const int64_t numel = specs[j].shape[0] * (specs[j].ndim == 2 ? specs[j].shape[1] : 1);
-        /* as cosmos_t5_load binds them: the embedding (0) in its stored dtype, the position bias (1)
-         * and the norms (1-D) f32, the matmul weights stored or widened to f32 (act not f32) */
-        size_t es = 4;
-        if (j == 0 || (j > 1 && specs[j].ndim == 2 && act == COSMOS_F32)) es = cosmos_dtype_size(info.dtype);
+        /* as cosmos_t5_load holds them: the position bias (1) in f32, the rest widened or as stored */
+        const size_t es = j == 1 || widened(&specs[j], j, act) ? 4 : cosmos_dtype_size(info.dtype);
         bytes += numel * (int64_t)es;
     }
     *out = bytes;
