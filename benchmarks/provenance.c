@@ -103,3 +103,9 @@ cosmos_status bench_backend_matmul_f32_gflops(cosmos_backend_t *be, int64_t M, i
                                               double *gflops) {
     return matmul_rate(be, M, N, K, reps, 1, gflops);
 }
+
+cosmos_status bench_f32_gemm_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, double *gflops) {
+    if (be && !cosmos_backend_is_host(be)) return bench_backend_matmul_f32_gflops(be, M, N, K, 3, gflops);
+    *gflops = bench_sgemm_gflops((int)M, (int)N, (int)K, 3);
+    return COSMOS_OK;
+}

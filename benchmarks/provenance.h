@@ -24,6 +24,9 @@ cosmos_status bench_backend_matmul_gflops(cosmos_backend_t *be, int64_t M, int64
  * of the f32 models (T5, the video guardrail's) on a device. */
 cosmos_status bench_backend_matmul_f32_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, int reps,
                                               double *gflops);
+/* The f32 GEMM rate of a benchmark's floor on the backend its model runs on: bench_sgemm_gflops for
+ * NULL or a host backend, bench_backend_matmul_f32_gflops on a device; best of 3. */
+cosmos_status bench_f32_gemm_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, double *gflops);
 /* Minimum and median of v[n] (sorts v; n >= 1). */
 void bench_min_p50(double *v, int n, double *mn, double *p50);
 

@@ -184,15 +184,6 @@ fail:
     return st;
 }
 
-/* The GEMM rate of a floor: sgemm on the host, the device's f32 matmul with a device backend. */
-static cosmos_status gemm_rate(cosmos_backend_t *dev, int M, int N, int K, double *gflops) {
-    if (!dev) {
-        *gflops = bench_sgemm_gflops(M, N, K, 3);
-        return COSMOS_OK;
-    }
-    return bench_backend_matmul_f32_gflops(dev, M, N, K, 3, gflops);
-}
-
 int main(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *fb_file = NULL, *cf_file = NULL, *json_out = NULL, *only = NULL, *ag_file = NULL;
@@ -283,7 +274,7 @@ int main(int argc, char **argv) {
         const int tokens = (c->image_size / c->patch_size) * (c->image_size / c->patch_size);
         res[0].gflop = cosmos_siglip_flops(c) * 1e-9;
         /* q, k, v; probed again after the frames */
-        CHECK(gemm_rate(dev, tokens, 3 * c->hidden_size, c->hidden_size, &res[0].gemm_gflops));
+        CHECK(bench_f32_gemm_gflops(dev, tokens, 3 * c->hidden_size, c->hidden_size, &res[0].gemm_gflops));
         res[0].sec = calloc((size_t)n, sizeof(double));
         CHECK_ALLOC(res[0].sec);
         float logits[COSMOS_SIGLIP_MAX_CLASSES];
@@ -298,7 +289,7 @@ int main(int argc, char **argv) {
             res[0].unsafe_frames += best != 0;
         }
         double again = 0;
-        CHECK(gemm_rate(dev, tokens, 3 * c->hidden_size, c->hidden_size, &again));
+        CHECK(bench_f32_gemm_gflops(dev, tokens, 3 * c->hidden_size, c->hidden_size, &again));
         res[0].gemm_gflops = fmax(res[0].gemm_gflops, again);
     }
     if (res[1].ran) {
@@ -312,7 +303,7 @@ int main(int argc, char **argv) {
         const int l3 = ((height + 7) / 8) * ((width + 7) / 8);
         res[1].gflop = cosmos_retinaface_flops(c, height, width) * 1e-9;
         /* an FPN/SSH 3x3; probed again after the frames */
-        CHECK(gemm_rate(dev, c->out_channel, l3, 9 * c->out_channel, &res[1].gemm_gflops));
+        CHECK(bench_f32_gemm_gflops(dev, c->out_channel, l3, 9 * c->out_channel, &res[1].gemm_gflops));
         res[1].sec = calloc((size_t)n, sizeof(double));
         CHECK_ALLOC(res[1].sec);
         for (int i = 0; i < n; i++) {
@@ -330,7 +321,7 @@ int main(int argc, char **argv) {
             res[1].detections += nb, res[1].blurred += blurred;
         }
         double again = 0;
-        CHECK(gemm_rate(dev, c->out_channel, l3, 9 * c->out_channel, &again));
+        CHECK(bench_f32_gemm_gflops(dev, c->out_channel, l3, 9 * c->out_channel, &again));
         res[1].gemm_gflops = fmax(res[1].gemm_gflops, again);
     }
 

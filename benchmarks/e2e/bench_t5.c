@@ -153,10 +153,7 @@ int main(int argc, char **argv) {
                       (long long)i, T);
         const double gflop = L * (2.0 * T * D * (4.0 * I + 2.0 * F) + 4.0 * (double)T * T * I) * 1e-9;
         double rate = 0;
-        if (device)
-            CHECK(bench_backend_matmul_f32_gflops(be, T, c->d_ff, c->d_model, 3, &rate));
-        else
-            rate = bench_sgemm_gflops(T, c->d_ff, c->d_model, 3);
+        CHECK(bench_f32_gemm_gflops(be, T, c->d_ff, c->d_model, &rate));
         const double floor_s = rate > 0 ? gflop / rate : 0, proj = p50 * full_layers / L;
         printf("%-7d %10.4f %10.4f %10.3f %10.1f %10.4f %8.3f %14.3f\n", T, mn, p50, gflop, rate, floor_s,
                floor_s / p50, proj);
