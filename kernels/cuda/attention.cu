@@ -17,7 +17,8 @@
  *   split) to the workspace and attention_merge_kernel combines them. Splits (plan_splits): about
  *   one wave of resident blocks (SM count and occupancy cached per device), each a whole multiple
  *   of 128 keys; cosmos_cuda_attention_ws_bytes bounds the workspace of any such plan.
- * - prefill (flash-attention, f32 FMA): grid (64-query tile, head). Q tile [64, DMAX] f32 in shared
+ * - prefill with mma set, bf16 K/V and Dh 16/32/64/128: the tensor-core kernel of attention_mma.cu.
+ * - prefill otherwise (flash-attention, f32 FMA): grid (64-query tile, head). Q tile [64, DMAX] f32 in shared
  *   memory, K and V tiles of 32 keys staged as f32, scores [64, 32] in shared memory; online softmax
  *   per query row (one warp per row, a lane per key); each thread owns 4 rows x DMAX/16 output
  *   columns in registers. Key tiles past the block's last causal key are never loaded. DMAX is Dh
@@ -596,7 +597,7 @@ static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 extern "C" cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,
                                                enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv,
-                                               int64_t Dh, int64_t S, int64_t pos0, int causal, void *ws,
+                                               int64_t Dh, int64_t S, int64_t pos0, int causal, int mma, void *ws,
                                                size_t ws_bytes, const int64_t *d_pos, cudaStream_t stream) {
     if (T <= 0 || H <= 0 || Dh <= 0) return COSMOS_OK;
     if (d_pos) { /* the position is read when the kernels run: plan (key splits) for the last one */
@@ -617,6 +618,9 @@ extern "C" cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf
         return decode_hb<float>(&p, out, ws, ws_bytes, q, (const float *)k, (const float *)v, T, H, Hkv, Dh, S, pos0,
                                 causal, vec, scale, d_pos, stream);
     }
+    if (mma && cosmos_cuda_attention_mma_serves(kv_dtype, Dh, out, q, k, v))
+        return cosmos_cuda_attention_mma(out, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T, H, Hkv, Dh, S, pos0,
+                                         causal, d_pos, stream);
     if (kv_dtype == COSMOS_BF16)
         return prefill_dmax<cosmos_bf16>(out, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T, H, Hkv, Dh, S,
                                          pos0, causal, scale, d_pos, stream);

@@ -39,6 +39,7 @@ struct cuda_ctx {
     void *pinned[2];          /* staging for large uploads (weights), made at the first one */
     cudaEvent_t pinned_done[2]; /* the copy out of pinned[i] has finished */
     int capturing;   /* between graph_begin and graph_end */
+    int attn_mma;    /* prefill attention on the tensor cores where served (COSMOS_CUDA_ATTENTION, default) */
 };
 
 cosmos_status cosmos_cuda_check(cudaError_t err, const char *call, const char *file, int line) {
@@ -286,7 +287,7 @@ static cosmos_status cuda_attention(void *ctx, struct cosmos_tensor out, struct 
     const int64_t *dp = causal ? dev_pos(c, pos0) : NULL; /* planned for the last position, S - T */
     CHECK(attn_ws_grow(c, cosmos_cuda_attention_ws_bytes(T, H, Hkv, Dh, S, dp ? S - T : pos0, causal)));
     return cosmos_cuda_attention(out.data, q.data, k.data, v.data, k.dtype, T, H, Hkv, Dh, S, dp ? 0 : pos0, causal,
-                                 c->attn_ws, c->attn_ws_bytes, dp, c->stream);
+                                 c->attn_mma, c->attn_ws, c->attn_ws_bytes, dp, c->stream);
 fail:
     return st;
 }
@@ -703,6 +704,12 @@ cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend
     CHECK_ALLOC(be);
     CHECK_ALLOC(c);
     c->device = device;
+    const char *attn = getenv("COSMOS_CUDA_ATTENTION");
+    CHECK_ARG(!attn || !*attn || !strcmp(attn, "mma") || !strcmp(attn, "f32"), COSMOS_ERR_INVALID_ARG,
+              "COSMOS_CUDA_ATTENTION is '%s': mma (the prefill attention on the tensor cores, the default) or f32 "
+              "(the f32 kernel, for comparison)", attn);
+    c->attn_mma = !(attn && !strcmp(attn, "f32"));
+    if (!c->attn_mma) LOG_INFO0("backend cuda:%d: prefill attention on the f32 kernel (COSMOS_CUDA_ATTENTION=f32)", device);
     CUDA_CHECK(cudaSetDevice(device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     CHECK(cosmos_cublaslt_create(CUBLASLT_WORKSPACE_BYTES, &c->lt));

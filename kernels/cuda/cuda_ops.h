@@ -187,11 +187,22 @@ cosmos_status cosmos_cuda_fsq_dequantize(void *codes, const int32_t *indices, en
 /* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. Dh <= 256
  * (else UNSUPPORTED). ws: device scratch of at least cosmos_cuda_attention_ws_bytes(...) bytes for the
  * same shape (may be NULL when that is 0; a smaller one is INVALID_ARG); the launch uses it stream-ordered,
- * so it may be reused by the next op on the same stream. */
+ * so it may be reused by the next op on the same stream. mma: T > 4 (prefill, cross-attention) runs on
+ * the tensor-core kernel (attention_mma.cu) where it serves the shape, else on the f32 prefill kernel;
+ * 0 always takes the f32 kernel (COSMOS_CUDA_ATTENTION=f32, docs/cuda.md). */
 cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,
                                     enum cosmos_dtype kv_dtype, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
-                                    int64_t S, int64_t pos0, int causal, void *ws, size_t ws_bytes,
+                                    int64_t S, int64_t pos0, int causal, int mma, void *ws, size_t ws_bytes,
                                     const int64_t *d_pos, cudaStream_t stream);
+/* The tensor-core attention (attention_mma.cu): same contract, any T, no workspace; serves bf16 K/V,
+ * Dh 16, 32, 64 or 128, 16-byte aligned pointers, on a device of compute capability 8.0 or later
+ * (cosmos_cuda_attention_mma_serves, for the current device), UNSUPPORTED otherwise. */
+int cosmos_cuda_attention_mma_serves(enum cosmos_dtype kv_dtype, int64_t Dh, const void *out, const void *q,
+                                     const void *k, const void *v);
+cosmos_status cosmos_cuda_attention_mma(cosmos_bf16 *out, const cosmos_bf16 *q, const cosmos_bf16 *k,
+                                        const cosmos_bf16 *v, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
+                                        int64_t S, int64_t pos0, int causal, const int64_t *d_pos,
+                                        cudaStream_t stream);
 /* (d_pos: causal only; pos0 = *d_pos read when the kernels run, the workspace sized by
  * cosmos_cuda_attention_ws_bytes for pos0 = S - T.) */
 /* Workspace bytes cosmos_cuda_attention needs for this shape on the current device (split-KV

@@ -4,6 +4,7 @@
  * teacher-forced logits CUDA vs CPU. Inputs are rounded to bf16 first, so both backends see the
  * same numbers; the tolerances below are those of a bf16 output (8 mantissa bits) after an f32
  * computation. Without a CUDA device every test reports SKIPPED (cr_skip_test), never passed. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -311,25 +312,47 @@ Test(cuda, copy_conversions, .init = open_backends, .fini = close_backends) {
 
 /* ---- attention ---- */
 
-static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
-                            enum cosmos_dtype kv_dt) {
-    char what[128];
-    snprintf(what, sizeof what, "attention T=%lld H=%lld Hkv=%lld Dh=%lld S=%lld pos0=%lld %s kv %s", (long long)T,
-             (long long)H, (long long)Hkv, (long long)Dh, (long long)S, (long long)pos0, causal ? "causal" : "full",
-             cosmos_dtype_name(kv_dt));
+/* GPU attention against the CPU op on seeded random inputs (q scaled by q_scale: a larger one sharpens
+ * the softmax, so the running max grows from tile to tile). direct: call the tensor-core kernel
+ * itself (cosmos_cuda_attention_mma; bf16 K/V, any T, a host position) instead of the backend's op. */
+static void check_attention_with(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
+                                 enum cosmos_dtype kv_dt, float q_scale, int direct) {
+    char what[160];
+    snprintf(what, sizeof what, "%s T=%lld H=%lld Hkv=%lld Dh=%lld S=%lld pos0=%lld %s kv %s q x%g",
+             direct ? "attention_mma" : "attention", (long long)T, (long long)H, (long long)Hkv, (long long)Dh,
+             (long long)S, (long long)pos0, causal ? "causal" : "full", cosmos_dtype_name(kv_dt), (double)q_scale);
     const int64_t nq = T * H * Dh, nk = S * Hkv * Dh;
-    float *q = rand_f32(nq, 14, 1.0f), *k = rand_f32(nk, 15, 1.0f), *v = rand_f32(nk, 16, 1.0f),
+    float *q = rand_f32(nq, 14, q_scale), *k = rand_f32(nk, 15, 1.0f), *v = rand_f32(nk, 16, 1.0f),
           *o = malloc(sizeof(float) * (size_t)nq);
-    cr_assert_eq(cosmos_op_attention(cpu, cosmos_tensor_3d(o, COSMOS_F32, T, H, Dh), cosmos_tensor_3d(q, COSMOS_F32, T, H, Dh),
-                                     cosmos_tensor_3d(k, COSMOS_F32, S, Hkv, Dh), cosmos_tensor_3d(v, COSMOS_F32, S, Hkv, Dh),
-                                     (int)pos0, causal),
-                 COSMOS_OK);
-    void *dq = dev_upload(q, nq, COSMOS_BF16), *dk = dev_upload(k, nk, kv_dt), *dv = dev_upload(v, nk, kv_dt), *dout = NULL;
+    if (S > 0)
+        cr_assert_eq(cosmos_op_attention(cpu, cosmos_tensor_3d(o, COSMOS_F32, T, H, Dh),
+                                         cosmos_tensor_3d(q, COSMOS_F32, T, H, Dh),
+                                         cosmos_tensor_3d(k, COSMOS_F32, S, Hkv, Dh),
+                                         cosmos_tensor_3d(v, COSMOS_F32, S, Hkv, Dh), (int)pos0, causal),
+                     COSMOS_OK);
+    else
+        memset(o, 0, sizeof(float) * (size_t)nq); /* a row with no key: zeros */
+    void *dq = dev_upload(q, nq, COSMOS_BF16), *dk = NULL, *dv = NULL, *dout = NULL;
+    if (nk) {
+        dk = dev_upload(k, nk, kv_dt);
+        dv = dev_upload(v, nk, kv_dt);
+    } else { /* never read: aligned placeholders */
+        cr_assert_eq(cosmos_backend_alloc(gpu, 16, &dk), COSMOS_OK);
+        cr_assert_eq(cosmos_backend_alloc(gpu, 16, &dv), COSMOS_OK);
+    }
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)nq, &dout), COSMOS_OK);
-    cr_assert_eq(cosmos_op_attention(gpu, cosmos_tensor_3d(dout, COSMOS_BF16, T, H, Dh),
-                                     cosmos_tensor_3d(dq, COSMOS_BF16, T, H, Dh), cosmos_tensor_3d(dk, kv_dt, S, Hkv, Dh),
-                                     cosmos_tensor_3d(dv, kv_dt, S, Hkv, Dh), causal ? gpu_pos(pos0) : (int)pos0, causal),
-                 COSMOS_OK);
+    if (direct) {
+        cr_assert(cosmos_cuda_attention_mma_serves(kv_dt, Dh, dout, dq, dk, dv), "%s: not served", what);
+        cr_assert_eq(cosmos_cuda_attention_mma(dout, dq, dk, dv, T, H, Hkv, Dh, S, pos0, causal, NULL,
+                                               (cudaStream_t)cosmos_backend_stream(gpu)),
+                     COSMOS_OK, "%s", what);
+    } else {
+        cr_assert_eq(cosmos_op_attention(gpu, cosmos_tensor_3d(dout, COSMOS_BF16, T, H, Dh),
+                                         cosmos_tensor_3d(dq, COSMOS_BF16, T, H, Dh),
+                                         cosmos_tensor_3d(dk, kv_dt, S, Hkv, Dh), cosmos_tensor_3d(dv, kv_dt, S, Hkv, Dh),
+                                         causal ? gpu_pos(pos0) : (int)pos0, causal),
+                     COSMOS_OK, "%s", what);
+    }
     float *g = dev_download(dout, nq, COSMOS_BF16);
     cuda_test_compare(what, g, o, nq, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dq);
@@ -337,6 +360,10 @@ static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64
     cosmos_backend_free_mem(gpu, dv);
     cosmos_backend_free_mem(gpu, dout);
     free(q), free(k), free(v), free(o), free(g);
+}
+static void check_attention(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
+                            enum cosmos_dtype kv_dt) {
+    check_attention_with(T, H, Hkv, Dh, S, pos0, causal, kv_dt, 1.0f, 0);
 }
 
 Test(cuda, attention, .init = open_backends, .fini = close_backends) {
@@ -380,6 +407,70 @@ Test(cuda, attention, .init = open_backends, .fini = close_backends) {
     check_attention(9, 5, 5, 10, 40, 31, 1, COSMOS_BF16);         /* Dh 10 (padded to 16), rep 1 */
     check_attention(5, 40, 8, 128, 4000, 3995, 1, COSMOS_BF16);   /* smallest prefill, at the end of a long cache */
     check_attention(37, 8, 4, 16, 33, 0, 0, COSMOS_BF16);         /* non-causal, keys not a multiple of the tile */
+}
+
+/* ---- the two prefill kernels: tensor cores (attention_mma.cu) and f32 (attention.cu) ---- */
+
+/* With COSMOS_CUDA_ATTENTION=f32 the backend keeps every prefill on the f32 kernel: the shapes the
+ * tensor-core kernel takes by default (bf16 K/V, Dh 16 or 128), so the f32 kernel stays checked on
+ * them. */
+static void open_backends_f32_attention(void) {
+    setenv("COSMOS_CUDA_ATTENTION", "f32", 1);
+    open_backends();
+    unsetenv("COSMOS_CUDA_ATTENTION");
+}
+Test(cuda, attention_f32_prefill_kernel, .init = open_backends_f32_attention, .fini = close_backends) {
+    check_attention(7, 8, 2, 16, 7, 0, 1, COSMOS_BF16);
+    check_attention(64, 32, 8, 128, 1024, 900, 1, COSMOS_BF16);
+    check_attention(257, 32, 8, 128, 600, 300, 1, COSMOS_BF16);
+    check_attention(256, 32, 8, 128, 512, 0, 0, COSMOS_BF16);
+    check_attention(37, 8, 4, 16, 33, 0, 0, COSMOS_BF16);
+}
+
+Test(cuda, attention_mode_is_checked_at_backend_creation) {
+    cuda_test_open_backends(&cpu, &gpu); /* skips without a device */
+    cuda_test_close_backends(&cpu, &gpu);
+    setenv("COSMOS_CUDA_ATTENTION", "fast", 1);
+    cosmos_backend_t *be = NULL;
+    const cosmos_status st = cosmos_backend_create("cuda:0", NULL, &be);
+    unsetenv("COSMOS_CUDA_ATTENTION");
+    cr_expect_eq(st, COSMOS_ERR_INVALID_ARG, "COSMOS_CUDA_ATTENTION=fast: %s", cosmos_status_str(st));
+    cr_expect_null(be);
+    if (be) cosmos_backend_free(be);
+}
+
+/* the tensor-core kernel called directly (any T, decode-sized too) against the CPU op */
+static void check_attention_mma(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
+                                float q_scale) {
+    check_attention_with(T, H, Hkv, Dh, S, pos0, causal, COSMOS_BF16, q_scale, 1);
+}
+
+Test(cuda, attention_mma_kernel, .init = open_backends, .fini = close_backends) {
+    check_attention_mma(1, 4, 2, 16, 9, 8, 1, 1.0f);       /* one query, one tile of 16 rows, 15 padding */
+    check_attention_mma(5, 8, 1, 32, 70, 65, 1, 1.0f);     /* MQA, keys cross a 64-key tile */
+    check_attention_mma(65, 8, 2, 64, 65, 0, 1, 1.0f);     /* from 0: a second query tile of one row */
+    check_attention_mma(130, 10, 2, 128, 300, 170, 1, 1.0f); /* rep 5, tiles cross the diagonal */
+    check_attention_mma(17, 4, 4, 64, 200, 0, 0, 6.0f);    /* full, peaked softmax: the max moves between tiles */
+    check_attention_mma(40, 4, 2, 128, 129, 89, 1, 6.0f);  /* causal, peaked, one key past two tiles */
+    check_attention_mma(33, 4, 2, 32, 1, 0, 0, 1.0f);      /* one context row */
+    check_attention_mma(9, 4, 2, 16, 0, 0, 0, 1.0f);       /* no key at all: zeros */
+}
+
+Test(cuda, attention_mma_refuses_what_it_does_not_serve, .init = open_backends, .fini = close_backends) {
+    void *d = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, 4096, &d), COSMOS_OK);
+    char *p = d;
+    cr_expect(cosmos_cuda_attention_mma_serves(COSMOS_BF16, 128, p, p, p, p));
+    cr_expect(cosmos_cuda_attention_mma_serves(COSMOS_BF16, 16, p, p, p, p));
+    cr_expect_not(cosmos_cuda_attention_mma_serves(COSMOS_F32, 128, p, p, p, p), "f32 K/V");
+    cr_expect_not(cosmos_cuda_attention_mma_serves(COSMOS_BF16, 72, p, p, p, p), "Dh 72");
+    cr_expect_not(cosmos_cuda_attention_mma_serves(COSMOS_BF16, 256, p, p, p, p), "Dh 256");
+    cr_expect_not(cosmos_cuda_attention_mma_serves(COSMOS_BF16, 128, p, p + 2, p, p), "q 2 bytes off");
+    cr_expect_eq(cosmos_cuda_attention_mma((cosmos_bf16 *)p, (const cosmos_bf16 *)p, (const cosmos_bf16 *)p,
+                                           (const cosmos_bf16 *)p, 2, 1, 1, 72, 2, 0, 1, NULL,
+                                           (cudaStream_t)cosmos_backend_stream(gpu)),
+                 COSMOS_ERR_UNSUPPORTED);
+    cosmos_backend_free_mem(gpu, d);
 }
 
 /* ---- tiny models: teacher-forced logits CUDA vs CPU ---- */

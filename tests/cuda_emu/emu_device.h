@@ -106,6 +106,42 @@ static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 3
     return r;
 }
 
+namespace cosmos_emu {
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (kernels/cuda/mma.cuh) as a warp collective:
+ * every lane posts its A and B registers, then computes its four D elements from the whole warp's,
+ * reading the fragment layout of the PTX ISA backwards (which lane and register hold A[r][k] and
+ * B[k][n]). Products of two bf16 are exact in f32; they are added to d in k order, in f32. */
+inline void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    static thread_local uint32_t frag[1024][6]; /* [thread of the block][a0..a3, b0, b1] */
+    const unsigned me = g_cur->lin, lane = me % 32, base = me - lane;
+    const unsigned n = g_block_dim.x * g_block_dim.y * g_block_dim.z;
+    for (int i = 0; i < 4; i++) frag[me][i] = a[i];
+    frag[me][4] = b[0];
+    frag[me][5] = b[1];
+    warp_barrier();
+    for (unsigned l = 0; l < 32; l++)
+        if (base + l >= n || lane_exited(base + l)) {
+            kernel_fault("mma.sync with a lane of the warp exited or missing");
+            break;
+        }
+    const auto half = [](uint32_t r, int k) { return __uint_as_float(k & 1 ? r & 0xffff0000u : r << 16); };
+    const unsigned g = lane / 4, c = lane % 4;
+    for (int e = 0; e < 4; e++) {
+        const int r = (int)g + (e >= 2 ? 8 : 0), col = 2 * (int)c + (e & 1);
+        float acc = d[e];
+        for (int k = 0; k < 16; k++) {
+            const uint32_t *fa = frag[base + (r % 8) * 4 + (k % 8) / 2];
+            const uint32_t *fb = frag[base + col * 4 + (k % 8) / 2];
+            const float x = half(fa[(r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k);
+            const float y = half(fb[4 + (k >= 8 ? 1 : 0)], k);
+            acc += x * y;
+        }
+        d[e] = acc;
+    }
+    warp_barrier(); /* nobody posts the next fragments before every lane has read these */
+}
+} // namespace cosmos_emu
+
 /* cuda_runtime.h declares these kernel-typed overloads for nvcc only */
 template <typename F>
 static inline cudaError_t cudaFuncSetAttribute(F *kernel, enum cudaFuncAttribute attr, int value) {

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/cuda/mma.cuh"
+
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
@@ -69,6 +71,38 @@ static __global__ void intrinsics_kernel(double *out, float a, float b, float c)
     out[3 * t] = (double)__popc(t * 0x01010101u);
     out[3 * t + 1] = (double)__fsub_rn(__fmul_rn(a, b), c);
     out[3 * t + 2] = v;
+}
+
+/* D = A . B + C with one mma.sync m16n8k16 per warp (kernels/cuda/mma.cuh), warp w on its own
+ * A [16,16], B [16,8] (row-major, bf16) and C [16,8] (f32). The fragments are gathered here with the
+ * PTX ISA's formulas as written (element i of a lane: its row and column), the emulator scatters
+ * them the other way round. */
+static __global__ void mma_kernel(float *d, const __nv_bfloat16 *a, const __nv_bfloat16 *b, const float *c) {
+    const int lane = threadIdx.x % 32, w = threadIdx.x / 32, g = lane >> 2, t = lane % 4;
+    a += w * 256, b += w * 128, c += w * 128, d += w * 128;
+    uint32_t ra[4] = {0, 0, 0, 0}, rb[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        const int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8, col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+        const __nv_bfloat16 x = a[row * 16 + col];
+        ra[i / 2] |= (uint32_t)*reinterpret_cast<const uint16_t *>(&x) << (16 * (i % 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        const int row = t * 2 + (i & 1) + (i >= 2 ? 8 : 0), col = g;
+        const __nv_bfloat16 x = b[row * 8 + col];
+        rb[i / 2] |= (uint32_t)*reinterpret_cast<const uint16_t *>(&x) << (16 * (i % 2));
+    }
+    float acc[4];
+    for (int i = 0; i < 4; i++) acc[i] = c[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)];
+    mma_bf16_16816(acc, ra, rb);
+    for (int i = 0; i < 4; i++) d[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)] = acc[i];
+}
+static __global__ void mma_exited_lane_kernel(float *d, const __nv_bfloat16 *a, const __nv_bfloat16 *b) {
+    if (threadIdx.x == 7) return;
+    uint32_t ra[4] = {0, 0, 0, 0}, rb[2] = {0, 0};
+    float acc[4] = {0, 0, 0, 0};
+    (void)a, (void)b;
+    mma_bf16_16816(acc, ra, rb);
+    d[threadIdx.x] = acc[0];
 }
 
 typedef cub::BlockReduce<double, 256> reduce256;
@@ -223,6 +257,43 @@ Test(cuda_emu, divergent_barrier_is_a_sticky_fault) {
 Test(cuda_emu, shuffle_with_an_exited_lane_is_a_fault) {
     float *d = dalloc<float>(32);
     COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, exited_lane_kernel)(d);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+}
+
+Test(cuda_emu, mma_bf16_m16n8k16_matches_a_matmul) {
+    const int W = 2; /* two warps, each its own product */
+    std::vector<__nv_bfloat16> ha(W * 256), hb(W * 128);
+    std::vector<float> hc(W * 128), fa(W * 256), fb(W * 128);
+    for (int i = 0; i < W * 256; i++) { /* small integers and halves: every sum below is exact */
+        fa[i] = (float)((i * 7 + i / 16 * 3) % 13 - 6) * 0.5f;
+        ha[i] = __float2bfloat16_rn(fa[i]);
+    }
+    for (int i = 0; i < W * 128; i++) {
+        fb[i] = (float)((i * 5 + i / 8) % 11 - 5);
+        hb[i] = __float2bfloat16_rn(fb[i]);
+        hc[i] = (float)(i % 9) - 4.0f;
+    }
+    __nv_bfloat16 *da = dalloc<__nv_bfloat16>(W * 256), *db = dalloc<__nv_bfloat16>(W * 128);
+    float *dc = dalloc<float>(W * 128), *dd = dalloc<float>(W * 128);
+    cr_assert_eq(cudaMemcpy(da, ha.data(), sizeof(__nv_bfloat16) * W * 256, cudaMemcpyHostToDevice), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(db, hb.data(), sizeof(__nv_bfloat16) * W * 128, cudaMemcpyHostToDevice), cudaSuccess);
+    cr_assert_eq(cudaMemcpy(dc, hc.data(), sizeof(float) * W * 128, cudaMemcpyHostToDevice), cudaSuccess);
+    COSMOS_LAUNCH(1, 32 * W, 0, (cudaStream_t)0, mma_kernel)(dd, da, db, dc);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<float> h = fetch(dd, W * 128);
+    for (int w = 0; w < W; w++)
+        for (int r = 0; r < 16; r++)
+            for (int n = 0; n < 8; n++) {
+                double ref = hc[w * 128 + r * 8 + n];
+                for (int k = 0; k < 16; k++) ref += (double)fa[w * 256 + r * 16 + k] * fb[w * 128 + k * 8 + n];
+                cr_assert_eq(h[w * 128 + r * 8 + n], (float)ref, "warp %d D[%d][%d]: %g, want %g", w, r, n,
+                             h[w * 128 + r * 8 + n], ref);
+            }
+}
+
+Test(cuda_emu, mma_with_an_exited_lane_is_a_fault) {
+    float *d = dalloc<float>(32);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, mma_exited_lane_kernel)(d, nullptr, nullptr);
     cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
 }
 

@@ -10,6 +10,10 @@
 #   dd:    cosmos-bench-dd: the diffusion decoder's DiT at the 7B width on one chunk (8 x 80 x 128
 #          latent = 20480 tokens, 512-row context), the first BLOCKS (default 4) of 28 blocks (random
 #          weights made on the spot), cond / uncond forward vs the matmul floor, per-chunk projection
+#   attention: cosmos-bench-attention: the attention op at the DiT's self- and cross-attention shapes
+#          and a 5B prefill, the tensor-core kernel against the f32 prefill kernel (its peer in the
+#          same run) and the cuBLASLt bf16 GEMM rate (the floor); then the dd benchmark again with
+#          COSMOS_CUDA_ATTENTION=f32, for the same forward on the f32 kernel
 #   dv:    cosmos-bench-dv: the DV8x16x16 tokenizer on one 33 x 640 x 1024 clip (random weights made
 #          on the spot) on cuda:0 (encode, whole-clip decode, streamed decode vs the cuBLASLt floor),
 #          then the same on the CPU backend with the machine's cores (the peer of the same run)
@@ -62,6 +66,10 @@ tests)
     echo "memcheck test_cuda_ops exit $?" | tee -a "$OUT/card.txt"
     compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_cuda_sample" -j1 >"$OUT/memcheck_sample.log" 2>&1
     echo "memcheck test_cuda_sample exit $?" | tee -a "$OUT/card.txt"
+    # shared-memory hazards of the tensor-core attention (its K/V tiles are restaged every 64 keys)
+    compute-sanitizer --tool racecheck --error-exitcode 3 "$BIN/test_cuda_ops" -j1 --filter="cuda/attention_mma_kernel" \
+      >"$OUT/racecheck_attention.log" 2>&1
+    echo "racecheck attention_mma_kernel exit $?" | tee -a "$OUT/card.txt"
     # the DiT suite without its model-size shapes (20480 x 20480 attention, 7B matmuls): those
     # take minutes under memcheck; the small tests cover every new kernel path
     for f in swish gelu layernorm_modulate layernorm_modulate_views add_gated tiny_dit_forward_golden; do
@@ -111,6 +119,12 @@ dd)
   "$BIN/cosmos-bench-dd" --backend cuda --blocks "${BLOCKS:-4}" --reps 2 --json "$OUT/bench_dd.json" 2>&1 |
     tee "$OUT/bench_dd.log" | tail -8
   ;;
+attention)
+  "$BIN/cosmos-bench-attention" --backend cuda --json "$OUT/bench_attention.json" 2>&1 |
+    tee "$OUT/bench_attention.log" | tail -6
+  COSMOS_CUDA_ATTENTION=f32 "$BIN/cosmos-bench-dd" --backend cuda --blocks "${BLOCKS:-4}" --reps 2 \
+    --json "$OUT/bench_dd_f32_attention.json" 2>&1 | tee "$OUT/bench_dd_f32_attention.log" | tail -5
+  ;;
 dv)
   "$BIN/cosmos-bench-dv" --backend cuda --json "$OUT/bench_dv_cuda.json" 2>&1 | tee "$OUT/bench_dv_cuda.log" | tail -12
   timeout 300 "$BIN/cosmos-bench-dv" --backend cpu --threads "$(nproc)" --skip-stream --json "$OUT/bench_dv_cpu.json" \
@@ -129,7 +143,7 @@ t5)
     --json "$OUT/bench_t5_cpu.json" 2>&1 | tee "$OUT/bench_t5_cpu.log" | tail -6
   ;;
 *)
-  echo "usage: device_checks.sh tests|bench|peer|dd|dv|guardrail|t5" >&2
+  echo "usage: device_checks.sh tests|bench|peer|dd|attention|dv|guardrail|t5" >&2
   exit 2
   ;;
 esac
