@@ -9,9 +9,10 @@
  * Grid (ceil(T/64), H), 128 threads: a block takes 64 queries of one head (tiles in reverse order
  * of blockIdx.x, so the longest causal rows start first), each of its 4 warps 16 of them. The
  * warp keeps its Q rows as mma A fragments in registers for the whole kernel (staged once through
- * shared memory), then walks the keys in tiles of 64: the block stages the tile's K and V rows
- * in shared memory as bf16 (16-byte loads; rows padded to Dh+8 elements, so the fragment reads of
- * the 8 row groups fall in different banks; rows past the last key are zeros), and each warp
+ * shared memory), then walks the keys in tiles of 64, double-buffered: while the warps work on one
+ * tile, the next one's K and V rows travel into the other buffers by cp.async (16-byte copies;
+ * rows padded to Dh+8 bf16, so the fragment reads of the 8 row groups fall in different banks; rows
+ * past the last key are zeros), and each warp
  *  - computes its 16 x 64 scores S = Q K^T with Dh/16 x 8 mma (K rows are B's columns),
  *  - masks (causal: key > pos0+t; keys past S) to -inf and scales by log2(e)/sqrt(Dh),
  *  - updates the online softmax per row in registers: the row max over the quad of lanes that
@@ -22,7 +23,8 @@
  *    registers, an A fragment of 16 keys (the FlashAttention-2 identity of the C and A layouts);
  *    V's B fragments pair the bf16 of two key rows.
  * The output rows are divided by their sums (a row with no key, non-causal S = 0, gets zeros) and
- * stored as bf16 pairs. Shared memory: 2 x 64 x (Dh+8) bf16 (34 KiB at Dh = 128).
+ * stored as bf16 pairs. Shared memory: 4 x 64 x (Dh+8) bf16 (68 KiB at Dh = 128, past 48 KiB by
+ * cudaFuncSetAttribute; three blocks fit an SM, as the registers allow).
  *
  * Against the f32 prefill kernel (attention.cu): the same softmax, but Q K^T and P V on the tensor
  * cores, P in bf16 as FlashAttention rounds it; within the parity suite's bf16 tolerance of the
@@ -33,6 +35,7 @@
 #include <atomic>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cp_async.cuh"
 #include "kernels/cuda/mma.cuh"
 
 #define AM_BQ 64      /* query rows per block: 16 per warp */
@@ -47,9 +50,9 @@ struct am_cfg {
     static constexpr int NT = AM_BK / 8; /* 8-key blocks of a score tile */
     static constexpr int DT = DH / 8;    /* 8-column blocks of the output */
     static constexpr int CH = DH / 8;    /* 16-byte chunks per row */
-    static constexpr size_t SMEM = sizeof(uint16_t) * (size_t)2 * AM_BK * LD; /* K (Q first) and V tiles */
+    static constexpr size_t SMEM = sizeof(uint16_t) * (size_t)4 * AM_BK * LD; /* K and V, two tiles each */
     static_assert(DH % 16 == 0 && DH <= 128, "Dh: 16, 32, 64 or 128");
-    static_assert(AM_BQ == AM_WARPS * 16 && AM_BQ <= AM_BK, "Q tile: 16 rows per warp, staged in the K buffer");
+    static_assert(AM_BQ == AM_WARPS * 16 && AM_BQ <= AM_BK, "Q tile: 16 rows per warp, staged in a K buffer");
 };
 
 /* rows [r0, r0 + n) of a [rows, row_stride] bf16 matrix (column offset col) into dst [64][LD]
@@ -66,6 +69,28 @@ static __device__ __forceinline__ void stage_rows(uint16_t *dst, const cosmos_bf
     }
 }
 
+/* Starts copying key rows [r0, r0 + n) (n <= AM_BK) of K and V (column offset applied, row stride
+ * row_stride) into the tile buffers ks, vs [AM_BK][LD] with cp.async and commits them as one group;
+ * rows past n are zeroed with plain stores. */
+template <int DH>
+static __device__ __forceinline__ void issue_kv_tile(uint16_t *ks, uint16_t *vs, const cosmos_bf16 *k,
+                                                     const cosmos_bf16 *v, int64_t r0, int64_t n, int64_t row_stride) {
+    using C = am_cfg<DH>;
+    for (int i = threadIdx.x; i < AM_BK * C::CH; i += AM_THREADS) {
+        const int r = i / C::CH, c = i % C::CH;
+        uint16_t *dk = ks + r * C::LD + c * 8, *dv = vs + r * C::LD + c * 8;
+        if (r < n) {
+            const int64_t off = (r0 + r) * row_stride + c * 8;
+            cp_async16(dk, k + off);
+            cp_async16(dv, v + off);
+        } else {
+            *reinterpret_cast<uint4 *>(dk) = make_uint4(0u, 0u, 0u, 0u);
+            *reinterpret_cast<uint4 *>(dv) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    cp_async_commit();
+}
+
 static __device__ __forceinline__ uint32_t lds32(const uint16_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
 
 template <int DH>
@@ -76,8 +101,9 @@ static __global__ void __launch_bounds__(AM_THREADS)
                          const int64_t *__restrict__ d_pos) {
     using C = am_cfg<DH>;
     COSMOS_DYN_SHARED(uint4, am_smem4);
-    uint16_t *ks = reinterpret_cast<uint16_t *>(am_smem4); /* [AM_BK][LD]: Q's tile first, then K tiles */
-    uint16_t *vs = ks + AM_BK * C::LD;                     /* [AM_BK][LD] */
+    /* K tiles 0 and 1, then V tiles 0 and 1, [AM_BK][LD] each: the tile being read and the one loading */
+    uint16_t *const sm = reinterpret_cast<uint16_t *>(am_smem4);
+    constexpr int TILE = AM_BK * C::LD;
     const int lane = threadIdx.x % COSMOS_WARP, wid = threadIdx.x / COSMOS_WARP;
     const int g = lane / 4, c = lane % 4;
     const int64_t t0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * AM_BQ;
@@ -85,14 +111,17 @@ static __global__ void __launch_bounds__(AM_THREADS)
     if (d_pos) pos0 = *d_pos; /* COSMOS_POS_DEVICE: the backend's position cell */
     const int64_t t_end = min(t0 + AM_BQ, T);
     const int64_t kend = causal ? pos0 + t_end : S; /* keys of the block's last row: [0, kend) */
+    const int64_t n_tiles = (kend + AM_BK - 1) / AM_BK;
     const int64_t krow = (int64_t)Hkv * DH;
+    const cosmos_bf16 *kh = k + (int64_t)hk * DH, *vh = v + (int64_t)hk * DH;
 
-    /* Q: rows t0.. of head h through shared memory into A fragments */
-    stage_rows<DH>(ks, q + (int64_t)h * DH, t0, t_end - t0, (int64_t)H * DH);
+    /* the first K/V tile starts loading into buffer 0 while Q's rows go through buffer 1 */
+    if (n_tiles > 0) issue_kv_tile<DH>(sm, sm + 2 * TILE, kh, vh, 0, min((int64_t)AM_BK, kend), krow);
+    stage_rows<DH>(sm + TILE, q + (int64_t)h * DH, t0, t_end - t0, (int64_t)H * DH);
     __syncthreads();
     uint32_t qa[C::KC][4];
     {
-        const uint16_t *r0 = ks + (wid * 16 + g) * C::LD, *r1 = r0 + 8 * C::LD;
+        const uint16_t *r0 = sm + TILE + (wid * 16 + g) * C::LD, *r1 = r0 + 8 * C::LD;
 #pragma unroll
         for (int kc = 0; kc < C::KC; kc++) {
             qa[kc][0] = lds32(r0 + kc * 16 + 2 * c);
@@ -101,6 +130,7 @@ static __global__ void __launch_bounds__(AM_THREADS)
             qa[kc][3] = lds32(r1 + kc * 16 + 2 * c + 8);
         }
     }
+    __syncthreads(); /* buffer 1 is free for the second tile */
     /* this lane's two rows: t0 + wid*16 + g (+8); causal: keys [0, lim) */
     int64_t lim[2];
 #pragma unroll
@@ -110,12 +140,19 @@ static __global__ void __launch_bounds__(AM_THREADS)
     for (int dt = 0; dt < C::DT; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
-    for (int64_t kt0 = 0; kt0 < kend; kt0 += AM_BK) {
-        __syncthreads(); /* the previous tile (or Q) is no longer read */
-        const int64_t nk = min((int64_t)AM_BK, kend - kt0);
-        stage_rows<DH>(ks, k + (int64_t)hk * DH, kt0, nk, krow);
-        stage_rows<DH>(vs, v + (int64_t)hk * DH, kt0, nk, krow);
-        __syncthreads();
+    for (int64_t it = 0; it < n_tiles; it++) {
+        const int b = (int)(it & 1);
+        const int64_t kt0 = it * AM_BK;
+        if (it + 1 < n_tiles) { /* the next tile loads while this one is used */
+            const int64_t k1 = kt0 + AM_BK;
+            issue_kv_tile<DH>(sm + (b ^ 1) * TILE, sm + (2 + (b ^ 1)) * TILE, kh, vh, k1,
+                              min((int64_t)AM_BK, kend - k1), krow);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads(); /* every thread's copies of this tile have landed */
+        const uint16_t *ks = sm + b * TILE, *vs = sm + (2 + b) * TILE;
 
         /* S = Q K^T: 16 rows x 64 keys */
         float s[C::NT][4];
@@ -125,8 +162,8 @@ static __global__ void __launch_bounds__(AM_THREADS)
             const uint16_t *kr = ks + (nt * 8 + g) * C::LD + 2 * c;
 #pragma unroll
             for (int kc = 0; kc < C::KC; kc++) {
-                const uint32_t b[2] = {lds32(kr + kc * 16), lds32(kr + kc * 16 + 8)};
-                mma_bf16_16816(s[nt], qa[kc], b);
+                const uint32_t bk[2] = {lds32(kr + kc * 16), lds32(kr + kc * 16 + 8)};
+                mma_bf16_16816(s[nt], qa[kc], bk);
             }
         }
         /* mask, scale, row maxima (rows g: elements 0, 1; g+8: elements 2, 3) */
@@ -175,11 +212,12 @@ static __global__ void __launch_bounds__(AM_THREADS)
 #pragma unroll
             for (int dt = 0; dt < C::DT; dt++) {
                 const uint16_t *vp = v0 + dt * 8;
-                const uint32_t b[2] = {(uint32_t)vp[0] | ((uint32_t)vp[C::LD] << 16),
-                                       (uint32_t)vp[8 * C::LD] | ((uint32_t)vp[9 * C::LD] << 16)};
-                mma_bf16_16816(o[dt], pa, b);
+                const uint32_t bv[2] = {(uint32_t)vp[0] | ((uint32_t)vp[C::LD] << 16),
+                                        (uint32_t)vp[8 * C::LD] | ((uint32_t)vp[9 * C::LD] << 16)};
+                mma_bf16_16816(o[dt], pa, bv);
             }
         }
+        __syncthreads(); /* this tile's buffers are free for the tile after next */
     }
 
     /* the row sums over the quad, then the bf16 output */

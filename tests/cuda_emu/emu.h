@@ -27,6 +27,7 @@ struct thread_state {
 
 extern thread_state *g_cur; /* the fiber now running */
 extern uint3 g_block_idx;
+extern uint64_t g_block_serial; /* counts the blocks run by this process: per-block state resets on a change */
 extern dim3 g_block_dim, g_grid_dim;
 
 void block_barrier();

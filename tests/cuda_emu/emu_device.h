@@ -16,6 +16,7 @@
 #include <cmath>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "tests/cuda_emu/emu.h"
 
@@ -139,6 +140,59 @@ inline void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[
         d[e] = acc;
     }
     warp_barrier(); /* nobody posts the next fragments before every lane has read these */
+}
+
+/* cp.async (kernels/cuda/cp_async.cuh): the hardware may land a copy any time between its issue and
+ * the wait that covers it; the emulator takes both ends. In even blocks (those whose threads run in
+ * ascending order) a thread's copy lands only when that thread waits for its group: a kernel that
+ * reads the destination before the wait (and a barrier) sees the old bytes. In odd blocks it lands
+ * at the issue: a kernel that overwrites a buffer other threads still read (a missing barrier
+ * before the next copy into it) corrupts their reads. Either fails its tests here. The source is
+ * read at the issue. Per thread of the block: the copies not yet landed, the groups committed. */
+struct async_copy {
+    void *dst;
+    unsigned char data[16];
+    size_t n;
+    uint64_t group;
+};
+struct async_state {
+    uint64_t serial = 0, committed = 0;
+    std::vector<async_copy> pending;
+};
+inline async_state &async_of_thread() {
+    static thread_local std::vector<async_state> st(1024);
+    async_state &a = st[g_cur->lin];
+    if (a.serial != g_block_serial) { /* a new block: the previous one's state is gone */
+        a.serial = g_block_serial;
+        a.committed = 0;
+        a.pending.clear();
+    }
+    return a;
+}
+inline void cp_async(void *dst, const void *src, size_t n) {
+    if ((g_block_idx.x + g_block_idx.y + g_block_idx.z) & 1) { /* odd block: lands now */
+        memcpy(dst, src, n);
+        return;
+    }
+    async_state &a = async_of_thread();
+    async_copy c;
+    c.dst = dst;
+    c.n = n;
+    c.group = a.committed;
+    memcpy(c.data, src, n);
+    a.pending.push_back(c);
+}
+inline void cp_async_commit() { async_of_thread().committed++; }
+/* lands every copy except those of the n_keep most recently committed groups (and uncommitted ones) */
+inline void cp_async_wait(unsigned n_keep) {
+    async_state &a = async_of_thread();
+    size_t kept = 0;
+    for (size_t i = 0; i < a.pending.size(); i++) {
+        async_copy &c = a.pending[i];
+        if (c.group + n_keep < a.committed) memcpy(c.dst, c.data, c.n);
+        else a.pending[kept++] = c;
+    }
+    a.pending.resize(kept);
 }
 } // namespace cosmos_emu
 

@@ -60,6 +60,7 @@ namespace cosmos_emu {
 
 thread_state *g_cur;
 uint3 g_block_idx;
+uint64_t g_block_serial;
 dim3 g_block_dim, g_grid_dim;
 
 namespace {
@@ -288,6 +289,7 @@ void release_stacks(unsigned n) {
  * order-dependent kernel gives wrong results whichever way its threads are numbered. */
 bool run_block(unsigned n, bool descending) {
     const unsigned bx = g_block_dim.x, by = g_block_dim.y;
+    g_block_serial++;
     for (unsigned i = 0; i < n; i++) {
         fiber &f = g_fibers[i];
         f.ts.lin = i;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/cuda/cp_async.cuh"
 #include "kernels/cuda/mma.cuh"
 
 #include <cub/block/block_reduce.cuh>
@@ -103,6 +104,33 @@ static __global__ void mma_exited_lane_kernel(float *d, const __nv_bfloat16 *a, 
     (void)a, (void)b;
     mma_bf16_16816(acc, ra, rb);
     d[threadIdx.x] = acc[0];
+}
+
+/* cp.async (kernels/cuda/cp_async.cuh): each thread copies 16 bytes of src into shared memory in two
+ * groups (first half of the block's rows, then the second half); out records what thread t's
+ * neighbour's row holds before any wait, after waiting for all but the last group (plus a barrier)
+ * and after waiting for all. */
+static __global__ void cp_async_kernel(int *out, const int4 *src) {
+    __shared__ int4 buf[64];
+    const int t = threadIdx.x, n = blockDim.x, peer = (t + 1) % n;
+    buf[t] = make_int4(0, 0, 0, 0);
+    buf[t + n] = make_int4(0, 0, 0, 0);
+    __syncthreads();
+    cp_async16(&buf[t], &src[blockIdx.x * 2 * n + t]);
+    cp_async_commit();
+    cp_async16(&buf[t + n], &src[blockIdx.x * 2 * n + n + t]);
+    cp_async_commit();
+    __syncthreads();
+    out[(blockIdx.x * n + t) * 4 + 0] = buf[peer].x;
+    __syncthreads();
+    cp_async_wait<1>();
+    __syncthreads();
+    out[(blockIdx.x * n + t) * 4 + 1] = buf[peer].x;
+    out[(blockIdx.x * n + t) * 4 + 2] = buf[peer + n].x;
+    __syncthreads();
+    cp_async_wait<0>();
+    __syncthreads();
+    out[(blockIdx.x * n + t) * 4 + 3] = buf[peer + n].x;
 }
 
 typedef cub::BlockReduce<double, 256> reduce256;
@@ -295,6 +323,26 @@ Test(cuda_emu, mma_with_an_exited_lane_is_a_fault) {
     float *d = dalloc<float>(32);
     COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, mma_exited_lane_kernel)(d, nullptr, nullptr);
     cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+}
+
+Test(cuda_emu, cp_async_lands_at_the_wait) {
+    const int B = 3, N = 32; /* three blocks: block 2's copies are not block 0's, still pending */
+    std::vector<int4> hs(B * 2 * N);
+    for (int i = 0; i < B * 2 * N; i++) hs[i] = make_int4(100 + i, 0, 0, 0);
+    int4 *ds = dalloc<int4>(B * 2 * N);
+    int *d = dalloc<int>(B * N * 4);
+    cr_assert_eq(cudaMemcpy(ds, hs.data(), sizeof(int4) * B * 2 * N, cudaMemcpyHostToDevice), cudaSuccess);
+    COSMOS_LAUNCH(B, N, 0, (cudaStream_t)0, cp_async_kernel)(d, ds);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<int> h = fetch(d, B * N * 4);
+    for (int b = 0; b < B; b++) /* even blocks: copies land at the wait; odd ones: at the issue */
+        for (int t = 0; t < N; t++) {
+            const int *r = &h[(b * N + t) * 4], peer = (t + 1) % N, g0 = 100 + b * 2 * N + peer, g1 = g0 + N;
+            cr_assert_eq(r[0], (b & 1) ? g0 : 0, "block %d thread %d: before any wait", b, t);
+            cr_assert_eq(r[1], g0, "block %d thread %d: group 0 after wait_group 1", b, t);
+            cr_assert_eq(r[2], (b & 1) ? g1 : 0, "block %d thread %d: group 1 before its wait", b, t);
+            cr_assert_eq(r[3], g1, "block %d thread %d: group 1 after wait_group 0", b, t);
+        }
 }
 
 Test(cuda_emu, graph_records_then_replays) {
