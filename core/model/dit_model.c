@@ -50,6 +50,10 @@ struct cosmos_dit {
     void *ca_kv;
     void *ws[NB];  /* the forward's buffers, sized for ws_N tokens */
     int64_t ws_N;
+    /* the RoPE tables now in ws[B_COS], ws[B_SIN]: for this latent grid and fps (rope_T 0: none). The
+     * 32 forwards of a chunk share them, so they are built and uploaded once. */
+    int64_t rope_T, rope_Hp, rope_Wp;
+    float rope_fps;
 };
 
 const struct cosmos_dit_config *cosmos_dit_get_config(const cosmos_dit_t *m) { return &m->cfg; }
@@ -500,17 +504,12 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
 
     /* host preparation: patches, RoPE tables, timestep sinusoid */
     xin = malloc(sizeof(float) * (size_t)(N * K));
-    cos_h = malloc(sizeof(float) * (size_t)(N * Dh / 2));
-    sin_h = malloc(sizeof(float) * (size_t)(N * Dh / 2));
     yh = malloc(sizeof(float) * (size_t)(N * P));
     temb_h = malloc(sizeof(float) * (size_t)D);
     CHECK_ALLOC(xin);
-    CHECK_ALLOC(cos_h);
-    CHECK_ALLOC(sin_h);
     CHECK_ALLOC(yh);
     CHECK_ALLOC(temb_h);
     CHECK(build_patches(m, x, T, H, W, tokens, Ht, Wt, xin));
-    CHECK(cosmos_dit_rope_tables(c, T, H / ps, W / ps, fps, cos_h, sin_h));
     cosmos_dit_timestep_embedding(D, c_noise, temb_h);
 
     const int64_t n_io = N * (K > P ? K : P), n_stage = n_io > D ? n_io : D; /* staged in and out */
@@ -527,6 +526,7 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
             buf[i] = NULL;
         }
         m->ws_N = 0;
+        m->rope_T = 0; /* the tables went with the buffers */
         for (int i = 0; i < NB; i++) {
             /* RoPE tables and the host staging buffer are f32 */
             const size_t es = i == B_COS || i == B_SIN || i == B_STG ? sizeof(float) : as;
@@ -549,8 +549,17 @@ cosmos_status cosmos_dit_forward(cosmos_dit_t *m, const float *x, int64_t T, int
     struct cosmos_tensor lora = cosmos_tensor_2d(buf[B_LORA], act, 1, 3 * D), e = cosmos_tensor_2d(buf[B_E], act, 1, D);
     struct cosmos_tensor r = cosmos_tensor_2d(buf[B_R], act, 1, R);
     CHECK(to_backend(be, xt, xin, buf[B_STG]));
-    CHECK(cosmos_backend_upload(be, buf[B_COS], cos_h, sizeof(float) * (size_t)(N * Dh / 2)));
-    CHECK(cosmos_backend_upload(be, buf[B_SIN], sin_h, sizeof(float) * (size_t)(N * Dh / 2)));
+    if (m->rope_T != T || m->rope_Hp != H / ps || m->rope_Wp != W / ps || m->rope_fps != fps) {
+        m->rope_T = 0;
+        cos_h = malloc(sizeof(float) * (size_t)(N * Dh / 2));
+        sin_h = malloc(sizeof(float) * (size_t)(N * Dh / 2));
+        CHECK_ALLOC(cos_h);
+        CHECK_ALLOC(sin_h);
+        CHECK(cosmos_dit_rope_tables(c, T, H / ps, W / ps, fps, cos_h, sin_h));
+        CHECK(cosmos_backend_upload(be, buf[B_COS], cos_h, sizeof(float) * (size_t)(N * Dh / 2)));
+        CHECK(cosmos_backend_upload(be, buf[B_SIN], sin_h, sizeof(float) * (size_t)(N * Dh / 2)));
+        m->rope_T = T, m->rope_Hp = H / ps, m->rope_Wp = W / ps, m->rope_fps = fps;
+    }
     CHECK(to_backend(be, temb, temb_h, buf[B_STG]));
 
     /* step 3: patch embedding */

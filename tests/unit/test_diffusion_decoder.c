@@ -84,6 +84,10 @@ Test(diffusion_decoder, guided_denoiser_matches_reference) {
         float *bx = calloc(4 * 3 * 8 * 12, sizeof *bx), *by = malloc(4 * 3 * 8 * 12 * sizeof *by);
         int32_t bt[3 * 4 * 6] = {0};
         cr_assert_eq(cosmos_dit_forward(g.m, bx, 3, 8, 12, 0.1f, g.context, g.L, bt, 4, 6, 24.0f, by), COSMOS_OK);
+        /* and the golden grid at another fps: the model keeps the RoPE tables of its last grid and fps,
+         * which the golden call below must not reuse */
+        cr_assert_eq(cosmos_dit_forward(g.m, bx, 3, 4, 6, 0.1f, g.context, g.L, bt, 2, 3, 2.0f * g.fps[0] + 1.0f, by),
+                     COSMOS_OK);
         free(bx);
         free(by);
     }
