@@ -65,12 +65,13 @@ struct cosmos_ar_model {
     double comm_s;                           /* seconds spent in communication (and waiting for it) */
     struct cosmos_tensor x, xn, q, att, tmp, h1, h3, logits, ids; /* scratch, max_chunk rows */
     struct cosmos_tensor knew, vnew;                              /* this chunk's K and V [max_chunk, Hkv*Dh] */
+    struct cosmos_tensor qkv1, h13; /* one token's q|k|v [Q + 2 Hkv*Dh] and h1|h3 [2F]: the fused decode products */
     struct cosmos_tensor logits_f32, ctx_f32; /* f32 staging when activations are not f32 (GPU) */
     struct cosmos_ar_memory mem;
 };
 
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
-    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 1, 0, 0, 0};
+    struct cosmos_ar_load_params p = {NULL, NULL, NULL, 256, 1, 0, 0, 0, 0};
     const char *g = getenv("COSMOS_CUDA_GRAPHS"); /* docs/cuda.md: off until verified on a GPU */
     p.decode_graphs = g && strcmp(g, "1") == 0;
     return p;
@@ -78,6 +79,12 @@ struct cosmos_ar_load_params cosmos_ar_load_params_default(void) {
 
 const struct cosmos_ar_config *cosmos_ar_model_config(const cosmos_ar_model_t *m) { return &m->cfg; }
 struct cosmos_ar_memory cosmos_ar_model_memory(const cosmos_ar_model_t *m) { return m->mem; }
+int cosmos_ar_model_fused_layers(const cosmos_ar_model_t *m) {
+    int n = 0;
+    for (int l = m->part.layer0; l < m->part.layer1; l++)
+        n += m->w.layers[l].wqkv.data && m->w.layers[l].w13.data;
+    return n;
+}
 
 static cosmos_status model_alloc(cosmos_ar_model_t *m, struct cosmos_tensor *t, enum cosmos_dtype dt, int ndim,
                                  int64_t d0, int64_t d1, int64_t d2, size_t *counter) {
@@ -177,7 +184,8 @@ cosmos_status cosmos_ar_memory_plan(const struct cosmos_ar_config *c, const stru
     }
     if (c->insert_cross_attn) out->context_bytes += L * (size_t)c->context_dim * a;
     const size_t rows = Tc > L ? Tc : L;
-    out->scratch_bytes = (2 * Tc * D + 2 * Tc * Q + 2 * Tc * Hkv * Dh + rows * (D > Q ? D : Q) + 2 * Tc * F + Tc * Vl) * a;
+    out->scratch_bytes = (2 * Tc * D + 2 * Tc * Q + 2 * Tc * Hkv * Dh + rows * (D > Q ? D : Q) + 2 * Tc * F +
+                          (Q + 2 * Hkv * Dh + 2 * F) + Tc * Vl) * a;
     if (act != COSMOS_F32) {
         out->scratch_bytes += Tc * Vl * f;
         if (c->insert_cross_attn) out->scratch_bytes += L * (size_t)c->context_dim * f;
@@ -224,6 +232,8 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK(cosmos_ar_weights_bind(m->h5, c, &m->part, be, &m->w));
     m->mem.weight_bytes = m->w.bytes;
     m->mem.weight_mapped_bytes = m->w.mapped_bytes;
+    if (p->unfused_decode)
+        for (int l = 0; l < c->n_layers; l++) m->w.layers[l].wqkv.data = m->w.layers[l].w13.data = NULL;
     if (p->weights_only) {
         *out = m;
         return COSMOS_OK;
@@ -295,6 +305,8 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK(model_alloc(m, &m->tmp, act, 2, rows, D > Q ? D : Q, 1, sc));
     CHECK(model_alloc(m, &m->h1, act, 2, Tc, F, 1, sc));
     CHECK(model_alloc(m, &m->h3, act, 2, Tc, F, 1, sc));
+    CHECK(model_alloc(m, &m->qkv1, act, 2, 1, Q + 2 * Hkv * Dh, 1, sc));
+    CHECK(model_alloc(m, &m->h13, act, 2, 1, 2 * F, 1, sc));
     CHECK(model_alloc(m, &m->logits, act, 2, Tc, m->Vl, 1, sc));
     if (act != COSMOS_F32) {
         CHECK(model_alloc(m, &m->logits_f32, COSMOS_F32, 2, Tc, m->Vl, 1, sc));
@@ -323,6 +335,8 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     CHECK_ALLOC(m->graphs);
     CHECK_ALLOC(m->graph_params);
     if (m->use_graphs) LOG_INFO0("decode steps replay CUDA graphs (one per sequence slot)");
+    LOG_DEBUG("decode: q|k|v and w1|w3 by one product each in %d of this rank's %d layers",
+              cosmos_ar_model_fused_layers(m), m->part.layer1 - m->part.layer0);
     *out = m;
     m = NULL;
 fail:
@@ -384,6 +398,10 @@ static struct cosmos_tensor heads(struct cosmos_tensor t, int64_t T, int64_t n, 
 }
 static struct cosmos_tensor rows2(struct cosmos_tensor t, int64_t T, int64_t cols) {
     return cosmos_tensor_2d(t.data, t.dtype, T, cols);
+}
+/* Columns [c0, c0 + n) of a one-row activation [1, cols], as a [1, n] tensor. */
+static struct cosmos_tensor row_view(struct cosmos_tensor t, int64_t c0, int64_t n) {
+    return cosmos_tensor_2d((char *)t.data + (size_t)c0 * cosmos_dtype_size(t.dtype), t.dtype, 1, n);
 }
 
 cosmos_status cosmos_ar_set_context(cosmos_ar_model_t *m, const float *ctx, int n_ctx, int ctx_dim) {
@@ -540,9 +558,9 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
     const float eps = (float)c->norm_eps;
     struct cosmos_tensor ids = cosmos_tensor_1d(m->ids.data, COSMOS_I32, T);
     struct cosmos_tensor x = rows2(m->x, T, D), xn = rows2(m->xn, T, D), tmp = rows2(m->tmp, T, D);
-    struct cosmos_tensor q = rows2(m->q, T, H * Dh), att = rows2(m->att, T, H * Dh);
-    struct cosmos_tensor h1 = rows2(m->h1, T, F), h3 = rows2(m->h3, T, F);
-    struct cosmos_tensor knew = rows2(m->knew, T, Hkv * Dh), vnew = rows2(m->vnew, T, Hkv * Dh);
+    struct cosmos_tensor q_rows = rows2(m->q, T, H * Dh), att = rows2(m->att, T, H * Dh);
+    struct cosmos_tensor h1_rows = rows2(m->h1, T, F), h3_rows = rows2(m->h3, T, F);
+    struct cosmos_tensor k_rows = rows2(m->knew, T, Hkv * Dh), v_rows = rows2(m->vnew, T, Hkv * Dh);
     if (m->part.first_stage) {
         if (tokens) CHECK(upload_ids(m, tokens, T));
         CHECK(cosmos_op_embedding(be, x, m->w.tok_embeddings, ids));
@@ -556,11 +574,19 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
         /* self-attention: this chunk's K and V (post-norm, post-RoPE K) go to the cache rows of
          * their positions, then the queries attend the cache over [0, pos] */
         const struct cosmos_tensor kcache = m->k_cache[slot(m, l)], vcache = m->v_cache[slot(m, l)];
-        struct cosmos_tensor kh = heads(knew, T, Hkv, Dh);
         CHECK(cosmos_op_rmsnorm(be, xn, x, L->attention_norm, eps));
-        CHECK(cosmos_op_matmul(be, q, xn, L->wq));
-        CHECK(cosmos_op_matmul(be, knew, xn, L->wk));
-        CHECK(cosmos_op_matmul(be, vnew, xn, L->wv));
+        struct cosmos_tensor q = q_rows, knew = k_rows, vnew = v_rows;
+        if (T == 1 && L->wqkv.data) { /* one token: q, k and v by one product, then three views of it */
+            CHECK(cosmos_op_matmul(be, m->qkv1, xn, L->wqkv));
+            q = row_view(m->qkv1, 0, H * Dh);
+            knew = row_view(m->qkv1, H * Dh, Hkv * Dh);
+            vnew = row_view(m->qkv1, (H + Hkv) * Dh, Hkv * Dh);
+        } else {
+            CHECK(cosmos_op_matmul(be, q, xn, L->wq));
+            CHECK(cosmos_op_matmul(be, knew, xn, L->wk));
+            CHECK(cosmos_op_matmul(be, vnew, xn, L->wv));
+        }
+        struct cosmos_tensor kh = heads(knew, T, Hkv, Dh);
         if (c->use_qk_normalization) { /* QK-norm then RoPE (fused on the GPU) */
             CHECK(cosmos_op_qk_norm_rope(be, heads(q, T, H, Dh), L->q_norm, eps, m->rope_cos, m->rope_sin, pos0));
             CHECK(cosmos_op_qk_norm_rope(be, kh, L->k_norm, eps, m->rope_cos, m->rope_sin, pos0));
@@ -586,8 +612,15 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
             CHECK(cosmos_op_add(be, x, x, tmp));
         }
         CHECK(cosmos_op_rmsnorm(be, xn, x, L->ffn_norm, eps));
-        CHECK(cosmos_op_matmul(be, h1, xn, L->w1));
-        CHECK(cosmos_op_matmul(be, h3, xn, L->w3));
+        struct cosmos_tensor h1 = h1_rows, h3 = h3_rows;
+        if (T == 1 && L->w13.data) { /* one token: h1 and h3 by one product */
+            CHECK(cosmos_op_matmul(be, m->h13, xn, L->w13));
+            h1 = row_view(m->h13, 0, F);
+            h3 = row_view(m->h13, F, F);
+        } else {
+            CHECK(cosmos_op_matmul(be, h1, xn, L->w1));
+            CHECK(cosmos_op_matmul(be, h3, xn, L->w3));
+        }
         CHECK(cosmos_op_silu_mul(be, h1, h1, h3));
         CHECK(cosmos_op_matmul(be, tmp, h1, L->w2));
         CHECK(tp_allreduce(m, tmp));

@@ -35,8 +35,14 @@ struct cosmos_ar_load_params {
                         * CUDA graph where the backend has graphs and tp = pp = 1; default from the
                         * environment: COSMOS_CUDA_GRAPHS=1 (off otherwise, docs/cuda.md) */
     int devpos_decode; /* the same device-position step without graphs (tests: any backend) */
+    int unfused_decode; /* one-token steps multiply by wq, wk, wv (w1, w3) one at a time even where the
+                         * binding put them back to back (tests: the fused products give the same) */
 };
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void);
+/* Layers of this rank whose one-token steps (decode) compute q|k|v and h1|h3 by one product each
+ * (struct cosmos_ar_layer_weights wqkv, w13): a device backend's weight arena has them back to back
+ * whenever their sizes are multiples of 256 bytes (the official models: always). */
+int cosmos_ar_model_fused_layers(const cosmos_ar_model_t *m);
 
 struct cosmos_ar_memory {
     size_t weight_bytes;        /* all weight tensors this rank holds (its shards under TP) */

@@ -113,6 +113,19 @@ cosmos_status cosmos_ar_weights_bytes(const struct cosmos_ar_config *cfg, const 
     return st;
 }
 
+/* The n bf16 matrices [rows_i, K] as one [sum rows_i, K] tensor when each starts where the one before
+ * it ends (same K); a tensor with data NULL otherwise. */
+static struct cosmos_tensor back_to_back(const struct cosmos_tensor *t, int n) {
+    struct cosmos_tensor none = {0};
+    int64_t rows = 0;
+    for (int i = 0; i < n; i++) {
+        if (!t[i].data || t[i].ndim != 2 || t[i].dtype != COSMOS_BF16 || t[i].shape[1] != t[0].shape[1]) return none;
+        if (i && (const char *)t[i].data != (const char *)t[i - 1].data + cosmos_tensor_bytes(&t[i - 1])) return none;
+        rows += t[i].shape[0];
+    }
+    return cosmos_tensor_2d(t[0].data, COSMOS_BF16, rows, t[0].shape[1]);
+}
+
 #define ARENA_ALIGN ((size_t)256) /* every weight of the device arena starts on a 256-byte boundary */
 
 cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_config *cfg,
@@ -201,6 +214,12 @@ cosmos_status cosmos_ar_weights_bind(cosmos_h5_t *h5, const struct cosmos_ar_con
         w->bytes += bytes;
         *sp->dst = sp->ndim == 2 ? cosmos_tensor_2d(data, COSMOS_BF16, local[0], local[1])
                                  : cosmos_tensor_1d(data, COSMOS_BF16, local[0]);
+    }
+    for (int l = part->layer0; l < part->layer1; l++) {
+        struct cosmos_ar_layer_weights *L = &w->layers[l];
+        const struct cosmos_tensor qkv[3] = {L->wq, L->wk, L->wv}, ffn[2] = {L->w1, L->w3};
+        L->wqkv = back_to_back(qkv, 3);
+        L->w13 = back_to_back(ffn, 2);
     }
 fail:
     cosmos_h5_free_names(names, n_names);

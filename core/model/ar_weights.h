@@ -12,6 +12,11 @@ struct cosmos_ar_layer_weights {
     struct cosmos_tensor attention_norm, wq, wk, wv, wo, q_norm, k_norm;
     struct cosmos_tensor cross_attention_norm, xwq, xwk, xwv, xwo, xq_norm, xk_norm; /* V2W layers */
     struct cosmos_tensor ffn_norm, w1, w2, w3;
+    /* wq|wk|wv and w1|w3 as one [rows, dim] matrix each, where the binding placed them back to back
+     * (the device arena does whenever their sizes are multiples of its 256-byte alignment); data
+     * NULL otherwise. The decode step's one-token products use them: one GEMV instead of three or
+     * two (cosmos_ar_weights_bind). */
+    struct cosmos_tensor wqkv, w13;
 };
 
 struct cosmos_ar_weights {
