@@ -13,7 +13,8 @@
  * tile, the next one's K and V rows travel into the other buffers by cp.async (16-byte copies;
  * rows padded to Dh+8 bf16, so the fragment reads of the 8 row groups fall in different banks; rows
  * past the last key are zeros), and each warp
- *  - computes its 16 x 64 scores S = Q K^T with Dh/16 x 8 mma (K rows are B's columns),
+ *  - computes its 16 x 64 scores S = Q K^T with Dh/16 x 8 mma (K rows are B's columns; their
+ *    fragments come by ldmatrix, two 8-key blocks per instruction),
  *  - masks (causal: key > pos0+t; keys past S) to -inf and scales by log2(e)/sqrt(Dh),
  *  - updates the online softmax per row in registers: the row max over the quad of lanes that
  *    holds the row (two shuffles), rescale of the running sum and of the output accumulators,
@@ -21,7 +22,7 @@
  *    convex combination of V rows whatever the rounding),
  *  - multiplies P V with 4 x Dh/8 mma: the score accumulators of two adjacent 8-key blocks are, as
  *    registers, an A fragment of 16 keys (the FlashAttention-2 identity of the C and A layouts);
- *    V's B fragments pair the bf16 of two key rows.
+ *    V's B fragments come by the transposing ldmatrix (V is stored key-major).
  * The output rows are divided by their sums (a row with no key, non-causal S = 0, gets zeros) and
  * stored as bf16 pairs. Shared memory: 4 x 64 x (Dh+8) bf16 (68 KiB at Dh = 128, past 48 KiB by
  * cudaFuncSetAttribute; three blocks fit an SM, as the registers allow).
@@ -94,7 +95,7 @@ static __device__ __forceinline__ void issue_kv_tile(uint16_t *ks, uint16_t *vs,
 static __device__ __forceinline__ uint32_t lds32(const uint16_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
 
 template <int DH>
-static __global__ void __launch_bounds__(AM_THREADS)
+static __global__ void __launch_bounds__(AM_THREADS, 2)
     attention_mma_kernel(cosmos_bf16 *__restrict__ out, const cosmos_bf16 *__restrict__ q,
                          const cosmos_bf16 *__restrict__ k, const cosmos_bf16 *__restrict__ v, int H, int Hkv,
                          int64_t T, int64_t S, int64_t pos0, int causal, float scale_log2,
@@ -157,15 +158,19 @@ static __global__ void __launch_bounds__(AM_THREADS)
         /* S = Q K^T: 16 rows x 64 keys */
         float s[C::NT][4];
 #pragma unroll
-        for (int nt = 0; nt < C::NT; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-            const uint16_t *kr = ks + (nt * 8 + g) * C::LD + 2 * c;
+        for (int nt = 0; nt < C::NT; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+        /* B fragments of two 8-key blocks per ldmatrix: matrix j (lanes 8j..8j+7) holds keys
+         * (nt + j/2)*8 + 0..7, dims kc*16 + (j%2)*8 + 0..7 */
+        const uint16_t *kl = ks + ((lane / 16) * 8 + lane % 8) * C::LD + ((lane / 8) % 2) * 8;
+#pragma unroll
+        for (int nt = 0; nt < C::NT; nt += 2)
 #pragma unroll
             for (int kc = 0; kc < C::KC; kc++) {
-                const uint32_t bk[2] = {lds32(kr + kc * 16), lds32(kr + kc * 16 + 8)};
+                uint32_t bk[4];
+                ldmatrix_x4<false>(bk, kl + nt * 8 * C::LD + kc * 16);
                 mma_bf16_16816(s[nt], qa[kc], bk);
+                mma_bf16_16816(s[nt + 1], qa[kc], bk + 2);
             }
-        }
         /* mask, scale, row maxima (rows g: elements 0, 1; g+8: elements 2, 3) */
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -208,13 +213,15 @@ static __global__ void __launch_bounds__(AM_THREADS)
                     pa[2 * half + r] = pk;
                 }
             }
-            const uint16_t *v0 = vs + (kc * 16 + 2 * c) * C::LD + g;
+            /* V's B fragments, two 8-column blocks per transposing ldmatrix: matrix j holds keys
+             * kc*16 + (j%2)*8 + 0..7, dims (dt + j/2)*8 + 0..7 */
+            const uint16_t *vl = vs + (kc * 16 + ((lane / 8) % 2) * 8 + lane % 8) * C::LD + (lane / 16) * 8;
 #pragma unroll
-            for (int dt = 0; dt < C::DT; dt++) {
-                const uint16_t *vp = v0 + dt * 8;
-                const uint32_t bv[2] = {(uint32_t)vp[0] | ((uint32_t)vp[C::LD] << 16),
-                                        (uint32_t)vp[8 * C::LD] | ((uint32_t)vp[9 * C::LD] << 16)};
+            for (int dt = 0; dt < C::DT; dt += 2) {
+                uint32_t bv[4];
+                ldmatrix_x4<true>(bv, vl + dt * 8);
                 mma_bf16_16816(o[dt], pa, bv);
+                mma_bf16_16816(o[dt + 1], pa, bv + 2);
             }
         }
         __syncthreads(); /* this tile's buffers are free for the tile after next */

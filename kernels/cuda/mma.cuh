@@ -8,7 +8,7 @@
  *   a[2] = A[g][2c+8, 2c+9]    a[3] = A[g+8][2c+8, 2c+9]
  *   b[0] = B[2c, 2c+1][g]      b[1] = B[2c+8, 2c+9][g]
  *   d[0], d[1] = D[g][2c, 2c+1]   d[2], d[3] = D[g+8][2c, 2c+1]
- * Every lane of the warp must execute the call together (no lane may have exited or diverged).
+ * (ldmatrix_x4 below loads such registers from shared memory.) Every lane of the warp must execute the call together (no lane may have exited or diverged).
  * The CUDA emulator (tests/cuda_emu/emu_device.h) implements the same contract as a warp
  * collective, so a kernel using it runs there too; the caller checks the device's compute
  * capability (>= 8.0) before launching such a kernel. */
@@ -32,6 +32,36 @@ static __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t
 #else
     (void)d, (void)a, (void)b;
     __trap(); /* unreachable: the launchers refuse devices below sm_80 */
+#endif
+}
+#endif
+
+/* ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: four 8 x 8 matrices of 16-bit elements from
+ * shared memory, matrix i's row j at the address lane 8i + j passes (16-byte aligned; the 8
+ * elements of the row contiguous). Lane (g = lane / 4, c = lane % 4) receives in r[i] matrix i's
+ * elements [g][2c], [g][2c+1] (an mma A or B fragment register of a row-major operand), or with
+ * trans its elements [2c][g], [2c+1][g] (the B fragment of a matrix stored k-major, as V). */
+#ifdef COSMOS_CUDA_EMU
+template <bool TRANS>
+static inline void ldmatrix_x4(uint32_t r[4], const void *row) {
+    ::cosmos_emu::ldmatrix_x4(r, row, TRANS);
+}
+#else
+template <bool TRANS>
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *row) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    if constexpr (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+#else
+    (void)r, (void)row;
+    __trap();
 #endif
 }
 #endif

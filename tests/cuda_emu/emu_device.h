@@ -142,6 +142,33 @@ inline void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[
     warp_barrier(); /* nobody posts the next fragments before every lane has read these */
 }
 
+/* ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16 (kernels/cuda/mma.cuh) as a warp collective:
+ * every lane posts its row address, then reads its four registers from the rows the warp posted
+ * (matrix i's row j from lane 8i + j). A row address not 16-byte aligned is a fault, as on a GPU. */
+inline void ldmatrix_x4(uint32_t r[4], const void *row, bool trans) {
+    static thread_local const unsigned char *addr[1024];
+    const unsigned me = g_cur->lin, lane = me % 32, base = me - lane;
+    if ((uintptr_t)row % 16) kernel_fault("ldmatrix with a row address not 16-byte aligned");
+    addr[me] = static_cast<const unsigned char *>(row);
+    warp_barrier();
+    for (unsigned l = 0; l < 32; l++)
+        if (base + l >= g_block_dim.x * g_block_dim.y * g_block_dim.z || lane_exited(base + l)) {
+            kernel_fault("ldmatrix with a lane of the warp exited or missing");
+            break;
+        }
+    const unsigned g = lane / 4, c = lane % 4;
+    for (int i = 0; i < 4; i++) {
+        uint16_t e[2];
+        for (int h = 0; h < 2; h++) { /* element [g][2c+h], or [2c+h][g] transposed */
+            const unsigned rowi = trans ? 2 * c + (unsigned)h : g, col = trans ? g : 2 * c + (unsigned)h;
+            const unsigned char *p = addr[base + 8 * (unsigned)i + rowi];
+            memcpy(&e[h], p ? p + 2 * col : (const unsigned char *)"\0\0", 2);
+        }
+        r[i] = (uint32_t)e[0] | ((uint32_t)e[1] << 16);
+    }
+    warp_barrier(); /* nobody posts the next addresses before every lane has read these */
+}
+
 /* cp.async (kernels/cuda/cp_async.cuh): the hardware may land a copy any time between its issue and
  * the wait that covers it; the emulator takes both ends. In even blocks (those whose threads run in
  * ascending order) a thread's copy lands only when that thread waits for its group: a kernel that

@@ -97,6 +97,27 @@ static __global__ void mma_kernel(float *d, const __nv_bfloat16 *a, const __nv_b
     mma_bf16_16816(acc, ra, rb);
     for (int i = 0; i < 4; i++) d[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)] = acc[i];
 }
+/* ldmatrix (kernels/cuda/mma.cuh): matrix i (8 x 8 of 16-bit) at smem rows 8i..8i+7, element [j][k]
+ * = 64 i + 8 j + k; lane 8i + j passes row j of matrix i; out[lane][i] = register i (plain), then
+ * out[32 + lane][i] = register i (transposed). Rows 24 elements apart: 16-byte aligned, padded. */
+static __global__ void ldmatrix_kernel(uint32_t *out) {
+    __shared__ __align__(16) uint16_t m[32 * 24];
+    const int lane = threadIdx.x;
+    for (int r = 0; r < 32; r++)
+        if (lane < 8) m[r * 24 + lane] = (uint16_t)((r / 8) * 64 + (r % 8) * 8 + lane);
+    __syncthreads();
+    uint32_t r[4];
+    ldmatrix_x4<false>(r, &m[(8 * (lane / 8) + lane % 8) * 24]);
+    for (int i = 0; i < 4; i++) out[lane * 4 + i] = r[i];
+    ldmatrix_x4<true>(r, &m[(8 * (lane / 8) + lane % 8) * 24]);
+    for (int i = 0; i < 4; i++) out[(32 + lane) * 4 + i] = r[i];
+}
+static __global__ void ldmatrix_misaligned_kernel(uint32_t *out) {
+    __shared__ __align__(16) uint16_t m[32 * 24];
+    uint32_t r[4];
+    ldmatrix_x4<false>(r, &m[threadIdx.x * 24 + 1]);
+    out[threadIdx.x] = r[0];
+}
 static __global__ void mma_exited_lane_kernel(float *d, const __nv_bfloat16 *a, const __nv_bfloat16 *b) {
     if (threadIdx.x == 7) return;
     uint32_t ra[4] = {0, 0, 0, 0}, rb[2] = {0, 0};
@@ -317,6 +338,29 @@ Test(cuda_emu, mma_bf16_m16n8k16_matches_a_matmul) {
                 cr_assert_eq(h[w * 128 + r * 8 + n], (float)ref, "warp %d D[%d][%d]: %g, want %g", w, r, n,
                              h[w * 128 + r * 8 + n], ref);
             }
+}
+
+Test(cuda_emu, ldmatrix_gives_the_ptx_fragments) {
+    uint32_t *d = dalloc<uint32_t>(64 * 4);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, ldmatrix_kernel)(d);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<uint32_t> h = fetch(d, 64 * 4);
+    for (int lane = 0; lane < 32; lane++) {
+        const int g = lane / 4, c = lane % 4; /* the PTX ISA: "row = groupID, col = threadID_in_group * 2 + i" */
+        for (int i = 0; i < 4; i++) {
+            const uint32_t plain = (uint32_t)(64 * i + 8 * g + 2 * c) | (uint32_t)(64 * i + 8 * g + 2 * c + 1) << 16;
+            const uint32_t trans = (uint32_t)(64 * i + 8 * (2 * c) + g) | (uint32_t)(64 * i + 8 * (2 * c + 1) + g) << 16;
+            cr_assert_eq(h[lane * 4 + i], plain, "lane %d register %d: %#x, want %#x", lane, i, h[lane * 4 + i], plain);
+            cr_assert_eq(h[(32 + lane) * 4 + i], trans, "lane %d register %d (trans): %#x, want %#x", lane, i,
+                         h[(32 + lane) * 4 + i], trans);
+        }
+    }
+}
+
+Test(cuda_emu, ldmatrix_with_a_misaligned_row_is_a_fault) {
+    uint32_t *d = dalloc<uint32_t>(32);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, ldmatrix_misaligned_kernel)(d);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
 }
 
 Test(cuda_emu, mma_with_an_exited_lane_is_a_fault) {
