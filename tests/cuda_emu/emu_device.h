@@ -108,6 +108,16 @@ static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 3
 }
 
 namespace cosmos_emu {
+/* A warp-wide instruction needs all 32 lanes of the warp starting at thread `base` (of n in the
+ * block) live: a fault (`what`) otherwise. */
+inline void require_full_warp(unsigned base, unsigned n, const char *what) {
+    for (unsigned l = 0; l < 32; l++)
+        if (base + l >= n || lane_exited(base + l)) {
+            kernel_fault(what);
+            return;
+        }
+}
+
 /* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (kernels/cuda/mma.cuh) as a warp collective:
  * every lane posts its A and B registers, then computes its four D elements from the whole warp's,
  * reading the fragment layout of the PTX ISA backwards (which lane and register hold A[r][k] and
@@ -120,11 +130,7 @@ inline void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[
     frag[me][4] = b[0];
     frag[me][5] = b[1];
     warp_barrier();
-    for (unsigned l = 0; l < 32; l++)
-        if (base + l >= n || lane_exited(base + l)) {
-            kernel_fault("mma.sync with a lane of the warp exited or missing");
-            break;
-        }
+    require_full_warp(base, n, "mma.sync with a lane of the warp exited or missing");
     const auto half = [](uint32_t r, int k) { return __uint_as_float(k & 1 ? r & 0xffff0000u : r << 16); };
     const unsigned g = lane / 4, c = lane % 4;
     for (int e = 0; e < 4; e++) {
@@ -151,11 +157,8 @@ inline void ldmatrix_x4(uint32_t r[4], const void *row, bool trans) {
     if ((uintptr_t)row % 16) kernel_fault("ldmatrix with a row address not 16-byte aligned");
     addr[me] = static_cast<const unsigned char *>(row);
     warp_barrier();
-    for (unsigned l = 0; l < 32; l++)
-        if (base + l >= g_block_dim.x * g_block_dim.y * g_block_dim.z || lane_exited(base + l)) {
-            kernel_fault("ldmatrix with a lane of the warp exited or missing");
-            break;
-        }
+    require_full_warp(base, g_block_dim.x * g_block_dim.y * g_block_dim.z,
+                      "ldmatrix with a lane of the warp exited or missing");
     const unsigned g = lane / 4, c = lane % 4;
     for (int i = 0; i < 4; i++) {
         uint16_t e[2];
