@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common.threads;
     CHECK(cosmos_backend_create(common.backend, &bp, &be));
-    if (!cosmos_backend_is_host(be) && !strncmp(cosmos_backend_name(be), "cuda", 4)) {
+    if (!strncmp(cosmos_backend_name(be), "cuda", 4)) { /* the f32 kernel on a second backend: the peer */
         const char *prev = getenv("COSMOS_CUDA_ATTENTION");
         char *saved = prev ? strdup(prev) : NULL;
         setenv("COSMOS_CUDA_ATTENTION", "f32", 1);

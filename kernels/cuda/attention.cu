@@ -426,25 +426,11 @@ static __global__ void __launch_bounds__(PF_THREADS)
 
 /* ---- host side ---- */
 
-/* Cached per-device attributes: the SM count and the opt-in shared memory per block (0: not yet
- * queried). Queried once per device; a failed query is not cached and gives the fallback. */
-#define ATT_MAX_DEVICES 64
+/* Cached per-device attributes (cosmos_cuda_device_attr): the SM count and the opt-in shared memory
+ * per block. */
+#define ATT_MAX_DEVICES COSMOS_CUDA_MAX_DEVICES
 static std::atomic<int> g_sm_count[ATT_MAX_DEVICES], g_smem_optin[ATT_MAX_DEVICES];
 
-static int device_attr(std::atomic<int> *cache, enum cudaDeviceAttr attr, int fallback) {
-    int dev = 0, val = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) {
-        (void)cudaGetLastError(); /* do not leave it for the launch check */
-        return fallback;
-    }
-    if (dev >= 0 && dev < ATT_MAX_DEVICES && (val = cache[dev].load(std::memory_order_relaxed)) > 0) return val;
-    if (cudaDeviceGetAttribute(&val, attr, dev) != cudaSuccess || val <= 0) {
-        (void)cudaGetLastError();
-        return fallback;
-    }
-    if (dev >= 0 && dev < ATT_MAX_DEVICES) cache[dev].store(val, std::memory_order_relaxed);
-    return val;
-}
 
 /* How a shape is served: the decode kernel (with its head chunking and key splits) or prefill. */
 struct att_plan {
@@ -477,7 +463,7 @@ static void plan_splits(struct att_plan *p, int64_t T, int64_t H, int64_t Hkv, i
     int64_t max_keys = causal ? pos0 + T : S; /* keys of the last token */
     if (max_keys < 1) max_keys = 1;           /* S = 0: one empty split */
     const int64_t blocks = T * Hkv * p->n_hc;
-    const int64_t target = (int64_t)blocks_per_sm * device_attr(g_sm_count, cudaDevAttrMultiProcessorCount, 132);
+    const int64_t target = (int64_t)blocks_per_sm * cosmos_cuda_device_attr(g_sm_count, cudaDevAttrMultiProcessorCount, 132);
     int64_t n = target / blocks;
     if (n > max_keys / DEC_MIN_KEYS) n = max_keys / DEC_MIN_KEYS;
     if (n < 1) n = 1;
@@ -567,7 +553,7 @@ static cosmos_status launch_prefill(cosmos_bf16 *out, const cosmos_bf16 *q, cons
                                     int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
                                     float scale, const int64_t *d_pos, cudaStream_t stream) {
     const size_t smem = sizeof(float) * prefill_cfg<DMAX>::SMEM_FLOATS;
-    if (smem > (size_t)device_attr(g_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 48 * 1024))
+    if (smem > (size_t)cosmos_cuda_device_attr(g_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 48 * 1024))
         return COSMOS_ERR_UNSUPPORTED; /* Dh 129..256 on a GPU with under 140 KiB per block */
     cosmos_status st = COSMOS_OK;
     if (smem > 48 * 1024) {
@@ -618,9 +604,11 @@ extern "C" cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf
         return decode_hb<float>(&p, out, ws, ws_bytes, q, (const float *)k, (const float *)v, T, H, Hkv, Dh, S, pos0,
                                 causal, vec, scale, d_pos, stream);
     }
-    if (mma && cosmos_cuda_attention_mma_serves(kv_dtype, Dh, out, q, k, v))
-        return cosmos_cuda_attention_mma(out, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T, H, Hkv, Dh, S, pos0,
-                                         causal, d_pos, stream);
+    if (mma && kv_dtype == COSMOS_BF16) { /* the tensor-core kernel where it serves the shape */
+        const cosmos_status st = cosmos_cuda_attention_mma(out, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T,
+                                                           H, Hkv, Dh, S, pos0, causal, d_pos, stream);
+        if (st != COSMOS_ERR_UNSUPPORTED) return st;
+    }
     if (kv_dtype == COSMOS_BF16)
         return prefill_dmax<cosmos_bf16>(out, q, (const cosmos_bf16 *)k, (const cosmos_bf16 *)v, T, H, Hkv, Dh, S,
                                          pos0, causal, scale, d_pos, stream);

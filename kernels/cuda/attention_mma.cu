@@ -33,8 +33,6 @@
  * Dh, unaligned pointers, a device below sm_80. */
 #include <math.h>
 
-#include <atomic>
-
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cp_async.cuh"
 #include "kernels/cuda/mma.cuh"
@@ -259,26 +257,13 @@ static cosmos_status launch_mma(cosmos_bf16 *out, const cosmos_bf16 *q, const co
     return CUDA_LAUNCH_STATUS("attention_mma_kernel");
 }
 
-#define AM_MAX_DEVICES 64
-static std::atomic<int> g_am_major[AM_MAX_DEVICES]; /* compute capability major + 1 per device (0: not queried) */
+static std::atomic<int> g_am_major[COSMOS_CUDA_MAX_DEVICES]; /* compute capability major per device */
 
 extern "C" int cosmos_cuda_attention_mma_serves(enum cosmos_dtype kv_dtype, int64_t Dh, const void *out, const void *q,
                                                  const void *k, const void *v) {
     if (kv_dtype != COSMOS_BF16 || (Dh != 16 && Dh != 32 && Dh != 64 && Dh != 128)) return 0;
     if ((((uintptr_t)out | (uintptr_t)q | (uintptr_t)k | (uintptr_t)v) & 15u) != 0) return 0;
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    if (dev < AM_MAX_DEVICES && g_am_major[dev]) return g_am_major[dev] - 1 >= 8;
-    int major = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    if (dev < AM_MAX_DEVICES) g_am_major[dev] = major + 1;
-    return major >= 8;
+    return cosmos_cuda_device_attr(g_am_major, cudaDevAttrComputeCapabilityMajor, 0) >= 8;
 }
 
 extern "C" cosmos_status cosmos_cuda_attention_mma(cosmos_bf16 *out, const cosmos_bf16 *q, const cosmos_bf16 *k,

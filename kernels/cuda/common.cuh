@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <atomic>
+
 #include "kernels/cuda/cuda_ops.h"
 
 #define COSMOS_WARP 32
@@ -70,6 +72,25 @@ static inline cosmos_status cosmos_cuda_smem_optin(K *kernel, size_t smem) {
     }
     return cosmos_cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
                              "cudaFuncSetAttribute", __FILE__, __LINE__);
+}
+
+/* Host side: a device attribute of the current device, cached per device in cache[] (an array of
+ * COSMOS_CUDA_MAX_DEVICES, 0: not yet queried); queried once per device. A failed query (or a
+ * value <= 0) is not cached and gives the fallback. */
+#define COSMOS_CUDA_MAX_DEVICES 64
+static inline int cosmos_cuda_device_attr(std::atomic<int> *cache, enum cudaDeviceAttr attr, int fallback) {
+    int dev = 0, val = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        (void)cudaGetLastError(); /* do not leave it for the launch check */
+        return fallback;
+    }
+    if (dev >= 0 && dev < COSMOS_CUDA_MAX_DEVICES && (val = cache[dev].load(std::memory_order_relaxed)) > 0) return val;
+    if (cudaDeviceGetAttribute(&val, attr, dev) != cudaSuccess || val <= 0) {
+        (void)cudaGetLastError();
+        return fallback;
+    }
+    if (dev >= 0 && dev < COSMOS_CUDA_MAX_DEVICES) cache[dev].store(val, std::memory_order_relaxed);
+    return val;
 }
 
 /* Blocks for a grid-stride loop over n elements: enough to fill the GPU, capped. */

@@ -109,13 +109,14 @@ static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 3
 
 namespace cosmos_emu {
 /* A warp-wide instruction needs all 32 lanes of the warp starting at thread `base` (of n in the
- * block) live: a fault (`what`) otherwise. */
-inline void require_full_warp(unsigned base, unsigned n, const char *what) {
+ * block) live: a fault (`what`) and false otherwise. */
+inline bool require_full_warp(unsigned base, unsigned n, const char *what) {
     for (unsigned l = 0; l < 32; l++)
         if (base + l >= n || lane_exited(base + l)) {
             kernel_fault(what);
-            return;
+            return false;
         }
+    return true;
 }
 
 /* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (kernels/cuda/mma.cuh) as a warp collective:
@@ -152,20 +153,20 @@ inline void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[
  * every lane posts its row address, then reads its four registers from the rows the warp posted
  * (matrix i's row j from lane 8i + j). A row address not 16-byte aligned is a fault, as on a GPU. */
 inline void ldmatrix_x4(uint32_t r[4], const void *row, bool trans) {
-    static thread_local const unsigned char *addr[1024];
+    uint64_t *slot = exchange_slots(); /* one per thread, as for shuffles: the row addresses */
     const unsigned me = g_cur->lin, lane = me % 32, base = me - lane;
     if ((uintptr_t)row % 16) kernel_fault("ldmatrix with a row address not 16-byte aligned");
-    addr[me] = static_cast<const unsigned char *>(row);
+    slot[me] = (uint64_t)(uintptr_t)row;
     warp_barrier();
-    require_full_warp(base, g_block_dim.x * g_block_dim.y * g_block_dim.z,
-                      "ldmatrix with a lane of the warp exited or missing");
+    const bool full = require_full_warp(base, g_block_dim.x * g_block_dim.y * g_block_dim.z,
+                                        "ldmatrix with a lane of the warp exited or missing");
     const unsigned g = lane / 4, c = lane % 4;
     for (int i = 0; i < 4; i++) {
-        uint16_t e[2];
-        for (int h = 0; h < 2; h++) { /* element [g][2c+h], or [2c+h][g] transposed */
+        uint16_t e[2] = {0, 0};
+        for (int h = 0; h < 2 && full; h++) { /* element [g][2c+h], or [2c+h][g] transposed */
             const unsigned rowi = trans ? 2 * c + (unsigned)h : g, col = trans ? g : 2 * c + (unsigned)h;
-            const unsigned char *p = addr[base + 8 * (unsigned)i + rowi];
-            memcpy(&e[h], p ? p + 2 * col : (const unsigned char *)"\0\0", 2);
+            const unsigned char *p = (const unsigned char *)(uintptr_t)slot[base + 8 * (unsigned)i + rowi];
+            memcpy(&e[h], p + 2 * col, 2);
         }
         r[i] = (uint32_t)e[0] | ((uint32_t)e[1] << 16);
     }
