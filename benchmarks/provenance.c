@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/dtype.h"
 #include "core/log.h"
 #include "core/process.h"
+#include "core/rng.h"
 #include "core/system_info.h"
 #include "cosmos_build_config.h"
 #include "kernels/cpu/cpu_sgemm.h"
@@ -109,3 +111,68 @@ cosmos_status bench_f32_gemm_gflops(cosmos_backend_t *be, int64_t M, int64_t N, 
     *gflops = bench_sgemm_gflops((int)M, (int)N, (int)K, 3);
     return COSMOS_OK;
 }
+
+static double host_read_gbs(size_t bytes, int reps) {
+    const size_t n = bytes / sizeof(float);
+    float *buf = malloc(n * sizeof(float));
+    if (!buf) return 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    double best = 1e30, sink = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = cosmos_now_s(), s = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : s)
+        for (size_t i = 0; i < n; i++) s += buf[i];
+        const double dt = cosmos_now_s() - t0;
+        sink += s;
+        if (dt < best) best = dt;
+    }
+    free(buf);
+    if (sink == -1) printf("%g", sink);
+    return (double)bytes / best / 1e9;
+}
+
+static double device_copy_gbs(cosmos_backend_t *be, size_t bytes, int reps) {
+    void *a = NULL, *b = NULL;
+    double best = 1e30;
+    const int64_t n = (int64_t)(bytes / 2);
+    if (cosmos_backend_alloc(be, bytes, &a) != COSMOS_OK || cosmos_backend_alloc(be, bytes, &b) != COSMOS_OK) goto out;
+    struct cosmos_tensor ta = cosmos_tensor_1d(a, COSMOS_BF16, n), tb = cosmos_tensor_1d(b, COSMOS_BF16, n);
+    if (cosmos_op_copy(be, tb, ta) != COSMOS_OK || cosmos_backend_sync(be) != COSMOS_OK) goto out; /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        const double t0 = cosmos_now_s();
+        if (cosmos_op_copy(be, tb, ta) != COSMOS_OK || cosmos_backend_sync(be) != COSMOS_OK) goto out;
+        const double dt = cosmos_now_s() - t0;
+        if (dt < best) best = dt;
+    }
+out:
+    cosmos_backend_free_mem(be, a);
+    cosmos_backend_free_mem(be, b);
+    return best < 1e30 ? 2.0 * (double)bytes / best / 1e9 : 0.0;
+}
+
+double bench_bandwidth_gbs(cosmos_backend_t *be, size_t bytes) {
+    return !be || cosmos_backend_is_host(be) ? host_read_gbs(bytes, 5) : device_copy_gbs(be, bytes, 10);
+}
+
+cosmos_status bench_upload_random(cosmos_backend_t *be, enum cosmos_dtype dt, int64_t n, uint64_t stream, void **out) {
+    cosmos_status st = COSMOS_OK;
+    *out = NULL;
+    const size_t es = cosmos_dtype_size(dt);
+    void *host = malloc(es * (size_t)n);
+    CHECK_ALLOC(host);
+    const int64_t period = (int64_t)1 << 20;
+    for (int64_t i = 0; i < n && i < period; i++) {
+        const float v = cosmos_rng_normal(7, stream, (uint64_t)i);
+        if (dt == COSMOS_BF16) ((cosmos_bf16 *)host)[i] = cosmos_f32_to_bf16(v);
+        else ((float *)host)[i] = v;
+    }
+    for (int64_t i = period; i < n; i += period)
+        memcpy((char *)host + es * (size_t)i, host, es * (size_t)(n - i < period ? n - i : period));
+    CHECK(cosmos_backend_alloc(be, es * (size_t)n, out));
+    CHECK(cosmos_backend_upload(be, *out, host, es * (size_t)n));
+fail:
+    free(host);
+    return st;
+}
+

@@ -27,6 +27,17 @@ cosmos_status bench_backend_matmul_f32_gflops(cosmos_backend_t *be, int64_t M, i
 /* The f32 GEMM rate of a benchmark's floor on the backend its model runs on: bench_sgemm_gflops for
  * NULL or a host backend, bench_backend_matmul_f32_gflops on a device; best of 3. */
 cosmos_status bench_f32_gemm_gflops(cosmos_backend_t *be, int64_t M, int64_t N, int64_t K, double *gflops);
+/* Memory bandwidth in GB/s, the denominator of the benchmarks' bandwidth floors: on a host backend
+ * (or NULL) a sum over a buffer of `bytes` far larger than the caches with the OpenMP threads, best
+ * of 5; on a device a bf16 copy of `bytes` between two device buffers with the backend's own copy
+ * op, best of 10, counted as read + write traffic (2 x bytes per copy): the rate at which the
+ * card's memory moves bytes (issue 4: "bytes read per step / measured copy bandwidth of the same
+ * card"). 0 on failure (out of memory). */
+double bench_bandwidth_gbs(cosmos_backend_t *be, size_t bytes);
+/* A backend tensor of n values of dtype dt (bf16 or f32) in *out (the caller frees it): 2^20 random
+ * normals from seed stream `stream`, repeated (the timings do not depend on the values; drawing
+ * 84 M normals per tensor would cost seconds). */
+cosmos_status bench_upload_random(cosmos_backend_t *be, enum cosmos_dtype dt, int64_t n, uint64_t stream, void **out);
 /* Minimum and median of v[n] (sorts v; n >= 1). */
 void bench_min_p50(double *v, int n, double *mn, double *p50);
 

@@ -25,50 +25,6 @@
 #include "core/model/sampler.h"
 #include "launcher/cli.h"
 
-/* Read bandwidth: a sum over a buffer far larger than the caches, best of `reps`. */
-static double read_bandwidth_gbs(size_t bytes, int reps) {
-    size_t n = bytes / sizeof(float);
-    float *buf = malloc(n * sizeof(float));
-    if (!buf) return 0;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
-    double best = 1e30, sink = 0;
-    for (int r = 0; r < reps; r++) {
-        double t0 = cosmos_now_s(), s = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : s)
-        for (size_t i = 0; i < n; i++) s += buf[i];
-        double dt = cosmos_now_s() - t0;
-        sink += s;
-        if (dt < best) best = dt;
-    }
-    free(buf);
-    if (sink == -1) printf("%g", sink);
-    return (double)bytes / best / 1e9;
-}
-
-/* Device memory bandwidth of a non-host backend (a GPU): a bf16 copy of `bytes` between two
- * device buffers with the backend's own copy op, best of `reps`, counted as read + write traffic
- * (2 x bytes per copy): the rate at which the card's memory moves bytes, the floor's denominator
- * (issue 4: "bytes read per step / measured copy bandwidth of the same card"). 0 on failure. */
-static double device_copy_bandwidth_gbs(cosmos_backend_t *be, size_t bytes, int reps) {
-    void *a = NULL, *b = NULL;
-    double best = 1e30;
-    const int64_t n = (int64_t)(bytes / 2);
-    if (cosmos_backend_alloc(be, bytes, &a) != COSMOS_OK || cosmos_backend_alloc(be, bytes, &b) != COSMOS_OK) goto out;
-    struct cosmos_tensor ta = cosmos_tensor_1d(a, COSMOS_BF16, n), tb = cosmos_tensor_1d(b, COSMOS_BF16, n);
-    if (cosmos_op_copy(be, tb, ta) != COSMOS_OK || cosmos_backend_sync(be) != COSMOS_OK) goto out; /* warm-up */
-    for (int r = 0; r < reps; r++) {
-        double t0 = cosmos_now_s();
-        if (cosmos_op_copy(be, tb, ta) != COSMOS_OK || cosmos_backend_sync(be) != COSMOS_OK) goto out;
-        double dt = cosmos_now_s() - t0;
-        if (dt < best) best = dt;
-    }
-out:
-    cosmos_backend_free_mem(be, a);
-    cosmos_backend_free_mem(be, b);
-    return best < 1e30 ? 2.0 * (double)bytes / best / 1e9 : 0.0;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -186,8 +142,7 @@ int main(int argc, char **argv) {
     qsort(step_ms, (size_t)n_decode, sizeof(double), cmp_double);
     const long long peak_rss = cosmos_peak_rss_bytes(); /* before the bandwidth probe's buffer */
     const int host = cosmos_backend_is_host(be);
-    const double bw = host ? read_bandwidth_gbs((size_t)bw_mb << 20, 5)
-                           : device_copy_bandwidth_gbs(be, (size_t)bw_mb << 20, 10);
+    const double bw = bench_bandwidth_gbs(be, (size_t)bw_mb << 20);
     CHECK_ARG(bw > 0, COSMOS_ERR_INTERNAL, "cosmos-bench: the bandwidth probe failed on %s", cosmos_backend_name(be));
     double mean_ms = 0;
     for (int i = 0; i < n_decode; i++) mean_ms += step_ms[i] / n_decode;

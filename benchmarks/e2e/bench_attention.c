@@ -78,30 +78,6 @@ static double attention_flops(const struct shape *s) {
     return 4.0 * (double)s->Dh * (double)s->H * pairs;
 }
 
-/* Device (or host) tensor of n values in dtype dt: 2^20 random normals from seed stream `stream`,
- * repeated (the timing does not depend on the values; drawing 84 M normals per tensor would). */
-static cosmos_status upload_random(cosmos_backend_t *be, enum cosmos_dtype dt, int64_t n, uint64_t stream,
-                                   void **out) {
-    cosmos_status st = COSMOS_OK;
-    *out = NULL;
-    const size_t es = cosmos_dtype_size(dt);
-    void *host = malloc(es * (size_t)n);
-    CHECK_ALLOC(host);
-    const int64_t period = (int64_t)1 << 20;
-    for (int64_t i = 0; i < n && i < period; i++) {
-        const float v = cosmos_rng_normal(7, stream, (uint64_t)i);
-        if (dt == COSMOS_BF16) ((cosmos_bf16 *)host)[i] = cosmos_f32_to_bf16(v);
-        else ((float *)host)[i] = v;
-    }
-    for (int64_t i = period; i < n; i += period)
-        memcpy((char *)host + es * (size_t)i, host, es * (size_t)(n - i < period ? n - i : period));
-    CHECK(cosmos_backend_alloc(be, es * (size_t)n, out));
-    CHECK(cosmos_backend_upload(be, *out, host, es * (size_t)n));
-fail:
-    free(host);
-    return st;
-}
-
 /* min and p50 seconds of reps calls after one warm-up */
 static cosmos_status time_shape(cosmos_backend_t *be, const struct shape *s, int reps, double *mn, double *p50) {
     cosmos_status st = COSMOS_OK;
@@ -109,9 +85,9 @@ static cosmos_status time_shape(cosmos_backend_t *be, const struct shape *s, int
     void *q = NULL, *k = NULL, *v = NULL, *o = NULL;
     double *t = calloc((size_t)reps, sizeof *t);
     CHECK_ALLOC(t);
-    CHECK(upload_random(be, dt, s->T * s->H * s->Dh, 1, &q));
-    CHECK(upload_random(be, dt, s->S * s->Hkv * s->Dh, 2, &k));
-    CHECK(upload_random(be, dt, s->S * s->Hkv * s->Dh, 3, &v));
+    CHECK(bench_upload_random(be, dt, s->T * s->H * s->Dh, 1, &q));
+    CHECK(bench_upload_random(be, dt, s->S * s->Hkv * s->Dh, 2, &k));
+    CHECK(bench_upload_random(be, dt, s->S * s->Hkv * s->Dh, 3, &v));
     CHECK(cosmos_backend_alloc(be, cosmos_dtype_size(dt) * (size_t)(s->T * s->H * s->Dh), &o));
     const struct cosmos_tensor to = cosmos_tensor_3d(o, dt, s->T, s->H, s->Dh),
                                tq = cosmos_tensor_3d(q, dt, s->T, s->H, s->Dh),

@@ -40,6 +40,7 @@ struct cuda_ctx {
     cudaEvent_t pinned_done[2]; /* the copy out of pinned[i] has finished */
     int capturing;   /* between graph_begin and graph_end */
     int attn_mma;    /* prefill attention on the tensor cores where served (COSMOS_CUDA_ATTENTION, default) */
+    int gemv;        /* matmuls of <= COSMOS_CUDA_GEMV_MAX_M rows on gemv.cu where served (COSMOS_CUDA_GEMV) */
 };
 
 cosmos_status cosmos_cuda_check(cudaError_t err, const char *call, const char *file, int line) {
@@ -195,6 +196,8 @@ fail:
  * the dtypes an op accepts beyond that. */
 static cosmos_status cuda_matmul(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w) {
     struct cuda_ctx *c = ctx;
+    if (c->gemv && cosmos_cuda_gemv_serves(x.shape[0], w.shape[1], x.data, w.data))
+        return cosmos_cuda_gemv(y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
     return cosmos_cuda_matmul(c->lt, y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
 }
 static cosmos_status cuda_rmsnorm(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
@@ -710,6 +713,12 @@ cosmos_status cosmos_backend_cuda_create(int device, const struct cosmos_backend
               "(the f32 kernel, for comparison)", attn);
     c->attn_mma = !(attn && !strcmp(attn, "f32"));
     if (!c->attn_mma) LOG_INFO0("backend cuda:%d: prefill attention on the f32 kernel (COSMOS_CUDA_ATTENTION=f32)", device);
+    const char *gemv = getenv("COSMOS_CUDA_GEMV");
+    CHECK_ARG(!gemv || !*gemv || !strcmp(gemv, "kernel") || !strcmp(gemv, "cublaslt"), COSMOS_ERR_INVALID_ARG,
+              "COSMOS_CUDA_GEMV is '%s': kernel (matmuls of up to %d rows on the decode GEMV kernel, the default) "
+              "or cublaslt (every matmul on cuBLASLt, for comparison)", gemv, COSMOS_CUDA_GEMV_MAX_M);
+    c->gemv = !(gemv && !strcmp(gemv, "cublaslt"));
+    if (!c->gemv) LOG_INFO0("backend cuda:%d: every matmul on cuBLASLt (COSMOS_CUDA_GEMV=cublaslt)", device);
     CUDA_CHECK(cudaSetDevice(device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     CHECK(cosmos_cublaslt_create(CUBLASLT_WORKSPACE_BYTES, &c->lt));

@@ -53,6 +53,14 @@ void cosmos_cublaslt_free(cosmos_cublaslt_t *lt); /* NULL is a no-op; synchronou
 /* y[M,N] = x[M,K] . w[N,K]^T, all bf16. */
 cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w,
                                  int64_t M, int64_t N, int64_t K, cudaStream_t stream);
+/* The decode GEMV (gemv.cu): the same product for M <= COSMOS_CUDA_GEMV_MAX_M rows by a kernel
+ * that streams w at memory speed. Serves K a multiple of 8 with x and w 16-byte aligned
+ * (cosmos_cuda_gemv_serves), UNSUPPORTED otherwise; y must not overlap x or w. The backend takes
+ * it for every matmul it serves unless COSMOS_CUDA_GEMV=cublaslt (docs/cuda.md). */
+#define COSMOS_CUDA_GEMV_MAX_M 4
+int cosmos_cuda_gemv_serves(int64_t M, int64_t K, const void *x, const void *w);
+cosmos_status cosmos_cuda_gemv(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t M, int64_t N,
+                               int64_t K, cudaStream_t stream);
 /* The same, all f32 (CUBLAS_COMPUTE_32F, no TF32): the T5 encoder's matmul_f32w. */
 cosmos_status cosmos_cuda_matmul_f32(cosmos_cublaslt_t *lt, float *y, const float *x, const float *w, int64_t M,
                                      int64_t N, int64_t K, cudaStream_t stream);

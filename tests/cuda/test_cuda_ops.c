@@ -76,29 +76,45 @@ static int gpu_pos(int64_t pos0) {
     return COSMOS_POS_DEVICE;
 }
 
-static void check_matmul(int64_t M, int64_t N, int64_t K, int64_t x_off) {
-    char what[96];
-    snprintf(what, sizeof what, "matmul M=%lld N=%lld K=%lld off=%lld", (long long)M, (long long)N, (long long)K,
-             (long long)x_off);
-    float *x = rand_f32(M * K + x_off, 1, 1.0f), *w = rand_f32(N * K, 2, 1.0f / sqrtf((float)K));
-    cosmos_bf16 *wb = to_bf16(w, N * K);
+/* w_row: the weight is rows [w_row, w_row + N) of a larger matrix (wk inside the fused wq|wk|wv);
+ * gemv: the product goes straight to the decode GEMV kernel (gemv.cu), which must serve the shape,
+ * instead of through the backend's choice; x_scale: the size of x's values. */
+static void check_matmul_with(int64_t M, int64_t N, int64_t K, int64_t x_off, int64_t w_row, int gemv, float x_scale) {
+    char what[128];
+    snprintf(what, sizeof what, "%s M=%lld N=%lld K=%lld off=%lld w_row=%lld", gemv ? "gemv" : "matmul", (long long)M,
+             (long long)N, (long long)K, (long long)x_off, (long long)w_row);
+    const int64_t nw = (w_row + N) * K;
+    float *x = rand_f32(M * K + x_off, 1, x_scale), *w = rand_f32(nw, 2, 1.0f / sqrtf((float)K));
+    cosmos_bf16 *wb = to_bf16(w, nw);
     float *y = malloc(sizeof(float) * (size_t)(M * N));
     cr_assert_eq(cosmos_op_matmul(cpu, cosmos_tensor_2d(y, COSMOS_F32, M, N),
-                                  cosmos_tensor_2d(x + x_off, COSMOS_F32, M, K), cosmos_tensor_2d(wb, COSMOS_BF16, N, K)),
+                                  cosmos_tensor_2d(x + x_off, COSMOS_F32, M, K),
+                                  cosmos_tensor_2d(wb + w_row * K, COSMOS_BF16, N, K)),
                  COSMOS_OK, "%s (cpu)", what);
     char *dx = dev_upload(x, M * K + x_off, COSMOS_BF16);
-    void *dw = dev_upload(w, N * K, COSMOS_BF16), *dy = NULL;
+    char *dw = dev_upload(w, nw, COSMOS_BF16);
+    void *dy = NULL;
     cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(M * N), &dy), COSMOS_OK);
-    cr_assert_eq(cosmos_op_matmul(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, M, N),
-                                  cosmos_tensor_2d(dx + x_off * 2, COSMOS_BF16, M, K),
-                                  cosmos_tensor_2d(dw, COSMOS_BF16, N, K)),
-                 COSMOS_OK, "%s (cuda)", what);
+    const cosmos_bf16 *xv = (const cosmos_bf16 *)(dx + x_off * 2), *wv = (const cosmos_bf16 *)(dw + w_row * K * 2);
+    if (gemv) {
+        cr_assert(cosmos_cuda_gemv_serves(M, K, xv, wv), "%s: not served", what);
+        cr_assert_eq(cosmos_cuda_gemv(dy, xv, wv, M, N, K, (cudaStream_t)cosmos_backend_stream(gpu)), COSMOS_OK,
+                     "%s", what);
+    } else {
+        cr_assert_eq(cosmos_op_matmul(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, M, N),
+                                      cosmos_tensor_2d((void *)xv, COSMOS_BF16, M, K),
+                                      cosmos_tensor_2d((void *)wv, COSMOS_BF16, N, K)),
+                     COSMOS_OK, "%s (cuda)", what);
+    }
     float *g = dev_download(dy, M * N, COSMOS_BF16);
     cuda_test_compare(what, g, y, M * N, BF16_ATOL, BF16_RTOL);
     cosmos_backend_free_mem(gpu, dx);
     cosmos_backend_free_mem(gpu, dw);
     cosmos_backend_free_mem(gpu, dy);
     free(x), free(w), free(wb), free(y), free(g);
+}
+static void check_matmul(int64_t M, int64_t N, int64_t K, int64_t x_off) {
+    check_matmul_with(M, N, K, x_off, 0, 0, 1.0f);
 }
 
 Test(cuda, matmul, .init = open_backends, .fini = close_backends) {
@@ -109,6 +125,62 @@ Test(cuda, matmul, .init = open_backends, .fini = close_backends) {
     check_matmul(37, 1000, 300, 0);
     check_matmul(16, 4096, 1024, 8); /* model-like: 4B's dim 4096 output rows, 16-byte aligned x */
     check_matmul(1, 4096, 4096, 0);  /* 4B decode q projection */
+    check_matmul(4, 300, 1024, 0);   /* four rows: the decode GEMV kernel's largest M */
+    check_matmul(4, 300, 1020, 0);   /* K not a multiple of 8: cuBLASLt */
+}
+
+/* ---- the decode GEMV kernel (gemv.cu) ---- */
+
+Test(cuda, gemv_kernel, .init = open_backends, .fini = close_backends) {
+    check_matmul_with(1, 1, 8, 0, 0, 1, 1.0f);          /* one vector: lanes 1..31 hold nothing */
+    check_matmul_with(1, 37, 136, 0, 0, 1, 1.0f);       /* 17 vectors a row, rows not a multiple of 8 */
+    check_matmul_with(2, 100, 1032, 8, 0, 1, 1.0f);     /* 129 vectors: one unrolled pass + a tail of one */
+    check_matmul_with(3, 65, 2056, 0, 3, 1, 1.0f);      /* two passes + a tail, a view of rows 3.. */
+    check_matmul_with(4, 33, 4096, 0, 0, 1, 1.0f);      /* four x rows, model width */
+    check_matmul_with(1, 96, 14336, 0, 0, 1, 1.0f);     /* 4B/5B's w2 width, 1792 vectors a row */
+    check_matmul_with(1, 200, 1024, 0, 0, 1, 1000.0f);  /* large outputs: rounding of big values */
+    check_matmul_with(1, 4160, 512, 0, 4096, 1, 1.0f);  /* wk's rows inside wq|wk|wv */
+}
+
+Test(cuda, gemv_refuses_what_it_does_not_serve, .init = open_backends, .fini = close_backends) {
+    void *d = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, 4096, &d), COSMOS_OK);
+    char *p = d;
+    cr_expect(cosmos_cuda_gemv_serves(1, 8, p, p));
+    cr_expect(cosmos_cuda_gemv_serves(COSMOS_CUDA_GEMV_MAX_M, 4096, p, p));
+    cr_expect_not(cosmos_cuda_gemv_serves(COSMOS_CUDA_GEMV_MAX_M + 1, 4096, p, p), "M above the maximum");
+    cr_expect_not(cosmos_cuda_gemv_serves(0, 4096, p, p), "M 0");
+    cr_expect_not(cosmos_cuda_gemv_serves(1, 4100, p, p), "K not a multiple of 8");
+    cr_expect_not(cosmos_cuda_gemv_serves(1, 4096, p + 2, p), "x 2 bytes off");
+    cr_expect_not(cosmos_cuda_gemv_serves(1, 4096, p, p + 8), "w 8 bytes off");
+    cr_expect_eq(cosmos_cuda_gemv((cosmos_bf16 *)p, (const cosmos_bf16 *)(p + 2), (const cosmos_bf16 *)p, 1, 4, 8,
+                                  (cudaStream_t)cosmos_backend_stream(gpu)),
+                 COSMOS_ERR_UNSUPPORTED);
+    cosmos_backend_free_mem(gpu, d);
+}
+
+/* With COSMOS_CUDA_GEMV=cublaslt every matmul goes to cuBLASLt: its one-row products stay checked. */
+static void open_backends_cublaslt_gemv(void) {
+    setenv("COSMOS_CUDA_GEMV", "cublaslt", 1);
+    open_backends();
+    unsetenv("COSMOS_CUDA_GEMV");
+}
+Test(cuda, matmul_cublaslt_decode_rows, .init = open_backends_cublaslt_gemv, .fini = close_backends) {
+    check_matmul(1, 4096, 4096, 0);
+    check_matmul(4, 300, 1024, 0);
+    check_matmul_with(1, 4160, 512, 0, 4096, 0, 1.0f);
+}
+
+Test(cuda, gemv_mode_is_checked_at_backend_creation) {
+    cuda_test_open_backends(&cpu, &gpu); /* skips without a device */
+    cuda_test_close_backends(&cpu, &gpu);
+    setenv("COSMOS_CUDA_GEMV", "fast", 1);
+    cosmos_backend_t *be = NULL;
+    const cosmos_status st = cosmos_backend_create("cuda:0", NULL, &be);
+    unsetenv("COSMOS_CUDA_GEMV");
+    cr_expect_eq(st, COSMOS_ERR_INVALID_ARG, "COSMOS_CUDA_GEMV=fast: %s", cosmos_status_str(st));
+    cr_expect_null(be);
+    if (be) cosmos_backend_free(be);
 }
 
 /* ---- rmsnorm ---- */

@@ -55,6 +55,16 @@ static inline unsigned __float_as_uint(float f) {
     return u;
 }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+/* __ldcs (ld.global.cs: a load with the streaming cache hint) is a plain load here; an address not
+ * aligned to the access size is a fault, as on a GPU */
+template <typename T>
+static inline T __ldcs(const T *p) {
+    if ((uintptr_t)p % sizeof(T)) {
+        ::cosmos_emu::kernel_fault("__ldcs of an address not aligned to its size");
+        return T();
+    }
+    return *p;
+}
 /* the rounded-once f32 operations nvcc never fuses into an FMA: the volatile store rounds each
  * result to f32 here too, whatever -ffp-contract the host compiler was given */
 static inline float __fadd_rn(float a, float b) {

@@ -128,7 +128,7 @@ expect_fail "unknown command" "unknown command 'frobnicate'" "" -- "$BIN" frobni
 
 # env: the build and the machine, readable and as JSON; the CUDA section says why it lists no device
 # here (no GPU, or no CUDA in the build); the environment variables the engine reads are shown when set
-if OMP_NUM_THREADS=1 COSMOS_COMM_TIMEOUT=77 COSMOS_CUDA_TF32=1 COSMOS_CUDA_ATTENTION=f32 "$BIN" env --json "$WORK/env.json" >"$WORK/env.txt" 2>"$WORK/err.txt"; then
+if OMP_NUM_THREADS=1 COSMOS_COMM_TIMEOUT=77 COSMOS_CUDA_TF32=1 COSMOS_CUDA_ATTENTION=f32 COSMOS_CUDA_GEMV=cublaslt "$BIN" env --json "$WORK/env.json" >"$WORK/env.txt" 2>"$WORK/err.txt"; then
   ok
 else
   bad "env: exit $?, $(tail -1 "$WORK/err.txt")"
@@ -153,6 +153,7 @@ assert devs or e["cuda"]["note"], e["cuda"]  # a device list, or why there is no
 assert e["environment"].get("OMP_NUM_THREADS") == "1" and e["environment"].get("COSMOS_COMM_TIMEOUT") == "77", e["environment"]
 assert e["environment"].get("COSMOS_CUDA_TF32") == "1", e["environment"]
 assert e["environment"].get("COSMOS_CUDA_ATTENTION") == "f32", e["environment"]
+assert e["environment"].get("COSMOS_CUDA_GEMV") == "cublaslt", e["environment"]
 EOF
 # a COSMOS_CUBLASLT that names no library: env still reports (exit 0), cuBLASLt as "none" with why
 COSMOS_CUBLASLT="$WORK/no-such-libcublasLt.so" "$BIN" env --json "$WORK/env-lt.json" >/dev/null 2>&1 && ok \

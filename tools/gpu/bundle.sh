@@ -5,13 +5,13 @@
 # are needed: no FFmpeg) and travel in .gpu-bundle/ (git-ignored; carry it) with those libraries,
 # except glibc, libstdc++/libgcc and the CUDA libraries, which the device machine has.
 # Usage: bash tools/gpu/bundle.sh   (then: device run with carry [".gpu-bundle"] and
-#        command "bash tools/gpu/device_checks.sh tests|bench|peer|dd|attention|dv|guardrail|t5")
+#        command "bash tools/gpu/device_checks.sh tests|bench|peer|dd|attention|gemv|dv|guardrail|t5")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build-gpu-bundle
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCOSMOS_CUDA=ON -DCOSMOS_MPI=OFF -DCOSMOS_NATIVE=OFF \
   -DCMAKE_EXE_LINKER_FLAGS="-Wl,--as-needed" >/dev/null
-targets=(cosmos-bench cosmos-bench-dd cosmos-bench-attention cosmos-bench-dv cosmos-bench-guardrail cosmos-bench-t5 test_cublaslt_loader test_cuda_ops test_cuda_sample test_cuda_dit
+targets=(cosmos-bench cosmos-bench-dd cosmos-bench-attention cosmos-bench-gemv cosmos-bench-dv cosmos-bench-guardrail cosmos-bench-t5 test_cublaslt_loader test_cuda_ops test_cuda_sample test_cuda_dit
   test_cuda_llama test_cuda_dv test_cuda_t5 test_cuda_guardrail)
 cmake --build "$B" -j"$(nproc)" --target "${targets[@]}"
 rm -rf .gpu-bundle && mkdir -p .gpu-bundle/bin .gpu-bundle/lib

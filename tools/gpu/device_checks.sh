@@ -14,6 +14,10 @@
 #          and a 5B prefill, the tensor-core kernel against the f32 prefill kernel (its peer in the
 #          same run) and the cuBLASLt bf16 GEMM rate (the floor); then the dd benchmark again with
 #          COSMOS_CUDA_ATTENTION=f32, for the same forward on the f32 kernel
+#   gemv:  cosmos-bench-gemv: the matmul op at the 4B/5B decode step's five one-token shapes (wq|wk|wv,
+#          wo, w1|w3, w2, the logits head), the decode GEMV kernel against cuBLASLt (a second backend
+#          made with COSMOS_CUDA_GEMV=cublaslt, the peer of the same run) and the copy-bandwidth floor
+#          (COSMOS_CUDA_GEMV=cublaslt before `bench` gives the whole decode step on cuBLASLt)
 #   dv:    cosmos-bench-dv: the DV8x16x16 tokenizer on one 33 x 640 x 1024 clip (random weights made
 #          on the spot) on cuda:0 (encode, whole-clip decode, streamed decode vs the cuBLASLt floor),
 #          then the same on the CPU backend with the machine's cores (the peer of the same run)
@@ -125,6 +129,9 @@ attention)
   COSMOS_CUDA_ATTENTION=f32 "$BIN/cosmos-bench-dd" --backend cuda --blocks "${BLOCKS:-4}" --reps 2 \
     --json "$OUT/bench_dd_f32_attention.json" 2>&1 | tee "$OUT/bench_dd_f32_attention.log" | tail -5
   ;;
+gemv)
+  "$BIN/cosmos-bench-gemv" --backend cuda --json "$OUT/bench_gemv.json" 2>&1 | tee "$OUT/bench_gemv.log" | tail -8
+  ;;
 dv)
   "$BIN/cosmos-bench-dv" --backend cuda --json "$OUT/bench_dv_cuda.json" 2>&1 | tee "$OUT/bench_dv_cuda.log" | tail -12
   timeout 300 "$BIN/cosmos-bench-dv" --backend cpu --threads "$(nproc)" --skip-stream --json "$OUT/bench_dv_cpu.json" \
@@ -143,7 +150,7 @@ t5)
     --json "$OUT/bench_t5_cpu.json" 2>&1 | tee "$OUT/bench_t5_cpu.log" | tail -6
   ;;
 *)
-  echo "usage: device_checks.sh tests|bench|peer|dd|attention|dv|guardrail|t5" >&2
+  echo "usage: device_checks.sh tests|bench|peer|dd|attention|gemv|dv|guardrail|t5" >&2
   exit 2
   ;;
 esac
