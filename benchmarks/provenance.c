@@ -176,3 +176,16 @@ fail:
     return st;
 }
 
+
+cosmos_status bench_backend_create_with_env(const char *name, const struct cosmos_backend_params *bp, const char *var,
+                                            const char *value, cosmos_backend_t **out) {
+    const char *prev = getenv(var);
+    char *saved = prev ? strdup(prev) : NULL;
+    if (prev && !saved) return COSMOS_ERR_NOMEM;
+    setenv(var, value, 1);
+    const cosmos_status st = cosmos_backend_create(name, bp, out);
+    if (saved) setenv(var, saved, 1);
+    else unsetenv(var);
+    free(saved);
+    return st;
+}

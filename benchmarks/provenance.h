@@ -38,6 +38,11 @@ double bench_bandwidth_gbs(cosmos_backend_t *be, size_t bytes);
  * normals from seed stream `stream`, repeated (the timings do not depend on the values; drawing
  * 84 M normals per tensor would cost seconds). */
 cosmos_status bench_upload_random(cosmos_backend_t *be, enum cosmos_dtype dt, int64_t n, uint64_t stream, void **out);
+/* cosmos_backend_create(name, bp) with the environment variable var set to value for the call
+ * (restored after): a second backend with another kernel choice, a benchmark's peer in the same run
+ * (COSMOS_CUDA_ATTENTION=f32, COSMOS_CUDA_GEMV=cublaslt). */
+cosmos_status bench_backend_create_with_env(const char *name, const struct cosmos_backend_params *bp, const char *var,
+                                            const char *value, cosmos_backend_t **out);
 /* Minimum and median of v[n] (sorts v; n >= 1). */
 void bench_min_p50(double *v, int n, double *mn, double *p50);
 

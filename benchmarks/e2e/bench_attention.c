@@ -138,16 +138,8 @@ int main(int argc, char **argv) {
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common.threads;
     CHECK(cosmos_backend_create(common.backend, &bp, &be));
-    if (!strncmp(cosmos_backend_name(be), "cuda", 4)) { /* the f32 kernel on a second backend: the peer */
-        const char *prev = getenv("COSMOS_CUDA_ATTENTION");
-        char *saved = prev ? strdup(prev) : NULL;
-        setenv("COSMOS_CUDA_ATTENTION", "f32", 1);
-        st = cosmos_backend_create(cosmos_backend_name(be), &bp, &peer);
-        if (saved) setenv("COSMOS_CUDA_ATTENTION", saved, 1);
-        else unsetenv("COSMOS_CUDA_ATTENTION");
-        free(saved);
-        CHECK(st);
-    }
+    if (!strncmp(cosmos_backend_name(be), "cuda", 4)) /* the f32 kernel on a second backend: the peer */
+        CHECK(bench_backend_create_with_env(cosmos_backend_name(be), &bp, "COSMOS_CUDA_ATTENTION", "f32", &peer));
     prov = bench_provenance(cosmos_backend_name(be), omp_get_max_threads());
     bench_provenance_print(prov);
     double gemm = 0;

@@ -149,16 +149,8 @@ int main(int argc, char **argv) {
     struct cosmos_backend_params bp = cosmos_backend_params_default();
     bp.n_threads = common.threads;
     CHECK(cosmos_backend_create(common.backend, &bp, &be));
-    if (!strncmp(cosmos_backend_name(be), "cuda", 4)) { /* every matmul on cuBLASLt: the peer */
-        const char *prev = getenv("COSMOS_CUDA_GEMV");
-        char *saved = prev ? strdup(prev) : NULL;
-        setenv("COSMOS_CUDA_GEMV", "cublaslt", 1);
-        st = cosmos_backend_create(cosmos_backend_name(be), &bp, &peer);
-        if (saved) setenv("COSMOS_CUDA_GEMV", saved, 1);
-        else unsetenv("COSMOS_CUDA_GEMV");
-        free(saved);
-        CHECK(st);
-    }
+    if (!strncmp(cosmos_backend_name(be), "cuda", 4)) /* every matmul on cuBLASLt: the peer */
+        CHECK(bench_backend_create_with_env(cosmos_backend_name(be), &bp, "COSMOS_CUDA_GEMV", "cublaslt", &peer));
     prov = bench_provenance(cosmos_backend_name(be), omp_get_max_threads());
     bench_provenance_print(prov);
     const double bw = bench_bandwidth_gbs(be, (size_t)bw_mb << 20);

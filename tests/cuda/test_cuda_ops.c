@@ -171,17 +171,6 @@ Test(cuda, matmul_cublaslt_decode_rows, .init = open_backends_cublaslt_gemv, .fi
     check_matmul_with(1, 4160, 512, 0, 4096, 0, 1.0f);
 }
 
-Test(cuda, gemv_mode_is_checked_at_backend_creation) {
-    cuda_test_open_backends(&cpu, &gpu); /* skips without a device */
-    cuda_test_close_backends(&cpu, &gpu);
-    setenv("COSMOS_CUDA_GEMV", "fast", 1);
-    cosmos_backend_t *be = NULL;
-    const cosmos_status st = cosmos_backend_create("cuda:0", NULL, &be);
-    unsetenv("COSMOS_CUDA_GEMV");
-    cr_expect_eq(st, COSMOS_ERR_INVALID_ARG, "COSMOS_CUDA_GEMV=fast: %s", cosmos_status_str(st));
-    cr_expect_null(be);
-    if (be) cosmos_backend_free(be);
-}
 
 /* ---- rmsnorm ---- */
 
@@ -499,17 +488,22 @@ Test(cuda, attention_f32_prefill_kernel, .init = open_backends_f32_attention, .f
     check_attention(37, 8, 4, 16, 33, 0, 0, COSMOS_BF16);
 }
 
-Test(cuda, attention_mode_is_checked_at_backend_creation) {
+/* A kernel choice in the environment (var=value) that the backend does not know: refused when the
+ * backend is created, with no backend made. */
+static void check_choice_refused(const char *var, const char *value) {
     cuda_test_open_backends(&cpu, &gpu); /* skips without a device */
     cuda_test_close_backends(&cpu, &gpu);
-    setenv("COSMOS_CUDA_ATTENTION", "fast", 1);
+    setenv(var, value, 1);
     cosmos_backend_t *be = NULL;
     const cosmos_status st = cosmos_backend_create("cuda:0", NULL, &be);
-    unsetenv("COSMOS_CUDA_ATTENTION");
-    cr_expect_eq(st, COSMOS_ERR_INVALID_ARG, "COSMOS_CUDA_ATTENTION=fast: %s", cosmos_status_str(st));
+    unsetenv(var);
+    cr_expect_eq(st, COSMOS_ERR_INVALID_ARG, "%s=%s: %s", var, value, cosmos_status_str(st));
     cr_expect_null(be);
     if (be) cosmos_backend_free(be);
 }
+
+Test(cuda, attention_mode_is_checked_at_backend_creation) { check_choice_refused("COSMOS_CUDA_ATTENTION", "fast"); }
+Test(cuda, gemv_mode_is_checked_at_backend_creation) { check_choice_refused("COSMOS_CUDA_GEMV", "fast"); }
 
 /* the tensor-core kernel called directly (any T, decode-sized too) against the CPU op */
 static void check_attention_mma(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int causal,
