@@ -257,6 +257,53 @@ cosmos_status cosmos_op_qk_norm_rope(cosmos_backend_t *be, struct cosmos_tensor 
     return be->ops->qk_norm_rope(be->ctx, x, w, eps, c, s, pos0);
 }
 
+cosmos_status cosmos_op_add_rows_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor table,
+                                         int pos0, struct cosmos_tensor y, struct cosmos_tensor w, float eps) {
+    if (x.ndim != 2 || y.ndim != 2 || table.ndim != 2 || memcmp(x.shape, y.shape, sizeof x.shape) != 0 ||
+        table.shape[1] != x.shape[1] || (table.dtype != COSMOS_BF16 && table.dtype != COSMOS_F32) ||
+        !is_act(be, &x) || !is_act(be, &y) || x.data == y.data)
+        return shape_error("add_rows_rmsnorm", "x, y must be distinct [T, D] activations, table [S, D] bf16 or f32",
+                           &x, &table);
+    if (w.ndim != 1 || w.dtype != COSMOS_BF16 || w.shape[0] != x.shape[1])
+        return shape_error("add_rows_rmsnorm", "weight must be bf16 [D]", &w, &x);
+    if (!pos_ok(pos0, x.shape[0], table.shape[0]))
+        return shape_error("add_rows_rmsnorm", "rows beyond the table", &x, &table);
+    if (!be->ops->add_rows_rmsnorm) {
+        const cosmos_status st = cosmos_op_add_rows(be, x, x, table, pos0);
+        return st != COSMOS_OK ? st : cosmos_op_rmsnorm(be, y, x, w, eps);
+    }
+    return be->ops->add_rows_rmsnorm(be->ctx, x, table, pos0, y, w, eps);
+}
+
+cosmos_status cosmos_op_qkv_rope_store(cosmos_backend_t *be, struct cosmos_tensor q, struct cosmos_tensor k,
+                                       struct cosmos_tensor v, struct cosmos_tensor qw, struct cosmos_tensor kw,
+                                       float eps, struct cosmos_tensor c, struct cosmos_tensor s,
+                                       struct cosmos_tensor kc, struct cosmos_tensor vc, int pos0) {
+    if (q.ndim != 3 || k.ndim != 3 || v.ndim != 3 || !is_act(be, &q) || !is_act(be, &k) || !is_act(be, &v) ||
+        memcmp(k.shape, v.shape, sizeof k.shape) != 0 || q.shape[0] != k.shape[0] || q.shape[2] != k.shape[2] ||
+        q.shape[2] % 2)
+        return shape_error("qkv_rope_store", "q must be [T,H,Dh], k and v [T,Hkv,Dh] activations, Dh even", &q, &k);
+    const int64_t T = q.shape[0], Dh = q.shape[2];
+    if (qw.ndim != 1 || kw.ndim != 1 || qw.dtype != COSMOS_BF16 || kw.dtype != COSMOS_BF16 || qw.shape[0] != Dh ||
+        kw.shape[0] != Dh)
+        return shape_error("qkv_rope_store", "the QK-norm weights must be bf16 [Dh]", &qw, &kw);
+    if (c.ndim != 2 || s.ndim != 2 || c.shape[1] * 2 != Dh || s.shape[1] != c.shape[1] || s.shape[0] != c.shape[0] ||
+        c.dtype != s.dtype)
+        return shape_error("qkv_rope_store", "tables must be [S, Dh/2]", &c, &q);
+    if (kc.ndim != 3 || vc.ndim != 3 || kc.dtype != k.dtype || vc.dtype != k.dtype ||
+        memcmp(kc.shape, vc.shape, sizeof kc.shape) != 0 || kc.shape[1] != k.shape[1] || kc.shape[2] != Dh)
+        return shape_error("qkv_rope_store", "the caches must be [S, Hkv, Dh] of k's dtype", &kc, &k);
+    if (!pos_ok(pos0, T, c.shape[0]) || !pos_ok(pos0, T, kc.shape[0]))
+        return shape_error("qkv_rope_store", "positions beyond the tables or the cache", &q, &kc);
+    if (!be->ops->qkv_rope_store) {
+        cosmos_status st = cosmos_op_qk_norm_rope(be, q, qw, eps, c, s, pos0);
+        if (st == COSMOS_OK) st = cosmos_op_qk_norm_rope(be, k, kw, eps, c, s, pos0);
+        if (st == COSMOS_OK) st = cosmos_op_store_rows(be, kc, k, pos0);
+        return st != COSMOS_OK ? st : cosmos_op_store_rows(be, vc, v, pos0);
+    }
+    return be->ops->qkv_rope_store(be->ctx, q, k, v, qw, kw, eps, c, s, kc, vc, pos0);
+}
+
 cosmos_status cosmos_op_embedding(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor table,
                                   struct cosmos_tensor ids) {
     if (table.ndim != 2 || table.dtype != COSMOS_BF16)
@@ -328,6 +375,48 @@ cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token,
 }
 
 /* ---- T5 encoder ops ---- */
+
+cosmos_status cosmos_op_matmul_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                   struct cosmos_tensor x, struct cosmos_tensor w, struct cosmos_tensor tmp) {
+    if (w.ndim != 2) return shape_error("matmul_add", "weight must be 2-D bf16", &w, NULL);
+    const int64_t M = outer_rows(&x), N = w.shape[0];
+    if (!is_act(be, &y) || !is_act(be, &a) || !is_act(be, &tmp) || cosmos_tensor_numel(&y) != M * N ||
+        cosmos_tensor_numel(&a) != M * N || cosmos_tensor_numel(&tmp) != M * N || last_dim(&y) != N)
+        return shape_error("matmul_add", "y, a and tmp must be [M, N] activations", &y, &w);
+    if (!be->ops->matmul_add) {
+        cosmos_status st = cosmos_op_matmul(be, tmp, x, w);
+        return st != COSMOS_OK ? st : cosmos_op_add(be, y, a, tmp);
+    }
+    if (w.dtype != COSMOS_BF16 || !is_act(be, &x) || last_dim(&x) != w.shape[1])
+        return shape_error("matmul_add", "x must be [M, K] activations, the weight bf16 [N, K]", &x, &w);
+    return be->ops->matmul_add(be->ctx, cosmos_tensor_2d(y.data, y.dtype, M, N),
+                               cosmos_tensor_2d(a.data, a.dtype, M, N), cosmos_tensor_2d(x.data, x.dtype, M, last_dim(&x)),
+                               w, cosmos_tensor_2d(tmp.data, tmp.dtype, M, N));
+}
+
+cosmos_status cosmos_op_matmul_swiglu(cosmos_backend_t *be, struct cosmos_tensor h, struct cosmos_tensor x,
+                                      struct cosmos_tensor w13, struct cosmos_tensor h13) {
+    if (w13.ndim != 2 || w13.shape[0] % 2) return shape_error("matmul_swiglu", "w13 must be 2-D [2F, K]", &w13, NULL);
+    const int64_t M = outer_rows(&x), F = w13.shape[0] / 2, K = w13.shape[1];
+    if (!is_act(be, &h) || !is_act(be, &h13) || cosmos_tensor_numel(&h) != M * F || last_dim(&h) != F ||
+        cosmos_tensor_numel(&h13) != 2 * M * F)
+        return shape_error("matmul_swiglu", "h must be [M, F] activations, h13 [2, M, F]", &h, &w13);
+    const struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, M, last_dim(&x));
+    const struct cosmos_tensor h2 = cosmos_tensor_2d(h.data, h.dtype, M, F);
+    if (!be->ops->matmul_swiglu) {
+        const size_t es = cosmos_dtype_size(w13.dtype), hs = cosmos_dtype_size(h13.dtype);
+        const struct cosmos_tensor w1 = cosmos_tensor_2d(w13.data, w13.dtype, F, K),
+                                   w3 = cosmos_tensor_2d((char *)w13.data + es * (size_t)(F * K), w13.dtype, F, K),
+                                   h1 = cosmos_tensor_2d(h13.data, h13.dtype, M, F),
+                                   h3 = cosmos_tensor_2d((char *)h13.data + hs * (size_t)(M * F), h13.dtype, M, F);
+        cosmos_status st = cosmos_op_matmul(be, h1, x2, w1);
+        if (st == COSMOS_OK) st = cosmos_op_matmul(be, h3, x2, w3);
+        return st != COSMOS_OK ? st : cosmos_op_silu_mul(be, h2, h1, h3);
+    }
+    if (w13.dtype != COSMOS_BF16 || !is_act(be, &x) || last_dim(&x) != K)
+        return shape_error("matmul_swiglu", "x must be [M, K] activations, w13 bf16 [2F, K]", &x, &w13);
+    return be->ops->matmul_swiglu(be->ctx, h2, x2, w13, cosmos_tensor_2d(h13.data, h13.dtype, 2 * M, F));
+}
 
 cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                     struct cosmos_tensor w) {

@@ -109,6 +109,18 @@ cosmos_status cosmos_backend_sync(cosmos_backend_t *be);
 /* y[M,N] = x[M,K] . w[N,K]^T. w is bf16 (weights); x and y are activations. */
 cosmos_status cosmos_op_matmul(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                struct cosmos_tensor w);
+/* y[M,N] = a + x[M,K] . w[N,K]^T: cosmos_op_matmul into tmp [M,N] then cosmos_op_add(y, a, tmp),
+ * with those two ops' roundings, in one launch where the backend has the fusion and serves the
+ * shape (CUDA: the decode GEMV's epilogue, M <= 4), composed otherwise (then tmp is written; its
+ * contents are unspecified after the call). y may alias a; neither may overlap x or tmp. */
+cosmos_status cosmos_op_matmul_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                   struct cosmos_tensor x, struct cosmos_tensor w, struct cosmos_tensor tmp);
+/* SwiGLU over a fused gate|up weight: h[M,F] = silu(x . w1^T) * (x . w3^T) where w13 [2F, K] holds
+ * w1's F rows then w3's: cosmos_op_matmul of x by each half into h13 [2, M, F] (h1 then h3), then
+ * cosmos_op_silu_mul(h, h1, h3), with those ops' roundings; fused as cosmos_op_matmul_add (h13 is
+ * written only when composed). h must not overlap x or h13. */
+cosmos_status cosmos_op_matmul_swiglu(cosmos_backend_t *be, struct cosmos_tensor h, struct cosmos_tensor x,
+                                      struct cosmos_tensor w13, struct cosmos_tensor h13);
 /* Row-wise RMSNorm over the last dim: y = x * rsqrt(mean(x^2) + eps) * w; w [D] bf16; y may be x. */
 cosmos_status cosmos_op_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                 struct cosmos_tensor w, float eps);
@@ -121,6 +133,21 @@ cosmos_status cosmos_op_rope(cosmos_backend_t *be, struct cosmos_tensor x, struc
  * cosmos_op_rope, fused where the backend has the fusion (CUDA), composed otherwise. */
 cosmos_status cosmos_op_qk_norm_rope(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
                                      struct cosmos_tensor cos_tab, struct cosmos_tensor sin_tab, int pos0);
+/* The absolute position embedding added before a layer, then that layer's attention norm:
+ * cosmos_op_add_rows(x, x, table, pos0) then cosmos_op_rmsnorm(y, x, w, eps); x, y [T, D]
+ * activations (y not x), table [S, D] bf16 or f32, w [D] bf16. One launch where the backend has the
+ * fusion (CUDA), composed otherwise; checked before anything is written. */
+cosmos_status cosmos_op_add_rows_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor x, struct cosmos_tensor table,
+                                         int pos0, struct cosmos_tensor y, struct cosmos_tensor w, float eps);
+/* The attention prologue of a step: cosmos_op_qk_norm_rope(q, qw) and (k, kw), then
+ * cosmos_op_store_rows(kc, k) and (vc, v), all at positions pos0.. (may be COSMOS_POS_DEVICE); q
+ * [T,H,Dh], k, v [T,Hkv,Dh] activations, kc, vc [S,Hkv,Dh] of their dtype. One launch where the
+ * backend has the fusion (CUDA), composed otherwise; the operands are checked before anything is
+ * written. */
+cosmos_status cosmos_op_qkv_rope_store(cosmos_backend_t *be, struct cosmos_tensor q, struct cosmos_tensor k,
+                                       struct cosmos_tensor v, struct cosmos_tensor qw, struct cosmos_tensor kw,
+                                       float eps, struct cosmos_tensor cos_tab, struct cosmos_tensor sin_tab,
+                                       struct cosmos_tensor kc, struct cosmos_tensor vc, int pos0);
 /* y[T,D] = table[ids[t], :]; ids int32 [T] in backend memory; table bf16 [V,D]. An id outside
  * [0, V) gives a zero row: a vocab-parallel rank holds rows of its shard only (callers check ids). */
 cosmos_status cosmos_op_embedding(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor table,

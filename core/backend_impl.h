@@ -34,6 +34,18 @@ struct cosmos_backend_ops {
     cosmos_status (*reserve_sampler)(void *ctx, int64_t V);
     cosmos_status (*qk_norm_rope)(void *ctx, struct cosmos_tensor x, struct cosmos_tensor w, float eps,
                                   struct cosmos_tensor c, struct cosmos_tensor s, int pos0); /* NULL: composed */
+    cosmos_status (*add_rows_rmsnorm)(void *ctx, struct cosmos_tensor x, struct cosmos_tensor table, int pos0,
+                                      struct cosmos_tensor y, struct cosmos_tensor w, float eps); /* NULL: composed */
+    cosmos_status (*qkv_rope_store)(void *ctx, struct cosmos_tensor q, struct cosmos_tensor k, struct cosmos_tensor v,
+                                    struct cosmos_tensor qw, struct cosmos_tensor kw, float eps, struct cosmos_tensor c,
+                                    struct cosmos_tensor s, struct cosmos_tensor kc, struct cosmos_tensor vc,
+                                    int pos0); /* NULL: composed */
+    /* cosmos_op_matmul_add / cosmos_op_matmul_swiglu, shapes checked (NULL: composed by the
+     * dispatcher); an implementation that does not fuse a call composes it itself with tmp / h13 */
+    cosmos_status (*matmul_add)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor x,
+                                struct cosmos_tensor w, struct cosmos_tensor tmp);
+    cosmos_status (*matmul_swiglu)(void *ctx, struct cosmos_tensor h, struct cosmos_tensor x, struct cosmos_tensor w13,
+                                   struct cosmos_tensor h13);
     /* device position and graphs (NULL: UNSUPPORTED) */
     cosmos_status (*set_pos)(void *ctx, int64_t pos);
     cosmos_status (*store_rows)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0);

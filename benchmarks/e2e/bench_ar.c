@@ -33,7 +33,8 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     cosmos_status st = COSMOS_OK;
     const char *model = NULL, *config = NULL, *json_out = NULL, *wdir = "build/bench-weights";
-    int prompt = 256, n_decode = 32, n_pos = 0, start_pos = -1, bw_mb = 1024, sample_step = 0, graphs = 0;
+    int prompt = 256, n_decode = 32, n_pos = 0, start_pos = -1, bw_mb = 1024, sample_step = 0, graphs = 0,
+        unfused = 0;
     const char *pos[1];
     cosmos_backend_t *be = NULL;
     cosmos_ar_model_t *m = NULL;
@@ -58,6 +59,9 @@ int main(int argc, char **argv) {
          "step returns the logits to the host)", 0},
         {"cuda-graphs", CLI_FLAG, &graphs, "with --sample: replay the step as a CUDA graph (also COSMOS_CUDA_GRAPHS=1)",
          0},
+        {"unfused", CLI_FLAG, &unfused,
+         "every op of the step on its own: no fused wq|wk|wv, w1|w3 products, no fused epilogues or prologues "
+         "(docs/cuda.md \"Decode-step fusions\"), the comparison for the fused step", 0},
         CLI_COMMON_OPTS(common),
         {NULL, 0, NULL, NULL, 0},
     };
@@ -84,6 +88,7 @@ int main(int argc, char **argv) {
     const int n_threads = omp_get_max_threads();
     struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
     if (graphs) lp.decode_graphs = 1;
+    lp.unfused_decode = unfused;
     CHECK_ARG(!lp.decode_graphs || sample_step, COSMOS_ERR_INVALID_ARG, "--cuda-graphs needs --sample (the graph is "
               "the sampling step)");
     double t_load = cosmos_now_s();
@@ -187,11 +192,12 @@ int main(int argc, char **argv) {
                mem.weight_bytes / 1e9, mem.kv_bytes / 1e9, mem.context_bytes / 1e9, mem.table_bytes / 1e9,
                mem.scratch_bytes / 1e9, bm.workspace_bytes / 1e6, (bm.device_total - bm.device_free) / 1e9,
                bm.device_total / 1e9);
-    printf("# decode step  %s%s\n",
+    printf("# decode step  %s%s%s\n",
            sample_step ? "forward + token drawn on the backend (top-p 0.8), 4 bytes back" : "forward + logits to the host",
            lp.decode_graphs && sample_step ? (cosmos_backend_has_graphs(be) ? ", replayed CUDA graph" : ", graphs asked for "
                                                                                                      "but not on this backend")
-                                          : "");
+                                          : "",
+           unfused ? ", every op on its own (--unfused)" : "");
     printf("# peak RSS     %.1f MB (model run, before the bandwidth probe)\n", peak_rss / 1e6);
     if (json_out) {
         out = json_pack("{s:O, s:s, s:s, s:f, s:f, s:{s:i, s:f, s:f}, s:{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, "
@@ -206,6 +212,7 @@ int main(int argc, char **argv) {
         json_object_set_new(out, "bandwidth_method",
                             json_string(host ? "host read (sum over a buffer)" : "device bf16 copy, read + write"));
         json_object_set_new(out, "decode_step", json_string(sample_step ? "sample_on_backend" : "logits_to_host"));
+        json_object_set_new(out, "unfused", json_boolean(unfused));
         json_object_set_new(out, "cuda_graphs", json_boolean(lp.decode_graphs && sample_step &&
                                                              cosmos_backend_has_graphs(be)));
         json_object_set_new(out, "mean_ms", json_real(mean_ms));

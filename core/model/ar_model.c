@@ -67,6 +67,8 @@ struct cosmos_ar_model {
     struct cosmos_tensor knew, vnew;                              /* this chunk's K and V [max_chunk, Hkv*Dh] */
     struct cosmos_tensor qkv1, h13; /* one token's q|k|v [Q + 2 Hkv*Dh] and h1|h3 [2F]: the fused decode products */
     struct cosmos_tensor logits_f32, ctx_f32; /* f32 staging when activations are not f32 (GPU) */
+    int fuse_residual; /* the output projections and w2 add into the hidden state in the same op (tp 1) */
+    int unfused;       /* unfused_decode: every op on its own (tests) */
     struct cosmos_ar_memory mem;
 };
 
@@ -234,6 +236,9 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     m->mem.weight_mapped_bytes = m->w.mapped_bytes;
     if (p->unfused_decode)
         for (int l = 0; l < c->n_layers; l++) m->w.layers[l].wqkv.data = m->w.layers[l].w13.data = NULL;
+    /* with tp > 1 the partial products are summed across ranks before the residual add */
+    m->fuse_residual = m->tp == 1 && !p->unfused_decode;
+    m->unfused = p->unfused_decode;
     if (p->weights_only) {
         *out = m;
         return COSMOS_OK;
@@ -546,6 +551,20 @@ static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, 
     return COSMOS_OK;
 }
 
+/* x += a . w^T (an output projection or w2; tmp [T, D] scratch): the ranks' partial products are
+ * summed first under tp > 1; with one rank the add goes with the product (one launch on a GPU at
+ * decode). */
+static cosmos_status residual_matmul(cosmos_ar_model_t *m, struct cosmos_tensor x, struct cosmos_tensor a,
+                                     struct cosmos_tensor w, struct cosmos_tensor tmp) {
+    cosmos_status st = COSMOS_OK;
+    if (m->fuse_residual) return cosmos_op_matmul_add(m->be, x, x, a, w, tmp);
+    CHECK(cosmos_op_matmul(m->be, tmp, a, w));
+    CHECK(tp_allreduce(m, tmp));
+    CHECK(cosmos_op_add(m->be, x, x, tmp));
+fail:
+    return st;
+}
+
 /* One chunk of T <= max_chunk tokens at positions pos0.. through every layer; leaves the final
  * hidden state in m->x. pos0 may be COSMOS_POS_DEVICE (the backend's position cell, set by the
  * caller); tokens NULL: the ids are already in m->ids (both for the CUDA-graph decode step, whose
@@ -570,11 +589,15 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
     }
     for (int l = m->part.layer0; l < m->part.layer1; l++) {
         const struct cosmos_ar_layer_weights *L = &m->w.layers[l];
-        if (c->apply_abs_pos_emb) CHECK(cosmos_op_add_rows(be, x, x, m->ape, pos0));
         /* self-attention: this chunk's K and V (post-norm, post-RoPE K) go to the cache rows of
          * their positions, then the queries attend the cache over [0, pos] */
         const struct cosmos_tensor kcache = m->k_cache[slot(m, l)], vcache = m->v_cache[slot(m, l)];
-        CHECK(cosmos_op_rmsnorm(be, xn, x, L->attention_norm, eps));
+        if (c->apply_abs_pos_emb && !m->unfused) { /* APE before every layer, then its norm: one launch on a GPU */
+            CHECK(cosmos_op_add_rows_rmsnorm(be, x, m->ape, pos0, xn, L->attention_norm, eps));
+        } else {
+            if (c->apply_abs_pos_emb) CHECK(cosmos_op_add_rows(be, x, x, m->ape, pos0));
+            CHECK(cosmos_op_rmsnorm(be, xn, x, L->attention_norm, eps));
+        }
         struct cosmos_tensor q = q_rows, knew = k_rows, vnew = v_rows;
         if (T == 1 && L->wqkv.data) { /* one token: q, k and v by one product, then three views of it */
             CHECK(cosmos_op_matmul(be, m->qkv1, xn, L->wqkv));
@@ -587,19 +610,22 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
             CHECK(cosmos_op_matmul(be, vnew, xn, L->wv));
         }
         struct cosmos_tensor kh = heads(knew, T, Hkv, Dh);
-        if (c->use_qk_normalization) { /* QK-norm then RoPE (fused on the GPU) */
-            CHECK(cosmos_op_qk_norm_rope(be, heads(q, T, H, Dh), L->q_norm, eps, m->rope_cos, m->rope_sin, pos0));
-            CHECK(cosmos_op_qk_norm_rope(be, kh, L->k_norm, eps, m->rope_cos, m->rope_sin, pos0));
+        if (c->use_qk_normalization && !m->unfused) { /* QK-norm, RoPE, the cache rows: one launch on a GPU */
+            CHECK(cosmos_op_qkv_rope_store(be, heads(q, T, H, Dh), kh, heads(vnew, T, Hkv, Dh), L->q_norm, L->k_norm,
+                                           eps, m->rope_cos, m->rope_sin, kcache, vcache, pos0));
         } else {
-            CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, pos0));
-            CHECK(cosmos_op_rope(be, kh, m->rope_cos, m->rope_sin, pos0));
+            if (c->use_qk_normalization) {
+                CHECK(cosmos_op_qk_norm_rope(be, heads(q, T, H, Dh), L->q_norm, eps, m->rope_cos, m->rope_sin, pos0));
+                CHECK(cosmos_op_qk_norm_rope(be, kh, L->k_norm, eps, m->rope_cos, m->rope_sin, pos0));
+            } else {
+                CHECK(cosmos_op_rope(be, heads(q, T, H, Dh), m->rope_cos, m->rope_sin, pos0));
+                CHECK(cosmos_op_rope(be, kh, m->rope_cos, m->rope_sin, pos0));
+            }
+            CHECK(cosmos_op_store_rows(be, kcache, kh, pos0));
+            CHECK(cosmos_op_store_rows(be, vcache, heads(vnew, T, Hkv, Dh), pos0));
         }
-        CHECK(cosmos_op_store_rows(be, kcache, kh, pos0));
-        CHECK(cosmos_op_store_rows(be, vcache, heads(vnew, T, Hkv, Dh), pos0));
         CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), kcache, vcache, pos0, 1));
-        CHECK(cosmos_op_matmul(be, tmp, att, L->wo));
-        CHECK(tp_allreduce(m, tmp));
-        CHECK(cosmos_op_add(be, x, x, tmp));
+        CHECK(residual_matmul(m, x, att, L->wo, tmp));
         if (cosmos_ar_layer_has_cross(c, l)) {
             CHECK(cosmos_op_rmsnorm(be, xn, x, L->cross_attention_norm, eps));
             CHECK(cosmos_op_matmul(be, q, xn, L->xwq));
@@ -607,24 +633,17 @@ static cosmos_status forward_chunk(cosmos_ar_model_t *m, const int32_t *tokens, 
                 CHECK(cosmos_op_rmsnorm(be, heads(q, T, H, Dh), heads(q, T, H, Dh), L->xq_norm, eps));
             CHECK(cosmos_op_attention(be, heads(att, T, H, Dh), heads(q, T, H, Dh), m->ctx_k[slot(m, l)],
                                       m->ctx_v[slot(m, l)], 0, 0));
-            CHECK(cosmos_op_matmul(be, tmp, att, L->xwo));
-            CHECK(tp_allreduce(m, tmp));
-            CHECK(cosmos_op_add(be, x, x, tmp));
+            CHECK(residual_matmul(m, x, att, L->xwo, tmp));
         }
         CHECK(cosmos_op_rmsnorm(be, xn, x, L->ffn_norm, eps));
-        struct cosmos_tensor h1 = h1_rows, h3 = h3_rows;
-        if (T == 1 && L->w13.data) { /* one token: h1 and h3 by one product */
-            CHECK(cosmos_op_matmul(be, m->h13, xn, L->w13));
-            h1 = row_view(m->h13, 0, F);
-            h3 = row_view(m->h13, F, F);
+        if (T == 1 && L->w13.data) { /* one token: silu(h1) * h3 by one op over w1|w3 (one launch on a GPU) */
+            CHECK(cosmos_op_matmul_swiglu(be, h1_rows, xn, L->w13, m->h13));
         } else {
-            CHECK(cosmos_op_matmul(be, h1, xn, L->w1));
-            CHECK(cosmos_op_matmul(be, h3, xn, L->w3));
+            CHECK(cosmos_op_matmul(be, h1_rows, xn, L->w1));
+            CHECK(cosmos_op_matmul(be, h3_rows, xn, L->w3));
+            CHECK(cosmos_op_silu_mul(be, h1_rows, h1_rows, h3_rows));
         }
-        CHECK(cosmos_op_silu_mul(be, h1, h1, h3));
-        CHECK(cosmos_op_matmul(be, tmp, h1, L->w2));
-        CHECK(tp_allreduce(m, tmp));
-        CHECK(cosmos_op_add(be, x, x, tmp));
+        CHECK(residual_matmul(m, x, h1_rows, L->w2, tmp));
     }
     if (!m->part.last_stage) CHECK(pp_send_act(m, x));
 fail:

@@ -36,7 +36,9 @@ struct cosmos_ar_load_params {
                         * environment: COSMOS_CUDA_GRAPHS=1 (off otherwise, docs/cuda.md) */
     int devpos_decode; /* the same device-position step without graphs (tests: any backend) */
     int unfused_decode; /* one-token steps multiply by wq, wk, wv (w1, w3) one at a time even where the
-                         * binding put them back to back (tests: the fused products give the same) */
+                         * binding put them back to back, and no op fuses the residual add or SwiGLU
+                         * with a product, the QK-norm, RoPE and cache writes, or the APE add and
+                         * the attention norm (tests: the fused ops give the same) */
 };
 struct cosmos_ar_load_params cosmos_ar_load_params_default(void);
 /* Layers of this rank whose one-token steps (decode) compute q|k|v and h1|h3 by one product each

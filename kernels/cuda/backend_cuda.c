@@ -200,6 +200,32 @@ static cosmos_status cuda_matmul(void *ctx, struct cosmos_tensor y, struct cosmo
         return cosmos_cuda_gemv(y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
     return cosmos_cuda_matmul(c->lt, y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
 }
+/* The decode GEMV with its epilogue where it serves the call (and COSMOS_CUDA_GEMV allows it);
+ * otherwise the same ops one launch at a time, cuBLASLt's product (or the plain GEMV) first. */
+static cosmos_status cuda_matmul_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor x,
+                                     struct cosmos_tensor w, struct cosmos_tensor tmp) {
+    struct cuda_ctx *c = ctx;
+    const int64_t M = x.shape[0], N = w.shape[0], K = w.shape[1];
+    if (c->gemv && cosmos_cuda_gemv_serves(M, K, x.data, w.data))
+        return cosmos_cuda_gemv_add(y.data, a.data, x.data, w.data, M, N, K, c->stream);
+    cosmos_status st = cuda_matmul(ctx, tmp, x, w);
+    return st != COSMOS_OK ? st : cosmos_cuda_add(y.data, a.data, tmp.data, COSMOS_BF16, M * N, c->stream);
+}
+static cosmos_status cuda_matmul_swiglu(void *ctx, struct cosmos_tensor h, struct cosmos_tensor x,
+                                        struct cosmos_tensor w13, struct cosmos_tensor h13) {
+    struct cuda_ctx *c = ctx;
+    const int64_t M = x.shape[0], F = w13.shape[0] / 2, K = w13.shape[1];
+    const cosmos_bf16 *w = w13.data;
+    cosmos_bf16 *h1 = h13.data, *h3 = h1 + M * F;
+    if (c->gemv && cosmos_cuda_gemv_serves(M, K, x.data, w))
+        return cosmos_cuda_gemv_swiglu(h.data, x.data, w, M, F, K, c->stream);
+    cosmos_status st =
+        cuda_matmul(ctx, cosmos_tensor_2d(h1, COSMOS_BF16, M, F), x, cosmos_tensor_2d(w13.data, COSMOS_BF16, F, K));
+    if (st == COSMOS_OK)
+        st = cuda_matmul(ctx, cosmos_tensor_2d(h3, COSMOS_BF16, M, F), x,
+                         cosmos_tensor_2d((void *)(w + F * K), COSMOS_BF16, F, K));
+    return st != COSMOS_OK ? st : cosmos_cuda_silu_mul(h.data, h1, h3, M * F, c->stream);
+}
 static cosmos_status cuda_rmsnorm(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
                                   float eps) {
     struct cuda_ctx *c = ctx;
@@ -224,6 +250,25 @@ static cosmos_status cuda_qk_norm_rope(void *ctx, struct cosmos_tensor x, struct
     }
     return cosmos_cuda_qk_norm_rope(x.data, w.data, cs.data, sn.data, x.shape[0], x.shape[1], x.shape[2], eps, pos0,
                                     dev_pos(c, pos0), c->stream);
+}
+static cosmos_status cuda_add_rows_rmsnorm(void *ctx, struct cosmos_tensor x, struct cosmos_tensor table, int pos0,
+                                           struct cosmos_tensor y, struct cosmos_tensor w, float eps) {
+    struct cuda_ctx *c = ctx;
+    return cosmos_cuda_add_rows_rmsnorm(x.data, table.data, table.dtype, y.data, w.data, x.shape[0], x.shape[1], eps,
+                                        pos0, dev_pos(c, pos0), c->stream);
+}
+static cosmos_status cuda_qkv_rope_store(void *ctx, struct cosmos_tensor q, struct cosmos_tensor k,
+                                         struct cosmos_tensor v, struct cosmos_tensor qw, struct cosmos_tensor kw,
+                                         float eps, struct cosmos_tensor cs, struct cosmos_tensor sn,
+                                         struct cosmos_tensor kc, struct cosmos_tensor vc, int pos0) {
+    struct cuda_ctx *c = ctx;
+    if (cs.dtype != COSMOS_F32) {
+        LOG_ERROR("qkv_rope_store: the cuda backend takes f32 tables (got %s)", cosmos_dtype_name(cs.dtype));
+        return COSMOS_ERR_UNSUPPORTED;
+    }
+    return cosmos_cuda_qkv_rope_store(q.data, k.data, v.data, qw.data, kw.data, cs.data, sn.data, kc.data, vc.data,
+                                      q.shape[0], q.shape[1], k.shape[1], q.shape[2], eps, pos0, dev_pos(c, pos0),
+                                      c->stream);
 }
 static cosmos_status cuda_embedding(void *ctx, struct cosmos_tensor y, struct cosmos_tensor table,
                                     struct cosmos_tensor ids) {
@@ -587,6 +632,10 @@ static const struct cosmos_backend_ops cuda_ops = {
     .download = cuda_download,
     .sync = cuda_sync,
     .matmul = cuda_matmul,
+    .add_rows_rmsnorm = cuda_add_rows_rmsnorm,
+    .qkv_rope_store = cuda_qkv_rope_store,
+    .matmul_add = cuda_matmul_add,
+    .matmul_swiglu = cuda_matmul_swiglu,
     .rmsnorm = cuda_rmsnorm,
     .rope = cuda_rope,
     .embedding = cuda_embedding,

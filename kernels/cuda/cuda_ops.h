@@ -61,6 +61,13 @@ cosmos_status cosmos_cuda_matmul(cosmos_cublaslt_t *lt, cosmos_bf16 *y, const co
 int cosmos_cuda_gemv_serves(int64_t M, int64_t K, const void *x, const void *w);
 cosmos_status cosmos_cuda_gemv(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t M, int64_t N,
                                int64_t K, cudaStream_t stream);
+/* Its fused epilogues, served as cosmos_cuda_gemv: y[M,N] = a + x . w^T (a may be y), bit for bit
+ * cosmos_cuda_gemv then cosmos_cuda_add; h[M,F] = silu(x . w1^T) * (x . w3^T) for w13 [2F, K] (w1's
+ * rows, then w3's), bit for bit cosmos_cuda_gemv into [h1 | h3] then cosmos_cuda_silu_mul. */
+cosmos_status cosmos_cuda_gemv_add(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *x, const cosmos_bf16 *w,
+                                   int64_t M, int64_t N, int64_t K, cudaStream_t stream);
+cosmos_status cosmos_cuda_gemv_swiglu(cosmos_bf16 *h, const cosmos_bf16 *x, const cosmos_bf16 *w13, int64_t M,
+                                      int64_t F, int64_t K, cudaStream_t stream);
 /* The same, all f32 (CUBLAS_COMPUTE_32F, no TF32): the T5 encoder's matmul_f32w. */
 cosmos_status cosmos_cuda_matmul_f32(cosmos_cublaslt_t *lt, float *y, const float *x, const float *w, int64_t M,
                                      int64_t N, int64_t K, cudaStream_t stream);
@@ -69,6 +76,12 @@ cosmos_status cosmos_cuda_matmul_f32(cosmos_cublaslt_t *lt, float *y, const floa
 /* rows x D: y = bf16((x * rsqrt(mean(x^2) + eps)) * w), f32 math; y may equal x. */
 cosmos_status cosmos_cuda_rmsnorm(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t rows, int64_t D,
                                   float eps, cudaStream_t stream);
+/* x [T,D] += table rows [pos0, pos0+T) (bf16 or f32; pos0 = *d_pos when d_pos is set), rounded to
+ * bf16 in place, then y = rmsnorm(x) * w: one launch, bit for bit cosmos_cuda_add_rows then
+ * cosmos_cuda_rmsnorm. */
+cosmos_status cosmos_cuda_add_rows_rmsnorm(cosmos_bf16 *x, const void *table, enum cosmos_dtype table_dtype,
+                                           cosmos_bf16 *y, const cosmos_bf16 *w, int64_t T, int64_t D, float eps,
+                                           int64_t pos0, const int64_t *d_pos, cudaStream_t stream);
 /* x[T,H,Dh] bf16 in place; cos/sin f32 [S, Dh/2]; token t uses table row pos0+t, pos0 = *d_pos when
  * d_pos (device memory) is not NULL. */
 cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, const float *sin_tab, int64_t T, int64_t H,
@@ -78,6 +91,13 @@ cosmos_status cosmos_cuda_rope(cosmos_bf16 *x, const float *cos_tab, const float
 cosmos_status cosmos_cuda_qk_norm_rope(cosmos_bf16 *x, const cosmos_bf16 *w, const float *cos_tab, const float *sin_tab,
                                        int64_t T, int64_t H, int64_t Dh, float eps, int64_t pos0, const int64_t *d_pos,
                                        cudaStream_t stream);
+/* QK-norm + RoPE of q [T,H,Dh] (weight qw) and k [T,Hkv,Dh] (kw) in place, k's rows also written to
+ * kc and v's copied to vc (caches [S,Hkv,Dh]) at rows pos0.. (pos0 = *d_pos when d_pos is set): one
+ * launch, bit for bit cosmos_cuda_qk_norm_rope twice then cosmos_cuda_store_rows twice. */
+cosmos_status cosmos_cuda_qkv_rope_store(cosmos_bf16 *q, cosmos_bf16 *k, const cosmos_bf16 *v, const cosmos_bf16 *qw,
+                                         const cosmos_bf16 *kw, const float *cos_tab, const float *sin_tab,
+                                         cosmos_bf16 *kc, cosmos_bf16 *vc, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
+                                         float eps, int64_t pos0, const int64_t *d_pos, cudaStream_t stream);
 /* dst rows [pos, pos+n_rows) = src rows (row_bytes each), pos = *d_pos when d_pos is not NULL. */
 cosmos_status cosmos_cuda_store_rows(void *dst, const void *src, int64_t n_rows, int64_t row_bytes, int64_t pos,
                                      const int64_t *d_pos, cudaStream_t stream);

@@ -14,7 +14,14 @@
  * vector is widened to f32 (exact) and multiplied into one f32 partial per x row; the 32 partials
  * are summed by shuffles and lane 0 rounds the row's M outputs to bf16 (nearest even). The order of
  * the f32 additions differs from the CPU oracle's and from cuBLASLt's: results agree to bf16
- * rounding (tests/cuda/test_cuda_ops.c, gemv_*). */
+ * rounding (tests/cuda/test_cuda_ops.c, gemv_*).
+ *
+ * Two epilogues fuse the op after the product into the same launch (cosmos_op_matmul_add and
+ * cosmos_op_matmul_swiglu, core/backend.h): the residual add y = a + x.w^T (the output projections
+ * and w2, y = a = the hidden state), and SwiGLU h = silu(x.w1^T) * (x.w3^T) over the fused w1|w3
+ * (one warp sums rows n and F + n: 8 loads in flight per lane). Each is bit for bit the plain GEMV
+ * followed by add.cu / silu_mul.cu: the same sums in the same order, rounded to bf16 before they
+ * are combined, as the two-launch path stores and reloads them. */
 #include "kernels/cuda/common.cuh"
 
 #define GEMV_THREADS 256
@@ -36,37 +43,73 @@ static __device__ __forceinline__ float dot8(float acc, uint4 w, uint4 x) {
     return acc;
 }
 
-template <int M>
-static __global__ void __launch_bounds__(GEMV_THREADS) gemv_bf16_kernel(cosmos_bf16 *__restrict__ y, const cosmos_bf16 *__restrict__ x,
-                                                                        const cosmos_bf16 *__restrict__ w, int64_t N, int64_t K) {
+/* What the kernel does with a row's sums (bit for bit the unfused ops after a plain GEMV: each sum
+ * is rounded to bf16 first, as the GEMV stores it, then combined in f32 as add.cu / silu_mul.cu do):
+ * GEMV_STORE  y[m,n] = bf16(s)
+ * GEMV_ADD    y[m,n] = bf16(a[m,n] + bf16(s))                     (a may be y)
+ * GEMV_SWIGLU y[m,n] = bf16(silu(bf16(s1)) * bf16(s3)), s1 over w row n, s3 over w row N + n */
+enum { GEMV_STORE, GEMV_ADD, GEMV_SWIGLU };
+
+template <int M, int EPI>
+static __global__ void gemv_bf16_kernel(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *__restrict__ x,
+                                        const cosmos_bf16 *__restrict__ w, int64_t N, int64_t K) {
+    constexpr int R = EPI == GEMV_SWIGLU ? 2 : 1; /* weight rows per output: n (and N + n) */
     const int lane = (int)(threadIdx.x % COSMOS_WARP), warp = (int)(threadIdx.x / COSMOS_WARP);
     const int64_t kv = K / 8; /* 16-byte vectors per row */
     const uint4 *xv = reinterpret_cast<const uint4 *>(x);
     for (int64_t n = (int64_t)blockIdx.x * GEMV_WARPS + warp; n < N; n += (int64_t)gridDim.x * GEMV_WARPS) {
-        const uint4 *wr = reinterpret_cast<const uint4 *>(w) + n * kv;
-        float acc[M];
+        const uint4 *wr[R];
 #pragma unroll
-        for (int m = 0; m < M; m++) acc[m] = 0.0f;
+        for (int r = 0; r < R; r++) wr[r] = reinterpret_cast<const uint4 *>(w) + (n + r * N) * kv;
+        float acc[R][M];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
         int64_t i = lane;
         for (; i + (GEMV_UNROLL - 1) * COSMOS_WARP < kv; i += GEMV_UNROLL * COSMOS_WARP) {
-            uint4 wv[GEMV_UNROLL];
+            uint4 wv[R][GEMV_UNROLL];
 #pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = ld_stream16(wr + i + u * COSMOS_WARP);
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int u = 0; u < GEMV_UNROLL; u++) wv[r][u] = ld_stream16(wr[r] + i + u * COSMOS_WARP);
 #pragma unroll
             for (int u = 0; u < GEMV_UNROLL; u++)
 #pragma unroll
-                for (int m = 0; m < M; m++) acc[m] = dot8(acc[m], wv[u], xv[m * kv + i + u * COSMOS_WARP]);
+                for (int m = 0; m < M; m++) {
+                    const uint4 xm = xv[m * kv + i + u * COSMOS_WARP];
+#pragma unroll
+                    for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], wv[r][u], xm);
+                }
         }
         for (; i < kv; i += COSMOS_WARP) { /* the last < GEMV_UNROLL x 32 vectors of the row */
-            const uint4 wv = ld_stream16(wr + i);
+            uint4 wv[R];
 #pragma unroll
-            for (int m = 0; m < M; m++) acc[m] = dot8(acc[m], wv, xv[m * kv + i]);
+            for (int r = 0; r < R; r++) wv[r] = ld_stream16(wr[r] + i);
+#pragma unroll
+            for (int m = 0; m < M; m++)
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], wv[r], xv[m * kv + i]);
         }
 #pragma unroll
-        for (int m = 0; m < M; m++) acc[m] = warp_sum(acc[m]);
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
         if (lane == 0)
 #pragma unroll
-            for (int m = 0; m < M; m++) st_bf16(y + m * N + n, acc[m]);
+            for (int m = 0; m < M; m++) {
+                cosmos_bf16 *out = y + m * N + n;
+                if (EPI == GEMV_STORE) {
+                    st_bf16(out, acc[0][m]);
+                } else if (EPI == GEMV_ADD) {
+                    const float s = __bfloat162float(__float2bfloat16_rn(acc[0][m]));
+                    st_bf16(out, ld_f32(a + m * N + n) + s);
+                } else {
+                    const float v = __bfloat162float(__float2bfloat16_rn(acc[0][m]));
+                    const float u = __bfloat162float(__float2bfloat16_rn(acc[1][m]));
+                    st_bf16(out, (v / (1.0f + expf(-v))) * u);
+                }
+            }
     }
 }
 
@@ -75,18 +118,33 @@ extern "C" int cosmos_cuda_gemv_serves(int64_t M, int64_t K, const void *x, cons
            ((uintptr_t)w & 15u) == 0;
 }
 
-extern "C" cosmos_status cosmos_cuda_gemv(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t M,
-                                          int64_t N, int64_t K, cudaStream_t stream) {
+template <int EPI>
+static cosmos_status launch(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *x, const cosmos_bf16 *w,
+                            int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
     if (!cosmos_cuda_gemv_serves(M, K, x, w)) return COSMOS_ERR_UNSUPPORTED;
     if (N <= 0) return COSMOS_OK;
-    const int64_t blocks = (N + GEMV_WARPS - 1) / GEMV_WARPS; /* one warp per row: N < 2^34 */
+    const int64_t blocks = (N + GEMV_WARPS - 1) / GEMV_WARPS; /* one warp per output: N < 2^34 */
     if (blocks > 0x7fffffff) return COSMOS_ERR_UNSUPPORTED;
     const unsigned grid = (unsigned)blocks;
     switch (M) {
-    case 1: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<1>)(y, x, w, N, K); break;
-    case 2: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<2>)(y, x, w, N, K); break;
-    case 3: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<3>)(y, x, w, N, K); break;
-    default: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<4>)(y, x, w, N, K); break;
+    case 1: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<1, EPI>)(y, a, x, w, N, K); break;
+    case 2: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<2, EPI>)(y, a, x, w, N, K); break;
+    case 3: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<3, EPI>)(y, a, x, w, N, K); break;
+    default: COSMOS_LAUNCH(grid, GEMV_THREADS, 0, stream, gemv_bf16_kernel<4, EPI>)(y, a, x, w, N, K); break;
     }
     return CUDA_LAUNCH_STATUS("gemv_bf16_kernel");
+}
+
+extern "C" cosmos_status cosmos_cuda_gemv(cosmos_bf16 *y, const cosmos_bf16 *x, const cosmos_bf16 *w, int64_t M,
+                                          int64_t N, int64_t K, cudaStream_t stream) {
+    return launch<GEMV_STORE>(y, NULL, x, w, M, N, K, stream);
+}
+extern "C" cosmos_status cosmos_cuda_gemv_add(cosmos_bf16 *y, const cosmos_bf16 *a, const cosmos_bf16 *x,
+                                              const cosmos_bf16 *w, int64_t M, int64_t N, int64_t K,
+                                              cudaStream_t stream) {
+    return launch<GEMV_ADD>(y, a, x, w, M, N, K, stream);
+}
+extern "C" cosmos_status cosmos_cuda_gemv_swiglu(cosmos_bf16 *h, const cosmos_bf16 *x, const cosmos_bf16 *w13,
+                                                 int64_t M, int64_t F, int64_t K, cudaStream_t stream) {
+    return launch<GEMV_SWIGLU>(h, NULL, x, w13, M, F, K, stream);
 }

@@ -131,6 +131,13 @@ Test(cuda, matmul, .init = open_backends, .fini = close_backends) {
 
 /* ---- the decode GEMV kernel (gemv.cu) ---- */
 
+/* a backend with COSMOS_CUDA_GEMV=cublaslt: every matmul on cuBLASLt */
+static void open_backends_cublaslt_gemv(void) {
+    setenv("COSMOS_CUDA_GEMV", "cublaslt", 1);
+    open_backends();
+    unsetenv("COSMOS_CUDA_GEMV");
+}
+
 Test(cuda, gemv_kernel, .init = open_backends, .fini = close_backends) {
     check_matmul_with(1, 1, 8, 0, 0, 1, 1.0f);          /* one vector: lanes 1..31 hold nothing */
     check_matmul_with(1, 37, 136, 0, 0, 1, 1.0f);       /* 17 vectors a row, rows not a multiple of 8 */
@@ -159,12 +166,124 @@ Test(cuda, gemv_refuses_what_it_does_not_serve, .init = open_backends, .fini = c
     cosmos_backend_free_mem(gpu, d);
 }
 
-/* With COSMOS_CUDA_GEMV=cublaslt every matmul goes to cuBLASLt: its one-row products stay checked. */
-static void open_backends_cublaslt_gemv(void) {
-    setenv("COSMOS_CUDA_GEMV", "cublaslt", 1);
-    open_backends();
-    unsetenv("COSMOS_CUDA_GEMV");
+/* The GEMV's fused epilogues (residual add, SwiGLU over w1|w3): bit for bit the launches they
+ * replace (the plain GEMV, then add / silu_mul), in place too, and within bf16 rounding of the CPU's
+ * composed ops. */
+static void expect_same_bits(const char *what, const void *d_got, const void *d_want, int64_t n) {
+    float *g = dev_download(d_got, n, COSMOS_BF16), *w = dev_download(d_want, n, COSMOS_BF16);
+    int64_t first = -1;
+    for (int64_t i = 0; i < n && first < 0; i++)
+        if (memcmp(&g[i], &w[i], sizeof(float))) first = i;
+    cr_expect(first < 0, "%s: fused %g, two launches %g at index %lld", what, first < 0 ? 0.0 : (double)g[first],
+              first < 0 ? 0.0 : (double)w[first], (long long)first);
+    free(g), free(w);
 }
+static void check_gemv_epilogues(int64_t M, int64_t N, int64_t K) {
+    char what[96];
+    snprintf(what, sizeof what, "gemv epilogues M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+    cudaStream_t s = (cudaStream_t)cosmos_backend_stream(gpu);
+    float *x = rand_f32(M * K, 11, 1.0f), *w = rand_f32(2 * N * K, 12, 2.0f / sqrtf((float)K)),
+          *a = rand_f32(M * N, 13, 1.0f);
+    cosmos_bf16 *dx = dev_upload(x, M * K, COSMOS_BF16), *dw = dev_upload(w, 2 * N * K, COSMOS_BF16),
+                *da = dev_upload(a, M * N, COSMOS_BF16), *dw3 = dw + N * K;
+    const size_t bytes = sizeof(cosmos_bf16) * (size_t)(M * N);
+    void *b[6] = {0};
+    for (int i = 0; i < 6; i++) cr_assert_eq(cosmos_backend_alloc(gpu, bytes, &b[i]), COSMOS_OK);
+    cosmos_bf16 *tmp = b[0], *want = b[1], *got = b[2], *h1 = b[3], *h3 = b[4], *inplace = b[5];
+    /* y = a + x w^T */
+    cr_assert_eq(cosmos_cuda_gemv(tmp, dx, dw, M, N, K, s), COSMOS_OK, "%s", what);
+    cr_assert_eq(cosmos_cuda_add(want, da, tmp, COSMOS_BF16, M * N, s), COSMOS_OK);
+    cr_assert_eq(cosmos_cuda_gemv_add(got, da, dx, dw, M, N, K, s), COSMOS_OK, "%s", what);
+    expect_same_bits(what, got, want, M * N);
+    cr_assert_eq(cudaMemcpyAsync(inplace, da, bytes, cudaMemcpyDeviceToDevice, s), cudaSuccess);
+    cr_assert_eq(cosmos_cuda_gemv_add(inplace, inplace, dx, dw, M, N, K, s), COSMOS_OK, "%s in place", what);
+    expect_same_bits(what, inplace, want, M * N);
+    float *ycpu = malloc(sizeof(float) * (size_t)(M * N)), *tcpu = malloc(sizeof(float) * (size_t)(M * N));
+    cosmos_bf16 *wb = to_bf16(w, 2 * N * K);
+    cr_assert_eq(cosmos_op_matmul_add(cpu, cosmos_tensor_2d(ycpu, COSMOS_F32, M, N), cosmos_tensor_2d(a, COSMOS_F32, M, N),
+                                      cosmos_tensor_2d(x, COSMOS_F32, M, K), cosmos_tensor_2d(wb, COSMOS_BF16, N, K),
+                                      cosmos_tensor_2d(tcpu, COSMOS_F32, M, N)),
+                 COSMOS_OK);
+    float *g = dev_download(got, M * N, COSMOS_BF16);
+    cuda_test_compare(what, g, ycpu, M * N, BF16_ATOL, BF16_RTOL);
+    free(g);
+    /* h = silu(x w1^T) * (x w3^T) */
+    cr_assert_eq(cosmos_cuda_gemv(h1, dx, dw, M, N, K, s), COSMOS_OK);
+    cr_assert_eq(cosmos_cuda_gemv(h3, dx, dw3, M, N, K, s), COSMOS_OK);
+    cr_assert_eq(cosmos_cuda_silu_mul(want, h1, h3, M * N, s), COSMOS_OK);
+    cr_assert_eq(cosmos_cuda_gemv_swiglu(got, dx, dw, M, N, K, s), COSMOS_OK, "%s", what);
+    expect_same_bits(what, got, want, M * N);
+    float *h13cpu = malloc(sizeof(float) * (size_t)(2 * M * N));
+    cr_assert_eq(cosmos_op_matmul_swiglu(cpu, cosmos_tensor_2d(ycpu, COSMOS_F32, M, N), cosmos_tensor_2d(x, COSMOS_F32, M, K),
+                                         cosmos_tensor_2d(wb, COSMOS_BF16, 2 * N, K),
+                                         cosmos_tensor_2d(h13cpu, COSMOS_F32, 2 * M, N)),
+                 COSMOS_OK);
+    g = dev_download(got, M * N, COSMOS_BF16);
+    cuda_test_compare(what, g, ycpu, M * N, BF16_ATOL, BF16_RTOL);
+    for (int i = 0; i < 6; i++) cosmos_backend_free_mem(gpu, b[i]);
+    cosmos_backend_free_mem(gpu, dx), cosmos_backend_free_mem(gpu, dw), cosmos_backend_free_mem(gpu, da);
+    free(x), free(w), free(a), free(wb), free(ycpu), free(tcpu), free(h13cpu), free(g);
+}
+
+Test(cuda, gemv_epilogues, .init = open_backends, .fini = close_backends) {
+    check_gemv_epilogues(1, 1, 8);
+    check_gemv_epilogues(1, 300, 1032);
+    check_gemv_epilogues(2, 77, 520);
+    check_gemv_epilogues(3, 40, 2056);
+    check_gemv_epilogues(4, 64, 4096);
+}
+
+/* cosmos_op_matmul_add / cosmos_op_matmul_swiglu through the backend: fused where the GEMV serves
+ * the call, composed on cuBLASLt where it does not (5 rows; K not a multiple of 8), against the
+ * CPU's composition */
+static void check_fused_ops(int64_t M, int64_t N, int64_t K) {
+    char what[96];
+    snprintf(what, sizeof what, "matmul_add/swiglu M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+    float *x = rand_f32(M * K, 21, 1.0f), *w = rand_f32(2 * N * K, 22, 2.0f / sqrtf((float)K)),
+          *a = rand_f32(M * N, 23, 1.0f), *y = malloc(sizeof(float) * (size_t)(M * N)),
+          *t = malloc(sizeof(float) * (size_t)(2 * M * N));
+    cosmos_bf16 *wb = to_bf16(w, 2 * N * K);
+    void *dx = dev_upload(x, M * K, COSMOS_BF16), *dw = dev_upload(w, 2 * N * K, COSMOS_BF16),
+         *dy = dev_upload(a, M * N, COSMOS_BF16), *dt = NULL;
+    cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(2 * M * N), &dt), COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul_add(cpu, cosmos_tensor_2d(y, COSMOS_F32, M, N), cosmos_tensor_2d(a, COSMOS_F32, M, N),
+                                      cosmos_tensor_2d(x, COSMOS_F32, M, K), cosmos_tensor_2d(wb, COSMOS_BF16, N, K),
+                                      cosmos_tensor_2d(t, COSMOS_F32, M, N)),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul_add(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, M, N), cosmos_tensor_2d(dy, COSMOS_BF16, M, N),
+                                      cosmos_tensor_2d(dx, COSMOS_BF16, M, K), cosmos_tensor_2d(dw, COSMOS_BF16, N, K),
+                                      cosmos_tensor_2d(dt, COSMOS_BF16, M, N)),
+                 COSMOS_OK, "%s", what);
+    float *g = dev_download(dy, M * N, COSMOS_BF16);
+    cuda_test_compare(what, g, y, M * N, BF16_ATOL, BF16_RTOL);
+    free(g);
+    cr_assert_eq(cosmos_op_matmul_swiglu(cpu, cosmos_tensor_2d(y, COSMOS_F32, M, N), cosmos_tensor_2d(x, COSMOS_F32, M, K),
+                                         cosmos_tensor_2d(wb, COSMOS_BF16, 2 * N, K),
+                                         cosmos_tensor_2d(t, COSMOS_F32, 2 * M, N)),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul_swiglu(gpu, cosmos_tensor_2d(dy, COSMOS_BF16, M, N),
+                                         cosmos_tensor_2d(dx, COSMOS_BF16, M, K),
+                                         cosmos_tensor_2d(dw, COSMOS_BF16, 2 * N, K),
+                                         cosmos_tensor_2d(dt, COSMOS_BF16, 2 * M, N)),
+                 COSMOS_OK, "%s", what);
+    g = dev_download(dy, M * N, COSMOS_BF16);
+    cuda_test_compare(what, g, y, M * N, BF16_ATOL, BF16_RTOL);
+    cosmos_backend_free_mem(gpu, dx), cosmos_backend_free_mem(gpu, dw), cosmos_backend_free_mem(gpu, dy);
+    cosmos_backend_free_mem(gpu, dt);
+    free(x), free(w), free(a), free(y), free(t), free(wb), free(g);
+}
+Test(cuda, fused_matmul_ops, .init = open_backends, .fini = close_backends) {
+    check_fused_ops(1, 96, 512); /* the GEMV's epilogues */
+    check_fused_ops(4, 50, 264);
+    check_fused_ops(5, 50, 264); /* composed: cuBLASLt, then add / silu_mul */
+    check_fused_ops(2, 30, 100);
+}
+Test(cuda, fused_matmul_ops_on_cublaslt, .init = open_backends_cublaslt_gemv, .fini = close_backends) {
+    check_fused_ops(1, 96, 512);
+    check_fused_ops(3, 50, 264);
+}
+
+/* With COSMOS_CUDA_GEMV=cublaslt every matmul goes to cuBLASLt: its one-row products stay checked. */
 Test(cuda, matmul_cublaslt_decode_rows, .init = open_backends_cublaslt_gemv, .fini = close_backends) {
     check_matmul(1, 4096, 4096, 0);
     check_matmul(4, 300, 1024, 0);
@@ -743,6 +862,100 @@ Test(cuda, qk_norm_rope, .init = open_backends, .fini = close_backends) {
     check_qk_norm_rope(2, 5, 10, 20, 7, 0);          /* Dh 10: lanes without a pair */
 }
 
+/* The fused attention prologue (qkv_rope_store): q, k and both caches bit for bit what the four
+ * separate ops leave on the same GPU, at a host or a device position; cache rows outside the step's
+ * are untouched. */
+static void check_qkv_rope_store(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0, int devpos) {
+    char what[128];
+    snprintf(what, sizeof what, "qkv_rope_store T=%lld H=%lld Hkv=%lld Dh=%lld pos0=%lld%s", (long long)T,
+             (long long)H, (long long)Hkv, (long long)Dh, (long long)pos0, devpos ? " (device position)" : "");
+    const int64_t nq = T * H * Dh, nk = T * Hkv * Dh, nc = S * Hkv * Dh, half = Dh / 2;
+    float *q = rand_f32(nq, 50, 3.0f), *k = rand_f32(nk, 51, 3.0f), *v = rand_f32(nk, 52, 1.0f),
+          *qw = rand_f32(Dh, 53, 1.0f), *kw = rand_f32(Dh, 54, 1.0f), *cache = rand_f32(nc, 55, 1.0f),
+          *cs = malloc(sizeof(float) * (size_t)(S * half)), *sn = malloc(sizeof(float) * (size_t)(S * half));
+    for (int64_t i = 0; i < S * half; i++) {
+        const double th = 6.283185307 * cosmos_rng_uniform(4242, 56, (uint64_t)i);
+        cs[i] = (float)cos(th), sn[i] = (float)sin(th);
+    }
+    void *d[2][5]; /* [separate, fused][q, k, v, kc, vc] */
+    for (int f = 0; f < 2; f++) {
+        d[f][0] = dev_upload(q, nq, COSMOS_BF16), d[f][1] = dev_upload(k, nk, COSMOS_BF16);
+        d[f][2] = dev_upload(v, nk, COSMOS_BF16), d[f][3] = dev_upload(cache, nc, COSMOS_BF16);
+        d[f][4] = dev_upload(cache, nc, COSMOS_BF16);
+    }
+    void *dqw = dev_upload(qw, Dh, COSMOS_BF16), *dkw = dev_upload(kw, Dh, COSMOS_BF16),
+         *dc = dev_upload(cs, S * half, COSMOS_F32), *ds = dev_upload(sn, S * half, COSMOS_F32);
+    const struct cosmos_tensor tqw = cosmos_tensor_1d(dqw, COSMOS_BF16, Dh), tkw = cosmos_tensor_1d(dkw, COSMOS_BF16, Dh),
+                               tc = cosmos_tensor_2d(dc, COSMOS_F32, S, half), ts = cosmos_tensor_2d(ds, COSMOS_F32, S, half);
+    g_devpos = devpos;
+    const int pa = gpu_pos(pos0);
+    g_devpos = 0;
+    struct cosmos_tensor t[2][5];
+    for (int f = 0; f < 2; f++) {
+        t[f][0] = cosmos_tensor_3d(d[f][0], COSMOS_BF16, T, H, Dh);
+        for (int i = 1; i < 3; i++) t[f][i] = cosmos_tensor_3d(d[f][i], COSMOS_BF16, T, Hkv, Dh);
+        for (int i = 3; i < 5; i++) t[f][i] = cosmos_tensor_3d(d[f][i], COSMOS_BF16, S, Hkv, Dh);
+    }
+    cr_assert_eq(cosmos_op_qk_norm_rope(gpu, t[0][0], tqw, 1e-5f, tc, ts, pa), COSMOS_OK);
+    cr_assert_eq(cosmos_op_qk_norm_rope(gpu, t[0][1], tkw, 1e-5f, tc, ts, pa), COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(gpu, t[0][3], t[0][1], pa), COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(gpu, t[0][4], t[0][2], pa), COSMOS_OK);
+    cr_assert_eq(cosmos_op_qkv_rope_store(gpu, t[1][0], t[1][1], t[1][2], tqw, tkw, 1e-5f, tc, ts, t[1][3], t[1][4], pa),
+                 COSMOS_OK, "%s", what);
+    static const char *const names[5] = {"q", "k", "v", "k cache", "v cache"};
+    const int64_t n[5] = {nq, nk, nk, nc, nc};
+    for (int i = 0; i < 5; i++) {
+        char w2[160];
+        snprintf(w2, sizeof w2, "%s: %s", what, names[i]);
+        expect_same_bits(w2, d[1][i], d[0][i], n[i]);
+    }
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < 5; i++) cosmos_backend_free_mem(gpu, d[f][i]);
+    cosmos_backend_free_mem(gpu, dqw), cosmos_backend_free_mem(gpu, dkw);
+    cosmos_backend_free_mem(gpu, dc), cosmos_backend_free_mem(gpu, ds);
+    free(q), free(k), free(v), free(qw), free(kw), free(cache), free(cs), free(sn);
+}
+/* The APE add fused with the attention norm (add_rows_rmsnorm): x and y bit for bit add_rows then
+ * rmsnorm on the same GPU, table bf16 or f32, host or device position. */
+static void check_add_rows_rmsnorm(int64_t T, int64_t D, int64_t S, int64_t pos0, enum cosmos_dtype tdt, int devpos) {
+    char what[128];
+    snprintf(what, sizeof what, "add_rows_rmsnorm T=%lld D=%lld pos0=%lld table %s%s", (long long)T, (long long)D,
+             (long long)pos0, cosmos_dtype_name(tdt), devpos ? " (device position)" : "");
+    float *x = rand_f32(T * D, 60, 2.0f), *tab = rand_f32(S * D, 61, 1.0f), *w = rand_f32(D, 62, 1.0f);
+    if (tdt == COSMOS_F32)
+        for (int64_t i = 0; i < S * D; i++) tab[i] *= 1.0f + 1e-3f * (float)(i % 7); /* not bf16-representable */
+    void *dx[2] = {dev_upload(x, T * D, COSMOS_BF16), dev_upload(x, T * D, COSMOS_BF16)}, *dy[2] = {NULL, NULL};
+    void *dt = dev_upload(tab, S * D, tdt), *dw = dev_upload(w, D, COSMOS_BF16);
+    for (int f = 0; f < 2; f++)
+        cr_assert_eq(cosmos_backend_alloc(gpu, sizeof(cosmos_bf16) * (size_t)(T * D), &dy[f]), COSMOS_OK);
+    g_devpos = devpos;
+    const int pa = gpu_pos(pos0);
+    g_devpos = 0;
+    const struct cosmos_tensor tt = cosmos_tensor_2d(dt, tdt, S, D), tw = cosmos_tensor_1d(dw, COSMOS_BF16, D);
+    const struct cosmos_tensor x0 = cosmos_tensor_2d(dx[0], COSMOS_BF16, T, D), x1 = cosmos_tensor_2d(dx[1], COSMOS_BF16, T, D);
+    cr_assert_eq(cosmos_op_add_rows(gpu, x0, x0, tt, pa), COSMOS_OK);
+    cr_assert_eq(cosmos_op_rmsnorm(gpu, cosmos_tensor_2d(dy[0], COSMOS_BF16, T, D), x0, tw, 1e-5f), COSMOS_OK);
+    cr_assert_eq(cosmos_op_add_rows_rmsnorm(gpu, x1, tt, pa, cosmos_tensor_2d(dy[1], COSMOS_BF16, T, D), tw, 1e-5f),
+                 COSMOS_OK, "%s", what);
+    expect_same_bits(what, dx[1], dx[0], T * D);
+    expect_same_bits(what, dy[1], dy[0], T * D);
+    for (int f = 0; f < 2; f++) cosmos_backend_free_mem(gpu, dx[f]), cosmos_backend_free_mem(gpu, dy[f]);
+    cosmos_backend_free_mem(gpu, dt), cosmos_backend_free_mem(gpu, dw);
+    free(x), free(tab), free(w);
+}
+Test(cuda, add_rows_rmsnorm, .init = open_backends, .fini = close_backends) {
+    check_add_rows_rmsnorm(1, 4096, 40, 39, COSMOS_BF16, 0); /* decode, model width */
+    check_add_rows_rmsnorm(1, 4096, 40, 17, COSMOS_F32, 1);  /* f32 table, device position */
+    check_add_rows_rmsnorm(9, 300, 20, 3, COSMOS_BF16, 0);   /* a prefill chunk, D not a multiple of 256 */
+}
+
+Test(cuda, qkv_rope_store, .init = open_backends, .fini = close_backends) {
+    check_qkv_rope_store(1, 32, 8, 128, 300, 299, 0); /* decode at the end of the cache */
+    check_qkv_rope_store(1, 32, 8, 128, 300, 150, 1); /* device position */
+    check_qkv_rope_store(7, 4, 2, 64, 40, 5, 0);      /* a prefill chunk */
+    check_qkv_rope_store(3, 5, 5, 10, 12, 9, 1);      /* Dh 10: lanes without a pair */
+}
+
 /* CUDA-graph decode: the recorded step replayed at every position draws exactly the tokens of the
  * eager step and of the device-position step without graphs (same GPU, same kernels). And the
  * load reserved all the backend's own memory the run uses: its workspace does not grow after it
@@ -793,6 +1006,44 @@ static void check_graph_decode(const char *name) {
 Test(cuda, graph_decode_tiny_ar_4b, .init = open_backends, .fini = close_backends) { check_graph_decode("tiny-ar-4b"); }
 Test(cuda, graph_decode_tiny_ar_13b_video2world, .init = open_backends, .fini = close_backends) {
     check_graph_decode("tiny-ar-13b-video2world");
+}
+
+/* Decode with the fused products (wq|wk|wv; w1|w3 with SwiGLU in the GEMV) and the residual adds in
+ * the output projections' GEMV gives the logits of the separate ops (unfused_decode) bit for bit on
+ * the GPU: the same sums in the same order, rounded where the separate ops store them. */
+static void check_fused_decode(const char *name) {
+    char path[1024];
+    int32_t *tokens = NULL;
+    float *ctx = NULL, *out[2] = {NULL, NULL};
+    int n = 0, rows = 0, cols = 0, V = 0;
+    load_fixture(name, &tokens, &n, &ctx, &rows, &cols);
+    snprintf(path, sizeof path, "%s/tests/data/%s.h5", source_dir(), name);
+    for (int i = 0; i < 2; i++) {
+        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
+        lp.unfused_decode = i;
+        cosmos_ar_model_t *m = NULL;
+        cr_assert_eq(cosmos_ar_model_load(path, gpu, &lp, &m), COSMOS_OK, "%s", path);
+        const int layers = cosmos_ar_model_config(m)->n_layers;
+        cr_assert_eq(cosmos_ar_model_fused_layers(m), i ? 0 : layers, "%s: fused layers (unfused_decode %d)", name, i);
+        V = cosmos_ar_model_config(m)->vocab_size;
+        if (ctx) cr_assert_eq(cosmos_ar_set_context(m, ctx, rows, cols), COSMOS_OK);
+        out[i] = malloc(sizeof(float) * (size_t)n * (size_t)V);
+        for (int t = 0; t < n; t++)
+            cr_assert_eq(cosmos_ar_forward(m, tokens + t, 1, t, COSMOS_LOGITS_LAST, out[i] + (size_t)t * (size_t)V),
+                         COSMOS_OK, "%s step %d", name, t);
+        cosmos_ar_model_free(m);
+    }
+    int64_t first = -1;
+    for (int64_t j = 0; j < (int64_t)n * V && first < 0; j++)
+        if (memcmp(&out[0][j], &out[1][j], sizeof(float))) first = j;
+    cr_expect(first < 0, "%s: fused decode %g, separate ops %g at step %lld, logit %lld", name,
+              first < 0 ? 0.0 : (double)out[0][first], first < 0 ? 0.0 : (double)out[1][first],
+              (long long)(first < 0 ? 0 : first / V), (long long)(first < 0 ? 0 : first % V));
+    free(tokens), free(ctx), free(out[0]), free(out[1]);
+}
+Test(cuda, fused_decode_tiny_ar_4b, .init = open_backends, .fini = close_backends) { check_fused_decode("tiny-ar-4b"); }
+Test(cuda, fused_decode_tiny_ar_13b_video2world, .init = open_backends, .fini = close_backends) {
+    check_fused_decode("tiny-ar-13b-video2world");
 }
 
 /* Large uploads (weights) go through the pinned double buffer: a 100 MB + 3 byte round trip (3 full

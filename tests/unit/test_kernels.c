@@ -382,6 +382,120 @@ Test(kernels, dispatchers_reject_bad_shapes) {
     cosmos_backend_free(be);
 }
 
+/* matmul_add and matmul_swiglu on a backend without the fusion: exactly matmul then add / silu_mul
+ * (bit for bit), y aliasing a; mis-shaped operands are refused before anything is computed. */
+Test(kernels, fused_matmul_ops_compose) {
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    enum { M = 3, N = 5, K = 16 };
+    float x[M * K], a[M * N], y[M * N], t[2 * M * N], want[M * N], h1[M * N], h3[M * N];
+    cosmos_bf16 w[2 * N * K];
+    for (int i = 0; i < M * K; i++) x[i] = cosmos_round_bf16(sinf(0.37f * (float)i));
+    for (int i = 0; i < 2 * N * K; i++) w[i] = cosmos_f32_to_bf16(0.3f * cosf(0.11f * (float)i));
+    for (int i = 0; i < M * N; i++) a[i] = y[i] = 0.5f * (float)(i % 7) - 1.0f;
+    const struct cosmos_tensor tx = cosmos_tensor_2d(x, COSMOS_F32, M, K), tw1 = cosmos_tensor_2d(w, COSMOS_BF16, N, K),
+                               tw3 = cosmos_tensor_2d(w + N * K, COSMOS_BF16, N, K),
+                               tw13 = cosmos_tensor_2d(w, COSMOS_BF16, 2 * N, K), ty = cosmos_tensor_2d(y, COSMOS_F32, M, N),
+                               tt = cosmos_tensor_2d(t, COSMOS_F32, M, N), tt2 = cosmos_tensor_2d(t, COSMOS_F32, 2 * M, N);
+    cr_assert_eq(cosmos_op_matmul(be, cosmos_tensor_2d(want, COSMOS_F32, M, N), tx, tw1), COSMOS_OK);
+    cr_assert_eq(cosmos_op_add(be, cosmos_tensor_2d(want, COSMOS_F32, M, N), cosmos_tensor_2d(a, COSMOS_F32, M, N),
+                               cosmos_tensor_2d(want, COSMOS_F32, M, N)),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul_add(be, ty, ty, tx, tw1, tt), COSMOS_OK);
+    cr_expect(memcmp(y, want, sizeof y) == 0, "matmul_add differs from matmul then add");
+    cr_assert_eq(cosmos_op_matmul(be, cosmos_tensor_2d(h1, COSMOS_F32, M, N), tx, tw1), COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul(be, cosmos_tensor_2d(h3, COSMOS_F32, M, N), tx, tw3), COSMOS_OK);
+    cr_assert_eq(cosmos_op_silu_mul(be, cosmos_tensor_2d(want, COSMOS_F32, M, N), cosmos_tensor_2d(h1, COSMOS_F32, M, N),
+                                    cosmos_tensor_2d(h3, COSMOS_F32, M, N)),
+                 COSMOS_OK);
+    cr_assert_eq(cosmos_op_matmul_swiglu(be, ty, tx, tw13, tt2), COSMOS_OK);
+    cr_expect(memcmp(y, want, sizeof y) == 0, "matmul_swiglu differs from two matmuls then silu_mul");
+    memcpy(want, y, sizeof y);
+    cr_expect_eq(cosmos_op_matmul_add(be, ty, ty, tx, tw1, cosmos_tensor_2d(t, COSMOS_F32, M, N - 1)),
+                 COSMOS_ERR_INVALID_ARG, "tmp of the wrong size");
+    cr_expect_eq(cosmos_op_matmul_add(be, ty, ty, tx, cosmos_tensor_2d(w, COSMOS_BF16, N, K - 1), tt),
+                 COSMOS_ERR_INVALID_ARG, "in-features mismatch");
+    cr_expect_eq(cosmos_op_matmul_swiglu(be, ty, tx, cosmos_tensor_2d(w, COSMOS_BF16, 2 * N - 1, K), tt2),
+                 COSMOS_ERR_INVALID_ARG, "an odd number of w1|w3 rows");
+    cr_expect_eq(cosmos_op_matmul_swiglu(be, ty, tx, tw13, tt), COSMOS_ERR_INVALID_ARG, "h13 of one half");
+    cr_expect_eq(cosmos_op_matmul_swiglu(be, cosmos_tensor_2d(y, COSMOS_F32, M, N - 1), tx, tw13, tt2),
+                 COSMOS_ERR_INVALID_ARG, "h of the wrong width");
+    cr_expect(memcmp(y, want, sizeof y) == 0, "a refused call wrote its output");
+    cosmos_backend_free(be);
+}
+
+/* add_rows_rmsnorm on a backend without the fusion: add_rows then rmsnorm; y may not be x. */
+Test(kernels, add_rows_rmsnorm_composes) {
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    enum { T = 3, D = 10, S = 5, P = 2 };
+    float x[2][T * D], y[2][T * D], tab[S * D];
+    cosmos_bf16 w[D];
+    for (int i = 0; i < T * D; i++) x[0][i] = x[1][i] = sinf(0.9f * (float)i);
+    for (int i = 0; i < S * D; i++) tab[i] = 0.01f * (float)i;
+    for (int i = 0; i < D; i++) w[i] = cosmos_f32_to_bf16(1.0f - 0.05f * (float)i);
+    const struct cosmos_tensor tt = cosmos_tensor_2d(tab, COSMOS_F32, S, D), tw = cosmos_tensor_1d(w, COSMOS_BF16, D);
+    struct cosmos_tensor tx[2], ty[2];
+    for (int f = 0; f < 2; f++)
+        tx[f] = cosmos_tensor_2d(x[f], COSMOS_F32, T, D), ty[f] = cosmos_tensor_2d(y[f], COSMOS_F32, T, D);
+    cr_assert_eq(cosmos_op_add_rows(be, tx[0], tx[0], tt, P), COSMOS_OK);
+    cr_assert_eq(cosmos_op_rmsnorm(be, ty[0], tx[0], tw, 1e-5f), COSMOS_OK);
+    cr_assert_eq(cosmos_op_add_rows_rmsnorm(be, tx[1], tt, P, ty[1], tw, 1e-5f), COSMOS_OK);
+    cr_expect(!memcmp(x[0], x[1], sizeof x[0]) && !memcmp(y[0], y[1], sizeof y[0]),
+              "add_rows_rmsnorm differs from add_rows then rmsnorm");
+    cr_expect_eq(cosmos_op_add_rows_rmsnorm(be, tx[1], tt, S - T + 1, ty[1], tw, 1e-5f), COSMOS_ERR_INVALID_ARG,
+                 "rows past the table");
+    cr_expect_eq(cosmos_op_add_rows_rmsnorm(be, tx[1], tt, P, tx[1], tw, 1e-5f), COSMOS_ERR_INVALID_ARG, "y is x");
+    cr_expect(!memcmp(x[0], x[1], sizeof x[0]), "a refused call changed x");
+    cosmos_backend_free(be);
+}
+
+/* qkv_rope_store on a backend without the fusion: the four ops it stands for, and nothing written
+ * when an operand is mis-shaped (checked before the first op runs). */
+Test(kernels, qkv_rope_store_composes) {
+    cosmos_backend_t *be = NULL;
+    cr_assert_eq(cosmos_backend_create("cpu", NULL, &be), COSMOS_OK);
+    enum { T = 2, H = 4, HKV = 2, DH = 8, S = 6, P = 3 };
+    float q[2][T * H * DH], k[2][T * HKV * DH], v[T * HKV * DH], kc[2][S * HKV * DH], vc[2][S * HKV * DH];
+    float cs[S * DH / 2], sn[S * DH / 2];
+    cosmos_bf16 qw[DH], kw[DH];
+    for (int i = 0; i < T * H * DH; i++) q[0][i] = q[1][i] = sinf(0.3f * (float)i);
+    for (int i = 0; i < T * HKV * DH; i++) k[0][i] = k[1][i] = cosf(0.7f * (float)i), v[i] = 0.1f * (float)i;
+    for (int i = 0; i < S * HKV * DH; i++) kc[0][i] = kc[1][i] = vc[0][i] = vc[1][i] = -1.0f;
+    for (int i = 0; i < S * DH / 2; i++) cs[i] = cosf(0.2f * (float)i), sn[i] = sinf(0.2f * (float)i);
+    for (int i = 0; i < DH; i++) qw[i] = cosmos_f32_to_bf16(1.0f + 0.1f * (float)i), kw[i] = cosmos_f32_to_bf16(0.5f);
+    const struct cosmos_tensor tqw = cosmos_tensor_1d(qw, COSMOS_BF16, DH), tkw = cosmos_tensor_1d(kw, COSMOS_BF16, DH),
+                               tc = cosmos_tensor_2d(cs, COSMOS_F32, S, DH / 2),
+                               ts = cosmos_tensor_2d(sn, COSMOS_F32, S, DH / 2),
+                               tv = cosmos_tensor_3d(v, COSMOS_F32, T, HKV, DH);
+    struct cosmos_tensor tq[2], tk[2], tkc[2], tvc[2];
+    for (int f = 0; f < 2; f++) {
+        tq[f] = cosmos_tensor_3d(q[f], COSMOS_F32, T, H, DH), tk[f] = cosmos_tensor_3d(k[f], COSMOS_F32, T, HKV, DH);
+        tkc[f] = cosmos_tensor_3d(kc[f], COSMOS_F32, S, HKV, DH), tvc[f] = cosmos_tensor_3d(vc[f], COSMOS_F32, S, HKV, DH);
+    }
+    cr_assert_eq(cosmos_op_qk_norm_rope(be, tq[0], tqw, 1e-5f, tc, ts, P), COSMOS_OK);
+    cr_assert_eq(cosmos_op_qk_norm_rope(be, tk[0], tkw, 1e-5f, tc, ts, P), COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(be, tkc[0], tk[0], P), COSMOS_OK);
+    cr_assert_eq(cosmos_op_store_rows(be, tvc[0], tv, P), COSMOS_OK);
+    cr_assert_eq(cosmos_op_qkv_rope_store(be, tq[1], tk[1], tv, tqw, tkw, 1e-5f, tc, ts, tkc[1], tvc[1], P), COSMOS_OK);
+    cr_expect(!memcmp(q[0], q[1], sizeof q[0]) && !memcmp(k[0], k[1], sizeof k[0]) &&
+                  !memcmp(kc[0], kc[1], sizeof kc[0]) && !memcmp(vc[0], vc[1], sizeof vc[0]),
+              "qkv_rope_store differs from its four ops");
+    memcpy(q[0], q[1], sizeof q[0]);
+    cr_expect_eq(cosmos_op_qkv_rope_store(be, tq[1], tk[1], tv, tqw, tkw, 1e-5f, tc, ts, tkc[1], tvc[1], S - 1),
+                 COSMOS_ERR_INVALID_ARG, "rows past the cache");
+    cr_expect_eq(cosmos_op_qkv_rope_store(be, tq[1], tk[1], tq[1], tqw, tkw, 1e-5f, tc, ts, tkc[1], tvc[1], P),
+                 COSMOS_ERR_INVALID_ARG, "v of q's shape");
+    cr_expect_eq(cosmos_op_qkv_rope_store(be, tq[1], tk[1], tv, tqw, cosmos_tensor_1d(kw, COSMOS_BF16, DH - 1), 1e-5f, tc,
+                                          ts, tkc[1], tvc[1], P),
+                 COSMOS_ERR_INVALID_ARG, "a k-norm weight of the wrong size");
+    cr_expect_eq(cosmos_op_qkv_rope_store(be, tq[1], tk[1], tv, tqw, tkw, 1e-5f, tc, ts, tkc[1],
+                                          cosmos_tensor_3d(vc[1], COSMOS_F32, S - 1, HKV, DH), P),
+                 COSMOS_ERR_INVALID_ARG, "caches of different sizes");
+    cr_expect(!memcmp(q[0], q[1], sizeof q[0]), "a refused call changed q");
+    cosmos_backend_free(be);
+}
+
 /* Row ops at a position, given directly or through the backend's position cell (COSMOS_POS_DEVICE,
  * what a recorded CUDA-graph step uses): store_rows writes exactly rows [pos, pos+T), add_rows adds
  * exactly the table rows [pos, pos+T); out-of-range positions and mismatched rows are refused. */

@@ -5,7 +5,8 @@
 #          tiny DiT forward); compute-sanitizer memcheck over the CUDA suite (the tiny models
 #          included) and over the DiT suite's small tests
 #   bench: cosmos-bench on the CUDA backend at the full 5B-Video2World shape (random weights made
-#          on the spot): logits step, GPU-sampling step, CUDA-graph step
+#          on the spot): logits step, GPU-sampling step, CUDA-graph step; then the graph step over
+#          1024 positions fused and --unfused
 #   peer:  tools/bench/torch_decode.py (eager, then torch.compile) on the same weights and card
 #   dd:    cosmos-bench-dd: the diffusion decoder's DiT at the 7B width on one chunk (8 x 80 x 128
 #          latent = 20480 tokens, 512-row context), the first BLOCKS (default 4) of 28 blocks (random
@@ -110,6 +111,11 @@ bench | peer)
     "${B[@]}" --decode "$GEN" --sample --json "$OUT/bench_sample.json" 2>&1 | tee "$OUT/bench_sample.log" | tail -6
     "${B[@]}" --decode "$GEN" --sample --cuda-graphs --json "$OUT/bench_graphs.json" 2>&1 |
       tee "$OUT/bench_graphs.log" | tail -6
+    # the fused decode step against every op on its own (docs/cuda.md "Decode-step fusions"), same window
+    for f in fused unfused; do
+      "${B[@]}" --decode 1024 --sample --cuda-graphs $([ $f = unfused ] && echo --unfused) \
+        --json "$OUT/bench_graphs_$f.json" 2>&1 | tee "$OUT/bench_graphs_$f.log" | grep -E "^decode"
+    done
   else
     "${B[@]}" --decode 1 >/dev/null 2>&1 # only the weights
     M=$(ls "$W"/weights/*.h5 | head -1)
