@@ -14,7 +14,8 @@
  *   row, a warp 32/lpk rows at a time, each lane group with its own online-softmax state, merged by
  *   shuffles, then across the block's warps in shared memory. With one split the block writes the
  *   bf16 output; with several it writes (max, sum, unnormalised f32 accumulator) per (token, head,
- *   split) to the workspace and attention_merge_kernel combines them. Splits (plan_splits): about
+ *   split) to the workspace, and the last block of the splits to finish (a count per block row at
+ *   the front of the workspace, zero between launches) merges them: one launch. Splits (plan_splits): about
  *   one wave of resident blocks (SM count and occupancy cached per device), each a whole multiple
  *   of 128 keys; cosmos_cuda_attention_ws_bytes bounds the workspace of any such plan.
  * - prefill with mma set, bf16 K/V and Dh 16/32/64/128: the tensor-core kernel of attention_mma.cu.
@@ -41,7 +42,6 @@
 #define DEC_WARPS 4
 #define DEC_THREADS (DEC_WARPS * COSMOS_WARP)
 #define DEC_MIN_KEYS 128  /* a split has at least this many keys (unless there are fewer in all) */
-#define MERGE_THREADS 128
 
 /* ---- prefill (flash) ---- */
 #define PF_BQ 64          /* query rows per block */
@@ -90,7 +90,8 @@ static __device__ __forceinline__ void load8(float f[8], const float *p, int n, 
 template <typename TKV, int HB>
 static __global__ void __launch_bounds__(DEC_THREADS)
     attention_decode_kernel(cosmos_bf16 *__restrict__ out, float *__restrict__ ws_acc, float *__restrict__ ws_ml,
-                            const cosmos_bf16 *__restrict__ q, const TKV *__restrict__ k, const TKV *__restrict__ v,
+                            unsigned *__restrict__ done, const cosmos_bf16 *__restrict__ q,
+                            const TKV *__restrict__ k, const TKV *__restrict__ v,
                             int H, int Hkv, int Dh, int64_t S, int64_t pos0, int causal, int64_t kps, int n_hc,
                             int lpk, int vec, float scale, const int64_t *__restrict__ d_pos) {
     if (d_pos) pos0 = *d_pos; /* COSMOS_POS_DEVICE: the backend's position cell */
@@ -220,24 +221,36 @@ static __global__ void __launch_bounds__(DEC_THREADS)
             }
         }
     }
-}
+    if (n_splits == 1) return;
 
-/* out row r = (t*H + h), one block per row: the splits' partial states merged with weights
- * exp(m_b - max_b m_b); empty splits (m = -inf, sum 0) weigh nothing. */
-static __global__ void __launch_bounds__(MERGE_THREADS)
-    attention_merge_kernel(cosmos_bf16 *__restrict__ out, const float *__restrict__ ws_acc,
-                           const float *__restrict__ ws_ml, int Dh, int n_splits) {
-    const int64_t r = blockIdx.x;
-    const float *ml = ws_ml + r * n_splits * 2;
-    const float *a = ws_acc + r * n_splits * Dh;
-    float M = -INFINITY;
-    for (int b = 0; b < n_splits; b++) M = fmaxf(M, ml[2 * b]);
-    for (int d = threadIdx.x; d < Dh; d += MERGE_THREADS) {
+    /* The last of the n_splits blocks of this (token, head chunk) to finish merges their partial
+     * states (the threadfence-reduction pattern of the CUDA programming guide): every thread's
+     * partials are made visible device-wide before thread 0 counts the block in; the block that
+     * counts last reads them all (from L2: __ldcg) and resets the count for the next launch. */
+    __shared__ int merge;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned *cnt = done + (t * gridDim.y + blockIdx.y);
+        merge = atomicAdd(cnt, 1u) == (unsigned)n_splits - 1;
+        if (merge) *cnt = 0u;
+    }
+    __syncthreads();
+    if (!merge) return;
+    __threadfence();
+    /* out row r: the splits' states weighted by exp(m_b - max_b m_b), in split order (the result
+     * does not depend on which block merges); empty splits (m = -inf, sum 0) weigh nothing */
+    for (int i = threadIdx.x; i < HB * Dh; i += DEC_THREADS) {
+        const int hh = i / Dh, d = i % Dh;
+        const int64_t r = t * H + h0 + hh;
+        const float *ml = ws_ml + r * n_splits * 2, *a = ws_acc + r * n_splits * Dh;
+        float M = -INFINITY;
+        for (int b = 0; b < n_splits; b++) M = fmaxf(M, __ldcg(ml + 2 * b));
         float L = 0.0f, A = 0.0f;
         for (int b = 0; b < n_splits; b++) {
-            const float f = att_rescale(ml[2 * b], M);
-            L += ml[2 * b + 1] * f;
-            A += a[(int64_t)b * Dh + d] * f;
+            const float f = att_rescale(__ldcg(ml + 2 * b), M);
+            L += __ldcg(ml + 2 * b + 1) * f;
+            A += __ldcg(a + (int64_t)b * Dh + d) * f;
         }
         st_bf16(out + r * Dh + d, L > 0.0f ? A / L : 0.0f);
     }
@@ -437,7 +450,7 @@ struct att_plan {
     int decode;
     int hb, n_hc, lpk;      /* decode: heads per block, chunks per group, lanes per key row */
     int64_t n_splits, kps;  /* decode: key splits, keys per split (plan_splits) */
-    size_t ws_bytes;        /* decode with n_splits > 1: [T*H, n_splits, Dh + 2] f32 */
+    size_t ws_bytes;        /* decode with n_splits > 1: the blocks' counts, then [T*H, n_splits, Dh + 2] f32 */
 };
 
 static struct att_plan make_plan(int64_t T, int64_t H, int64_t Hkv, int64_t Dh) {
@@ -458,6 +471,9 @@ static struct att_plan make_plan(int64_t T, int64_t H, int64_t Hkv, int64_t Dh) 
  * 128 keys), never more splits than that allows. The split count only grows with blocks_per_sm, so
  * the plan for DEC_MAX_RESIDENT bounds the workspace of every real one. */
 #define DEC_MAX_RESIDENT (2048 / DEC_THREADS) /* threads per SM / threads per block */
+/* The front of a decode workspace: one unsigned count per (token, KV head, head chunk) <= T*H,
+ * rounded to 256 bytes; zero between launches (the merging block resets its count) */
+static size_t ws_count_bytes(int64_t T, int64_t H) { return ((size_t)(T * H) * sizeof(unsigned) + 255) / 256 * 256; }
 static void plan_splits(struct att_plan *p, int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S, int64_t pos0,
                         int causal, int blocks_per_sm) {
     int64_t max_keys = causal ? pos0 + T : S; /* keys of the last token */
@@ -469,7 +485,9 @@ static void plan_splits(struct att_plan *p, int64_t T, int64_t H, int64_t Hkv, i
     if (n < 1) n = 1;
     p->kps = ((max_keys + n - 1) / n + DEC_MIN_KEYS - 1) / DEC_MIN_KEYS * DEC_MIN_KEYS;
     p->n_splits = (max_keys + p->kps - 1) / p->kps; /* <= n */
-    p->ws_bytes = p->n_splits > 1 ? sizeof(float) * (size_t)(T * H) * (size_t)p->n_splits * (size_t)(Dh + 2) : 0;
+    p->ws_bytes = p->n_splits > 1 ? ws_count_bytes(T, H) + sizeof(float) * (size_t)(T * H) * (size_t)p->n_splits *
+                                        (size_t)(Dh + 2)
+                                  : 0;
 }
 
 extern "C" size_t cosmos_cuda_attention_ws_bytes(int64_t T, int64_t H, int64_t Hkv, int64_t Dh, int64_t S,
@@ -519,17 +537,18 @@ static cosmos_status launch_decode(struct att_plan *p, cosmos_bf16 *out, void *w
     if (occ > DEC_MAX_RESIDENT) occ = DEC_MAX_RESIDENT;
     plan_splits(p, T, H, Hkv, Dh, S, pos0, causal, occ);
     if (p->ws_bytes > 0 && (!ws || ws_bytes < p->ws_bytes)) return COSMOS_ERR_INVALID_ARG;
-    float *ws_acc = (float *)ws, *ws_ml = NULL;
-    if (p->n_splits > 1) ws_ml = ws_acc + (size_t)(T * H) * (size_t)p->n_splits * (size_t)Dh;
+    unsigned *done = NULL;
+    float *ws_acc = NULL, *ws_ml = NULL;
+    if (p->n_splits > 1) {
+        done = (unsigned *)ws;
+        ws_acc = (float *)((char *)ws + ws_count_bytes(T, H));
+        ws_ml = ws_acc + (size_t)(T * H) * (size_t)p->n_splits * (size_t)Dh;
+    }
     const dim3 grid((unsigned)p->n_splits, (unsigned)(Hkv * p->n_hc), (unsigned)T);
     COSMOS_LAUNCH(grid, DEC_THREADS, 0, stream, attention_decode_kernel<TKV, HB>)
-    (out, ws_acc, ws_ml, q, k, v, (int)H, (int)Hkv, (int)Dh, S, pos0, causal, p->kps, p->n_hc, p->lpk, vec, scale,
-     d_pos);
-    cosmos_status st = CUDA_LAUNCH_STATUS("attention_decode_kernel");
-    if (st != COSMOS_OK || p->n_splits == 1) return st;
-    COSMOS_LAUNCH((unsigned)(T * H), MERGE_THREADS, 0, stream, attention_merge_kernel)
-    (out, ws_acc, ws_ml, (int)Dh, (int)p->n_splits);
-    return CUDA_LAUNCH_STATUS("attention_merge_kernel");
+    (out, ws_acc, ws_ml, done, q, k, v, (int)H, (int)Hkv, (int)Dh, S, pos0, causal, p->kps, p->n_hc, p->lpk, vec,
+     scale, d_pos);
+    return CUDA_LAUNCH_STATUS("attention_decode_kernel");
 }
 
 template <typename TKV>

@@ -309,6 +309,7 @@ static cosmos_status attn_ws_grow(struct cuda_ctx *c, size_t need) {
     }
     void *ws = NULL;
     CUDA_CHECK(cudaMallocAsync(&ws, bytes, c->stream));
+    CUDA_CHECK(cudaMemsetAsync(ws, 0, bytes, c->stream)); /* the decode kernel's counts start at zero */
     c->attn_ws = ws;
     c->attn_ws_bytes = bytes;
 fail:

@@ -214,8 +214,9 @@ cosmos_status cosmos_cuda_fsq_dequantize(void *codes, const int32_t *indices, en
                                          const int *levels, int D, int64_t N, cudaStream_t stream);
 /* out,q [T,H,Dh] bf16; k,v [S,Hkv,Dh] bf16 or f32 (kv_dtype); see cosmos_op_attention. Dh <= 256
  * (else UNSUPPORTED). ws: device scratch of at least cosmos_cuda_attention_ws_bytes(...) bytes for the
- * same shape (may be NULL when that is 0; a smaller one is INVALID_ARG); the launch uses it stream-ordered,
- * so it may be reused by the next op on the same stream. mma: T > 4 (prefill, cross-attention) runs on
+ * same shape (may be NULL when that is 0; a smaller one is INVALID_ARG), zeroed once when allocated:
+ * the decode kernel keeps counts at its front and leaves them zero; the launch uses it stream-ordered,
+ * so it may be reused by the next op (or attention call) on the same stream. mma: T > 4 (prefill, cross-attention) runs on
  * the tensor-core kernel (attention_mma.cu) where it serves the shape, else on the f32 prefill kernel;
  * 0 always takes the f32 kernel (COSMOS_CUDA_ATTENTION=f32, docs/cuda.md). */
 cosmos_status cosmos_cuda_attention(cosmos_bf16 *out, const cosmos_bf16 *q, const void *k, const void *v,

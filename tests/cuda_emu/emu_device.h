@@ -55,8 +55,8 @@ static inline unsigned __float_as_uint(float f) {
     return u;
 }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
-/* __ldcs (ld.global.cs: a load with the streaming cache hint) is a plain load here; an address not
- * aligned to the access size is a fault, as on a GPU */
+/* __ldcs / __ldcg (loads with the streaming / L2-only cache hints) are plain loads here; an address
+ * not aligned to the access size is a fault, as on a GPU */
 template <typename T>
 static inline T __ldcs(const T *p) {
     if ((uintptr_t)p % sizeof(T)) {
@@ -65,6 +65,18 @@ static inline T __ldcs(const T *p) {
     }
     return *p;
 }
+template <typename T>
+static inline T __ldcg(const T *p) {
+    if ((uintptr_t)p % sizeof(T)) {
+        ::cosmos_emu::kernel_fault("__ldcg of an address not aligned to its size");
+        return T();
+    }
+    return *p;
+}
+/* device-wide atomics and fences: blocks run one after another here, so these order nothing that
+ * is not ordered already; they exist so that the kernels that need them on a GPU compile */
+static inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 /* the rounded-once f32 operations nvcc never fuses into an FMA: the volatile store rounds each
  * result to f32 here too, whatever -ffp-contract the host compiler was given */
 static inline float __fadd_rn(float a, float b) {
