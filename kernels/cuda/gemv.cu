@@ -7,9 +7,9 @@
  *
  * Layout: w row-major [N, K] (a Linear's weight, or a view of rows of the fused wq|wk|wv and w1|w3
  * groups), x row-major [M, K], y row-major [M, N]; w and x 16-byte aligned, K a multiple of 8, so
- * that every row is a run of 16-byte vectors (8 bf16). One warp per output row n (grid-stride over
- * one row per warp: GEMV_WARPS rows per block): lane l reads vectors l, l + 32, ... of the row, GEMV_UNROLL of
- * them issued before any is used (4 x 16 B in flight per lane, 2 KiB per warp), with the streaming
+ * that every row is a run of 16-byte vectors (8 bf16). One warp per output row n (GEMV_WARPS rows
+ * per block): lane l reads vectors l, l + 32, ... of the row, GEMV_UNROLL of them issued before any
+ * is used (4 x 16 B in flight per lane, 2 KiB per warp), with the streaming
  * cache hint (the weights are read once per step; x, re-read by every warp, stays in L1/L2); each
  * vector is widened to f32 (exact) and multiplied into one f32 partial per x row; the 32 partials
  * are summed by shuffles and lane 0 rounds the row's M outputs to bf16 (nearest even). The order of
