@@ -409,8 +409,10 @@ cosmos_status cosmos_op_matmul_swiglu(cosmos_backend_t *be, struct cosmos_tensor
                                    w3 = cosmos_tensor_2d((char *)w13.data + es * (size_t)(F * K), w13.dtype, F, K),
                                    h1 = cosmos_tensor_2d(h13.data, h13.dtype, M, F),
                                    h3 = cosmos_tensor_2d((char *)h13.data + hs * (size_t)(M * F), h13.dtype, M, F);
-        cosmos_status st = cosmos_op_matmul(be, h1, x2, w1);
-        if (st == COSMOS_OK) st = cosmos_op_matmul(be, h3, x2, w3);
+        /* one row: [h1 | h3] by one product over all of w13 (one weight stream); else one per half */
+        cosmos_status st = M == 1 ? cosmos_op_matmul(be, cosmos_tensor_2d(h13.data, h13.dtype, 1, 2 * F), x2, w13)
+                                  : cosmos_op_matmul(be, h1, x2, w1);
+        if (st == COSMOS_OK && M > 1) st = cosmos_op_matmul(be, h3, x2, w3);
         return st != COSMOS_OK ? st : cosmos_op_silu_mul(be, h2, h1, h3);
     }
     if (w13.dtype != COSMOS_BF16 || !is_act(be, &x) || last_dim(&x) != K)

@@ -116,9 +116,10 @@ cosmos_status cosmos_op_matmul(cosmos_backend_t *be, struct cosmos_tensor y, str
 cosmos_status cosmos_op_matmul_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
                                    struct cosmos_tensor x, struct cosmos_tensor w, struct cosmos_tensor tmp);
 /* SwiGLU over a fused gate|up weight: h[M,F] = silu(x . w1^T) * (x . w3^T) where w13 [2F, K] holds
- * w1's F rows then w3's: cosmos_op_matmul of x by each half into h13 [2, M, F] (h1 then h3), then
- * cosmos_op_silu_mul(h, h1, h3), with those ops' roundings; fused as cosmos_op_matmul_add (h13 is
- * written only when composed). h must not overlap x or h13. */
+ * w1's F rows then w3's: cosmos_op_matmul of x by each half into h13 [2, M, F] (h1 then h3; one
+ * product by all of w13 when M = 1, the same values), then cosmos_op_silu_mul(h, h1, h3), with
+ * those ops' roundings; fused as cosmos_op_matmul_add (h13 is written only when composed). h must
+ * not overlap x or h13. */
 cosmos_status cosmos_op_matmul_swiglu(cosmos_backend_t *be, struct cosmos_tensor h, struct cosmos_tensor x,
                                       struct cosmos_tensor w13, struct cosmos_tensor h13);
 /* Row-wise RMSNorm over the last dim: y = x * rsqrt(mean(x^2) + eps) * w; w [D] bf16; y may be x. */

@@ -219,9 +219,11 @@ static cosmos_status cuda_matmul_swiglu(void *ctx, struct cosmos_tensor h, struc
     cosmos_bf16 *h1 = h13.data, *h3 = h1 + M * F;
     if (c->gemv && cosmos_cuda_gemv_serves(M, K, x.data, w))
         return cosmos_cuda_gemv_swiglu(h.data, x.data, w, M, F, K, c->stream);
-    cosmos_status st =
-        cuda_matmul(ctx, cosmos_tensor_2d(h1, COSMOS_BF16, M, F), x, cosmos_tensor_2d(w13.data, COSMOS_BF16, F, K));
-    if (st == COSMOS_OK)
+    /* one row: [h1 | h3] by one product over all of w13; else one per half */
+    cosmos_status st = M == 1 ? cuda_matmul(ctx, cosmos_tensor_2d(h1, COSMOS_BF16, 1, 2 * F), x, w13)
+                              : cuda_matmul(ctx, cosmos_tensor_2d(h1, COSMOS_BF16, M, F), x,
+                                            cosmos_tensor_2d(w13.data, COSMOS_BF16, F, K));
+    if (st == COSMOS_OK && M > 1)
         st = cuda_matmul(ctx, cosmos_tensor_2d(h3, COSMOS_BF16, M, F), x,
                          cosmos_tensor_2d((void *)(w + F * K), COSMOS_BF16, F, K));
     return st != COSMOS_OK ? st : cosmos_cuda_silu_mul(h.data, h1, h3, M * F, c->stream);

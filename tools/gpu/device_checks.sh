@@ -18,7 +18,8 @@
 #   gemv:  cosmos-bench-gemv: the matmul op at the 4B/5B decode step's five one-token shapes (wq|wk|wv,
 #          wo, w1|w3, w2, the logits head), the decode GEMV kernel against cuBLASLt (a second backend
 #          made with COSMOS_CUDA_GEMV=cublaslt, the peer of the same run) and the copy-bandwidth floor
-#          (COSMOS_CUDA_GEMV=cublaslt before `bench` gives the whole decode step on cuBLASLt)
+#          (COSMOS_CUDA_GEMV=cublaslt before `bench` gives the whole decode step on cuBLASLt); then
+#          the fused add (wo, w2) and SwiGLU (w1|w3) epilogues the same way
 #   dv:    cosmos-bench-dv: the DV8x16x16 tokenizer on one 33 x 640 x 1024 clip (random weights made
 #          on the spot) on cuda:0 (encode, whole-clip decode, streamed decode vs the cuBLASLt floor),
 #          then the same on the CPU backend with the machine's cores (the peer of the same run)
@@ -137,6 +138,11 @@ attention)
   ;;
 gemv)
   "$BIN/cosmos-bench-gemv" --backend cuda --json "$OUT/bench_gemv.json" 2>&1 | tee "$OUT/bench_gemv.log" | tail -8
+  # the fused epilogues against cuBLASLt + the separate add / silu_mul kernels
+  "$BIN/cosmos-bench-gemv" --backend cuda --shapes wo,w2 --epilogue add --json "$OUT/bench_gemv_add.json" 2>&1 |
+    tee "$OUT/bench_gemv_add.log" | tail -3
+  "$BIN/cosmos-bench-gemv" --backend cuda --shapes w13 --epilogue swiglu --json "$OUT/bench_gemv_swiglu.json" 2>&1 |
+    tee "$OUT/bench_gemv_swiglu.log" | tail -2
   ;;
 dv)
   "$BIN/cosmos-bench-dv" --backend cuda --json "$OUT/bench_dv_cuda.json" 2>&1 | tee "$OUT/bench_dv_cuda.log" | tail -12
