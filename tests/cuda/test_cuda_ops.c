@@ -127,6 +127,7 @@ Test(cuda, matmul, .init = open_backends, .fini = close_backends) {
     check_matmul(1, 4096, 4096, 0);  /* 4B decode q projection */
     check_matmul(4, 300, 1024, 0);   /* four rows: the decode GEMV kernel's largest M */
     check_matmul(4, 300, 1020, 0);   /* K not a multiple of 8: cuBLASLt */
+    check_matmul(1, 300, 1024, 1);   /* one row, x 2 bytes off: cuBLASLt */
 }
 
 /* ---- the decode GEMV kernel (gemv.cu) ---- */
