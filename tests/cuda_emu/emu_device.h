@@ -57,21 +57,23 @@ static inline unsigned __float_as_uint(float f) {
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 /* __ldcs / __ldcg (loads with the streaming / L2-only cache hints) are plain loads here; an address
  * not aligned to the access size is a fault, as on a GPU */
+namespace cosmos_emu {
 template <typename T>
-static inline T __ldcs(const T *p) {
+inline T hinted_load(const T *p, const char *fault) {
     if ((uintptr_t)p % sizeof(T)) {
-        ::cosmos_emu::kernel_fault("__ldcs of an address not aligned to its size");
+        kernel_fault(fault);
         return T();
     }
     return *p;
 }
+} // namespace cosmos_emu
+template <typename T>
+static inline T __ldcs(const T *p) {
+    return ::cosmos_emu::hinted_load(p, "__ldcs of an address not aligned to its size");
+}
 template <typename T>
 static inline T __ldcg(const T *p) {
-    if ((uintptr_t)p % sizeof(T)) {
-        ::cosmos_emu::kernel_fault("__ldcg of an address not aligned to its size");
-        return T();
-    }
-    return *p;
+    return ::cosmos_emu::hinted_load(p, "__ldcg of an address not aligned to its size");
 }
 /* device-wide atomics and fences: blocks run one after another here, so these order nothing that
  * is not ordered already; they exist so that the kernels that need them on a GPU compile */

@@ -118,6 +118,10 @@ static __global__ void ldmatrix_misaligned_kernel(uint32_t *out) {
     ldmatrix_x4<false>(r, &m[threadIdx.x * 24 + 1]);
     out[threadIdx.x] = r[0];
 }
+static __global__ void ldcs_kernel(uint4 *out, const uint4 *in, int off_bytes) {
+    out[threadIdx.x] = __ldcs(reinterpret_cast<const uint4 *>(reinterpret_cast<const char *>(in + threadIdx.x) +
+                                                              off_bytes));
+}
 static __global__ void mma_exited_lane_kernel(float *d, const __nv_bfloat16 *a, const __nv_bfloat16 *b) {
     if (threadIdx.x == 7) return;
     uint32_t ra[4] = {0, 0, 0, 0}, rb[2] = {0, 0};
@@ -360,6 +364,21 @@ Test(cuda_emu, ldmatrix_gives_the_ptx_fragments) {
 Test(cuda_emu, ldmatrix_with_a_misaligned_row_is_a_fault) {
     uint32_t *d = dalloc<uint32_t>(32);
     COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, ldmatrix_misaligned_kernel)(d);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+}
+
+/* __ldcs (the decode GEMV's weight loads) reads what a plain load reads, and faults on an address
+ * that is not 16-byte aligned for a 16-byte vector, as a GPU does */
+Test(cuda_emu, ldcs_loads_and_faults_when_misaligned) {
+    uint4 *in = dalloc<uint4>(33), *out = dalloc<uint4>(32);
+    uint4 h[33];
+    for (unsigned i = 0; i < 33; i++) h[i] = make_uint4(4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3);
+    cr_assert_eq(cudaMemcpy(in, h, sizeof h, cudaMemcpyHostToDevice), cudaSuccess);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, ldcs_kernel)(out, in, 0);
+    uint4 back[32];
+    cr_assert_eq(cudaMemcpy(back, out, sizeof back, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int i = 0; i < 32; i++) cr_expect(!memcmp(&back[i], &h[i], sizeof back[i]), "lane %d", i);
+    COSMOS_LAUNCH(1, 32, 0, (cudaStream_t)0, ldcs_kernel)(out, in, 8);
     cr_assert_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
 }
 
