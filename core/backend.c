@@ -136,6 +136,54 @@ cosmos_status cosmos_op_matmul(cosmos_backend_t *be, struct cosmos_tensor y, str
     return be->ops->matmul(be->ctx, y2, x2, w);
 }
 
+/* The fused matmul ops check everything first, then try the backend's fusion, which answers
+ * UNSUPPORTED (having done nothing) for a call it does not fuse; then they compose the ops. */
+cosmos_status cosmos_op_matmul_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
+                                   struct cosmos_tensor x, struct cosmos_tensor w, struct cosmos_tensor tmp) {
+    if (w.ndim != 2 || w.dtype != COSMOS_BF16) return shape_error("matmul_add", "weight must be 2-D bf16", &w, NULL);
+    const int64_t M = outer_rows(&x), N = w.shape[0];
+    if (!is_act(be, &x) || last_dim(&x) != w.shape[1])
+        return shape_error("matmul_add", "x must be [M, K] activations, the weight bf16 [N, K]", &x, &w);
+    if (!is_act(be, &y) || !is_act(be, &a) || !is_act(be, &tmp) || cosmos_tensor_numel(&y) != M * N ||
+        cosmos_tensor_numel(&a) != M * N || cosmos_tensor_numel(&tmp) != M * N || last_dim(&y) != N)
+        return shape_error("matmul_add", "y, a and tmp must be [M, N] activations", &y, &w);
+    const struct cosmos_tensor y2 = cosmos_tensor_2d(y.data, y.dtype, M, N), a2 = cosmos_tensor_2d(a.data, a.dtype, M, N),
+                               x2 = cosmos_tensor_2d(x.data, x.dtype, M, last_dim(&x));
+    if (be->ops->matmul_add) {
+        const cosmos_status st = be->ops->matmul_add(be->ctx, y2, a2, x2, w);
+        if (st != COSMOS_ERR_UNSUPPORTED) return st;
+    }
+    const cosmos_status st = cosmos_op_matmul(be, tmp, x2, w);
+    return st != COSMOS_OK ? st : cosmos_op_add(be, y2, a2, tmp);
+}
+
+cosmos_status cosmos_op_matmul_swiglu(cosmos_backend_t *be, struct cosmos_tensor h, struct cosmos_tensor x,
+                                      struct cosmos_tensor w13, struct cosmos_tensor h13) {
+    if (w13.ndim != 2 || w13.dtype != COSMOS_BF16 || w13.shape[0] % 2)
+        return shape_error("matmul_swiglu", "w13 must be 2-D bf16 [2F, K]", &w13, NULL);
+    const int64_t M = outer_rows(&x), F = w13.shape[0] / 2, K = w13.shape[1];
+    if (!is_act(be, &x) || last_dim(&x) != K)
+        return shape_error("matmul_swiglu", "x must be [M, K] activations, w13 bf16 [2F, K]", &x, &w13);
+    if (!is_act(be, &h) || !is_act(be, &h13) || cosmos_tensor_numel(&h) != M * F || last_dim(&h) != F ||
+        cosmos_tensor_numel(&h13) != 2 * M * F)
+        return shape_error("matmul_swiglu", "h must be [M, F] activations, h13 [2, M, F]", &h, &w13);
+    const struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, M, K), h2 = cosmos_tensor_2d(h.data, h.dtype, M, F);
+    if (be->ops->matmul_swiglu) {
+        const cosmos_status st = be->ops->matmul_swiglu(be->ctx, h2, x2, w13);
+        if (st != COSMOS_ERR_UNSUPPORTED) return st;
+    }
+    const size_t es = cosmos_dtype_size(w13.dtype), hs = cosmos_dtype_size(h13.dtype);
+    const struct cosmos_tensor w1 = cosmos_tensor_2d(w13.data, w13.dtype, F, K),
+                               w3 = cosmos_tensor_2d((char *)w13.data + es * (size_t)(F * K), w13.dtype, F, K),
+                               h1 = cosmos_tensor_2d(h13.data, h13.dtype, M, F),
+                               h3 = cosmos_tensor_2d((char *)h13.data + hs * (size_t)(M * F), h13.dtype, M, F);
+    /* one row: [h1 | h3] by one product over all of w13 (one weight stream); else one per half */
+    cosmos_status st = M == 1 ? cosmos_op_matmul(be, cosmos_tensor_2d(h13.data, h13.dtype, 1, 2 * F), x2, w13)
+                              : cosmos_op_matmul(be, h1, x2, w1);
+    if (st == COSMOS_OK && M > 1) st = cosmos_op_matmul(be, h3, x2, w3);
+    return st != COSMOS_OK ? st : cosmos_op_silu_mul(be, h2, h1, h3);
+}
+
 cosmos_status cosmos_op_rmsnorm(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                 struct cosmos_tensor w, float eps) {
     if (w.ndim != 1 || w.dtype != COSMOS_BF16) return shape_error("rmsnorm", "weight must be 1-D bf16", &w, NULL);
@@ -375,50 +423,6 @@ cosmos_status cosmos_op_sample(cosmos_backend_t *be, struct cosmos_tensor token,
 }
 
 /* ---- T5 encoder ops ---- */
-
-cosmos_status cosmos_op_matmul_add(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor a,
-                                   struct cosmos_tensor x, struct cosmos_tensor w, struct cosmos_tensor tmp) {
-    if (w.ndim != 2) return shape_error("matmul_add", "weight must be 2-D bf16", &w, NULL);
-    const int64_t M = outer_rows(&x), N = w.shape[0];
-    if (!is_act(be, &y) || !is_act(be, &a) || !is_act(be, &tmp) || cosmos_tensor_numel(&y) != M * N ||
-        cosmos_tensor_numel(&a) != M * N || cosmos_tensor_numel(&tmp) != M * N || last_dim(&y) != N)
-        return shape_error("matmul_add", "y, a and tmp must be [M, N] activations", &y, &w);
-    if (!be->ops->matmul_add) {
-        cosmos_status st = cosmos_op_matmul(be, tmp, x, w);
-        return st != COSMOS_OK ? st : cosmos_op_add(be, y, a, tmp);
-    }
-    if (w.dtype != COSMOS_BF16 || !is_act(be, &x) || last_dim(&x) != w.shape[1])
-        return shape_error("matmul_add", "x must be [M, K] activations, the weight bf16 [N, K]", &x, &w);
-    return be->ops->matmul_add(be->ctx, cosmos_tensor_2d(y.data, y.dtype, M, N),
-                               cosmos_tensor_2d(a.data, a.dtype, M, N), cosmos_tensor_2d(x.data, x.dtype, M, last_dim(&x)),
-                               w, cosmos_tensor_2d(tmp.data, tmp.dtype, M, N));
-}
-
-cosmos_status cosmos_op_matmul_swiglu(cosmos_backend_t *be, struct cosmos_tensor h, struct cosmos_tensor x,
-                                      struct cosmos_tensor w13, struct cosmos_tensor h13) {
-    if (w13.ndim != 2 || w13.shape[0] % 2) return shape_error("matmul_swiglu", "w13 must be 2-D [2F, K]", &w13, NULL);
-    const int64_t M = outer_rows(&x), F = w13.shape[0] / 2, K = w13.shape[1];
-    if (!is_act(be, &h) || !is_act(be, &h13) || cosmos_tensor_numel(&h) != M * F || last_dim(&h) != F ||
-        cosmos_tensor_numel(&h13) != 2 * M * F)
-        return shape_error("matmul_swiglu", "h must be [M, F] activations, h13 [2, M, F]", &h, &w13);
-    const struct cosmos_tensor x2 = cosmos_tensor_2d(x.data, x.dtype, M, last_dim(&x));
-    const struct cosmos_tensor h2 = cosmos_tensor_2d(h.data, h.dtype, M, F);
-    if (!be->ops->matmul_swiglu) {
-        const size_t es = cosmos_dtype_size(w13.dtype), hs = cosmos_dtype_size(h13.dtype);
-        const struct cosmos_tensor w1 = cosmos_tensor_2d(w13.data, w13.dtype, F, K),
-                                   w3 = cosmos_tensor_2d((char *)w13.data + es * (size_t)(F * K), w13.dtype, F, K),
-                                   h1 = cosmos_tensor_2d(h13.data, h13.dtype, M, F),
-                                   h3 = cosmos_tensor_2d((char *)h13.data + hs * (size_t)(M * F), h13.dtype, M, F);
-        /* one row: [h1 | h3] by one product over all of w13 (one weight stream); else one per half */
-        cosmos_status st = M == 1 ? cosmos_op_matmul(be, cosmos_tensor_2d(h13.data, h13.dtype, 1, 2 * F), x2, w13)
-                                  : cosmos_op_matmul(be, h1, x2, w1);
-        if (st == COSMOS_OK && M > 1) st = cosmos_op_matmul(be, h3, x2, w3);
-        return st != COSMOS_OK ? st : cosmos_op_silu_mul(be, h2, h1, h3);
-    }
-    if (w13.dtype != COSMOS_BF16 || !is_act(be, &x) || last_dim(&x) != K)
-        return shape_error("matmul_swiglu", "x must be [M, K] activations, w13 bf16 [2F, K]", &x, &w13);
-    return be->ops->matmul_swiglu(be->ctx, h2, x2, w13, cosmos_tensor_2d(h13.data, h13.dtype, 2 * M, F));
-}
 
 cosmos_status cosmos_op_matmul_f32w(cosmos_backend_t *be, struct cosmos_tensor y, struct cosmos_tensor x,
                                     struct cosmos_tensor w) {

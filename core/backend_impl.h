@@ -40,12 +40,12 @@ struct cosmos_backend_ops {
                                     struct cosmos_tensor qw, struct cosmos_tensor kw, float eps, struct cosmos_tensor c,
                                     struct cosmos_tensor s, struct cosmos_tensor kc, struct cosmos_tensor vc,
                                     int pos0); /* NULL: composed */
-    /* cosmos_op_matmul_add / cosmos_op_matmul_swiglu, shapes checked (NULL: composed by the
-     * dispatcher); an implementation that does not fuse a call composes it itself with tmp / h13 */
+    /* cosmos_op_matmul_add / cosmos_op_matmul_swiglu, shapes checked, y a h x 2-D: UNSUPPORTED (nothing
+     * done, nothing logged) for a call the backend does not fuse, which the dispatcher then composes
+     * (as it does every call when NULL) */
     cosmos_status (*matmul_add)(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor x,
-                                struct cosmos_tensor w, struct cosmos_tensor tmp);
-    cosmos_status (*matmul_swiglu)(void *ctx, struct cosmos_tensor h, struct cosmos_tensor x, struct cosmos_tensor w13,
-                                   struct cosmos_tensor h13);
+                                struct cosmos_tensor w);
+    cosmos_status (*matmul_swiglu)(void *ctx, struct cosmos_tensor h, struct cosmos_tensor x, struct cosmos_tensor w13);
     /* device position and graphs (NULL: UNSUPPORTED) */
     cosmos_status (*set_pos)(void *ctx, int64_t pos);
     cosmos_status (*store_rows)(void *ctx, struct cosmos_tensor dst, struct cosmos_tensor src, int pos0);

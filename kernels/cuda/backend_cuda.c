@@ -200,33 +200,19 @@ static cosmos_status cuda_matmul(void *ctx, struct cosmos_tensor y, struct cosmo
         return cosmos_cuda_gemv(y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
     return cosmos_cuda_matmul(c->lt, y.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
 }
-/* The decode GEMV with its epilogue where it serves the call (and COSMOS_CUDA_GEMV allows it);
- * otherwise the same ops one launch at a time, cuBLASLt's product (or the plain GEMV) first. */
+/* The decode GEMV with its epilogue where it serves the call and COSMOS_CUDA_GEMV allows it;
+ * UNSUPPORTED otherwise: the dispatcher composes the ops (cuBLASLt's product, then add / silu_mul). */
 static cosmos_status cuda_matmul_add(void *ctx, struct cosmos_tensor y, struct cosmos_tensor a, struct cosmos_tensor x,
-                                     struct cosmos_tensor w, struct cosmos_tensor tmp) {
+                                     struct cosmos_tensor w) {
     struct cuda_ctx *c = ctx;
-    const int64_t M = x.shape[0], N = w.shape[0], K = w.shape[1];
-    if (c->gemv && cosmos_cuda_gemv_serves(M, K, x.data, w.data))
-        return cosmos_cuda_gemv_add(y.data, a.data, x.data, w.data, M, N, K, c->stream);
-    cosmos_status st = cuda_matmul(ctx, tmp, x, w);
-    return st != COSMOS_OK ? st : cosmos_cuda_add(y.data, a.data, tmp.data, COSMOS_BF16, M * N, c->stream);
+    if (!c->gemv) return COSMOS_ERR_UNSUPPORTED;
+    return cosmos_cuda_gemv_add(y.data, a.data, x.data, w.data, x.shape[0], w.shape[0], w.shape[1], c->stream);
 }
 static cosmos_status cuda_matmul_swiglu(void *ctx, struct cosmos_tensor h, struct cosmos_tensor x,
-                                        struct cosmos_tensor w13, struct cosmos_tensor h13) {
+                                        struct cosmos_tensor w13) {
     struct cuda_ctx *c = ctx;
-    const int64_t M = x.shape[0], F = w13.shape[0] / 2, K = w13.shape[1];
-    const cosmos_bf16 *w = w13.data;
-    cosmos_bf16 *h1 = h13.data, *h3 = h1 + M * F;
-    if (c->gemv && cosmos_cuda_gemv_serves(M, K, x.data, w))
-        return cosmos_cuda_gemv_swiglu(h.data, x.data, w, M, F, K, c->stream);
-    /* one row: [h1 | h3] by one product over all of w13; else one per half */
-    cosmos_status st = M == 1 ? cuda_matmul(ctx, cosmos_tensor_2d(h1, COSMOS_BF16, 1, 2 * F), x, w13)
-                              : cuda_matmul(ctx, cosmos_tensor_2d(h1, COSMOS_BF16, M, F), x,
-                                            cosmos_tensor_2d(w13.data, COSMOS_BF16, F, K));
-    if (st == COSMOS_OK && M > 1)
-        st = cuda_matmul(ctx, cosmos_tensor_2d(h3, COSMOS_BF16, M, F), x,
-                         cosmos_tensor_2d((void *)(w + F * K), COSMOS_BF16, F, K));
-    return st != COSMOS_OK ? st : cosmos_cuda_silu_mul(h.data, h1, h3, M * F, c->stream);
+    if (!c->gemv) return COSMOS_ERR_UNSUPPORTED;
+    return cosmos_cuda_gemv_swiglu(h.data, x.data, w13.data, x.shape[0], w13.shape[0] / 2, w13.shape[1], c->stream);
 }
 static cosmos_status cuda_rmsnorm(void *ctx, struct cosmos_tensor y, struct cosmos_tensor x, struct cosmos_tensor w,
                                   float eps) {
