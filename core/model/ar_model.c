@@ -67,8 +67,7 @@ struct cosmos_ar_model {
     struct cosmos_tensor knew, vnew;                              /* this chunk's K and V [max_chunk, Hkv*Dh] */
     struct cosmos_tensor qkv1, h13; /* one token's q|k|v [Q + 2 Hkv*Dh] and h1|h3 [2F]: the fused decode products */
     struct cosmos_tensor logits_f32, ctx_f32; /* f32 staging when activations are not f32 (GPU) */
-    int fuse_residual; /* the output projections and w2 add into the hidden state in the same op (tp 1) */
-    int unfused;       /* unfused_decode: every op on its own (tests) */
+    int unfused;                              /* unfused_decode: every op on its own (tests) */
     struct cosmos_ar_memory mem;
 };
 
@@ -236,8 +235,6 @@ cosmos_status cosmos_ar_model_load(const char *path, cosmos_backend_t *be, const
     m->mem.weight_mapped_bytes = m->w.mapped_bytes;
     if (p->unfused_decode)
         for (int l = 0; l < c->n_layers; l++) m->w.layers[l].wqkv.data = m->w.layers[l].w13.data = NULL;
-    /* with tp > 1 the partial products are summed across ranks before the residual add */
-    m->fuse_residual = m->tp == 1 && !p->unfused_decode;
     m->unfused = p->unfused_decode;
     if (p->weights_only) {
         *out = m;
@@ -557,7 +554,7 @@ static cosmos_status tp_gather_logits(cosmos_ar_model_t *m, const float *local, 
 static cosmos_status residual_matmul(cosmos_ar_model_t *m, struct cosmos_tensor x, struct cosmos_tensor a,
                                      struct cosmos_tensor w, struct cosmos_tensor tmp) {
     cosmos_status st = COSMOS_OK;
-    if (m->fuse_residual) return cosmos_op_matmul_add(m->be, x, x, a, w, tmp);
+    if (m->tp == 1 && !m->unfused) return cosmos_op_matmul_add(m->be, x, x, a, w, tmp);
     CHECK(cosmos_op_matmul(m->be, tmp, a, w));
     CHECK(tp_allreduce(m, tmp));
     CHECK(cosmos_op_add(m->be, x, x, tmp));
