@@ -30,6 +30,8 @@ static __device__ __forceinline__ float ld_f32(const float *p) { return *p; }
 static __device__ __forceinline__ void st_bf16(cosmos_bf16 *p, float v) {
     *reinterpret_cast<__nv_bfloat16 *>(p) = __float2bfloat16_rn(v);
 }
+/* v rounded to bf16 (nearest even) and widened back: the value an st_bf16 / ld_f32 round trip gives */
+static __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
 static __device__ __forceinline__ float warp_sum(float v) {
     for (int o = COSMOS_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -57,60 +57,58 @@ static __global__ void gemv_bf16_kernel(cosmos_bf16 *y, const cosmos_bf16 *a, co
     const int lane = (int)(threadIdx.x % COSMOS_WARP), warp = (int)(threadIdx.x / COSMOS_WARP);
     const int64_t kv = K / 8; /* 16-byte vectors per row */
     const uint4 *xv = reinterpret_cast<const uint4 *>(x);
-    for (int64_t n = (int64_t)blockIdx.x * GEMV_WARPS + warp; n < N; n += (int64_t)gridDim.x * GEMV_WARPS) {
-        const uint4 *wr[R];
+    const int64_t n = (int64_t)blockIdx.x * GEMV_WARPS + warp; /* this warp's output row */
+    if (n >= N) return; /* whole warps leave together */
+    const uint4 *wr[R];
 #pragma unroll
-        for (int r = 0; r < R; r++) wr[r] = reinterpret_cast<const uint4 *>(w) + (n + r * N) * kv;
-        float acc[R][M];
+    for (int r = 0; r < R; r++) wr[r] = reinterpret_cast<const uint4 *>(w) + (n + r * N) * kv;
+    float acc[R][M];
 #pragma unroll
-        for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++)
 #pragma unroll
-            for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
-        int64_t i = lane;
-        for (; i + (GEMV_UNROLL - 1) * COSMOS_WARP < kv; i += GEMV_UNROLL * COSMOS_WARP) {
-            uint4 wv[R][GEMV_UNROLL];
-#pragma unroll
-            for (int r = 0; r < R; r++)
-#pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; u++) wv[r][u] = ld_stream16(wr[r] + i + u * COSMOS_WARP);
-#pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; u++)
-#pragma unroll
-                for (int m = 0; m < M; m++) {
-                    const uint4 xm = xv[m * kv + i + u * COSMOS_WARP];
-#pragma unroll
-                    for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], wv[r][u], xm);
-                }
-        }
-        for (; i < kv; i += COSMOS_WARP) { /* the last < GEMV_UNROLL x 32 vectors of the row */
-            uint4 wv[R];
-#pragma unroll
-            for (int r = 0; r < R; r++) wv[r] = ld_stream16(wr[r] + i);
-#pragma unroll
-            for (int m = 0; m < M; m++)
-#pragma unroll
-                for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], wv[r], xv[m * kv + i]);
-        }
+        for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
+    int64_t i = lane;
+    for (; i + (GEMV_UNROLL - 1) * COSMOS_WARP < kv; i += GEMV_UNROLL * COSMOS_WARP) {
+        uint4 wv[R][GEMV_UNROLL];
 #pragma unroll
         for (int r = 0; r < R; r++)
 #pragma unroll
-            for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
-        if (lane == 0)
+            for (int u = 0; u < GEMV_UNROLL; u++) wv[r][u] = ld_stream16(wr[r] + i + u * COSMOS_WARP);
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++)
 #pragma unroll
             for (int m = 0; m < M; m++) {
-                cosmos_bf16 *out = y + m * N + n;
-                if (EPI == GEMV_STORE) {
-                    st_bf16(out, acc[0][m]);
-                } else if (EPI == GEMV_ADD) {
-                    const float s = __bfloat162float(__float2bfloat16_rn(acc[0][m]));
-                    st_bf16(out, ld_f32(a + m * N + n) + s);
-                } else {
-                    const float v = __bfloat162float(__float2bfloat16_rn(acc[0][m]));
-                    const float u = __bfloat162float(__float2bfloat16_rn(acc[1][m]));
-                    st_bf16(out, (v / (1.0f + expf(-v))) * u);
-                }
+                const uint4 xm = xv[m * kv + i + u * COSMOS_WARP];
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], wv[r][u], xm);
             }
     }
+    for (; i < kv; i += COSMOS_WARP) { /* the last < GEMV_UNROLL x 32 vectors of the row */
+        uint4 wv[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) wv[r] = ld_stream16(wr[r] + i);
+#pragma unroll
+        for (int m = 0; m < M; m++)
+#pragma unroll
+            for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], wv[r], xv[m * kv + i]);
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
+    if (lane == 0)
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            cosmos_bf16 *out = y + m * N + n;
+            if (EPI == GEMV_STORE) {
+                st_bf16(out, acc[0][m]);
+            } else if (EPI == GEMV_ADD) {
+                st_bf16(out, ld_f32(a + m * N + n) + round_bf16(acc[0][m]));
+            } else {
+                const float v = round_bf16(acc[0][m]), u = round_bf16(acc[1][m]);
+                st_bf16(out, (v / (1.0f + expf(-v))) * u);
+            }
+        }
 }
 
 extern "C" int cosmos_cuda_gemv_serves(int64_t M, int64_t K, const void *x, const void *w) {

@@ -13,7 +13,6 @@
 #define QKR_WARPS 4
 #define QKR_MAX_PAIRS 4 /* pairs per lane: Dh <= 256 */
 
-static __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
 /* One (token, head) row xr [Dh] at table rows cr, sr (position of the token), by the calling warp:
  * normalised with w, rounded to bf16, rotated; written to xr and, when out2, to out2 as well. */
