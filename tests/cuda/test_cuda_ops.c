@@ -21,6 +21,7 @@
 #include "core/model/sampler.h"
 #include "core/rng.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "tests/e2e/decode_pair.h"
 #include "cosmos_build_config.h"
 
 /* per-dtype tolerances: |got - want| <= atol + rtol * |want| */
@@ -172,9 +173,7 @@ Test(cuda, gemv_refuses_what_it_does_not_serve, .init = open_backends, .fini = c
  * composed ops. */
 static void expect_same_bits(const char *what, const void *d_got, const void *d_want, int64_t n) {
     float *g = dev_download(d_got, n, COSMOS_BF16), *w = dev_download(d_want, n, COSMOS_BF16);
-    int64_t first = -1;
-    for (int64_t i = 0; i < n && first < 0; i++)
-        if (memcmp(&g[i], &w[i], sizeof(float))) first = i;
+    const int64_t first = first_bit_difference(g, w, n);
     cr_expect(first < 0, "%s: fused %g, two launches %g at index %lld", what, first < 0 ? 0.0 : (double)g[first],
               first < 0 ? 0.0 : (double)w[first], (long long)first);
     free(g), free(w);
@@ -1016,27 +1015,11 @@ static void check_fused_decode(const char *name) {
     char path[1024];
     int32_t *tokens = NULL;
     float *ctx = NULL, *out[2] = {NULL, NULL};
-    int n = 0, rows = 0, cols = 0, V = 0;
+    int n = 0, rows = 0, cols = 0;
     load_fixture(name, &tokens, &n, &ctx, &rows, &cols);
     snprintf(path, sizeof path, "%s/tests/data/%s.h5", source_dir(), name);
-    for (int i = 0; i < 2; i++) {
-        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
-        lp.unfused_decode = i;
-        cosmos_ar_model_t *m = NULL;
-        cr_assert_eq(cosmos_ar_model_load(path, gpu, &lp, &m), COSMOS_OK, "%s", path);
-        const int layers = cosmos_ar_model_config(m)->n_layers;
-        cr_assert_eq(cosmos_ar_model_fused_layers(m), i ? 0 : layers, "%s: fused layers (unfused_decode %d)", name, i);
-        V = cosmos_ar_model_config(m)->vocab_size;
-        if (ctx) cr_assert_eq(cosmos_ar_set_context(m, ctx, rows, cols), COSMOS_OK);
-        out[i] = malloc(sizeof(float) * (size_t)n * (size_t)V);
-        for (int t = 0; t < n; t++)
-            cr_assert_eq(cosmos_ar_forward(m, tokens + t, 1, t, COSMOS_LOGITS_LAST, out[i] + (size_t)t * (size_t)V),
-                         COSMOS_OK, "%s step %d", name, t);
-        cosmos_ar_model_free(m);
-    }
-    int64_t first = -1;
-    for (int64_t j = 0; j < (int64_t)n * V && first < 0; j++)
-        if (memcmp(&out[0][j], &out[1][j], sizeof(float))) first = j;
+    const int V = decode_fused_and_unfused(path, gpu, tokens, n, ctx, rows, cols, out);
+    const int64_t first = first_bit_difference(out[0], out[1], (int64_t)n * V);
     cr_expect(first < 0, "%s: fused decode %g, separate ops %g at step %lld, logit %lld", name,
               first < 0 ? 0.0 : (double)out[0][first], first < 0 ? 0.0 : (double)out[1][first],
               (long long)(first < 0 ? 0 : first / V), (long long)(first < 0 ? 0 : first % V));

@@ -16,6 +16,7 @@
 #include "core/h5file.h"
 #include "core/model/ar_model.h"
 #include "core/model/sampler.h"
+#include "tests/e2e/decode_pair.h"
 #include "cosmos_build_config.h"
 
 #define TOL_ABS 1e-4
@@ -192,20 +193,7 @@ static void check_fused_decode(const char *name) {
     char path[1024], what[128];
     snprintf(path, sizeof path, "%s/tests/data/%s.h5", COSMOS_SOURCE_DIR, name);
     float *out[2];
-    for (int i = 0; i < 2; i++) {
-        struct cosmos_ar_load_params lp = cosmos_ar_load_params_default();
-        lp.unfused_decode = i;
-        cosmos_ar_model_t *m = NULL;
-        cr_assert_eq(cosmos_ar_model_load(path, be, &lp, &m), COSMOS_OK, "%s", path);
-        const int layers = cosmos_ar_model_config(m)->n_layers;
-        cr_assert_eq(cosmos_ar_model_fused_layers(m), i ? 0 : layers, "%s: fused layers (unfused_decode %d)", name, i);
-        if (g.context) cr_assert_eq(cosmos_ar_set_context(m, g.context, g.ctx_rows, g.ctx_cols), COSMOS_OK);
-        out[i] = malloc(sizeof(float) * (size_t)g.n * (size_t)g.V);
-        for (int t = 0; t < g.n; t++)
-            cr_assert_eq(cosmos_ar_forward(m, g.tokens + t, 1, t, COSMOS_LOGITS_LAST, out[i] + (size_t)t * g.V),
-                         COSMOS_OK);
-        cosmos_ar_model_free(m);
-    }
+    cr_assert_eq(decode_fused_and_unfused(path, be, g.tokens, g.n, g.context, g.ctx_rows, g.ctx_cols, out), g.V);
     cr_expect(memcmp(out[0], out[1], sizeof(float) * (size_t)g.n * (size_t)g.V) == 0,
               "%s: fused and separate decode products differ", name);
     snprintf(what, sizeof what, "%s fused decode vs reference", name);
