@@ -80,8 +80,8 @@ static json_t *environment(void) {
     static const char *const vars[] = {
         "OMP_NUM_THREADS", "OMP_PROC_BIND", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "COSMOS_COMM_TIMEOUT",
         "COSMOS_CUDA_GRAPHS", "COSMOS_CUDA_TF32", "COSMOS_CUDA_ATTENTION", "COSMOS_CUDA_GEMV", "COSMOS_CUBLASLT",
-        "COSMOS_TEST_FAIL_RANK", "COSMOS_TEST_HANG_RANK", "SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_CPUS_PER_TASK", "SLURM_PROCID", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
-        "PMIX_RANK"};
+        "COSMOS_TEST_FAIL_RANK", "COSMOS_TEST_HANG_RANK", "SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_CPUS_PER_TASK",
+        "SLURM_PROCID", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"};
     json_t *o = json_object();
     for (size_t i = 0; o && i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
